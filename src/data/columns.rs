@@ -1,0 +1,302 @@
+//! Column understanding: which column is the truth, the prediction, the scores, the weight,
+//! and which task the file describes.
+//!
+//! Names follow the predictions-file contract in DESIGN.md (`label`/`y_true`/`target`,
+//! `pred`/`y_pred`/`prediction`, `score`/`prob`/`y_score`, `prob_<class>`/`p_<class>`,
+//! `weight`); explicit flags win over detection.
+
+use crate::error::{Error, Location, Result};
+use crate::metrics::{labels, Evaluation, Task};
+
+pub const LABEL_NAMES: &[&str] = &["label", "y_true", "target", "truth", "y"];
+pub const PRED_NAMES: &[&str] = &["pred", "y_pred", "prediction", "predicted"];
+pub const SCORE_NAMES: &[&str] = &["score", "prob", "y_score", "proba", "probability"];
+pub const WEIGHT_NAMES: &[&str] = &["weight", "sample_weight", "w"];
+const PROB_PREFIXES: &[&str] = &["prob_", "p_", "proba_"];
+
+/// What the user asked for explicitly (CLI flags, page controls).
+#[derive(Debug, Clone, Default)]
+pub struct ColumnSpec {
+    pub label: Option<String>,
+    pub pred: Option<String>,
+    pub score: Option<String>,
+    pub weight: Option<String>,
+    pub task: Option<Task>,
+}
+
+/// Column indices by role.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Roles {
+    pub label: usize,
+    pub pred: Option<usize>,
+    pub score: Option<usize>,
+    /// (class, column) for each per-class probability column, in header order.
+    pub probs: Vec<(String, usize)>,
+    pub weight: Option<usize>,
+}
+
+fn find(names: &[String], wanted: &[&str]) -> Option<usize> {
+    wanted.iter().find_map(|w| names.iter().position(|n| n.trim().eq_ignore_ascii_case(w)))
+}
+
+fn explicit(names: &[String], name: &Option<String>, file: &str) -> Result<Option<usize>> {
+    match name {
+        None => Ok(None),
+        Some(n) => names.iter().position(|h| h.trim() == n.trim()).map(Some).ok_or_else(|| Error::UnknownColumn {
+            loc: Location::at(file, 1, None),
+            name: n.clone(),
+            found: names.join(", "),
+        }),
+    }
+}
+
+/// Assign roles to header columns.
+pub fn resolve(names: &[String], spec: &ColumnSpec, file: &str) -> Result<Roles> {
+    let label = match explicit(names, &spec.label, file)? {
+        Some(i) => i,
+        None => find(names, LABEL_NAMES).ok_or_else(|| Error::MissingColumn {
+            loc: Location::at(file, 1, None),
+            role: "true-label".into(),
+            found: names.join(", "),
+            expected: LABEL_NAMES.join("/"),
+            flag: "label".into(),
+        })?,
+    };
+    let pred = explicit(names, &spec.pred, file)?.or_else(|| find(names, PRED_NAMES));
+    let score = explicit(names, &spec.score, file)?.or_else(|| find(names, SCORE_NAMES));
+    let weight = explicit(names, &spec.weight, file)?.or_else(|| find(names, WEIGHT_NAMES));
+    let mut probs = Vec::new();
+    if spec.score.is_none() {
+        for (i, n) in names.iter().enumerate() {
+            let n = n.trim();
+            if let Some(class) = PROB_PREFIXES.iter().find_map(|p| n.strip_prefix(p)) {
+                if !class.is_empty() && Some(i) != score {
+                    probs.push((labels::canonical(class), i));
+                }
+            }
+        }
+    }
+    let score = if probs.len() >= 2 { None } else { score };
+    if probs.len() == 1 {
+        // A single prob_<class> column is a positive-class score.
+        let (_, i) = probs.pop().expect("one element");
+        return Ok(Roles { label, pred, score: score.or(Some(i)), probs, weight });
+    }
+    Ok(Roles { label, pred, score, probs, weight })
+}
+
+/// How a file will be read: its roles, task and what we decided on its behalf.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    pub file: String,
+    pub names: Vec<String>,
+    pub roles: Roles,
+    pub task: Task,
+    /// Classes fixed before streaming: probability headers, or the two binary classes.
+    pub classes: Vec<String>,
+    /// Columns whose numbers go to the score accumulator: every probability column for
+    /// multiclass, the positive class's column for binary.
+    pub score_cols: Vec<usize>,
+    /// For a binary score without predictions: predicted positive when score > this.
+    pub threshold: f64,
+    pub notes: Vec<String>,
+}
+
+impl Plan {
+    /// Decide the task and classes from the header and a sample of rows.
+    pub fn new(
+        file: &str,
+        names: Vec<String>,
+        roles: Roles,
+        sample: &[Vec<String>],
+        spec: &ColumnSpec,
+    ) -> Result<Plan> {
+        let mut notes = Vec::new();
+        let col = |i: usize| sample.iter().filter_map(move |r| r.get(i)).map(|s| s.trim());
+        let is_num = |s: &str| s.parse::<f64>().is_ok_and(f64::is_finite);
+        let is_int = |s: &str| s.parse::<f64>().is_ok_and(|v| v.is_finite() && v.fract() == 0.0);
+
+        let task = if let Some(t) = spec.task {
+            t
+        } else if roles.probs.len() >= 2 {
+            if roles.probs.len() == 2 {
+                Task::Binary
+            } else {
+                Task::Multiclass
+            }
+        } else {
+            let labels_numeric = col(roles.label).all(is_num);
+            let labels_integral = col(roles.label).all(is_int);
+            let preds_fractional = roles.pred.is_some_and(|p| col(p).any(|s| is_num(s) && !is_int(s)));
+            if roles.score.is_none() && labels_numeric && (!labels_integral || preds_fractional) {
+                Task::Regression
+            } else {
+                let mut distinct: Vec<String> = col(roles.label).map(labels::canonical).collect();
+                if let Some(p) = roles.pred {
+                    distinct.extend(col(p).map(labels::canonical));
+                }
+                distinct.sort();
+                distinct.dedup();
+                if distinct.len() <= 2 {
+                    Task::Binary
+                } else {
+                    Task::Multiclass
+                }
+            }
+        };
+
+        let mut classes: Vec<String> = roles.probs.iter().map(|(c, _)| c.clone()).collect();
+        if task == Task::Regression {
+            if roles.pred.is_none() {
+                return Err(Error::MissingColumn {
+                    loc: Location::at(file, 1, None),
+                    role: "prediction".into(),
+                    found: names.join(", "),
+                    expected: PRED_NAMES.join("/"),
+                    flag: "pred".into(),
+                });
+            }
+            classes.clear();
+        } else if roles.pred.is_none() && roles.score.is_none() && roles.probs.is_empty() {
+            return Err(Error::MissingColumn {
+                loc: Location::at(file, 1, None),
+                role: "prediction or score".into(),
+                found: names.join(", "),
+                expected: format!("{} or {} or prob_<class>", PRED_NAMES.join("/"), SCORE_NAMES.join("/")),
+                flag: "pred".into(),
+            });
+        } else if roles.score.is_some() && classes.is_empty() {
+            // One score column: the positive class is the greater of the two labels.
+            let mut seen: Vec<String> = col(roles.label).map(labels::canonical).collect();
+            if let Some(p) = roles.pred {
+                seen.extend(col(p).map(labels::canonical));
+            }
+            seen.sort();
+            seen.dedup();
+            if seen.len() > 2 {
+                return Err(Error::ClassMismatch {
+                    loc: Location::at(file, 1, roles.score.map(|s| names[s].clone())),
+                    message: format!(
+                        "a single score column needs exactly two classes, but the labels include [{}]; \
+                         give one prob_<class> column per class for multiclass scores",
+                        seen.join(", ")
+                    ),
+                });
+            }
+            if seen.len() == 1 {
+                let other = if seen[0] == "0" { "1" } else { "0" };
+                seen.push(other.to_string());
+            }
+            labels::sort(&mut seen);
+            classes = seen;
+        }
+        if task == Task::Binary && roles.probs.len() == 2 {
+            labels::sort(&mut classes);
+        }
+        let score_cols: Vec<usize> = match (task, roles.probs.len(), roles.score) {
+            (Task::Regression, _, _) => Vec::new(),
+            (Task::Binary, 2, _) => roles.probs.iter().filter(|(c, _)| *c == classes[1]).map(|(_, i)| *i).collect(),
+            (_, n, _) if n >= 2 => roles.probs.iter().map(|(_, i)| *i).collect(),
+            (_, _, Some(s)) => vec![s],
+            _ => Vec::new(),
+        };
+        let mut threshold = 0.5;
+        if let (Some(s), None) = (score_cols.first().filter(|_| score_cols.len() == 1), roles.pred) {
+            let s = *s;
+            let probabilistic = col(s).filter_map(|v| v.parse::<f64>().ok()).all(|v| (0.0..=1.0).contains(&v));
+            threshold = if probabilistic { 0.5 } else { 0.0 };
+            notes.push(format!(
+                "no prediction column: predicted '{}' when {} > {threshold}",
+                classes.get(1).map(String::as_str).unwrap_or("positive"),
+                names[s]
+            ));
+        }
+        if roles.pred.is_none() && score_cols.len() >= 2 {
+            notes.push("no prediction column: predicted the class with the highest probability".into());
+        }
+        Ok(Plan { file: file.to_string(), names, roles, task, classes, score_cols, threshold, notes })
+    }
+
+    pub fn evaluation(&self) -> Evaluation {
+        let width = self.score_cols.len();
+        let declared = if width >= 2 { self.classes.clone() } else { Vec::new() };
+        Evaluation::new(self.task, declared, width)
+    }
+
+    fn number(&self, record: &[String], col: usize, line: u64, expected: &str) -> Result<f64> {
+        let raw = record[col].trim();
+        match raw.parse::<f64>() {
+            Ok(v) if !v.is_nan() => Ok(v),
+            _ => Err(Error::NotNumeric {
+                loc: Location::at(&self.file, line, Some(self.names[col].clone())),
+                value: raw.to_string(),
+                expected: expected.to_string(),
+            }),
+        }
+    }
+
+    fn label(&self, record: &[String], col: usize, line: u64) -> Result<String> {
+        let raw = record[col].trim();
+        if raw.is_empty() {
+            return Err(Error::Malformed {
+                loc: Location::at(&self.file, line, Some(self.names[col].clone())),
+                message: "empty label; every row needs a value here".into(),
+            });
+        }
+        Ok(labels::canonical(raw))
+    }
+
+    /// Feed one record (already checked to have the header's width) into `eval`.
+    pub fn feed(&self, record: &[String], line: u64, eval: &mut Evaluation, scratch: &mut Vec<f64>) -> Result<()> {
+        let r = &self.roles;
+        let weight = match r.weight {
+            Some(w) => {
+                let v = self.number(record, w, line, "a non-negative sample weight")?;
+                if v < 0.0 || !v.is_finite() {
+                    return Err(Error::NotNumeric {
+                        loc: Location::at(&self.file, line, Some(self.names[w].clone())),
+                        value: record[w].trim().to_string(),
+                        expected: "a finite, non-negative sample weight".into(),
+                    });
+                }
+                v
+            }
+            None => 1.0,
+        };
+        if self.task == Task::Regression {
+            let y = self.number(record, r.label, line, "a numeric target")?;
+            let p = self.number(record, r.pred.expect("planned"), line, "a numeric prediction")?;
+            eval.update_regression(y, p, weight);
+            return Ok(());
+        }
+        let truth = self.label(record, r.label, line)?;
+        scratch.clear();
+        for &c in &self.score_cols {
+            scratch.push(self.number(record, c, line, "a score or probability (a number)")?);
+        }
+        if !self.score_cols.is_empty() && !self.classes.contains(&truth) {
+            let why = if r.probs.len() >= 2 {
+                "has no probability column; the file has columns for classes"
+            } else {
+                "is a third class, but a single score column means a binary task with classes"
+            };
+            return Err(Error::ClassMismatch {
+                loc: Location::at(&self.file, line, Some(self.names[r.label].clone())),
+                message: format!("label '{truth}' {why} [{}]", self.classes.join(", ")),
+            });
+        }
+        let pred = match r.pred {
+            Some(p) => self.label(record, p, line)?,
+            None if scratch.len() >= 2 => {
+                let best = scratch.iter().enumerate().fold(0, |best, (i, v)| if *v > scratch[best] { i } else { best });
+                self.classes[best].clone()
+            }
+            None => {
+                let positive = scratch[0] > self.threshold;
+                self.classes[usize::from(positive)].clone()
+            }
+        };
+        eval.update_classification(&truth, &pred, scratch, weight);
+        Ok(())
+    }
+}

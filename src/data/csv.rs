@@ -1,0 +1,100 @@
+//! Delimited text (CSV, TSV, semicolon) through the `csv` crate, streamed record by record.
+
+use crate::error::{Error, Location, Result};
+use std::io::Read;
+
+/// Pick the delimiter from the file name, else from the first line: the candidate that
+/// occurs most often outside quotes.
+pub fn sniff_delimiter(file: &str, head: &[u8]) -> u8 {
+    let lower = file.to_ascii_lowercase();
+    if lower.ends_with(".tsv") || lower.ends_with(".tab") {
+        return b'\t';
+    }
+    let first_line = head.split(|&b| b == b'\n').next().unwrap_or(&[]);
+    let mut counts = [0usize; 4];
+    let candidates = [b',', b'\t', b';', b'|'];
+    let mut quoted = false;
+    for &b in first_line {
+        if b == b'"' {
+            quoted = !quoted;
+        } else if !quoted {
+            if let Some(i) = candidates.iter().position(|&c| c == b) {
+                counts[i] += 1;
+            }
+        }
+    }
+    let best = (0..4).max_by_key(|&i| (counts[i], usize::from(i == 0))).unwrap_or(0);
+    candidates[best]
+}
+
+/// A streaming reader of string records with 1-based line numbers for messages.
+pub struct Records<R: Read> {
+    file: String,
+    inner: csv::Reader<R>,
+    header: Vec<String>,
+    record: csv::StringRecord,
+}
+
+impl<R: Read> Records<R> {
+    /// Read the header. `head` is the start of the file, used only to sniff the delimiter.
+    pub fn new(file: &str, reader: R, head: &[u8]) -> Result<Self> {
+        let delimiter = sniff_delimiter(file, head);
+        let mut inner = csv::ReaderBuilder::new()
+            .delimiter(delimiter)
+            .has_headers(true)
+            .flexible(true)
+            .trim(csv::Trim::None)
+            .from_reader(reader);
+        let header: Vec<String> = inner
+            .headers()
+            .map_err(|e| csv_error(file, e))?
+            .iter()
+            .map(|h| h.trim().trim_start_matches('\u{feff}').to_string())
+            .collect();
+        if header.is_empty() || header.iter().all(String::is_empty) {
+            return Err(Error::EmptyFile(Location::file(file)));
+        }
+        Ok(Records { file: file.to_string(), inner, header, record: csv::StringRecord::new() })
+    }
+
+    pub fn header(&self) -> &[String] {
+        &self.header
+    }
+
+    /// The next record as (line, fields), checked to have the header's width. Blank lines
+    /// are skipped by the csv crate.
+    pub fn next_record(&mut self, out: &mut Vec<String>) -> Result<Option<u64>> {
+        let more = self.inner.read_record(&mut self.record).map_err(|e| csv_error(&self.file, e))?;
+        if !more {
+            return Ok(None);
+        }
+        let line = self.record.position().map_or(0, |p| p.line());
+        if self.record.len() != self.header.len() {
+            return Err(Error::RaggedRow {
+                loc: Location::at(&self.file, line, None),
+                expected: self.header.len(),
+                found: self.record.len(),
+            });
+        }
+        out.clear();
+        out.extend(self.record.iter().map(str::to_string));
+        Ok(Some(line))
+    }
+
+    /// Bytes consumed so far, for progress reporting.
+    pub fn bytes_read(&self) -> u64 {
+        self.inner.position().byte()
+    }
+}
+
+fn csv_error(file: &str, e: csv::Error) -> Error {
+    let line = e.position().map(|p| p.line());
+    match e.kind() {
+        csv::ErrorKind::Io(io) => Error::Io { file: file.to_string(), message: io.to_string() },
+        csv::ErrorKind::Utf8 { err, .. } => Error::Malformed {
+            loc: Location { file: file.to_string(), line, column: None },
+            message: format!("field {} is not valid UTF-8 text; save the file as UTF-8", err.field() + 1),
+        },
+        _ => Error::Malformed { loc: Location { file: file.to_string(), line, column: None }, message: e.to_string() },
+    }
+}

@@ -1,0 +1,83 @@
+//! One error type for the whole core.
+//!
+//! Every message names the thing the user gave us (file, line, column, tensor) and says what
+//! was expected, because the page shows it verbatim and nobody should need a debugger to fix
+//! their input. Variants are grouped by area; add new ones to the group they belong to.
+
+use std::fmt;
+
+/// Where in a user file something went wrong. `line` and `column` are 1-based, as editors
+/// show them; either may be unknown.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Location {
+    pub file: String,
+    pub line: Option<u64>,
+    pub column: Option<String>,
+}
+
+impl Location {
+    pub fn file(file: impl Into<String>) -> Self {
+        Location { file: file.into(), line: None, column: None }
+    }
+    pub fn at(file: impl Into<String>, line: u64, column: Option<String>) -> Self {
+        Location { file: file.into(), line: Some(line), column }
+    }
+}
+
+impl fmt::Display for Location {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", if self.file.is_empty() { "<input>" } else { &self.file })?;
+        if let Some(line) = self.line {
+            write!(f, ", line {line}")?;
+        }
+        if let Some(col) = &self.column {
+            write!(f, ", column '{col}'")?;
+        }
+        Ok(())
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    // ---- data: reading the files a user drops -------------------------------------------
+    #[error("{0}: the file is empty; expected a header row followed by one row per example")]
+    EmptyFile(Location),
+    #[error("{0}: the file has a header but no data rows; expected one row per example")]
+    NoRows(Location),
+    #[error("{loc}: row has {found} fields but the header has {expected}; check for a missing or extra delimiter or an unquoted delimiter inside a value")]
+    RaggedRow { loc: Location, expected: usize, found: usize },
+    #[error("{loc}: '{value}' is not a number; expected {expected}")]
+    NotNumeric { loc: Location, value: String, expected: String },
+    #[error("{loc}: {message}")]
+    Malformed { loc: Location, message: String },
+    #[error("{loc}: no {role} column found among [{found}]; name it one of {expected} or pass it explicitly (CLI: --{flag} COL)")]
+    MissingColumn { loc: Location, role: String, found: String, expected: String, flag: String },
+    #[error("{loc}: column '{name}' was asked for but the header has [{found}]")]
+    UnknownColumn { loc: Location, name: String, found: String },
+    #[error("{loc}: {message}")]
+    ClassMismatch { loc: Location, message: String },
+    #[error("cannot read {file}: {message}")]
+    Io { file: String, message: String },
+    #[error("cancelled")]
+    Cancelled,
+
+    // ---- metrics: what can be computed from what was given -------------------------------
+    #[error("{0}")]
+    InvalidTask(String),
+    #[error("{0}")]
+    InvalidArgument(String),
+
+    // ---- report -------------------------------------------------------------------------
+    #[error("could not draw the {plot} plot: {message}")]
+    Plot { plot: String, message: String },
+    #[error("could not serialise the report: {0}")]
+    Serialize(String),
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl From<serde_json::Error> for Error {
+    fn from(e: serde_json::Error) -> Self {
+        Error::Serialize(e.to_string())
+    }
+}

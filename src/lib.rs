@@ -1,0 +1,21 @@
+//! webeval: model evaluation that runs in a browser tab.
+//!
+//! The core is plain Rust so the same code serves the page (through [`web`], compiled to
+//! WebAssembly) and the CLI (`src/main.rs`). Data flows one way:
+//!
+//! ```text
+//! data (files -> typed chunks) -> metrics (mergeable accumulators) -> report (JSON, SVG plots)
+//! model (ONNX -> graph IR -> shapes -> complexity)      runtime (IR -> tensors, CPU / GPU)
+//! ```
+//!
+//! See ARCHITECTURE.md for the code map and the invariants.
+
+pub mod data;
+pub mod error;
+pub mod metrics;
+pub mod report;
+
+#[cfg(target_arch = "wasm32")]
+pub mod web;
+
+pub use error::{Error, Location, Result};
