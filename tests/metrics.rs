@@ -61,7 +61,9 @@ fn same(got: Option<&Value>, want: &Value) -> bool {
     match (got, want) {
         (None | Some(Value::Null), Value::Null) => true,
         (Some(Value::Number(g)), Value::Number(w)) => close(g.as_f64().unwrap_or(f64::NAN), w.as_f64().unwrap_or(0.0)),
-        (Some(Value::Array(g)), Value::Array(w)) => g.len() == w.len() && g.iter().zip(w).all(|(g, w)| same(Some(g), w)),
+        (Some(Value::Array(g)), Value::Array(w)) => {
+            g.len() == w.len() && g.iter().zip(w).all(|(g, w)| same(Some(g), w))
+        }
         _ => false,
     }
 }
