@@ -2,7 +2,7 @@
 
 use clap::{Parser, Subcommand, ValueEnum};
 use std::process::ExitCode;
-use webeval::data::ColumnSpec;
+use webeval::data::{ColumnSpec, NonFinite};
 use webeval::metrics::Task;
 
 #[derive(Parser)]
@@ -25,12 +25,24 @@ enum TaskArg {
     Regression,
 }
 
+#[derive(Clone, Copy, ValueEnum)]
+enum NonFiniteArg {
+    Reject,
+    Skip,
+}
+
 #[derive(Subcommand)]
 enum Command {
-    /// Evaluate a predictions file (CSV/TSV) and print the metrics.
+    /// Evaluate a predictions file (CSV/TSV, JSON Lines/JSON, .npy/.npz, optionally .gz) and print the metrics.
     Eval {
         /// The predictions file; `-` reads standard input.
         file: String,
+        /// A separate file with the true labels, matched to the predictions by row.
+        #[arg(long = "labels", value_name = "FILE")]
+        labels_file: Option<String>,
+        /// Rows with a missing, NaN or infinite value: stop with an error, or skip and count them.
+        #[arg(long, value_enum, default_value = "reject")]
+        non_finite: NonFiniteArg,
         /// True-label column (default: label/y_true/target).
         #[arg(long)]
         label: Option<String>,
@@ -67,7 +79,7 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli) -> webeval::Result<String> {
     match cli.command {
-        Command::Eval { file, label, score, pred, weight, task, format } => {
+        Command::Eval { file, labels_file, non_finite, label, score, pred, weight, task, format } => {
             let spec = ColumnSpec {
                 label,
                 pred,
@@ -78,14 +90,27 @@ fn run(cli: Cli) -> webeval::Result<String> {
                     TaskArg::Multiclass => Task::Multiclass,
                     TaskArg::Regression => Task::Regression,
                 }),
+                non_finite: match non_finite {
+                    NonFiniteArg::Reject => NonFinite::Reject,
+                    NonFiniteArg::Skip => NonFinite::Skip,
+                },
             };
             let mut progress = |_: u64, _: u64| true;
-            let report = if file == "-" {
-                webeval::report::evaluate_csv("<stdin>", std::io::stdin().lock(), &spec, &mut progress)?
-            } else {
-                let f = std::fs::File::open(&file)
-                    .map_err(|e| webeval::Error::Io { file: file.clone(), message: e.to_string() })?;
-                webeval::report::evaluate_csv(&file, f, &spec, &mut progress)?
+            let input = |name: &str| -> webeval::Result<(String, Box<dyn std::io::Read>)> {
+                if name == "-" {
+                    return Ok(("<stdin>".into(), Box::new(std::io::stdin().lock())));
+                }
+                let f = std::fs::File::open(name)
+                    .map_err(|e| webeval::Error::Io { file: name.to_string(), message: e.to_string() })?;
+                Ok((name.to_string(), Box::new(f)))
+            };
+            let (name, reader) = input(&file)?;
+            let report = match labels_file {
+                None => webeval::report::evaluate(&name, reader, &spec, &mut progress)?,
+                Some(l) => {
+                    let (lname, lreader) = input(&l)?;
+                    webeval::report::evaluate_with_labels((&name, reader), (&lname, lreader), &spec, &mut progress)?
+                }
             };
             match format {
                 Format::Json => report.to_json(),

@@ -3,7 +3,7 @@
 //! Every export returns `Result<_, JsError>` so bad input becomes a rejected promise with
 //! our message, never a trap that would kill the worker's engine.
 
-use crate::data::ColumnSpec;
+use crate::data::{ColumnSpec, NonFinite};
 use crate::metrics::Task;
 use crate::report;
 use wasm_bindgen::prelude::*;
@@ -25,9 +25,51 @@ struct EvalOptions {
     score: Option<String>,
     weight: Option<String>,
     task: Option<String>,
+    /// "reject" (default) or "skip" rows with missing/NaN/infinite numbers.
+    #[serde(alias = "nonFinite")]
+    non_finite: Option<String>,
 }
 
-/// Evaluate a predictions file given as bytes. Returns `{report, plots}` as a JS object.
+impl EvalOptions {
+    fn parse(options: JsValue) -> Result<ColumnSpec, JsError> {
+        let opts: EvalOptions = if options.is_undefined() || options.is_null() {
+            EvalOptions::default()
+        } else {
+            serde_wasm_bindgen::from_value(options).map_err(|e| JsError::new(&format!("bad options: {e}")))?
+        };
+        let task = match opts.task.as_deref() {
+            None | Some("") | Some("auto") => None,
+            Some(t) => Some(Task::parse(t).ok_or_else(|| JsError::new(&format!("unknown task '{t}'")))?),
+        };
+        let non_finite = match opts.non_finite.as_deref() {
+            None | Some("") => NonFinite::Reject,
+            Some(s) => NonFinite::parse(s)
+                .ok_or_else(|| JsError::new(&format!("unknown nonFinite '{s}'; expected 'reject' or 'skip'")))?,
+        };
+        Ok(ColumnSpec { label: opts.label, pred: opts.pred, score: opts.score, weight: opts.weight, task, non_finite })
+    }
+}
+
+/// Wrap the page's `progress(bytes, rows)` callback; returning `false` from it cancels.
+fn progress_fn(progress: &Option<js_sys::Function>) -> impl FnMut(u64, u64) -> bool + '_ {
+    move |done: u64, rows: u64| match progress {
+        Some(f) => f
+            .call2(&JsValue::NULL, &JsValue::from_f64(done as f64), &JsValue::from_f64(rows as f64))
+            .map(|v| v.as_bool() != Some(false))
+            .unwrap_or(true),
+        None => true,
+    }
+}
+
+/// `{report, plots}` as JSON text: keeps nulls and nested arrays exactly as in the CLI contract.
+fn report_json(report: &report::Report) -> Result<JsValue, JsError> {
+    let plots = report::plots::all(report).map_err(js_err)?;
+    let out = serde_json::json!({ "report": report, "plots": plots });
+    Ok(JsValue::from_str(&serde_json::to_string(&out).map_err(|e| JsError::new(&e.to_string()))?))
+}
+
+/// Evaluate a predictions file given as bytes (any supported format, detected from the
+/// name and content). Returns `{report, plots}` as JSON text.
 /// `progress(bytes, rows)` is called now and then; returning `false` cancels.
 #[wasm_bindgen(js_name = evaluatePredictions)]
 pub fn evaluate_predictions(
@@ -36,28 +78,37 @@ pub fn evaluate_predictions(
     options: JsValue,
     progress: Option<js_sys::Function>,
 ) -> Result<JsValue, JsError> {
-    let opts: EvalOptions = if options.is_undefined() || options.is_null() {
-        EvalOptions::default()
-    } else {
-        serde_wasm_bindgen::from_value(options).map_err(|e| JsError::new(&format!("bad options: {e}")))?
-    };
-    let task = match opts.task.as_deref() {
-        None | Some("") | Some("auto") => None,
-        Some(t) => Some(Task::parse(t).ok_or_else(|| JsError::new(&format!("unknown task '{t}'")))?),
-    };
-    let spec = ColumnSpec { label: opts.label, pred: opts.pred, score: opts.score, weight: opts.weight, task };
-    let mut on_progress = |done: u64, rows: u64| match &progress {
-        Some(f) => f
-            .call2(&JsValue::NULL, &JsValue::from_f64(done as f64), &JsValue::from_f64(rows as f64))
-            .map(|v| v.as_bool() != Some(false))
-            .unwrap_or(true),
-        None => true,
-    };
-    let report = report::evaluate_csv(file_name, bytes, &spec, &mut on_progress).map_err(js_err)?;
-    let plots = report::plots::all(&report).map_err(js_err)?;
-    let out = serde_json::json!({ "report": report, "plots": plots });
-    // JSON text keeps nulls and nested arrays exactly as in the CLI contract.
-    Ok(JsValue::from_str(&serde_json::to_string(&out).map_err(|e| JsError::new(&e.to_string()))?))
+    let spec = EvalOptions::parse(options)?;
+    let mut on_progress = progress_fn(&progress);
+    let report = report::evaluate(file_name, bytes, &spec, &mut on_progress).map_err(js_err)?;
+    report_json(&report)
+}
+
+/// Evaluate a predictions file without holding it in memory: `read()` is called for the
+/// next chunk and returns a `Uint8Array` (empty, `null` or `undefined` at the end). In a
+/// worker: `const r = new FileReaderSync(); let at = 0;
+/// read = () => { const c = r.readAsArrayBuffer(file.slice(at, at += 1 << 20)); return new Uint8Array(c); }`.
+/// `progress(bytes, rows)` as for `evaluatePredictions`; bytes are compressed bytes for `.gz`.
+#[wasm_bindgen(js_name = evaluateStream)]
+pub fn evaluate_stream(
+    file_name: &str,
+    read: js_sys::Function,
+    options: JsValue,
+    progress: Option<js_sys::Function>,
+) -> Result<JsValue, JsError> {
+    let spec = EvalOptions::parse(options)?;
+    let mut on_progress = progress_fn(&progress);
+    let reader = crate::data::ChunkReader::new(|| js_chunk(&read));
+    let report = report::evaluate(file_name, reader, &spec, &mut on_progress).map_err(js_err)?;
+    report_json(&report)
+}
+
+fn js_chunk(read: &js_sys::Function) -> std::io::Result<Option<Vec<u8>>> {
+    let v = read.call0(&JsValue::NULL).map_err(|e| std::io::Error::other(format!("{e:?}")))?;
+    if v.is_undefined() || v.is_null() {
+        return Ok(None);
+    }
+    Ok(Some(js_sys::Uint8Array::new(&v).to_vec()))
 }
 
 /// The crate version, shown in the page footer.

@@ -14,6 +14,26 @@ pub const SCORE_NAMES: &[&str] = &["score", "prob", "y_score", "proba", "probabi
 pub const WEIGHT_NAMES: &[&str] = &["weight", "sample_weight", "w"];
 const PROB_PREFIXES: &[&str] = &["prob_", "p_", "proba_"];
 
+/// What to do with a row whose numbers include NaN, infinity or a missing value.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum NonFinite {
+    /// Stop with an error that names the row and column.
+    #[default]
+    Reject,
+    /// Leave the row out and say how many were left out in the report's notes.
+    Skip,
+}
+
+impl NonFinite {
+    pub fn parse(s: &str) -> Option<NonFinite> {
+        match s {
+            "reject" | "error" => Some(NonFinite::Reject),
+            "skip" => Some(NonFinite::Skip),
+            _ => None,
+        }
+    }
+}
+
 /// What the user asked for explicitly (CLI flags, page controls).
 #[derive(Debug, Clone, Default)]
 pub struct ColumnSpec {
@@ -22,6 +42,12 @@ pub struct ColumnSpec {
     pub score: Option<String>,
     pub weight: Option<String>,
     pub task: Option<Task>,
+    pub non_finite: NonFinite,
+}
+
+/// Cells that stand for "no value" (pandas' defaults, minus the exotic ones).
+pub fn is_missing(s: &str) -> bool {
+    matches!(s.trim(), "" | "NA" | "N/A" | "na" | "n/a" | "NaN" | "nan" | "NAN" | "null" | "NULL" | "None" | "-nan")
 }
 
 /// Column indices by role.
@@ -112,7 +138,7 @@ impl Plan {
         spec: &ColumnSpec,
     ) -> Result<Plan> {
         let mut notes = Vec::new();
-        let col = |i: usize| sample.iter().filter_map(move |r| r.get(i)).map(|s| s.trim());
+        let col = |i: usize| sample.iter().filter_map(move |r| r.get(i)).map(|s| s.trim()).filter(|s| !is_missing(s));
         let is_num = |s: &str| s.parse::<f64>().is_ok_and(f64::is_finite);
         let is_int = |s: &str| s.parse::<f64>().is_ok_and(|v| v.is_finite() && v.fract() == 0.0);
 
@@ -226,8 +252,10 @@ impl Plan {
     fn number(&self, record: &[String], col: usize, line: u64, expected: &str) -> Result<f64> {
         let raw = record[col].trim();
         match raw.parse::<f64>() {
-            Ok(v) if !v.is_nan() => Ok(v),
-            _ => Err(Error::NotNumeric {
+            Ok(v) if v.is_finite() => Ok(v),
+            Ok(_) => Err(self.non_finite(raw, col, line, expected)),
+            Err(_) if is_missing(raw) => Err(self.non_finite(raw, col, line, expected)),
+            Err(_) => Err(Error::NotNumeric {
                 loc: Location::at(&self.file, line, Some(self.names[col].clone())),
                 value: raw.to_string(),
                 expected: expected.to_string(),
@@ -235,13 +263,18 @@ impl Plan {
         }
     }
 
+    fn non_finite(&self, raw: &str, col: usize, line: u64, expected: &str) -> Error {
+        Error::NonFinite {
+            loc: Location::at(&self.file, line, Some(self.names[col].clone())),
+            value: raw.to_string(),
+            expected: expected.to_string(),
+        }
+    }
+
     fn label(&self, record: &[String], col: usize, line: u64) -> Result<String> {
         let raw = record[col].trim();
-        if raw.is_empty() {
-            return Err(Error::Malformed {
-                loc: Location::at(&self.file, line, Some(self.names[col].clone())),
-                message: "empty label; every row needs a value here".into(),
-            });
+        if is_missing(raw) {
+            return Err(self.non_finite(raw, col, line, "a label in every row"));
         }
         Ok(labels::canonical(raw))
     }

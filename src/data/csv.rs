@@ -1,5 +1,6 @@
 //! Delimited text (CSV, TSV, semicolon) through the `csv` crate, streamed record by record.
 
+use super::Rows;
 use crate::error::{Error, Location, Result};
 use std::io::Read;
 
@@ -7,6 +8,7 @@ use std::io::Read;
 /// occurs most often outside quotes.
 pub fn sniff_delimiter(file: &str, head: &[u8]) -> u8 {
     let lower = file.to_ascii_lowercase();
+    let lower = lower.strip_suffix(".gz").unwrap_or(&lower);
     if lower.ends_with(".tsv") || lower.ends_with(".tab") {
         return b'\t';
     }
@@ -33,6 +35,23 @@ pub struct Records<R: Read> {
     inner: csv::Reader<R>,
     header: Vec<String>,
     record: csv::StringRecord,
+    /// European files: `;`-separated with `0,5` decimals.
+    decimal_comma: bool,
+}
+
+/// `-0,25` or `3,5e-2`: one comma between digits and nothing else unusual.
+fn is_comma_decimal(s: &str) -> bool {
+    let t = s.trim();
+    let t = t.strip_prefix(['-', '+']).unwrap_or(t);
+    match t.split_once(',') {
+        Some((a, b)) => {
+            !a.is_empty()
+                && a.bytes().all(|c| c.is_ascii_digit())
+                && b.bytes().next().is_some_and(|c| c.is_ascii_digit())
+                && b.bytes().all(|c| c.is_ascii_digit() || matches!(c, b'e' | b'E' | b'-' | b'+'))
+        }
+        None => false,
+    }
 }
 
 impl<R: Read> Records<R> {
@@ -54,7 +73,14 @@ impl<R: Read> Records<R> {
         if header.is_empty() || header.iter().all(String::is_empty) {
             return Err(Error::EmptyFile(Location::file(file)));
         }
-        Ok(Records { file: file.to_string(), inner, header, record: csv::StringRecord::new() })
+        let decimal_comma = delimiter == b';'
+            && head
+                .split(|&b| b == b'\n')
+                .skip(1)
+                .take(20)
+                .flat_map(|line| line.split(|&b| b == b';'))
+                .any(|f| std::str::from_utf8(f).is_ok_and(is_comma_decimal));
+        Ok(Records { file: file.to_string(), inner, header, record: csv::StringRecord::new(), decimal_comma })
     }
 
     pub fn header(&self) -> &[String] {
@@ -76,14 +102,30 @@ impl<R: Read> Records<R> {
                 found: self.record.len(),
             });
         }
-        out.clear();
-        out.extend(self.record.iter().map(str::to_string));
+        out.resize_with(self.record.len(), String::new);
+        for (dst, src) in out.iter_mut().zip(self.record.iter()) {
+            dst.clear();
+            if self.decimal_comma && is_comma_decimal(src) {
+                dst.extend(src.chars().map(|c| if c == ',' { '.' } else { c }));
+            } else {
+                dst.push_str(src);
+            }
+        }
         Ok(Some(line))
     }
 
     /// Bytes consumed so far, for progress reporting.
     pub fn bytes_read(&self) -> u64 {
         self.inner.position().byte()
+    }
+}
+
+impl<R: Read> Rows for Records<R> {
+    fn header(&self) -> &[String] {
+        &self.header
+    }
+    fn next_record(&mut self, out: &mut Vec<String>) -> Result<Option<u64>> {
+        Records::next_record(self, out)
     }
 }
 

@@ -1,10 +1,308 @@
 //! Readers that turn the files a user drops into rows for the metric accumulators.
 //!
-//! A reader never holds more than one chunk of parsed rows: records are streamed from any
-//! `std::io::Read` and fed straight into an [`crate::metrics::Evaluation`]. Column roles are
-//! found by name (see [`columns`]) and every error points at file, line and column.
+//! Every format (delimited text, JSON Lines, JSON arrays, NumPy `.npy`/`.npz`, any of them
+//! gzip-compressed) is reduced to the same thing: a header and a stream of string records,
+//! the [`Rows`] trait. That keeps column understanding ([`columns`]) and the metric feed in
+//! one place, so the same predictions give the same report whatever the container. Records
+//! are pulled one at a time from any `std::io::Read`, so memory does not grow with the file
+//! (NumPy archives are the exception: they are column-oriented and read whole).
 
 pub mod columns;
 pub mod csv;
+pub mod json;
+pub mod npy;
 
-pub use columns::{ColumnSpec, Plan, Roles};
+pub use columns::{ColumnSpec, NonFinite, Plan, Roles};
+
+use crate::error::{Error, Location, Result};
+use std::io::{BufRead, BufReader, Read};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+/// A header and a stream of records with the header's width.
+pub trait Rows {
+    fn header(&self) -> &[String];
+    /// Fill `out` with the next record; returns its 1-based line (or row) number for
+    /// messages, or `None` at the end.
+    fn next_record(&mut self, out: &mut Vec<String>) -> Result<Option<u64>>;
+}
+
+/// The container of a predictions file, as detected.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Delimited,
+    JsonLines,
+    JsonArray,
+    Npy,
+    Npz,
+}
+
+impl Format {
+    pub fn name(self) -> &'static str {
+        match self {
+            Format::Delimited => "csv",
+            Format::JsonLines => "jsonl",
+            Format::JsonArray => "json",
+            Format::Npy => "npy",
+            Format::Npz => "npz",
+        }
+    }
+}
+
+const GZIP_MAGIC: &[u8] = &[0x1f, 0x8b];
+const ZIP_MAGIC: &[u8] = b"PK\x03\x04";
+
+/// Decide the format from the magic bytes first (they cannot lie), then the extension,
+/// then the first non-blank character.
+pub fn detect(file: &str, head: &[u8]) -> Format {
+    let lower = file.to_ascii_lowercase();
+    if head.starts_with(npy::MAGIC) {
+        return Format::Npy;
+    }
+    if head.starts_with(ZIP_MAGIC) {
+        return Format::Npz;
+    }
+    if lower.ends_with(".jsonl") || lower.ends_with(".ndjson") {
+        return Format::JsonLines;
+    }
+    let first = head.iter().copied().find(|b| !b.is_ascii_whitespace() && *b != 0xef && *b != 0xbb && *b != 0xbf);
+    let looks_json =
+        lower.ends_with(".json") || !(lower.ends_with(".csv") || lower.ends_with(".tsv") || lower.ends_with(".txt"));
+    match first {
+        Some(b'[') if looks_json => Format::JsonArray,
+        Some(b'{') if looks_json => Format::JsonLines,
+        _ => Format::Delimited,
+    }
+}
+
+/// Bytes pulled from the underlying (possibly compressed) source, for progress reports.
+#[derive(Debug, Clone, Default)]
+pub struct ByteCounter(Arc<AtomicU64>);
+
+impl ByteCounter {
+    pub fn get(&self) -> u64 {
+        self.0.load(Ordering::Relaxed)
+    }
+}
+
+struct Counting<R> {
+    inner: R,
+    count: ByteCounter,
+}
+
+impl<R: Read> Read for Counting<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.count.0.fetch_add(n as u64, Ordering::Relaxed);
+        Ok(n)
+    }
+}
+
+/// A predictions source ready to stream.
+pub struct Opened<'a> {
+    pub rows: Box<dyn Rows + 'a>,
+    pub format: Format,
+    pub gzip: bool,
+    /// Bytes read from the source so far (compressed bytes for gzip).
+    pub bytes: ByteCounter,
+}
+
+impl Opened<'_> {
+    /// "csv", "jsonl+gzip", ...
+    pub fn format_name(&self) -> String {
+        let mut s = self.format.name().to_string();
+        if self.gzip {
+            s.push_str("+gzip");
+        }
+        s
+    }
+}
+
+fn io_error(file: &str, e: std::io::Error) -> Error {
+    Error::Io { file: file.to_string(), message: e.to_string() }
+}
+
+/// Detect the format of `reader` (gzip-wrapped or not) and open it as [`Rows`].
+/// `force` skips detection (still unwrapping gzip).
+pub fn open<'a, R: Read + 'a>(file: &str, reader: R, force: Option<Format>) -> Result<Opened<'a>> {
+    let bytes = ByteCounter::default();
+    let counted = Counting { inner: reader, count: bytes.clone() };
+    let mut buffered = BufReader::with_capacity(1 << 16, counted);
+    let head = buffered.fill_buf().map_err(|e| io_error(file, e))?;
+    if head.starts_with(GZIP_MAGIC) {
+        let inner_name = strip_suffix_ci(file, ".gz").unwrap_or(file).to_string();
+        let decoder = flate2::bufread::MultiGzDecoder::new(buffered);
+        let mut opened = open_plain(file, &inner_name, decoder, force)?;
+        opened.gzip = true;
+        opened.bytes = bytes;
+        return Ok(opened);
+    }
+    let mut opened = open_plain(file, file, buffered, force)?;
+    opened.bytes = bytes;
+    Ok(opened)
+}
+
+fn strip_suffix_ci<'s>(s: &'s str, suffix: &str) -> Option<&'s str> {
+    let n = s.len().checked_sub(suffix.len())?;
+    (s.is_char_boundary(n) && s[n..].eq_ignore_ascii_case(suffix)).then(|| &s[..n])
+}
+
+/// `file` is what messages say; `name` (without `.gz`) is what detection looks at.
+fn open_plain<'a, R: Read + 'a>(file: &str, name: &str, reader: R, force: Option<Format>) -> Result<Opened<'a>> {
+    let mut reader = BufReader::with_capacity(1 << 16, reader);
+    let head = reader.fill_buf().map_err(|e| io_error(file, e))?.to_vec();
+    if head.iter().all(|b| b.is_ascii_whitespace()) {
+        return Err(Error::EmptyFile(Location::file(file)));
+    }
+    let format = force.unwrap_or_else(|| detect(name, &head));
+    let rows: Box<dyn Rows + 'a> = match format {
+        Format::Delimited => Box::new(csv::Records::new(file, reader, &head)?),
+        Format::JsonLines => Box::new(json::JsonLines::new(file, reader)?),
+        Format::JsonArray => Box::new(json::JsonArray::new(file, reader)?),
+        Format::Npy => Box::new(npy::NpyRows::new(file, stem(name), reader)?),
+        Format::Npz => Box::new(npy::ArchiveRows::new(file, reader)?),
+    };
+    Ok(Opened { rows, format, gzip: false, bytes: ByteCounter::default() })
+}
+
+/// Names that mark a 2-D value as per-class scores: its columns become `prob_<i>`.
+const SCORE_MATRIX_NAMES: &[&str] =
+    &["probs", "probas", "probabilities", "y_prob", "y_proba", "scores", "y_scores", "logits", "predict_proba"];
+
+/// Column names for a value with `k` entries per row (a 2-D array, a JSON array): per-class
+/// scores become `prob_0..prob_{k-1}` (class `i` is column `i`, as in `predict_proba`),
+/// anything else `<name>_<i>`; a single column keeps its name.
+pub fn expand(name: &str, k: usize) -> Vec<String> {
+    if k == 1 {
+        return vec![name.to_string()];
+    }
+    let lower = name.to_ascii_lowercase();
+    let scores = columns::SCORE_NAMES.contains(&lower.as_str()) || SCORE_MATRIX_NAMES.contains(&lower.as_str());
+    let prefix = if scores { "prob" } else { name };
+    (0..k).map(|i| format!("{prefix}_{i}")).collect()
+}
+
+/// The file name without folders and extensions (`runs/y_pred.npy.gz` -> `y_pred`).
+pub fn stem(file: &str) -> &str {
+    let base = file.rsplit(['/', '\\']).next().unwrap_or(file);
+    base.split('.').next().filter(|s| !s.is_empty()).unwrap_or(base)
+}
+
+/// Two sources side by side, matched by row: predictions and a separate labels file.
+/// A name that occurs in both is kept from the first and suffixed `_labels` in the second.
+pub struct Zipped<'a> {
+    left: Box<dyn Rows + 'a>,
+    right: Box<dyn Rows + 'a>,
+    header: Vec<String>,
+    files: [String; 2],
+    buf: Vec<String>,
+    row: u64,
+}
+
+impl<'a> Zipped<'a> {
+    pub fn new(left: Box<dyn Rows + 'a>, right: Box<dyn Rows + 'a>, files: [String; 2]) -> Self {
+        let mut header = left.header().to_vec();
+        for h in right.header() {
+            let name = if header.contains(h) { format!("{h}_labels") } else { h.clone() };
+            header.push(name);
+        }
+        Zipped { left, right, header, files, buf: Vec::new(), row: 0 }
+    }
+}
+
+impl Rows for Zipped<'_> {
+    fn header(&self) -> &[String] {
+        &self.header
+    }
+
+    fn next_record(&mut self, out: &mut Vec<String>) -> Result<Option<u64>> {
+        let a = self.left.next_record(out)?;
+        let b = self.right.next_record(&mut self.buf)?;
+        self.row += 1;
+        match (a, b) {
+            (Some(line), Some(_)) => {
+                out.append(&mut self.buf);
+                Ok(Some(line))
+            }
+            (None, None) => Ok(None),
+            (a, _) => {
+                let (longer, shorter) = if a.is_some() { (0, 1) } else { (1, 0) };
+                Err(Error::Malformed {
+                    loc: Location::file(self.files[longer].clone()),
+                    message: format!(
+                        "has more rows than {} ({} rows); the labels file must have one row per prediction, in the same order",
+                        self.files[shorter],
+                        self.row - 1
+                    ),
+                })
+            }
+        }
+    }
+}
+
+/// A `Read` over chunks handed out by a callback (`None` or an empty chunk ends the
+/// stream): how the page's worker feeds `File` slices without holding the whole file.
+pub struct ChunkReader<F> {
+    next: F,
+    chunk: Vec<u8>,
+    pos: usize,
+    done: bool,
+}
+
+impl<F: FnMut() -> std::io::Result<Option<Vec<u8>>>> ChunkReader<F> {
+    pub fn new(next: F) -> Self {
+        ChunkReader { next, chunk: Vec::new(), pos: 0, done: false }
+    }
+}
+
+impl<F: FnMut() -> std::io::Result<Option<Vec<u8>>>> Read for ChunkReader<F> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        while self.pos >= self.chunk.len() {
+            if self.done {
+                return Ok(0);
+            }
+            match (self.next)()? {
+                Some(c) if !c.is_empty() => {
+                    self.chunk = c;
+                    self.pos = 0;
+                }
+                _ => self.done = true,
+            }
+        }
+        let n = buf.len().min(self.chunk.len() - self.pos);
+        buf[..n].copy_from_slice(&self.chunk[self.pos..self.pos + n]);
+        self.pos += n;
+        Ok(n)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn detects_by_magic_extension_and_content() {
+        assert_eq!(detect("a.csv", b"label,score\n"), Format::Delimited);
+        assert_eq!(detect("a.json", b"  [{\"a\":1}]"), Format::JsonArray);
+        assert_eq!(detect("a.json", b"{\"a\":1}\n"), Format::JsonLines);
+        assert_eq!(detect("a", b"{\"a\":1}\n"), Format::JsonLines);
+        assert_eq!(detect("a.dat", b"\x93NUMPY\x01\x00"), Format::Npy);
+        assert_eq!(detect("a.bin", b"PK\x03\x04"), Format::Npz);
+        assert_eq!(detect("a.csv", b"[weird,header\n"), Format::Delimited);
+        assert_eq!(stem("dir/y_pred.npy.gz"), "y_pred");
+    }
+
+    #[test]
+    fn chunk_reader_concatenates() {
+        let mut chunks = vec![b"ab".to_vec(), Vec::new()].into_iter();
+        let mut parts = vec![b"ab".to_vec(), b"c".to_vec()].into_iter();
+        let mut r = ChunkReader::new(move || Ok(parts.next()));
+        let mut s = String::new();
+        r.read_to_string(&mut s).expect("reads");
+        assert_eq!(s, "abc");
+        let mut r = ChunkReader::new(move || Ok(chunks.next()));
+        let mut s = String::new();
+        r.read_to_string(&mut s).expect("reads");
+        assert_eq!(s, "ab");
+    }
+}

@@ -4,11 +4,11 @@
 pub mod plots;
 pub mod text;
 
-use crate::data::{self, ColumnSpec, Plan};
+use crate::data::{self, ByteCounter, ColumnSpec, Format, NonFinite, Plan, Rows};
 use crate::error::{Error, Location, Result};
-use crate::metrics::{labels, ranking::NamedCurve, Finished, MetricMap, Task};
+use crate::metrics::{labels, ranking::NamedCurve, Evaluation, Finished, MetricMap, Task};
 use serde::Serialize;
-use std::io::{BufRead, BufReader, Read};
+use std::io::Read;
 
 /// Rows read before the task and classes are decided.
 const SAMPLE_ROWS: usize = 1000;
@@ -61,21 +61,55 @@ pub struct Source {
 /// Called with (bytes read, rows read); return false to cancel.
 pub type Progress<'a> = &'a mut dyn FnMut(u64, u64) -> bool;
 
-/// Evaluate a delimited predictions file streamed from `reader`.
+/// Evaluate a predictions file in any supported format (CSV/TSV/semicolon, JSON Lines, JSON
+/// array, `.npy`, `.npz`, each optionally gzip-compressed), streamed from `reader`. The
+/// format comes from the magic bytes and `file`'s extension.
+pub fn evaluate<R: Read>(file: &str, reader: R, spec: &ColumnSpec, progress: Progress) -> Result<Report> {
+    let opened = data::open(file, reader, None)?;
+    let format = opened.format_name();
+    run(file, opened.rows, format, &opened.bytes, spec, progress)
+}
+
+/// [`evaluate`] with the format fixed to delimited text (gzip still unwrapped).
 pub fn evaluate_csv<R: Read>(file: &str, reader: R, spec: &ColumnSpec, progress: Progress) -> Result<Report> {
-    let mut reader = BufReader::with_capacity(1 << 16, reader);
-    let head = reader.fill_buf().map_err(|e| Error::Io { file: file.to_string(), message: e.to_string() })?.to_vec();
-    if head.iter().all(|b| b.is_ascii_whitespace()) {
-        return Err(Error::EmptyFile(Location::file(file)));
-    }
-    let mut records = data::csv::Records::new(file, reader, &head)?;
-    let names = records.header().to_vec();
+    let opened = data::open(file, reader, Some(Format::Delimited))?;
+    let format = opened.format_name();
+    run(file, opened.rows, format, &opened.bytes, spec, progress)
+}
+
+/// Predictions and true labels in two files, matched by row (e.g. `probs.npy` + `labels.csv`).
+/// Columns keep their names; a name in both files gets `_labels` appended in the second.
+pub fn evaluate_with_labels<P: Read, L: Read>(
+    (pred_file, pred): (&str, P),
+    (labels_file, labels): (&str, L),
+    spec: &ColumnSpec,
+    progress: Progress,
+) -> Result<Report> {
+    let p = data::open(pred_file, pred, None)?;
+    let l = data::open(labels_file, labels, None)?;
+    let format = format!("{}, labels: {}", p.format_name(), l.format_name());
+    let rows = Box::new(data::Zipped::new(p.rows, l.rows, [pred_file.to_string(), labels_file.to_string()]));
+    let mut report = run(pred_file, rows, format, &p.bytes, spec, progress)?;
+    report.source.bytes += l.bytes.get();
+    report.notes.push(format!("true labels from {labels_file}, matched by row"));
+    Ok(report)
+}
+
+fn run(
+    file: &str,
+    mut rows: Box<dyn Rows + '_>,
+    format: String,
+    bytes: &ByteCounter,
+    spec: &ColumnSpec,
+    progress: Progress,
+) -> Result<Report> {
+    let names = rows.header().to_vec();
     let roles = data::columns::resolve(&names, spec, file)?;
 
     let mut sample: Vec<(u64, Vec<String>)> = Vec::new();
     let mut buf = Vec::new();
     while sample.len() < SAMPLE_ROWS {
-        match records.next_record(&mut buf)? {
+        match rows.next_record(&mut buf)? {
             Some(line) => sample.push((line, std::mem::take(&mut buf))),
             None => break,
         }
@@ -83,28 +117,65 @@ pub fn evaluate_csv<R: Read>(file: &str, reader: R, spec: &ColumnSpec, progress:
     if sample.is_empty() {
         return Err(Error::NoRows(Location::file(file)));
     }
-    let rows: Vec<Vec<String>> = sample.iter().map(|(_, r)| r.clone()).collect();
-    let plan = Plan::new(file, names, roles, &rows, spec)?;
+    let sample_rows: Vec<Vec<String>> = sample.iter().map(|(_, r)| r.clone()).collect();
+    let plan = Plan::new(file, names, roles, &sample_rows, spec)?;
+    drop(sample_rows);
     let mut eval = plan.evaluation();
     let mut scratch = Vec::new();
+    let mut skipped = Skipped::default();
+    let mut n = 0u64;
+    let mut feed = |record: &[String], line: u64, eval: &mut Evaluation| -> Result<()> {
+        match plan.feed(record, line, eval, &mut scratch) {
+            Err(Error::NonFinite { loc, .. }) if spec.non_finite == NonFinite::Skip => {
+                skipped.add(loc);
+                Ok(())
+            }
+            other => other,
+        }
+    };
     for (line, record) in &sample {
-        plan.feed(record, *line, &mut eval, &mut scratch)?;
-    }
-    let mut n = sample.len() as u64;
-    while let Some(line) = records.next_record(&mut buf)? {
-        plan.feed(&buf, line, &mut eval, &mut scratch)?;
+        feed(record, *line, &mut eval)?;
         n += 1;
-        if n % 65536 == 0 && !progress(records.bytes_read(), n) {
+    }
+    drop(sample);
+    while let Some(line) = rows.next_record(&mut buf)? {
+        feed(&buf, line, &mut eval)?;
+        n += 1;
+        if n % 65536 == 0 && !progress(bytes.get(), n) {
             return Err(Error::Cancelled);
         }
     }
-    progress(records.bytes_read(), n);
+    progress(bytes.get(), n);
+    if eval.rows() == 0 {
+        return Err(Error::NoRows(Location::file(file)));
+    }
     let finished = eval.finish();
-    Ok(Report::new(
-        &plan,
-        finished,
-        Source { file: file.to_string(), format: "csv".into(), bytes: records.bytes_read() },
-    ))
+    let mut report = Report::new(&plan, finished, Source { file: file.to_string(), format, bytes: bytes.get() });
+    report.notes.extend(skipped.note());
+    Ok(report)
+}
+
+/// Rows left out under [`NonFinite::Skip`], for the report's notes.
+#[derive(Default)]
+struct Skipped {
+    count: u64,
+    first: Option<Location>,
+}
+
+impl Skipped {
+    fn add(&mut self, loc: Location) {
+        self.count += 1;
+        self.first.get_or_insert(loc);
+    }
+
+    fn note(&self) -> Option<String> {
+        let first = self.first.as_ref()?;
+        Some(format!(
+            "skipped {} row{} with a missing, NaN or infinite value (first: {first})",
+            self.count,
+            if self.count == 1 { "" } else { "s" }
+        ))
+    }
 }
 
 impl Report {
