@@ -3,6 +3,7 @@
 use clap::{Parser, Subcommand, ValueEnum};
 use std::process::ExitCode;
 use webeval::data::{ColumnSpec, NonFinite};
+use webeval::metrics::ci::CiOptions;
 use webeval::metrics::Task;
 
 #[derive(Parser)]
@@ -60,6 +61,16 @@ enum Command {
         task: Option<TaskArg>,
         #[arg(long, value_enum, default_value = "text")]
         format: Format,
+        /// Confidence intervals at this level (e.g. 0.95): each metric becomes
+        /// {"value","ci_low","ci_high","ci_method"} (bootstrap; Wilson / DeLong where they apply).
+        #[arg(long, value_name = "LEVEL")]
+        ci: Option<f64>,
+        /// Bootstrap replicates for --ci.
+        #[arg(long, default_value_t = 200)]
+        ci_replicates: usize,
+        /// Bootstrap seed for --ci (same seed, same intervals).
+        #[arg(long, default_value_t = 0x5EED)]
+        ci_seed: u64,
     },
 }
 
@@ -79,7 +90,20 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli) -> webeval::Result<String> {
     match cli.command {
-        Command::Eval { file, labels_file, non_finite, label, score, pred, weight, task, format } => {
+        Command::Eval {
+            file,
+            labels_file,
+            non_finite,
+            label,
+            score,
+            pred,
+            weight,
+            task,
+            format,
+            ci,
+            ci_replicates,
+            ci_seed,
+        } => {
             let spec = ColumnSpec {
                 label,
                 pred,
@@ -95,6 +119,9 @@ fn run(cli: Cli) -> webeval::Result<String> {
                     NonFiniteArg::Skip => NonFinite::Skip,
                 },
             };
+            let options = webeval::report::Options {
+                ci: ci.map(|level| CiOptions { level, replicates: ci_replicates, seed: ci_seed }),
+            };
             let mut progress = |_: u64, _: u64| true;
             let input = |name: &str| -> webeval::Result<(String, Box<dyn std::io::Read>)> {
                 if name == "-" {
@@ -106,10 +133,16 @@ fn run(cli: Cli) -> webeval::Result<String> {
             };
             let (name, reader) = input(&file)?;
             let report = match labels_file {
-                None => webeval::report::evaluate(&name, reader, &spec, &mut progress)?,
+                None => webeval::report::evaluate_with(&name, reader, &spec, &options, &mut progress)?,
                 Some(l) => {
                     let (lname, lreader) = input(&l)?;
-                    webeval::report::evaluate_with_labels((&name, reader), (&lname, lreader), &spec, &mut progress)?
+                    webeval::report::evaluate_with_labels_with(
+                        (&name, reader),
+                        (&lname, lreader),
+                        &spec,
+                        &options,
+                        &mut progress,
+                    )?
                 }
             };
             match format {

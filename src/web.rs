@@ -4,6 +4,8 @@
 //! our message, never a trap that would kill the worker's engine.
 
 use crate::data::{ColumnSpec, NonFinite};
+use crate::metrics::ci::CiOptions;
+use crate::metrics::threshold::ThresholdExplorer;
 use crate::metrics::Task;
 use crate::report;
 use wasm_bindgen::prelude::*;
@@ -28,10 +30,16 @@ struct EvalOptions {
     /// "reject" (default) or "skip" rows with missing/NaN/infinite numbers.
     #[serde(alias = "nonFinite")]
     non_finite: Option<String>,
+    /// Confidence level (e.g. 0.95); absent means no intervals.
+    ci: Option<f64>,
+    #[serde(alias = "ciReplicates")]
+    ci_replicates: Option<usize>,
+    #[serde(alias = "ciSeed")]
+    ci_seed: Option<u64>,
 }
 
 impl EvalOptions {
-    fn parse(options: JsValue) -> Result<ColumnSpec, JsError> {
+    fn parse(options: JsValue) -> Result<(ColumnSpec, report::Options), JsError> {
         let opts: EvalOptions = if options.is_undefined() || options.is_null() {
             EvalOptions::default()
         } else {
@@ -46,7 +54,17 @@ impl EvalOptions {
             Some(s) => NonFinite::parse(s)
                 .ok_or_else(|| JsError::new(&format!("unknown nonFinite '{s}'; expected 'reject' or 'skip'")))?,
         };
-        Ok(ColumnSpec { label: opts.label, pred: opts.pred, score: opts.score, weight: opts.weight, task, non_finite })
+        let defaults = CiOptions::default();
+        let eval = report::Options {
+            ci: opts.ci.map(|level| CiOptions {
+                level,
+                replicates: opts.ci_replicates.unwrap_or(defaults.replicates),
+                seed: opts.ci_seed.unwrap_or(defaults.seed),
+            }),
+        };
+        let spec =
+            ColumnSpec { label: opts.label, pred: opts.pred, score: opts.score, weight: opts.weight, task, non_finite };
+        Ok((spec, eval))
     }
 }
 
@@ -78,9 +96,9 @@ pub fn evaluate_predictions(
     options: JsValue,
     progress: Option<js_sys::Function>,
 ) -> Result<JsValue, JsError> {
-    let spec = EvalOptions::parse(options)?;
+    let (spec, eval_options) = EvalOptions::parse(options)?;
     let mut on_progress = progress_fn(&progress);
-    let report = report::evaluate(file_name, bytes, &spec, &mut on_progress).map_err(js_err)?;
+    let report = report::evaluate_with(file_name, bytes, &spec, &eval_options, &mut on_progress).map_err(js_err)?;
     report_json(&report)
 }
 
@@ -96,10 +114,10 @@ pub fn evaluate_stream(
     options: JsValue,
     progress: Option<js_sys::Function>,
 ) -> Result<JsValue, JsError> {
-    let spec = EvalOptions::parse(options)?;
+    let (spec, eval_options) = EvalOptions::parse(options)?;
     let mut on_progress = progress_fn(&progress);
     let reader = crate::data::ChunkReader::new(|| js_chunk(&read));
-    let report = report::evaluate(file_name, reader, &spec, &mut on_progress).map_err(js_err)?;
+    let report = report::evaluate_with(file_name, reader, &spec, &eval_options, &mut on_progress).map_err(js_err)?;
     report_json(&report)
 }
 
@@ -109,6 +127,19 @@ fn js_chunk(read: &js_sys::Function) -> std::io::Result<Option<Vec<u8>>> {
         return Ok(None);
     }
     Ok(Some(js_sys::Uint8Array::new(&v).to_vec()))
+}
+
+/// Metrics at one threshold of a binary score, for the page's slider: `table` is the
+/// report's `thresholds.table` (JSON text); rows with score >= `threshold` count as
+/// positive. Returns the metrics as JSON text.
+#[wasm_bindgen(js_name = metricsAtThreshold)]
+pub fn metrics_at_threshold(table: &str, threshold: f64) -> Result<String, JsError> {
+    let explorer: ThresholdExplorer =
+        serde_json::from_str(table).map_err(|e| JsError::new(&format!("bad threshold table: {e}")))?;
+    if explorer.tp.len() != explorer.thresholds.len() || explorer.fp.len() != explorer.thresholds.len() {
+        return Err(JsError::new("bad threshold table: thresholds, tp and fp must have the same length"));
+    }
+    serde_json::to_string(&explorer.at(threshold)).map_err(|e| JsError::new(&e.to_string()))
 }
 
 /// The crate version, shown in the page footer.

@@ -99,10 +99,52 @@ fn div0(num: f64, den: f64) -> f64 {
     }
 }
 
-/// sklearn computes F1 from counts, 2tp / (pred + support), 0 when both are zero.
-fn f1(c: &ClassCounts) -> f64 {
-    div0(2.0 * c.tp, c.pred + c.support)
+/// NaN (reported as `null`) where the denominator is zero: for rates scikit-learn has no
+/// `zero_division` convention for.
+fn div_nan(num: f64, den: f64) -> f64 {
+    if den == 0.0 {
+        f64::NAN
+    } else {
+        num / den
+    }
 }
+
+/// sklearn's F-beta from counts: (1+β²)tp / (β²·support + pred), 0 when both are zero.
+fn fbeta(c: &ClassCounts, beta: f64) -> f64 {
+    let b2 = beta * beta;
+    div0((1.0 + b2) * c.tp, b2 * c.support + c.pred)
+}
+
+fn jaccard(c: &ClassCounts) -> f64 {
+    div0(c.tp, c.pred + c.support - c.tp)
+}
+
+/// One row of the classification report: scikit-learn's columns plus the one-vs-rest rates
+/// a confusion matrix gives for free.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct ClassStats {
+    pub precision: f64,
+    pub recall: f64,
+    pub f1: f64,
+    pub support: f64,
+    /// TN / (TN + FP); NaN (null) when there are no negatives.
+    pub specificity: f64,
+    /// Negative predictive value TN / (TN + FN).
+    pub npv: f64,
+    /// False positive rate FP / (FP + TN).
+    pub fpr: f64,
+    /// False negative rate FN / (FN + TP).
+    pub fnr: f64,
+    pub jaccard: f64,
+}
+
+/// A per-class score from its counts.
+type CountsMetric = fn(&ClassCounts) -> f64;
+
+/// The averages scikit-learn offers for the precision/recall/F family.
+const AVERAGES: [&str; 3] = ["macro", "weighted", "micro"];
+/// F-beta values reported besides F1.
+pub const BETAS: [f64; 2] = [0.5, 2.0];
 
 impl ConfusionMatrix {
     pub fn total(&self) -> f64 {
@@ -120,57 +162,122 @@ impl ConfusionMatrix {
             .collect()
     }
 
-    /// Per-class precision, recall, F1 and support, in class order.
-    pub fn per_class(&self) -> Vec<[f64; 4]> {
-        self.class_counts().iter().map(|c| [div0(c.tp, c.pred), div0(c.tp, c.support), f1(c), c.support]).collect()
+    /// The classification report, one row per class in class order.
+    pub fn per_class(&self) -> Vec<ClassStats> {
+        let total = self.total();
+        self.class_counts()
+            .iter()
+            .map(|c| {
+                let fp = c.pred - c.tp;
+                let fneg = c.support - c.tp;
+                let tn = total - c.tp - fp - fneg;
+                ClassStats {
+                    precision: div0(c.tp, c.pred),
+                    recall: div0(c.tp, c.support),
+                    f1: fbeta(c, 1.0),
+                    support: c.support,
+                    specificity: div_nan(tn, tn + fp),
+                    npv: div_nan(tn, tn + fneg),
+                    fpr: div_nan(fp, fp + tn),
+                    fnr: div_nan(fneg, fneg + c.tp),
+                    jaccard: jaccard(c),
+                }
+            })
+            .collect()
+    }
+
+    /// One per-class score averaged the scikit-learn ways; `pooled` is the micro value.
+    fn averaged(m: &mut MetricMap, key: &str, suffix: &str, per: &[f64], cc: &[ClassCounts], pooled: f64) {
+        let k = per.len();
+        let support: f64 = cc.iter().map(|c| c.support).sum();
+        let macro_avg = if k == 0 { f64::NAN } else { per.iter().sum::<f64>() / k as f64 };
+        let weighted = div0(per.iter().zip(cc).map(|(v, c)| v * c.support).sum::<f64>(), support);
+        for (avg, v) in AVERAGES.iter().zip([macro_avg, weighted, pooled]) {
+            m.insert(format!("{key}@{avg}{suffix}"), num(v));
+        }
     }
 
     /// All label-based metrics. `positive` is the index of the positive class for the
-    /// binary (no `@`) precision/recall/F1 keys, present only for binary tasks.
+    /// binary (no `@`) precision/recall/F keys, present only for binary tasks.
     pub fn metrics(&self, positive: Option<usize>) -> MetricMap {
         let mut m = MetricMap::new();
         let total = self.total();
-        let k = self.classes.len();
         let cc = self.class_counts();
         let correct: f64 = cc.iter().map(|c| c.tp).sum();
-        m.insert("accuracy_score".into(), num(div0(correct, total)));
+        let accuracy = div_nan(correct, total);
+        m.insert("accuracy_score".into(), num(accuracy));
+        m.insert("zero_one_loss".into(), num(1.0 - accuracy));
+        // single-label: the fraction of wrong labels is the fraction of wrong rows.
+        m.insert("hamming_loss".into(), num(1.0 - accuracy));
 
         // balanced accuracy: mean recall over classes present in the truth.
         let recalls: Vec<f64> = cc.iter().filter(|c| c.support > 0.0).map(|c| c.tp / c.support).collect();
         let bal = if recalls.is_empty() { f64::NAN } else { recalls.iter().sum::<f64>() / recalls.len() as f64 };
         m.insert("balanced_accuracy_score".into(), num(bal));
+        let chance = 1.0 / recalls.len() as f64;
+        m.insert("balanced_accuracy_score@adjusted".into(), num((bal - chance) / (1.0 - chance)));
 
+        // pooled counts: single-label, so micro precision = recall = F = accuracy.
+        let pooled = ClassCounts {
+            tp: correct,
+            pred: cc.iter().map(|c| c.pred).sum(),
+            support: cc.iter().map(|c| c.support).sum(),
+        };
         let per = self.per_class();
-        if let Some(pos) = positive {
-            let [p, r, f, _] = per.get(pos).copied().unwrap_or([0.0; 4]);
-            m.insert("precision_score".into(), num(p));
-            m.insert("recall_score".into(), num(r));
-            m.insert("f1_score".into(), num(f));
+        let positive = positive.and_then(|p| cc.get(p).map(|c| (p, c)));
+        let families: [(&str, CountsMetric); 4] = [
+            ("precision_score", |c| div0(c.tp, c.pred)),
+            ("recall_score", |c| div0(c.tp, c.support)),
+            ("f1_score", |c| fbeta(c, 1.0)),
+            ("jaccard_score", jaccard),
+        ];
+        for (key, f) in families {
+            if let Some((_, c)) = positive {
+                m.insert(key.into(), num(f(c)));
+            }
+            let values: Vec<f64> = cc.iter().map(f).collect();
+            Self::averaged(&mut m, key, "", &values, &cc, f(&pooled));
         }
-        let support_total: f64 = cc.iter().map(|c| c.support).sum();
-        for (name, col) in [("precision_score", 0), ("recall_score", 1), ("f1_score", 2)] {
-            let macro_avg = if k == 0 { f64::NAN } else { per.iter().map(|v| v[col]).sum::<f64>() / k as f64 };
-            let weighted = div0(per.iter().map(|v| v[col] * v[3]).sum::<f64>(), support_total);
-            m.insert(format!("{name}@macro"), num(macro_avg));
-            m.insert(format!("{name}@weighted"), num(weighted));
+        for beta in BETAS {
+            if let Some((_, c)) = positive {
+                m.insert(format!("fbeta_score@beta={beta}"), num(fbeta(c, beta)));
+            }
+            let values: Vec<f64> = cc.iter().map(|c| fbeta(c, beta)).collect();
+            Self::averaged(&mut m, "fbeta_score", &format!(",beta={beta}"), &values, &cc, fbeta(&pooled, beta));
         }
-        // micro: pooled counts (over all labels, single-label so micro P = R = F1 = accuracy).
-        let pred_total: f64 = cc.iter().map(|c| c.pred).sum();
-        let micro_p = div0(correct, pred_total);
-        let micro_r = div0(correct, support_total);
-        m.insert("precision_score@micro".into(), num(micro_p));
-        m.insert("recall_score@micro".into(), num(micro_r));
-        m.insert("f1_score@micro".into(), num(div0(2.0 * correct, pred_total + support_total)));
+        debug_assert_eq!(per.len(), cc.len());
 
         m.insert("matthews_corrcoef".into(), num(self.mcc()));
-        m.insert("cohen_kappa_score".into(), num(self.kappa()));
-        m.insert(
-            "confusion_matrix".into(),
-            serde_json::Value::Array(
-                self.counts.iter().map(|row| row.iter().map(|&c| count_json(c)).collect()).collect(),
-            ),
-        );
+        m.insert("cohen_kappa_score".into(), num(self.kappa(Kappa::None)));
+        m.insert("cohen_kappa_score@linear".into(), num(self.kappa(Kappa::Linear)));
+        m.insert("cohen_kappa_score@quadratic".into(), num(self.kappa(Kappa::Quadratic)));
+        m.insert("confusion_matrix".into(), matrix_json(&self.counts, count_json));
+        for (mode, norm) in [("true", Normalize::True), ("pred", Normalize::Pred), ("all", Normalize::All)] {
+            m.insert(format!("confusion_matrix@normalize={mode}"), matrix_json(&self.normalized(norm), num));
+        }
         m
+    }
+
+    /// `confusion_matrix(normalize=...)`: rows, columns or the whole matrix sum to one;
+    /// an empty row/column stays zero, as scikit-learn's `nan_to_num` leaves it.
+    pub fn normalized(&self, how: Normalize) -> Vec<Vec<f64>> {
+        let k = self.classes.len();
+        let total = self.total();
+        let col_sums: Vec<f64> = (0..k).map(|j| (0..k).map(|i| self.counts[i][j]).sum()).collect();
+        self.counts
+            .iter()
+            .map(|row| {
+                let row_sum: f64 = row.iter().sum();
+                row.iter()
+                    .enumerate()
+                    .map(|(j, &c)| match how {
+                        Normalize::True => div0(c, row_sum),
+                        Normalize::Pred => div0(c, col_sums[j]),
+                        Normalize::All => div0(c, total),
+                    })
+                    .collect()
+            })
+            .collect()
     }
 
     /// Matthews correlation coefficient, multiclass form (Gorodkin), as sklearn.
@@ -191,21 +298,54 @@ impl ConfusionMatrix {
         }
     }
 
-    /// Cohen's kappa, unweighted.
-    fn kappa(&self) -> f64 {
+    /// Cohen's kappa as sklearn computes it: 1 - Σ w·observed / Σ w·expected, with the
+    /// disagreement weights of `how` over class positions in sorted order.
+    fn kappa(&self, how: Kappa) -> f64 {
+        let k = self.classes.len();
         let cc = self.class_counts();
         let s = self.total();
         if s == 0.0 {
             return f64::NAN;
         }
-        let po: f64 = cc.iter().map(|x| x.tp).sum::<f64>() / s;
-        let pe: f64 = cc.iter().map(|x| x.pred * x.support).sum::<f64>() / (s * s);
-        if pe == 1.0 {
+        let (mut observed, mut expected) = (0.0, 0.0);
+        for i in 0..k {
+            for j in 0..k {
+                let d = i.abs_diff(j) as f64;
+                let w = match how {
+                    Kappa::None => f64::from(u8::from(i != j)),
+                    Kappa::Linear => d,
+                    Kappa::Quadratic => d * d,
+                };
+                observed += w * self.counts[i][j];
+                // sklearn: outer(column sums, row sums) / total
+                expected += w * (cc[i].pred * cc[j].support / s);
+            }
+        }
+        if expected == 0.0 {
             f64::NAN
         } else {
-            (po - pe) / (1.0 - pe)
+            1.0 - observed / expected
         }
     }
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Kappa {
+    None,
+    Linear,
+    Quadratic,
+}
+
+/// `confusion_matrix`'s `normalize` argument.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Normalize {
+    True,
+    Pred,
+    All,
+}
+
+fn matrix_json(rows: &[Vec<f64>], cell: fn(f64) -> serde_json::Value) -> serde_json::Value {
+    serde_json::Value::Array(rows.iter().map(|row| row.iter().map(|&c| cell(c)).collect()).collect())
 }
 
 /// Counts are integers unless weights made them fractional; print them as such.

@@ -5,6 +5,7 @@
 //! `precision_recall_curve`: one point per distinct threshold, ties grouped.
 
 use super::labels::LabelIndex;
+use super::threshold::ThresholdExplorer;
 use super::{num, MetricMap};
 use serde::{Deserialize, Serialize};
 
@@ -57,73 +58,249 @@ impl ScoreAccumulator {
     /// Compute the score metrics. `classes` is the task's sorted class list (truth ∪ pred ∪
     /// probability headers); for `k == 1` the positive class is `classes[1]`.
     pub fn finish(&self, classes: &[String]) -> ScoreReport {
-        let mut metrics = MetricMap::new();
-        let mut curves = Vec::new();
-        let class_of: Vec<Option<usize>> =
-            self.labels.names().iter().map(|n| classes.iter().position(|c| c == n)).collect();
-        let truth: Vec<Option<usize>> = self.truth.iter().map(|&t| class_of[t as usize]).collect();
-
         if self.k == 1 {
-            let pos = 1.min(classes.len().saturating_sub(1));
-            let y: Vec<bool> = truth.iter().map(|t| *t == Some(pos) && classes.len() > 1).collect();
-            let curve = BinaryCurve::new(&self.scores, &y, &self.weights);
-            metrics.insert("roc_auc_score".into(), num(curve.roc_auc()));
-            metrics.insert("average_precision_score".into(), num(curve.average_precision()));
-            let probabilistic = self.scores.iter().all(|s| (0.0..=1.0).contains(s));
-            if probabilistic && classes.len() == 2 {
-                let probs: Vec<[f64; 2]> = self.scores.iter().map(|&p| [1.0 - p, p]).collect();
-                let flat: Vec<f64> = probs.iter().flatten().copied().collect();
-                metrics.insert("log_loss".into(), num(log_loss(&flat, 2, &truth, &self.weights)));
-                metrics.insert("brier_score_loss".into(), num(brier(&self.scores, &y, &self.weights)));
-            }
-            curves.push(curve.into_named(classes.get(pos).cloned().unwrap_or_default()));
+            self.finish_binary(classes)
         } else {
-            let k = self.k;
-            // Column c of the score matrix is for self.labels.names()[c], which for per-class
-            // accumulators is the header order; map it to `classes` order.
-            let col_class: Vec<Option<usize>> = (0..k).map(|c| class_of[c]).collect();
-            let mut aucs = Vec::new();
-            let mut aps = Vec::new();
-            let mut supports = Vec::new();
-            for (c, cls) in col_class.iter().enumerate() {
-                let Some(cls) = *cls else { continue };
-                let col: Vec<f64> = (0..self.rows()).map(|r| self.scores[r * k + c]).collect();
-                let y: Vec<bool> = truth.iter().map(|t| *t == Some(cls)).collect();
-                let support: f64 = y.iter().zip(&self.weights).filter(|(y, _)| **y).map(|(_, w)| w).sum();
-                let curve = BinaryCurve::new(&col, &y, &self.weights);
-                aucs.push(curve.roc_auc());
-                aps.push(curve.average_precision());
-                supports.push(support);
-                curves.push(curve.into_named(classes[cls].clone()));
+            self.finish_multiclass()
+        }
+    }
+
+    fn finish_binary(&self, classes: &[String]) -> ScoreReport {
+        let mut metrics = MetricMap::new();
+        let pos = 1.min(classes.len().saturating_sub(1));
+        let positive = classes.get(pos).filter(|_| classes.len() > 1);
+        let y: Vec<bool> = self.truth.iter().map(|&t| Some(&self.labels.names()[t as usize]) == positive).collect();
+        let curve = BinaryCurve::new(&self.scores, &y, &self.weights);
+        metrics.insert("roc_auc_score".into(), num(curve.roc_auc()));
+        metrics.insert(format!("roc_auc_score@max_fpr={MAX_FPR}"), num(curve.partial_roc_auc(MAX_FPR)));
+        metrics.insert("average_precision_score".into(), num(curve.average_precision()));
+        let probabilistic = self.scores.iter().all(|s| (0.0..=1.0).contains(s));
+        let mut calibration = None;
+        if probabilistic && classes.len() == 2 {
+            let (mut ll, mut br, mut wsum) = (0.0, 0.0, 0.0);
+            for ((&p, &yi), &w) in self.scores.iter().zip(&y).zip(&self.weights) {
+                let p_true = if yi { p } else { 1.0 - p };
+                ll -= w * clip_prob(p_true).ln();
+                br += w * (p - f64::from(u8::from(yi))).powi(2);
+                wsum += w;
             }
-            let macro_avg = |v: &[f64]| if v.is_empty() { f64::NAN } else { v.iter().sum::<f64>() / v.len() as f64 };
-            let weighted = |v: &[f64]| {
-                let tot: f64 = supports.iter().sum();
-                v.iter().zip(&supports).map(|(a, s)| a * s).sum::<f64>() / tot
-            };
-            metrics.insert("roc_auc_score@macro".into(), num(macro_avg(&aucs)));
-            metrics.insert("roc_auc_score@weighted".into(), num(weighted(&aucs)));
-            metrics.insert("average_precision_score@macro".into(), num(macro_avg(&aps)));
-            metrics.insert("average_precision_score@weighted".into(), num(weighted(&aps)));
-            // log loss in `classes` order; classes without a column get probability 0.
-            let kc = classes.len();
-            let mut ordered = vec![0.0; self.rows() * kc];
-            for r in 0..self.rows() {
-                for (c, cls) in col_class.iter().enumerate() {
-                    if let Some(cls) = cls {
-                        ordered[r * kc + cls] = self.scores[r * k + c];
-                    }
+            metrics.insert("log_loss".into(), num(ll / wsum));
+            metrics.insert("brier_score_loss".into(), num(br / wsum));
+            let rows = self.scores.iter().copied().zip(y.iter().copied());
+            let cal = Calibration::new("positive-class probability", rows, &self.weights);
+            metrics.extend(cal.metrics());
+            calibration = Some(cal);
+        }
+        let delong = curve.delong(&self.scores, &y, &self.weights);
+        let explorer = (classes.len() == 2).then(|| ThresholdExplorer::from_curve(&curve));
+        let curves = vec![curve.into_named(classes.get(pos).cloned().unwrap_or_default())];
+        ScoreReport { metrics, curves, calibration, delong, explorer }
+    }
+
+    /// One probability column per class: one-vs-rest and one-vs-one ranking metrics, log
+    /// loss, Brier score, top-k accuracy and top-label calibration.
+    fn finish_multiclass(&self) -> ScoreReport {
+        let mut metrics = MetricMap::new();
+        let (k, n) = (self.k, self.rows());
+        // Score columns are in header order; metrics want sorted class order.
+        let (sorted, remap) = self.labels.sorted();
+        let mut col_of = vec![0; k];
+        for (c, &s) in remap.iter().enumerate().take(k) {
+            col_of[s] = c;
+        }
+        let truth: Vec<usize> = self.truth.iter().map(|&t| remap[t as usize]).collect();
+        let score = |r: usize, cls: usize| self.scores[r * k + col_of[cls]];
+        let w = &self.weights;
+
+        let mut curves = Vec::new();
+        let (mut aucs, mut aps, mut supports) = (Vec::new(), Vec::new(), Vec::new());
+        for (cls, name) in sorted.iter().enumerate().take(k) {
+            let col: Vec<f64> = (0..n).map(|r| score(r, cls)).collect();
+            let y: Vec<bool> = truth.iter().map(|&t| t == cls).collect();
+            let curve = BinaryCurve::new(&col, &y, w);
+            aucs.push(curve.roc_auc());
+            aps.push(curve.average_precision());
+            supports.push(curve.positives());
+            curves.push(curve.into_named(name.clone()));
+        }
+        let macro_avg = |v: &[f64]| if v.is_empty() { f64::NAN } else { v.iter().sum::<f64>() / v.len() as f64 };
+        let weighted = |v: &[f64], by: &[f64]| {
+            let tot: f64 = by.iter().sum();
+            v.iter().zip(by).map(|(a, s)| a * s).sum::<f64>() / tot
+        };
+        // micro: every (row, class) cell is one binary decision.
+        let flat: Vec<f64> = (0..n).flat_map(|r| (0..k).map(move |c| (r, c))).map(|(r, c)| score(r, c)).collect();
+        let flat_y: Vec<bool> = truth.iter().flat_map(|&t| (0..k).map(move |c| t == c)).collect();
+        let flat_w: Vec<f64> = w.iter().flat_map(|&x| std::iter::repeat_n(x, k)).collect();
+        let micro = BinaryCurve::new(&flat, &flat_y, &flat_w);
+        metrics.insert("roc_auc_score@macro".into(), num(macro_avg(&aucs)));
+        metrics.insert("roc_auc_score@weighted".into(), num(weighted(&aucs, &supports)));
+        metrics.insert("roc_auc_score@micro".into(), num(micro.roc_auc()));
+        metrics.insert("average_precision_score@macro".into(), num(macro_avg(&aps)));
+        metrics.insert("average_precision_score@weighted".into(), num(weighted(&aps, &supports)));
+        metrics.insert("average_precision_score@micro".into(), num(micro.average_precision()));
+        drop((flat, flat_y, flat_w, micro));
+
+        let (ovo_macro, ovo_weighted) = hand_till(k, &truth, w, &score);
+        metrics.insert("roc_auc_score@ovo".into(), num(ovo_macro));
+        metrics.insert("roc_auc_score@ovo,weighted".into(), num(ovo_weighted));
+
+        let (mut ll, mut br, mut wsum) = (0.0, 0.0, 0.0);
+        let mut hits = vec![0.0; TOP_K.len()];
+        let mut top = Vec::with_capacity(n);
+        for r in 0..n {
+            let t = truth[r];
+            let st = score(r, t);
+            ll -= w[r] * clip_prob(st).ln();
+            br += w[r] * (0..k).map(|c| (score(r, c) - f64::from(u8::from(c == t))).powi(2)).sum::<f64>();
+            wsum += w[r];
+            // sklearn's tie rule (stable ascending argsort, reversed): a tied class with a
+            // greater index ranks above the true class.
+            let above = (0..k).filter(|&c| score(r, c) > st || (score(r, c) == st && c > t)).count();
+            for (h, &kk) in hits.iter_mut().zip(TOP_K.iter()) {
+                if above < kk {
+                    *h += w[r];
                 }
             }
-            metrics.insert("log_loss".into(), num(log_loss(&ordered, kc, &truth, &self.weights)));
+            let (best, conf) = (0..k).fold((0, f64::NEG_INFINITY), |(b, v), c| {
+                let s = score(r, c);
+                if s > v {
+                    (c, s)
+                } else {
+                    (b, v)
+                }
+            });
+            top.push((conf, best == t));
         }
-        ScoreReport { metrics, curves }
+        metrics.insert("log_loss".into(), num(ll / wsum));
+        metrics.insert("brier_score_loss".into(), num(br / wsum));
+        for (h, &kk) in hits.iter().zip(TOP_K.iter()) {
+            if kk < k {
+                metrics.insert(format!("top_k_accuracy_score@k={kk}"), num(h / wsum));
+            }
+        }
+        let mut calibration = None;
+        if self.scores.iter().all(|s| (0.0..=1.0).contains(s)) {
+            let cal = Calibration::new("top-label confidence", top.into_iter(), w);
+            metrics.extend(cal.metrics());
+            calibration = Some(cal);
+        }
+        ScoreReport { metrics, curves, calibration, delong: None, explorer: None }
+    }
+}
+
+/// The false-positive-rate bound of the reported partial ROC-AUC.
+pub const MAX_FPR: f64 = 0.1;
+/// The k values of `top_k_accuracy_score@k=N` (each reported when k < classes).
+pub const TOP_K: [usize; 3] = [2, 3, 5];
+
+/// Probabilities are clipped to [eps, 1 - eps] (float64 eps) before the log, as sklearn.
+fn clip_prob(p: f64) -> f64 {
+    p.clamp(f64::EPSILON, 1.0 - f64::EPSILON)
+}
+
+/// Hand & Till's one-vs-one AUC, as sklearn's `multi_class="ovo"`: for each pair of classes,
+/// the mean of the two AUCs computed on the rows of those classes; averaged uniformly and
+/// by the (weighted) share of rows in the pair.
+fn hand_till(k: usize, truth: &[usize], w: &[f64], score: &dyn Fn(usize, usize) -> f64) -> (f64, f64) {
+    let mut rows_of = vec![Vec::new(); k];
+    for (r, &t) in truth.iter().enumerate() {
+        rows_of[t].push(r);
+    }
+    let total: f64 = w.iter().sum();
+    let (mut sum, mut wsum, mut count, mut wtot) = (0.0, 0.0, 0.0, 0.0);
+    for a in 0..k {
+        for b in a + 1..k {
+            let rows: Vec<usize> = rows_of[a].iter().chain(&rows_of[b]).copied().collect();
+            let ww: Vec<f64> = rows.iter().map(|&r| w[r]).collect();
+            let is_a: Vec<bool> = rows.iter().map(|&r| truth[r] == a).collect();
+            let is_b: Vec<bool> = is_a.iter().map(|x| !x).collect();
+            let sa: Vec<f64> = rows.iter().map(|&r| score(r, a)).collect();
+            let sb: Vec<f64> = rows.iter().map(|&r| score(r, b)).collect();
+            let auc = (BinaryCurve::new(&sa, &is_a, &ww).roc_auc() + BinaryCurve::new(&sb, &is_b, &ww).roc_auc()) / 2.0;
+            let prevalence = ww.iter().sum::<f64>() / total;
+            sum += auc;
+            count += 1.0;
+            wsum += auc * prevalence;
+            wtot += prevalence;
+        }
+    }
+    (sum / count, wsum / wtot)
+}
+
+/// A reliability diagram: predictions binned by confidence into equal-width bins.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Calibration {
+    /// What the confidence is: the positive-class probability (binary) or the top-label
+    /// probability against "the arg-max was right" (multiclass).
+    pub kind: String,
+    pub bins: Vec<CalibrationBin>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CalibrationBin {
+    pub lower: f64,
+    pub upper: f64,
+    /// Total sample weight in the bin (the row count when unweighted).
+    pub weight: f64,
+    pub mean_predicted: f64,
+    pub fraction_positive: f64,
+}
+
+/// Equal-width bins of the reliability diagram (sklearn `calibration_curve`'s default
+/// strategy; its bin edges and its rule that an edge value falls in the lower bin).
+pub const CALIBRATION_BINS: usize = 10;
+
+impl Calibration {
+    /// `rows`: (confidence in [0, 1], outcome) per row.
+    pub fn new(kind: &str, rows: impl Iterator<Item = (f64, bool)>, w: &[f64]) -> Self {
+        let nb = CALIBRATION_BINS;
+        let step = 1.0 / nb as f64;
+        let edges: Vec<f64> = (0..=nb).map(|i| if i == nb { 1.0 } else { i as f64 * step }).collect();
+        let (mut wt, mut sp, mut sy) = (vec![0.0; nb], vec![0.0; nb], vec![0.0; nb]);
+        for ((p, y), &wi) in rows.zip(w) {
+            // np.searchsorted(inner_edges, p, side="left")
+            let b = edges[1..nb].partition_point(|&e| e < p);
+            wt[b] += wi;
+            sp[b] += wi * p;
+            sy[b] += wi * f64::from(u8::from(y));
+        }
+        let bins = (0..nb)
+            .map(|b| CalibrationBin {
+                lower: edges[b],
+                upper: edges[b + 1],
+                weight: wt[b],
+                mean_predicted: sp[b] / wt[b],
+                fraction_positive: sy[b] / wt[b],
+            })
+            .collect();
+        Calibration { kind: kind.into(), bins }
+    }
+
+    /// ECE (bin-weight-averaged |accuracy - confidence|) and MCE (the largest gap).
+    pub fn metrics(&self) -> MetricMap {
+        let total: f64 = self.bins.iter().map(|b| b.weight).sum();
+        let (mut ece, mut mce) = (0.0, f64::NAN);
+        for b in self.bins.iter().filter(|b| b.weight > 0.0) {
+            let gap = (b.fraction_positive - b.mean_predicted).abs();
+            ece += b.weight / total * gap;
+            mce = if mce.is_nan() { gap } else { mce.max(gap) };
+        }
+        let mut m = MetricMap::new();
+        m.insert("expected_calibration_error".into(), num(if total > 0.0 { ece } else { f64::NAN }));
+        m.insert("maximum_calibration_error".into(), num(mce));
+        m
     }
 }
 
 pub struct ScoreReport {
     pub metrics: MetricMap,
     pub curves: Vec<NamedCurve>,
+    pub calibration: Option<Calibration>,
+    /// DeLong's variance of the binary ROC-AUC (unweighted data only).
+    pub delong: Option<f64>,
+    /// Metrics at any threshold of the binary score.
+    pub explorer: Option<ThresholdExplorer>,
 }
 
 /// ROC and precision-recall points for one class against the rest.
@@ -140,10 +317,10 @@ pub struct NamedCurve {
 }
 
 /// Cumulative weighted true/false positives at each distinct threshold, descending.
-struct BinaryCurve {
-    thresholds: Vec<f64>,
-    tps: Vec<f64>,
-    fps: Vec<f64>,
+pub(crate) struct BinaryCurve {
+    pub(crate) thresholds: Vec<f64>,
+    pub(crate) tps: Vec<f64>,
+    pub(crate) fps: Vec<f64>,
 }
 
 impl BinaryCurve {
@@ -208,6 +385,67 @@ impl BinaryCurve {
         ap
     }
 
+    /// sklearn's `roc_auc_score(max_fpr=...)`: the area up to `max_fpr` (the curve
+    /// interpolated linearly at the bound), McClish-standardised to [0.5, 1] for a curve
+    /// between the diagonal and the perfect one.
+    fn partial_roc_auc(&self, max_fpr: f64) -> f64 {
+        let (p, n) = (self.positives(), self.negatives());
+        if p <= 0.0 || n <= 0.0 {
+            return f64::NAN;
+        }
+        let (mut area, mut x0, mut y0) = (0.0, 0.0, 0.0);
+        for (&tp, &fp) in self.tps.iter().zip(&self.fps) {
+            let (x1, y1) = (fp / n, tp / p);
+            if x1 > max_fpr {
+                let y = y0 + (y1 - y0) * (max_fpr - x0) / (x1 - x0);
+                area += (max_fpr - x0) * (y + y0) / 2.0;
+                break;
+            }
+            area += (x1 - x0) * (y1 + y0) / 2.0;
+            (x0, y0) = (x1, y1);
+        }
+        let min_area = 0.5 * max_fpr * max_fpr;
+        0.5 * (1.0 + (area - min_area) / (max_fpr - min_area))
+    }
+
+    /// DeLong's variance of the AUC from each row's placement among the other class
+    /// (ties count half). Only for unit weights and at least two rows of each class.
+    fn delong(&self, scores: &[f64], y: &[bool], w: &[f64]) -> Option<f64> {
+        let (p, n) = (self.positives(), self.negatives());
+        if p < 2.0 || n < 2.0 || w.iter().any(|&x| x != 1.0) {
+            return None;
+        }
+        let mut order: Vec<usize> = (0..scores.len()).collect();
+        order.sort_by(|&a, &b| scores[a].total_cmp(&scores[b]));
+        let (mut v10, mut v01) = (Vec::new(), Vec::new());
+        let (mut pos_below, mut neg_below) = (0.0, 0.0);
+        let mut i = 0;
+        while i < order.len() {
+            let mut j = i;
+            while j < order.len() && scores[order[j]] == scores[order[i]] {
+                j += 1;
+            }
+            let group = &order[i..j];
+            let pos_here = group.iter().filter(|&&r| y[r]).count() as f64;
+            let neg_here = group.len() as f64 - pos_here;
+            for &r in group {
+                if y[r] {
+                    v10.push((neg_below + 0.5 * neg_here) / n);
+                } else {
+                    v01.push((p - pos_below - pos_here + 0.5 * pos_here) / p);
+                }
+            }
+            pos_below += pos_here;
+            neg_below += neg_here;
+            i = j;
+        }
+        let var = |v: &[f64]| {
+            let m = v.iter().sum::<f64>() / v.len() as f64;
+            v.iter().map(|x| (x - m) * (x - m)).sum::<f64>() / (v.len() as f64 - 1.0)
+        };
+        Some(var(&v10) / p + var(&v01) / n)
+    }
+
     fn into_named(self, class: String) -> NamedCurve {
         let (p, n) = (self.positives(), self.negatives());
         let auc = Some(self.roc_auc()).filter(|v| v.is_finite());
@@ -226,37 +464,5 @@ impl BinaryCurve {
             recall.push(if p > 0.0 { self.tps[i] / p } else { 0.0 });
         }
         NamedCurve { class, fpr, tpr, precision, recall, thresholds, auc, average_precision: ap }
-    }
-}
-
-/// Mean weighted negative log-likelihood of the true class, its probability clipped to
-/// [eps, 1-eps] with float64 eps and not renormalised, as sklearn does.
-fn log_loss(probs: &[f64], k: usize, truth: &[Option<usize>], w: &[f64]) -> f64 {
-    let eps = f64::EPSILON;
-    let (mut sum, mut wsum) = (0.0, 0.0);
-    for (r, t) in truth.iter().enumerate() {
-        let Some(t) = *t else { continue };
-        let p = probs[r * k + t].clamp(eps, 1.0 - eps);
-        sum -= w[r] * p.ln();
-        wsum += w[r];
-    }
-    if wsum == 0.0 {
-        f64::NAN
-    } else {
-        sum / wsum
-    }
-}
-
-fn brier(p: &[f64], y: &[bool], w: &[f64]) -> f64 {
-    let (mut sum, mut wsum) = (0.0, 0.0);
-    for i in 0..p.len() {
-        let d = p[i] - if y[i] { 1.0 } else { 0.0 };
-        sum += w[i] * d * d;
-        wsum += w[i];
-    }
-    if wsum == 0.0 {
-        f64::NAN
-    } else {
-        sum / wsum
     }
 }

@@ -6,7 +6,11 @@ pub mod text;
 
 use crate::data::{self, ByteCounter, ColumnSpec, Format, NonFinite, Plan, Rows};
 use crate::error::{Error, Location, Result};
-use crate::metrics::{labels, ranking::NamedCurve, Evaluation, Finished, MetricMap, Task};
+use crate::metrics::ci::CiOptions;
+use crate::metrics::classification::ClassStats;
+use crate::metrics::ranking::{Calibration, NamedCurve};
+use crate::metrics::threshold::{ThresholdExplorer, ThresholdMetrics};
+use crate::metrics::{labels, Evaluation, Finished, MetricMap, Task};
 use serde::Serialize;
 use std::io::Read;
 
@@ -14,6 +18,15 @@ use std::io::Read;
 const SAMPLE_ROWS: usize = 1000;
 /// Most points kept per curve in the JSON and plots (evenly thinned; metrics use all).
 const CURVE_POINTS: usize = 400;
+/// Most points of the threshold table shipped for the page's slider.
+const THRESHOLD_POINTS: usize = 1000;
+
+/// How to evaluate, beyond which columns to read.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    /// Confidence intervals: every scalar metric becomes `{"value","ci_low","ci_high","ci_method"}`.
+    pub ci: Option<CiOptions>,
+}
 
 /// The evaluation report: the JSON object of the CLI contract.
 #[derive(Debug, Clone, Serialize)]
@@ -29,6 +42,13 @@ pub struct Report {
     pub per_class: Vec<PerClass>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub curves: Vec<NamedCurve>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub calibration: Option<Calibration>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub thresholds: Option<Thresholds>,
+    /// The interval settings, present when intervals were computed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ci: Option<CiOptions>,
     pub notes: Vec<String>,
     pub source: Source,
 }
@@ -42,13 +62,24 @@ pub struct Columns {
     pub weight: Option<String>,
 }
 
+/// One row of the classification report (undefined rates are `null`).
 #[derive(Debug, Clone, Serialize)]
 pub struct PerClass {
     pub class: String,
-    pub precision: f64,
-    pub recall: f64,
-    pub f1: f64,
-    pub support: f64,
+    #[serde(flatten)]
+    pub stats: ClassStats,
+}
+
+/// Threshold explorer results for a binary score: the notable cut-offs and a table the
+/// page's slider reads (exact counts at up to THRESHOLD_POINTS thresholds).
+#[derive(Debug, Clone, Serialize)]
+pub struct Thresholds {
+    pub best_f1: Option<ThresholdMetrics>,
+    pub youden: Option<ThresholdMetrics>,
+    /// At the cut-off the file's own predictions imply when it has none (0.5 for
+    /// probabilities, 0 for decision values), for reference.
+    pub default: ThresholdMetrics,
+    pub table: ThresholdExplorer,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -65,31 +96,53 @@ pub type Progress<'a> = &'a mut dyn FnMut(u64, u64) -> bool;
 /// array, `.npy`, `.npz`, each optionally gzip-compressed), streamed from `reader`. The
 /// format comes from the magic bytes and `file`'s extension.
 pub fn evaluate<R: Read>(file: &str, reader: R, spec: &ColumnSpec, progress: Progress) -> Result<Report> {
+    evaluate_with(file, reader, spec, &Options::default(), progress)
+}
+
+/// [`evaluate`] with evaluation options (confidence intervals).
+pub fn evaluate_with<R: Read>(
+    file: &str,
+    reader: R,
+    spec: &ColumnSpec,
+    options: &Options,
+    progress: Progress,
+) -> Result<Report> {
     let opened = data::open(file, reader, None)?;
     let format = opened.format_name();
-    run(file, opened.rows, format, &opened.bytes, spec, progress)
+    run(file, opened.rows, format, &opened.bytes, spec, options, progress)
 }
 
 /// [`evaluate`] with the format fixed to delimited text (gzip still unwrapped).
 pub fn evaluate_csv<R: Read>(file: &str, reader: R, spec: &ColumnSpec, progress: Progress) -> Result<Report> {
     let opened = data::open(file, reader, Some(Format::Delimited))?;
     let format = opened.format_name();
-    run(file, opened.rows, format, &opened.bytes, spec, progress)
+    run(file, opened.rows, format, &opened.bytes, spec, &Options::default(), progress)
 }
 
 /// Predictions and true labels in two files, matched by row (e.g. `probs.npy` + `labels.csv`).
 /// Columns keep their names; a name in both files gets `_labels` appended in the second.
 pub fn evaluate_with_labels<P: Read, L: Read>(
+    pred: (&str, P),
+    labels: (&str, L),
+    spec: &ColumnSpec,
+    progress: Progress,
+) -> Result<Report> {
+    evaluate_with_labels_with(pred, labels, spec, &Options::default(), progress)
+}
+
+/// [`evaluate_with_labels`] with evaluation options (confidence intervals).
+pub fn evaluate_with_labels_with<P: Read, L: Read>(
     (pred_file, pred): (&str, P),
     (labels_file, labels): (&str, L),
     spec: &ColumnSpec,
+    options: &Options,
     progress: Progress,
 ) -> Result<Report> {
     let p = data::open(pred_file, pred, None)?;
     let l = data::open(labels_file, labels, None)?;
     let format = format!("{}, labels: {}", p.format_name(), l.format_name());
     let rows = Box::new(data::Zipped::new(p.rows, l.rows, [pred_file.to_string(), labels_file.to_string()]));
-    let mut report = run(pred_file, rows, format, &p.bytes, spec, progress)?;
+    let mut report = run(pred_file, rows, format, &p.bytes, spec, options, progress)?;
     report.source.bytes += l.bytes.get();
     report.notes.push(format!("true labels from {labels_file}, matched by row"));
     Ok(report)
@@ -101,6 +154,7 @@ fn run(
     format: String,
     bytes: &ByteCounter,
     spec: &ColumnSpec,
+    options: &Options,
     progress: Progress,
 ) -> Result<Report> {
     let names = rows.header().to_vec();
@@ -121,6 +175,15 @@ fn run(
     let plan = Plan::new(file, names, roles, &sample_rows, spec)?;
     drop(sample_rows);
     let mut eval = plan.evaluation();
+    if let Some(ci) = options.ci {
+        if !(ci.level > 0.0 && ci.level < 1.0) || ci.replicates == 0 {
+            return Err(Error::InvalidArgument(format!(
+                "confidence level must be between 0 and 1 (e.g. 0.95) with at least one replicate; got {} and {}",
+                ci.level, ci.replicates
+            )));
+        }
+        eval = eval.with_ci(ci);
+    }
     let mut scratch = Vec::new();
     let mut skipped = Skipped::default();
     let mut n = 0u64;
@@ -188,12 +251,28 @@ impl Report {
             probs: plan.roles.probs.iter().map(|(_, i)| name(*i)).collect(),
             weight: plan.roles.weight.map(name),
         };
-        let per_class = f
-            .classes
-            .iter()
-            .zip(&f.per_class)
-            .map(|(c, v)| PerClass { class: c.clone(), precision: v[0], recall: v[1], f1: v[2], support: v[3] })
-            .collect();
+        let per_class =
+            f.classes.iter().zip(&f.per_class).map(|(c, v)| PerClass { class: c.clone(), stats: *v }).collect();
+        let thresholds = f.explorer.as_ref().map(|e| Thresholds {
+            best_f1: e.best_f1(),
+            youden: e.youden(),
+            default: e.at_above(plan.threshold),
+            table: e.thinned(THRESHOLD_POINTS),
+        });
+        let mut metrics = f.metrics;
+        if f.ci.is_some() {
+            for (key, value) in metrics.iter_mut() {
+                if value.is_number() {
+                    let i = f.intervals.get(key);
+                    *value = serde_json::json!({
+                        "value": value,
+                        "ci_low": i.map(|i| i.low),
+                        "ci_high": i.map(|i| i.high),
+                        "ci_method": i.map(|i| i.method),
+                    });
+                }
+            }
+        }
         let mut notes = plan.notes.clone();
         if f.task == Task::Multiclass && f.classes.len() < 3 {
             notes.push("only two classes occur; binary metrics would apply".into());
@@ -204,9 +283,12 @@ impl Report {
             classes: labels::to_json(&f.classes),
             positive_class: f.positive_class,
             columns,
-            metrics: f.metrics,
+            metrics,
             per_class,
             curves: f.curves.into_iter().map(thin_curve).collect(),
+            calibration: f.calibration,
+            thresholds,
+            ci: f.ci,
             notes,
             source,
         }

@@ -19,10 +19,19 @@ pub fn render(r: &Report) -> String {
         if k == "confusion_matrix" {
             continue;
         }
-        let shown = match v.as_f64() {
+        if !(v.is_number() || v.is_null() || v.get("value").is_some()) {
+            continue; // matrices
+        }
+        let value = v.get("value").unwrap_or(v);
+        let mut shown = match value.as_f64() {
             Some(x) => format!("{x:.6}"),
             None => "undefined".to_string(),
         };
+        if let (Some(lo), Some(hi)) =
+            (v.get("ci_low").and_then(|x| x.as_f64()), v.get("ci_high").and_then(|x| x.as_f64()))
+        {
+            shown.push_str(&format!("  [{lo:.6}, {hi:.6}]"));
+        }
         let _ = writeln!(s, "  {k:<width$}  {shown}");
     }
     if let Some(serde_json::Value::Array(rows)) = r.metrics.get("confusion_matrix") {
@@ -34,12 +43,17 @@ pub fn render(r: &Report) -> String {
         }
     }
     if !r.per_class.is_empty() {
-        let _ = writeln!(s, "\n  {:>10} {:>10} {:>10} {:>10} {:>10}", "class", "precision", "recall", "f1", "support");
+        let _ = writeln!(
+            s,
+            "\n  {:>10} {:>10} {:>10} {:>10} {:>10} {:>11} {:>10}",
+            "class", "precision", "recall", "f1", "support", "specificity", "npv"
+        );
         for c in &r.per_class {
+            let st = &c.stats;
             let _ = writeln!(
                 s,
-                "  {:>10} {:>10.4} {:>10.4} {:>10.4} {:>10}",
-                c.class, c.precision, c.recall, c.f1, c.support
+                "  {:>10} {:>10.4} {:>10.4} {:>10.4} {:>10} {:>11.4} {:>10.4}",
+                c.class, st.precision, st.recall, st.f1, st.support, st.specificity, st.npv
             );
         }
     }
