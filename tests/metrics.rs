@@ -5,8 +5,9 @@
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use webeval::data::ColumnSpec;
+use webeval::metrics::ci::CiOptions;
 use webeval::metrics::Task;
-use webeval::report::{evaluate_csv, Report};
+use webeval::report::{evaluate_csv, evaluate_with, Options, Report};
 
 const REL_TOL: f64 = 1e-9;
 
@@ -27,6 +28,15 @@ fn evaluate(file: &str, task: Option<Task>) -> Report {
     let f = std::fs::File::open(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     let spec = ColumnSpec { task, ..ColumnSpec::default() };
     evaluate_csv(file, f, &spec, &mut |_, _| true).unwrap_or_else(|e| panic!("{file}: {e}"))
+}
+
+fn evaluate_ci(file: &str, task: Option<Task>, level: f64) -> Report {
+    let path = fixtures().join(file);
+    let f = std::fs::File::open(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let spec = ColumnSpec { task, ..ColumnSpec::default() };
+    // the analytic intervals are what is checked; a few replicates keep the test quick
+    let options = Options { ci: Some(CiOptions { level, replicates: 20, seed: 1 }) };
+    evaluate_with(file, f, &spec, &options, &mut |_, _| true).unwrap_or_else(|e| panic!("{file}: {e}"))
 }
 
 fn close(a: f64, b: f64) -> bool {
@@ -61,6 +71,23 @@ fn check(case: &str, expected: &Value) -> Vec<String> {
             bad.push(format!("{case}: {key} = {}, scikit-learn {want}", got.map_or("absent".into(), Value::to_string)));
         }
     }
+    if let Some(t) = expected.get("thresholds") {
+        bad.extend(check_thresholds(case, &report, t));
+    }
+    if let Some(iv) = expected.get("intervals") {
+        let level = iv["level"].as_f64().expect("level");
+        let with_ci = evaluate_ci(file, task, level);
+        for (key, want) in iv.as_object().expect("intervals").iter().filter(|(k, _)| *k != "level") {
+            let got = &with_ci.metrics[key];
+            let pair = Value::Array(vec![got["ci_low"].clone(), got["ci_high"].clone()]);
+            if !same(Some(&pair), want) {
+                bad.push(format!("{case}: {key} interval {pair}, expected {want}"));
+            }
+            if got["value"] != report.metrics[key] {
+                bad.push(format!("{case}: {key} value changed with --ci: {} vs {}", got["value"], report.metrics[key]));
+            }
+        }
+    }
     if let Some(rows) = expected.get("per_class").and_then(Value::as_array) {
         let ours = serde_json::to_value(&report.per_class).expect("per_class serialises");
         let ours = ours.as_array().cloned().unwrap_or_default();
@@ -75,6 +102,31 @@ fn check(case: &str, expected: &Value) -> Vec<String> {
                     bad.push(format!("{case}: class {} {field} = {g:?}, expected {w}", want["class"]));
                 }
             }
+        }
+    }
+    bad
+}
+
+/// The threshold explorer against scikit-learn's metrics on `score >= t` predictions.
+fn check_thresholds(case: &str, report: &Report, want: &Value) -> Vec<String> {
+    let mut bad = Vec::new();
+    let Some(t) = &report.thresholds else {
+        return vec![format!("{case}: no threshold explorer")];
+    };
+    for point in want["at"].as_array().expect("at") {
+        let threshold = point["threshold"].as_f64().expect("threshold");
+        let got = serde_json::to_value(t.table.at(threshold)).expect("serialises");
+        for (field, w) in point.as_object().expect("point") {
+            if !same(got.get(field), w) {
+                bad.push(format!("{case}: at {threshold} {field} = {:?}, scikit-learn {w}", got.get(field)));
+            }
+        }
+    }
+    let best_f1 = t.best_f1.map(|m| Value::from(m.threshold));
+    let youden = t.youden.map(|m| Value::from(m.threshold));
+    for (name, got) in [("best_f1", best_f1), ("youden", youden)] {
+        if !same(got.as_ref(), &want[name]) {
+            bad.push(format!("{case}: {name} threshold {got:?}, scikit-learn {}", want[name]));
         }
     }
     bad

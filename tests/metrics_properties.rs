@@ -1,0 +1,338 @@
+//! Invariances every metric must respect (after scikit-learn's metrics/tests/test_common.py)
+//! and property tests of the accumulators: permutation, label relabeling, sample weights
+//! (ones == none, integer == repetition, zero == removal, scaling), averaging consistency,
+//! merge(a, b) == one pass, ROC-AUC == the pairwise count, and reproducible intervals.
+
+use proptest::prelude::*;
+use serde_json::Value;
+use webeval::data::ColumnSpec;
+use webeval::metrics::ci::CiOptions;
+use webeval::metrics::{Evaluation, MetricMap, Task};
+use webeval::report::evaluate_csv;
+
+/// One generated row: truth, prediction, scores (one per class or one positive score),
+/// weight. Regression rows use `y`/`p`.
+#[derive(Debug, Clone)]
+struct Row {
+    truth: String,
+    pred: String,
+    scores: Vec<f64>,
+    y: f64,
+    p: f64,
+    w: f64,
+}
+
+/// A small seeded generator, so the fixtures are the same on every run.
+struct Lcg(u64);
+impl Lcg {
+    fn next(&mut self) -> f64 {
+        self.0 = self.0.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        (self.0 >> 11) as f64 / (1u64 << 53) as f64
+    }
+    fn below(&mut self, n: usize) -> usize {
+        ((self.next() * n as f64) as usize).min(n - 1)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Kind {
+    Binary,
+    Multiclass,
+    Regression,
+}
+
+const CLASSES: [&str; 3] = ["0", "1", "2"];
+
+fn rows(kind: Kind, n: usize, seed: u64) -> Vec<Row> {
+    let mut g = Lcg(seed);
+    (0..n)
+        .map(|_| {
+            let k = if kind == Kind::Multiclass { 3 } else { 2 };
+            let t = g.below(k);
+            let mut probs: Vec<f64> = (0..k).map(|c| g.next() + if c == t { 0.8 } else { 0.0 }).collect();
+            let sum: f64 = probs.iter().sum();
+            probs.iter_mut().for_each(|p| *p /= sum);
+            let pred = if g.next() < 0.7 { t } else { g.below(k) };
+            let scores = if kind == Kind::Binary { vec![probs[1]] } else { probs };
+            let y = 5.0 + 3.0 * g.next();
+            Row {
+                truth: CLASSES[t].into(),
+                pred: CLASSES[pred].into(),
+                scores,
+                y,
+                p: y + g.next() - 0.5,
+                w: 1.0 + (g.next() * 3.0).floor(),
+            }
+        })
+        .collect()
+}
+
+fn evaluation(kind: Kind) -> Evaluation {
+    match kind {
+        Kind::Binary => Evaluation::new(Task::Binary, Vec::new(), 1),
+        Kind::Multiclass => Evaluation::new(Task::Multiclass, CLASSES.iter().map(|c| c.to_string()).collect(), 3),
+        Kind::Regression => Evaluation::new(Task::Regression, Vec::new(), 0),
+    }
+}
+
+fn feed(eval: &mut Evaluation, rows: &[Row], weight: impl Fn(&Row) -> f64) {
+    for r in rows {
+        if eval.task == Task::Regression {
+            eval.update_regression(r.y, r.p, weight(r));
+        } else {
+            eval.update_classification(&r.truth, &r.pred, &r.scores, weight(r));
+        }
+    }
+}
+
+fn metrics(kind: Kind, rows: &[Row], weight: impl Fn(&Row) -> f64) -> MetricMap {
+    let mut e = evaluation(kind);
+    feed(&mut e, rows, weight);
+    e.finish().metrics
+}
+
+fn close(a: f64, b: f64, tol: f64) -> bool {
+    a == b || (a - b).abs() <= tol * a.abs().max(b.abs()).max(1e-300) || (a - b).abs() < 1e-14
+}
+
+fn same_value(a: &Value, b: &Value, tol: f64) -> bool {
+    match (a, b) {
+        (Value::Number(x), Value::Number(y)) => close(x.as_f64().unwrap_or(0.0), y.as_f64().unwrap_or(0.0), tol),
+        (Value::Array(x), Value::Array(y)) => x.len() == y.len() && x.iter().zip(y).all(|(a, b)| same_value(a, b, tol)),
+        _ => a == b,
+    }
+}
+
+/// Every key of `a` equals `b`'s (skipping `skip` prefixes); returns the differences.
+fn diff(a: &MetricMap, b: &MetricMap, skip: &[&str], tol: f64) -> Vec<String> {
+    let mut bad = Vec::new();
+    for (k, va) in a {
+        if skip.iter().any(|s| k.starts_with(s)) {
+            continue;
+        }
+        match b.get(k) {
+            Some(vb) if same_value(va, vb, tol) => {}
+            other => bad.push(format!("{k}: {va} vs {other:?}")),
+        }
+    }
+    if a.len() != b.len() {
+        bad.push(format!("{} keys vs {}", a.len(), b.len()));
+    }
+    bad
+}
+
+const KINDS: [Kind; 3] = [Kind::Binary, Kind::Multiclass, Kind::Regression];
+
+fn check(what: &str, kind: Kind, a: &MetricMap, b: &MetricMap, skip: &[&str]) {
+    let bad = diff(a, b, skip, 1e-9);
+    assert!(bad.is_empty(), "{what} ({kind:?}):\n{}", bad.join("\n"));
+}
+
+#[test]
+fn permutation_does_not_change_metrics() {
+    for kind in KINDS {
+        let data = rows(kind, 300, 1);
+        let mut shuffled = data.clone();
+        let mut g = Lcg(99);
+        for i in (1..shuffled.len()).rev() {
+            shuffled.swap(i, g.below(i + 1));
+        }
+        check("permutation", kind, &metrics(kind, &data, |r| r.w), &metrics(kind, &shuffled, |r| r.w), &[]);
+    }
+}
+
+/// Through the public pipeline: a weight column of ones changes nothing (this is where
+/// "no weights" and "unit weights" could take different code paths, e.g. the median).
+#[test]
+fn unit_weight_column_equals_none() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/metrics/cases");
+    for case in ["binary_score", "multiclass_3_pred", "regression_signed", "regression_even_median", "labels_strings"] {
+        let text = std::fs::read_to_string(dir.join(format!("{case}.csv"))).expect("case file");
+        let with_ones: String = text
+            .lines()
+            .enumerate()
+            .map(|(i, l)| if i == 0 { format!("{l},weight\n") } else { format!("{l},1\n") })
+            .collect();
+        let spec = ColumnSpec::default();
+        let eval = |t: &str| evaluate_csv(case, t.as_bytes(), &spec, &mut |_, _| true).expect("evaluates").metrics;
+        let (a, b) = (eval(&text), eval(&with_ones));
+        let bad = diff(&a, &b, &[], 1e-12);
+        assert!(bad.is_empty(), "{case}:\n{}", bad.join("\n"));
+    }
+}
+
+#[test]
+fn scaling_weights_is_free() {
+    for kind in KINDS {
+        let data = rows(kind, 200, 2);
+        // scaling every weight: counts scale, rates do not
+        let scaled = metrics(kind, &data, |r| r.w * 3.75);
+        check("scaling", kind, &metrics(kind, &data, |r| r.w), &scaled, &["confusion_matrix"]);
+    }
+}
+
+#[test]
+fn integer_weights_equal_repetition() {
+    for kind in KINDS {
+        let data = rows(kind, 200, 3);
+        let repeated: Vec<Row> = data.iter().flat_map(|r| std::iter::repeat_n(r.clone(), r.w as usize)).collect();
+        check("repetition", kind, &metrics(kind, &data, |r| r.w), &metrics(kind, &repeated, |_| 1.0), &[]);
+    }
+}
+
+#[test]
+fn zero_weight_equals_removal() {
+    for kind in KINDS {
+        let data = rows(kind, 300, 4);
+        let zero = |r: &Row| if r.w == 3.0 { 0.0 } else { r.w };
+        let kept: Vec<Row> = data.iter().filter(|r| r.w != 3.0).cloned().collect();
+        // max_error ignores weights in scikit-learn too
+        check("zero weight", kind, &metrics(kind, &data, zero), &metrics(kind, &kept, |r| r.w), &["max_error"]);
+    }
+}
+
+#[test]
+fn relabeling_classes_keeps_order_free_metrics() {
+    // "0","1","2" -> "zeta","alpha","mid": the sorted order changes, so matrices permute and
+    // ordinal kappas change, but nothing else may.
+    let rename = |c: &str| match c {
+        "0" => "zeta",
+        "1" => "alpha",
+        _ => "mid",
+    };
+    let data = rows(Kind::Multiclass, 300, 5);
+    let renamed: Vec<Row> = data
+        .iter()
+        .map(|r| Row { truth: rename(&r.truth).into(), pred: rename(&r.pred).into(), ..r.clone() })
+        .collect();
+    let a = metrics(Kind::Multiclass, &data, |r| r.w);
+    let mut e = Evaluation::new(Task::Multiclass, CLASSES.iter().map(|c| rename(c).to_string()).collect(), 3);
+    feed(&mut e, &renamed, |r| r.w);
+    let b = e.finish().metrics;
+    check("relabel", Kind::Multiclass, &a, &b, &["confusion_matrix", "cohen_kappa_score@"]);
+}
+
+#[test]
+fn averages_are_consistent() {
+    let data = rows(Kind::Multiclass, 300, 6);
+    let mut e = evaluation(Kind::Multiclass);
+    feed(&mut e, &data, |r| r.w);
+    let f = e.finish();
+    let get = |k: &str| f.metrics[k].as_f64().unwrap_or(f64::NAN);
+    // single-label: micro precision = recall = F = accuracy
+    for k in ["precision_score@micro", "recall_score@micro", "f1_score@micro", "fbeta_score@micro,beta=2"] {
+        assert!(close(get(k), get("accuracy_score"), 1e-12), "{k}");
+    }
+    let macro_f1: f64 = f.per_class.iter().map(|c| c.f1).sum::<f64>() / f.per_class.len() as f64;
+    assert!(close(macro_f1, get("f1_score@macro"), 1e-12));
+    let support: f64 = f.per_class.iter().map(|c| c.support).sum();
+    let weighted_recall: f64 = f.per_class.iter().map(|c| c.recall * c.support).sum::<f64>() / support;
+    assert!(close(weighted_recall, get("recall_score@weighted"), 1e-12));
+    // weighted recall is accuracy
+    assert!(close(weighted_recall, get("accuracy_score"), 1e-12));
+}
+
+#[test]
+fn intervals_are_reproducible_and_merge_like_one_pass() {
+    for kind in KINDS {
+        let data = rows(kind, 120, 7);
+        let ci = CiOptions { level: 0.9, replicates: 40, seed: 11 };
+        let one = {
+            let mut e = evaluation(kind).with_ci(ci);
+            feed(&mut e, &data, |r| r.w);
+            e.finish()
+        };
+        let again = {
+            let mut e = evaluation(kind).with_ci(ci);
+            feed(&mut e, &data, |r| r.w);
+            e.finish()
+        };
+        assert_eq!(one.intervals, again.intervals, "{kind:?}: same seed, same intervals");
+        let merged = {
+            let (a, b) = data.split_at(50);
+            let mut e1 = evaluation(kind).with_ci(ci);
+            feed(&mut e1, a, |r| r.w);
+            let mut e2 = evaluation(kind).with_ci(ci);
+            feed(&mut e2, b, |r| r.w);
+            e1.merge(&e2);
+            e1.finish()
+        };
+        assert_eq!(one.intervals.keys().collect::<Vec<_>>(), merged.intervals.keys().collect::<Vec<_>>());
+        for (k, i) in &one.intervals {
+            let m = merged.intervals[k];
+            assert!(close(i.low, m.low, 1e-9) && close(i.high, m.high, 1e-9), "{kind:?} {k}: {i:?} vs {m:?}");
+            let v = one.metrics[k].as_f64().unwrap_or(f64::NAN);
+            assert!(i.low <= i.high, "{kind:?} {k}: {i:?}");
+            // a percentile interval need not contain the estimate, but for these smooth
+            // metrics on 120 rows it always should
+            if !k.starts_with("max_error") {
+                assert!(i.low - 1e-9 <= v && v <= i.high + 1e-9, "{kind:?} {k}: {v} outside {i:?}");
+            }
+        }
+        assert!(one.intervals.len() >= 10, "{kind:?}: only {} intervals", one.intervals.len());
+    }
+}
+
+/// ROC-AUC by definition: the weighted share of (positive, negative) pairs ranked right,
+/// ties counting half.
+fn brute_auc(scores: &[f64], y: &[bool], w: &[f64]) -> f64 {
+    let (mut num, mut den) = (0.0, 0.0);
+    for i in 0..scores.len() {
+        for j in 0..scores.len() {
+            if y[i] && !y[j] {
+                let ww = w[i] * w[j];
+                den += ww;
+                num += ww
+                    * if scores[i] > scores[j] {
+                        1.0
+                    } else if scores[i] == scores[j] {
+                        0.5
+                    } else {
+                        0.0
+                    };
+            }
+        }
+    }
+    num / den
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+
+    #[test]
+    fn auc_equals_pairwise_count(
+        rows in prop::collection::vec((0u8..12, any::<bool>(), 1u8..4), 2..60)
+    ) {
+        let scores: Vec<f64> = rows.iter().map(|r| f64::from(r.0) / 11.0).collect();
+        let y: Vec<bool> = rows.iter().map(|r| r.1).collect();
+        let w: Vec<f64> = rows.iter().map(|r| f64::from(r.2)).collect();
+        prop_assume!(y.iter().any(|&b| b) && y.iter().any(|&b| !b));
+        let mut e = Evaluation::new(Task::Binary, Vec::new(), 1);
+        for i in 0..scores.len() {
+            let t = if y[i] { "1" } else { "0" };
+            e.update_classification(t, t, &[scores[i]], w[i]);
+        }
+        let auc = e.finish().metrics["roc_auc_score"].as_f64().unwrap_or(f64::NAN);
+        let want = brute_auc(&scores, &y, &w);
+        prop_assert!((auc - want).abs() < 1e-12, "{} vs {}", auc, want);
+    }
+
+    #[test]
+    fn merge_equals_one_pass(seed in any::<u64>(), cuts in prop::collection::vec(0usize..80, 0..4), kind in 0usize..3) {
+        let kind = KINDS[kind];
+        let data = rows(kind, 80, seed);
+        let one = metrics(kind, &data, |r| r.w);
+        let mut cuts = cuts;
+        cuts.push(0);
+        cuts.push(data.len());
+        cuts.sort_unstable();
+        let mut merged = evaluation(kind);
+        for win in cuts.windows(2) {
+            let mut part = evaluation(kind);
+            feed(&mut part, &data[win[0]..win[1]], |r| r.w);
+            merged.merge(&part);
+        }
+        let bad = diff(&one, &merged.finish().metrics, &[], 1e-9);
+        prop_assert!(bad.is_empty(), "{:?}", bad);
+    }
+}
