@@ -69,11 +69,32 @@ pub enum Error {
     #[error("{0}")]
     InvalidArgument(String),
 
+    // ---- model: reading ONNX files -------------------------------------------------------
+    #[error("{file}: not an ONNX model ({reason}); {hint}")]
+    NotOnnx { file: String, reason: String, hint: String },
+    #[error("{}", prefixed(file, message))]
+    ModelInvalid { file: String, message: String },
+    #[error("{}", prefixed(file, &format!("tensor '{tensor}': {message}")))]
+    BadTensor { file: String, tensor: String, message: String },
+    #[error("{}", prefixed(file, &format!("tensor '{tensor}' keeps its data in the external file '{location}', which {message}; drop that file together with the model (page) or keep it next to the model (CLI)")))]
+    ExternalData { file: String, tensor: String, location: String, message: String },
+    #[error("{}", prefixed(file, &format!("imports opset {version} of domain '{domain}', but webeval knows that domain up to opset {max}; re-export the model with a supported opset (e.g. torch.onnx.export(..., opset_version={max}))")))]
+    UnsupportedOpset { file: String, domain: String, version: i64, max: i64 },
+
     // ---- report -------------------------------------------------------------------------
     #[error("could not draw the {plot} plot: {message}")]
     Plot { plot: String, message: String },
     #[error("could not serialise the report: {0}")]
     Serialize(String),
+}
+
+/// `file: message`, or just `message` when the file is not known at that point.
+fn prefixed(file: &str, message: &str) -> String {
+    if file.is_empty() {
+        message.to_string()
+    } else {
+        format!("{file}: {message}")
+    }
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -13,6 +13,7 @@
 pub mod data;
 pub mod error;
 pub mod metrics;
+pub mod model;
 pub mod report;
 
 #[cfg(target_arch = "wasm32")]

@@ -1,0 +1,138 @@
+//! Model loading, shape inference and complexity, checked against the onnx package.
+
+use std::path::PathBuf;
+use bytes::Bytes;
+use prost::Message;
+use webeval::model::onnx as pb;
+use webeval::model::{DataType, LoadOptions, Model, TensorData};
+
+/// The onnx wheel's directory, or `None` (with a printed skip) when python/onnx is missing.
+fn onnx_dir() -> Option<PathBuf> {
+    let out = std::process::Command::new("python3")
+        .args(["-c", "import onnx,os;print(os.path.dirname(onnx.__file__))"])
+        .output()
+        .ok()
+        .filter(|o| o.status.success());
+    match out {
+        Some(o) => Some(PathBuf::from(String::from_utf8_lossy(&o.stdout).trim())),
+        None => {
+            println!("skipped: onnx wheel not found");
+            None
+        }
+    }
+}
+
+fn light_models() -> Vec<PathBuf> {
+    let Some(dir) = onnx_dir() else { return Vec::new() };
+    let light = dir.join("backend/test/data/light");
+    let mut v: Vec<PathBuf> = std::fs::read_dir(&light)
+        .map(|d| d.filter_map(|e| e.ok().map(|e| e.path())).filter(|p| p.extension().is_some_and(|e| e == "onnx")).collect())
+        .unwrap_or_default();
+    v.sort();
+    assert!(!v.is_empty(), "no light models under {}", light.display());
+    v
+}
+
+#[test]
+fn loads_light_models() {
+    for p in light_models() {
+        let m = Model::from_path(&p, Default::default()).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
+        assert!(!m.graph.nodes.is_empty());
+        assert_eq!(m.graph.topological_order().unwrap().len(), m.graph.nodes.len());
+    }
+}
+
+fn tiny_model(init: pb::TensorProto, opset: i64) -> Vec<u8> {
+    let graph = pb::GraphProto {
+        name: "g".into(),
+        node: vec![pb::NodeProto {
+            op_type: "Relu".into(),
+            name: "relu".into(),
+            input: vec![init.name.clone()],
+            output: vec!["y".into()],
+            ..Default::default()
+        }],
+        initializer: vec![init],
+        ..Default::default()
+    };
+    pb::ModelProto {
+        ir_version: 8,
+        opset_import: vec![pb::OperatorSetIdProto { domain: String::new(), version: opset }],
+        graph: Some(graph),
+        ..Default::default()
+    }
+    .encode_to_vec()
+}
+
+fn float_tensor(name: &str, dims: Vec<i64>, raw: Vec<u8>) -> pb::TensorProto {
+    pb::TensorProto { name: name.into(), dims, data_type: 1, raw_data: raw.into(), ..Default::default() }
+}
+
+/// Loading `bytes` must fail with a message containing every one of `needles`.
+fn check_error(bytes: Vec<u8>, needles: &[&str]) {
+    let err = Model::from_bytes("m.onnx", bytes).expect_err("expected an error").to_string();
+    for n in needles {
+        assert!(err.contains(n), "error {err:?} lacks {n:?}");
+    }
+}
+
+#[test]
+fn decodes_typed_and_raw_tensors() {
+    let raw: Vec<u8> = [1.5f32, -2.0, 3.25].iter().flat_map(|x| x.to_le_bytes()).collect();
+    let m = Model::from_bytes("m.onnx", tiny_model(float_tensor("w", vec![3], raw), 17)).unwrap();
+    let w = m.graph.initializer("w").unwrap();
+    assert_eq!(w.dtype, DataType::Float);
+    assert_eq!(w.dims, vec![3]);
+    assert_eq!(w.as_f32(), Some(&[1.5f32, -2.0, 3.25][..]));
+    assert_eq!(m.opset(""), Some(17));
+
+    let t = pb::TensorProto { name: "i".into(), dims: vec![2], data_type: 7, int64_data: vec![4, -5], ..Default::default() };
+    let m = Model::from_bytes("m.onnx", tiny_model(t, 17)).unwrap();
+    assert_eq!(m.graph.initializer("i").unwrap().data, TensorData::I64(vec![4, -5]));
+
+    // float16 in int32_data widens to f32 but keeps its dtype.
+    let t = pb::TensorProto { name: "h".into(), dims: vec![2], data_type: 10, int32_data: vec![0x3c00, 0xc000], ..Default::default() };
+    let m = Model::from_bytes("m.onnx", tiny_model(t, 17)).unwrap();
+    let h = m.graph.initializer("h").unwrap();
+    assert_eq!((h.dtype, h.to_f32_vec()), (DataType::Float16, Some(vec![1.0, -2.0])));
+}
+
+#[test]
+fn external_data_is_resolved_and_checked() {
+    let mut t = float_tensor("w", vec![2], Vec::new());
+    t.data_location = pb::data_location::EXTERNAL;
+    let kv = |k: &str, v: &str| pb::StringStringEntryProto { key: k.into(), value: v.into() };
+    t.external_data = vec![kv("location", "w.bin"), kv("offset", "4"), kv("length", "8")];
+    let bytes = tiny_model(t, 17);
+    let blob: Vec<u8> = [0f32, 7.0, 8.0].iter().flat_map(|x| x.to_le_bytes()).collect();
+    let resolver = |loc: &str| (loc == "w.bin").then(|| Bytes::from(blob.clone()));
+    let m = Model::from_bytes_with("m.onnx", bytes.clone(), &resolver, LoadOptions::default()).unwrap();
+    assert_eq!(m.graph.initializer("w").unwrap().as_f32(), Some(&[7.0f32, 8.0][..]));
+    assert_eq!(m.size_bytes, bytes.len() as u64 + 12);
+
+    check_error(bytes.clone(), &["'w'", "w.bin", "not supplied"]);
+    let lenient = LoadOptions { allow_missing_external: true };
+    let m = Model::from_bytes_with("m.onnx", bytes.clone(), &|_| None, lenient).unwrap();
+    assert_eq!(m.graph.initializer("w").unwrap().data, TensorData::Missing);
+    let short = |_: &str| Some(Bytes::from(vec![0u8; 6]));
+    let err = Model::from_bytes_with("m.onnx", bytes, &short, LoadOptions::default()).unwrap_err().to_string();
+    assert!(err.contains("truncated"), "{err}");
+}
+
+#[test]
+fn bad_models_give_clear_errors() {
+    check_error(b"hello, world\n".to_vec(), &["m.onnx", "not an ONNX model", "text file"]);
+    check_error(Vec::new(), &["empty"]);
+    check_error(b"PK\x03\x04rest".to_vec(), &["zip", "torch.onnx.export"]);
+    let good = tiny_model(float_tensor("w", vec![4], vec![0; 16]), 17);
+    check_error(good[..good.len() - 7].to_vec(), &["truncated"]);
+    check_error(tiny_model(float_tensor("w", vec![4], vec![0; 16]), 99), &["opset 99", "ai.onnx"]);
+    // A tensor declaring 2^40 floats with no data: refused before any allocation.
+    check_error(tiny_model(float_tensor("huge", vec![1 << 20, 1 << 20], Vec::new()), 17), &["'huge'", "4.4 TB", "0 B"]);
+    check_error(tiny_model(float_tensor("ovf", vec![i64::MAX, 4], Vec::new()), 17), &["'ovf'", "more elements"]);
+    check_error(tiny_model(float_tensor("neg", vec![-1], Vec::new()), 17), &["'neg'", "negative"]);
+    check_error(tiny_model(float_tensor("mis", vec![3], vec![0; 8]), 17), &["'mis'", "12 B", "8 B"]);
+    // Random bytes that are not protobuf at all.
+    let noise: Vec<u8> = (0..4096u32).map(|i| (i.wrapping_mul(2654435761) >> 13) as u8 | 0x80).collect();
+    check_error(noise, &["m.onnx"]);
+}
