@@ -1,8 +1,8 @@
 //! Model loading, shape inference and complexity, checked against the onnx package.
 
-use std::path::PathBuf;
 use bytes::Bytes;
 use prost::Message;
+use std::path::PathBuf;
 use webeval::model::onnx as pb;
 use webeval::model::{DataType, LoadOptions, Model, TensorData};
 
@@ -26,7 +26,9 @@ fn light_models() -> Vec<PathBuf> {
     let Some(dir) = onnx_dir() else { return Vec::new() };
     let light = dir.join("backend/test/data/light");
     let mut v: Vec<PathBuf> = std::fs::read_dir(&light)
-        .map(|d| d.filter_map(|e| e.ok().map(|e| e.path())).filter(|p| p.extension().is_some_and(|e| e == "onnx")).collect())
+        .map(|d| {
+            d.filter_map(|e| e.ok().map(|e| e.path())).filter(|p| p.extension().is_some_and(|e| e == "onnx")).collect()
+        })
         .unwrap_or_default();
     v.sort();
     assert!(!v.is_empty(), "no light models under {}", light.display());
@@ -86,12 +88,24 @@ fn decodes_typed_and_raw_tensors() {
     assert_eq!(w.as_f32(), Some(&[1.5f32, -2.0, 3.25][..]));
     assert_eq!(m.opset(""), Some(17));
 
-    let t = pb::TensorProto { name: "i".into(), dims: vec![2], data_type: 7, int64_data: vec![4, -5], ..Default::default() };
+    let t = pb::TensorProto {
+        name: "i".into(),
+        dims: vec![2],
+        data_type: 7,
+        int64_data: vec![4, -5],
+        ..Default::default()
+    };
     let m = Model::from_bytes("m.onnx", tiny_model(t, 17)).unwrap();
     assert_eq!(m.graph.initializer("i").unwrap().data, TensorData::I64(vec![4, -5]));
 
     // float16 in int32_data widens to f32 but keeps its dtype.
-    let t = pb::TensorProto { name: "h".into(), dims: vec![2], data_type: 10, int32_data: vec![0x3c00, 0xc000], ..Default::default() };
+    let t = pb::TensorProto {
+        name: "h".into(),
+        dims: vec![2],
+        data_type: 10,
+        int32_data: vec![0x3c00, 0xc000],
+        ..Default::default()
+    };
     let m = Model::from_bytes("m.onnx", tiny_model(t, 17)).unwrap();
     let h = m.graph.initializer("h").unwrap();
     assert_eq!((h.dtype, h.to_f32_vec()), (DataType::Float16, Some(vec![1.0, -2.0])));

@@ -265,10 +265,19 @@ impl std::fmt::Display for Dim {
 #[derive(Debug, Clone, PartialEq)]
 pub enum ValueType {
     /// `shape` is `None` when the file gives no shape at all (rank unknown).
-    Tensor { dtype: Option<DataType>, shape: Option<Vec<Dim>> },
-    SparseTensor { dtype: Option<DataType>, shape: Option<Vec<Dim>> },
+    Tensor {
+        dtype: Option<DataType>,
+        shape: Option<Vec<Dim>>,
+    },
+    SparseTensor {
+        dtype: Option<DataType>,
+        shape: Option<Vec<Dim>>,
+    },
     Sequence(Box<ValueType>),
-    Map { key: Option<DataType>, value: Box<ValueType> },
+    Map {
+        key: Option<DataType>,
+        value: Box<ValueType>,
+    },
     Optional(Box<ValueType>),
     /// No type given, or an opaque type.
     Unknown,
@@ -553,7 +562,8 @@ impl Graph {
             }
         }
         // Stable: among ready nodes, the earliest in file order first.
-        let mut ready: std::collections::BTreeSet<usize> = (0..self.nodes.len()).filter(|&i| indegree[i] == 0).collect();
+        let mut ready: std::collections::BTreeSet<usize> =
+            (0..self.nodes.len()).filter(|&i| indegree[i] == 0).collect();
         let mut order = Vec::with_capacity(self.nodes.len());
         while let Some(i) = ready.pop_first() {
             order.push(i);

@@ -159,13 +159,7 @@ fn load(file: &str, bytes: Bytes, external: &ExternalResolver<'_>, opts: LoadOpt
         }
         opset_imports.push(OpsetImport { domain, version: o.version });
     }
-    let ctx = Ctx {
-        file,
-        external,
-        opts,
-        cache: Default::default(),
-        external_bytes: std::cell::Cell::new(0),
-    };
+    let ctx = Ctx { file, external, opts, cache: Default::default(), external_bytes: std::cell::Cell::new(0) };
     let graph = convert_graph(&ctx, graph)?;
     let functions = proto
         .functions
@@ -358,7 +352,8 @@ fn checked_dims(ctx: &Ctx<'_>, name: &str, dims: &[i64]) -> Result<(Vec<usize>, 
             .ok_or_else(|| bad(format!("dims {dims:?} declare more elements than any memory can hold")))?;
         out.push(usize::try_from(d).map_err(|_| bad(format!("dimension {d} does not fit this platform")))?);
     }
-    usize::try_from(n).map_err(|_| bad(format!("dims {dims:?} declare {n} elements, more than this platform can address")))?;
+    usize::try_from(n)
+        .map_err(|_| bad(format!("dims {dims:?} declare {n} elements, more than this platform can address")))?;
     Ok((out, n))
 }
 
@@ -455,7 +450,9 @@ fn decode_typed(t: onnx::TensorProto, dtype: DataType) -> TensorData {
         Int8 => TensorData::I8(t.int32_data.into_iter().map(|x| x as i8).collect()),
         Bool => TensorData::Bool(t.int32_data.into_iter().map(|x| x != 0).collect()),
         Float16 => TensorData::F32(t.int32_data.into_iter().map(|x| half::f16::from_bits(x as u16).to_f32()).collect()),
-        Bfloat16 => TensorData::F32(t.int32_data.into_iter().map(|x| half::bf16::from_bits(x as u16).to_f32()).collect()),
+        Bfloat16 => {
+            TensorData::F32(t.int32_data.into_iter().map(|x| half::bf16::from_bits(x as u16).to_f32()).collect())
+        }
         Complex64 => TensorData::Raw(t.float_data.iter().flat_map(|x| x.to_le_bytes()).collect()),
         Complex128 => TensorData::Raw(t.double_data.iter().flat_map(|x| x.to_le_bytes()).collect()),
         // float8 (one value per int32) and packed 4/2-bit ints (one byte per int32).
@@ -596,7 +593,9 @@ fn convert_sparse(ctx: &Ctx<'_>, s: onnx::SparseTensorProto) -> Result<Tensor> {
     } else if rank > 0 && indices.len() == nnz * rank {
         indices
             .chunks_exact(rank)
-            .map(|c| c.iter().zip(&dims).fold(0u64, |acc, (&i, &d)| acc.saturating_mul(d as u64).saturating_add(i as u64)))
+            .map(|c| {
+                c.iter().zip(&dims).fold(0u64, |acc, (&i, &d)| acc.saturating_mul(d as u64).saturating_add(i as u64))
+            })
             .collect()
     } else {
         return Err(bad(format!("{} sparse indices do not fit {nnz} values of rank {rank}", indices.len())));
