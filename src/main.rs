@@ -72,6 +72,25 @@ enum Command {
         #[arg(long, default_value_t = 0x5EED)]
         ci_seed: u64,
     },
+    /// Inspect an ONNX model: parameters, MACs/FLOPs and activation memory, per layer and in total.
+    Inspect {
+        /// The .onnx file; external data files are read from its folder.
+        model: String,
+        /// Batch size for the counts (binds the leading free dimension of each input).
+        #[arg(long, default_value_t = 1)]
+        batch: u64,
+        /// Value of a named free dimension, NAME=VALUE (repeatable), e.g. --dim sequence=128.
+        #[arg(long = "dim", value_name = "NAME=VALUE")]
+        dims: Vec<String>,
+        /// Full shape of an input, NAME=1x3x224x224 (repeatable).
+        #[arg(long = "input-shape", value_name = "NAME=SHAPE")]
+        input_shapes: Vec<String>,
+        #[arg(long, value_enum, default_value = "text")]
+        format: Format,
+        /// Text format: list this many layers with the most MACs (0: every layer, in graph order).
+        #[arg(long, default_value_t = 25)]
+        top: usize,
+    },
 }
 
 fn main() -> ExitCode {
@@ -90,6 +109,20 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli) -> webeval::Result<String> {
     match cli.command {
+        Command::Inspect { model, batch, dims, input_shapes, format, top } => {
+            let mut opts = webeval::model::ShapeOptions { batch, ..Default::default() };
+            for d in &dims {
+                opts.add_dim(d)?;
+            }
+            for s in &input_shapes {
+                opts.add_input_shape(s)?;
+            }
+            let card = webeval::model::inspect_path(std::path::Path::new(&model), &opts)?;
+            match format {
+                Format::Json => card.to_json(),
+                Format::Text => Ok(webeval::model::text::render(&card, top)),
+            }
+        }
         Command::Eval {
             file,
             labels_file,

@@ -147,3 +147,50 @@ pub fn metrics_at_threshold(table: &str, threshold: f64) -> Result<String, JsErr
 pub fn version() -> String {
     env!("CARGO_PKG_VERSION").to_string()
 }
+
+/// Options for `inspectModel`; all optional. Mirrors `webeval inspect`.
+#[derive(serde::Deserialize, Default)]
+struct InspectOptions {
+    /// File name shown in error messages.
+    file_name: Option<String>,
+    batch: Option<u64>,
+    /// Named free dimensions, e.g. `{"sequence": 128}`.
+    #[serde(default)]
+    dims: std::collections::HashMap<String, u64>,
+    /// Input shapes, e.g. `{"input": [1, 3, 224, 224]}`.
+    #[serde(default)]
+    input_shapes: std::collections::HashMap<String, Vec<u64>>,
+}
+
+/// Inspect an ONNX model given as bytes: returns the model card as a JSON string (the same
+/// object as `webeval inspect --format json`). `external` is an optional object mapping file
+/// names to `Uint8Array`s: external-data files dropped together with the model.
+#[wasm_bindgen(js_name = inspectModel)]
+pub fn inspect_model(bytes: Vec<u8>, options: JsValue, external: JsValue) -> Result<String, JsError> {
+    let opts: InspectOptions = if options.is_undefined() || options.is_null() {
+        InspectOptions::default()
+    } else {
+        serde_wasm_bindgen::from_value(options).map_err(|e| JsError::new(&format!("bad options: {e}")))?
+    };
+    let shape_opts = crate::model::ShapeOptions {
+        batch: opts.batch.unwrap_or(1).max(1),
+        dims: opts.dims,
+        input_shapes: opts.input_shapes,
+    };
+    let resolver = |location: &str| -> Option<bytes::Bytes> {
+        if external.is_undefined() || external.is_null() {
+            return None;
+        }
+        let base = location.rsplit(['/', '\\']).next().unwrap_or(location);
+        [location, base].iter().find_map(|k| {
+            let v = js_sys::Reflect::get(&external, &JsValue::from_str(k)).ok()?;
+            if v.is_undefined() || v.is_null() {
+                return None;
+            }
+            Some(bytes::Bytes::from(js_sys::Uint8Array::new(&v).to_vec()))
+        })
+    };
+    let name = opts.file_name.unwrap_or_else(|| "model.onnx".to_string());
+    let card = crate::model::inspect_bytes(&name, bytes, &resolver, &shape_opts).map_err(js_err)?;
+    card.to_json().map_err(js_err)
+}

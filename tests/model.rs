@@ -150,3 +150,17 @@ fn bad_models_give_clear_errors() {
     let noise: Vec<u8> = (0..4096u32).map(|i| (i.wrapping_mul(2654435761) >> 13) as u8 | 0x80).collect();
     check_error(noise, &["m.onnx"]);
 }
+
+#[test]
+fn resnet50_matches_published_figures() {
+    let Some(dir) = onnx_dir() else { return };
+    let p = dir.join("backend/test/data/light/light_resnet50.onnx");
+    let card = webeval::model::inspect_path(&p, &Default::default()).unwrap();
+    // Published: 25.6M parameters (25.56M learnable + BatchNorm running statistics, which
+    // ONNX stores as initializers), 4.1 GMACs at 224x224.
+    assert!((25.5e6..25.7e6).contains(&(card.params as f64)), "params {}", card.params);
+    assert!((4.05e9..4.15e9).contains(&(card.macs as f64)), "macs {}", card.macs);
+    assert!(card.unknown_ops.is_empty(), "{:?}", card.unknown_ops);
+    let last = card.layers.last().unwrap();
+    assert_eq!((last.op.as_str(), last.output_shape_at_batch.clone()), ("Softmax", Some(vec![1, 1000])));
+}

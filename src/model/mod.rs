@@ -14,3 +14,29 @@ pub use ir::{
     ValueType,
 };
 pub use load::{ExternalResolver, LoadOptions};
+pub mod complexity;
+pub mod shape;
+pub mod text;
+
+pub use complexity::{analyze, ModelCard};
+pub use shape::ShapeOptions;
+
+/// Load leniently (missing external files are tolerated: counts need shapes, not values) and
+/// build the card.
+pub fn inspect_bytes(
+    file_name: &str,
+    bytes: impl Into<bytes::Bytes>,
+    external: &ExternalResolver<'_>,
+    opts: &ShapeOptions,
+) -> crate::Result<ModelCard> {
+    let lenient = LoadOptions { allow_missing_external: true };
+    let model = Model::from_bytes_with(file_name, bytes, external, lenient)?;
+    Ok(analyze(&model, opts))
+}
+
+/// [`inspect_bytes`] for a file on disk, with external data read from its folder.
+#[cfg(not(target_arch = "wasm32"))]
+pub fn inspect_path(path: &std::path::Path, opts: &ShapeOptions) -> crate::Result<ModelCard> {
+    let model = Model::from_path(path, LoadOptions { allow_missing_external: true })?;
+    Ok(analyze(&model, opts))
+}
