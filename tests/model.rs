@@ -7,19 +7,21 @@ use webeval::model::onnx as pb;
 use webeval::model::{DataType, LoadOptions, Model, TensorData};
 
 /// The onnx wheel's directory, or `None` (with a printed skip) when python/onnx is missing.
+/// Asked once per test binary: importing onnx takes a second.
 fn onnx_dir() -> Option<PathBuf> {
-    let out = std::process::Command::new("python3")
-        .args(["-c", "import onnx,os;print(os.path.dirname(onnx.__file__))"])
-        .output()
-        .ok()
-        .filter(|o| o.status.success());
-    match out {
-        Some(o) => Some(PathBuf::from(String::from_utf8_lossy(&o.stdout).trim())),
-        None => {
-            println!("skipped: onnx wheel not found");
-            None
-        }
+    static DIR: std::sync::OnceLock<Option<PathBuf>> = std::sync::OnceLock::new();
+    let dir = DIR.get_or_init(|| {
+        std::process::Command::new("python3")
+            .args(["-c", "import onnx,os;print(os.path.dirname(onnx.__file__))"])
+            .output()
+            .ok()
+            .filter(|o| o.status.success())
+            .map(|o| PathBuf::from(String::from_utf8_lossy(&o.stdout).trim()))
+    });
+    if dir.is_none() {
+        println!("skipped: onnx wheel not found");
     }
+    dir.clone()
 }
 
 fn light_models() -> Vec<PathBuf> {
@@ -33,6 +35,78 @@ fn light_models() -> Vec<PathBuf> {
     v.sort();
     assert!(!v.is_empty(), "no light models under {}", light.display());
     v
+}
+
+/// One case of tests/fixtures/model/expected.json (written by make_models.py).
+#[derive(serde::Deserialize)]
+struct Case {
+    model: String,
+    batch: u64,
+    params: u64,
+    macs: u64,
+    layer_macs: std::collections::HashMap<String, u64>,
+    shapes: std::collections::HashMap<String, Vec<u64>>,
+}
+
+fn fixture(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/model").join(name)
+}
+
+/// Inspect the case's model at its batch size and compare params, MACs (total and per
+/// layer) and the output shapes onnxruntime produced.
+fn check(case: &Case) {
+    let path = match case.model.strip_prefix("onnx:") {
+        Some(rel) => match onnx_dir() {
+            Some(d) => d.join("backend/test/data").join(rel),
+            None => return,
+        },
+        None => fixture(&case.model),
+    };
+    let opts = webeval::model::ShapeOptions { batch: case.batch, ..Default::default() };
+    let card = webeval::model::inspect_path(&path, &opts).unwrap_or_else(|e| panic!("{}: {e}", case.model));
+    let what = format!("{} at batch {}", case.model, case.batch);
+    assert_eq!(card.params, case.params, "{what}: params");
+    assert_eq!(card.macs, case.macs, "{what}: total MACs");
+    assert!(card.unknown_ops.is_empty(), "{what}: unknown ops {:?}", card.unknown_ops);
+    for (name, &macs) in &case.layer_macs {
+        let layer = card.layers.iter().find(|l| &l.name == name).unwrap_or_else(|| panic!("{what}: no layer {name}"));
+        assert_eq!(layer.macs, macs, "{what}: MACs of {name}");
+    }
+    // Every value's shape, as onnxruntime produced it, must match what inference says.
+    let mut checked = 0;
+    let model = Model::from_path(&path, LoadOptions { allow_missing_external: true }).unwrap();
+    for l in &card.layers {
+        let node = model.graph.nodes.iter().find(|n| n.display_name() == l.name).unwrap();
+        if let Some(want) = node.outputs.first().and_then(|o| case.shapes.get(o)) {
+            assert_eq!(l.output_shape_at_batch.as_ref(), Some(want), "{what}: shape of {}", l.name);
+            checked += 1;
+        }
+    }
+    assert!(checked > 0, "{what}: no shapes compared");
+}
+
+#[test]
+fn counts_match_onnx_and_independent_formulas() {
+    let text = std::fs::read_to_string(fixture("expected.json")).unwrap();
+    let cases: Vec<Case> = serde_json::from_str(&text).unwrap();
+    assert!(cases.len() >= 20);
+    for c in &cases {
+        check(c);
+    }
+}
+
+#[test]
+fn batch_dimension_stays_symbolic() {
+    let card = webeval::model::inspect_path(&fixture("cnn.onnx"), &Default::default()).unwrap();
+    let fc = card.layers.iter().find(|l| l.name == "fc").unwrap();
+    assert_eq!(fc.output_shape, Some(vec![serde_json::json!("N"), serde_json::json!(10)]));
+    let conv = card.layers.iter().find(|l| l.name == "conv1").unwrap();
+    assert_eq!(serde_json::to_value(&conv.output_shape).unwrap(), serde_json::json!(["N", 8, 32, 32]));
+    // The Shape -> Gather -> Concat -> Reshape chain was folded, not counted as layers' weights.
+    assert_eq!(card.inputs[0].shape, Some(vec![serde_json::json!("N"), 3.into(), 32.into(), 32.into()]));
+    let lstm = webeval::model::inspect_path(&fixture("lstm.onnx"), &Default::default()).unwrap();
+    assert_eq!(lstm.batch_symbol, "batch");
+    assert_eq!(serde_json::to_value(&lstm.layers[0].output_shape).unwrap(), serde_json::json!([7, 2, "batch", 16]));
 }
 
 #[test]

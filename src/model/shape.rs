@@ -218,11 +218,15 @@ fn run(model: &Model, opts: &ShapeOptions, batch: u64) -> Run {
             continue;
         };
         let mut dims = Vec::with_capacity(shape.len());
+        // The batch is the first free dimension of each input (axis 0 usually; axis 1 for
+        // sequence-first RNN inputs), plus any later dim with the same name.
+        let first_free = shape.iter().position(|d| !matches!(d, Dim::Known(_)));
         for (axis, d) in shape.iter().enumerate() {
+            let same_symbol = matches!(d, Dim::Symbol(s) if *s == r.batch_symbol);
             dims.push(match d {
                 Dim::Known(v) => *v,
                 Dim::Symbol(s) if opts.dims.contains_key(s) => opts.dims[s],
-                Dim::Symbol(_) | Dim::Unknown if axis == 0 => {
+                Dim::Symbol(_) | Dim::Unknown if Some(axis) == first_free || same_symbol => {
                     r.batch_used = true;
                     if r.batch_symbol.is_empty() {
                         if let Dim::Symbol(s) = d {
@@ -255,11 +259,10 @@ fn run(model: &Model, opts: &ShapeOptions, batch: u64) -> Run {
         if let Some(shape) = v.ty.tensor_shape() {
             let dims: Option<Vec<u64>> = shape
                 .iter()
-                .enumerate()
-                .map(|(axis, d)| match d {
+                .map(|d| match d {
                     Dim::Known(x) => Some(*x),
                     Dim::Symbol(s) if opts.dims.contains_key(s) => Some(opts.dims[s]),
-                    Dim::Symbol(s) if *s == r.batch_symbol && axis == 0 => Some(batch),
+                    Dim::Symbol(s) if *s == r.batch_symbol => Some(batch),
                     _ => None,
                 })
                 .collect();
@@ -1215,7 +1218,8 @@ fn infer_node(r: &mut Run, model: &Model, g: &Graph, n: &Node) -> Infer {
         "ArrayFeatureExtractor" => {
             let x = r.dims(n, 0)?;
             let idx = r.dims(n, 1)?;
-            let mut out = x[..x.len().saturating_sub(1)].to_vec();
+            // onnxruntime: a 1-D input gives [1, k]; otherwise the last axis becomes k.
+            let mut out = if x.len() <= 1 { vec![1] } else { x[..x.len() - 1].to_vec() };
             out.push(idx.iter().product());
             Ok(vec![ValueShape::new(dt0, out)])
         }
