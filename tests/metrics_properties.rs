@@ -336,3 +336,43 @@ proptest! {
         prop_assert!(bad.is_empty(), "{:?}", bad);
     }
 }
+
+/// Chunks read with differently ordered probability headers merge by class name.
+#[test]
+fn merge_matches_columns_by_class_name() {
+    let data = rows(Kind::Multiclass, 90, 8);
+    let one = metrics(Kind::Multiclass, &data, |r| r.w);
+    let order = [2usize, 0, 1];
+    let mut a = evaluation(Kind::Multiclass);
+    feed(&mut a, &data[..40], |r| r.w);
+    let mut b = Evaluation::new(Task::Multiclass, order.iter().map(|&i| CLASSES[i].to_string()).collect(), 3);
+    for r in &data[40..] {
+        let scores: Vec<f64> = order.iter().map(|&i| r.scores[i]).collect();
+        b.update_classification(&r.truth, &r.pred, &scores, r.w);
+    }
+    a.merge(&b);
+    check("header order", Kind::Multiclass, &one, &a.finish().metrics, &[]);
+}
+
+/// Misuse of the API gives odd numbers, never a panic (a panic kills the page's worker).
+#[test]
+fn api_misuse_does_not_panic() {
+    let mut e = Evaluation::new(Task::Multiclass, vec!["b".into(), "c".into(), "c".into()], 3).with_ci(CiOptions {
+        level: 0.9,
+        replicates: 5,
+        seed: 1,
+    });
+    e.update_classification("a", "b", &[0.2, 0.8], 1.0); // truth without a column, short scores
+    e.update_classification("b", "b", &[0.7, 0.2, 0.1, 0.5], 1.0); // long scores
+    e.update_classification("c", "a", &[0.1, 0.6, 0.3], 0.0);
+    let f = e.finish();
+    assert_eq!(f.n, 3);
+    let mut other = Evaluation::new(Task::Multiclass, vec!["z".into(), "b".into()], 2);
+    other.update_classification("z", "z", &[0.9, 0.1], 2.0);
+    e.merge(&other);
+    let _ = e.finish();
+    let mut r = Evaluation::new(Task::Regression, Vec::new(), 0);
+    r.update_regression(1.0, 2.0, 0.0);
+    let m = r.finish().metrics;
+    assert!(m["mean_squared_error"].is_null() && m["median_absolute_error"].is_null());
+}

@@ -161,7 +161,7 @@ impl Evaluation {
             let p = log.labels.intern(pred);
             log.truth.push(t);
             log.pred.push(p);
-            log.scores.extend_from_slice(scores);
+            ranking::push_exactly(&mut log.scores, scores, self.score_width);
             log.weights.push(weight);
         }
     }

@@ -28,7 +28,13 @@ impl ScoreAccumulator {
 
     /// One probability per class per row, columns in `classes` order.
     pub fn per_class(classes: &[String]) -> Self {
-        ScoreAccumulator { k: classes.len(), labels: LabelIndex::with_labels(classes), ..Self::default() }
+        let mut labels = LabelIndex::default();
+        for (i, c) in classes.iter().enumerate() {
+            // a repeated class name still needs a column of its own
+            let name = if labels.get(c).is_some() { format!("{c} (column {})", i + 1) } else { c.clone() };
+            labels.intern(&name);
+        }
+        ScoreAccumulator { k: classes.len(), labels, ..Self::default() }
     }
 
     pub fn width(&self) -> usize {
@@ -36,18 +42,36 @@ impl ScoreAccumulator {
     }
 
     /// `scores` holds `k` values for this row.
+    /// `scores` should hold `k` values; missing ones count as NaN, extra ones are ignored,
+    /// so a bad caller gets bad numbers, never a panic.
     pub fn update(&mut self, truth: &str, scores: &[f64], weight: f64) {
-        debug_assert_eq!(scores.len(), self.k);
         let t = self.labels.intern(truth);
         self.truth.push(t);
-        self.scores.extend_from_slice(scores);
+        push_exactly(&mut self.scores, scores, self.k);
         self.weights.push(weight);
     }
 
+    /// Append `other`'s rows. Per-class columns are matched by class name, so chunks read
+    /// with differently ordered headers still merge; a class we have no column for is dropped.
     pub fn merge(&mut self, other: &Self) {
+        let k = self.k;
+        let same_columns = k == other.k && (k == 1 || self.labels.names()[..k] == other.labels.names()[..k]);
+        if same_columns {
+            self.scores.extend_from_slice(&other.scores);
+        } else {
+            let from: Vec<Option<usize>> = (0..k)
+                .map(|c| {
+                    let name = self.labels.names().get(c)?;
+                    other.labels.get(name).map(|i| i as usize).filter(|&i| i < other.k)
+                })
+                .collect();
+            for r in 0..other.rows() {
+                let row = &other.scores[r * other.k..(r + 1) * other.k];
+                self.scores.extend(from.iter().map(|f| f.map_or(f64::NAN, |i| row[i])));
+            }
+        }
         let map = self.labels.absorb(&other.labels);
         self.truth.extend(other.truth.iter().map(|&t| map[t as usize]));
-        self.scores.extend_from_slice(&other.scores);
         self.weights.extend_from_slice(&other.weights);
     }
 
@@ -100,8 +124,20 @@ impl ScoreAccumulator {
     /// One probability column per class: one-vs-rest and one-vs-one ranking metrics, log
     /// loss, Brier score, top-k accuracy and top-label calibration.
     fn finish_multiclass(&self) -> ScoreReport {
+        let k = self.k;
+        if self.labels.len() != k || self.truth.iter().any(|&t| t as usize >= k) {
+            // Rows whose truth has no probability column (the pipeline refuses them; an API
+            // caller may not) have no place in these metrics: leave them out.
+            let mut known = ScoreAccumulator::per_class(&self.labels.names()[..k]);
+            for (r, &t) in self.truth.iter().enumerate().filter(|(_, &t)| (t as usize) < k) {
+                known.truth.push(t);
+                known.scores.extend_from_slice(&self.scores[r * k..(r + 1) * k]);
+                known.weights.push(self.weights[r]);
+            }
+            return known.finish_multiclass();
+        }
         let mut metrics = MetricMap::new();
-        let (k, n) = (self.k, self.rows());
+        let n = self.rows();
         // Score columns are in header order; metrics want sorted class order.
         let (sorted, remap) = self.labels.sorted();
         let mut col_of = vec![0; k];
@@ -186,6 +222,15 @@ impl ScoreAccumulator {
             calibration = Some(cal);
         }
         ScoreReport { metrics, curves, calibration, delong: None, explorer: None }
+    }
+}
+
+/// Append exactly `k` values: `values` padded with NaN or cut.
+pub(crate) fn push_exactly(out: &mut Vec<f64>, values: &[f64], k: usize) {
+    if values.len() == k {
+        out.extend_from_slice(values);
+    } else {
+        out.extend((0..k).map(|i| values.get(i).copied().unwrap_or(f64::NAN)));
     }
 }
 

@@ -37,8 +37,10 @@ pub fn render(r: &Report) -> String {
     if let Some(serde_json::Value::Array(rows)) = r.metrics.get("confusion_matrix") {
         let _ = writeln!(s, "\nconfusion matrix (rows = true, columns = predicted):");
         for (i, row) in rows.iter().enumerate() {
-            let cells: Vec<String> =
-                row.as_array().map(|a| a.iter().map(|v| format!("{v:>8}")).collect()).unwrap_or_default();
+            let cells: Vec<String> = row
+                .as_array()
+                .map(|a| a.iter().map(|v| format!(" {:>9}", count(v.as_f64()))).collect())
+                .unwrap_or_default();
             let _ = writeln!(s, "  {:>10} {}", classes.get(i).map(String::as_str).unwrap_or(""), cells.join(""));
         }
     }
@@ -53,9 +55,50 @@ pub fn render(r: &Report) -> String {
             let _ = writeln!(
                 s,
                 "  {:>10} {:>10.4} {:>10.4} {:>10.4} {:>10} {:>11.4} {:>10.4}",
-                c.class, st.precision, st.recall, st.f1, st.support, st.specificity, st.npv
+                c.class,
+                st.precision,
+                st.recall,
+                st.f1,
+                count(Some(st.support)),
+                st.specificity,
+                st.npv
+            );
+        }
+    }
+    if let Some(t) = &r.thresholds {
+        let _ = writeln!(s, "\nthresholds (score >= t is positive):");
+        for (name, m) in [("best F1", t.best_f1), ("Youden's J", t.youden)] {
+            if let Some(m) = m {
+                let _ = writeln!(
+                    s,
+                    "  {name:<11} t = {:<10.6} precision {:.4}  recall {:.4}  f1 {:.4}  specificity {:.4}",
+                    m.threshold, m.precision, m.recall, m.f1, m.specificity
+                );
+            }
+        }
+    }
+    if let Some(c) = &r.calibration {
+        let _ = writeln!(s, "\nreliability ({}):", c.kind);
+        for b in c.bins.iter().filter(|b| b.weight > 0.0) {
+            let _ = writeln!(
+                s,
+                "  [{:.1}, {:.1}]  n {:>9}  predicted {:.4}  observed {:.4}",
+                b.lower,
+                b.upper,
+                count(Some(b.weight)),
+                b.mean_predicted,
+                b.fraction_positive
             );
         }
     }
     s
+}
+
+/// A (weighted) count: whole numbers as integers, fractional weights to three decimals.
+fn count(v: Option<f64>) -> String {
+    match v {
+        Some(x) if x.fract() == 0.0 && x.abs() < 1e15 => format!("{}", x as i64),
+        Some(x) => format!("{x:.3}"),
+        None => "-".into(),
+    }
 }
