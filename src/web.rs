@@ -79,15 +79,24 @@ fn progress_fn(progress: &Option<js_sys::Function>) -> impl FnMut(u64, u64) -> b
     }
 }
 
-/// `{report, plots}` as JSON text: keeps nulls and nested arrays exactly as in the CLI contract.
-fn report_json(report: &report::Report) -> Result<JsValue, JsError> {
-    let plots = report::plots::all(report).map_err(js_err)?;
-    let out = serde_json::json!({ "report": report, "plots": plots });
-    Ok(JsValue::from_str(&serde_json::to_string(&out).map_err(|e| JsError::new(&e.to_string()))?))
+/// The report as JSON text: keeps nulls and nested arrays exactly as in the CLI contract.
+fn report_json(report: &report::Report) -> Result<String, JsError> {
+    serde_json::to_string(report).map_err(|e| JsError::new(&e.to_string()))
+}
+
+/// Draw the report's plots from its JSON; returns JSON `[{id, title, svg}]`.
+///
+/// Call this on the page's main thread, not in a worker: in the browser plotters measures
+/// text with the DOM, which workers lack. Drawing a few SVGs is light work.
+#[wasm_bindgen(js_name = renderPlots)]
+pub fn render_plots(report_json: &str) -> Result<String, JsError> {
+    let data = report::plots::PlotData::from_json(report_json).map_err(js_err)?;
+    let plots = report::plots::all(&data).map_err(js_err)?;
+    serde_json::to_string(&plots).map_err(|e| JsError::new(&e.to_string()))
 }
 
 /// Evaluate a predictions file given as bytes (any supported format, detected from the
-/// name and content). Returns `{report, plots}` as JSON text.
+/// name and content). Returns the report as JSON text; draw its plots with `renderPlots`.
 /// `progress(bytes, rows)` is called now and then; returning `false` cancels.
 #[wasm_bindgen(js_name = evaluatePredictions)]
 pub fn evaluate_predictions(
@@ -95,7 +104,7 @@ pub fn evaluate_predictions(
     bytes: &[u8],
     options: JsValue,
     progress: Option<js_sys::Function>,
-) -> Result<JsValue, JsError> {
+) -> Result<String, JsError> {
     let (spec, eval_options) = EvalOptions::parse(options)?;
     let mut on_progress = progress_fn(&progress);
     let report = report::evaluate_with(file_name, bytes, &spec, &eval_options, &mut on_progress).map_err(js_err)?;
@@ -113,7 +122,7 @@ pub fn evaluate_stream(
     read: js_sys::Function,
     options: JsValue,
     progress: Option<js_sys::Function>,
-) -> Result<JsValue, JsError> {
+) -> Result<String, JsError> {
     let (spec, eval_options) = EvalOptions::parse(options)?;
     let mut on_progress = progress_fn(&progress);
     let reader = crate::data::ChunkReader::new(|| js_chunk(&read));

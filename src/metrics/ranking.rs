@@ -348,17 +348,28 @@ pub struct ScoreReport {
     pub explorer: Option<ThresholdExplorer>,
 }
 
-/// ROC and precision-recall points for one class against the rest.
+/// ROC and precision-recall points for one class against the rest. Non-finite values (the
+/// first threshold is +inf, rates are NaN when a class is absent) are `null` in JSON.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct NamedCurve {
     pub class: String,
+    #[serde(deserialize_with = "nullable_f64s")]
     pub fpr: Vec<f64>,
+    #[serde(deserialize_with = "nullable_f64s")]
     pub tpr: Vec<f64>,
+    #[serde(deserialize_with = "nullable_f64s")]
     pub precision: Vec<f64>,
+    #[serde(deserialize_with = "nullable_f64s")]
     pub recall: Vec<f64>,
+    #[serde(deserialize_with = "nullable_f64s")]
     pub thresholds: Vec<f64>,
     pub auc: Option<f64>,
     pub average_precision: Option<f64>,
+}
+
+fn nullable_f64s<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<f64>, D::Error> {
+    let v: Vec<Option<f64>> = Deserialize::deserialize(d)?;
+    Ok(v.into_iter().map(|x| x.unwrap_or(f64::NAN)).collect())
 }
 
 /// Cumulative weighted true/false positives at each distinct threshold, descending.

@@ -300,12 +300,7 @@ impl Report {
 
     /// Class names as strings, in report order.
     pub fn class_names(&self) -> Vec<String> {
-        match &self.classes {
-            serde_json::Value::Array(a) => {
-                a.iter().map(|v| v.as_str().map_or_else(|| v.to_string(), str::to_string)).collect()
-            }
-            _ => Vec::new(),
-        }
+        class_names(&self.classes)
     }
 }
 
@@ -328,4 +323,12 @@ fn thin_curve(mut c: NamedCurve) -> NamedCurve {
     c.precision = take(&c.precision, &pr);
     c.recall = take(&c.recall, &pr);
     c
+}
+
+/// Class names as strings from the report's `classes` JSON (numbers or strings).
+pub fn class_names(classes: &serde_json::Value) -> Vec<String> {
+    match classes {
+        serde_json::Value::Array(a) => a.iter().map(|v| v.as_str().map_or_else(|| v.to_string(), str::to_string)).collect(),
+        _ => Vec::new(),
+    }
 }

@@ -3,8 +3,9 @@
 
 use super::Report;
 use crate::error::{Error, Result};
-use crate::metrics::ranking::NamedCurve;
+use crate::metrics::{ranking::NamedCurve, MetricMap};
 use plotters::prelude::*;
+use plotters::style::text_anchor::{HPos, Pos, VPos};
 
 /// One rendered plot.
 #[derive(Debug, Clone, serde::Serialize)]
@@ -30,10 +31,30 @@ fn plot_err(plot: &str) -> impl Fn(String) -> Error + '_ {
     move |message| Error::Plot { plot: plot.to_string(), message }
 }
 
+/// What the plots are drawn from: the parts of a [`Report`] they need, readable back from the
+/// report's JSON (the page draws plots on its main thread from the worker's JSON).
+#[derive(Debug, Clone, serde::Deserialize)]
+pub struct PlotData {
+    pub classes: serde_json::Value,
+    pub metrics: MetricMap,
+    #[serde(default)]
+    pub curves: Vec<NamedCurve>,
+}
+
+impl PlotData {
+    pub fn from_report(r: &Report) -> PlotData {
+        PlotData { classes: r.classes.clone(), metrics: r.metrics.clone(), curves: r.curves.clone() }
+    }
+
+    pub fn from_json(report_json: &str) -> Result<PlotData> {
+        Ok(serde_json::from_str(report_json)?)
+    }
+}
+
 /// Every plot the report supports, in display order.
-pub fn all(report: &Report) -> Result<Vec<Plot>> {
+pub fn all(report: &PlotData) -> Result<Vec<Plot>> {
     let mut out = Vec::new();
-    let classes = report.class_names();
+    let classes = super::class_names(&report.classes);
     if let Some(serde_json::Value::Array(rows)) = report.metrics.get("confusion_matrix") {
         let counts: Vec<Vec<f64>> = rows
             .iter()
@@ -48,7 +69,7 @@ pub fn all(report: &Report) -> Result<Vec<Plot>> {
     Ok(out)
 }
 
-/// Heatmap of counts, rows = true class, columns = predicted class.
+/// Heatmap of counts, rows = true class (top to bottom), columns = predicted class.
 pub fn confusion(classes: &[String], counts: &[Vec<f64>]) -> Result<String> {
     let err = plot_err("confusion matrix");
     let k = classes.len().max(1);
@@ -58,11 +79,16 @@ pub fn confusion(classes: &[String], counts: &[Vec<f64>]) -> Result<String> {
         root.fill(&WHITE).map_err(|e| err(e.to_string()))?;
         let mut chart = ChartBuilder::on(&root)
             .margin(12)
-            .x_label_area_size(40)
-            .y_label_area_size(60)
-            .build_cartesian_2d(0..k, 0..k)
+            .x_label_area_size(44)
+            .y_label_area_size(64)
+            .build_cartesian_2d((0..k).into_segmented(), (0..k).into_segmented())
             .map_err(|e| err(e.to_string()))?;
-        let label = |i: &usize| classes.get(*i).cloned().unwrap_or_default();
+        let name = |v: &SegmentValue<usize>, flip: bool| match v {
+            SegmentValue::CenterOf(i) if *i < k => {
+                classes.get(if flip { k - 1 - i } else { *i }).cloned().unwrap_or_default()
+            }
+            _ => String::new(),
+        };
         chart
             .configure_mesh()
             .disable_mesh()
@@ -70,12 +96,20 @@ pub fn confusion(classes: &[String], counts: &[Vec<f64>]) -> Result<String> {
             .y_desc("true")
             .x_labels(k.min(20))
             .y_labels(k.min(20))
-            .x_label_formatter(&label)
-            .y_label_formatter(&|i: &usize| label(&(k - 1 - *i)))
-            .x_label_offset(0)
+            .x_label_formatter(&|v| name(v, false))
+            .y_label_formatter(&|v| name(v, true))
+            .label_style(("sans-serif", 14))
+            .axis_desc_style(("sans-serif", 15))
             .draw()
             .map_err(|e| err(e.to_string()))?;
         let max = counts.iter().flatten().copied().fold(0.0, f64::max).max(1e-12);
+        let font_size = if k <= 4 {
+            18
+        } else if k <= 10 {
+            12
+        } else {
+            9
+        };
         for (t, row) in counts.iter().enumerate() {
             for (p, &c) in row.iter().enumerate() {
                 let shade = (c / max).clamp(0.0, 1.0);
@@ -85,17 +119,25 @@ pub fn confusion(classes: &[String], counts: &[Vec<f64>]) -> Result<String> {
                     (255.0 - shade * 148.0) as u8,
                 );
                 let y = k - 1 - t;
+                let cell = [
+                    (SegmentValue::Exact(p), SegmentValue::Exact(y)),
+                    (SegmentValue::Exact(p + 1), SegmentValue::Exact(y + 1)),
+                ];
                 chart
-                    .draw_series(std::iter::once(Rectangle::new([(p, y), (p + 1, y + 1)], color.filled())))
+                    .draw_series(std::iter::once(Rectangle::new(cell, color.filled())))
                     .map_err(|e| err(e.to_string()))?;
                 if k <= 20 {
                     let text_color = if shade > 0.5 { WHITE } else { BLACK };
                     let text = if c.fract() == 0.0 { format!("{c}") } else { format!("{c:.2}") };
+                    let style = ("sans-serif", font_size)
+                        .into_font()
+                        .color(&text_color)
+                        .pos(Pos::new(HPos::Center, VPos::Center));
                     chart
                         .draw_series(std::iter::once(Text::new(
                             text,
-                            (p, y + 1),
-                            ("sans-serif", 13).into_font().color(&text_color),
+                            (SegmentValue::CenterOf(p), SegmentValue::CenterOf(y)),
+                            style,
                         )))
                         .map_err(|e| err(e.to_string()))?;
                 }
@@ -126,7 +168,15 @@ fn curves_svg(
             .y_label_area_size(44)
             .build_cartesian_2d(0.0..1.0, 0.0..1.02)
             .map_err(|e| err(e.to_string()))?;
-        chart.configure_mesh().x_desc(x_desc).y_desc(y_desc).draw().map_err(|e| err(e.to_string()))?;
+        chart
+            .configure_mesh()
+            .x_desc(x_desc)
+            .y_desc(y_desc)
+            .label_style(("sans-serif", 13))
+            .axis_desc_style(("sans-serif", 15))
+            .light_line_style(RGBColor(235, 235, 235))
+            .draw()
+            .map_err(|e| err(e.to_string()))?;
         if diagonal {
             chart
                 .draw_series(LineSeries::new(vec![(0.0, 0.0), (1.0, 1.0)], RGBColor(180, 180, 180).stroke_width(1)))
@@ -143,6 +193,7 @@ fn curves_svg(
         }
         chart
             .configure_series_labels()
+            .label_font(("sans-serif", 13))
             .background_style(WHITE.mix(0.85))
             .border_style(BLACK.mix(0.3))
             .position(SeriesLabelPosition::LowerRight)

@@ -1,0 +1,100 @@
+//! The CLI contract of DESIGN.md: `webeval eval FILE --format json` prints one JSON object
+//! whose metric values match scikit-learn (goldens made by tests/fixtures/e2e/make_demo.py),
+//! and bad input exits non-zero with a message naming file, line and column.
+
+use serde_json::Value;
+use std::path::Path;
+use std::process::Command;
+
+fn root() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn webeval(args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_webeval")).args(args).current_dir(root()).output().expect("run webeval");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into(),
+        String::from_utf8_lossy(&out.stderr).into(),
+    )
+}
+
+/// Numbers within 1e-9 relative (or 1e-12 absolute near zero); nested arrays element-wise.
+fn assert_close(key: &str, got: &Value, want: &Value) {
+    match (got, want) {
+        (Value::Array(g), Value::Array(w)) => {
+            assert_eq!(g.len(), w.len(), "{key}: length");
+            for (g, w) in g.iter().zip(w) {
+                assert_close(key, g, w);
+            }
+        }
+        (Value::Null, Value::Null) => {}
+        _ => {
+            let (g, w) = (got.as_f64(), want.as_f64());
+            let (Some(g), Some(w)) = (g, w) else { panic!("{key}: got {got}, want {want}") };
+            assert!((g - w).abs() <= 1e-9 * w.abs().max(1e-3), "{key}: got {g}, want {w}");
+        }
+    }
+}
+
+fn check(file: &str, expected: &Value) {
+    let path = format!("www/demo/{file}");
+    let (code, stdout, stderr) = webeval(&["eval", &path, "--format", "json"]);
+    assert_eq!(code, 0, "{file}: {stderr}");
+    let report: Value = serde_json::from_str(&stdout).expect("one JSON object");
+    assert_eq!(report["task"], expected["task"], "{file}: task");
+    assert_eq!(report["n"], expected["n"], "{file}: n");
+    assert!(report["classes"].is_array(), "{file}: classes");
+    for (key, want) in expected["metrics"].as_object().expect("metrics") {
+        let got = report["metrics"].get(key).unwrap_or_else(|| panic!("{file}: metric {key} missing"));
+        assert_close(&format!("{file} {key}"), got, want);
+    }
+}
+
+#[test]
+fn eval_json_matches_sklearn() {
+    let goldens: Value =
+        serde_json::from_str(&std::fs::read_to_string(root().join("tests/fixtures/e2e/goldens.json")).unwrap())
+            .unwrap();
+    let cases = goldens.as_object().unwrap();
+    assert!(cases.len() >= 3);
+    for (file, expected) in cases {
+        check(file, expected);
+    }
+}
+
+fn check_error(file: &str, needles: &[&str]) {
+    let path = format!("tests/fixtures/e2e/bad/{file}");
+    let (code, stdout, stderr) = webeval(&["eval", &path, "--format", "json"]);
+    assert_eq!(code, 2, "{file}: exit code; stdout {stdout}");
+    assert!(stdout.is_empty(), "{file}: no report on error");
+    for n in needles {
+        assert!(stderr.contains(n), "{file}: '{n}' not in: {stderr}");
+    }
+    assert!(!stderr.contains("panicked"), "{file}: {stderr}");
+}
+
+#[test]
+fn bad_input_gives_specific_errors() {
+    check_error("ragged.csv", &["ragged.csv, line 3", "3 fields but the header has 2"]);
+    check_error("empty.csv", &["empty.csv", "is empty"]);
+    check_error("not_numeric.csv", &["line 3", "column 'score'", "'abc' is not a number"]);
+    check_error("no_label.csv", &["no true-label column", "--label"]);
+    check_error("class_mismatch.csv", &["line 3", "label 'd' has no probability column"]);
+    check_error("does_not_exist.csv", &["cannot read"]);
+}
+
+#[test]
+fn explicit_columns_and_task_flags() {
+    let (code, stdout, stderr) =
+        webeval(&["eval", "www/demo/breast_cancer.csv", "--label", "y_true", "--pred", "y_pred", "--format", "json"]);
+    assert_eq!(code, 0, "{stderr}");
+    let r: Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(r["columns"]["pred"], "y_pred");
+    let (code, _, stderr) = webeval(&["eval", "www/demo/breast_cancer.csv", "--label", "nope"]);
+    assert_eq!(code, 2);
+    assert!(stderr.contains("column 'nope' was asked for"), "{stderr}");
+    let (code, stdout, _) = webeval(&["eval", "www/demo/diabetes.csv", "--format", "text"]);
+    assert_eq!(code, 0);
+    assert!(stdout.contains("regression task, 133 rows"), "{stdout}");
+}

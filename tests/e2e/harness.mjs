@@ -1,0 +1,58 @@
+// Shared set-up for browser tests: serve dist/ with Vite's preview server and drive Debian's
+// Chromium through playwright-core (never a downloaded browser), with the flags DESIGN.md lists.
+import { preview } from 'vite';
+import { chromium } from 'playwright-core';
+import { mkdtempSync, mkdirSync, existsSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, dirname } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+export const screenshots = join(root, 'tests', 'e2e', 'screenshots');
+
+const CHROMIUM = process.env.CHROMIUM ?? '/usr/bin/chromium';
+
+export async function start({ webgpu = false } = {}) {
+  if (!existsSync(join(root, 'dist', 'index.html'))) throw new Error('dist/ missing: run `npm run build` first');
+  const server = await preview({ root, preview: { host: '127.0.0.1', port: 4173 + Math.floor(Math.random() * 2000), strictPort: false }, logLevel: 'warn' });
+  const url = server.resolvedUrls.local[0];
+  const args = [
+    '--headless', '--no-sandbox', '--disable-quic', '--no-first-run', '--disable-background-networking',
+    '--disable-component-update', '--disable-sync',
+  ];
+  if (webgpu) args.push('--enable-unsafe-webgpu');
+  else args.push('--disable-gpu');
+  const userDataDir = mkdtempSync(join(tmpdir(), 'webeval-chromium-'));
+  const context = await chromium.launchPersistentContext(userDataDir, {
+    executablePath: CHROMIUM, headless: true, args, viewport: { width: 1280, height: 900 },
+  });
+  const origin = new URL(url).origin;
+  const offOrigin = [];
+  context.on('request', (req) => {
+    const u = req.url();
+    if (!u.startsWith(origin) && !u.startsWith('data:') && !u.startsWith('blob:')) offOrigin.push(u);
+  });
+  const page = context.pages()[0] ?? (await context.newPage());
+  const consoleErrors = [];
+  page.on('pageerror', (e) => consoleErrors.push(String(e)));
+  mkdirSync(screenshots, { recursive: true });
+  return {
+    url, page, context, offOrigin, consoleErrors,
+    async close() {
+      await context.close();
+      await new Promise((resolve) => server.httpServer.close(resolve));
+    },
+  };
+}
+
+/** Every data-metric element on the page as {key: data-value parsed}. */
+export async function readMetrics(page) {
+  return page.$$eval('[data-metric]', (els) => Object.fromEntries(els.map((e) => [e.dataset.metric, e.dataset.value])));
+}
+
+export function close(got, want, key) {
+  if (want === null) return got === 'null' || got === null;
+  if (Array.isArray(want)) return JSON.stringify(JSON.parse(got)) === JSON.stringify(want);
+  const g = Number(got);
+  return Math.abs(g - want) <= 1e-9 * Math.max(Math.abs(want), 1e-3) || (console.error(key, got, want), false);
+}

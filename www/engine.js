@@ -1,0 +1,55 @@
+// The page's handle on the worker: promise-based requests, progress callbacks, and cancel
+// (which terminates the worker so even a long computation stops at once).
+export class Engine {
+  constructor() {
+    this.nextId = 1;
+    this.pending = new Map();
+    this.spawn();
+  }
+
+  spawn() {
+    this.worker = new Worker(new URL('./worker.js', import.meta.url), { type: 'module' });
+    this.worker.onmessage = (event) => {
+      const msg = event.data;
+      const req = this.pending.get(msg.id);
+      if (!req) return;
+      if (msg.type === 'progress') {
+        req.onProgress?.(msg);
+        return;
+      }
+      this.pending.delete(msg.id);
+      if (msg.type === 'result') req.resolve(msg.result);
+      else req.reject(new Error(msg.message));
+    };
+    this.worker.onerror = (event) => {
+      const err = new Error(`the evaluation engine failed: ${event.message ?? 'unknown error'}`);
+      for (const req of this.pending.values()) req.reject(err);
+      this.pending.clear();
+    };
+  }
+
+  request(message, onProgress, transfer = []) {
+    const id = this.nextId++;
+    return new Promise((resolve, reject) => {
+      this.pending.set(id, { resolve, reject, onProgress });
+      this.worker.postMessage({ id, ...message }, transfer);
+    });
+  }
+
+  evaluate(file, options, onProgress) {
+    return this.request({ kind: 'evaluate', file, options }, onProgress);
+  }
+
+  version() {
+    return this.request({ kind: 'version' });
+  }
+
+  cancel() {
+    this.worker.terminate();
+    const err = new Error('cancelled');
+    err.cancelled = true;
+    for (const req of this.pending.values()) req.reject(err);
+    this.pending.clear();
+    this.spawn();
+  }
+}

@@ -1,0 +1,39 @@
+// All heavy work runs here, off the UI thread: parsing and metrics happen in the wasm core.
+// (Plots are drawn on the main thread: plotters measures text with the DOM.) Messages in: {id, kind: 'evaluate', file, options}. Messages out: {id, type:
+// 'progress'|'result'|'error', ...}. Cancelling is done by the page terminating this worker.
+import init, { evaluateStream, version } from './pkg/webeval.js';
+
+const CHUNK = 1 << 20;
+
+const ready = init();
+
+self.onmessage = async (event) => {
+  const { id, kind, file, options } = event.data;
+  try {
+    await ready;
+    if (kind === 'version') {
+      self.postMessage({ id, type: 'result', result: version() });
+      return;
+    }
+    if (kind !== 'evaluate') throw new Error(`unknown request '${kind}'`);
+    const total = file.size;
+    self.postMessage({ id, type: 'progress', phase: 'reading', done: 0, total });
+    // Stream the file in 1 MiB slices so memory does not grow with its size.
+    const reader = new FileReaderSync();
+    let at = 0;
+    const read = () => {
+      if (at >= total) return null;
+      const chunk = reader.readAsArrayBuffer(file.slice(at, at + CHUNK));
+      at += CHUNK;
+      return new Uint8Array(chunk);
+    };
+    const progress = (done, rows) => {
+      self.postMessage({ id, type: 'progress', phase: 'evaluating', done, rows, total });
+      return true;
+    };
+    const json = evaluateStream(file.name, read, options ?? {}, progress);
+    self.postMessage({ id, type: 'result', result: json });
+  } catch (err) {
+    self.postMessage({ id, type: 'error', message: String(err?.message ?? err) });
+  }
+};
