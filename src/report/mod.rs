@@ -328,7 +328,9 @@ fn thin_curve(mut c: NamedCurve) -> NamedCurve {
 /// Class names as strings from the report's `classes` JSON (numbers or strings).
 pub fn class_names(classes: &serde_json::Value) -> Vec<String> {
     match classes {
-        serde_json::Value::Array(a) => a.iter().map(|v| v.as_str().map_or_else(|| v.to_string(), str::to_string)).collect(),
+        serde_json::Value::Array(a) => {
+            a.iter().map(|v| v.as_str().map_or_else(|| v.to_string(), str::to_string)).collect()
+        }
         _ => Vec::new(),
     }
 }
