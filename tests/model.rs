@@ -238,3 +238,164 @@ fn resnet50_matches_published_figures() {
     let last = card.layers.last().unwrap();
     assert_eq!((last.op.as_str(), last.output_shape_at_batch.clone()), ("Softmax", Some(vec![1, 1000])));
 }
+
+/// Corrupted files must give an error or a card, never a panic (a panic aborts the page).
+#[test]
+fn mutated_models_never_panic() {
+    let mut state: u64 = 0x9E37_79B9_7F4A_7C15;
+    let mut next = move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
+    for name in ["mlp.onnx", "cnn.onnx", "lstm.onnx", "autoencoder.onnx", "sk_mlp.onnx", "sk_logreg.onnx"] {
+        let original = std::fs::read(fixture(name)).unwrap();
+        for round in 0..150 {
+            let mut bytes = original.clone();
+            match round % 3 {
+                // Flip a few bytes.
+                0 => {
+                    for _ in 0..1 + next() % 4 {
+                        let i = (next() % bytes.len() as u64) as usize;
+                        bytes[i] ^= 1 << (next() % 8);
+                    }
+                }
+                // Set a byte to an extreme value (varint lengths, dims).
+                1 => {
+                    let i = (next() % bytes.len() as u64) as usize;
+                    bytes[i] = [0x00, 0x7f, 0x80, 0xff][(next() % 4) as usize];
+                }
+                // Truncate.
+                _ => bytes.truncate((next() % bytes.len() as u64) as usize),
+            }
+            for batch in [1, 1 << 40, u64::MAX] {
+                let opts = webeval::model::ShapeOptions { batch, ..Default::default() };
+                if let Ok(card) = webeval::model::inspect_bytes(name, bytes.clone(), &|_| None, &opts) {
+                    let _ = card.to_json().unwrap();
+                    let _ = webeval::model::text::render(&card, 10);
+                }
+            }
+        }
+    }
+}
+
+fn relu(name: &str, input: &str, output: &str) -> pb::NodeProto {
+    pb::NodeProto {
+        op_type: "Relu".into(),
+        name: name.into(),
+        input: vec![input.into()],
+        output: vec![output.into()],
+        ..Default::default()
+    }
+}
+
+fn value_info(name: &str, dims: &[i64]) -> pb::ValueInfoProto {
+    use pb::tensor_shape_proto::{dimension::Value, Dimension};
+    let dim = dims
+        .iter()
+        .map(|&d| Dimension {
+            value: Some(if d < 0 { Value::DimParam("N".into()) } else { Value::DimValue(d) }),
+            ..Default::default()
+        })
+        .collect();
+    pb::ValueInfoProto {
+        name: name.into(),
+        r#type: Some(pb::TypeProto {
+            value: Some(pb::type_proto::Value::TensorType(pb::type_proto::Tensor {
+                elem_type: 1,
+                shape: Some(pb::TensorShapeProto { dim }),
+            })),
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
+}
+
+#[test]
+fn unknown_ops_are_listed_not_fatal_and_copies_count_once() {
+    let f32s = |name: &str, v: &[f32]| {
+        float_tensor(name, vec![v.len() as i64], v.iter().flat_map(|x| x.to_le_bytes()).collect())
+    };
+    let graph = pb::GraphProto {
+        name: "g".into(),
+        node: vec![
+            relu("r1", "x", "a"),
+            pb::NodeProto {
+                op_type: "FancyAttention".into(),
+                domain: "com.example".into(),
+                name: "custom".into(),
+                input: vec!["a".into(), "w1".into()],
+                output: vec!["b".into()],
+                ..Default::default()
+            },
+            pb::NodeProto {
+                op_type: "Add".into(),
+                name: "add".into(),
+                input: vec!["b".into(), "w2".into()],
+                output: vec!["c".into()],
+                ..Default::default()
+            },
+            pb::NodeProto {
+                op_type: "Mul".into(),
+                name: "mul".into(),
+                input: vec!["c".into(), "w3".into()],
+                output: vec!["y".into()],
+                ..Default::default()
+            },
+        ],
+        // w1 and w2 are byte-identical copies; w3 differs.
+        initializer: vec![f32s("w1", &[1.0, 2.0, 3.0]), f32s("w2", &[1.0, 2.0, 3.0]), f32s("w3", &[1.0, 2.0, 4.0])],
+        input: vec![value_info("x", &[-1, 3])],
+        output: vec![value_info("y", &[-1, 3])],
+        // The file declares the custom op's output shape: downstream layers still get counted.
+        value_info: vec![value_info("b", &[-1, 3])],
+        ..Default::default()
+    };
+    let bytes = pb::ModelProto {
+        ir_version: 8,
+        opset_import: vec![
+            pb::OperatorSetIdProto { domain: String::new(), version: 17 },
+            pb::OperatorSetIdProto { domain: "com.example".into(), version: 1 },
+        ],
+        graph: Some(graph),
+        ..Default::default()
+    }
+    .encode_to_vec();
+    let opts = webeval::model::ShapeOptions { batch: 4, ..Default::default() };
+    let card = webeval::model::inspect_bytes("m.onnx", bytes, &|_| None, &opts).unwrap();
+    assert_eq!((card.params, card.unique_params), (9, 6));
+    assert_eq!(card.unknown_ops, vec!["com.example::FancyAttention".to_string()]);
+    let custom = &card.layers[1];
+    assert!(custom.unknown && custom.macs == 0 && custom.params == 3);
+    assert_eq!(custom.output_shape_at_batch, Some(vec![4, 3]));
+    // Add and Mul after the unknown op: one FLOP per element each, 4 x 3 elements.
+    assert_eq!(card.layers[2].flops, 12);
+    assert_eq!(card.layers[3].flops, 12);
+    assert_eq!(card.flops, 12 + 12 + 12);
+    assert_eq!((card.layer_count, card.depth), (4, 4));
+
+    // The JSON contract other tools rely on.
+    let v: serde_json::Value = serde_json::from_str(&card.to_json().unwrap()).unwrap();
+    for key in [
+        "params",
+        "macs",
+        "flops",
+        "layers",
+        "unique_params",
+        "activation_bytes",
+        "size_bytes",
+        "opset",
+        "by_op",
+        "by_dtype",
+        "depth",
+    ] {
+        assert!(v.get(key).is_some(), "missing {key}");
+    }
+    for key in ["name", "op", "params", "macs", "output_shape"] {
+        assert!(v["layers"][0].get(key).is_some(), "layer lacks {key}");
+    }
+    assert_eq!(v["layers"][3]["output_shape"], serde_json::json!(["N", 3]));
+    let text = webeval::model::text::render(&card, 0);
+    assert!(text.contains("FancyAttention (unknown)"), "{text}");
+}

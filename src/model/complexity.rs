@@ -7,7 +7,7 @@
 //! pooling), one per element unless the rule says otherwise. Ops without a rule still appear
 //! as layers, marked unknown, and count zero.
 
-use super::ir::{AttrValue, DataType, Graph, Model, Node, TensorData};
+use super::ir::{AttrValue, DataType, Graph, Model, Node, Tensor, TensorData};
 use super::shape::{self, ShapeOptions, Shapes, ValueShape};
 use serde::Serialize;
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -155,12 +155,8 @@ pub fn analyze(model: &Model, opts: &ShapeOptions) -> ModelCard {
             if let Some(v) = shapes.values.get(o) {
                 let numel = v.numel().unwrap_or(0);
                 let dtype = v.dtype.unwrap_or(DataType::Float);
-                let key = if n.op_type == "Constant" {
-                    n.attr_tensor("value").ok().flatten().map(|t| content_key(t.dtype, &t.dims, &t.data))
-                } else {
-                    None
-                };
-                stored.add(dtype, numel, key);
+                let tensor = if n.op_type == "Constant" { n.attr_tensor("value").ok().flatten() } else { None };
+                stored.add(dtype, numel, tensor);
             }
         }
     }
@@ -196,7 +192,7 @@ pub fn analyze(model: &Model, opts: &ShapeOptions) -> ModelCard {
             .collect::<HashSet<_>>()
             .into_iter()
             .map(|x| shapes.values.get(x.as_str()).and_then(|v| v.numel()).unwrap_or(0))
-            .sum();
+            .fold(0u64, u64::saturating_add);
         if n.domain == "ai.onnx.ml" {
             params += ml_attr_params(n);
         }
@@ -213,7 +209,11 @@ pub fn analyze(model: &Model, opts: &ShapeOptions) -> ModelCard {
             }
         };
         let first = n.outputs.first().and_then(|o| shapes.values.get(o));
-        let activation_bytes: u64 = n.outputs.iter().filter_map(|o| shapes.values.get(o).and_then(|v| v.bytes())).sum();
+        let activation_bytes: u64 = n
+            .outputs
+            .iter()
+            .filter_map(|o| shapes.values.get(o).and_then(|v| v.bytes()))
+            .fold(0u64, u64::saturating_add);
         let d = n
             .inputs
             .iter()
@@ -252,8 +252,8 @@ pub fn analyze(model: &Model, opts: &ShapeOptions) -> ModelCard {
             note,
         });
     }
-    let macs: u64 = layers.iter().map(|l| l.macs).sum();
-    let flops: u64 = layers.iter().map(|l| l.flops).sum();
+    let macs = sat_sum(layers.iter().map(|l| l.macs));
+    let flops = sat_sum(layers.iter().map(|l| l.flops));
     for l in &mut layers {
         l.macs_share = share(l.macs, macs);
         l.flops_share = share(l.flops, flops);
@@ -269,9 +269,9 @@ pub fn analyze(model: &Model, opts: &ShapeOptions) -> ModelCard {
             macs_share: 0.0,
         });
         e.count += 1;
-        e.params += l.params;
-        e.macs += l.macs;
-        e.flops += l.flops;
+        e.params = e.params.saturating_add(l.params);
+        e.macs = e.macs.saturating_add(l.macs);
+        e.flops = e.flops.saturating_add(l.flops);
     }
     let mut by_op: Vec<OpSummary> = by_op.into_values().collect();
     for o in &mut by_op {
@@ -298,14 +298,14 @@ pub fn analyze(model: &Model, opts: &ShapeOptions) -> ModelCard {
     };
     ModelCard {
         params: stored.params,
-        unique_params: stored.unique_params,
+        unique_params: stored.unique_params(),
         macs,
         flops,
-        batch: opts.batch,
+        batch: shapes.batch,
         batch_symbol: sym,
-        activation_bytes: layers.iter().map(|l| l.activation_bytes).sum(),
+        activation_bytes: sat_sum(layers.iter().map(|l| l.activation_bytes)),
         peak_activation_bytes: peak,
-        param_bytes: stored.by_dtype.values().map(|d| d.bytes).sum(),
+        param_bytes: sat_sum(stored.by_dtype.values().map(|d| d.bytes)),
         size_bytes: model.size_bytes,
         ir_version: model.ir_version,
         opset: model
@@ -330,6 +330,14 @@ pub fn analyze(model: &Model, opts: &ShapeOptions) -> ModelCard {
     }
 }
 
+fn twice(macs: u64) -> u64 {
+    macs.saturating_mul(2)
+}
+
+fn sat_sum(it: impl Iterator<Item = u64>) -> u64 {
+    it.fold(0u64, |a, b| a.saturating_add(b))
+}
+
 fn share(x: u64, total: u64) -> f64 {
     if total == 0 {
         0.0
@@ -339,19 +347,22 @@ fn share(x: u64, total: u64) -> f64 {
 }
 
 #[derive(Default)]
-struct Stored {
+struct Stored<'a> {
     params: u64,
-    unique_params: u64,
-    seen: HashSet<u64>,
+    /// Elements of tensors that cannot be compared (generated or missing): always unique.
+    unique_uncomparable: u64,
+    /// Tensors grouped by dtype and dims: only tensors in one group can be identical.
+    groups: HashMap<(DataType, &'a [usize]), Vec<&'a Tensor>>,
     by_dtype: BTreeMap<DataType, DtypeSummary>,
 }
 
-impl Stored {
-    /// `key`: content hash for de-duplication; `None` counts as unique.
-    fn add(&mut self, dtype: DataType, numel: u64, key: Option<u64>) {
-        self.params += numel;
-        if key.is_none_or(|k| self.seen.insert(k)) {
-            self.unique_params += numel;
+impl<'a> Stored<'a> {
+    /// `tensor`: the values, for de-duplication; `None` counts as unique.
+    fn add(&mut self, dtype: DataType, numel: u64, tensor: Option<&'a Tensor>) {
+        self.params = self.params.saturating_add(numel);
+        match tensor.filter(|t| !matches!(t.data, TensorData::Missing)) {
+            Some(t) => self.groups.entry((t.dtype, t.dims.as_slice())).or_default().push(t),
+            None => self.unique_uncomparable = self.unique_uncomparable.saturating_add(numel),
         }
         let e = self.by_dtype.entry(dtype).or_insert_with(|| DtypeSummary {
             dtype: dtype.name().to_string(),
@@ -360,47 +371,57 @@ impl Stored {
             bytes: 0,
         });
         e.tensors += 1;
-        e.params += numel;
-        e.bytes += dtype.bytes_for(numel);
+        e.params = e.params.saturating_add(numel);
+        e.bytes = e.bytes.saturating_add(dtype.bytes_for(numel));
     }
 }
 
-fn content_key(dtype: DataType, dims: &[usize], data: &TensorData) -> u64 {
-    use std::hash::{Hash, Hasher};
-    let mut h = std::collections::hash_map::DefaultHasher::new();
-    dtype.hash(&mut h);
-    dims.hash(&mut h);
-    match data {
-        TensorData::F32(v) => v.iter().for_each(|x| x.to_bits().hash(&mut h)),
-        TensorData::F64(v) => v.iter().for_each(|x| x.to_bits().hash(&mut h)),
-        TensorData::I32(v) => v.hash(&mut h),
-        TensorData::I64(v) => v.hash(&mut h),
-        TensorData::U64(v) => v.hash(&mut h),
-        TensorData::U8(v) => v.hash(&mut h),
-        TensorData::I8(v) => v.hash(&mut h),
-        TensorData::Bool(v) => v.hash(&mut h),
-        TensorData::Strings(v) => v.hash(&mut h),
-        TensorData::Raw(v) => v.hash(&mut h),
-        // Unknown contents: never equal to anything else.
-        TensorData::Missing => return h.finish() ^ (dims.as_ptr() as u64),
+impl Stored<'_> {
+    /// Parameters with identical tensors counted once. Only tensors of the same dtype and
+    /// dims are compared, and a comparison stops at the first differing value, so this stays
+    /// cheap on a 100 MB model (no hashing of every weight).
+    fn unique_params(&self) -> u64 {
+        let mut total = self.unique_uncomparable;
+        for group in self.groups.values() {
+            let mut kept: Vec<&Tensor> = Vec::new();
+            for t in group {
+                if !kept.iter().any(|k| same_values(&k.data, &t.data)) {
+                    total = total.saturating_add(t.numel() as u64);
+                    kept.push(t);
+                }
+            }
+        }
+        total
     }
-    h.finish()
+}
+
+/// Bitwise equality (so NaN == NaN and 0.0 != -0.0: identical storage).
+fn same_values(a: &TensorData, b: &TensorData) -> bool {
+    match (a, b) {
+        (TensorData::F32(x), TensorData::F32(y)) => {
+            x.len() == y.len() && x.iter().zip(y).all(|(p, q)| p.to_bits() == q.to_bits())
+        }
+        (TensorData::F64(x), TensorData::F64(y)) => {
+            x.len() == y.len() && x.iter().zip(y).all(|(p, q)| p.to_bits() == q.to_bits())
+        }
+        (TensorData::Missing, _) | (_, TensorData::Missing) => false,
+        _ => a == b,
+    }
 }
 
 /// Initializers of a graph and (recursively) of its subgraphs, plus Constant nodes inside
 /// subgraphs (the main graph's Constant nodes are handled with the shape results).
-fn collect_graph_constants(g: &Graph, shape_only: &dyn Fn(&str) -> bool, out: &mut Stored, top: bool) {
+fn collect_graph_constants<'a>(g: &'a Graph, shape_only: &dyn Fn(&str) -> bool, out: &mut Stored<'a>, top: bool) {
     for t in g.initializers_in_order() {
         if top && shape_only(&t.name) {
             continue;
         }
-        let missing = matches!(t.data, TensorData::Missing);
-        out.add(t.dtype, t.numel() as u64, (!missing).then(|| content_key(t.dtype, &t.dims, &t.data)));
+        out.add(t.dtype, t.numel() as u64, Some(t));
     }
     for n in &g.nodes {
         if !top && n.op_type == "Constant" {
             if let Ok(Some(t)) = n.attr_tensor("value") {
-                out.add(t.dtype, t.numel() as u64, Some(content_key(t.dtype, &t.dims, &t.data)));
+                out.add(t.dtype, t.numel() as u64, Some(t));
             }
         }
         for sg in n.subgraphs() {
@@ -568,7 +589,7 @@ fn op_cost(n: &Node, ins: &[Option<&ValueShape>], outs: &[Option<&ValueShape>], 
                 let macs = out.saturating_mul(per);
                 let bias_i = if op == "QLinearConv" { 8 } else { 2 };
                 let bias = if op != "ConvInteger" && n.input(bias_i).is_some() { out } else { 0 };
-                counted(macs, 2 * macs + bias)
+                counted(macs, twice(macs).saturating_add(bias))
             }
             "ConvTranspose" => {
                 let x = need(numel(ins.first().copied().flatten()), "input")?;
@@ -576,21 +597,22 @@ fn op_cost(n: &Node, ins: &[Option<&ValueShape>], outs: &[Option<&ValueShape>], 
                 let per = prod(w.get(1..).unwrap_or(&[]));
                 let macs = x.saturating_mul(per);
                 let bias = if n.input(2).is_some() { need(numel(out0), "output")? } else { 0 };
-                counted(macs, 2 * macs + bias)
+                counted(macs, twice(macs).saturating_add(bias))
             }
             "Gemm" => {
                 let a = dims(ins.first().copied().flatten()).ok_or("shape of A unknown")?;
                 let out = need(numel(out0), "output")?;
-                let k = if n.attr_int("transA", 0).unwrap_or(0) != 0 { a[0] } else { *a.get(1).unwrap_or(&1) };
+                let k =
+                    if n.attr_int("transA", 0).unwrap_or(0) != 0 { a.first() } else { a.get(1) }.copied().unwrap_or(1);
                 let macs = out.saturating_mul(k);
                 let bias = if n.input(2).is_some() { out } else { 0 };
-                counted(macs, 2 * macs + bias)
+                counted(macs, twice(macs).saturating_add(bias))
             }
             "MatMul" | "MatMulInteger" | "QLinearMatMul" => {
                 let a = dims(ins.first().copied().flatten()).ok_or("shape of A unknown")?;
                 let out = need(numel(out0), "output")?;
                 let macs = out.saturating_mul(*a.last().unwrap_or(&1));
-                counted(macs, 2 * macs)
+                counted(macs, twice(macs))
             }
             "Einsum" => {
                 let eq = n.attr_string("equation", "").unwrap_or_default();
@@ -600,7 +622,7 @@ fn op_cost(n: &Node, ins: &[Option<&ValueShape>], outs: &[Option<&ValueShape>], 
                     .collect::<Option<_>>()
                     .ok_or("input shapes unknown")?;
                 let macs = shape::einsum_macs(&eq, &all).ok_or("bad equation")?;
-                counted(macs, 2 * macs)
+                counted(macs, twice(macs))
             }
             "LSTM" | "GRU" | "RNN" => {
                 let x = dims(ins.first().copied().flatten()).ok_or("shape of X unknown")?;
@@ -617,15 +639,19 @@ fn op_cost(n: &Node, ins: &[Option<&ValueShape>], outs: &[Option<&ValueShape>], 
                     _ => 1,
                 };
                 let h = gh / gates;
-                let per_step = gates * h * (input + h) + if op == "LSTM" && n.input(7).is_some() { 3 * h } else { 0 };
-                let macs = (dirs * steps).saturating_mul(per_step);
-                let bias = if n.input(3).is_some() { 2 * gates * h } else { 0 };
+                let per_step = gates
+                    .saturating_mul(h)
+                    .saturating_mul(input.saturating_add(h))
+                    .saturating_add(if op == "LSTM" && n.input(7).is_some() { h.saturating_mul(3) } else { 0 });
+                let runs = dirs.saturating_mul(steps);
+                let macs = runs.saturating_mul(per_step);
+                let bias = if n.input(3).is_some() { h.saturating_mul(2 * gates) } else { 0 };
                 let elementwise = match op {
-                    "LSTM" => 9 * h,
-                    "GRU" => 8 * h,
+                    "LSTM" => h.saturating_mul(9),
+                    "GRU" => h.saturating_mul(8),
                     _ => h,
                 };
-                counted(macs, 2 * macs + (dirs * steps).saturating_mul(bias + elementwise))
+                counted(macs, twice(macs).saturating_add(runs.saturating_mul(bias.saturating_add(elementwise))))
             }
             "MaxPool" | "AveragePool" | "LpPool" => {
                 let out = need(numel(out0), "output")?;
@@ -639,12 +665,12 @@ fn op_cost(n: &Node, ins: &[Option<&ValueShape>], outs: &[Option<&ValueShape>], 
                         .collect::<Vec<_>>(),
                 );
                 let extra = if op == "MaxPool" { 0 } else { out };
-                counted(0, out.saturating_mul(k) + extra)
+                counted(0, out.saturating_mul(k).saturating_add(extra))
             }
             "GlobalAveragePool" | "GlobalMaxPool" | "GlobalLpPool" => {
                 let x = need(numel(ins.first().copied().flatten()), "input")?;
                 let extra = if op == "GlobalMaxPool" { 0 } else { need(numel(out0), "output")? };
-                counted(0, x + extra)
+                counted(0, x.saturating_add(extra))
             }
             "LRN" => {
                 let out = need(numel(out0), "output")?;
@@ -656,7 +682,7 @@ fn op_cost(n: &Node, ins: &[Option<&ValueShape>], outs: &[Option<&ValueShape>], 
                 let out = need(numel(out0), "output")?;
                 let k = n.inputs.iter().filter(|i| !i.is_empty()).count().max(2) as u64 - 1;
                 let extra = if op == "Mean" { out } else { 0 };
-                counted(0, out.saturating_mul(k) + extra)
+                counted(0, out.saturating_mul(k).saturating_add(extra))
             }
             op if op.starts_with("Reduce") || op == "ArgMax" || op == "ArgMin" || op == "TopK" => {
                 let x = need(numel(ins.first().copied().flatten()), "input")?;
@@ -666,7 +692,7 @@ fn op_cost(n: &Node, ins: &[Option<&ValueShape>], outs: &[Option<&ValueShape>], 
                 };
                 let per =
                     if matches!(op, "ReduceSumSquare" | "ReduceL2" | "ReduceL1" | "ReduceLogSumExp") { 2 } else { 1 };
-                counted(0, x * per + extra)
+                counted(0, x.saturating_mul(per).saturating_add(extra))
             }
             "Resize" | "Upsample" => {
                 let out = need(numel(out0), "output")?;
@@ -686,16 +712,16 @@ fn op_cost(n: &Node, ins: &[Option<&ValueShape>], outs: &[Option<&ValueShape>], 
                 let rows = x.first().copied().unwrap_or(1);
                 let coef = n.attr_floats("coefficients").ok().flatten().map(|c| c.len()).unwrap_or(0) as u64;
                 let icpt = n.attr_floats("intercepts").ok().flatten().map(|c| c.len()).unwrap_or(0) as u64;
-                let macs = rows * coef;
-                counted(macs, 2 * macs + rows * icpt)
+                let macs = rows.saturating_mul(coef);
+                counted(macs, twice(macs).saturating_add(rows.saturating_mul(icpt)))
             }
             "SVMClassifier" | "SVMRegressor" => {
                 let x = dims(ins.first().copied().flatten()).ok_or("shape of input unknown")?;
                 let rows = x.first().copied().unwrap_or(1);
                 let sv = n.attr_floats("support_vectors").ok().flatten().map(|c| c.len()).unwrap_or(0) as u64;
                 let coef = n.attr_floats("coefficients").ok().flatten().map(|c| c.len()).unwrap_or(0) as u64;
-                let macs = rows * if sv > 0 { sv + coef } else { coef };
-                counted(macs, 2 * macs)
+                let macs = rows.saturating_mul(if sv > 0 { sv + coef } else { coef });
+                counted(macs, twice(macs))
             }
             "TreeEnsembleClassifier" | "TreeEnsembleRegressor" => {
                 let x = dims(ins.first().copied().flatten()).ok_or("shape of input unknown")?;
@@ -768,7 +794,7 @@ fn peak_activation(g: &Graph, order: &[usize], shapes: &Shapes, folded: &dyn Fn(
         }
     }
     let outputs: HashSet<&str> = g.outputs.iter().map(|o| o.name.as_str()).collect();
-    let mut live: u64 = g.runtime_inputs().map(|v| bytes(&v.name)).sum();
+    let mut live = sat_sum(g.runtime_inputs().map(|v| bytes(&v.name)));
     let mut peak = live;
     let mut frees: HashMap<usize, Vec<&str>> = HashMap::new();
     for (name, &pos) in &last_use {
@@ -782,7 +808,7 @@ fn peak_activation(g: &Graph, order: &[usize], shapes: &Shapes, folded: &dyn Fn(
             continue;
         }
         for o in &n.outputs {
-            live += bytes(o);
+            live = live.saturating_add(bytes(o));
         }
         peak = peak.max(live);
         for name in frees.get(&pos).into_iter().flatten() {

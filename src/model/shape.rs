@@ -14,6 +14,8 @@ use std::collections::HashMap;
 
 /// Integer tensors up to this many elements are folded (shape arithmetic); bigger ones are not.
 const FOLD_LIMIT: u64 = 4096;
+/// Batch sizes are clamped to 1..=2^31 so that dimension arithmetic cannot overflow.
+pub const MAX_BATCH: u64 = 1 << 31;
 
 /// What the caller chooses: batch size, values of named free dims, explicit input shapes.
 #[derive(Debug, Clone)]
@@ -134,11 +136,12 @@ pub struct Shapes {
 
 /// Infer shapes of every value of `model.graph`.
 pub fn infer(model: &Model, opts: &ShapeOptions) -> Shapes {
-    let first = run(model, opts, opts.batch);
+    let batch = opts.batch.clamp(1, MAX_BATCH);
+    let first = run(model, opts, batch);
     let batch_dependent = first.batch_used;
     let mut symbolic = HashMap::new();
     if batch_dependent {
-        let second = run(model, opts, opts.batch + 1);
+        let second = run(model, opts, batch + 1);
         for (name, v) in &first.values {
             if let (Some(d1), Some(Some(d2))) = (&v.dims, second.values.get(name).map(|s| s.dims.clone())) {
                 if d1.len() == d2.len() {
@@ -146,8 +149,8 @@ pub fn infer(model: &Model, opts: &ShapeOptions) -> Shapes {
                         .iter()
                         .zip(&d2)
                         .map(|(&x, &y)| {
-                            let a = y as i64 - x as i64;
-                            SymDim { a, c: x as i64 - a * opts.batch as i64 }
+                            let a = (y as i64).saturating_sub(x as i64);
+                            SymDim { a, c: (x as i64).saturating_sub(a.saturating_mul(batch as i64)) }
                         })
                         .collect();
                     symbolic.insert(name.clone(), sd);
@@ -165,7 +168,7 @@ pub fn infer(model: &Model, opts: &ShapeOptions) -> Shapes {
         values: first.values,
         symbolic,
         batch_symbol: first.batch_symbol,
-        batch: opts.batch,
+        batch,
         constants: first.constants,
         defaulted_dims: first.defaulted,
         unresolved: first.unresolved,
@@ -351,7 +354,7 @@ fn broadcast(shapes: &[&[u64]]) -> Result<Vec<u64>, String> {
 #[allow(clippy::too_many_arguments)] // the ONNX formula's own parameters
 fn conv_out(input: u64, k: u64, s: u64, d: u64, pb: u64, pe: u64, auto_pad: &str, ceil: bool) -> Result<u64, String> {
     let s = s.max(1);
-    let eff = d.saturating_mul(k.saturating_sub(1)) + 1;
+    let eff = d.saturating_mul(k.saturating_sub(1)).saturating_add(1);
     Ok(match auto_pad {
         "SAME_UPPER" | "SAME_LOWER" => input.div_ceil(s),
         "VALID" => {
@@ -361,14 +364,14 @@ fn conv_out(input: u64, k: u64, s: u64, d: u64, pb: u64, pe: u64, auto_pad: &str
             (input - eff) / s + 1
         }
         _ => {
-            let padded = input + pb + pe;
+            let padded = input.saturating_add(pb).saturating_add(pe);
             if padded < eff {
                 return Err(format!("kernel extent {eff} exceeds padded input {padded}"));
             }
             let span = padded - eff;
             let mut o = if ceil { span.div_ceil(s) } else { span / s } + 1;
             // ONNX/PyTorch: with ceil_mode the last window must start inside the input.
-            if ceil && (o - 1) * s >= input + pb {
+            if ceil && (o - 1).saturating_mul(s) >= input.saturating_add(pb) {
                 o -= 1;
             }
             o
@@ -790,19 +793,21 @@ fn infer_node(r: &mut Run, model: &Model, g: &Graph, n: &Node) -> Infer {
             {
                 return Err("attribute lengths do not match the spatial rank".into());
             }
-            let mut out = vec![x[0], w[1] * group];
+            let mut out = vec![x[0], w[1].saturating_mul(group)];
             if let Some(os) = attr_ints(n, "output_shape")? {
                 out.extend(os.iter().rev().take(sp).rev().map(|&v| v.max(0) as u64));
             } else {
                 for i in 0..sp {
                     let o = if auto_pad.starts_with("SAME") {
-                        x[2 + i] * strides[i].max(1) as u64
+                        x[2 + i].saturating_mul(strides[i].max(1) as u64)
                     } else {
-                        let full = strides[i].max(1) as u64 * (x[2 + i].saturating_sub(1))
-                            + opad[i].max(0) as u64
-                            + (kernel[i].saturating_sub(1)) * dil[i].max(1) as u64
-                            + 1;
-                        full.checked_sub((pads[i] + pads[sp + i]).max(0) as u64).ok_or("padding exceeds the output")?
+                        let full = (strides[i].max(1) as u64)
+                            .saturating_mul(x[2 + i].saturating_sub(1))
+                            .saturating_add(opad[i].max(0) as u64)
+                            .saturating_add(kernel[i].saturating_sub(1).saturating_mul(dil[i].max(1) as u64))
+                            .saturating_add(1);
+                        full.checked_sub(pads[i].saturating_add(pads[sp + i]).max(0) as u64)
+                            .ok_or("padding exceeds the output")?
                     };
                     out.push(o);
                 }
@@ -973,8 +978,9 @@ fn infer_node(r: &mut Run, model: &Model, g: &Graph, n: &Node) -> Infer {
             if let Some(c) = r.iconst(n, 0).cloned() {
                 if x.len() == 1 {
                     let (s, _, step) = ranges[0];
-                    let vals =
-                        (0..out[0] as i64).filter_map(|i| c.vals.get((s + i * step) as usize).copied()).collect();
+                    let vals = (0..out[0] as i64)
+                        .filter_map(|i| c.vals.get(s.checked_add(i.checked_mul(step)?)? as usize).copied())
+                        .collect();
                     return fold_out(r, IConst { dims: out, vals }, dt0);
                 }
             }
@@ -1018,7 +1024,7 @@ fn infer_node(r: &mut Run, model: &Model, g: &Graph, n: &Node) -> Infer {
                 return Err(format!("{} pads for {} axes", pads.len(), axes.len()));
             }
             for (j, &a) in axes.iter().enumerate() {
-                let v = out[a] as i64 + pads[j] + pads[j + axes.len()];
+                let v = (out[a] as i64).saturating_add(pads[j]).saturating_add(pads[j + axes.len()]);
                 out[a] = v.max(0) as u64;
             }
             Ok(vec![ValueShape::new(dt0, out)])
@@ -1055,7 +1061,10 @@ fn infer_node(r: &mut Run, model: &Model, g: &Graph, n: &Node) -> Infer {
             if reps.len() != x.len() {
                 return Err("repeats length differs from rank".into());
             }
-            Ok(vec![ValueShape::new(dt0, x.iter().zip(&reps).map(|(&d, &k)| d * k.max(0) as u64).collect())])
+            Ok(vec![ValueShape::new(
+                dt0,
+                x.iter().zip(&reps).map(|(&d, &k)| d.saturating_mul(k.max(0) as u64)).collect(),
+            )])
         }
         "ArgMax" | "ArgMin" => {
             let x = r.dims(n, 0)?;
@@ -1127,9 +1136,9 @@ fn infer_node(r: &mut Run, model: &Model, g: &Graph, n: &Node) -> Infer {
                 return Err("expects 4-D input".into());
             }
             let out = if op == "DepthToSpace" {
-                vec![x[0], x[1] / (b * b), x[2] * b, x[3] * b]
+                vec![x[0], x[1] / b.saturating_mul(b), x[2].saturating_mul(b), x[3].saturating_mul(b)]
             } else {
-                vec![x[0], x[1] * b * b, x[2] / b, x[3] / b]
+                vec![x[0], x[1].saturating_mul(b).saturating_mul(b), x[2] / b, x[3] / b]
             };
             Ok(vec![ValueShape::new(dt0, out)])
         }
@@ -1140,9 +1149,9 @@ fn infer_node(r: &mut Run, model: &Model, g: &Graph, n: &Node) -> Infer {
             if d == 0 {
                 return Err("delta 0".into());
             }
-            let len = ((l - s) as f64 / d as f64).ceil().max(0.0) as u64;
+            let len = ((l as f64 - s as f64) / d as f64).ceil().max(0.0) as u64;
             if len <= FOLD_LIMIT {
-                let vals = (0..len as i64).map(|i| s + i * d).collect();
+                let vals = (0..len as i64).map(|i| s.saturating_add(i.saturating_mul(d))).collect();
                 return fold_out(r, IConst { dims: vec![len], vals }, dt0);
             }
             Ok(vec![ValueShape::new(dt0, vec![len])])
