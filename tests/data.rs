@@ -42,6 +42,10 @@ static ALLOC: Counting = Counting;
 /// The allocator counts every thread: tests in this binary take turns.
 static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
+fn turn() -> std::sync::MutexGuard<'static, ()> {
+    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 fn fixture(name: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/data").join(name)
 }
@@ -105,7 +109,7 @@ fn check(case: &Value) -> Option<BTreeMap<String, Value>> {
 
 #[test]
 fn every_format_and_error_case() {
-    let _turn = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let _turn = turn();
     let text = std::fs::read_to_string(fixture("cases.json")).expect("cases.json");
     let cases: Vec<Value> = serde_json::from_str(&text).expect("json");
     assert!(cases.len() >= 30);
@@ -167,7 +171,7 @@ impl Read for Generated {
 
 #[test]
 fn streaming_memory_does_not_grow_with_the_file() {
-    let _turn = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let _turn = turn();
     // Labels and weights only: exact AUC and medians keep every score by design (the
     // metrics' business); this checks the readers and the rest of the pipeline.
     let run = |rows: u64| {
@@ -191,4 +195,154 @@ fn streaming_memory_does_not_grow_with_the_file() {
         big_peak < small_peak * 3 / 2 + (1 << 20),
         "peak heap {big_peak} B for {big_bytes} B of CSV vs {small_peak} B for {small_bytes} B"
     );
+}
+
+mod images {
+    use image::{ImageFormat, Rgb, RgbImage};
+    use std::io::{Cursor, Write};
+    use webeval::data::images::{ImageFolder, ImageSpec, Resize, TensorLayout, ZipImages};
+
+    fn encode(img: &RgbImage, format: ImageFormat) -> Vec<u8> {
+        let mut out = Cursor::new(Vec::new());
+        img.write_to(&mut out, format).expect("encode");
+        out.into_inner()
+    }
+
+    /// 2x2: red, green / blue, white.
+    fn quad() -> Vec<u8> {
+        let px = [[255, 0, 0], [0, 255, 0], [0, 0, 255], [255, 255, 255]];
+        encode(&RgbImage::from_fn(2, 2, |x, y| Rgb(px[(y * 2 + x) as usize])), ImageFormat::Png)
+    }
+
+    fn spec(layout: TensorLayout, channels: usize, mean: f32, std: f32) -> ImageSpec {
+        ImageSpec {
+            width: 2,
+            height: 2,
+            channels,
+            layout,
+            resize: Resize::Stretch,
+            mean: vec![mean; channels],
+            std: vec![std; channels],
+        }
+    }
+
+    fn check(bytes: &[u8], spec: &ImageSpec, expected: &[f32], tolerance: f32) {
+        let mut out = Vec::new();
+        webeval::data::images::decode_into("t.png", bytes, spec, &mut out).expect("decode");
+        assert_eq!(out.len(), expected.len(), "{spec:?}");
+        for (i, (g, w)) in out.iter().zip(expected).enumerate() {
+            assert!((g - w).abs() <= tolerance, "{spec:?} element {i}: {g} != {w}\n{out:?}");
+        }
+    }
+
+    #[test]
+    fn layouts_channels_and_normalisation() {
+        let _turn = super::turn();
+        let q = quad();
+        #[rustfmt::skip]
+        check(&q, &spec(TensorLayout::Nchw, 3, 0.0, 1.0), &[
+            1., 0., 0., 1.,   0., 1., 0., 1.,   0., 0., 1., 1.], 0.0);
+        #[rustfmt::skip]
+        check(&q, &spec(TensorLayout::Nhwc, 3, 0.0, 1.0), &[
+            1., 0., 0.,  0., 1., 0.,  0., 0., 1.,  1., 1., 1.], 0.0);
+        check(
+            &q,
+            &spec(TensorLayout::Nchw, 3, 0.5, 0.5),
+            &[1., -1., -1., 1., -1., 1., -1., 1., -1., -1., 1., 1.],
+            1e-6,
+        );
+        // Grey: ITU-R 601 luma as the image crate computes it, in 8 bits.
+        let luma = |r: f32, g: f32, b: f32| ((r * 2126. + g * 7152. + b * 722.) / 10000.).round() / 255.;
+        check(
+            &q,
+            &spec(TensorLayout::Nchw, 1, 0.0, 1.0),
+            &[luma(255., 0., 0.), luma(0., 255., 0.), luma(0., 0., 255.), 1.0],
+            1.0 / 255.,
+        );
+        // JPEG is lossy: a flat colour survives within a few levels.
+        let flat = encode(&RgbImage::from_pixel(16, 16, Rgb([200, 100, 50])), ImageFormat::Jpeg);
+        let s = ImageSpec { width: 4, height: 4, ..spec(TensorLayout::Nhwc, 3, 0.0, 1.0) };
+        let want: Vec<f32> = (0..16).flat_map(|_| [200. / 255., 100. / 255., 50. / 255.]).collect();
+        check(&flat, &s, &want, 3.0 / 255.);
+    }
+
+    #[test]
+    fn shorter_side_then_centre_crop() {
+        let _turn = super::turn();
+        // 8x4, columns 0-3 red, 4-7 blue: resizing the shorter side to 4 keeps it; the centre
+        // 4x4 crop is columns 2-5.
+        let img = RgbImage::from_fn(8, 4, |x, _| Rgb(if x < 4 { [255, 0, 0] } else { [0, 0, 255] }));
+        let s = ImageSpec {
+            width: 4,
+            height: 4,
+            resize: Resize::ShorterThenCenterCrop { shorter: 4 },
+            ..spec(TensorLayout::Nchw, 3, 0.0, 1.0)
+        };
+        let row_r = [1., 1., 0., 0.];
+        let want: Vec<f32> = [row_r, [0.; 4], [0., 0., 1., 1.]].iter().flat_map(|r| r.repeat(4)).collect();
+        check(&encode(&img, ImageFormat::Png), &s, &want, 0.0);
+        // Downscaling a flat image keeps it flat and gives the requested shape.
+        let big = RgbImage::from_pixel(300, 200, Rgb([51, 102, 153]));
+        let s = ImageSpec { width: 8, height: 8, resize: Resize::ShorterThenCenterCrop { shorter: 10 }, ..s };
+        let want: Vec<f32> = [0.2f32, 0.4, 0.6].iter().flat_map(|v| [*v; 64]).collect();
+        check(&encode(&big, ImageFormat::Png), &s, &want, 1e-6);
+    }
+
+    #[test]
+    fn image_folder_from_a_zip_in_batches() {
+        let _turn = super::turn();
+        let red = encode(&RgbImage::from_pixel(3, 3, Rgb([255, 0, 0])), ImageFormat::Png);
+        let blue = encode(&RgbImage::from_pixel(5, 4, Rgb([0, 0, 255])), ImageFormat::Jpeg);
+        let mut zip = zip::ZipWriter::new(Cursor::new(Vec::new()));
+        let opts = zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Deflated);
+        for (name, bytes) in [
+            ("data/dog/b.JPG", &blue),
+            ("data/cat/a.png", &red),
+            ("data/dog/c.png", &red),
+            ("data/.DS_Store", &red),
+            ("__MACOSX/data/cat/._a.png", &red),
+            ("readme.txt", &red),
+        ] {
+            zip.start_file(name, opts).expect("start");
+            zip.write_all(bytes).expect("write");
+        }
+        let bytes = zip.finish().expect("finish").into_inner();
+        let mut source = ZipImages::new("ds.zip", Cursor::new(bytes)).expect("zip");
+        let folder = source.folder().expect("folder");
+        assert_eq!(folder.classes(), ["cat", "dog"]);
+        assert_eq!(folder.len(), 3);
+        assert_eq!(folder.ignored.len(), 3);
+        let s = ImageSpec { width: 2, height: 2, ..spec(TensorLayout::Nchw, 3, 0.0, 1.0) };
+        let batches: Vec<_> = folder.batches(&mut source, &s, 2).collect::<Result<_, _>>().expect("batches");
+        assert_eq!(batches.len(), 2);
+        assert_eq!(batches[0].shape, [2, 3, 2, 2]);
+        assert_eq!(batches[0].labels, [0, 1]);
+        assert_eq!(batches[0].paths, ["data/cat/a.png", "data/dog/b.JPG"]);
+        assert_eq!(batches[1].shape, [1, 3, 2, 2]);
+        assert_eq!(batches[1].labels, [1]);
+        // cat/a.png is red: channel 0 ones, channels 1-2 zeros; dog/b.JPG mostly blue.
+        assert_eq!(&batches[0].data[..12], &[1., 1., 1., 1., 0., 0., 0., 0., 0., 0., 0., 0.]);
+        assert!(batches[0].data[12 + 8..].iter().all(|v| *v > 0.95), "{:?}", &batches[0].data[12..]);
+    }
+
+    #[test]
+    fn image_errors_name_the_file() {
+        let _turn = super::turn();
+        let folder =
+            ImageFolder::from_paths("drop", ["cat/a.png".to_string(), "dog/b.png".to_string()]).expect("index");
+        let mut source = |path: &str| -> webeval::Result<Vec<u8>> {
+            Ok(if path == "dog/b.png" { b"\x89PNG not really".to_vec() } else { quad() })
+        };
+        let s = spec(TensorLayout::Nchw, 3, 0.0, 1.0);
+        assert!(folder.batch(&mut source, &s, 0..1).is_ok());
+        let e = folder.batch(&mut source, &s, 0..2).err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(e.contains("drop/dog/b.png") && e.contains("expected a PNG or JPEG"), "{e}");
+        let e = ImageFolder::from_paths("x.zip", ["a.png".to_string(), "notes.txt".to_string()])
+            .err()
+            .map(|e| e.to_string());
+        assert!(e.unwrap_or_default().contains("expected class_name/image.png"));
+        let bad = ImageSpec { mean: vec![0.5], ..s.clone() };
+        let e = folder.batch(&mut source, &bad, 0..1).err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(e.contains("one per channel"), "{e}");
+    }
 }

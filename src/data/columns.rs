@@ -111,6 +111,39 @@ pub fn resolve(names: &[String], spec: &ColumnSpec, file: &str) -> Result<Roles>
     Ok(Roles { label, pred, score, probs, weight })
 }
 
+/// What is done to the score columns before the metrics see them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ScoreTransform {
+    None,
+    /// One logit column -> probability of the positive class.
+    Sigmoid,
+    /// Per-class logits -> probabilities.
+    Softmax,
+    /// Per-class non-negative scores -> divided by their row sum.
+    Normalize,
+}
+
+impl ScoreTransform {
+    fn apply(self, v: &mut [f64]) {
+        match self {
+            ScoreTransform::None => {}
+            ScoreTransform::Sigmoid => v.iter_mut().for_each(|x| *x = 1.0 / (1.0 + (-*x).exp())),
+            ScoreTransform::Softmax => {
+                let max = v.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+                v.iter_mut().for_each(|x| *x = (*x - max).exp());
+                let sum: f64 = v.iter().sum();
+                v.iter_mut().for_each(|x| *x /= sum);
+            }
+            ScoreTransform::Normalize => {
+                let sum: f64 = v.iter().sum();
+                if sum > 0.0 {
+                    v.iter_mut().for_each(|x| *x /= sum);
+                }
+            }
+        }
+    }
+}
+
 /// How a file will be read: its roles, task and what we decided on its behalf.
 #[derive(Debug, Clone)]
 pub struct Plan {
@@ -123,6 +156,11 @@ pub struct Plan {
     /// Columns whose numbers go to the score accumulator: every probability column for
     /// multiclass, the positive class's column for binary.
     pub score_cols: Vec<usize>,
+    /// Columns read for the scores (all probability columns, also for binary), before
+    /// `transform`; `keep` picks the positive class's one afterwards.
+    pub input_cols: Vec<usize>,
+    pub keep: Option<usize>,
+    pub transform: ScoreTransform,
     /// For a binary score without predictions: predicted positive when score > this.
     pub threshold: f64,
     pub notes: Vec<String>,
@@ -226,21 +264,71 @@ impl Plan {
             (_, _, Some(s)) => vec![s],
             _ => Vec::new(),
         };
-        let mut threshold = 0.5;
+        // Scores read as logits when they leave [0, 1]; per-class rows rescaled when they do
+        // not sum to 1. Decided on the sample, applied to every row.
+        let input_cols: Vec<usize> = if task != Task::Regression && roles.probs.len() >= 2 {
+            roles.probs.iter().map(|(_, i)| *i).collect()
+        } else {
+            score_cols.clone()
+        };
+        let keep = (input_cols.len() == 2 && score_cols.len() == 1)
+            .then(|| input_cols.iter().position(|c| *c == score_cols[0]))
+            .flatten();
+        let values: Vec<Vec<f64>> = sample
+            .iter()
+            .filter_map(|r| {
+                input_cols.iter().map(|&c| r.get(c)?.trim().parse::<f64>().ok().filter(|v| v.is_finite())).collect()
+            })
+            .collect();
+        let outside = values.iter().flatten().any(|v| !(0.0..=1.0).contains(v));
+        let off_sum = values.iter().map(|r| r.iter().sum::<f64>()).find(|s| (s - 1.0).abs() > 1e-3);
+        let transform = match (input_cols.len(), outside, off_sum) {
+            (0, _, _) => ScoreTransform::None,
+            (1, true, _) => ScoreTransform::Sigmoid,
+            (1, false, _) => ScoreTransform::None,
+            (_, true, _) => ScoreTransform::Softmax,
+            (_, false, Some(_)) => ScoreTransform::Normalize,
+            (_, false, None) => ScoreTransform::None,
+        };
+        let score_names = input_cols.iter().map(|&c| names[c].as_str()).collect::<Vec<_>>().join(", ");
+        match transform {
+            ScoreTransform::Sigmoid => notes.push(format!(
+                "{score_names} has values outside [0, 1]: read as logits and turned into probabilities with the sigmoid \
+                 (log_loss and brier_score_loss use these; ROC and PR curves are unchanged)"
+            )),
+            ScoreTransform::Softmax => notes.push(format!(
+                "{score_names} have values outside [0, 1]: read as logits and turned into probabilities with softmax"
+            )),
+            ScoreTransform::Normalize => notes.push(format!(
+                "rows of {score_names} do not sum to 1 (one sums to {}): each row was divided by its sum",
+                off_sum.unwrap_or(f64::NAN)
+            )),
+            ScoreTransform::None => {}
+        }
+        let threshold = 0.5;
         if let (Some(s), None) = (score_cols.first().filter(|_| score_cols.len() == 1), roles.pred) {
-            let s = *s;
-            let probabilistic = col(s).filter_map(|v| v.parse::<f64>().ok()).all(|v| (0.0..=1.0).contains(&v));
-            threshold = if probabilistic { 0.5 } else { 0.0 };
             notes.push(format!(
                 "no prediction column: predicted '{}' when {} > {threshold}",
                 classes.get(1).map(String::as_str).unwrap_or("positive"),
-                names[s]
+                names[*s]
             ));
         }
         if roles.pred.is_none() && score_cols.len() >= 2 {
             notes.push("no prediction column: predicted the class with the highest probability".into());
         }
-        Ok(Plan { file: file.to_string(), names, roles, task, classes, score_cols, threshold, notes })
+        Ok(Plan {
+            file: file.to_string(),
+            names,
+            roles,
+            task,
+            classes,
+            score_cols,
+            input_cols,
+            keep,
+            transform,
+            threshold,
+            notes,
+        })
     }
 
     pub fn evaluation(&self) -> Evaluation {
@@ -304,8 +392,14 @@ impl Plan {
         }
         let truth = self.label(record, r.label, line)?;
         scratch.clear();
-        for &c in &self.score_cols {
+        for &c in &self.input_cols {
             scratch.push(self.number(record, c, line, "a score or probability (a number)")?);
+        }
+        self.transform.apply(scratch);
+        if let Some(k) = self.keep {
+            let v = scratch[k];
+            scratch.clear();
+            scratch.push(v);
         }
         if !self.score_cols.is_empty() && !self.classes.contains(&truth) {
             let why = if r.probs.len() >= 2 {

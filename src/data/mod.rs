@@ -9,6 +9,7 @@
 
 pub mod columns;
 pub mod csv;
+pub mod images;
 pub mod json;
 pub mod npy;
 
