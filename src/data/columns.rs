@@ -115,8 +115,6 @@ pub fn resolve(names: &[String], spec: &ColumnSpec, file: &str) -> Result<Roles>
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ScoreTransform {
     None,
-    /// One logit column -> probability of the positive class.
-    Sigmoid,
     /// Per-class logits -> probabilities.
     Softmax,
     /// Per-class non-negative scores -> divided by their row sum.
@@ -127,7 +125,6 @@ impl ScoreTransform {
     fn apply(self, v: &mut [f64]) {
         match self {
             ScoreTransform::None => {}
-            ScoreTransform::Sigmoid => v.iter_mut().for_each(|x| *x = 1.0 / (1.0 + (-*x).exp())),
             ScoreTransform::Softmax => {
                 let max = v.iter().copied().fold(f64::NEG_INFINITY, f64::max);
                 v.iter_mut().for_each(|x| *x = (*x - max).exp());
@@ -284,18 +281,15 @@ impl Plan {
         let off_sum = values.iter().map(|r| r.iter().sum::<f64>()).find(|s| (s - 1.0).abs() > 1e-3);
         let transform = match (input_cols.len(), outside, off_sum) {
             (0, _, _) => ScoreTransform::None,
-            (1, true, _) => ScoreTransform::Sigmoid,
-            (1, false, _) => ScoreTransform::None,
+            // A single score outside [0, 1] stays as it is (decision values): thresholds
+            // and curves are in its units, and the metrics leave log loss and Brier undefined.
+            (1, _, _) => ScoreTransform::None,
             (_, true, _) => ScoreTransform::Softmax,
             (_, false, Some(_)) => ScoreTransform::Normalize,
             (_, false, None) => ScoreTransform::None,
         };
         let score_names = input_cols.iter().map(|&c| names[c].as_str()).collect::<Vec<_>>().join(", ");
         match transform {
-            ScoreTransform::Sigmoid => notes.push(format!(
-                "{score_names} has values outside [0, 1]: read as logits and turned into probabilities with the sigmoid \
-                 (log_loss and brier_score_loss use these; ROC and PR curves are unchanged)"
-            )),
             ScoreTransform::Softmax => notes.push(format!(
                 "{score_names} have values outside [0, 1]: read as logits and turned into probabilities with softmax"
             )),
@@ -305,7 +299,14 @@ impl Plan {
             )),
             ScoreTransform::None => {}
         }
-        let threshold = 0.5;
+        let decision_values = input_cols.len() == 1 && outside;
+        if decision_values {
+            notes.push(format!(
+                "{score_names} has values outside [0, 1]: read as decision values (e.g. logits), so log_loss and \
+                 brier_score_loss are undefined; apply a sigmoid first if they are logits and those are wanted"
+            ));
+        }
+        let threshold = if decision_values { 0.0 } else { 0.5 };
         if let (Some(s), None) = (score_cols.first().filter(|_| score_cols.len() == 1), roles.pred) {
             notes.push(format!(
                 "no prediction column: predicted '{}' when {} > {threshold}",
