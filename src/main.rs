@@ -155,7 +155,13 @@ fn run(cli: Cli) -> webeval::Result<String> {
             let options = webeval::report::Options {
                 ci: ci.map(|level| CiOptions { level, replicates: ci_replicates, seed: ci_seed }),
             };
-            let mut progress = |_: u64, _: u64| true;
+            let total = (file != "-").then(|| std::fs::metadata(&file).ok()).flatten().map(|m| m.len());
+            let bar = progress_bar(total);
+            let mut progress = |bytes: u64, rows: u64| {
+                bar.set_position(bytes);
+                bar.set_message(format!("{rows} rows"));
+                true
+            };
             let input = |name: &str| -> webeval::Result<(String, Box<dyn std::io::Read>)> {
                 if name == "-" {
                     return Ok(("<stdin>".into(), Box::new(std::io::stdin().lock())));
@@ -178,10 +184,25 @@ fn run(cli: Cli) -> webeval::Result<String> {
                     )?
                 }
             };
+            bar.finish_and_clear();
             match format {
                 Format::Json => report.to_json(),
                 Format::Text => Ok(webeval::report::text::render(&report)),
             }
         }
     }
+}
+
+/// Bytes read of `total` (when the size is known), on stderr; hidden when stderr is not a terminal.
+fn progress_bar(total: Option<u64>) -> indicatif::ProgressBar {
+    let bar = indicatif::ProgressBar::with_draw_target(total, indicatif::ProgressDrawTarget::stderr());
+    let template = if total.is_some() {
+        "{bar:30} {bytes}/{total_bytes} {bytes_per_sec} {msg}"
+    } else {
+        "{spinner} {bytes} {bytes_per_sec} {msg}"
+    };
+    if let Ok(style) = indicatif::ProgressStyle::with_template(template) {
+        bar.set_style(style);
+    }
+    bar
 }

@@ -151,6 +151,22 @@ pub fn metrics_at_threshold(table: &str, threshold: f64) -> Result<String, JsErr
     serde_json::to_string(&explorer.at(threshold)).map_err(|e| JsError::new(&e.to_string()))
 }
 
+/// Decode one PNG/JPEG into a model input (`Float32Array`, CHW or HWC per `spec`).
+/// `spec` is optional: `{width, height, channels, layout: "nchw"|"nhwc",
+/// resize: "stretch" | {shorter_then_center_crop: {shorter}}, mean: [..], std: [..]}`;
+/// missing fields take ImageNet evaluation defaults (224x224, resize 256 + centre crop).
+#[wasm_bindgen(js_name = decodeImage)]
+pub fn decode_image(file_name: &str, bytes: &[u8], spec: JsValue) -> Result<js_sys::Float32Array, JsError> {
+    let spec: crate::data::images::ImageSpec = if spec.is_undefined() || spec.is_null() {
+        Default::default()
+    } else {
+        serde_wasm_bindgen::from_value(spec).map_err(|e| JsError::new(&format!("bad image settings: {e}")))?
+    };
+    let mut out = Vec::with_capacity(spec.image_len());
+    crate::data::images::decode_into(file_name, bytes, &spec, &mut out).map_err(js_err)?;
+    Ok(js_sys::Float32Array::from(&out[..]))
+}
+
 /// The crate version, shown in the page footer.
 #[wasm_bindgen]
 pub fn version() -> String {

@@ -204,7 +204,7 @@ fn run(
     while let Some(line) = rows.next_record(&mut buf)? {
         feed(&buf, line, &mut eval)?;
         n += 1;
-        if n % 65536 == 0 && !progress(bytes.get(), n) {
+        if n % 8192 == 0 && !progress(bytes.get(), n) {
             return Err(Error::Cancelled);
         }
     }
