@@ -41,6 +41,9 @@ enum Command {
         /// A separate file with the true labels, matched to the predictions by row.
         #[arg(long = "labels", value_name = "FILE")]
         labels_file: Option<String>,
+        /// With --labels: join the two files on this column instead of matching rows in order.
+        #[arg(long, value_name = "COL", requires = "labels_file")]
+        id: Option<String>,
         /// Rows with a missing, NaN or infinite value: stop with an error, or skip and count them.
         #[arg(long, value_enum, default_value = "reject")]
         non_finite: NonFiniteArg,
@@ -126,6 +129,7 @@ fn run(cli: Cli) -> webeval::Result<String> {
         Command::Eval {
             file,
             labels_file,
+            id,
             non_finite,
             label,
             score,
@@ -151,6 +155,7 @@ fn run(cli: Cli) -> webeval::Result<String> {
                     NonFiniteArg::Reject => NonFinite::Reject,
                     NonFiniteArg::Skip => NonFinite::Skip,
                 },
+                id,
             };
             let options = webeval::report::Options {
                 ci: ci.map(|level| CiOptions { level, replicates: ci_replicates, seed: ci_seed }),

@@ -30,6 +30,8 @@ struct EvalOptions {
     /// "reject" (default) or "skip" rows with missing/NaN/infinite numbers.
     #[serde(alias = "nonFinite")]
     non_finite: Option<String>,
+    /// With a separate labels file: the id column both files share (else rows match in order).
+    id: Option<String>,
     /// Confidence level (e.g. 0.95); absent means no intervals.
     ci: Option<f64>,
     #[serde(alias = "ciReplicates")]
@@ -62,8 +64,15 @@ impl EvalOptions {
                 seed: opts.ci_seed.unwrap_or(defaults.seed),
             }),
         };
-        let spec =
-            ColumnSpec { label: opts.label, pred: opts.pred, score: opts.score, weight: opts.weight, task, non_finite };
+        let spec = ColumnSpec {
+            label: opts.label,
+            pred: opts.pred,
+            score: opts.score,
+            weight: opts.weight,
+            task,
+            non_finite,
+            id: opts.id,
+        };
         Ok((spec, eval))
     }
 }
@@ -127,6 +136,30 @@ pub fn evaluate_stream(
     let mut on_progress = progress_fn(&progress);
     let reader = crate::data::ChunkReader::new(|| js_chunk(&read));
     let report = report::evaluate_with(file_name, reader, &spec, &eval_options, &mut on_progress).map_err(js_err)?;
+    report_json(&report)
+}
+
+/// Predictions and true labels in two files (e.g. `probs.npy` and `labels.csv`), matched
+/// by row or, with `options.id`, joined on that column. Same result as `evaluatePredictions`.
+#[wasm_bindgen(js_name = evaluateWithLabels)]
+pub fn evaluate_with_labels(
+    file_name: &str,
+    bytes: &[u8],
+    labels_name: &str,
+    labels_bytes: &[u8],
+    options: JsValue,
+    progress: Option<js_sys::Function>,
+) -> Result<String, JsError> {
+    let (spec, eval_options) = EvalOptions::parse(options)?;
+    let mut on_progress = progress_fn(&progress);
+    let report = report::evaluate_with_labels_with(
+        (file_name, bytes),
+        (labels_name, labels_bytes),
+        &spec,
+        &eval_options,
+        &mut on_progress,
+    )
+    .map_err(js_err)?;
     report_json(&report)
 }
 

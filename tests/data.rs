@@ -76,6 +76,7 @@ fn check(case: &Value) -> Option<BTreeMap<String, Value>> {
             Some(s) => NonFinite::parse(s).expect("policy"),
             None => NonFinite::Reject,
         },
+        id: case["options"]["id"].as_str().map(str::to_string),
         ..ColumnSpec::default()
     };
     let expect = &case["expect"];

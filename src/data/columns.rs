@@ -43,6 +43,8 @@ pub struct ColumnSpec {
     pub weight: Option<String>,
     pub task: Option<Task>,
     pub non_finite: NonFinite,
+    /// With a separate labels file: join on this column (in both files) instead of by row.
+    pub id: Option<String>,
 }
 
 /// Cells that stand for "no value" (pandas' defaults, minus the exotic ones).

@@ -99,6 +99,20 @@ impl<R: Read> Read for Counting<R> {
     }
 }
 
+/// Says what a gzip decoding error means for the user.
+struct GzMessages<R>(R);
+
+impl<R: Read> Read for GzMessages<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        self.0.read(buf).map_err(|e| {
+            std::io::Error::new(
+                e.kind(),
+                format!("the gzip data is damaged or cut short ({e}); expected a complete .gz file (download or compress it again)"),
+            )
+        })
+    }
+}
+
 /// A predictions source ready to stream.
 pub struct Opened<'a> {
     pub rows: Box<dyn Rows + 'a>,
@@ -132,7 +146,7 @@ pub fn open<'a, R: Read + 'a>(file: &str, reader: R, force: Option<Format>) -> R
     let head = buffered.fill_buf().map_err(|e| io_error(file, e))?;
     if head.starts_with(GZIP_MAGIC) {
         let inner_name = strip_suffix_ci(file, ".gz").unwrap_or(file).to_string();
-        let decoder = flate2::bufread::MultiGzDecoder::new(buffered);
+        let decoder = GzMessages(flate2::bufread::MultiGzDecoder::new(buffered));
         let mut opened = open_plain(file, &inner_name, decoder, force)?;
         opened.gzip = true;
         opened.bytes = bytes;
@@ -237,6 +251,75 @@ impl Rows for Zipped<'_> {
                     ),
                 })
             }
+        }
+    }
+}
+
+/// Predictions joined to a labels file on an id column present in both. The labels file
+/// is held in memory (it is usually an id and a label per row); predictions stream.
+pub struct Joined<'a> {
+    left: Box<dyn Rows + 'a>,
+    left_id: usize,
+    header: Vec<String>,
+    by_id: std::collections::HashMap<String, (u64, Vec<String>)>,
+    files: [String; 2],
+    id: String,
+}
+
+impl<'a> Joined<'a> {
+    pub fn new(left: Box<dyn Rows + 'a>, mut right: Box<dyn Rows + 'a>, id: &str, files: [String; 2]) -> Result<Self> {
+        let find = |rows: &dyn Rows, file: &str| {
+            rows.header().iter().position(|h| h == id).ok_or_else(|| Error::UnknownColumn {
+                loc: Location::at(file, 1, None),
+                name: id.to_string(),
+                found: rows.header().join(", "),
+            })
+        };
+        let left_id = find(left.as_ref(), &files[0])?;
+        let right_id = find(right.as_ref(), &files[1])?;
+        let mut header = left.header().to_vec();
+        for (i, h) in right.header().iter().enumerate() {
+            if i != right_id {
+                header.push(if header.contains(h) { format!("{h}_labels") } else { h.clone() });
+            }
+        }
+        let mut by_id = std::collections::HashMap::new();
+        let mut rec = Vec::new();
+        while let Some(line) = right.next_record(&mut rec)? {
+            let key = rec[right_id].trim().to_string();
+            let mut rest = std::mem::take(&mut rec);
+            rest.remove(right_id);
+            if let Some((first, _)) = by_id.insert(key.clone(), (line, rest)) {
+                return Err(Error::Malformed {
+                    loc: Location::at(&files[1], line, Some(id.to_string())),
+                    message: format!("id '{key}' also occurs on line {first}; each id needs exactly one label"),
+                });
+            }
+        }
+        Ok(Joined { left, left_id, header, by_id, files, id: id.to_string() })
+    }
+}
+
+impl Rows for Joined<'_> {
+    fn header(&self) -> &[String] {
+        &self.header
+    }
+
+    fn next_record(&mut self, out: &mut Vec<String>) -> Result<Option<u64>> {
+        let Some(line) = self.left.next_record(out)? else { return Ok(None) };
+        let key = out[self.left_id].trim();
+        match self.by_id.remove(key) {
+            Some((_, mut rest)) => {
+                out.append(&mut rest);
+                Ok(Some(line))
+            }
+            None => Err(Error::Malformed {
+                loc: Location::at(&self.files[0], line, Some(self.id.clone())),
+                message: format!(
+                    "id '{key}' has no row in {} (or is repeated in the predictions); every prediction needs one label",
+                    self.files[1]
+                ),
+            }),
         }
     }
 }

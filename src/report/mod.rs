@@ -119,8 +119,9 @@ pub fn evaluate_csv<R: Read>(file: &str, reader: R, spec: &ColumnSpec, progress:
     run(file, opened.rows, format, &opened.bytes, spec, &Options::default(), progress)
 }
 
-/// Predictions and true labels in two files, matched by row (e.g. `probs.npy` + `labels.csv`).
-/// Columns keep their names; a name in both files gets `_labels` appended in the second.
+/// Predictions and true labels in two files (e.g. `probs.npy` + `labels.csv`), matched by
+/// row, or on the `spec.id` column when given. Columns keep their names; a name in both
+/// files gets `_labels` appended in the second.
 pub fn evaluate_with_labels<P: Read, L: Read>(
     pred: (&str, P),
     labels: (&str, L),
@@ -141,10 +142,14 @@ pub fn evaluate_with_labels_with<P: Read, L: Read>(
     let p = data::open(pred_file, pred, None)?;
     let l = data::open(labels_file, labels, None)?;
     let format = format!("{}, labels: {}", p.format_name(), l.format_name());
-    let rows = Box::new(data::Zipped::new(p.rows, l.rows, [pred_file.to_string(), labels_file.to_string()]));
+    let files = [pred_file.to_string(), labels_file.to_string()];
+    let (rows, how): (Box<dyn Rows + '_>, String) = match &spec.id {
+        None => (Box::new(data::Zipped::new(p.rows, l.rows, files)), "matched by row".into()),
+        Some(id) => (Box::new(data::Joined::new(p.rows, l.rows, id, files)?), format!("joined on '{id}'")),
+    };
     let mut report = run(pred_file, rows, format, &p.bytes, spec, options, progress)?;
     report.source.bytes += l.bytes.get();
-    report.notes.push(format!("true labels from {labels_file}, matched by row"));
+    report.notes.push(format!("true labels from {labels_file}, {how}"));
     Ok(report)
 }
 
