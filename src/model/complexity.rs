@@ -121,6 +121,16 @@ impl ModelCard {
 
 /// Build the card for `model` at the batch size and dims in `opts`.
 pub fn analyze(model: &Model, opts: &ShapeOptions) -> ModelCard {
+    if let Some(nodes) = model.inlined_nodes() {
+        // Model-local functions: count their bodies. (`inspect_*` inline in place, no copy.)
+        let mut m = model.clone();
+        m.graph.nodes = nodes;
+        return analyze_inlined(&m, opts);
+    }
+    analyze_inlined(model, opts)
+}
+
+pub(crate) fn analyze_inlined(model: &Model, opts: &ShapeOptions) -> ModelCard {
     let g = &model.graph;
     let shapes = shape::infer(model, opts);
     let mut warnings = Vec::new();

@@ -657,4 +657,68 @@ impl Model {
     pub fn function(&self, domain: &str, name: &str) -> Option<&Function> {
         self.functions.iter().find(|f| f.name == name && f.domain == domain)
     }
+
+    /// The main graph's nodes with calls to model-local functions replaced by the functions'
+    /// bodies (recursively, up to 8 levels). Inner values are renamed `call/name`, and
+    /// attribute references take the caller's values. `None` when no node calls a function,
+    /// so callers can keep borrowing `self.graph.nodes`.
+    pub fn inlined_nodes(&self) -> Option<Vec<Node>> {
+        if self.functions.is_empty() || !self.graph.nodes.iter().any(|n| self.function(&n.domain, &n.op_type).is_some())
+        {
+            return None;
+        }
+        let mut out = Vec::new();
+        for (i, n) in self.graph.nodes.iter().enumerate() {
+            self.inline_into(n, &format!("{}#{i}", n.display_name()), 0, &mut out);
+        }
+        Some(out)
+    }
+
+    fn inline_into(&self, n: &Node, prefix: &str, depth: usize, out: &mut Vec<Node>) {
+        let Some(f) = self.function(&n.domain, &n.op_type).filter(|_| depth < 8) else {
+            out.push(n.clone());
+            return;
+        };
+        let mut map: HashMap<&str, String> = HashMap::new();
+        for (k, name) in f.inputs.iter().enumerate() {
+            map.insert(name, n.inputs.get(k).cloned().unwrap_or_default());
+        }
+        for (k, name) in f.outputs.iter().enumerate() {
+            map.insert(name, n.outputs.get(k).cloned().unwrap_or_default());
+        }
+        let rename = |x: &String| -> String {
+            if x.is_empty() {
+                String::new()
+            } else {
+                map.get(x.as_str()).cloned().unwrap_or_else(|| format!("{prefix}/{x}"))
+            }
+        };
+        for (j, b) in f.nodes.iter().enumerate() {
+            let attributes = b
+                .attributes
+                .iter()
+                .filter_map(|a| match &a.value {
+                    AttrValue::Ref(r) => n
+                        .attributes
+                        .iter()
+                        .find(|c| &c.name == r)
+                        .map(|c| Attribute { name: a.name.clone(), value: c.value.clone() }),
+                    _ => Some(a.clone()),
+                })
+                .collect();
+            let inner = Node {
+                name: format!(
+                    "{}/{}",
+                    n.display_name(),
+                    if b.name.is_empty() { format!("{}{j}", b.op_type) } else { b.name.clone() }
+                ),
+                op_type: b.op_type.clone(),
+                domain: b.domain.clone(),
+                inputs: b.inputs.iter().map(rename).collect(),
+                outputs: b.outputs.iter().map(rename).collect(),
+                attributes,
+            };
+            self.inline_into(&inner, &format!("{prefix}/{j}"), depth + 1, out);
+        }
+    }
 }

@@ -31,12 +31,19 @@ pub fn inspect_bytes(
 ) -> crate::Result<ModelCard> {
     let lenient = LoadOptions { allow_missing_external: true };
     let model = Model::from_bytes_with(file_name, bytes, external, lenient)?;
-    Ok(analyze(&model, opts))
+    Ok(complexity::analyze_inlined(&inline_functions(model), opts))
 }
 
 /// [`inspect_bytes`] for a file on disk, with external data read from its folder.
 #[cfg(not(target_arch = "wasm32"))]
 pub fn inspect_path(path: &std::path::Path, opts: &ShapeOptions) -> crate::Result<ModelCard> {
     let model = Model::from_path(path, LoadOptions { allow_missing_external: true })?;
-    Ok(analyze(&model, opts))
+    Ok(complexity::analyze_inlined(&inline_functions(model), opts))
+}
+
+fn inline_functions(mut model: Model) -> Model {
+    if let Some(nodes) = model.inlined_nodes() {
+        model.graph.nodes = nodes;
+    }
+    model
 }
