@@ -81,6 +81,12 @@ pub enum Error {
     #[error("{}", prefixed(file, &format!("imports opset {version} of domain '{domain}', but webeval knows that domain up to opset {max}; re-export the model with a supported opset (e.g. torch.onnx.export(..., opset_version={max}))")))]
     UnsupportedOpset { file: String, domain: String, version: i64, max: i64 },
 
+    // ---- runtime: running a model --------------------------------------------------------
+    #[error("node '{node}' ({op}): {message}")]
+    Node { node: String, op: String, message: String },
+    #[error("{0}")]
+    Runtime(String),
+
     // ---- report -------------------------------------------------------------------------
     #[error("could not draw the {plot} plot: {message}")]
     Plot { plot: String, message: String },

@@ -15,6 +15,7 @@ pub mod error;
 pub mod metrics;
 pub mod model;
 pub mod report;
+pub mod runtime;
 
 #[cfg(target_arch = "wasm32")]
 pub mod web;

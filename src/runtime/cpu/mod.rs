@@ -1,0 +1,51 @@
+//! CPU kernels: the reference backend and the oracle the GPU backend is tested against.
+//!
+//! The GEMM microkernel is the only place with instruction-set specific code: `simd128`
+//! on wasm32 (the crate is built with `+simd128`), AVX2+FMA on x86_64 when the CPU has it
+//! (detected at run time, once), and a portable scalar tile elsewhere. Everything else is
+//! written so the compiler can vectorise it on its own.
+
+pub mod conv;
+pub mod gemm;
+pub mod pool;
+pub mod scalar;
+
+#[cfg(target_arch = "x86_64")]
+pub mod avx2;
+#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+pub mod simd128;
+
+/// Largest MR*NR tile of any kernel (AVX2: 6x16).
+pub const MAX_TILE: usize = 96;
+
+/// `c[MR x NR] (+)= a_strip · b_strip` over `kc` steps; `a` holds MR values per step,
+/// `b` holds NR values per step; `c` has row stride `ldc`.
+pub type KernelFn = unsafe fn(kc: usize, a: *const f32, b: *const f32, c: *mut f32, ldc: usize, accumulate: bool);
+
+#[derive(Clone, Copy, Debug)]
+pub struct Microkernel {
+    pub name: &'static str,
+    pub mr: usize,
+    pub nr: usize,
+    pub func: KernelFn,
+}
+
+/// Every kernel this build and CPU can run, best first.
+#[allow(clippy::vec_init_then_push)]
+pub fn kernels() -> Vec<Microkernel> {
+    let mut v = Vec::new();
+    #[cfg(target_arch = "x86_64")]
+    if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
+        v.push(avx2::KERNEL);
+    }
+    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+    v.push(simd128::KERNEL);
+    v.push(scalar::KERNEL);
+    v
+}
+
+/// The kernel used by default (chosen once).
+pub fn best() -> &'static Microkernel {
+    static BEST: std::sync::OnceLock<Microkernel> = std::sync::OnceLock::new();
+    BEST.get_or_init(|| kernels()[0])
+}

@@ -1,0 +1,69 @@
+//! Max and average pooling over the same lifted 3-D geometry as convolution.
+
+use super::conv::Geometry;
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum PoolKind {
+    Max,
+    /// Average; `true` counts padded positions in the divisor (`count_include_pad`).
+    Avg(bool),
+    /// Lp norm with exponent p.
+    Lp(f32),
+}
+
+/// Pool `planes` planes of `g.input` values each into `g.output` values each.
+/// `pad_end` is the after-padding: with `count_include_pad` the window is clipped to the
+/// padded extent, as ONNX's reference does.
+pub fn pool(x: &[f32], planes: usize, g: &Geometry, pad_end: [usize; 3], kind: PoolKind, y: &mut [f32]) {
+    let (isz, osz) = (g.input_size(), g.output_size());
+    let [id, ih, iw] = g.input;
+    let [od, oh, ow] = g.output;
+    for p in 0..planes {
+        let xp = &x[p * isz..(p + 1) * isz];
+        let yp = &mut y[p * osz..(p + 1) * osz];
+        for z in 0..od {
+            for yy in 0..oh {
+                for xx in 0..ow {
+                    let start = [
+                        (z * g.stride[0]) as isize - g.pad[0] as isize,
+                        (yy * g.stride[1]) as isize - g.pad[1] as isize,
+                        (xx * g.stride[2]) as isize - g.pad[2] as isize,
+                    ];
+                    let mut max = f32::NEG_INFINITY;
+                    let (mut sum, mut count, mut padded_count) = (0f32, 0usize, 0usize);
+                    for a in 0..g.kernel[0] {
+                        let zi = start[0] + (a * g.dilation[0]) as isize;
+                        for b in 0..g.kernel[1] {
+                            let yi = start[1] + (b * g.dilation[1]) as isize;
+                            for e in 0..g.kernel[2] {
+                                let xi = start[2] + (e * g.dilation[2]) as isize;
+                                let inside_padded = zi < (id + pad_end[0]) as isize
+                                    && yi < (ih + pad_end[1]) as isize
+                                    && xi < (iw + pad_end[2]) as isize;
+                                if inside_padded {
+                                    padded_count += 1;
+                                }
+                                if zi < 0 || yi < 0 || xi < 0 || zi >= id as isize || yi >= ih as isize || xi >= iw as isize {
+                                    continue;
+                                }
+                                let v = xp[(zi as usize * ih + yi as usize) * iw + xi as usize];
+                                match kind {
+                                    PoolKind::Max => max = max.max(v),
+                                    PoolKind::Avg(_) => sum += v,
+                                    PoolKind::Lp(p) => sum += v.abs().powf(p),
+                                }
+                                count += 1;
+                            }
+                        }
+                    }
+                    yp[(z * oh + yy) * ow + xx] = match kind {
+                        PoolKind::Max => max,
+                        PoolKind::Avg(true) => sum / padded_count.max(1) as f32,
+                        PoolKind::Avg(false) => sum / count.max(1) as f32,
+                        PoolKind::Lp(p) => sum.powf(1.0 / p),
+                    };
+                }
+            }
+        }
+    }
+}
