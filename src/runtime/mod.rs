@@ -1,6 +1,9 @@
-//! Running ONNX models: an executor over the graph IR of [`crate::model`] and CPU kernels.
+//! Running ONNX models: an executor over the graph IR of [`crate::model`], with CPU kernels
+//! as the reference backend (and the oracle any other backend is tested against).
 
 pub mod cpu;
+pub mod executor;
 pub mod tensor;
 
+pub use executor::{Backend, BufferPool, CompileCtx, Kernel, Session};
 pub use tensor::{Data, Tensor};

@@ -186,9 +186,7 @@ pub fn broadcast_shapes(a: &[usize], b: &[usize]) -> Option<Vec<usize>> {
 pub fn broadcast_strides(shape: &[usize], out: &[usize]) -> Vec<usize> {
     let s = strides(shape);
     let off = out.len() - shape.len();
-    (0..out.len())
-        .map(|i| if i < off || shape[i - off] == 1 { 0 } else { s[i - off] })
-        .collect()
+    (0..out.len()).map(|i| if i < off || shape[i - off] == 1 { 0 } else { s[i - off] }).collect()
 }
 
 /// Resolve a possibly negative axis against a rank.

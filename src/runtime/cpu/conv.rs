@@ -172,7 +172,18 @@ pub fn conv(
                 im2col(xs, cig, g, col);
                 MatRef::row_major(col, osz)
             };
-            gemm::sgemm(kernel, cog, osz, k, 1.0, Operand::Packed(&w.packed[gi]), Operand::Strided(bmat), ys, osz, true);
+            gemm::sgemm(
+                kernel,
+                cog,
+                osz,
+                k,
+                1.0,
+                Operand::Packed(&w.packed[gi]),
+                Operand::Strided(bmat),
+                ys,
+                osz,
+                true,
+            );
         }
     }
 }
@@ -229,7 +240,14 @@ mod tests {
         // 1 image, 2 channels 5x5, 3 filters 3x3, stride 2, pad 1.
         let x: Vec<f32> = (0..50).map(|i| i as f32 * 0.1).collect();
         let w: Vec<f32> = (0..54).map(|i| (i % 7) as f32 - 3.0).collect();
-        let g = Geometry { input: [1, 5, 5], kernel: [1, 3, 3], stride: [1, 2, 2], dilation: [1; 3], pad: [0, 1, 1], output: [1, 3, 3] };
+        let g = Geometry {
+            input: [1, 5, 5],
+            kernel: [1, 3, 3],
+            stride: [1, 2, 2],
+            dilation: [1; 3],
+            pad: [0, 1, 1],
+            output: [1, 3, 3],
+        };
         let k = super::super::best();
         let cw = ConvWeights::pack(k, &w, 3, 1, 18);
         let mut y = vec![0.0; 27];

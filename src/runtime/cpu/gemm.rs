@@ -227,7 +227,9 @@ pub fn sgemm(
                                     }
                                 }
                                 // SAFETY: the tile buffer holds MAX_TILE >= mr*nr floats.
-                                unsafe { (kernel.func)(kc, astrip.as_ptr(), bstrip.as_ptr(), tile.as_mut_ptr(), nr, acc) };
+                                unsafe {
+                                    (kernel.func)(kc, astrip.as_ptr(), bstrip.as_ptr(), tile.as_mut_ptr(), nr, acc)
+                                };
                                 for r in 0..rows {
                                     for cc in 0..cols {
                                         c[c0 + r * ldc + cc] = tile[r * nr + cc];
@@ -261,7 +263,18 @@ mod tests {
         let b: Vec<f32> = (0..k * n).map(|i| ((i * 5 % 11) as f32 - 5.0) / 5.0).collect();
         let want = naive(m, n, k, &a, &b);
         let mut c = vec![1.0; m * n];
-        sgemm(kernel, m, n, k, 1.0, Operand::Strided(MatRef::row_major(&a, k)), Operand::Strided(MatRef::row_major(&b, n)), &mut c, n, false);
+        sgemm(
+            kernel,
+            m,
+            n,
+            k,
+            1.0,
+            Operand::Strided(MatRef::row_major(&a, k)),
+            Operand::Strided(MatRef::row_major(&b, n)),
+            &mut c,
+            n,
+            false,
+        );
         for (x, y) in c.iter().zip(&want) {
             assert!((x - y).abs() <= 1e-4 * (1.0 + y.abs()), "{} {m}x{n}x{k}: {x} vs {y}", kernel.name);
         }
@@ -279,7 +292,9 @@ mod tests {
     #[test]
     fn every_kernel_matches_the_naive_product() {
         for kernel in super::super::kernels() {
-            for &(m, n, k) in &[(1, 1, 1), (3, 5, 7), (6, 16, 8), (13, 37, 300), (100, 33, 17), (1, 2100, 9), (97, 1, 513)] {
+            for &(m, n, k) in
+                &[(1, 1, 1), (3, 5, 7), (6, 16, 8), (13, 37, 300), (100, 33, 17), (1, 2100, 9), (97, 1, 513)]
+            {
                 check(&kernel, m, n, k);
             }
         }

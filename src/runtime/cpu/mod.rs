@@ -7,7 +7,11 @@
 
 pub mod conv;
 pub mod gemm;
+pub mod ml;
+pub mod nn;
+pub mod ops;
 pub mod pool;
+pub mod rnn;
 pub mod scalar;
 
 #[cfg(target_arch = "x86_64")]

@@ -43,7 +43,13 @@ pub fn pool(x: &[f32], planes: usize, g: &Geometry, pad_end: [usize; 3], kind: P
                                 if inside_padded {
                                     padded_count += 1;
                                 }
-                                if zi < 0 || yi < 0 || xi < 0 || zi >= id as isize || yi >= ih as isize || xi >= iw as isize {
+                                if zi < 0
+                                    || yi < 0
+                                    || xi < 0
+                                    || zi >= id as isize
+                                    || yi >= ih as isize
+                                    || xi >= iw as isize
+                                {
                                     continue;
                                 }
                                 let v = xp[(zi as usize * ih + yi as usize) * iw + xi as usize];

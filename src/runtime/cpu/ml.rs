@@ -1,0 +1,475 @@
+//! scikit-learn models as skl2onnx converts them (the `ai.onnx.ml` domain): tree ensembles,
+//! linear models, scalers and normalisers. Outputs follow onnxruntime: a label tensor and a
+//! score matrix (use skl2onnx's `zipmap=False`; ZipMap itself is not supported).
+
+use super::ops::{bad, input, kernel};
+use crate::error::Result;
+use crate::model::Node;
+use crate::runtime::executor::Kernel;
+use crate::runtime::tensor::{Data, Tensor};
+
+pub fn compile(node: &Node) -> Result<Option<Box<dyn Kernel>>> {
+    Ok(match node.op_type.as_str() {
+        "TreeEnsembleClassifier" | "TreeEnsembleRegressor" => {
+            let model = Trees::parse(node)?;
+            kernel(move |ins, _| model.run(input(ins, 0)?))
+        }
+        "LinearClassifier" | "LinearRegressor" => {
+            let model = Linear::parse(node)?;
+            kernel(move |ins, _| model.run(input(ins, 0)?))
+        }
+        "Normalizer" => {
+            let norm = node.attr_string("norm", "MAX")?;
+            kernel(move |ins, _| {
+                let t = input(ins, 0)?;
+                let (n, f) = rows(t);
+                let mut x = t.to_f32_vec();
+                for row in x.chunks_mut(f.max(1)).take(n) {
+                    let d = match norm.as_str() {
+                        "L1" => row.iter().map(|v| v.abs()).sum::<f32>(),
+                        "L2" => row.iter().map(|v| v * v).sum::<f32>().sqrt(),
+                        _ => row.iter().copied().fold(f32::NEG_INFINITY, f32::max),
+                    };
+                    if d != 0.0 {
+                        row.iter_mut().for_each(|v| *v /= d);
+                    }
+                }
+                Ok(vec![Tensor::f32(t.shape.clone(), x)])
+            })
+        }
+        "Scaler" => {
+            let offset = node.attr_floats("offset")?.map(<[f32]>::to_vec).unwrap_or_default();
+            let scale = node.attr_floats("scale")?.map(<[f32]>::to_vec).unwrap_or_default();
+            kernel(move |ins, _| {
+                let t = input(ins, 0)?;
+                let (_, f) = rows(t);
+                let x = t.to_f32_vec();
+                let pick =
+                    |v: &[f32], j: usize, d: f32| if v.len() == 1 { v[0] } else { v.get(j).copied().unwrap_or(d) };
+                let y = x
+                    .iter()
+                    .enumerate()
+                    .map(|(i, &v)| (v - pick(&offset, i % f.max(1), 0.0)) * pick(&scale, i % f.max(1), 1.0))
+                    .collect();
+                Ok(vec![Tensor::f32(t.shape.clone(), y)])
+            })
+        }
+        "Binarizer" => {
+            let th = node.attr_float("threshold", 0.0)?;
+            kernel(move |ins, _| {
+                let t = input(ins, 0)?;
+                Ok(vec![Tensor::f32(
+                    t.shape.clone(),
+                    t.to_f32_vec().iter().map(|&v| if v > th { 1.0 } else { 0.0 }).collect(),
+                )])
+            })
+        }
+        "ArrayFeatureExtractor" => kernel(|ins, _| {
+            let (t, idx) = (input(ins, 0)?, input(ins, 1)?);
+            let last =
+                *t.shape.last().ok_or_else(|| bad("ArrayFeatureExtractor needs a tensor with at least one axis"))?;
+            let ids = idx.to_i64_vec();
+            if let Some(&bad_i) = ids.iter().find(|&&i| i < 0 || i as usize >= last) {
+                return Err(bad(format!("index {bad_i} is out of range for {last} features")));
+            }
+            let outer = t.len() / last.max(1);
+            let flat: Vec<usize> = (0..outer).flat_map(|o| ids.iter().map(move |&i| o * last + i as usize)).collect();
+            let mut shape = t.shape.clone();
+            *shape.last_mut().expect("non-empty") = ids.len();
+            if t.rank() == 1 {
+                shape = vec![1, ids.len()];
+            }
+            Ok(vec![t.gather_flat(shape, &flat)])
+        }),
+        _ => None,
+    })
+}
+
+/// Class labels a classifier node declares, as strings (for reports).
+pub fn class_labels(node: &Node) -> Option<Vec<String>> {
+    if node.domain != "ai.onnx.ml" || !node.op_type.ends_with("Classifier") {
+        return None;
+    }
+    if let Ok(Some(v)) = node.attr_ints("classlabels_int64s") {
+        return Some(v.iter().map(|x| x.to_string()).collect());
+    }
+    if let Ok(Some(v)) = node.attr_strings("classlabels_strings") {
+        return Some(v.to_vec());
+    }
+    None
+}
+
+/// (rows, features) of a 1-D or 2-D feature tensor.
+fn rows(t: &Tensor) -> (usize, usize) {
+    match t.rank() {
+        0 => (1, 1),
+        1 => (1, t.shape[0]),
+        _ => (t.shape[0], t.len() / t.shape[0].max(1)),
+    }
+}
+
+#[derive(Clone)]
+enum Labels {
+    Ints(Vec<i64>),
+    Strings(Vec<String>),
+}
+
+impl Labels {
+    fn parse(node: &Node) -> Result<Option<Labels>> {
+        if let Some(v) = node.attr_ints("classlabels_int64s")? {
+            return Ok(Some(Labels::Ints(v.to_vec())));
+        }
+        if let Some(v) = node.attr_strings("classlabels_strings")? {
+            return Ok(Some(Labels::Strings(v.to_vec())));
+        }
+        Ok(None)
+    }
+    fn len(&self) -> usize {
+        match self {
+            Labels::Ints(v) => v.len(),
+            Labels::Strings(v) => v.len(),
+        }
+    }
+    fn tensor(&self, picks: &[usize]) -> Tensor {
+        match self {
+            Labels::Ints(v) => Tensor::i64(vec![picks.len()], picks.iter().map(|&i| v[i]).collect()),
+            Labels::Strings(v) => Tensor::strings(vec![picks.len()], picks.iter().map(|&i| v[i].clone()).collect()),
+        }
+    }
+}
+
+fn sigmoid(x: f32) -> f32 {
+    1.0 / (1.0 + (-x).exp())
+}
+
+/// Apply a post transform to one row of scores in place.
+fn post_transform(kind: &str, row: &mut [f32]) -> Result<()> {
+    match kind {
+        "NONE" => {}
+        "LOGISTIC" => row.iter_mut().for_each(|v| *v = sigmoid(*v)),
+        "SOFTMAX" => super::nn::softmax_strided(row, row.len(), 1, false),
+        "SOFTMAX_ZERO" => {
+            let max = row.iter().copied().filter(|&v| v != 0.0).fold(f32::NEG_INFINITY, f32::max);
+            let s: f32 = row.iter().map(|&v| if v == 0.0 { 0.0 } else { (v - max).exp() }).sum();
+            row.iter_mut().for_each(|v| *v = if *v == 0.0 { 0.0 } else { (*v - max).exp() / s });
+        }
+        other => return Err(bad(format!("post_transform '{other}' is not supported"))),
+    }
+    Ok(())
+}
+
+/// Label and score outputs for classifiers, including the one-score binary case.
+fn classify(
+    labels: &Labels,
+    scores: Vec<f32>,
+    n: usize,
+    width: usize,
+    transform: &str,
+    positive_weights: bool,
+) -> Result<Vec<Tensor>> {
+    let nc = labels.len();
+    let mut picks = Vec::with_capacity(n);
+    let mut out = Vec::with_capacity(n * nc);
+    for row in scores.chunks(width.max(1)).take(n) {
+        let mut row = row.to_vec();
+        if nc == 2 && width == 1 {
+            let s = row[0];
+            let (full, positive) = match transform {
+                "LOGISTIC" => {
+                    let p = sigmoid(s);
+                    ([1.0 - p, p], p > 0.5)
+                }
+                _ if positive_weights => ([1.0 - s, s], s > 0.5),
+                _ => ([-s, s], s > 0.0),
+            };
+            out.extend_from_slice(&full);
+            picks.push(usize::from(positive));
+            continue;
+        }
+        post_transform(transform, &mut row)?;
+        let best = row.iter().enumerate().fold(0, |b, (i, &v)| if v > row[b] { i } else { b });
+        picks.push(best.min(nc.saturating_sub(1)));
+        out.extend_from_slice(&row);
+    }
+    let w = if nc == 2 && width == 1 { 2 } else { width };
+    Ok(vec![labels.tensor(&picks), Tensor::f32(vec![n, w], out)])
+}
+
+#[derive(Clone, Copy, PartialEq)]
+enum Mode {
+    Leq,
+    Lt,
+    Gte,
+    Gt,
+    Eq,
+    Neq,
+    Leaf,
+}
+
+struct TreeNode {
+    feature: usize,
+    value: f32,
+    mode: Mode,
+    yes: usize,
+    no: usize,
+    missing_yes: bool,
+    /// (output column, weight) for leaves.
+    leaf: Vec<(usize, f32)>,
+}
+
+struct Trees {
+    nodes: Vec<TreeNode>,
+    roots: Vec<usize>,
+    width: usize,
+    base: Vec<f32>,
+    aggregate: String,
+    transform: String,
+    labels: Option<Labels>,
+    positive_weights: bool,
+}
+
+impl Trees {
+    fn parse(node: &Node) -> Result<Trees> {
+        let ints = |n: &str| -> Result<Vec<i64>> { Ok(node.attr_ints(n)?.map(<[i64]>::to_vec).unwrap_or_default()) };
+        let floats = |n: &str| -> Result<Vec<f32>> {
+            if let Some(v) = node.attr_floats(n)? {
+                return Ok(v.to_vec());
+            }
+            match node.attr_tensor(&format!("{n}_as_tensor"))? {
+                Some(t) => t.to_f32_vec().ok_or_else(|| bad(format!("{n}_as_tensor is not numeric"))),
+                None => Ok(Vec::new()),
+            }
+        };
+        let classifier = node.op_type == "TreeEnsembleClassifier";
+        let (tree_ids, node_ids, feats, values) =
+            (ints("nodes_treeids")?, ints("nodes_nodeids")?, ints("nodes_featureids")?, floats("nodes_values")?);
+        let (yes, no) = (ints("nodes_truenodeids")?, ints("nodes_falsenodeids")?);
+        let missing = ints("nodes_missing_value_tracks_true")?;
+        let modes = node.attr_strings("nodes_modes")?.map(<[String]>::to_vec).unwrap_or_default();
+        let n = tree_ids.len();
+        if [node_ids.len(), feats.len(), modes.len(), yes.len(), no.len()].iter().any(|&l| l != n) || values.len() != n
+        {
+            return Err(bad("tree attributes (nodes_*) have different lengths"));
+        }
+        let mut index = std::collections::HashMap::new();
+        for i in 0..n {
+            index.insert((tree_ids[i], node_ids[i]), i);
+        }
+        let find = |t: i64, id: i64| {
+            index.get(&(t, id)).copied().ok_or_else(|| bad(format!("tree {t} refers to missing node {id}")))
+        };
+        let mut nodes = Vec::with_capacity(n);
+        for i in 0..n {
+            let mode = match modes[i].as_str() {
+                "BRANCH_LEQ" => Mode::Leq,
+                "BRANCH_LT" => Mode::Lt,
+                "BRANCH_GTE" => Mode::Gte,
+                "BRANCH_GT" => Mode::Gt,
+                "BRANCH_EQ" => Mode::Eq,
+                "BRANCH_NEQ" => Mode::Neq,
+                "LEAF" => Mode::Leaf,
+                m => return Err(bad(format!("unknown tree node mode '{m}'"))),
+            };
+            let (y, f) =
+                if mode == Mode::Leaf { (0, 0) } else { (find(tree_ids[i], yes[i])?, find(tree_ids[i], no[i])?) };
+            nodes.push(TreeNode {
+                feature: feats[i].max(0) as usize,
+                value: values[i],
+                mode,
+                yes: y,
+                no: f,
+                missing_yes: missing.get(i).copied().unwrap_or(0) != 0,
+                leaf: Vec::new(),
+            });
+        }
+        let p = if classifier { "class" } else { "target" };
+        let (lt, ln, lid, lw) = (
+            ints(&format!("{p}_treeids"))?,
+            ints(&format!("{p}_nodeids"))?,
+            ints(&format!("{p}_ids"))?,
+            floats(&format!("{p}_weights"))?,
+        );
+        if [ln.len(), lid.len(), lw.len()].iter().any(|&l| l != lt.len()) {
+            return Err(bad(format!("{p}_* attributes have different lengths")));
+        }
+        let mut width = 0;
+        for i in 0..lt.len() {
+            let k = find(lt[i], ln[i])?;
+            let col = lid[i].max(0) as usize;
+            width = width.max(col + 1);
+            nodes[k].leaf.push((col, lw[i]));
+        }
+        let labels = if classifier { Labels::parse(node)? } else { None };
+        if classifier {
+            let nc = labels.as_ref().map_or(0, Labels::len);
+            if nc == 0 {
+                return Err(bad("TreeEnsembleClassifier has no class labels"));
+            }
+            width = if nc == 2 && width <= 1 { 1 } else { nc };
+        } else {
+            width = width.max(node.attr_int("n_targets", 1)?.max(1) as usize);
+        }
+        let mut roots: Vec<usize> = Vec::new();
+        let mut seen = std::collections::HashSet::new();
+        for i in 0..n {
+            if seen.insert(tree_ids[i]) {
+                // The root is the node no other node points to; ONNX lists it first per tree.
+                roots.push(i);
+            }
+        }
+        Ok(Trees {
+            nodes,
+            roots,
+            width,
+            base: floats("base_values")?,
+            aggregate: node.attr_string("aggregate_function", "SUM")?,
+            transform: node.attr_string("post_transform", "NONE")?,
+            labels,
+            positive_weights: lw.iter().all(|&w| w >= 0.0),
+        })
+    }
+
+    fn leaf(&self, x: &[f32], mut i: usize) -> Result<usize> {
+        for _ in 0..self.nodes.len() + 1 {
+            let nd = &self.nodes[i];
+            if nd.mode == Mode::Leaf {
+                return Ok(i);
+            }
+            let v = *x
+                .get(nd.feature)
+                .ok_or_else(|| bad(format!("tree uses feature {} but rows have {}", nd.feature, x.len())))?;
+            let go = if v.is_nan() {
+                nd.missing_yes
+            } else {
+                match nd.mode {
+                    Mode::Leq => v <= nd.value,
+                    Mode::Lt => v < nd.value,
+                    Mode::Gte => v >= nd.value,
+                    Mode::Gt => v > nd.value,
+                    Mode::Eq => v == nd.value,
+                    Mode::Neq => v != nd.value,
+                    Mode::Leaf => true,
+                }
+            };
+            i = if go { nd.yes } else { nd.no };
+        }
+        Err(bad("tree has a cycle"))
+    }
+
+    fn run(&self, t: &Tensor) -> Result<Vec<Tensor>> {
+        let (n, f) = rows(t);
+        let x = t.to_f32_vec();
+        let w = self.width;
+        let mut scores = vec![0f32; n * w];
+        for (r, out) in scores.chunks_mut(w).enumerate() {
+            let row = &x[r * f..(r + 1) * f];
+            let (mut mins, mut maxs) = (vec![f32::INFINITY; w], vec![f32::NEG_INFINITY; w]);
+            let mut touched = vec![false; w];
+            for &root in &self.roots {
+                let l = self.leaf(row, root)?;
+                for &(c, wt) in &self.nodes[l].leaf {
+                    let c = c.min(w - 1);
+                    out[c] += wt;
+                    mins[c] = mins[c].min(wt);
+                    maxs[c] = maxs[c].max(wt);
+                    touched[c] = true;
+                }
+            }
+            for c in 0..w {
+                match self.aggregate.as_str() {
+                    "AVERAGE" => out[c] /= self.roots.len().max(1) as f32,
+                    "MIN" if touched[c] => out[c] = mins[c],
+                    "MAX" if touched[c] => out[c] = maxs[c],
+                    _ => {}
+                }
+                out[c] += self.base.get(c).copied().unwrap_or(0.0);
+            }
+        }
+        match &self.labels {
+            Some(labels) => classify(labels, scores, n, w, &self.transform, self.positive_weights),
+            None => {
+                for row in scores.chunks_mut(w) {
+                    post_transform(&self.transform, row)?;
+                }
+                Ok(vec![Tensor::f32(vec![n, w], scores)])
+            }
+        }
+    }
+}
+
+struct Linear {
+    coef: Vec<f32>,
+    intercepts: Vec<f32>,
+    width: usize,
+    transform: String,
+    labels: Option<Labels>,
+}
+
+impl Linear {
+    fn parse(node: &Node) -> Result<Linear> {
+        let coef = node.attr_floats("coefficients")?.map(<[f32]>::to_vec).ok_or_else(|| bad("missing coefficients"))?;
+        let intercepts = node.attr_floats("intercepts")?.map(<[f32]>::to_vec).unwrap_or_default();
+        let labels = if node.op_type == "LinearClassifier" {
+            Some(Labels::parse(node)?.ok_or_else(|| bad("LinearClassifier has no class labels"))?)
+        } else {
+            None
+        };
+        let width = match &labels {
+            Some(_) if !intercepts.is_empty() => intercepts.len(),
+            Some(l) => l.len(),
+            None => node.attr_int("targets", 1)?.max(1) as usize,
+        };
+        if coef.len() % width != 0 {
+            return Err(bad(format!("{} coefficients do not split into {width} rows", coef.len())));
+        }
+        Ok(Linear { coef, intercepts, width, transform: node.attr_string("post_transform", "NONE")?, labels })
+    }
+
+    fn run(&self, t: &Tensor) -> Result<Vec<Tensor>> {
+        let (n, f) = rows(t);
+        let x = t.to_f32_vec();
+        let w = self.width;
+        if f * w != self.coef.len() {
+            return Err(bad(format!(
+                "the model has {} coefficients per class but rows have {f} features",
+                self.coef.len() / w
+            )));
+        }
+        let mut scores = vec![0f32; n * w];
+        let k = super::best();
+        if n > 0 {
+            use super::gemm::{sgemm, MatRef, Operand};
+            sgemm(
+                k,
+                n,
+                w,
+                f,
+                1.0,
+                Operand::Strided(MatRef::row_major(&x, f)),
+                Operand::Strided(MatRef::transposed(&self.coef, f)),
+                &mut scores,
+                w,
+                false,
+            );
+        }
+        for row in scores.chunks_mut(w) {
+            for (c, v) in row.iter_mut().enumerate() {
+                *v += self.intercepts.get(c).copied().unwrap_or(0.0);
+            }
+        }
+        match &self.labels {
+            Some(labels) => classify(labels, scores, n, w, &self.transform, false),
+            None => {
+                for row in scores.chunks_mut(w) {
+                    post_transform(&self.transform, row)?;
+                }
+                Ok(vec![Tensor::f32(vec![n, w], scores)])
+            }
+        }
+    }
+}
+
+#[allow(dead_code)]
+fn is_f32(t: &Tensor) -> bool {
+    matches!(t.data, Data::F32(_))
+}

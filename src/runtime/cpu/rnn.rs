@@ -1,0 +1,223 @@
+//! LSTM and GRU. The input projection of every time step is one GEMM; the recurrence does a
+//! small GEMM per step over the whole batch (or per sequence when `sequence_lens` differ).
+
+use super::gemm::{self, MatRef, Operand};
+use super::ops::{activation, bad, input_f32, kernel, transpose};
+use crate::error::Result;
+use crate::model::Node;
+use crate::runtime::executor::{CompileCtx, Kernel};
+use crate::runtime::tensor::Tensor;
+
+type Act = Box<dyn Fn(f32) -> f32 + Send + Sync>;
+
+struct Cell {
+    lstm: bool,
+    hidden: usize,
+    dirs: usize,
+    reverse_only: bool,
+    clip: Option<f32>,
+    /// f, g, h activations per direction.
+    acts: Vec<Act>,
+    linear_before_reset: bool,
+    input_forget: bool,
+    layout: i64,
+}
+
+pub fn compile(node: &Node, _ctx: &CompileCtx) -> Result<Option<Box<dyn Kernel>>> {
+    let lstm = match node.op_type.as_str() {
+        "LSTM" => true,
+        "GRU" => false,
+        _ => return Ok(None),
+    };
+    let direction = node.attr_string("direction", "forward")?;
+    let dirs = if direction == "bidirectional" { 2 } else { 1 };
+    let per = if lstm { 3 } else { 2 };
+    let names: Vec<String> = match node.attr_strings("activations")? {
+        Some(a) => a.to_vec(),
+        None => {
+            let d: &[&str] = if lstm { &["Sigmoid", "Tanh", "Tanh"] } else { &["Sigmoid", "Tanh"] };
+            (0..dirs).flat_map(|_| d.iter().map(|s| s.to_string())).collect()
+        }
+    };
+    let alphas = node.attr_floats("activation_alpha")?.map(<[f32]>::to_vec).unwrap_or_default();
+    let betas = node.attr_floats("activation_beta")?.map(<[f32]>::to_vec).unwrap_or_default();
+    if names.len() < per * dirs {
+        return Err(bad(format!("expected {} activations, got {}", per * dirs, names.len())));
+    }
+    let acts = names
+        .iter()
+        .enumerate()
+        .map(|(i, n)| {
+            activation(n, alphas.get(i).copied(), betas.get(i).copied())
+                .ok_or_else(|| bad(format!("unknown activation '{n}'")))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let clip = node.attr("clip").is_some().then(|| node.attr_float("clip", 0.0)).transpose()?;
+    let cell = Cell {
+        lstm,
+        hidden: node.attr_int("hidden_size", 0)?.max(0) as usize,
+        dirs,
+        reverse_only: direction == "reverse",
+        clip,
+        acts,
+        linear_before_reset: node.attr_int("linear_before_reset", 0)? != 0,
+        input_forget: node.attr_int("input_forget", 0)? != 0,
+        layout: node.attr_int("layout", 0)?,
+    };
+    Ok(kernel(move |ins, _| cell.run(ins)))
+}
+
+impl Cell {
+    fn run(&self, ins: &[Option<&Tensor>]) -> Result<Vec<Tensor>> {
+        let (xt, _) = input_f32(ins, 0)?;
+        let x = if self.layout == 1 { transpose(xt, &[1, 0, 2])? } else { xt.clone() };
+        let xv = x.as_f32("X")?;
+        let (wt, w) = input_f32(ins, 1)?;
+        let (_, r) = input_f32(ins, 2)?;
+        if x.rank() != 3 || wt.rank() != 3 {
+            return Err(bad("X must be [seq, batch, input] and W [dirs, gates*hidden, input]"));
+        }
+        let (seq, batch, isz) = (x.shape[0], x.shape[1], x.shape[2]);
+        let gates = if self.lstm { 4 } else { 3 };
+        let h = if self.hidden > 0 { self.hidden } else { wt.shape[1] / gates };
+        let gh = gates * h;
+        if wt.shape != [self.dirs, gh, isz] {
+            return Err(bad(format!("W has shape {:?}, expected {:?}", wt.shape, [self.dirs, gh, isz])));
+        }
+        let opt = |i: usize| ins.get(i).copied().flatten().map(|t| t.to_f32_vec());
+        let bias = opt(3);
+        let lens: Option<Vec<usize>> = ins
+            .get(4)
+            .copied()
+            .flatten()
+            .map(|t| t.to_i64_vec().iter().map(|&v| v.clamp(0, seq as i64) as usize).collect());
+        let h0 = opt(5);
+        let (c0, peep) = if self.lstm { (opt(6), opt(7)) } else { (None, None) };
+        let mut y = vec![0f32; seq * self.dirs * batch * h];
+        let mut yh = vec![0f32; self.dirs * batch * h];
+        let mut yc = vec![0f32; self.dirs * batch * h];
+        let kern = super::best();
+        for d in 0..self.dirs {
+            let wd = &w[d * gh * isz..(d + 1) * gh * isz];
+            let rd = &r[d * gh * h..(d + 1) * gh * h];
+            // Input projection for all steps: [seq*batch, gh] = X · W^T + Wb.
+            let mut xp = vec![0f32; seq * batch * gh];
+            if let Some(b) = &bias {
+                let wb = &b[d * 2 * gh..d * 2 * gh + gh];
+                for row in xp.chunks_mut(gh) {
+                    row.copy_from_slice(wb);
+                }
+            }
+            gemm::sgemm(
+                kern,
+                seq * batch,
+                gh,
+                isz,
+                1.0,
+                Operand::Strided(MatRef::row_major(xv, isz)),
+                Operand::Strided(MatRef::transposed(wd, isz)),
+                &mut xp,
+                gh,
+                true,
+            );
+            let rb: Vec<f32> = bias.as_ref().map_or(vec![0.0; gh], |b| b[d * 2 * gh + gh..(d + 1) * 2 * gh].to_vec());
+            let reverse = self.reverse_only || d == 1;
+            let per = if self.lstm { 3 } else { 2 };
+            let acts = &self.acts[d * per..(d + 1) * per];
+            let pd = peep.as_ref().map(|p| &p[d * 3 * h..(d + 1) * 3 * h]);
+            let uniform = lens.as_ref().is_none_or(|l| l.iter().all(|&v| v == seq));
+            let groups: Vec<(usize, usize, usize)> = if uniform {
+                vec![(0, batch, seq)]
+            } else {
+                (0..batch).map(|b| (b, 1, lens.as_ref().map_or(seq, |l| l[b]))).collect()
+            };
+            for (b0, nb, len) in groups {
+                let mut hs = vec![0f32; nb * h];
+                let mut cs = vec![0f32; nb * h];
+                if let Some(v) = &h0 {
+                    hs.copy_from_slice(&v[(d * batch + b0) * h..(d * batch + b0 + nb) * h]);
+                }
+                if let Some(v) = &c0 {
+                    cs.copy_from_slice(&v[(d * batch + b0) * h..(d * batch + b0 + nb) * h]);
+                }
+                let mut hr = vec![0f32; nb * gh];
+                for step in 0..len {
+                    let t = if reverse { len - 1 - step } else { step };
+                    for row in hr.chunks_mut(gh) {
+                        row.copy_from_slice(&rb);
+                    }
+                    gemm::sgemm(
+                        kern,
+                        nb,
+                        gh,
+                        h,
+                        1.0,
+                        Operand::Strided(MatRef::row_major(&hs, h)),
+                        Operand::Strided(MatRef::transposed(rd, h)),
+                        &mut hr,
+                        gh,
+                        true,
+                    );
+                    for bi in 0..nb {
+                        let xrow = &xp[(t * batch + b0 + bi) * gh..][..gh];
+                        let hrow = &hr[bi * gh..][..gh];
+                        let hprev = hs[bi * h..(bi + 1) * h].to_vec();
+                        let cl = |v: f32| self.clip.map_or(v, |c| v.clamp(-c, c));
+                        if self.lstm {
+                            for j in 0..h {
+                                let cprev = cs[bi * h + j];
+                                let pi = pd.map_or(0.0, |p| p[j] * cprev);
+                                let pf = pd.map_or(0.0, |p| p[2 * h + j] * cprev);
+                                let i = (acts[0])(cl(xrow[j] + hrow[j] + pi));
+                                let f = if self.input_forget {
+                                    1.0 - i
+                                } else {
+                                    (acts[0])(cl(xrow[2 * h + j] + hrow[2 * h + j] + pf))
+                                };
+                                let g = (acts[1])(cl(xrow[3 * h + j] + hrow[3 * h + j]));
+                                let c = f * cprev + i * g;
+                                let po = pd.map_or(0.0, |p| p[h + j] * c);
+                                let o = (acts[0])(cl(xrow[h + j] + hrow[h + j] + po));
+                                cs[bi * h + j] = c;
+                                hs[bi * h + j] = o * (acts[2])(c);
+                            }
+                        } else {
+                            let z: Vec<f32> = (0..h).map(|j| (acts[0])(cl(xrow[j] + hrow[j]))).collect();
+                            let rr: Vec<f32> = (0..h).map(|j| (acts[0])(cl(xrow[h + j] + hrow[h + j]))).collect();
+                            let rh: Vec<f32> = rr.iter().zip(&hprev).map(|(a, b)| a * b).collect();
+                            for j in 0..h {
+                                let hh = if self.linear_before_reset {
+                                    (acts[1])(cl(xrow[2 * h + j] + rr[j] * hrow[2 * h + j]))
+                                } else {
+                                    // (r ⊙ H_prev) · R_h^T + Rb_h
+                                    let row = &rd[(2 * h + j) * h..(2 * h + j + 1) * h];
+                                    let s: f32 = rh.iter().zip(row).map(|(a, b)| a * b).sum();
+                                    (acts[1])(cl(xrow[2 * h + j] + s + rb[2 * h + j]))
+                                };
+                                hs[bi * h + j] = (1.0 - z[j]) * hh + z[j] * hprev[j];
+                            }
+                        }
+                    }
+                    for bi in 0..nb {
+                        let dst = ((t * self.dirs + d) * batch + b0 + bi) * h;
+                        y[dst..dst + h].copy_from_slice(&hs[bi * h..(bi + 1) * h]);
+                    }
+                }
+                for bi in 0..nb {
+                    let dst = (d * batch + b0 + bi) * h;
+                    yh[dst..dst + h].copy_from_slice(&hs[bi * h..(bi + 1) * h]);
+                    yc[dst..dst + h].copy_from_slice(&cs[bi * h..(bi + 1) * h]);
+                }
+            }
+        }
+        let mut yt = Tensor::f32(vec![seq, self.dirs, batch, h], y);
+        let mut yht = Tensor::f32(vec![self.dirs, batch, h], yh);
+        let mut yct = Tensor::f32(vec![self.dirs, batch, h], yc);
+        if self.layout == 1 {
+            yt = transpose(&yt, &[2, 0, 1, 3])?;
+            yht = transpose(&yht, &[1, 0, 2])?;
+            yct = transpose(&yct, &[1, 0, 2])?;
+        }
+        Ok(if self.lstm { vec![yt, yht, yct] } else { vec![yt, yht] })
+    }
+}
