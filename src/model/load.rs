@@ -627,3 +627,21 @@ fn convert_sparse(ctx: &Ctx<'_>, s: onnx::SparseTensorProto) -> Result<Tensor> {
     };
     Ok(Tensor { name, dtype: values.dtype, dims, data })
 }
+
+/// Decode one serialized `TensorProto` (the `input_N.pb` / `output_N.pb` files of ONNX's
+/// backend test cases, or tensors saved with `onnx.numpy_helper`). External data is refused.
+pub fn tensor_from_bytes(name: &str, bytes: &[u8]) -> Result<Tensor> {
+    let proto = onnx::TensorProto::decode(bytes).map_err(|e| Error::BadTensor {
+        file: name.to_string(),
+        tensor: name.to_string(),
+        message: format!("not a serialized TensorProto: {e}"),
+    })?;
+    let ctx = Ctx {
+        file: name,
+        external: &|_| None,
+        opts: LoadOptions::default(),
+        cache: Default::default(),
+        external_bytes: std::cell::Cell::new(0),
+    };
+    convert_tensor(&ctx, proto)
+}

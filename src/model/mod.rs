@@ -13,7 +13,7 @@ pub use ir::{
     AttrValue, Attribute, DataType, Dim, Function, Graph, Model, Node, OpsetImport, Tensor, TensorData, ValueInfo,
     ValueType,
 };
-pub use load::{ExternalResolver, LoadOptions};
+pub use load::{tensor_from_bytes, ExternalResolver, LoadOptions};
 pub mod complexity;
 pub mod shape;
 pub mod text;
