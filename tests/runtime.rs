@@ -217,12 +217,20 @@ fn models_match_onnxruntime() {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/runtime/models");
     let cases = cases_in(&dir);
     assert!(!cases.is_empty(), "no fixture models in {}", dir.display());
-    for c in cases {
-        match check(&c) {
-            Outcome::Pass => {}
-            Outcome::Fail(e) | Outcome::Unsupported(e) => panic!("{}: {e}", c.display()),
-        }
-    }
+    let failures: Vec<String> = cases
+        .iter()
+        .filter_map(|c| match check(c) {
+            Outcome::Pass => None,
+            Outcome::Fail(e) | Outcome::Unsupported(e) => Some(format!("{}: {e}", c.display())),
+        })
+        .collect();
+    assert!(
+        failures.is_empty(),
+        "{} of {} models differ from onnxruntime:\n{}",
+        failures.len(),
+        cases.len(),
+        failures.join("\n")
+    );
 }
 
 #[test]

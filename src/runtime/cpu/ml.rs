@@ -90,8 +90,10 @@ pub fn class_labels(node: &Node) -> Option<Vec<String>> {
     if node.domain != "ai.onnx.ml" || !node.op_type.ends_with("Classifier") {
         return None;
     }
-    if let Ok(Some(v)) = node.attr_ints("classlabels_int64s") {
-        return Some(v.iter().map(|x| x.to_string()).collect());
+    for name in ["classlabels_int64s", "classlabels_ints"] {
+        if let Ok(Some(v)) = node.attr_ints(name) {
+            return Some(v.iter().map(|x| x.to_string()).collect());
+        }
     }
     if let Ok(Some(v)) = node.attr_strings("classlabels_strings") {
         return Some(v.to_vec());
@@ -116,8 +118,11 @@ enum Labels {
 
 impl Labels {
     fn parse(node: &Node) -> Result<Option<Labels>> {
-        if let Some(v) = node.attr_ints("classlabels_int64s")? {
-            return Ok(Some(Labels::Ints(v.to_vec())));
+        // TreeEnsembleClassifier says int64s, LinearClassifier says ints.
+        for name in ["classlabels_int64s", "classlabels_ints"] {
+            if let Some(v) = node.attr_ints(name)? {
+                return Ok(Some(Labels::Ints(v.to_vec())));
+            }
         }
         if let Some(v) = node.attr_strings("classlabels_strings")? {
             return Ok(Some(Labels::Strings(v.to_vec())));
