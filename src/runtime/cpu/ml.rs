@@ -314,14 +314,14 @@ impl Trees {
         } else {
             width = width.max(node.attr_int("n_targets", 1)?.max(1) as usize);
         }
-        let mut roots: Vec<usize> = Vec::new();
-        let mut seen = std::collections::HashSet::new();
-        for i in 0..n {
-            if seen.insert(tree_ids[i]) {
-                // The root is the node no other node points to; ONNX lists it first per tree.
-                roots.push(i);
-            }
+        // A tree's root is its node that no other node points to.
+        let mut pointed = vec![false; n];
+        for nd in nodes.iter().filter(|nd| nd.mode != Mode::Leaf) {
+            pointed[nd.yes] = true;
+            pointed[nd.no] = true;
         }
+        let mut seen = std::collections::HashSet::new();
+        let roots: Vec<usize> = (0..n).filter(|&i| !pointed[i] && seen.insert(tree_ids[i])).collect();
         Ok(Trees {
             nodes,
             roots,
