@@ -188,6 +188,7 @@ pub fn metrics_at_threshold(table: &str, threshold: f64) -> Result<String, JsErr
 /// `spec` is optional: `{width, height, channels, layout: "nchw"|"nhwc",
 /// resize: "stretch" | {shorter_then_center_crop: {shorter}}, mean: [..], std: [..]}`;
 /// missing fields take ImageNet evaluation defaults (224x224, resize 256 + centre crop).
+#[cfg(feature = "images")]
 #[wasm_bindgen(js_name = decodeImage)]
 pub fn decode_image(file_name: &str, bytes: &[u8], spec: JsValue) -> Result<js_sys::Float32Array, JsError> {
     let spec: crate::data::images::ImageSpec = if spec.is_undefined() || spec.is_null() {

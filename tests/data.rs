@@ -198,6 +198,7 @@ fn streaming_memory_does_not_grow_with_the_file() {
     );
 }
 
+#[cfg(feature = "images")]
 mod images {
     use image::{ImageFormat, Rgb, RgbImage};
     use std::io::{Cursor, Write};

@@ -112,6 +112,14 @@ pub fn decode_into(file: &str, bytes: &[u8], spec: &ImageSpec, out: &mut Vec<f32
             let scale = f64::from(shorter) / f64::from(iw.min(ih));
             let nw = ((f64::from(iw) * scale).round() as u32).max(w);
             let nh = ((f64::from(ih) * scale).round() as u32).max(h);
+            if u64::from(nw) * u64::from(nh) > 1 << 26 {
+                return Err(image_error(
+                    file,
+                    format!(
+                        "is {iw}x{ih}; scaling its shorter side to {shorter} would make {nw}x{nh} pixels (too many)"
+                    ),
+                ));
+            }
             let resized = if (nw, nh) == (iw, ih) { img } else { img.resize_exact(nw, nh, FilterType::Triangle) };
             resized.crop_imm((nw - w) / 2, (nh - h) / 2, w, h)
         }

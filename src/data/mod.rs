@@ -9,6 +9,7 @@
 
 pub mod columns;
 pub mod csv;
+#[cfg(feature = "images")]
 pub mod images;
 pub mod json;
 pub mod npy;
