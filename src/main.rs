@@ -36,8 +36,18 @@ enum NonFiniteArg {
 enum Command {
     /// Evaluate a predictions file (CSV/TSV, JSON Lines/JSON, .npy/.npz, optionally .gz) and print the metrics.
     Eval {
-        /// The predictions file; `-` reads standard input.
-        file: String,
+        /// The predictions file; `-` reads standard input. Not needed with --model/--data.
+        #[arg(required_unless_present = "model")]
+        file: Option<String>,
+        /// Run this ONNX model on --data and evaluate its predictions (instead of FILE).
+        #[arg(long, value_name = "MODEL.onnx", requires = "data", conflicts_with = "file")]
+        model: Option<String>,
+        /// With --model: the dataset (features + the --label column), CSV/TSV/JSONL/NPY.
+        #[arg(long, value_name = "DATA", requires = "model")]
+        data: Option<String>,
+        /// With --model: rows per inference batch.
+        #[arg(long, default_value_t = 64)]
+        batch_size: usize,
         /// A separate file with the true labels, matched to the predictions by row.
         #[arg(long = "labels", value_name = "FILE")]
         labels_file: Option<String>,
@@ -74,6 +84,23 @@ enum Command {
         /// Bootstrap seed for --ci (same seed, same intervals).
         #[arg(long, default_value_t = 0x5EED)]
         ci_seed: u64,
+    },
+    /// Run an ONNX model on a dataset; write its predictions (CSV: y_true, y_pred, prob_<class>)
+    /// and print latency per batch (p50/p95/p99) and throughput.
+    Run {
+        /// The .onnx model.
+        model: String,
+        /// The dataset: one row per example, every column except the label is a feature.
+        data: String,
+        /// Where to write the predictions CSV (default: standard output, speed to stderr).
+        #[arg(long)]
+        out: Option<String>,
+        /// True-label column, copied to the output as y_true (default: label/y_true/target).
+        #[arg(long)]
+        label: Option<String>,
+        /// Rows per inference batch.
+        #[arg(long, default_value_t = 64)]
+        batch_size: usize,
     },
     /// Inspect an ONNX model: parameters, MACs/FLOPs and activation memory, per layer and in total.
     Inspect {
@@ -126,6 +153,10 @@ fn run(cli: Cli) -> webeval::Result<String> {
                 Format::Text => Ok(webeval::model::text::render(&card, top)),
             }
         }
+        Command::Run { model, data, out, label, batch_size } => run_model(&model, &data, out, label, batch_size),
+        Command::Eval { model: Some(model), data: Some(data), label, batch_size, format, .. } => {
+            eval_model(&model, &data, label, batch_size, format)
+        }
         Command::Eval {
             file,
             labels_file,
@@ -140,7 +171,11 @@ fn run(cli: Cli) -> webeval::Result<String> {
             ci,
             ci_replicates,
             ci_seed,
+            ..
         } => {
+            let file = file.ok_or_else(|| {
+                webeval::Error::InvalidArgument("give a predictions FILE, or --model and --data".into())
+            })?;
             let spec = ColumnSpec {
                 label,
                 pred,
@@ -210,4 +245,74 @@ fn progress_bar(total: Option<u64>) -> indicatif::ProgressBar {
         bar.set_style(style);
     }
     bar
+}
+
+/// Load a model and a dataset for `run` / `eval --model`.
+fn load_model_and_data(
+    model: &str,
+    data: &str,
+    label: Option<&str>,
+) -> webeval::Result<(webeval::model::Model, webeval::runtime::Session, webeval::runtime::infer::Dataset)> {
+    let m = webeval::model::Model::from_path(std::path::Path::new(model), webeval::model::LoadOptions::default())?;
+    let session = webeval::runtime::Session::new(&m)?;
+    let f =
+        std::fs::File::open(data).map_err(|e| webeval::Error::Io { file: data.to_string(), message: e.to_string() })?;
+    let ds = webeval::runtime::infer::read_dataset(data, f, label)?;
+    Ok((m, session, ds))
+}
+
+fn clock() -> impl FnMut() -> f64 {
+    let start = std::time::Instant::now();
+    move || start.elapsed().as_secs_f64() * 1000.0
+}
+
+fn run_model(
+    model: &str,
+    data: &str,
+    out: Option<String>,
+    label: Option<String>,
+    batch: usize,
+) -> webeval::Result<String> {
+    let (m, session, ds) = load_model_and_data(model, data, label.as_deref())?;
+    let (preds, speed) = webeval::runtime::infer::predict(&m, &session, &ds, batch, &mut clock())?;
+    let table = webeval::runtime::infer::predictions_csv(&ds, &preds);
+    let speed_json = serde_json::to_string_pretty(&speed)?;
+    match out {
+        Some(path) => {
+            std::fs::write(&path, table)
+                .map_err(|e| webeval::Error::Io { file: path.clone(), message: e.to_string() })?;
+            Ok(speed_json)
+        }
+        None => {
+            eprintln!("{speed_json}");
+            Ok(table.trim_end().to_string())
+        }
+    }
+}
+
+fn eval_model(model: &str, data: &str, label: Option<String>, batch: usize, format: Format) -> webeval::Result<String> {
+    let (m, session, ds) = load_model_and_data(model, data, label.as_deref())?;
+    let (report, _, speed) = webeval::runtime::infer::evaluate(&m, &session, &ds, batch, &mut clock())?;
+    match format {
+        Format::Json => {
+            let mut v = serde_json::to_value(&report)?;
+            if let serde_json::Value::Object(o) = &mut v {
+                o.insert("speed".into(), serde_json::to_value(&speed)?);
+            }
+            Ok(serde_json::to_string_pretty(&v)?)
+        }
+        Format::Text => {
+            let mut s = webeval::report::text::render(&report);
+            s.push_str(&format!(
+                "\nspeed ({} kernel, batch {}): p50 {:.3} ms, p95 {:.3} ms, p99 {:.3} ms per batch; {:.0} rows/s\n",
+                speed.kernel,
+                speed.batch_size,
+                speed.latency_ms_p50,
+                speed.latency_ms_p95,
+                speed.latency_ms_p99,
+                speed.throughput_rows_per_s
+            ));
+            Ok(s)
+        }
+    }
 }

@@ -253,3 +253,55 @@ pub fn inspect_model(bytes: Vec<u8>, options: JsValue, external: JsValue) -> Res
     let card = crate::model::inspect_bytes(&name, bytes, &resolver, &shape_opts).map_err(js_err)?;
     card.to_json().map_err(js_err)
 }
+
+/// Options of `runModel`; all optional.
+#[derive(serde::Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+struct RunOptions {
+    /// True-label column of the dataset (default: label/y_true/target/...).
+    label: Option<String>,
+    /// Dataset file name (for format detection and messages).
+    data_name: Option<String>,
+    /// Rows per inference batch (default 64).
+    batch_size: Option<usize>,
+}
+
+/// Milliseconds from `performance.now()` (workers and windows both have it).
+fn now_ms() -> f64 {
+    let perf = js_sys::Reflect::get(&js_sys::global(), &JsValue::from_str("performance")).ok();
+    perf.and_then(|p| {
+        let now = js_sys::Reflect::get(&p, &JsValue::from_str("now")).ok()?;
+        let f: js_sys::Function = now.dyn_into().ok()?;
+        f.call0(&p).ok()?.as_f64()
+    })
+    .unwrap_or_else(js_sys::Date::now)
+}
+
+/// Run an ONNX model on a dataset on the CPU. Returns JSON text:
+/// `{"predictions": {classes, labels, probs, values, notes}, "speed": {latency_ms_p50, ...},
+///   "report": <the evaluation report, when the dataset has labels>}`; draw the report's
+/// plots with `renderPlots(JSON.stringify(result.report))` on the main thread.
+#[wasm_bindgen(js_name = runModel)]
+pub fn run_model(model_bytes: Vec<u8>, data_bytes: &[u8], options: JsValue) -> Result<String, JsError> {
+    let opts: RunOptions = if options.is_undefined() || options.is_null() {
+        RunOptions::default()
+    } else {
+        serde_wasm_bindgen::from_value(options).map_err(|e| JsError::new(&format!("bad options: {e}")))?
+    };
+    let model = crate::model::Model::from_bytes("model.onnx", model_bytes).map_err(js_err)?;
+    let session = crate::runtime::Session::new(&model).map_err(js_err)?;
+    let name = opts.data_name.unwrap_or_else(|| "data.csv".into());
+    let ds = crate::runtime::infer::read_dataset(&name, data_bytes, opts.label.as_deref()).map_err(js_err)?;
+    let batch = opts.batch_size.unwrap_or(64);
+    let mut clock = now_ms;
+    let out = if ds.labels.is_some() {
+        let (report, preds, speed) =
+            crate::runtime::infer::evaluate(&model, &session, &ds, batch, &mut clock).map_err(js_err)?;
+        serde_json::json!({ "predictions": preds, "speed": speed, "report": report })
+    } else {
+        let (preds, speed) =
+            crate::runtime::infer::predict(&model, &session, &ds, batch, &mut clock).map_err(js_err)?;
+        serde_json::json!({ "predictions": preds, "speed": speed })
+    };
+    serde_json::to_string(&out).map_err(|e| JsError::new(&e.to_string()))
+}

@@ -240,3 +240,27 @@ fn unsupported_op_is_named_at_load_time() {
     let err = Session::new(&model).err().expect("must be refused").to_string();
     assert!(err.contains("node 'weird_node'") && err.contains("Einsum") && err.contains("not supported"), "{err}");
 }
+
+#[test]
+fn demo_model_evaluates_like_scikit_learn() {
+    // make_models.py prints scikit-learn's accuracy on the same 450 held-out digits: 0.9778 (440/450).
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("www/demo");
+    let model = Model::from_bytes("digits_mlp.onnx", std::fs::read(root.join("digits_mlp.onnx")).expect("demo model"))
+        .expect("loads");
+    let session = Session::new(&model).expect("compiles");
+    let data = std::fs::read(root.join("digits_data.csv")).expect("demo data");
+    let ds = webeval::runtime::infer::read_dataset("digits_data.csv", data.as_slice(), Some("label")).expect("dataset");
+    assert_eq!((ds.rows, ds.names.len()), (450, 64));
+    let mut t = 0.0;
+    let mut clock = || {
+        t += 1.0;
+        t
+    };
+    let (report, preds, speed) =
+        webeval::runtime::infer::evaluate(&model, &session, &ds, 100, &mut clock).expect("runs");
+    assert_eq!(report.n, 450);
+    assert_eq!(preds.classes.len(), 10);
+    let acc = report.metrics["accuracy_score"].as_f64().expect("accuracy");
+    assert!((acc - 440.0 / 450.0).abs() < 1e-12, "accuracy {acc}");
+    assert_eq!((speed.batches, speed.rows, speed.latency_ms_p50, speed.latency_ms_p99), (5, 450, 1.0, 1.0));
+}

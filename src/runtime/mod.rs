@@ -3,6 +3,7 @@
 
 pub mod cpu;
 pub mod executor;
+pub mod infer;
 pub mod tensor;
 
 pub use executor::{Backend, BufferPool, CompileCtx, Kernel, Session};

@@ -1,0 +1,329 @@
+//! Model + dataset -> predictions, and the speed of getting them.
+//!
+//! A dataset is any table `data::open` reads (CSV/TSV, JSON Lines, NPY, ...): every column
+//! except the label is a feature, in file order. Rows are fed in batches shaped like the
+//! model's first input; each batch is timed with a clock the caller supplies (the executor
+//! cannot know whether it runs natively or in a browser), which gives p50/p95/p99 latency
+//! per batch and throughput. Predictions then go through the same report as a predictions
+//! file, so a model is evaluated exactly like a file of its outputs would be.
+
+use super::executor::Session;
+use super::tensor::{Data, Tensor};
+use crate::data::{self, columns::LABEL_NAMES};
+use crate::error::{Error, Location, Result};
+use crate::model::{Dim, Model};
+use serde::Serialize;
+use std::io::Read;
+
+/// Features (row-major, `rows x names.len()`) and optional true labels.
+#[derive(Debug, Clone)]
+pub struct Dataset {
+    pub file: String,
+    pub names: Vec<String>,
+    pub features: Vec<f32>,
+    pub rows: usize,
+    /// (column name, one label per row).
+    pub labels: Option<(String, Vec<String>)>,
+}
+
+/// Read a dataset; `label` names the truth column (default: label/y_true/target/...; a file
+/// without one is fine for `run`).
+pub fn read_dataset<R: Read>(file: &str, reader: R, label: Option<&str>) -> Result<Dataset> {
+    let mut opened = data::open(file, reader, None)?;
+    let header = opened.rows.header().to_vec();
+    let label_col = match label {
+        Some(l) => Some(header.iter().position(|h| h.trim() == l.trim()).ok_or_else(|| Error::UnknownColumn {
+            loc: Location::at(file, 1, None),
+            name: l.to_string(),
+            found: header.join(", "),
+        })?),
+        None => LABEL_NAMES.iter().find_map(|w| header.iter().position(|h| h.trim().eq_ignore_ascii_case(w))),
+    };
+    let names: Vec<String> =
+        header.iter().enumerate().filter(|(i, _)| Some(*i) != label_col).map(|(_, h)| h.clone()).collect();
+    if names.is_empty() {
+        return Err(Error::Malformed {
+            loc: Location::file(file),
+            message: "no feature columns: every column except the label is fed to the model".into(),
+        });
+    }
+    let mut features = Vec::new();
+    let mut labels = Vec::new();
+    let mut rec = Vec::new();
+    let mut rows = 0;
+    while let Some(line) = opened.rows.next_record(&mut rec)? {
+        for (i, v) in rec.iter().enumerate() {
+            if Some(i) == label_col {
+                labels.push(crate::metrics::labels::canonical(v));
+                continue;
+            }
+            let t = v.trim();
+            let x = if data::columns::is_missing(t) {
+                f32::NAN
+            } else {
+                t.parse::<f32>().map_err(|_| Error::NotNumeric {
+                    loc: Location::at(file, line, Some(header[i].clone())),
+                    value: t.to_string(),
+                    expected: "a number (every column except the label is a model input)".into(),
+                })?
+            };
+            features.push(x);
+        }
+        rows += 1;
+    }
+    if rows == 0 {
+        return Err(Error::NoRows(Location::file(file)));
+    }
+    Ok(Dataset {
+        file: file.to_string(),
+        names,
+        features,
+        rows,
+        labels: label_col.map(|c| (header[c].clone(), labels)),
+    })
+}
+
+/// Latency per batch and throughput.
+#[derive(Debug, Clone, Serialize)]
+pub struct Speed {
+    pub backend: String,
+    pub kernel: String,
+    pub batch_size: usize,
+    pub batches: usize,
+    pub rows: usize,
+    pub latency_ms_p50: f64,
+    pub latency_ms_p95: f64,
+    pub latency_ms_p99: f64,
+    pub latency_ms_mean: f64,
+    pub latency_ms_max: f64,
+    pub throughput_rows_per_s: f64,
+    pub total_ms: f64,
+}
+
+/// What the model said about every row.
+#[derive(Debug, Clone, Serialize)]
+pub struct Predictions {
+    /// Class names (score column order); empty for regression.
+    pub classes: Vec<String>,
+    /// Predicted label (classification) per row.
+    pub labels: Vec<String>,
+    /// Row-major `rows x classes.len()` probabilities.
+    pub probs: Vec<f32>,
+    /// Predicted values (regression) per row.
+    pub values: Vec<f32>,
+    pub notes: Vec<String>,
+}
+
+/// Nearest-rank percentile of sorted values.
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    let rank = ((p / 100.0) * sorted.len() as f64).ceil().max(1.0) as usize;
+    sorted[rank.min(sorted.len()) - 1]
+}
+
+/// Shape of one batch for the model's first input.
+fn batch_shape(model: &Model, features: usize, batch: usize) -> Result<Vec<usize>> {
+    let input = model.graph.runtime_inputs().next().ok_or_else(|| Error::Runtime("the model has no inputs".into()))?;
+    let dims = input.ty.tensor_shape().unwrap_or(&[]);
+    if dims.len() <= 2 {
+        return Ok(vec![batch, features]);
+    }
+    let rest: Option<Vec<usize>> =
+        dims[1..].iter().map(|d| if let Dim::Known(v) = d { Some(*v as usize) } else { None }).collect();
+    match rest {
+        Some(rest) if rest.iter().product::<usize>() == features => {
+            let mut s = vec![batch];
+            s.extend(rest);
+            Ok(s)
+        }
+        _ => Err(Error::Runtime(format!(
+            "the model's input '{}' has shape [{}] but the dataset has {features} feature columns; \
+             give a table whose columns flatten to one input row",
+            input.name,
+            dims.iter().map(|d| d.to_string()).collect::<Vec<_>>().join(", ")
+        ))),
+    }
+}
+
+/// Run every row through the model in batches of `batch_size`. `clock` returns milliseconds.
+pub fn predict(
+    model: &Model,
+    session: &Session,
+    ds: &Dataset,
+    batch_size: usize,
+    clock: &mut dyn FnMut() -> f64,
+) -> Result<(Predictions, Speed)> {
+    let batch_size = batch_size.max(1);
+    let f = ds.names.len();
+    let input =
+        session.input_names().into_iter().next().ok_or_else(|| Error::Runtime("the model has no inputs".into()))?;
+    if session.input_names().len() > 1 {
+        return Err(Error::Runtime(format!(
+            "the model has {} inputs ({}); running a dataset needs a model with one input",
+            session.input_names().len(),
+            session.input_names().join(", ")
+        )));
+    }
+    let mut times = Vec::new();
+    let mut outputs: Vec<Vec<Tensor>> = Vec::new();
+    let mut start = 0;
+    while start < ds.rows {
+        let n = batch_size.min(ds.rows - start);
+        let x = Tensor::f32(batch_shape(model, f, n)?, ds.features[start * f..(start + n) * f].to_vec());
+        let t0 = clock();
+        let out = session.run(vec![(input.clone(), x)])?;
+        times.push(clock() - t0);
+        outputs.push(out.into_iter().map(|(_, t)| t).collect());
+        start += n;
+    }
+    let total: f64 = times.iter().sum();
+    let mut sorted = times.clone();
+    sorted.sort_by(f64::total_cmp);
+    let speed = Speed {
+        backend: "cpu".into(),
+        kernel: super::cpu::best().name.into(),
+        batch_size,
+        batches: times.len(),
+        rows: ds.rows,
+        latency_ms_p50: percentile(&sorted, 50.0),
+        latency_ms_p95: percentile(&sorted, 95.0),
+        latency_ms_p99: percentile(&sorted, 99.0),
+        latency_ms_mean: total / times.len().max(1) as f64,
+        latency_ms_max: sorted.last().copied().unwrap_or(f64::NAN),
+        throughput_rows_per_s: if total > 0.0 { ds.rows as f64 / (total / 1000.0) } else { f64::INFINITY },
+        total_ms: total,
+    };
+    Ok((interpret(session, &outputs, ds.rows)?, speed))
+}
+
+/// Turn raw outputs into labels / probabilities / values.
+fn interpret(session: &Session, batches: &[Vec<Tensor>], rows: usize) -> Result<Predictions> {
+    let first = batches.first().ok_or_else(|| Error::Runtime("no rows".into()))?;
+    let per_row = |t: &Tensor| t.shape.first().copied().unwrap_or(1);
+    // A label output: ints or strings, one per row.
+    let label_idx = first.iter().position(|t| matches!(t.data, Data::I64(_) | Data::Str(_)) && t.len() == per_row(t));
+    // A score output: floats, >= 1 per row.
+    let score_idx = first.iter().position(|t| matches!(t.data, Data::F32(_)) && t.rank() >= 1);
+    let mut notes = Vec::new();
+    let mut labels = Vec::new();
+    if let Some(li) = label_idx {
+        for b in batches {
+            match &b[li].data {
+                Data::I64(v) => labels.extend(v.iter().map(|x| x.to_string())),
+                Data::Str(v) => labels.extend(v.iter().cloned()),
+                _ => {}
+            }
+        }
+    }
+    let Some(si) = score_idx else {
+        if labels.len() == rows {
+            return Ok(Predictions { classes: Vec::new(), labels, probs: Vec::new(), values: Vec::new(), notes });
+        }
+        return Err(Error::Runtime("the model has no float score output and no label output".into()));
+    };
+    let width = first[si].len() / per_row(&first[si]).max(1);
+    let mut scores = Vec::with_capacity(rows * width);
+    for b in batches {
+        scores.extend_from_slice(b[si].as_f32("scores")?);
+    }
+    if width == 1 && label_idx.is_none() {
+        return Ok(Predictions { classes: Vec::new(), labels, probs: Vec::new(), values: scores, notes });
+    }
+    let classes: Vec<String> = match &session.class_labels {
+        Some(c) if c.len() == width => c.clone(),
+        _ => (0..width).map(|i| i.to_string()).collect(),
+    };
+    let is_prob = scores
+        .chunks(width)
+        .all(|r| r.iter().all(|&v| (0.0..=1.0).contains(&v)) && (r.iter().sum::<f32>() - 1.0).abs() < 1e-3);
+    if !is_prob && width > 1 {
+        for r in scores.chunks_mut(width) {
+            super::cpu::nn::softmax_strided(r, width, 1, false);
+        }
+        notes.push(format!(
+            "output '{}' is not a probability distribution: softmax applied to get probabilities",
+            session.output_names()[si]
+        ));
+    }
+    if labels.len() != rows {
+        labels = scores
+            .chunks(width)
+            .map(|r| classes[r.iter().enumerate().fold(0, |b, (i, &v)| if v > r[b] { i } else { b })].clone())
+            .collect();
+    }
+    Ok(Predictions { classes, labels, probs: scores, values: Vec::new(), notes })
+}
+
+/// A predictions table (CSV text) in the predictions-file contract: `y_true` (when the
+/// dataset has labels), `y_pred`, and `prob_<class>` per class.
+pub fn predictions_csv(ds: &Dataset, p: &Predictions) -> String {
+    let mut out = String::new();
+    let truth = ds.labels.as_ref().map(|(_, l)| l);
+    let mut header = Vec::new();
+    if truth.is_some() {
+        header.push("y_true".to_string());
+    }
+    header.push("y_pred".to_string());
+    header.extend(p.classes.iter().map(|c| format!("prob_{c}")));
+    out.push_str(&header.join(","));
+    out.push('\n');
+    let w = p.classes.len();
+    for r in 0..ds.rows {
+        let mut cells = Vec::with_capacity(header.len());
+        if let Some(t) = truth {
+            cells.push(csv_cell(&t[r]));
+        }
+        if p.values.len() == ds.rows {
+            cells.push(format!("{}", p.values[r]));
+        } else {
+            cells.push(csv_cell(&p.labels[r]));
+        }
+        for c in 0..w {
+            cells.push(format!("{}", p.probs[r * w + c]));
+        }
+        out.push_str(&cells.join(","));
+        out.push('\n');
+    }
+    out
+}
+
+fn csv_cell(s: &str) -> String {
+    if s.contains([',', '"', '\n']) {
+        format!("\"{}\"", s.replace('"', "\"\""))
+    } else {
+        s.to_string()
+    }
+}
+
+/// Run the model on a labelled dataset and evaluate its predictions.
+pub fn evaluate(
+    model: &Model,
+    session: &Session,
+    ds: &Dataset,
+    batch_size: usize,
+    clock: &mut dyn FnMut() -> f64,
+) -> Result<(crate::report::Report, Predictions, Speed)> {
+    if ds.labels.is_none() {
+        return Err(Error::MissingColumn {
+            loc: Location::at(&ds.file, 1, None),
+            role: "true-label".into(),
+            found: ds.names.join(", "),
+            expected: LABEL_NAMES.join("/"),
+            flag: "label".into(),
+        });
+    }
+    let (preds, speed) = predict(model, session, ds, batch_size, clock)?;
+    let table = predictions_csv(ds, &preds);
+    let spec = crate::data::ColumnSpec {
+        label: Some("y_true".into()),
+        pred: Some("y_pred".into()),
+        task: (!preds.values.is_empty()).then_some(crate::metrics::Task::Regression),
+        ..Default::default()
+    };
+    let mut progress = |_: u64, _: u64| true;
+    let mut report = crate::report::evaluate_csv(&ds.file, table.as_bytes(), &spec, &mut progress)?;
+    report.notes.extend(preds.notes.iter().cloned());
+    Ok((report, preds, speed))
+}
