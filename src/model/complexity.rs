@@ -583,12 +583,15 @@ fn elementwise_flops(op: &str) -> Option<u64> {
 fn op_cost(n: &Node, ins: &[Option<&ValueShape>], outs: &[Option<&ValueShape>], shapes: &Shapes) -> Cost {
     let _ = shapes;
     let op = n.op_type.as_str();
-    if !n.domain.is_empty() && n.domain != "ai.onnx.ml" {
-        return Cost::Unknown;
-    }
     let out0 = outs.first().copied().flatten();
     let need = |x: Option<u64>, what: &str| x.ok_or_else(|| format!("shape of {what} unknown"));
     let counted = |macs: u64, flops: u64| Cost::Counted { macs, flops };
+    if n.domain == "com.microsoft" && shape::MS_OPS.contains(&op) {
+        return ms_cost(n, ins, out0).unwrap_or_else(Cost::NoShape);
+    }
+    if !n.domain.is_empty() && n.domain != "ai.onnx.ml" {
+        return Cost::Unknown;
+    }
     let r: Result<Cost, String> = (|| {
         Ok(match op {
             "Conv" | "ConvInteger" | "QLinearConv" => {
@@ -749,6 +752,59 @@ fn op_cost(n: &Node, ins: &[Option<&ValueShape>], outs: &[Option<&ValueShape>], 
         })
     })();
     r.unwrap_or_else(Cost::NoShape)
+}
+
+/// com.microsoft contrib ops, with the same conventions as their standard counterparts.
+fn ms_cost(n: &Node, ins: &[Option<&ValueShape>], out0: Option<&ValueShape>) -> Result<Cost, String> {
+    let out = numel(out0).ok_or("shape of output unknown")?;
+    let x = dims(ins.first().copied().flatten()).ok_or("shape of input unknown")?;
+    let has = |i: usize| n.input(i).is_some();
+    if matches!(n.op_type.as_str(), "Attention" | "MultiHeadAttention") && x.len() != 3 {
+        return Err("attention input must be 3-D".into());
+    }
+    let (macs, other) = match n.op_type.as_str() {
+        "FusedMatMul" => {
+            let k = if n.attr_int("transA", 0).unwrap_or(0) != 0 {
+                x.len().checked_sub(2).map(|i| x[i])
+            } else {
+                x.last().copied()
+            };
+            let macs = out.saturating_mul(k.unwrap_or(1));
+            (macs, 0)
+        }
+        "Attention" => {
+            // QKV projection + two batched products per head (scores, context) + softmax.
+            let w = dims(ins.get(1).copied().flatten()).ok_or("shape of weights unknown")?;
+            let (b, s_len, hidden) = (x[0], x[1], x[2]);
+            let qkv = w.last().copied().unwrap_or(0);
+            let bs = b.saturating_mul(s_len);
+            let v_hidden = out / bs.max(1);
+            let proj = bs.saturating_mul(hidden).saturating_mul(qkv);
+            let heads_work = b.saturating_mul(s_len).saturating_mul(s_len).saturating_mul(v_hidden);
+            let heads = n.attr_int("num_heads", 1).unwrap_or(1).max(1) as u64;
+            let softmax = 3u64.saturating_mul(b).saturating_mul(heads).saturating_mul(s_len).saturating_mul(s_len);
+            (
+                proj.saturating_add(heads_work.saturating_mul(2)),
+                softmax.saturating_add(if has(2) { bs.saturating_mul(qkv) } else { 0 }),
+            )
+        }
+        "MultiHeadAttention" => {
+            let k = dims(ins.get(1).copied().flatten()).ok_or("shape of key unknown")?;
+            let kv_len = if k.len() == 3 { k[1] } else { k.get(2).copied().unwrap_or(1) };
+            let (b, s_len, d) = (x[0], x[1], x[2]);
+            let heads = n.attr_int("num_heads", 1).unwrap_or(1).max(1) as u64;
+            let macs = 2u64.saturating_mul(b).saturating_mul(s_len).saturating_mul(kv_len).saturating_mul(d);
+            (macs, 3u64.saturating_mul(b).saturating_mul(heads).saturating_mul(s_len).saturating_mul(kv_len))
+        }
+        "Gelu" | "FastGelu" | "QuickGelu" => (0, out.saturating_mul(1 + has(1) as u64)),
+        "BiasGelu" => (0, out.saturating_mul(2)),
+        "BiasAdd" => (0, out.saturating_mul(2)),
+        "SkipLayerNormalization" => (0, out.saturating_mul(8 + has(4) as u64)),
+        "SkipSimplifiedLayerNormalization" => (0, out.saturating_mul(5 + has(3) as u64)),
+        "LayerNormalization" => (0, out.saturating_mul(7)),
+        _ => (0, out.saturating_mul(4)), // SimplifiedLayerNormalization (RMS)
+    };
+    Ok(Cost::Counted { macs, flops: twice(macs).saturating_add(other) })
 }
 
 /// Sum over trees of the longest root-to-leaf path: the comparisons one sample costs at most.

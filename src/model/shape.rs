@@ -515,8 +515,74 @@ const TO_BOOL: &[&str] =
     &["Equal", "Less", "Greater", "LessOrEqual", "GreaterOrEqual", "And", "Or", "Xor", "Not", "IsNaN", "IsInf"];
 
 /// Ops whose shape rule is implemented (used to mark layers as known).
+/// onnxruntime's contrib ops (`com.microsoft`) that optimised transformer exports use most.
+pub const MS_OPS: &[&str] = &[
+    "FusedMatMul",
+    "Gelu",
+    "FastGelu",
+    "BiasGelu",
+    "QuickGelu",
+    "BiasAdd",
+    "SkipLayerNormalization",
+    "SkipSimplifiedLayerNormalization",
+    "LayerNormalization",
+    "SimplifiedLayerNormalization",
+    "Attention",
+    "MultiHeadAttention",
+];
+
+/// Shapes for the [`MS_OPS`] subset of com.microsoft ops.
+fn infer_ms(r: &mut Run, n: &Node) -> Infer {
+    let dt0 = r.dtype(n, 0);
+    let x = r.dims(n, 0)?;
+    match n.op_type.as_str() {
+        "FusedMatMul" => {
+            let mut a = x;
+            let mut b = r.dims(n, 1)?;
+            let swap = |v: &mut Vec<u64>| {
+                let k = v.len();
+                if k >= 2 {
+                    v.swap(k - 1, k - 2);
+                }
+            };
+            if attr_int(n, "transA", 0)? != 0 {
+                swap(&mut a);
+            }
+            if attr_int(n, "transB", 0)? != 0 {
+                swap(&mut b);
+            }
+            Ok(vec![ValueShape::new(dt0, matmul_shape(&a, &b)?)])
+        }
+        "Attention" => {
+            // input [B, S, hidden], weights [hidden, 3 * hidden] (or qkv_hidden_sizes).
+            let w = r.dims(n, 1)?;
+            let v_hidden = match attr_ints(n, "qkv_hidden_sizes")? {
+                Some(q) if q.len() == 3 => q[2].max(0) as u64,
+                _ => w.last().copied().unwrap_or(0) / 3,
+            };
+            if x.len() != 3 {
+                return Err("Attention expects a 3-D input".into());
+            }
+            Ok(vec![ValueShape::new(dt0, vec![x[0], x[1], v_hidden])])
+        }
+        "MultiHeadAttention" => {
+            let v = r.dims(n, 2).ok();
+            if x.len() != 3 {
+                return Err("MultiHeadAttention expects a 3-D query".into());
+            }
+            let hidden = v.filter(|v| v.len() == 3).map(|v| v[2]).unwrap_or(x[2]);
+            Ok(vec![ValueShape::new(dt0, vec![x[0], x[1], hidden])])
+        }
+        op if MS_OPS.contains(&op) => Ok(vec![ValueShape::new(dt0, x)]),
+        op => Err(format!("op com.microsoft::{op} has no shape rule")),
+    }
+}
+
 pub fn is_known_op(n: &Node) -> bool {
     let op = n.op_type.as_str();
+    if n.domain == "com.microsoft" {
+        return MS_OPS.contains(&op);
+    }
     UNARY_SAME.contains(&op)
         || BROADCAST.contains(&op)
         || matches!(
@@ -592,6 +658,9 @@ fn infer_node(r: &mut Run, model: &Model, g: &Graph, n: &Node) -> Infer {
         }
         Ok(vec![v])
     };
+    if n.domain == "com.microsoft" {
+        return infer_ms(r, n);
+    }
     if !n.domain.is_empty() && n.domain != "ai.onnx.ml" {
         return Err(format!("op {}::{op} is not a standard ONNX op", n.domain));
     }
