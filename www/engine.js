@@ -40,8 +40,18 @@ export class Engine {
     return this.request({ kind: 'evaluate', file, options }, onProgress);
   }
 
+  inspect(file, onProgress) {
+    return this.request({ kind: 'inspect', file }, onProgress);
+  }
+
   version() {
     return this.request({ kind: 'version' });
+  }
+
+  /** A fresh worker (nothing pending). */
+  restart() {
+    this.worker.terminate();
+    this.spawn();
   }
 
   cancel() {

@@ -1,8 +1,8 @@
 // The page: takes files (drop, picker, ?src=, examples), hands them to the worker, and renders
-// the report the wasm core returns. Every number is an element with data-metric/data-value so
-// tests and docs pages can read it (DESIGN.md contract).
+// the report the wasm core returns (rendering in report.js, shared with <webeval-report>).
 import { Engine } from './engine.js';
-import initCore, { renderPlots } from './pkg/webeval.js';
+import initCore, * as wasm from './pkg/webeval.js';
+import { renderReport, renderModelCard, renderComparison } from './report.js';
 
 const demoUrls = {
   'breast_cancer.csv': new URL('./demo/breast_cancer.csv', import.meta.url),
@@ -13,155 +13,12 @@ const demoUrls = {
 const $ = (id) => document.getElementById(id);
 const engine = new Engine();
 
-const LABELS = {
-  accuracy_score: 'Accuracy',
-  balanced_accuracy_score: 'Balanced accuracy',
-  precision_score: 'Precision',
-  recall_score: 'Recall',
-  f1_score: 'F1',
-  roc_auc_score: 'ROC AUC',
-  average_precision_score: 'Average precision',
-  log_loss: 'Log loss',
-  brier_score_loss: 'Brier score',
-  matthews_corrcoef: 'Matthews corr. coef.',
-  cohen_kappa_score: "Cohen's kappa",
-  mean_squared_error: 'Mean squared error',
-  root_mean_squared_error: 'Root mean squared error',
-  mean_absolute_error: 'Mean absolute error',
-  median_absolute_error: 'Median absolute error',
-  mean_absolute_percentage_error: 'Mean abs. percentage error',
-  r2_score: 'R²',
-  explained_variance_score: 'Explained variance',
-  max_error: 'Max error',
-};
-
-/** Human label for a metric key like `f1_score@macro`. */
-export function metricLabel(key) {
-  const [name, mode] = key.split('@');
-  const base = LABELS[name] ?? name.replaceAll('_', ' ');
-  return mode ? `${base} (${mode.replace('=', ' ')})` : base;
-}
-
-function el(tag, attrs = {}, ...children) {
-  const node = document.createElement(tag);
-  for (const [k, v] of Object.entries(attrs)) {
-    if (v === undefined || v === null) continue;
-    if (k === 'class') node.className = v;
-    else if (k === 'text') node.textContent = v;
-    else node.setAttribute(k, v);
-  }
-  for (const c of children) if (c !== null && c !== undefined) node.append(c);
-  return node;
-}
-
-function formatNumber(v) {
-  if (v === null || v === undefined) return '—';
-  if (Number.isInteger(v)) return v.toLocaleString('en-US');
-  const a = Math.abs(v);
-  if (a !== 0 && (a < 1e-3 || a >= 1e6)) return v.toExponential(3);
-  return v.toFixed(a >= 100 ? 2 : 4);
-}
-
-/** A number cell: shows a rounded value, carries the full-precision one. */
-function metricCell(key, value, tag = 'td') {
-  return el(tag, {
-    class: 'num',
-    'data-metric': key,
-    'data-value': value === null ? 'null' : String(value),
-    title: value === null ? 'undefined for this data' : String(value),
-    text: formatNumber(value),
-  });
-}
-
-const HEADLINE = {
-  binary: ['accuracy_score', 'f1_score', 'roc_auc_score', 'log_loss'],
-  multiclass: ['accuracy_score', 'f1_score@macro', 'roc_auc_score@macro', 'log_loss'],
-  regression: ['root_mean_squared_error', 'mean_absolute_error', 'r2_score', 'max_error'],
-};
-
-/** Plots are drawn by the core on this thread (light work; plotters needs the DOM). */
-let core;
-async function drawPlots(reportJson) {
-  core ??= initCore();
-  await core;
-  return JSON.parse(renderPlots(reportJson));
-}
-
-function renderReport(report, plots, fileName) {
-  const root = $('report');
-  root.replaceChildren();
-
-  const classes = (report.classes ?? []).map(String);
-  const cols = report.columns;
-  const detected = [
-    `truth: ${cols.label}`,
-    cols.pred && `prediction: ${cols.pred}`,
-    cols.score && `score: ${cols.score}`,
-    cols.probs?.length ? `probabilities: ${cols.probs.length} columns` : null,
-    cols.weight && `weight: ${cols.weight}`,
-  ].filter(Boolean);
-
-  const summary = el('div', { class: 'card summary' },
-    el('h2', { text: fileName }),
-    el('p', { class: 'meta' },
-      el('span', { class: 'badge', id: 'task', 'data-task': report.task, text: report.task }),
-      ' ',
-      el('span', { 'data-metric': 'n', 'data-value': String(report.n), text: `${report.n.toLocaleString('en-US')} rows` }),
-      classes.length ? ` · ${classes.length} classes` : '',
-      report.positive_class !== undefined ? ` · positive class “${report.positive_class}”` : ''),
-    el('p', { class: 'columns', id: 'columns', text: `Columns — ${detected.join(', ')}` }));
-  const headline = el('div', { class: 'headline' });
-  for (const key of HEADLINE[report.task] ?? []) {
-    if (!(key in report.metrics)) continue;
-    headline.append(el('div', { class: 'tile' }, el('div', { class: 'tile-label', text: metricLabel(key) }),
-      metricCell(key, report.metrics[key], 'div')));
-  }
-  summary.append(headline);
-  for (const note of report.notes ?? []) summary.append(el('p', { class: 'note', text: `Note: ${note}` }));
-  root.append(summary);
-
-  const table = el('table', { class: 'metrics', id: 'metrics-table' },
-    el('thead', {}, el('tr', {}, el('th', { text: 'Metric' }), el('th', { text: 'Key' }), el('th', { class: 'num', text: 'Value' }))));
-  const body = el('tbody');
-  for (const [key, value] of Object.entries(report.metrics)) {
-    if (Array.isArray(value)) continue;
-    body.append(el('tr', {}, el('td', { text: metricLabel(key) }), el('td', {}, el('code', { text: key })), metricCell(key, value)));
-  }
-  table.append(body);
-  root.append(el('div', { class: 'card' }, el('h3', { text: 'Metrics' }), table));
-
-  const cm = report.metrics.confusion_matrix;
-  if (Array.isArray(cm)) {
-    const t = el('table', { class: 'metrics confusion', id: 'confusion-table', 'data-metric': 'confusion_matrix', 'data-value': JSON.stringify(cm) });
-    t.append(el('thead', {}, el('tr', {}, el('th', { text: 'true \\ predicted' }), ...classes.map((c) => el('th', { class: 'num', text: c })))));
-    const tb = el('tbody');
-    cm.forEach((row, i) => tb.append(el('tr', {}, el('th', { text: classes[i] }),
-      ...row.map((v, j) => el('td', { class: i === j ? 'num diag' : 'num', text: formatNumber(v) })))));
-    t.append(tb);
-    root.append(el('details', { class: 'card' }, el('summary', { text: 'Confusion matrix (counts)' }), t));
-  }
-
-  if (plots?.length) {
-    const grid = el('div', { class: 'plots' });
-    for (const p of plots) {
-      const img = el('img', { alt: p.title, src: `data:image/svg+xml;charset=utf-8,${encodeURIComponent(p.svg)}` });
-      grid.append(el('figure', { class: 'card plot', id: `plot-${p.id}` }, el('figcaption', { text: p.title }), img));
-    }
-    root.append(grid);
-  }
-
-  if (report.per_class?.length) {
-    const t = el('table', { class: 'metrics', id: 'per-class' }, el('thead', {}, el('tr', {},
-      ...['Class', 'Precision', 'Recall', 'F1', 'Support'].map((h, i) => el('th', { class: i ? 'num' : null, text: h })))));
-    const tb = el('tbody');
-    for (const row of report.per_class) {
-      tb.append(el('tr', {}, el('td', { text: row.class }),
-        ...['precision', 'recall', 'f1', 'support'].map((f) => metricCell(`per_class.${row.class}.${f}`, row[f]))));
-    }
-    t.append(tb);
-    root.append(el('div', { class: 'card' }, el('h3', { text: 'Per class' }), t));
-  }
-  root.hidden = false;
+/** The core on this thread: plots (plotters needs the DOM) and the threshold slider. */
+let coreReady;
+async function core() {
+  coreReady ??= initCore();
+  await coreReady;
+  return wasm;
 }
 
 function showError(message) {
@@ -178,27 +35,36 @@ function showProgress(msg) {
   if (msg.total) bar.value = Math.min(1, msg.done / msg.total);
   else bar.removeAttribute('value');
   const rows = msg.rows ? ` · ${msg.rows.toLocaleString('en-US')} rows` : '';
-  $('progress-text').textContent = `${msg.phase ?? 'working'}${rows}`;
+  const pct = msg.total ? ` · ${Math.round((100 * msg.done) / msg.total)}%` : '';
+  $('progress-text').textContent = `${msg.phase ?? 'working'}${pct}${rows}`;
 }
 
-async function evaluateFile(file) {
+const isModel = (f) => /\.onnx$/i.test(f.name);
+
+function options() {
+  return $('ci-toggle').checked ? { ci: 0.95 } : {};
+}
+
+async function evaluate(file) {
+  const json = await engine.evaluate(file, options(), showProgress);
+  return { json, report: JSON.parse(json), fileName: file.name };
+}
+
+async function withBusy(work) {
   showError('');
-  showProgress({ phase: 'starting', done: 0, total: file.size });
+  showProgress({ phase: 'starting', done: 0, total: 0 });
   document.body.dataset.state = 'busy';
+  $('empty').hidden = true;
   try {
-    const json = await engine.evaluate(file, {}, showProgress);
-    const report = JSON.parse(json);
-    let plots = [];
-    try {
-      plots = await drawPlots(json);
-    } catch (err) {
-      report.notes = [...(report.notes ?? []), `plots could not be drawn: ${err.message}`];
-    }
-    renderReport(report, plots, file.name);
+    await work();
     document.body.dataset.state = 'done';
   } catch (err) {
-    document.body.dataset.state = 'error';
-    if (!err.cancelled) {
+    if (err.cancelled) {
+      document.body.dataset.state = 'cancelled';
+      showError('');
+      $('status').textContent = 'Cancelled. Nothing was kept; choose a file to start again.';
+    } else {
+      document.body.dataset.state = 'error';
       $('report').hidden = true;
       showError(err.message);
     }
@@ -207,17 +73,87 @@ async function evaluateFile(file) {
   }
 }
 
+async function showReport(r) {
+  const c = await core();
+  let plots = [];
+  try {
+    plots = JSON.parse(c.renderPlots(r.json));
+  } catch (err) {
+    r.report.notes = [...(r.report.notes ?? []), `plots could not be drawn: ${err.message}`];
+  }
+  renderReport($('report'), { ...r, plots, core: c });
+  $('status').textContent = `Report for ${r.fileName}: ${r.report.task}, ${r.report.n} rows.`;
+}
+
 async function handleFiles(files) {
   const list = [...files];
   if (!list.length) return;
-  // Several files: the predictions file is evaluated; models arrive with the runtime.
-  await evaluateFile(list[0]);
+  await withBusy(async () => {
+    const models = list.filter(isModel);
+    const preds = list.filter((f) => !isModel(f));
+    if (models.length && !preds.length) {
+      const card = JSON.parse(await engine.inspect(models[0], showProgress));
+      renderModelCard($('report'), card, models[0].name);
+      $('status').textContent = `Model card for ${models[0].name}.`;
+      return;
+    }
+    if (models.length) {
+      throw new Error(`Running ${models[0].name} on ${preds[0].name} needs the in-browser runtime, which this build does not have yet. `
+        + 'Drop the model alone for its model card, or a predictions file for a report.');
+    }
+    if (preds.length >= 2) {
+      const a = await evaluate(preds[0]);
+      const b = await evaluate(preds[1]);
+      renderComparison($('report'), a, b);
+      $('status').textContent = `Comparison of ${a.fileName} and ${b.fileName}.`;
+      return;
+    }
+    await showReport(await evaluate(preds[0]));
+  });
+}
+
+async function loadUrl(url, name) {
+  const res = await fetch(url);
+  if (!res.ok) throw new Error(`could not load ${name}: HTTP ${res.status}`);
+  const blob = await res.blob();
+  return new File([blob], name, { type: blob.type || 'text/csv' });
 }
 
 async function loadDemo(name) {
-  const url = demoUrls[name];
-  const blob = await (await fetch(url)).blob();
-  await evaluateFile(new File([blob], name, { type: 'text/csv' }));
+  let file;
+  try {
+    file = await loadUrl(demoUrls[name], name);
+  } catch (err) {
+    showError(`The example could not be loaded (${err.message}). If you are offline, open the page once online first.`);
+    document.body.dataset.state = 'error';
+    return;
+  }
+  await handleFiles([file]);
+}
+
+/** `?src=` loads a same-origin file (the CSP forbids others anyway; say so clearly). */
+async function loadSrc(src) {
+  let url;
+  try { url = new URL(src, location.href); } catch { url = null; }
+  if (!url || url.origin !== location.origin) {
+    showError(`?src= must name a file on this site (${location.origin}); '${src}' is elsewhere. Files from other sites are never fetched: download it and drop it here instead.`);
+    document.body.dataset.state = 'error';
+    return;
+  }
+  try {
+    await handleFiles([await loadUrl(url, decodeURIComponent(url.pathname.split('/').pop() || 'file'))]);
+  } catch (err) {
+    showError(err.message);
+    document.body.dataset.state = 'error';
+  }
+}
+
+function setTheme(theme) {
+  document.documentElement.dataset.theme = theme;
+  const btn = $('theme-toggle');
+  btn.setAttribute('aria-pressed', String(theme === 'dark'));
+  btn.textContent = theme === 'dark' ? 'Light theme' : 'Dark theme';
+  try { localStorage.setItem('webeval-theme', theme); } catch { /* private mode */ }
 }
 
 function wire() {
@@ -238,9 +174,30 @@ function wire() {
     button.addEventListener('click', () => loadDemo(button.dataset.demo));
   }
   $('cancel-button').addEventListener('click', () => engine.cancel());
+  let stored = null;
+  try { stored = localStorage.getItem('webeval-theme'); } catch { /* private mode */ }
+  setTheme(stored ?? (matchMedia('(prefers-color-scheme: dark)').matches ? 'dark' : 'light'));
+  $('theme-toggle').addEventListener('click', () => setTheme(document.documentElement.dataset.theme === 'dark' ? 'light' : 'dark'));
   engine.version().then((v) => { $('version').textContent = `v${v}`; }).catch(() => {});
-  const src = new URLSearchParams(location.search).get('demo');
-  if (src && demoUrls[src]) loadDemo(src);
+  const params = new URLSearchParams(location.search);
+  const demo = params.get('demo');
+  const src = params.get('src');
+  if (demo && demoUrls[demo]) loadDemo(demo);
+  else if (src) loadSrc(src);
+  if (import.meta.env.PROD && 'serviceWorker' in navigator) {
+    navigator.serviceWorker.register('./sw.js').then(() => navigator.serviceWorker.ready).then(async (reg) => {
+      await core();
+      const loaded = performance.getEntriesByType('resource').map((e) => e.name);
+      reg.active?.postMessage({ cache: [location.href.split('?')[0], ...Object.values(demoUrls).map(String), ...loaded] });
+      // The worker started before this service worker controlled the page; once it does,
+      // restart an idle worker so its script and the wasm it loads pass through (and are cached).
+      if (!navigator.serviceWorker.controller) {
+        await new Promise((resolve) => navigator.serviceWorker.addEventListener('controllerchange', resolve, { once: true }));
+      }
+      if (engine.pending.size === 0) engine.restart();
+      document.body.dataset.offline = 'ready';
+    }).catch(() => {});
+  }
   document.body.dataset.ready = 'true';
 }
 

@@ -1,7 +1,7 @@
 // All heavy work runs here, off the UI thread: parsing and metrics happen in the wasm core.
 // (Plots are drawn on the main thread: plotters measures text with the DOM.) Messages in: {id, kind: 'evaluate', file, options}. Messages out: {id, type:
 // 'progress'|'result'|'error', ...}. Cancelling is done by the page terminating this worker.
-import init, { evaluateStream, version } from './pkg/webeval.js';
+import init, { evaluateStream, inspectModel, version } from './pkg/webeval.js';
 
 const CHUNK = 1 << 20;
 
@@ -13,6 +13,13 @@ self.onmessage = async (event) => {
     await ready;
     if (kind === 'version') {
       self.postMessage({ id, type: 'result', result: version() });
+      return;
+    }
+    if (kind === 'inspect') {
+      self.postMessage({ id, type: 'progress', phase: 'reading the model', done: 0, total: file.size });
+      const bytes = new Uint8Array(new FileReaderSync().readAsArrayBuffer(file));
+      self.postMessage({ id, type: 'progress', phase: 'inspecting the model', done: file.size, total: file.size });
+      self.postMessage({ id, type: 'result', result: inspectModel(bytes, { file_name: file.name }, undefined) });
       return;
     }
     if (kind !== 'evaluate') throw new Error(`unknown request '${kind}'`);
