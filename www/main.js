@@ -178,7 +178,11 @@ function wire() {
   try { stored = localStorage.getItem('webeval-theme'); } catch { /* private mode */ }
   setTheme(stored ?? (matchMedia('(prefers-color-scheme: dark)').matches ? 'dark' : 'light'));
   $('theme-toggle').addEventListener('click', () => setTheme(document.documentElement.dataset.theme === 'dark' ? 'light' : 'dark'));
-  engine.version().then((v) => { $('version').textContent = `v${v}`; }).catch(() => {});
+  // Interactive = the engine (worker + wasm) answered; benches/startup.mjs reads this mark.
+  engine.version().then((v) => {
+    $('version').textContent = `v${v}`;
+    document.body.dataset.interactiveMs = String(performance.now());
+  }).catch(() => {});
   const params = new URLSearchParams(location.search);
   const demo = params.get('demo');
   const src = params.get('src');
