@@ -76,6 +76,22 @@ impl ConfusionAccumulator {
     }
 }
 
+impl ConfusionMatrix {
+    /// From a flat `names.len()²` matrix of counts indexed by label id (`counts[t * L + p]`),
+    /// keeping only the labels marked in `keep`, in sklearn's order. Used by the bootstrap,
+    /// which counts by id to skip the label lookups.
+    pub fn from_indexed(names: &[String], keep: &[bool], counts: &[f64]) -> ConfusionMatrix {
+        let l = names.len();
+        let mut ids: Vec<usize> = (0..l).filter(|&i| keep.get(i).copied().unwrap_or(false)).collect();
+        let mut classes: Vec<String> = ids.iter().map(|&i| names[i].clone()).collect();
+        super::labels::sort(&mut classes);
+        ids = classes.iter().filter_map(|c| names.iter().position(|n| n == c)).collect();
+        let counts =
+            ids.iter().map(|&t| ids.iter().map(|&p| counts.get(t * l + p).copied().unwrap_or(0.0)).collect()).collect();
+        ConfusionMatrix { classes, counts }
+    }
+}
+
 /// A finished confusion matrix: `counts[true][pred]` in `classes` order.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ConfusionMatrix {

@@ -19,7 +19,7 @@ pub mod threshold;
 use ci::{CiOptions, Interval};
 use classification::{ClassStats, ConfusionAccumulator};
 use labels::LabelIndex;
-use ranking::{Calibration, NamedCurve, ScoreAccumulator};
+use ranking::{Calibration, NamedCurve, ScoreAccumulator, SortCache};
 use regression::RegressionAccumulator;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -85,7 +85,6 @@ struct RowLog {
     labels: LabelIndex,
     truth: Vec<u32>,
     pred: Vec<u32>,
-    scores: Vec<f64>,
     values: Vec<[f64; 2]>,
     weights: Vec<f64>,
 }
@@ -95,7 +94,6 @@ impl RowLog {
         let map = self.labels.absorb(&o.labels);
         self.truth.extend(o.truth.iter().map(|&t| map[t as usize]));
         self.pred.extend(o.pred.iter().map(|&t| map[t as usize]));
-        self.scores.extend_from_slice(&o.scores);
         self.values.extend_from_slice(&o.values);
         self.weights.extend_from_slice(&o.weights);
     }
@@ -145,7 +143,8 @@ impl Evaluation {
     /// the first update.
     pub fn with_ci(mut self, ci: CiOptions) -> Self {
         self.ci = Some(ci);
-        self.rows = Some(RowLog::default());
+        // declared classes first, so a replicate that draws none of a class still has it
+        self.rows = Some(RowLog { labels: LabelIndex::with_labels(&self.declared_classes), ..RowLog::default() });
         self
     }
 
@@ -161,7 +160,6 @@ impl Evaluation {
             let p = log.labels.intern(pred);
             log.truth.push(t);
             log.pred.push(p);
-            ranking::push_exactly(&mut log.scores, scores, self.score_width);
             log.weights.push(weight);
         }
     }
@@ -186,8 +184,11 @@ impl Evaluation {
         if let (Some(a), Some(b)) = (&mut self.regression, &other.regression) {
             a.merge(b);
         }
-        if let (Some(a), Some(b)) = (&mut self.rows, &other.rows) {
-            a.merge(b);
+        match (&mut self.rows, &other.rows) {
+            (Some(a), Some(b)) => a.merge(b),
+            // the other side kept no rows: intervals can no longer be computed
+            (Some(_), None) => self.rows = None,
+            _ => {}
         }
     }
 
@@ -231,7 +232,7 @@ impl Evaluation {
         }
         if let Some(c) = &self.confusion {
             let cm = c.finish();
-            let positive = (self.task == Task::Binary && cm.classes.len() == 2).then_some(1);
+            let positive = self.positive(&cm);
             out.positive_class = positive.map(|p| cm.classes[p].clone());
             metrics.extend(cm.metrics(positive));
             out.per_class = cm.per_class();
@@ -250,30 +251,61 @@ impl Evaluation {
         out
     }
 
+    /// The index of the positive class for binary precision/recall/F.
+    fn positive(&self, cm: &classification::ConfusionMatrix) -> Option<usize> {
+        (self.task == Task::Binary && cm.classes.len() == 2).then_some(1)
+    }
+
     /// Bootstrap every scalar metric, then replace the bootstrap interval by the analytic
     /// one where that exists and its assumptions (unit weights) hold.
     fn intervals(&self, ci: CiOptions, log: &RowLog, point: &Finished) -> BTreeMap<String, Interval> {
         let n = log.weights.len();
+        if n as u64 != self.rows() || self.scores.as_ref().is_some_and(|s| s.rows() != n) {
+            return BTreeMap::new();
+        }
         let scalar_keys: Vec<&String> = point.metrics.iter().filter(|(_, v)| v.is_number()).map(|(k, _)| k).collect();
         let mut samples: BTreeMap<&str, Vec<f64>> = scalar_keys.iter().map(|k| (k.as_str(), Vec::new())).collect();
-        let width = self.score_width;
+        // Label metrics and regression recount the drawn rows; score metrics re-weight the
+        // kept scores (weight x multiplicity), reusing their sort orders across replicates.
+        let mut cache = SortCache::default();
+        let mut rep_weights = vec![0.0; n];
+        let names = log.labels.names();
         for b in 0..ci.replicates {
             let counts = ci::multiplicities(n, ci.seed, b);
-            let mut rep = Evaluation::new(self.task, self.declared_classes.clone(), width);
-            for (r, &c) in counts.iter().enumerate() {
-                if c == 0 {
-                    continue;
-                }
-                let w = log.weights[r] * f64::from(c);
-                if self.task == Task::Regression {
-                    rep.update_regression(log.values[r][0], log.values[r][1], w);
-                } else {
-                    let names = log.labels.names();
-                    let scores = &log.scores[r * width..(r + 1) * width];
-                    rep.update_classification(&names[log.truth[r] as usize], &names[log.pred[r] as usize], scores, w);
-                }
+            for ((rw, &w), &c) in rep_weights.iter_mut().zip(&log.weights).zip(&counts) {
+                *rw = w * f64::from(c);
             }
-            let m = rep.finish_point().metrics;
+            let drawn = || counts.iter().enumerate().filter(|(_, &c)| c > 0).map(|(r, _)| (r, rep_weights[r]));
+            let m = if self.task == Task::Regression {
+                let mut rep = RegressionAccumulator::new();
+                for (r, w) in drawn() {
+                    rep.update(log.values[r][0], log.values[r][1], w);
+                }
+                rep.finish()
+            } else {
+                // count by label id; the classes are those drawn (or declared), as
+                // scikit-learn would see them in the resample
+                let l = names.len();
+                let mut matrix = vec![0.0; l * l];
+                let mut present = vec![false; l];
+                for c in &self.declared_classes {
+                    if let Some(i) = log.labels.get(c) {
+                        present[i as usize] = true;
+                    }
+                }
+                for (r, w) in drawn() {
+                    let (t, p) = (log.truth[r] as usize, log.pred[r] as usize);
+                    matrix[t * l + p] += w;
+                    present[t] = true;
+                    present[p] = true;
+                }
+                let cm = classification::ConfusionMatrix::from_indexed(names, &present, &matrix);
+                let mut m = cm.metrics(self.positive(&cm));
+                if let Some(s) = &self.scores {
+                    m.extend(s.finish_weighted(&cm.classes, &rep_weights, &mut cache));
+                }
+                m
+            };
             for (k, vals) in samples.iter_mut() {
                 vals.push(m.get(*k).and_then(serde_json::Value::as_f64).unwrap_or(f64::NAN));
             }

@@ -82,19 +82,32 @@ impl ScoreAccumulator {
     /// Compute the score metrics. `classes` is the task's sorted class list (truth ∪ pred ∪
     /// probability headers); for `k == 1` the positive class is `classes[1]`.
     pub fn finish(&self, classes: &[String]) -> ScoreReport {
+        self.finish_with(classes, &self.weights, &mut SortCache::default(), true)
+    }
+
+    /// The scalar metrics with the rows re-weighted (a bootstrap replicate: weight times
+    /// multiplicity). `cache` keeps the sort orders between replicates, since the scores
+    /// never change; pass the same cache for every replicate of one accumulator.
+    pub fn finish_weighted(&self, classes: &[String], weights: &[f64], cache: &mut SortCache) -> MetricMap {
+        self.finish_with(classes, weights, cache, false).metrics
+    }
+
+    /// `full`: also the curves, threshold explorer and DeLong variance.
+    fn finish_with(&self, classes: &[String], w: &[f64], cache: &mut SortCache, full: bool) -> ScoreReport {
+        cache.next = 0;
         if self.k == 1 {
-            self.finish_binary(classes)
+            self.finish_binary(classes, w, cache, full)
         } else {
-            self.finish_multiclass()
+            self.finish_multiclass(w, cache, full)
         }
     }
 
-    fn finish_binary(&self, classes: &[String]) -> ScoreReport {
+    fn finish_binary(&self, classes: &[String], weights: &[f64], cache: &mut SortCache, full: bool) -> ScoreReport {
         let mut metrics = MetricMap::new();
         let pos = 1.min(classes.len().saturating_sub(1));
         let positive = classes.get(pos).filter(|_| classes.len() > 1);
         let y: Vec<bool> = self.truth.iter().map(|&t| Some(&self.labels.names()[t as usize]) == positive).collect();
-        let curve = BinaryCurve::new(&self.scores, &y, &self.weights);
+        let curve = cache.curve(&self.scores, &y, weights);
         metrics.insert("roc_auc_score".into(), num(curve.roc_auc()));
         metrics.insert(format!("roc_auc_score@max_fpr={MAX_FPR}"), num(curve.partial_roc_auc(MAX_FPR)));
         metrics.insert("average_precision_score".into(), num(curve.average_precision()));
@@ -102,7 +115,7 @@ impl ScoreAccumulator {
         let mut calibration = None;
         if probabilistic && classes.len() == 2 {
             let (mut ll, mut br, mut wsum) = (0.0, 0.0, 0.0);
-            for ((&p, &yi), &w) in self.scores.iter().zip(&y).zip(&self.weights) {
+            for ((&p, &yi), &w) in self.scores.iter().zip(&y).zip(weights) {
                 let p_true = if yi { p } else { 1.0 - p };
                 ll -= w * clip_prob(p_true).ln();
                 br += w * (p - f64::from(u8::from(yi))).powi(2);
@@ -111,11 +124,14 @@ impl ScoreAccumulator {
             metrics.insert("log_loss".into(), num(ll / wsum));
             metrics.insert("brier_score_loss".into(), num(br / wsum));
             let rows = self.scores.iter().copied().zip(y.iter().copied());
-            let cal = Calibration::new("positive-class probability", rows, &self.weights);
+            let cal = Calibration::new("positive-class probability", rows, weights);
             metrics.extend(cal.metrics());
             calibration = Some(cal);
         }
-        let delong = curve.delong(&self.scores, &y, &self.weights);
+        if !full {
+            return ScoreReport { metrics, curves: Vec::new(), calibration: None, delong: None, explorer: None };
+        }
+        let delong = curve.delong(&self.scores, &y, weights);
         let explorer = (classes.len() == 2).then(|| ThresholdExplorer::from_curve(&curve));
         let curves = vec![curve.into_named(classes.get(pos).cloned().unwrap_or_default())];
         ScoreReport { metrics, curves, calibration, delong, explorer }
@@ -123,7 +139,7 @@ impl ScoreAccumulator {
 
     /// One probability column per class: one-vs-rest and one-vs-one ranking metrics, log
     /// loss, Brier score, top-k accuracy and top-label calibration.
-    fn finish_multiclass(&self) -> ScoreReport {
+    fn finish_multiclass(&self, w: &[f64], cache: &mut SortCache, full: bool) -> ScoreReport {
         let k = self.k;
         if self.labels.len() != k || self.truth.iter().any(|&t| t as usize >= k) {
             // Rows whose truth has no probability column (the pipeline refuses them; an API
@@ -132,9 +148,10 @@ impl ScoreAccumulator {
             for (r, &t) in self.truth.iter().enumerate().filter(|(_, &t)| (t as usize) < k) {
                 known.truth.push(t);
                 known.scores.extend_from_slice(&self.scores[r * k..(r + 1) * k]);
-                known.weights.push(self.weights[r]);
+                known.weights.push(w[r]);
             }
-            return known.finish_multiclass();
+            let kw = known.weights.clone();
+            return known.finish_multiclass(&kw, cache, full);
         }
         let mut metrics = MetricMap::new();
         let n = self.rows();
@@ -146,18 +163,19 @@ impl ScoreAccumulator {
         }
         let truth: Vec<usize> = self.truth.iter().map(|&t| remap[t as usize]).collect();
         let score = |r: usize, cls: usize| self.scores[r * k + col_of[cls]];
-        let w = &self.weights;
 
         let mut curves = Vec::new();
         let (mut aucs, mut aps, mut supports) = (Vec::new(), Vec::new(), Vec::new());
         for (cls, name) in sorted.iter().enumerate().take(k) {
             let col: Vec<f64> = (0..n).map(|r| score(r, cls)).collect();
             let y: Vec<bool> = truth.iter().map(|&t| t == cls).collect();
-            let curve = BinaryCurve::new(&col, &y, w);
+            let curve = cache.curve(&col, &y, w);
             aucs.push(curve.roc_auc());
             aps.push(curve.average_precision());
             supports.push(curve.positives());
-            curves.push(curve.into_named(name.clone()));
+            if full {
+                curves.push(curve.into_named(name.clone()));
+            }
         }
         let macro_avg = |v: &[f64]| if v.is_empty() { f64::NAN } else { v.iter().sum::<f64>() / v.len() as f64 };
         let weighted = |v: &[f64], by: &[f64]| {
@@ -168,7 +186,7 @@ impl ScoreAccumulator {
         let flat: Vec<f64> = (0..n).flat_map(|r| (0..k).map(move |c| (r, c))).map(|(r, c)| score(r, c)).collect();
         let flat_y: Vec<bool> = truth.iter().flat_map(|&t| (0..k).map(move |c| t == c)).collect();
         let flat_w: Vec<f64> = w.iter().flat_map(|&x| std::iter::repeat_n(x, k)).collect();
-        let micro = BinaryCurve::new(&flat, &flat_y, &flat_w);
+        let micro = cache.curve(&flat, &flat_y, &flat_w);
         metrics.insert("roc_auc_score@macro".into(), num(macro_avg(&aucs)));
         metrics.insert("roc_auc_score@weighted".into(), num(weighted(&aucs, &supports)));
         metrics.insert("roc_auc_score@micro".into(), num(micro.roc_auc()));
@@ -177,7 +195,7 @@ impl ScoreAccumulator {
         metrics.insert("average_precision_score@micro".into(), num(micro.average_precision()));
         drop((flat, flat_y, flat_w, micro));
 
-        let (ovo_macro, ovo_weighted) = hand_till(k, &truth, w, &score);
+        let (ovo_macro, ovo_weighted) = hand_till(k, &truth, w, &score, cache);
         metrics.insert("roc_auc_score@ovo".into(), num(ovo_macro));
         metrics.insert("roc_auc_score@ovo,weighted".into(), num(ovo_weighted));
 
@@ -225,8 +243,86 @@ impl ScoreAccumulator {
     }
 }
 
+/// Row indices by score, descending. Ties are grouped by the curve code, so their order
+/// does not matter and an unstable sort of (score, index) pairs will do.
+fn descending_order(scores: &[f64]) -> Vec<u32> {
+    let mut keyed: Vec<(f64, u32)> = scores.iter().enumerate().map(|(i, &s)| (s, i as u32)).collect();
+    keyed.sort_unstable_by(|a, b| b.0.total_cmp(&a.0));
+    keyed.into_iter().map(|(_, i)| i).collect()
+}
+
+/// The sorted form of the curves one `finish` builds, in the order it builds them, so
+/// bootstrap replicates (same scores and labels, other weights) only re-sum the weights.
+#[derive(Debug, Default)]
+pub struct SortCache {
+    curves: Vec<SortedCurve>,
+    next: usize,
+}
+
+/// One curve's rows by score, descending, with what does not depend on the weights.
+#[derive(Debug)]
+struct SortedCurve {
+    order: Vec<u32>,
+    /// The labels as given (unsorted), to check that a later call is the same curve.
+    y: Vec<bool>,
+    y_sorted: Vec<bool>,
+    scores_sorted: Vec<f64>,
+    /// Whether position i is the last of its group of tied scores.
+    last_of_tie: Vec<bool>,
+}
+
+impl SortedCurve {
+    fn new(scores: &[f64], y: &[bool]) -> Self {
+        let order = descending_order(scores);
+        let scores_sorted: Vec<f64> = order.iter().map(|&r| scores[r as usize]).collect();
+        let last_of_tie =
+            (0..order.len()).map(|i| i + 1 == order.len() || scores_sorted[i + 1] != scores_sorted[i]).collect();
+        let y_sorted = order.iter().map(|&r| y[r as usize]).collect();
+        SortedCurve { order, y: y.to_vec(), y_sorted, scores_sorted, last_of_tie }
+    }
+
+    fn curve(&self, w: &[f64]) -> BinaryCurve {
+        let (mut thresholds, mut tps, mut fps) = (Vec::new(), Vec::new(), Vec::new());
+        let (mut tp, mut fp) = (0.0, 0.0);
+        for (i, &r) in self.order.iter().enumerate() {
+            let wi = w.get(r as usize).copied().unwrap_or(0.0);
+            if self.y_sorted[i] {
+                tp += wi;
+            } else {
+                fp += wi;
+            }
+            if self.last_of_tie[i] {
+                thresholds.push(self.scores_sorted[i]);
+                tps.push(tp);
+                fps.push(fp);
+            }
+        }
+        BinaryCurve { thresholds, tps, fps }
+    }
+}
+
+impl SortCache {
+    fn curve(&mut self, scores: &[f64], y: &[bool], w: &[f64]) -> BinaryCurve {
+        let i = self.next;
+        self.next += 1;
+        match self.curves.get(i) {
+            Some(c) if c.order.len() == scores.len() && c.y == y => {}
+            // first time, or not the same curve as last time (a replicate without one class)
+            _ => {
+                let fresh = SortedCurve::new(scores, y);
+                if i < self.curves.len() {
+                    self.curves[i] = fresh;
+                } else {
+                    self.curves.push(fresh);
+                }
+            }
+        }
+        self.curves[i].curve(w)
+    }
+}
+
 /// Append exactly `k` values: `values` padded with NaN or cut.
-pub(crate) fn push_exactly(out: &mut Vec<f64>, values: &[f64], k: usize) {
+fn push_exactly(out: &mut Vec<f64>, values: &[f64], k: usize) {
     if values.len() == k {
         out.extend_from_slice(values);
     } else {
@@ -247,7 +343,13 @@ fn clip_prob(p: f64) -> f64 {
 /// Hand & Till's one-vs-one AUC, as sklearn's `multi_class="ovo"`: for each pair of classes,
 /// the mean of the two AUCs computed on the rows of those classes; averaged uniformly and
 /// by the (weighted) share of rows in the pair.
-fn hand_till(k: usize, truth: &[usize], w: &[f64], score: &dyn Fn(usize, usize) -> f64) -> (f64, f64) {
+fn hand_till(
+    k: usize,
+    truth: &[usize],
+    w: &[f64],
+    score: &dyn Fn(usize, usize) -> f64,
+    cache: &mut SortCache,
+) -> (f64, f64) {
     let mut rows_of = vec![Vec::new(); k];
     for (r, &t) in truth.iter().enumerate() {
         rows_of[t].push(r);
@@ -262,7 +364,7 @@ fn hand_till(k: usize, truth: &[usize], w: &[f64], score: &dyn Fn(usize, usize) 
             let is_b: Vec<bool> = is_a.iter().map(|x| !x).collect();
             let sa: Vec<f64> = rows.iter().map(|&r| score(r, a)).collect();
             let sb: Vec<f64> = rows.iter().map(|&r| score(r, b)).collect();
-            let auc = (BinaryCurve::new(&sa, &is_a, &ww).roc_auc() + BinaryCurve::new(&sb, &is_b, &ww).roc_auc()) / 2.0;
+            let auc = (cache.curve(&sa, &is_a, &ww).roc_auc() + cache.curve(&sb, &is_b, &ww).roc_auc()) / 2.0;
             let prevalence = ww.iter().sum::<f64>() / total;
             sum += auc;
             count += 1.0;
@@ -380,27 +482,6 @@ pub(crate) struct BinaryCurve {
 }
 
 impl BinaryCurve {
-    fn new(scores: &[f64], y: &[bool], w: &[f64]) -> Self {
-        let mut order: Vec<usize> = (0..scores.len()).collect();
-        order.sort_by(|&a, &b| scores[b].total_cmp(&scores[a]));
-        let (mut thresholds, mut tps, mut fps) = (Vec::new(), Vec::new(), Vec::new());
-        let (mut tp, mut fp) = (0.0, 0.0);
-        for (i, &r) in order.iter().enumerate() {
-            if y[r] {
-                tp += w[r];
-            } else {
-                fp += w[r];
-            }
-            let last_of_tie = i + 1 == order.len() || scores[order[i + 1]] != scores[r];
-            if last_of_tie {
-                thresholds.push(scores[r]);
-                tps.push(tp);
-                fps.push(fp);
-            }
-        }
-        BinaryCurve { thresholds, tps, fps }
-    }
-
     fn positives(&self) -> f64 {
         self.tps.last().copied().unwrap_or(0.0)
     }
