@@ -1,10 +1,22 @@
 import { defineConfig } from 'vite';
 
 // The page is static: index.html at the top, code in www/, the wasm core in www/pkg/ (built
-// by `npm run wasm`). `npm run build` writes dist/, servable by any static host.
+// by `npm run wasm`). `npm run build` writes dist/, servable by any static host: the page,
+// the docs example docs/embed.html, and dist/webeval-report.js (the <webeval-report> element,
+// a stable name for docs pages to import; its worker and the wasm sit in dist/assets/).
 export default defineConfig({
   root: '.',
-  build: { outDir: 'dist', target: 'es2022', assetsInlineLimit: 0 },
+  build: {
+    outDir: 'dist',
+    target: 'es2022',
+    assetsInlineLimit: 0,
+    rollupOptions: {
+      input: { main: 'index.html', embed: 'docs/embed.html', 'webeval-report': 'www/embed.js' },
+      output: {
+        entryFileNames: (chunk) => (chunk.name === 'webeval-report' ? 'webeval-report.js' : 'assets/[name]-[hash].js'),
+      },
+    },
+  },
   worker: { format: 'es' },
   server: { host: '127.0.0.1', watch: { ignored: ['**/target/**', '**/tests/**'] } },
   preview: { host: '127.0.0.1' },

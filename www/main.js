@@ -115,11 +115,13 @@ async function handleFiles(files) {
 async function loadUrl(url, name) {
   const res = await fetch(url);
   if (!res.ok) throw new Error(`could not load ${name}: HTTP ${res.status}`);
+      if ((res.headers.get('content-type') ?? '').startsWith('text/html')) throw new Error(`${name} is a web page, not a data file: is the path right?`);
   const blob = await res.blob();
   return new File([blob], name, { type: blob.type || 'text/csv' });
 }
 
 async function loadDemo(name) {
+  document.body.dataset.state = 'busy';
   let file;
   try {
     file = await loadUrl(demoUrls[name], name);

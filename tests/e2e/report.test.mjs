@@ -219,6 +219,27 @@ test('?src= loads a same-origin file and refuses others', async () => {
   assert.match(await s.page.$eval('#error', (e) => e.textContent), /must name a file on this site/);
 });
 
+test('the docs example embeds a live report with <webeval-report>', async () => {
+  await s.page.goto(new URL('/docs/embed.html', s.url).href);
+  await s.page.waitForFunction(() => ['done', 'error'].includes(document.getElementById('example').dataset.state), null, { timeout: 30000 });
+  assert.equal(await s.page.$eval('#example', (e) => e.dataset.state), 'done');
+  const m = await readMetrics(s.page);
+  for (const [key, value] of Object.entries(goldens['breast_cancer.csv'].metrics)) {
+    assert.ok(close(m[key], value, key), `embedded ${key}: ${m[key]} vs ${value}`);
+  }
+  assert.ok(await s.page.$('#example [data-metric="accuracy_score"][data-ci-low]'), 'ci attribute honoured');
+  assert.ok(await s.page.$('webeval-report #plot-roc img'));
+  // The host page keeps its own font: the element's styles are scoped.
+  assert.match(await s.page.evaluate(() => getComputedStyle(document.body).fontFamily), /Georgia/);
+  // The module is importable by its stable name; changing src re-renders.
+  await s.page.evaluate(() => document.getElementById('example').setAttribute('src', '/examples/missing.csv'));
+  await s.page.waitForFunction(() => document.getElementById('example').dataset.state === 'error');
+  assert.match(await s.page.$eval('#example [role="alert"]', (e) => e.textContent), /(HTTP 404|is a web page, not a data file)/);
+  await s.page.evaluate(() => document.getElementById('example').setAttribute('src', '/examples/preds.csv'));
+  await s.page.waitForFunction(() => document.getElementById('example').dataset.state === 'done');
+  await s.page.screenshot({ path: join(screenshots, 'embed.png'), fullPage: true });
+});
+
 test('after the first visit the page works offline', async () => {
   await s.page.goto(s.url);
   await s.page.waitForFunction(() => document.body.dataset.offline === 'ready', null, { timeout: 20000 });
