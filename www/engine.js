@@ -40,6 +40,10 @@ export class Engine {
     return this.request({ kind: 'evaluate', file, options }, onProgress);
   }
 
+  run(model, data, options, onProgress) {
+    return this.request({ kind: 'run', file: model, data, options }, onProgress);
+  }
+
   inspect(file, onProgress) {
     return this.request({ kind: 'inspect', file }, onProgress);
   }

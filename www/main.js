@@ -2,12 +2,14 @@
 // the report the wasm core returns (rendering in report.js, shared with <webeval-report>).
 import { Engine } from './engine.js';
 import initCore, * as wasm from './pkg/webeval.js';
-import { renderReport, renderModelCard, renderComparison } from './report.js';
+import { renderReport, renderModelCard, renderComparison, speedCard } from './report.js';
 
 const demoUrls = {
   'breast_cancer.csv': new URL('./demo/breast_cancer.csv', import.meta.url),
   'digits.csv': new URL('./demo/digits.csv', import.meta.url),
   'diabetes.csv': new URL('./demo/diabetes.csv', import.meta.url),
+  'digits_mlp.onnx': new URL('./demo/digits_mlp.onnx', import.meta.url),
+  'digits_data.csv': new URL('./demo/digits_data.csv', import.meta.url),
 };
 
 const $ = (id) => document.getElementById(id);
@@ -98,8 +100,14 @@ async function handleFiles(files) {
       return;
     }
     if (models.length) {
-      throw new Error(`Running ${models[0].name} on ${preds[0].name} needs the in-browser runtime, which this build does not have yet. `
-        + 'Drop the model alone for its model card, or a predictions file for a report.');
+      const out = JSON.parse(await engine.run(models[0], preds[0], {}, showProgress));
+      if (!out.report) {
+        throw new Error(`${preds[0].name} has no true-label column (label/y_true/target), so ${models[0].name}'s predictions cannot be scored; add one to get a report.`);
+      }
+      const json = JSON.stringify(out.report);
+      await showReport({ json, report: out.report, fileName: `${models[0].name} on ${preds[0].name}` });
+      $('report').children[0].after(speedCard(out.speed));
+      return;
     }
     if (preds.length >= 2) {
       const a = await evaluate(preds[0]);
@@ -120,17 +128,17 @@ async function loadUrl(url, name) {
   return new File([blob], name, { type: blob.type || 'text/csv' });
 }
 
-async function loadDemo(name) {
+async function loadDemo(names) {
   document.body.dataset.state = 'busy';
-  let file;
+  let files;
   try {
-    file = await loadUrl(demoUrls[name], name);
+    files = await Promise.all(names.split(' ').map((name) => loadUrl(demoUrls[name], name)));
   } catch (err) {
     showError(`The example could not be loaded (${err.message}). If you are offline, open the page once online first.`);
     document.body.dataset.state = 'error';
     return;
   }
-  await handleFiles([file]);
+  await handleFiles(files);
 }
 
 /** `?src=` loads a same-origin file (the CSP forbids others anyway; say so clearly). */

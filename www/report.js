@@ -478,3 +478,19 @@ export function renderComparison(root, a, b) {
     el('div', { class: 'scroll' }, t)));
   root.hidden = false;
 }
+
+/** Speed and stability of an in-browser model run (runModel's `speed`). */
+export function speedCard(speed) {
+  const rows = [['latency_ms_p50', 'p50'], ['latency_ms_p95', 'p95'], ['latency_ms_p99', 'p99'], ['latency_ms_max', 'max']];
+  const max = Math.max(...rows.map(([k]) => speed[k] ?? 0), 1e-9);
+  return el('div', { class: 'card', id: 'speed' },
+    el('h3', { text: 'Speed and stability' }),
+    el('p', { class: 'meta', text: `${speed.backend} (${speed.kernel}) · ${speed.rows} rows in ${speed.batches} batches of ${speed.batch_size}` }),
+    el('div', { class: 'headline' },
+      el('div', { class: 'tile' }, el('div', { class: 'tile-label', text: 'Throughput (rows/s)' }), metricCell('throughput_rows_per_s', speed.throughput_rows_per_s, 'div')),
+      el('div', { class: 'tile' }, el('div', { class: 'tile-label', text: 'Batch latency p50 (ms)' }), metricCell('latency_ms_p50', speed.latency_ms_p50, 'div'))),
+    el('div', { class: 'bars', role: 'list', 'aria-label': 'Batch latency percentiles (ms)' }, ...rows.map(([k, label]) => el('div', { class: 'bar-row', role: 'listitem' },
+      el('span', { class: 'bar-label', text: `latency ${label}` }),
+      el('span', { class: 'bar' }, el('span', { class: 'bar-fill', style: `width:${(100 * (speed[k] ?? 0)) / max}%` })),
+      metricCell(k, speed[k], 'span')))));
+}

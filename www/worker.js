@@ -1,18 +1,26 @@
 // All heavy work runs here, off the UI thread: parsing and metrics happen in the wasm core.
 // (Plots are drawn on the main thread: plotters measures text with the DOM.) Messages in: {id, kind: 'evaluate', file, options}. Messages out: {id, type:
 // 'progress'|'result'|'error', ...}. Cancelling is done by the page terminating this worker.
-import init, { evaluateStream, inspectModel, version } from './pkg/webeval.js';
+import init, { evaluateStream, inspectModel, runModel, version } from './pkg/webeval.js';
 
 const CHUNK = 1 << 20;
 
 const ready = init();
 
 self.onmessage = async (event) => {
-  const { id, kind, file, options } = event.data;
+  const { id, kind, file, data, options } = event.data;
   try {
     await ready;
     if (kind === 'version') {
       self.postMessage({ id, type: 'result', result: version() });
+      return;
+    }
+    if (kind === 'run') {
+      self.postMessage({ id, type: 'progress', phase: `running ${file.name} on ${data.name}`, done: 0, total: 0 });
+      const reader = new FileReaderSync();
+      const model = new Uint8Array(reader.readAsArrayBuffer(file));
+      const rows = new Uint8Array(reader.readAsArrayBuffer(data));
+      self.postMessage({ id, type: 'result', result: runModel(model, rows, { ...options, dataName: data.name }) });
       return;
     }
     if (kind === 'inspect') {

@@ -141,6 +141,19 @@ test('an ONNX model gets a model card with a sortable layer table and a compute 
   await s.page.screenshot({ path: join(screenshots, 'model-card.png'), fullPage: true });
 });
 
+test('a model and a dataset run in the page and are evaluated, with speed', async () => {
+  await s.page.goto(s.url);
+  await s.page.click('#demo-model');
+  await done();
+  const m = await readMetrics(s.page);
+  // tests/fixtures/runtime/make_models.py: scikit-learn scores 440 of these 450 digits right.
+  assert.equal(Number(m.n), 450);
+  assert.ok(Math.abs(Number(m.accuracy_score) - 440 / 450) < 1e-12, `accuracy ${m.accuracy_score}`);
+  for (const k of ['latency_ms_p50', 'latency_ms_p95', 'latency_ms_p99', 'throughput_rows_per_s']) assert.ok(Number(m[k]) > 0, k);
+  assert.ok(Number(m.latency_ms_p50) <= Number(m.latency_ms_p99));
+  await s.page.screenshot({ path: join(screenshots, 'model-run.png'), fullPage: true });
+});
+
 test('two predictions files are compared side by side', async () => {
   await s.page.goto(s.url);
   const a = readFileSync(join(root, 'www/demo/breast_cancer.csv'), 'utf8');
