@@ -7,6 +7,7 @@
 
 use crate::error::{Error, Location, Result};
 use crate::metrics::{labels, Evaluation, Task};
+use std::borrow::Cow;
 
 pub const LABEL_NAMES: &[&str] = &["label", "y_true", "target", "truth", "y"];
 pub const PRED_NAMES: &[&str] = &["pred", "y_pred", "prediction", "predicted"];
@@ -111,6 +112,19 @@ pub fn resolve(names: &[String], spec: &ColumnSpec, file: &str) -> Result<Roles>
         return Ok(Roles { label, pred, score: score.or(Some(i)), probs, weight });
     }
     Ok(Roles { label, pred, score, probs, weight })
+}
+
+/// [`labels::canonical`] without allocating when `raw` (trimmed) already is canonical.
+fn canonical_label(raw: &str) -> Cow<'_, str> {
+    let digits = raw.strip_prefix('-').unwrap_or(raw);
+    let plain_int = !digits.is_empty()
+        && digits.len() <= 15
+        && digits.bytes().all(|b| b.is_ascii_digit())
+        && (!digits.starts_with('0') || (digits == "0" && raw == "0"));
+    if plain_int || raw.parse::<f64>().is_err() {
+        return Cow::Borrowed(raw);
+    }
+    Cow::Owned(labels::canonical(raw))
 }
 
 /// What is done to the score columns before the metrics see them.
@@ -362,12 +376,14 @@ impl Plan {
         }
     }
 
-    fn label(&self, record: &[String], col: usize, line: u64) -> Result<String> {
+    /// The label's canonical text, borrowed when the cell already is canonical (plain
+    /// integers and text, the common case): no allocation per row.
+    fn label<'r>(&self, record: &'r [String], col: usize, line: u64) -> Result<Cow<'r, str>> {
         let raw = record[col].trim();
         if is_missing(raw) {
             return Err(self.non_finite(raw, col, line, "a label in every row"));
         }
-        Ok(labels::canonical(raw))
+        Ok(canonical_label(raw))
     }
 
     /// Feed one record (already checked to have the header's width) into `eval`.
@@ -404,7 +420,7 @@ impl Plan {
             scratch.clear();
             scratch.push(v);
         }
-        if !self.score_cols.is_empty() && !self.classes.contains(&truth) {
+        if !self.score_cols.is_empty() && !self.classes.iter().any(|c| *c == *truth) {
             let why = if r.probs.len() >= 2 {
                 "has no probability column; the file has columns for classes"
             } else {
@@ -419,14 +435,26 @@ impl Plan {
             Some(p) => self.label(record, p, line)?,
             None if scratch.len() >= 2 => {
                 let best = scratch.iter().enumerate().fold(0, |best, (i, v)| if *v > scratch[best] { i } else { best });
-                self.classes[best].clone()
+                Cow::Borrowed(self.classes[best].as_str())
             }
             None => {
                 let positive = scratch[0] > self.threshold;
-                self.classes[usize::from(positive)].clone()
+                Cow::Borrowed(self.classes[usize::from(positive)].as_str())
             }
         };
         eval.update_classification(&truth, &pred, scratch, weight);
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn fast_labels_match_canonical() {
+        for raw in
+            ["0", "-0", "007", "-5", "1.0", "1e3", "cat", "inf", "123456789012345", "12345678901234567", "0.5", "+3"]
+        {
+            assert_eq!(super::canonical_label(raw), super::labels::canonical(raw), "{raw}");
+        }
     }
 }
