@@ -87,6 +87,18 @@ pub enum Error {
     #[error("{0}")]
     Runtime(String),
 
+    // ---- gpu: the wgpu runtime (each of these makes the runtime fall back to the CPU) ------
+    #[error("no usable GPU adapter ({0}); running on the CPU instead. Install a Vulkan driver (e.g. Mesa's lavapipe: apt-get install mesa-vulkan-drivers) or use a browser with WebGPU to use the GPU")]
+    GpuUnavailable(String),
+    #[error("the GPU device was lost ({0}); this batch was discarded. Rerun with the CPU (CLI: --device cpu); the runtime retries on the CPU by itself when it can")]
+    GpuDeviceLost(String),
+    #[error("tensor '{tensor}' needs {bytes} bytes but this GPU binds at most {limit} bytes per buffer; it runs on the CPU instead (or use a smaller batch)")]
+    GpuLimit { tensor: String, bytes: u64, limit: u64 },
+    #[error("node '{node}' ({op}) has no GPU kernel: {why}; it runs on the CPU")]
+    GpuUnsupported { node: String, op: String, why: String },
+    #[error("the GPU rejected a kernel: {0}. This is a webeval bug; rerun with the CPU (CLI: --device cpu) and please report it")]
+    Gpu(String),
+
     // ---- report -------------------------------------------------------------------------
     #[error("could not draw the {plot} plot: {message}")]
     Plot { plot: String, message: String },

@@ -8,3 +8,6 @@ pub mod tensor;
 
 pub use executor::{Backend, BufferPool, CompileCtx, Kernel, Session};
 pub use tensor::{Data, Tensor};
+/// The wgpu backend (feature `gpu`), tested against the CPU kernels.
+#[cfg(feature = "gpu")]
+pub mod gpu;

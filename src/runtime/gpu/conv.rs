@@ -1,0 +1,148 @@
+//! Conv (1-D and 2-D, groups, dilations, padding) as im2col + the tiled GEMM.
+//!
+//! im2col costs memory (C*kh*kw x OH*OW per image) but reuses the one well-tuned kernel and
+//! its fused bias/activation epilogue; 1x1 stride-1 convolutions skip it and read the input
+//! directly. The column buffer is reused across the images of a batch.
+
+use super::device::{GpuTensor, Recorder};
+use super::elementwise::Act;
+use super::gemm::{self, BiasLayout, Epilogue, GemmCall};
+use crate::error::{Error, Result};
+
+const SOURCE: &str = include_str!("im2col.wgsl");
+
+/// 2-D convolution / pooling geometry. Pads are [top, left, bottom, right] as ONNX orders them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Window {
+    pub kernel: [usize; 2],
+    pub strides: [usize; 2],
+    pub pads: [usize; 4],
+    pub dilations: [usize; 2],
+}
+
+impl Window {
+    pub fn new(kernel: [usize; 2]) -> Self {
+        Window { kernel, strides: [1, 1], pads: [0; 4], dilations: [1, 1] }
+    }
+
+    /// Output extent along axis `i` (0 = H, 1 = W) for input extent `size`.
+    pub fn out_size(&self, i: usize, size: usize, ceil: bool) -> Result<usize> {
+        let span = (self.kernel[i].max(1) - 1) * self.dilations[i] + 1;
+        let padded = size + self.pads[i] + self.pads[i + 2];
+        let s = self.strides[i].max(1);
+        if padded < span {
+            return Err(Error::InvalidArgument(format!(
+                "window of extent {span} does not fit input extent {size} padded to {padded}"
+            )));
+        }
+        let mut out = if ceil { (padded - span).div_ceil(s) + 1 } else { (padded - span) / s + 1 };
+        // ceil_mode: the last window must start inside the input or the leading padding.
+        if ceil && (out - 1) * s >= size + self.pads[i] {
+            out -= 1;
+        }
+        Ok(out)
+    }
+
+    pub(crate) fn words(&self) -> [u32; 8] {
+        let u = |v: usize| v as u32;
+        [
+            u(self.kernel[0]),
+            u(self.kernel[1]),
+            u(self.strides[0]),
+            u(self.strides[1]),
+            u(self.pads[0]),
+            u(self.pads[1]),
+            u(self.dilations[0]),
+            u(self.dilations[1]),
+        ]
+    }
+}
+
+/// ONNX Conv on NCHW (NCL is passed as NC1L): `w` is [Cout, C/group, kh, kw], `bias` [Cout].
+pub fn conv2d(
+    rec: &mut Recorder<'_>,
+    x: &GpuTensor,
+    w: &GpuTensor,
+    bias: Option<&GpuTensor>,
+    win: &Window,
+    group: usize,
+    act: Act,
+) -> Result<GpuTensor> {
+    let bad = |why: String| Error::InvalidArgument(format!("Conv: input {:?}, weights {:?}: {why}", x.shape, w.shape));
+    if x.shape.len() != 4 || w.shape.len() != 4 {
+        return Err(bad("expected 4-D NCHW input and weights".into()));
+    }
+    let (nb, c, h, wd) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3]);
+    let (cout, cg, kh, kw) = (w.shape[0], w.shape[1], w.shape[2], w.shape[3]);
+    let group = group.max(1);
+    if c != cg * group || cout % group != 0 {
+        return Err(bad(format!("channels do not match group {group}")));
+    }
+    if [kh, kw] != win.kernel {
+        return Err(bad(format!("kernel_shape {:?} differs from the weights", win.kernel)));
+    }
+    if let Some(b) = bias {
+        if b.len() != cout {
+            return Err(bad(format!("bias has {} values, expected {cout}", b.len())));
+        }
+    }
+    let (oh, ow) = (win.out_size(0, h, false)?, win.out_size(1, wd, false)?);
+    let gpu = rec.gpu();
+    let out = gpu.empty(&[nb, cout, oh, ow])?;
+    let hw = oh * ow;
+    let kg = cg * kh * kw;
+    let cog = cout / group;
+    let direct = kh == 1 && kw == 1 && win.strides == [1, 1] && win.pads == [0; 4];
+    let cols = if direct { None } else { Some(gpu.empty(&[c * kh * kw, hw])?) };
+    let pipe = gpu.pipeline("im2col", SOURCE, &[], "main")?;
+    let ep = Epilogue {
+        bias: bias.map(|b| (&b.buf, BiasLayout { off: 0, bstride: cog, rs: 1, cs: 0 })),
+        alpha: 1.0,
+        beta: 1.0,
+        act,
+    };
+    for img in 0..nb {
+        let x_off = img * c * h * wd;
+        let (bbuf, b_off) = match &cols {
+            Some(cols) => {
+                let total = cols.len();
+                let wv = win.words();
+                let words = [
+                    c as u32,
+                    h as u32,
+                    wd as u32,
+                    oh as u32,
+                    ow as u32,
+                    wv[0],
+                    wv[1],
+                    wv[2],
+                    wv[3],
+                    wv[4],
+                    wv[5],
+                    wv[6],
+                    wv[7],
+                    x_off as u32,
+                    total as u32,
+                    0,
+                ];
+                rec.dispatch(&pipe, &words, &[&x.buf, &cols.buf], super::elementwise::groups(total, 256))?;
+                (&cols.buf, 0)
+            }
+            None => (&x.buf, x_off),
+        };
+        let call = GemmCall {
+            m: cog,
+            n: hw,
+            k: kg,
+            batch: group,
+            a_off: 0,
+            a_bstride: cog * kg,
+            b_off,
+            b_bstride: kg * hw,
+            c_off: img * cout * hw,
+            c_bstride: cog * hw,
+        };
+        gemm::record(rec, &w.buf, bbuf, &out.buf, call, &ep)?;
+    }
+    Ok(out)
+}

@@ -1,0 +1,496 @@
+//! The one place that talks to wgpu's device: adapter choice, limits, loss, buffers, dispatch.
+//!
+//! Kernels never create devices or read back on their own; they record into a [`Recorder`]
+//! so a whole graph becomes a few command buffers with one upload and one readback. Device
+//! loss and validation errors are turned into [`Error`]s here (wgpu would otherwise log or
+//! panic), so the caller can retry on the CPU with a message the user can act on.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll, Waker};
+
+use crate::error::{Error, Result};
+
+/// What the adapter is and what it allows, for the report and for splitting work.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct AdapterSummary {
+    pub name: String,
+    pub backend: String,
+    pub device_type: String,
+    pub driver: String,
+    /// Largest buffer we may bind to one storage slot, in bytes.
+    pub max_binding_bytes: u64,
+    pub max_buffer_bytes: u64,
+    pub max_workgroups_per_dim: u32,
+    pub max_workgroup_storage_bytes: u32,
+}
+
+/// A tensor that lives in GPU memory. Shapes are ONNX order (row-major, last axis fastest).
+/// Cloning shares the buffer: reshapes are free.
+#[derive(Debug, Clone)]
+pub struct GpuTensor {
+    pub(crate) buf: wgpu::Buffer,
+    pub shape: Vec<usize>,
+}
+
+impl GpuTensor {
+    pub fn len(&self) -> usize {
+        self.shape.iter().product()
+    }
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+    /// The same data seen with another shape of equal size (Reshape, Flatten, Squeeze).
+    pub fn reshaped(&self, shape: &[usize]) -> Result<GpuTensor> {
+        let n: usize = shape.iter().product();
+        if n != self.len() {
+            return Err(Error::InvalidArgument(format!(
+                "cannot reshape a GPU tensor of shape {:?} ({} values) to {:?} ({} values)",
+                self.shape,
+                self.len(),
+                shape,
+                n
+            )));
+        }
+        Ok(GpuTensor { buf: self.buf.clone(), shape: shape.to_vec() })
+    }
+}
+
+/// Shared state the device callbacks write into (they may run on another thread).
+#[derive(Default)]
+struct Health {
+    lost: AtomicBool,
+    lost_reason: Mutex<Option<String>>,
+    validation: Mutex<Option<String>>,
+}
+
+/// A wgpu device with its queue, limits and a cache of compiled kernels.
+pub struct Gpu {
+    device: wgpu::Device,
+    queue: wgpu::Queue,
+    summary: AdapterSummary,
+    limits: wgpu::Limits,
+    health: Arc<Health>,
+    pipelines: Mutex<HashMap<String, wgpu::ComputePipeline>>,
+}
+
+impl std::fmt::Debug for Gpu {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Gpu").field("adapter", &self.summary).finish()
+    }
+}
+
+impl Gpu {
+    /// Finds an adapter (high performance first) and opens a device with the adapter's own
+    /// limits, so big models are not refused because of WebGPU's conservative defaults.
+    /// `Err(GpuUnavailable)` when there is none: the caller runs on the CPU.
+    pub async fn new() -> Result<Gpu> {
+        let mut desc = wgpu::InstanceDescriptor::new_without_display_handle_from_env();
+        if cfg!(target_arch = "wasm32") {
+            desc.backends = wgpu::Backends::BROWSER_WEBGPU;
+        } else if desc.backends == wgpu::Backends::all() {
+            desc.backends = wgpu::Backends::VULKAN;
+        }
+        let instance = wgpu::Instance::new(desc);
+        let adapter = instance
+            .request_adapter(&wgpu::RequestAdapterOptions {
+                power_preference: wgpu::PowerPreference::HighPerformance,
+                force_fallback_adapter: false,
+                compatible_surface: None,
+                apply_limit_buckets: false,
+            })
+            .await
+            .map_err(|e| Error::GpuUnavailable(e.to_string()))?;
+        let info = adapter.get_info();
+        let limits = adapter.limits();
+        let (device, queue) = adapter
+            .request_device(&wgpu::DeviceDescriptor {
+                label: Some("webeval"),
+                required_features: wgpu::Features::empty(),
+                required_limits: limits.clone(),
+                experimental_features: wgpu::ExperimentalFeatures::disabled(),
+                memory_hints: wgpu::MemoryHints::Performance,
+                trace: wgpu::Trace::Off,
+            })
+            .await
+            .map_err(|e| Error::GpuUnavailable(format!("{} refused a device: {e}", info.name)))?;
+        let health = Arc::new(Health::default());
+        let h = health.clone();
+        device.set_device_lost_callback(move |reason, msg| {
+            h.lost.store(true, Ordering::SeqCst);
+            if let Ok(mut r) = h.lost_reason.lock() {
+                *r = Some(format!("{reason:?}: {msg}"));
+            }
+        });
+        let h = health.clone();
+        device.on_uncaptured_error(Arc::new(move |e: wgpu::Error| {
+            if let Ok(mut v) = h.validation.lock() {
+                v.get_or_insert_with(|| e.to_string());
+            }
+        }));
+        let summary = AdapterSummary {
+            name: info.name.clone(),
+            backend: format!("{:?}", info.backend),
+            device_type: format!("{:?}", info.device_type),
+            driver: format!("{} {}", info.driver, info.driver_info).trim().to_string(),
+            max_binding_bytes: limits.max_storage_buffer_binding_size.min(limits.max_buffer_size),
+            max_buffer_bytes: limits.max_buffer_size,
+            max_workgroups_per_dim: limits.max_compute_workgroups_per_dimension,
+            max_workgroup_storage_bytes: limits.max_compute_workgroup_storage_size,
+        };
+        Ok(Gpu { device, queue, summary, limits, health, pipelines: Mutex::new(HashMap::new()) })
+    }
+
+    /// Blocking [`Gpu::new`] for the CLI and tests.
+    #[cfg(not(target_arch = "wasm32"))]
+    pub fn new_blocking() -> Result<Gpu> {
+        pollster::block_on(Gpu::new())
+    }
+
+    pub fn summary(&self) -> &AdapterSummary {
+        &self.summary
+    }
+
+    /// Simulates losing the device (driver reset, tab backgrounded too long), for tests.
+    pub fn destroy_for_test(&self) {
+        self.device.destroy();
+    }
+
+    /// Fails with a clear message if the device was lost or a kernel was rejected.
+    pub fn check(&self) -> Result<()> {
+        self.lost()?;
+        if let Some(msg) = self.health.validation.lock().ok().and_then(|mut v| v.take()) {
+            // After a loss every call fails validation first; wgpu reports the loss itself
+            // only from its maintenance step, so run it and prefer that clearer message.
+            #[cfg(not(target_arch = "wasm32"))]
+            let _ = self.device.poll(wgpu::PollType::Poll);
+            self.lost()?;
+            return Err(Error::Gpu(msg));
+        }
+        Ok(())
+    }
+
+    fn lost(&self) -> Result<()> {
+        if self.health.lost.load(Ordering::SeqCst) {
+            let why =
+                self.health.lost_reason.lock().ok().and_then(|r| r.clone()).unwrap_or_else(|| "unknown reason".into());
+            return Err(Error::GpuDeviceLost(why));
+        }
+        Ok(())
+    }
+
+    pub(crate) fn limits(&self) -> &wgpu::Limits {
+        &self.limits
+    }
+
+    /// Refuses tensors the adapter cannot bind whole; callers split or fall back before this.
+    pub(crate) fn check_fits(&self, what: &str, elems: usize) -> Result<()> {
+        let bytes = (elems as u64).saturating_mul(4);
+        if bytes > self.summary.max_binding_bytes {
+            return Err(Error::GpuLimit { tensor: what.to_string(), bytes, limit: self.summary.max_binding_bytes });
+        }
+        Ok(())
+    }
+
+    /// An uninitialised f32 tensor. Sizes are padded to 16 bytes so vec4 kernels may bind it.
+    pub fn empty(&self, shape: &[usize]) -> Result<GpuTensor> {
+        self.check()?;
+        let n: usize = shape.iter().product();
+        self.check_fits("output", n)?;
+        let buf = self.device.create_buffer(&wgpu::BufferDescriptor {
+            label: None,
+            size: padded_bytes(n),
+            usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        });
+        Ok(GpuTensor { buf, shape: shape.to_vec() })
+    }
+
+    /// Uploads host data. The copy is queued and happens before the next submitted work.
+    pub fn upload(&self, data: &[f32], shape: &[usize]) -> Result<GpuTensor> {
+        let n: usize = shape.iter().product();
+        if n != data.len() {
+            return Err(Error::InvalidArgument(format!(
+                "upload: shape {shape:?} needs {n} values but {} were given",
+                data.len()
+            )));
+        }
+        let t = self.empty(shape)?;
+        if n > 0 {
+            self.queue.write_buffer(&t.buf, 0, bytemuck::cast_slice(data));
+        }
+        Ok(t)
+    }
+
+    pub fn recorder(&self) -> Recorder<'_> {
+        Recorder { gpu: self, encoder: None, dispatches: 0 }
+    }
+
+    /// Compiles (once) the kernel `entry` of `source` with the given `#if` defines.
+    pub(crate) fn pipeline(
+        &self,
+        family: &str,
+        source: &str,
+        defines: &[&str],
+        entry: &str,
+    ) -> Result<wgpu::ComputePipeline> {
+        let key = format!("{family}/{entry}/{}", defines.join(","));
+        let mut cache = self.pipelines.lock().map_err(|_| Error::Gpu("pipeline cache poisoned".into()))?;
+        if let Some(p) = cache.get(&key) {
+            return Ok(p.clone());
+        }
+        let code = preprocess(source, defines);
+        let module = self.device.create_shader_module(wgpu::ShaderModuleDescriptor {
+            label: Some(&key),
+            source: wgpu::ShaderSource::Wgsl(code.into()),
+        });
+        let p = self.device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+            label: Some(&key),
+            layout: None,
+            module: &module,
+            entry_point: Some(entry),
+            compilation_options: Default::default(),
+            cache: None,
+        });
+        self.check()?;
+        cache.insert(key, p.clone());
+        Ok(p)
+    }
+
+    /// Copies tensors back to the host in one submission (the batch's single readback).
+    pub async fn read_many(&self, rec: Recorder<'_>, tensors: &[&GpuTensor]) -> Result<Vec<Vec<f32>>> {
+        self.check()?;
+        let mut encoder = rec.take_encoder();
+        let mut offsets = Vec::with_capacity(tensors.len());
+        let mut total = 0u64;
+        for t in tensors {
+            offsets.push(total);
+            total += padded_bytes(t.len());
+        }
+        let staging = self.device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("readback"),
+            size: total.max(16),
+            usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        });
+        for (t, off) in tensors.iter().zip(&offsets) {
+            if !t.is_empty() {
+                encoder.copy_buffer_to_buffer(&t.buf, 0, &staging, *off, padded_bytes(t.len()));
+            }
+        }
+        self.queue.submit([encoder.finish()]);
+        let (tx, rx) = oneshot();
+        staging.map_async(wgpu::MapMode::Read, .., move |r| tx.send(r.is_ok()));
+        #[cfg(not(target_arch = "wasm32"))]
+        {
+            let _ = self.device.poll(wgpu::PollType::wait_indefinitely());
+        }
+        let mapped = rx.await;
+        self.check()?;
+        if !mapped {
+            return Err(Error::GpuDeviceLost("reading results back failed".into()));
+        }
+        let out = {
+            let view = staging.get_mapped_range(..).map_err(|e| Error::Gpu(format!("reading results back: {e}")))?;
+            let all: &[f32] = bytemuck::cast_slice(&view);
+            tensors
+                .iter()
+                .zip(&offsets)
+                .map(|(t, off)| {
+                    let s = (*off / 4) as usize;
+                    all[s..s + t.len()].to_vec()
+                })
+                .collect()
+        };
+        staging.unmap();
+        Ok(out)
+    }
+
+    #[cfg(not(target_arch = "wasm32"))]
+    pub fn read_blocking(&self, rec: Recorder<'_>, tensors: &[&GpuTensor]) -> Result<Vec<Vec<f32>>> {
+        pollster::block_on(self.read_many(rec, tensors))
+    }
+
+    /// Submits recorded work and waits for it (benchmarks; normal use ends with a readback).
+    #[cfg(not(target_arch = "wasm32"))]
+    pub fn finish_blocking(&self, rec: Recorder<'_>) -> Result<()> {
+        let encoder = rec.take_encoder();
+        let idx = self.queue.submit([encoder.finish()]);
+        let _ = self.device.poll(wgpu::PollType::Wait { submission_index: Some(idx), timeout: None });
+        self.check()
+    }
+}
+
+/// Records many kernel dispatches into one command encoder.
+pub struct Recorder<'g> {
+    gpu: &'g Gpu,
+    encoder: Option<wgpu::CommandEncoder>,
+    dispatches: usize,
+}
+
+/// One storage binding: a whole tensor.
+pub(crate) type Bind<'a> = &'a wgpu::Buffer;
+
+impl<'g> Recorder<'g> {
+    pub fn gpu(&self) -> &'g Gpu {
+        self.gpu
+    }
+    pub fn dispatches(&self) -> usize {
+        self.dispatches
+    }
+
+    fn take_encoder(mut self) -> wgpu::CommandEncoder {
+        self.encoder
+            .take()
+            .unwrap_or_else(|| self.gpu.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: None }))
+    }
+
+    /// Records one dispatch: `params` (u32 words; floats as bits) become binding 0 as a uniform,
+    /// `bufs` bindings 1.. in order. `groups` larger than the per-dimension limit are folded
+    /// into y; kernels rebuild the linear id from `num_workgroups`.
+    pub(crate) fn dispatch(
+        &mut self,
+        pipeline: &wgpu::ComputePipeline,
+        params: &[u32],
+        bufs: &[Bind<'_>],
+        groups: [u32; 3],
+    ) -> Result<()> {
+        let gpu = self.gpu;
+        gpu.check()?;
+        if groups.contains(&0) {
+            return Ok(());
+        }
+        let max = gpu.limits().max_compute_workgroups_per_dimension.max(1);
+        let [mut x, mut y, z] = groups;
+        if x > max {
+            if y != 1 {
+                return Err(Error::Gpu(format!("dispatch of {groups:?} workgroups is over the limit {max}")));
+            }
+            y = x.div_ceil(max);
+            x = max;
+        }
+        if y > max || z > max {
+            return Err(Error::Gpu(format!("dispatch of {groups:?} workgroups is over the limit {max}")));
+        }
+        let mut words = params.to_vec();
+        words.resize(params.len().div_ceil(4).max(1) * 4, 0);
+        // Not create_buffer_init: it panics when the device is gone; this reports it instead.
+        let uniform = gpu.device.create_buffer(&wgpu::BufferDescriptor {
+            label: None,
+            size: (words.len() * 4) as u64,
+            usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        });
+        gpu.queue.write_buffer(&uniform, 0, bytemuck::cast_slice(&words));
+        let layout = pipeline.get_bind_group_layout(0);
+        let mut entries = vec![wgpu::BindGroupEntry { binding: 0, resource: uniform.as_entire_binding() }];
+        for (i, b) in bufs.iter().enumerate() {
+            entries.push(wgpu::BindGroupEntry { binding: i as u32 + 1, resource: b.as_entire_binding() });
+        }
+        let bind = gpu.device.create_bind_group(&wgpu::BindGroupDescriptor {
+            label: None,
+            layout: &layout,
+            entries: &entries,
+        });
+        let encoder = self
+            .encoder
+            .get_or_insert_with(|| gpu.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: None }));
+        {
+            let mut pass =
+                encoder.begin_compute_pass(&wgpu::ComputePassDescriptor { label: None, timestamp_writes: None });
+            pass.set_pipeline(pipeline);
+            pass.set_bind_group(0, &bind, &[]);
+            pass.dispatch_workgroups(x, y, z);
+        }
+        self.dispatches += 1;
+        // Keep command buffers bounded: very long graphs are flushed in chunks.
+        if self.dispatches % 512 == 0 {
+            if let Some(enc) = self.encoder.take() {
+                gpu.queue.submit([enc.finish()]);
+            }
+        }
+        Ok(())
+    }
+}
+
+pub(crate) fn padded_bytes(elems: usize) -> u64 {
+    ((elems as u64 * 4).div_ceil(16) * 16).max(16)
+}
+
+/// Minimal `#if NAME` / `#else` / `#endif` on lines starting with `//#`, so one .wgsl file can
+/// hold a kernel's vec4 and scalar variants (WGSL has no preprocessor). `#if !NAME` negates.
+pub(crate) fn preprocess(src: &str, defines: &[&str]) -> String {
+    let mut out = String::with_capacity(src.len());
+    let mut stack: Vec<(bool, bool)> = Vec::new(); // (parent active, this branch active)
+    for line in src.lines() {
+        let t = line.trim_start();
+        let active = stack.last().map(|&(p, b)| p && b).unwrap_or(true);
+        if let Some(cond) = t.strip_prefix("//#if ") {
+            let cond = cond.trim();
+            let (neg, name) = match cond.strip_prefix('!') {
+                Some(n) => (true, n),
+                None => (false, cond),
+            };
+            stack.push((active, defines.contains(&name) != neg));
+        } else if t.starts_with("//#else") {
+            if let Some(top) = stack.last_mut() {
+                top.1 = !top.1;
+            }
+        } else if t.starts_with("//#endif") {
+            stack.pop();
+        } else if active {
+            out.push_str(line);
+            out.push('\n');
+        }
+    }
+    out
+}
+
+/// A one-value channel whose receiver is a future: map_async's callback completes it.
+fn oneshot() -> (Sender, Receiver) {
+    let slot = Arc::new(Mutex::new((None, None)));
+    (Sender(slot.clone()), Receiver(slot))
+}
+type Slot = Arc<Mutex<(Option<bool>, Option<Waker>)>>;
+struct Sender(Slot);
+struct Receiver(Slot);
+impl Sender {
+    fn send(self, v: bool) {
+        if let Ok(mut s) = self.0.lock() {
+            s.0 = Some(v);
+            if let Some(w) = s.1.take() {
+                w.wake();
+            }
+        }
+    }
+}
+impl Future for Receiver {
+    type Output = bool;
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<bool> {
+        match self.0.lock() {
+            Ok(mut s) => match s.0 {
+                Some(v) => Poll::Ready(v),
+                None => {
+                    s.1 = Some(cx.waker().clone());
+                    Poll::Pending
+                }
+            },
+            Err(_) => Poll::Ready(false),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::preprocess;
+
+    #[test]
+    fn preprocess_selects_branches() {
+        let src = "a\n//#if V\nb\n//#else\nc\n//#endif\n//#if !V\nd\n//#endif\ne";
+        assert_eq!(preprocess(src, &["V"]), "a\nb\ne\n");
+        assert_eq!(preprocess(src, &[]), "a\nc\nd\ne\n");
+    }
+}

@@ -1,0 +1,232 @@
+//! Matrix multiplication: ONNX MatMul and Gemm, and the GEMM behind conv.
+//!
+//! One register-tiled kernel (gemm.wgsl) with a fused epilogue (alpha, bias, activation), so
+//! a Linear or Conv layer plus its activation is one dispatch. The vec4 variant is picked
+//! whenever K, N and every offset are multiples of 4.
+
+use super::device::{GpuTensor, Recorder};
+use super::elementwise::{self, Act};
+use crate::error::{Error, Result};
+
+const SOURCE: &str = include_str!("gemm.wgsl");
+pub(crate) const TILE: usize = 64;
+
+/// Where one batched GEMM reads and writes, in f32 elements. Batch `i` of A starts at
+/// `a_off + i * a_bstride` (0 broadcasts), etc.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct GemmCall {
+    pub m: usize,
+    pub n: usize,
+    pub k: usize,
+    pub batch: usize,
+    pub a_off: usize,
+    pub a_bstride: usize,
+    pub b_off: usize,
+    pub b_bstride: usize,
+    pub c_off: usize,
+    pub c_bstride: usize,
+}
+
+/// How the bias is addressed: element (batch, row, col) is at
+/// `off + batch * bstride + row * rs + col * cs`.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct BiasLayout {
+    pub off: usize,
+    pub bstride: usize,
+    pub rs: usize,
+    pub cs: usize,
+}
+
+pub(crate) struct Epilogue<'a> {
+    pub bias: Option<(&'a wgpu::Buffer, BiasLayout)>,
+    pub alpha: f32,
+    pub beta: f32,
+    pub act: Act,
+}
+
+/// Records one batched GEMM into `c`.
+pub(crate) fn record(
+    rec: &mut Recorder<'_>,
+    a: &wgpu::Buffer,
+    b: &wgpu::Buffer,
+    c: &wgpu::Buffer,
+    call: GemmCall,
+    ep: &Epilogue<'_>,
+) -> Result<()> {
+    let gpu = rec.gpu();
+    let max = gpu.limits().max_compute_workgroups_per_dimension as usize;
+    let (gx, gy) = (call.n.div_ceil(TILE), call.m.div_ceil(TILE));
+    if gx > max || gy > max || call.batch > max {
+        return Err(Error::GpuLimit {
+            tensor: format!("matmul {}x{}x{} (batch {})", call.m, call.k, call.n, call.batch),
+            bytes: (call.m * call.n * call.batch * 4) as u64,
+            limit: (max * TILE * 4) as u64,
+        });
+    }
+    let vec4 = [call.k, call.n, call.a_off, call.a_bstride, call.b_off, call.b_bstride, call.c_off, call.c_bstride]
+        .iter()
+        .all(|v| v % 4 == 0);
+    let defines: &[&str] = if vec4 { &["VEC4"] } else { &[] };
+    let pipe = gpu.pipeline("gemm", &elementwise::with_activation(SOURCE), defines, "main")?;
+    let (act, p0, p1) = ep.act.code();
+    let (bias_buf, bl, has) = match ep.bias {
+        Some((buf, l)) => (buf, l, 1),
+        None => (a, BiasLayout::default(), 0),
+    };
+    let u = |v: usize| v as u32;
+    let words = [
+        u(call.m),
+        u(call.n),
+        u(call.k),
+        u(call.batch),
+        u(call.a_off),
+        u(call.a_bstride),
+        u(call.b_off),
+        u(call.b_bstride),
+        u(call.c_off),
+        u(call.c_bstride),
+        u(bl.off),
+        u(bl.bstride),
+        u(bl.rs),
+        u(bl.cs),
+        has,
+        act,
+        ep.alpha.to_bits(),
+        ep.beta.to_bits(),
+        p0.to_bits(),
+        p1.to_bits(),
+    ];
+    rec.dispatch(&pipe, &words, &[a, b, c, bias_buf], [gx as u32, gy as u32, call.batch as u32])
+}
+
+/// ONNX MatMul (numpy matmul semantics) with an optional fused bias over the last axis
+/// (MatMul + Add of a [N] vector) and activation.
+pub fn matmul(
+    rec: &mut Recorder<'_>,
+    a: &GpuTensor,
+    b: &GpuTensor,
+    bias: Option<&GpuTensor>,
+    act: Act,
+) -> Result<GpuTensor> {
+    let mismatch = || Error::InvalidArgument(format!("MatMul: shapes {:?} and {:?} do not multiply", a.shape, b.shape));
+    if a.shape.is_empty() || b.shape.is_empty() {
+        return Err(mismatch());
+    }
+    // 1-D operands are promoted as numpy does and the added axis removed afterwards.
+    let (keep_m, keep_n) = (a.shape.len() > 1, b.shape.len() > 1);
+    let a_shape = if a.shape.len() == 1 { vec![1, a.shape[0]] } else { a.shape.clone() };
+    let b_shape = if b.shape.len() == 1 { vec![b.shape[0], 1] } else { b.shape.clone() };
+    let (m, k) = (a_shape[a_shape.len() - 2], a_shape[a_shape.len() - 1]);
+    let (k2, n) = (b_shape[b_shape.len() - 2], b_shape[b_shape.len() - 1]);
+    if k != k2 {
+        return Err(mismatch());
+    }
+    let a_batch = &a_shape[..a_shape.len() - 2];
+    let b_batch = &b_shape[..b_shape.len() - 2];
+    let batch_shape = elementwise::broadcast_shape(a_batch, b_batch).map_err(|_| mismatch())?;
+    let batch: usize = batch_shape.iter().product();
+    let na: usize = a_batch.iter().product();
+    let nb: usize = b_batch.iter().product();
+    // One batched GEMM covers "same batch" and "one side unbatched"; other broadcasts expand first.
+    let (a, a_bs) = if na == batch {
+        (a.clone(), m * k)
+    } else if na == 1 {
+        (a.clone(), 0)
+    } else {
+        let mut s = batch_shape.clone();
+        s.extend([m, k]);
+        (elementwise::expand(rec, &a.reshaped(&a_shape)?, &s)?, m * k)
+    };
+    let (b, b_bs) = if nb == batch {
+        (b.clone(), k * n)
+    } else if nb == 1 {
+        (b.clone(), 0)
+    } else {
+        let mut s = batch_shape.clone();
+        s.extend([k, n]);
+        (elementwise::expand(rec, &b.reshaped(&b_shape)?, &s)?, k * n)
+    };
+    // numpy drops the axis a 1-D operand was promoted with.
+    let mut out_shape = batch_shape;
+    if keep_m {
+        out_shape.push(m);
+    }
+    if keep_n {
+        out_shape.push(n);
+    }
+    let gpu = rec.gpu();
+    gpu.check_fits("MatMul input A", a.len())?;
+    gpu.check_fits("MatMul input B", b.len())?;
+    let c = gpu.empty(&out_shape)?;
+    if let Some(bias) = bias {
+        if bias.len() != n {
+            return Err(Error::InvalidArgument(format!("MatMul bias has shape {:?}, expected [{n}]", bias.shape)));
+        }
+    }
+    let ep = Epilogue {
+        bias: bias.map(|t| (&t.buf, BiasLayout { off: 0, bstride: 0, rs: 0, cs: 1 })),
+        alpha: 1.0,
+        beta: 1.0,
+        act,
+    };
+    let call = GemmCall { m, n, k, batch, a_bstride: a_bs, b_bstride: b_bs, c_bstride: m * n, ..Default::default() };
+    record(rec, &a.buf, &b.buf, &c.buf, call, &ep)?;
+    Ok(c)
+}
+
+/// ONNX Gemm: act(alpha * A' B' + beta * C) with A' = transA ? A^T : A (2-D operands).
+#[allow(clippy::too_many_arguments)]
+pub fn gemm(
+    rec: &mut Recorder<'_>,
+    a: &GpuTensor,
+    b: &GpuTensor,
+    c: Option<&GpuTensor>,
+    trans_a: bool,
+    trans_b: bool,
+    alpha: f32,
+    beta: f32,
+    act: Act,
+) -> Result<GpuTensor> {
+    if a.shape.len() != 2 || b.shape.len() != 2 {
+        return Err(Error::InvalidArgument(format!("Gemm expects 2-D A and B, got {:?} and {:?}", a.shape, b.shape)));
+    }
+    let a = if trans_a { elementwise::transpose(rec, a, &[1, 0])? } else { a.clone() };
+    let b = if trans_b { elementwise::transpose(rec, b, &[1, 0])? } else { b.clone() };
+    let (m, k, n) = (a.shape[0], a.shape[1], b.shape[1]);
+    if b.shape[0] != k {
+        return Err(Error::InvalidArgument(format!("Gemm: A' is {m}x{k} but B' is {:?}", b.shape)));
+    }
+    let layout = match c {
+        None => None,
+        Some(c) => Some(bias_layout(&c.shape, m, n).ok_or_else(|| {
+            Error::InvalidArgument(format!("Gemm: C of shape {:?} does not broadcast to [{m}, {n}]", c.shape))
+        })?),
+    };
+    let gpu = rec.gpu();
+    let out = gpu.empty(&[m, n])?;
+    let ep = Epilogue { bias: c.zip(layout).map(|(t, l)| (&t.buf, l)), alpha, beta, act };
+    let call = GemmCall { m, n, k, batch: 1, ..Default::default() };
+    record(rec, &a.buf, &b.buf, &out.buf, call, &ep)?;
+    Ok(out)
+}
+
+/// Strides that broadcast a bias of `shape` over an [m, n] result (unidirectional, as Gemm's C).
+pub(crate) fn bias_layout(shape: &[usize], m: usize, n: usize) -> Option<BiasLayout> {
+    let dims: Vec<usize> = shape.iter().copied().skip_while(|&d| d == 1).collect();
+    let (r, c) = match shape.len() {
+        0 => (1, 1),
+        1 => (1, shape[0]),
+        2 => (shape[0], shape[1]),
+        _ if dims.len() <= 2 => match dims.len() {
+            0 => (1, 1),
+            1 => (1, dims[0]),
+            _ => (dims[0], dims[1]),
+        },
+        _ => return None,
+    };
+    let ok = |x: usize, full: usize| x == 1 || x == full;
+    if !ok(r, m) || !ok(c, n) {
+        return None;
+    }
+    Some(BiasLayout { off: 0, bstride: 0, rs: if r == 1 { 0 } else { c }, cs: usize::from(c != 1) })
+}

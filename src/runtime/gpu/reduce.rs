@@ -1,0 +1,77 @@
+//! Reductions (ReduceSum/Mean/Max/Min/Prod/SumSquare/L1/L2, ArgMax/ArgMin) and global pooling.
+//!
+//! The kernel reduces the middle axis of [outer, n, inner]; reduced axes that are not one
+//! contiguous block are first transposed to the end.
+
+use super::device::{GpuTensor, Recorder};
+use super::elementwise;
+use super::softmax::norm_axis;
+use crate::error::Result;
+
+const SOURCE: &str = include_str!("reduce.wgsl");
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReduceOp {
+    Sum,
+    Mean,
+    Max,
+    Min,
+    Prod,
+    SumSquare,
+    L1,
+    L2,
+    /// Index of the first maximum, as f32.
+    ArgMax,
+    ArgMin,
+}
+
+/// Reduces `axes` (empty = all, as ONNX's default). Arg ops take exactly one axis.
+pub fn reduce(rec: &mut Recorder<'_>, x: &GpuTensor, axes: &[i64], op: ReduceOp, keepdims: bool) -> Result<GpuTensor> {
+    let rank = x.shape.len();
+    let mut ax: Vec<usize> = if axes.is_empty() {
+        (0..rank).collect()
+    } else {
+        axes.iter().map(|&a| norm_axis(a, rank)).collect::<Result<_>>()?
+    };
+    ax.sort_unstable();
+    ax.dedup();
+    let mut kept_shape: Vec<usize> = x.shape.clone();
+    for &a in &ax {
+        kept_shape[a] = 1;
+    }
+    let out_shape: Vec<usize> =
+        if keepdims { kept_shape.clone() } else { (0..rank).filter(|i| !ax.contains(i)).map(|i| x.shape[i]).collect() };
+    let contiguous = ax.windows(2).all(|w| w[1] == w[0] + 1);
+    let (src, outer, n, inner) = if contiguous && !ax.is_empty() {
+        let (first, last) = (ax[0], ax[ax.len() - 1]);
+        (
+            x.clone(),
+            x.shape[..first].iter().product::<usize>(),
+            x.shape[first..=last].iter().product::<usize>(),
+            x.shape[last + 1..].iter().product::<usize>(),
+        )
+    } else {
+        let mut perm: Vec<usize> = (0..rank).filter(|i| !ax.contains(i)).collect();
+        perm.extend(&ax);
+        let t = elementwise::transpose(rec, x, &perm)?;
+        let n: usize = ax.iter().map(|&a| x.shape[a]).product();
+        (t, x.len() / n.max(1), n, 1)
+    };
+    let gpu = rec.gpu();
+    let out = gpu.empty(&out_shape)?;
+    let rows = outer * inner;
+    if rows == 0 {
+        return Ok(out);
+    }
+    let pipe = gpu.pipeline("reduce", SOURCE, &[], "main")?;
+    let w = [n as u32, inner as u32, rows as u32, op as u32];
+    rec.dispatch(&pipe, &w, &[&src.buf, &out.buf], [rows as u32, 1, 1])?;
+    Ok(out)
+}
+
+/// GlobalAveragePool / GlobalMaxPool over NC(spatial...) -> NC1..1.
+pub fn global_pool(rec: &mut Recorder<'_>, x: &GpuTensor, max: bool) -> Result<GpuTensor> {
+    let axes: Vec<i64> = (2..x.shape.len() as i64).collect();
+    let op = if max { ReduceOp::Max } else { ReduceOp::Mean };
+    reduce(rec, x, &axes, op, true)
+}

@@ -1,0 +1,89 @@
+// Reductions of the middle axis of [outer, n, inner] (ReduceSum/Mean/Max/Min/Prod/SumSquare/
+// L1/L2, ArgMax/ArgMin, global pooling). One workgroup of 64 per output value; arg* keep the
+// first index on ties, as ONNX's default select_last_index = 0 asks.
+
+struct Params { n: u32, inner: u32, rows: u32, op: u32 }
+
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read> x: array<f32>;
+@group(0) @binding(2) var<storage, read_write> y: array<f32>;
+
+var<workgroup> val: array<f32, 64>;
+var<workgroup> idx: array<u32, 64>;
+
+fn init(op: u32) -> f32 {
+    switch op {
+        case 2u, 8u: { return -3.4028235e38; }
+        case 3u, 9u: { return 3.4028235e38; }
+        case 4u: { return 1.0; }
+        default: { return 0.0; }
+    }
+}
+
+// 0 sum, 1 mean, 2 max, 3 min, 4 prod, 5 sum of squares, 6 L1, 7 L2, 8 argmax, 9 argmin
+fn combine(op: u32, acc: f32, v: f32) -> f32 {
+    switch op {
+        case 2u: { return max(acc, v); }
+        case 3u: { return min(acc, v); }
+        case 4u: { return acc * v; }
+        case 5u, 7u: { return acc + v * v; }
+        case 6u: { return acc + abs(v); }
+        default: { return acc + v; }
+    }
+}
+
+// Merges (v, i) into (acc, ai) for arg ops: strictly better wins, ties keep the lower index.
+fn better(op: u32, v: f32, i: u32, acc: f32, ai: u32) -> bool {
+    if (op == 8u) { return v > acc || (v == acc && i < ai); }
+    return v < acc || (v == acc && i < ai);
+}
+
+@compute @workgroup_size(64, 1, 1)
+fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+        @builtin(local_invocation_index) lid: u32) {
+    let row = wg.y * nwg.x + wg.x;
+    let valid = row < p.rows;
+    let r = min(row, p.rows - 1u);
+    let base = (r / p.inner) * p.n * p.inner + r % p.inner;
+    let arg = p.op >= 8u;
+
+    var acc = init(p.op);
+    var ai = 0xffffffffu;
+    for (var j = lid; j < p.n; j += 64u) {
+        let v = x[base + j * p.inner];
+        if (arg) {
+            if (better(p.op, v, j, acc, ai)) { acc = v; ai = j; }
+        } else {
+            acc = combine(p.op, acc, v);
+        }
+    }
+    val[lid] = acc;
+    idx[lid] = ai;
+    workgroupBarrier();
+    for (var s = 32u; s > 0u; s >>= 1u) {
+        if (lid < s) {
+            let v = val[lid + s];
+            if (arg) {
+                if (better(p.op, v, idx[lid + s], val[lid], idx[lid])) {
+                    val[lid] = v;
+                    idx[lid] = idx[lid + s];
+                }
+            } else if (p.op == 2u) {
+                val[lid] = max(val[lid], v);
+            } else if (p.op == 3u) {
+                val[lid] = min(val[lid], v);
+            } else if (p.op == 4u) {
+                val[lid] = val[lid] * v;
+            } else {
+                val[lid] = val[lid] + v;
+            }
+        }
+        workgroupBarrier();
+    }
+    if (!valid || lid != 0u) { return; }
+    var out = val[0];
+    if (p.op == 1u) { out = out / f32(p.n); }
+    if (p.op == 7u) { out = sqrt(out); }
+    if (arg) { out = f32(idx[0]); }
+    y[row] = out;
+}
