@@ -57,6 +57,9 @@ struct Step {
     output: String,
 }
 
+/// One graph output: (name, shape, values).
+pub type Output = (String, Vec<usize>, Vec<f32>);
+
 /// A graph compiled for one GPU device.
 pub struct GpuSession {
     gpu: Gpu,
@@ -380,7 +383,7 @@ impl GpuSession {
 
     /// Runs one batch: `feeds` are (name, shape, values); returns (name, shape, values) for each
     /// graph output. One upload per input, one submission, one readback.
-    pub async fn run(&self, feeds: &[(&str, &[usize], &[f32])]) -> Result<Vec<(String, Vec<usize>, Vec<f32>)>> {
+    pub async fn run(&self, feeds: &[(&str, &[usize], &[f32])]) -> Result<Vec<Output>> {
         let gpu = &self.gpu;
         let mut values: HashMap<&str, Value> = HashMap::new();
         for &(name, shape, data) in feeds {
@@ -439,7 +442,7 @@ impl GpuSession {
     }
 
     #[cfg(not(target_arch = "wasm32"))]
-    pub fn run_blocking(&self, feeds: &[(&str, &[usize], &[f32])]) -> Result<Vec<(String, Vec<usize>, Vec<f32>)>> {
+    pub fn run_blocking(&self, feeds: &[(&str, &[usize], &[f32])]) -> Result<Vec<Output>> {
         pollster::block_on(self.run(feeds))
     }
 }
@@ -467,7 +470,7 @@ fn window(node: &Node, kernel: &[usize]) -> Result<Window> {
     })
 }
 
-fn gpu_in<'a>(ins: &'a [Option<Value>], i: usize) -> Result<&'a GpuTensor> {
+fn gpu_in(ins: &[Option<Value>], i: usize) -> Result<&GpuTensor> {
     match ins.get(i) {
         Some(Some(Value::Gpu(t))) => Ok(t),
         Some(Some(Value::Ints(..))) => {
