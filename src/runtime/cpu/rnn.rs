@@ -120,6 +120,8 @@ impl Cell {
                 gh,
                 true,
             );
+            // R^T is read every time step: pack it once per direction.
+            let r_packed = gemm::pack_right(kern, MatRef::transposed(rd, h), h, gh);
             let rb: Vec<f32> = bias.as_ref().map_or(vec![0.0; gh], |b| b[d * 2 * gh + gh..(d + 1) * 2 * gh].to_vec());
             let reverse = self.reverse_only || d == 1;
             let per = if self.lstm { 3 } else { 2 };
@@ -153,7 +155,7 @@ impl Cell {
                         h,
                         1.0,
                         Operand::Strided(MatRef::row_major(&hs, h)),
-                        Operand::Strided(MatRef::transposed(rd, h)),
+                        Operand::Packed(&r_packed),
                         &mut hr,
                         gh,
                         true,
