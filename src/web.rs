@@ -171,6 +171,17 @@ fn js_chunk(read: &js_sys::Function) -> std::io::Result<Option<Vec<u8>>> {
     Ok(Some(js_sys::Uint8Array::new(&v).to_vec()))
 }
 
+/// Evaluate predictions already in memory (e.g. a model's outputs): `truth` holds class
+/// indices, `scores` a row-major `rows × width` matrix (`width` 1: binary positive-class
+/// probability; otherwise one probability per class). `options` as for
+/// `evaluatePredictions` (only `ci`, `ciReplicates`, `ciSeed` apply). Returns JSON text.
+#[wasm_bindgen(js_name = evaluateArrays)]
+pub fn evaluate_arrays(truth: &[u32], scores: &[f32], width: usize, options: JsValue) -> Result<String, JsError> {
+    let (_, eval_options) = EvalOptions::parse(options)?;
+    let report = report::evaluate_arrays(truth, scores, width, &eval_options).map_err(js_err)?;
+    serde_json::to_string(&report).map_err(|e| JsError::new(&e.to_string()))
+}
+
 /// Metrics at one threshold of a binary score, for the page's slider: `table` is the
 /// report's `thresholds.table` (JSON text); rows with score >= `threshold` count as
 /// positive. Returns the metrics as JSON text.

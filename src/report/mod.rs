@@ -1,8 +1,11 @@
 //! Report assembly: runs a predictions source through the metric accumulators and dresses
 //! the result as the JSON contract of DESIGN.md, a text table and SVG plots.
 
+mod arrays;
 pub mod plots;
 pub mod text;
+
+pub use arrays::{evaluate_arrays, ArrayReport};
 
 use crate::data::{self, ByteCounter, ColumnSpec, Format, NonFinite, Plan, Rows};
 use crate::error::{Error, Location, Result};
@@ -258,26 +261,8 @@ impl Report {
         };
         let per_class =
             f.classes.iter().zip(&f.per_class).map(|(c, v)| PerClass { class: c.clone(), stats: *v }).collect();
-        let thresholds = f.explorer.as_ref().map(|e| Thresholds {
-            best_f1: e.best_f1(),
-            youden: e.youden(),
-            default: e.at_above(plan.threshold),
-            table: e.thinned(THRESHOLD_POINTS),
-        });
-        let mut metrics = f.metrics;
-        if f.ci.is_some() {
-            for (key, value) in metrics.iter_mut() {
-                if value.is_number() {
-                    let i = f.intervals.get(key);
-                    *value = serde_json::json!({
-                        "value": value,
-                        "ci_low": i.map(|i| i.low),
-                        "ci_high": i.map(|i| i.high),
-                        "ci_method": i.map(|i| i.method),
-                    });
-                }
-            }
-        }
+        let thresholds = f.explorer.as_ref().map(|e| Thresholds::new(e, plan.threshold));
+        let metrics = metrics_with_intervals(&f);
         let mut notes = plan.notes.clone();
         if f.task == Task::Multiclass && f.classes.len() < 3 {
             notes.push("only two classes occur; binary metrics would apply".into());
@@ -307,6 +292,37 @@ impl Report {
     pub fn class_names(&self) -> Vec<String> {
         class_names(&self.classes)
     }
+}
+
+impl Thresholds {
+    fn new(e: &ThresholdExplorer, default_threshold: f64) -> Thresholds {
+        Thresholds {
+            best_f1: e.best_f1(),
+            youden: e.youden(),
+            default: e.at_above(default_threshold),
+            table: e.thinned(THRESHOLD_POINTS),
+        }
+    }
+}
+
+/// The metrics, each scalar as `{"value","ci_low","ci_high","ci_method"}` when intervals
+/// were computed.
+fn metrics_with_intervals(f: &Finished) -> MetricMap {
+    let mut metrics = f.metrics.clone();
+    if f.ci.is_some() {
+        for (key, value) in metrics.iter_mut() {
+            if value.is_number() {
+                let i = f.intervals.get(key);
+                *value = serde_json::json!({
+                    "value": value,
+                    "ci_low": i.map(|i| i.low),
+                    "ci_high": i.map(|i| i.high),
+                    "ci_method": i.map(|i| i.method),
+                });
+            }
+        }
+    }
+    metrics
 }
 
 /// Keep at most CURVE_POINTS points, always the first and last.

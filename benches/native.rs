@@ -1,0 +1,140 @@
+//! Native side of `npm run bench` (benches/run.mjs runs it, one process per case so the peak
+//! RSS is the case's own). Prints one JSON line.
+//!
+//! - `native metrics ROWS CLASSES CI_REPLICATES`: the full report of
+//!   `webeval::report::evaluate_arrays` on benches/gen.py's predictions, already in memory;
+//! - `native ingest FILE`: `webeval eval FILE`'s work (`report::evaluate`, streamed from disk);
+//! - `native gen-csv FILE ROWS`: write the ingest benchmark's CSV (label + 10 probabilities).
+
+use std::time::Instant;
+use webeval::metrics::ci::CiOptions;
+use webeval::report::{evaluate_arrays, Options};
+
+fn hash32(mut x: u32) -> u32 {
+    x ^= x >> 16;
+    x = x.wrapping_mul(0x7feb_352d);
+    x ^= x >> 15;
+    x = x.wrapping_mul(0x846c_a68b);
+    x ^ (x >> 16)
+}
+
+fn uniform(i: usize, j: usize) -> f64 {
+    let x = (i as u64 * 16 + j as u64 + 0x9e37_79b9) as u32;
+    f64::from(hash32(x)) / 4_294_967_296.0
+}
+
+/// The same numbers as benches/gen.py and benches/data.mjs.
+fn generate(rows: usize, classes: usize) -> (Vec<u32>, Vec<f32>, usize) {
+    generate_from(0, rows, classes)
+}
+
+/// Rows `start..start + rows` of [`generate`].
+fn generate_from(start: usize, rows: usize, classes: usize) -> (Vec<u32>, Vec<f32>, usize) {
+    let mut truth = Vec::with_capacity(rows);
+    if classes == 2 {
+        let mut scores = Vec::with_capacity(rows);
+        for i in start..start + rows {
+            let y = uniform(i, 0) < 0.4;
+            let u = uniform(i, 1);
+            truth.push(u32::from(y));
+            scores.push((if y { 0.3 + 0.7 * u } else { 0.7 * u }) as f32);
+        }
+        return (truth, scores, 1);
+    }
+    let k = classes;
+    let mut scores = Vec::with_capacity(rows * k);
+    let mut p = vec![0.0f64; k];
+    for i in start..start + rows {
+        let y = (uniform(i, 0) * k as f64).floor() as usize;
+        truth.push(y as u32);
+        let mut s = 0.0;
+        for (j, pj) in p.iter_mut().enumerate() {
+            *pj = uniform(i, 1 + j) + if j == y { 0.6 } else { 0.0 };
+            s += *pj;
+        }
+        scores.extend(p.iter().map(|v| (v / s) as f32));
+    }
+    (truth, scores, k)
+}
+
+/// Peak resident set size in bytes (Linux; 0 elsewhere).
+fn peak_rss() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            let line = s.lines().find(|l| l.starts_with("VmHWM:"))?.to_string();
+            line.split_whitespace().nth(1)?.parse::<u64>().ok()
+        })
+        .map_or(0, |kb| kb * 1024)
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).filter(|a| !a.starts_with("--")).collect();
+    let arg = |i: usize, d: usize| args.get(i).and_then(|a| a.parse().ok()).unwrap_or(d);
+    match args.first().map(String::as_str) {
+        Some("ingest") => ingest(args.get(1).map_or("", String::as_str)),
+        Some("gen-csv") => gen_csv(args.get(1).map_or("", String::as_str), arg(2, 1_000_000)),
+        _ => metrics(arg(1, 100_000), arg(2, 2), arg(3, 0)),
+    }
+}
+
+fn ingest(path: &str) {
+    let file = std::fs::File::open(path).unwrap_or_else(|e| fail(&format!("{path}: {e}")));
+    let bytes = file.metadata().map_or(0, |m| m.len());
+    let t = Instant::now();
+    let spec = webeval::data::ColumnSpec::default();
+    let report = webeval::report::evaluate(path, std::io::BufReader::with_capacity(1 << 20, file), &spec, &mut |_, _| true)
+        .unwrap_or_else(|e| fail(&e.to_string()));
+    let seconds = t.elapsed().as_secs_f64();
+    let accuracy = report.metrics.get("accuracy_score").cloned();
+    let out = serde_json::json!({ "seconds": seconds, "bytes": bytes, "rows": report.n,
+        "peak_rss_bytes": peak_rss(), "accuracy": accuracy });
+    println!("{out}");
+}
+
+fn gen_csv(path: &str, rows: usize) {
+    use std::io::Write;
+    let file = std::fs::File::create(path).unwrap_or_else(|e| fail(&format!("{path}: {e}")));
+    let mut w = std::io::BufWriter::with_capacity(1 << 20, file);
+    let header: Vec<String> = (0..10).map(|c| format!("prob_{c}")).collect();
+    let mut ok = writeln!(w, "label,{}", header.join(",")).is_ok();
+    let chunk = 100_000;
+    let mut line = String::new();
+    for start in (0..rows).step_by(chunk) {
+        let (truth, scores, k) = generate_from(start, chunk.min(rows - start), 10);
+        for (t, s) in truth.iter().zip(scores.chunks_exact(k)) {
+            use std::fmt::Write as _;
+            line.clear();
+            let _ = write!(line, "{t}");
+            for v in s {
+                let _ = write!(line, ",{v}");
+            }
+            line.push('\n');
+            ok &= w.write_all(line.as_bytes()).is_ok();
+        }
+    }
+    if !(ok && w.flush().is_ok()) {
+        fail(&format!("{path}: write failed"));
+    }
+}
+
+fn fail(message: &str) -> ! {
+    eprintln!("{message}");
+    std::process::exit(1)
+}
+
+fn metrics(rows: usize, classes: usize, replicates: usize) {
+    let (truth, scores, width) = generate(rows, classes);
+    let rss_data = peak_rss();
+    let options = Options { ci: (replicates > 0).then(|| CiOptions { replicates, ..CiOptions::default() }) };
+    let t = Instant::now();
+    let report = evaluate_arrays(&truth, &scores, width, &options).unwrap_or_else(|e| fail(&e.to_string()));
+    let json = serde_json::to_string(&report).unwrap_or_default();
+    let seconds = t.elapsed().as_secs_f64();
+    let out = serde_json::json!({
+        "rows": rows, "classes": classes, "ci_replicates": replicates, "seconds": seconds,
+        "peak_rss_bytes": peak_rss(), "rss_after_data_bytes": rss_data, "report_bytes": json.len(),
+        "metrics": report.metrics,
+    });
+    println!("{out}");
+}

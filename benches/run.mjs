@@ -1,0 +1,317 @@
+// `npm run bench` (after the wasm is built into www/pkg): webeval against its anchors, side by
+// side in one run on one machine, written to benches/results.json and benches/RESULTS.md.
+//
+//   node benches/run.mjs [--quick] [--only metrics,ingest,startup] [--ci N] [--ingest-mb N]
+//
+// - metrics: the full report (all metrics + curves + bootstrap CI) of generated binary and
+//   10-class predictions, in wasm in headless Chromium (in-memory arrays through
+//   `evaluateArrays`), natively (benches/native.rs), and scikit-learn on numpy arrays
+//   (benches/sklearn_metrics.py); the three see bit-identical numbers.
+// - ingest: a generated CSV through the page's worker path and natively, vs pandas.read_csv.
+// - startup: navigation to an interactive page (built dist/, Vite preview) and the wasm gzip size.
+import { spawnSync } from 'node:child_process';
+import { createServer, preview, build } from 'vite';
+import { chromium } from 'playwright-core';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync, statSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
+import { gzipSync } from 'node:zlib';
+import { tmpdir, cpus, totalmem, loadavg } from 'node:os';
+import { join, dirname } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+const argv = process.argv.slice(2);
+const flag = (name) => argv.includes(`--${name}`);
+const opt = (name, d) => {
+  const i = argv.findIndex((a) => a === `--${name}` || a.startsWith(`--${name}=`));
+  if (i < 0) return d;
+  return argv[i].includes('=') ? argv[i].split('=')[1] : argv[i + 1];
+};
+const quick = flag('quick');
+const only = new Set(opt('only', 'metrics,ingest,startup').split(','));
+const SIZES = (opt('rows', quick ? '10000,100000' : '100000,1000000,10000000')).split(',').map(Number);
+const CLASSES = [2, 10];
+const CI = Number(opt('ci', quick ? 5 : 20));
+const INGEST_MB = Number(opt('ingest-mb', quick ? 50 : 1024));
+const CHROMIUM = process.env.CHROMIUM ?? '/usr/bin/chromium';
+const PYTHON = process.env.PYTHON ?? 'python3';
+const scratch = join(root, 'target', 'bench-data');
+mkdirSync(scratch, { recursive: true });
+
+const log = (...a) => console.log('[bench]', ...a);
+
+function runJson(cmd, args, timeoutMs = Number(opt('case-timeout', 900)) * 1000) {
+  const r = spawnSync(cmd, args, { cwd: root, encoding: 'utf8', timeout: timeoutMs, maxBuffer: 1 << 28 });
+  if (r.status !== 0) {
+    return { error: `${cmd} ${args.join(' ')}: exit ${r.status ?? r.signal}: ${(r.stderr || '').trim().split('\n').slice(-3).join(' | ')}` };
+  }
+  return JSON.parse(r.stdout.trim().split('\n').pop());
+}
+
+/** The release bench binary (benches/native.rs): built once, then run directly per case. */
+function nativeBinary() {
+  const r = spawnSync('cargo', ['bench', '--bench', 'native', '--no-run', '--message-format=json'], {
+    cwd: root, encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'], maxBuffer: 1 << 28,
+  });
+  if (r.status !== 0) throw new Error('cargo bench --bench native --no-run failed');
+  const exe = r.stdout.split('\n').filter(Boolean).map((l) => JSON.parse(l))
+    .filter((m) => m.reason === 'compiler-artifact' && m.target?.name === 'native' && m.executable).pop()?.executable;
+  if (!exe) throw new Error('no native bench executable in cargo output');
+  return exe;
+}
+
+async function launch() {
+  const userDataDir = mkdtempSync(join(tmpdir(), 'webeval-bench-'));
+  const context = await chromium.launchPersistentContext(userDataDir, {
+    executablePath: CHROMIUM, headless: true,
+    args: ['--headless', '--no-sandbox', '--disable-quic', '--no-first-run', '--disable-background-networking',
+      '--disable-component-update', '--disable-sync', '--disable-gpu'],
+  });
+  return { context, close: async () => { await context.close(); rmSync(userDataDir, { recursive: true, force: true }); } };
+}
+
+/** A fresh page on the bench page, so wasm memory sizes are per case. */
+async function benchPage(context, base) {
+  const page = await context.newPage();
+  const errors = [];
+  page.on('pageerror', (e) => errors.push(String(e)));
+  await page.goto(`${base}/benches/page.html`);
+  await page.waitForFunction(() => typeof window.benchMetrics === 'function', null, { timeout: 120_000 });
+  return { page, errors };
+}
+
+const CASE_TIMEOUT_MS = Number(opt('case-timeout', 900)) * 1000;
+/** page.evaluate with a time limit: a case that runs past it is reported, not waited for. */
+function evaluateWithin(page, fn, arg) {
+  let timer;
+  const limit = new Promise((_, reject) => { timer = setTimeout(() => reject(new Error(`gave up after ${CASE_TIMEOUT_MS / 1000} s`)), CASE_TIMEOUT_MS); });
+  return Promise.race([page.evaluate(fn, arg), limit]).finally(() => clearTimeout(timer));
+}
+
+const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+const ratio = (a, b) => (a > 0 && b > 0 ? b / a : null);
+
+/** Largest relative difference between two metric maps over their shared scalar keys. */
+function agreement(a, b) {
+  let worst = 0;
+  let key = null;
+  let shared = 0;
+  for (const [k, v] of Object.entries(a ?? {})) {
+    const w = b?.[k];
+    if (typeof v !== 'number' || typeof w !== 'number') continue;
+    shared++;
+    const d = Math.abs(v - w) / Math.max(Math.abs(w), 1e-12);
+    if (d > worst) { worst = d; key = k; }
+  }
+  return { shared_keys: shared, max_rel_diff: worst, worst_key: key };
+}
+
+// Scalar values of a webeval report, CI-wrapped or not.
+const scalars = (m) => Object.fromEntries(Object.entries(m ?? {}).map(([k, v]) => [k, v && typeof v === 'object' && 'value' in v ? v.value : v]));
+
+async function benchMetrics(context, base, exe) {
+  const rows = [];
+  for (const classes of CLASSES) {
+    for (const n of SIZES) {
+      log(`metrics: ${n} rows, ${classes} classes, CI ${CI} replicates`);
+      const row = { rows: n, classes, ci_replicates: CI };
+      // The browser: a fresh page (own wasm memory) per case.
+      const { page, errors } = await benchPage(context, base);
+      try {
+        const b = await evaluateWithin(page, ([r, c, ci]) => window.benchMetrics(r, c, ci), [n, classes, CI]);
+        row.wasm = { seconds: b.seconds, ns_per_row: (b.seconds / n) * 1e9, wasm_memory_bytes: b.wasm_memory_bytes };
+        row._wasmMetrics = scalars(b.metrics);
+      } catch (e) {
+        row.wasm = { error: String(e.message ?? e).split('\n')[0], page_errors: errors.slice(0, 3) };
+      }
+      await page.close();
+      log('  wasm', JSON.stringify(row.wasm));
+      const nat = runJson(exe, ['metrics', String(n), String(classes), String(CI)]);
+      row.native = nat.error ? nat : { seconds: nat.seconds, ns_per_row: (nat.seconds / n) * 1e9, peak_rss_bytes: nat.peak_rss_bytes };
+      row._nativeMetrics = scalars(nat.metrics);
+      log('  native', JSON.stringify(row.native));
+      // scikit-learn: at 10^7 rows the bootstrap is timed on 1 replicate and scaled.
+      const measured = n >= 5_000_000 ? 1 : n >= 500_000 ? 3 : CI;
+      const sk = runJson(PYTHON, ['benches/sklearn_metrics.py', String(n), String(classes), String(CI), String(measured)]);
+      row.sklearn = sk.error ? sk : {
+        seconds: sk.seconds, seconds_point: sk.seconds_point, seconds_ci: sk.seconds_ci,
+        ci_measured_replicates: sk.ci_measured_replicates, ns_per_row: (sk.seconds / n) * 1e9, peak_rss_bytes: sk.peak_rss_bytes,
+      };
+      log('  sklearn', JSON.stringify(row.sklearn));
+      row.speedup_vs_sklearn = { wasm: ratio(row.wasm.seconds, row.sklearn.seconds), native: ratio(row.native.seconds, row.sklearn.seconds) };
+      row.agreement = {
+        wasm_vs_native: agreement(row._wasmMetrics, row._nativeMetrics),
+        native_vs_sklearn: agreement(row._nativeMetrics, sk.metrics),
+      };
+      delete row._wasmMetrics;
+      delete row._nativeMetrics;
+      rows.push(row);
+    }
+  }
+  return rows;
+}
+
+async function benchIngest(context, base, exe) {
+  const mb = INGEST_MB;
+  const rowsWanted = Math.round((mb * 1e6) / 112); // ~112 bytes a row (label + 10 probabilities)
+  const file = join(scratch, `ingest-${mb}mb.csv`);
+  if (!existsSync(file)) {
+    log(`ingest: writing ${file} (${rowsWanted} rows)`);
+    const g = spawnSync(exe, ['gen-csv', file, String(rowsWanted)], { stdio: 'inherit' });
+    if (g.status !== 0) return { error: 'could not write the ingest CSV' };
+  }
+  const bytes = statSync(file).size;
+  const out = { file_bytes: bytes, rows: rowsWanted, note: 'webeval: parse + full report (metrics, curves, exact AUC); pandas: read_csv only' };
+  const mbps = (s) => bytes / 1e6 / s;
+  // Native first (also warms the page cache for the others).
+  const nat = runJson(exe, ['ingest', file]);
+  out.native = nat.error ? nat : { seconds: nat.seconds, mb_per_s: mbps(nat.seconds), peak_rss_bytes: nat.peak_rss_bytes };
+  log('  native', JSON.stringify(out.native));
+  const pd = runJson(PYTHON, ['benches/pandas_ingest.py', file]);
+  out.pandas = pd.error ? pd : { seconds: pd.seconds, mb_per_s: mbps(pd.seconds), peak_rss_bytes: pd.peak_rss_bytes, pandas: pd.pandas };
+  log('  pandas', JSON.stringify(out.pandas));
+  const { page, errors } = await benchPage(context, base);
+  try {
+    await page.setInputFiles('#file', file);
+    const b = await evaluateWithin(page, () => window.benchIngest());
+    out.wasm_worker = { seconds: b.seconds, mb_per_s: mbps(b.seconds), rows: b.rows };
+  } catch (e) {
+    out.wasm_worker = { error: String(e.message ?? e).split('\n')[0], page_errors: errors.slice(0, 3) };
+  }
+  await page.close();
+  log('  wasm worker', JSON.stringify(out.wasm_worker));
+  out.ratio_vs_pandas = { wasm_worker: ratio(out.wasm_worker.seconds, out.pandas.seconds), native: ratio(out.native.seconds, out.pandas.seconds) };
+  return out;
+}
+
+function gzipSize(path) {
+  return gzipSync(readFileSync(path), { level: 9 }).length;
+}
+
+async function benchStartup() {
+  const out = {};
+  const wasm = join(root, 'www', 'pkg', 'webeval_bg.wasm');
+  out.wasm_bytes = statSync(wasm).size;
+  out.wasm_gzip_bytes = gzipSize(wasm);
+  // The page engineer may provide benches/startup.mjs exporting measureStartup({root}).
+  const custom = join(root, 'benches', 'startup.mjs');
+  if (existsSync(custom)) {
+    const mod = await import(pathToFileURL(custom).href);
+    const fn = mod.measureStartup ?? mod.default;
+    if (typeof fn === 'function') return { ...out, ...(await fn({ root })), source: 'benches/startup.mjs' };
+  }
+  log('startup: vite build');
+  await build({ root, logLevel: 'warn' });
+  const assets = join(root, 'dist', 'assets');
+  out.dist_gzip_bytes = readdirSync(assets).reduce((s, f) => s + gzipSize(join(assets, f)), gzipSize(join(root, 'dist', 'index.html')));
+  const server = await preview({ root, preview: { host: '127.0.0.1', port: 0 }, logLevel: 'warn' });
+  const url = server.resolvedUrls.local[0];
+  const runs = [];
+  for (let i = 0; i < 5; i++) {
+    const { context, close } = await launch(); // a new profile: cold cache every time
+    const page = await context.newPage();
+    await page.addInitScript(() => {
+      const marks = (window.__startup = {});
+      const check = () => {
+        if (!marks.interactive && document.body?.dataset.ready === 'true') marks.interactive = performance.now();
+        if (!marks.engine && document.getElementById('version')?.textContent) marks.engine = performance.now();
+      };
+      new MutationObserver(check).observe(document, { subtree: true, childList: true, attributes: true, characterData: true });
+    });
+    await page.goto(url);
+    await page.waitForFunction(() => window.__startup?.interactive && window.__startup?.engine, null, { timeout: 60_000 });
+    const m = await page.evaluate(() => ({ ...window.__startup, dcl: performance.getEntriesByType('navigation')[0].domContentLoadedEventEnd }));
+    runs.push(m);
+    await close();
+  }
+  await new Promise((r) => server.httpServer.close(r));
+  out.runs = runs.length;
+  out.interactive_ms = median(runs.map((r) => r.interactive));
+  out.engine_ready_ms = median(runs.map((r) => r.engine));
+  out.dom_content_loaded_ms = median(runs.map((r) => r.dcl));
+  out.note = 'cold cache (new profile per run), Vite preview of dist/ on localhost; interactive = body[data-ready]; engine ready = the worker\'s wasm answered (footer version)';
+  return out;
+}
+
+function machine() {
+  const c = cpus();
+  return {
+    cpu: c[0]?.model, cores: c.length, memory_gb: Math.round(totalmem() / 2 ** 30),
+    load_average_1m_at_start: loadavg()[0],
+    chromium: spawnSync(CHROMIUM, ['--version'], { encoding: 'utf8' }).stdout?.trim(),
+    node: process.version,
+    python: spawnSync(PYTHON, ['-c', 'import sklearn,numpy,sys;print(sys.version.split()[0],"sklearn",sklearn.__version__,"numpy",numpy.__version__)'], { encoding: 'utf8' }).stdout?.trim(),
+    rustc: spawnSync('rustc', ['--version'], { encoding: 'utf8' }).stdout?.trim(),
+  };
+}
+
+async function main() {
+  const started = new Date().toISOString();
+  const results = { started, quick, machine: machine(), ci_replicates: CI };
+  const previous = existsSync(join(root, 'benches', 'results.json')) ? JSON.parse(readFileSync(join(root, 'benches', 'results.json'), 'utf8')) : {};
+  const exe = only.has('metrics') || only.has('ingest') ? nativeBinary() : null;
+  const server = await createServer({ root, server: { host: '127.0.0.1', port: 0, hmr: false }, logLevel: 'warn', clearScreen: false });
+  await server.listen();
+  const base = server.resolvedUrls.local[0].replace(/\/$/, '');
+  const { context, close } = await launch();
+  try {
+    if (only.has('metrics')) results.metrics = await benchMetrics(context, base, exe);
+    if (only.has('ingest')) results.ingest = await benchIngest(context, base, exe);
+  } finally {
+    await close();
+    await server.close();
+  }
+  if (only.has('startup')) results.startup = await benchStartup();
+  results.inference = previous.inference ?? { status: 'webeval runtime not available on main when this ran' };
+  results.finished = new Date().toISOString();
+  results.machine.load_average_1m_at_end = loadavg()[0];
+  // Sections not run this time keep their previous results.
+  for (const k of ['metrics', 'ingest', 'startup']) if (!(k in results) && previous[k]) results[k] = previous[k];
+  const name = quick ? 'results.quick.json' : 'results.json';
+  writeFileSync(join(root, 'benches', name), JSON.stringify(results, null, 2) + '\n');
+  if (!quick) writeFileSync(join(root, 'benches', 'RESULTS.md'), markdown(results));
+  console.log(markdown(results));
+}
+
+const f = (x, d = 2) => (x == null || Number.isNaN(x) ? '—' : Number(x).toFixed(d));
+const mib = (b) => (b == null ? '—' : `${(b / 2 ** 20).toFixed(0)} MiB`);
+
+export function markdown(r) {
+  const lines = ['<!-- generated by benches/run.mjs from benches/results.json; do not edit -->', '# Benchmark results', '',
+    `Run ${r.started} → ${r.finished}${r.quick ? ' (quick)' : ''}. Machine: ${r.machine.cpu}, ${r.machine.cores} cores, ${r.machine.memory_gb} GB; ` +
+    `load average ${f(r.machine.load_average_1m_at_start, 1)} at start, ${f(r.machine.load_average_1m_at_end, 1)} at end (shared machine). ` +
+    `${r.machine.chromium}; ${r.machine.python}; ${r.machine.rustc}.`, ''];
+  if (r.metrics) {
+    lines.push(`## Metrics: full report (all metrics + curves + ${r.ci_replicates}-replicate bootstrap CI)`, '',
+      '| rows | classes | wasm (Chromium) s | native s | scikit-learn s | wasm ÷ sklearn speed-up | native speed-up | wasm ns/row | native ns/row | wasm memory | native peak RSS | sklearn peak RSS | max rel. diff native vs sklearn |',
+      '|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
+    for (const m of r.metrics) {
+      lines.push(`| ${m.rows.toExponential(0)} | ${m.classes} | ${m.wasm.error ? 'failed' : f(m.wasm.seconds, 3)} | ${f(m.native.seconds, 3)} | ${f(m.sklearn.seconds, 3)} | ${f(m.speedup_vs_sklearn.wasm)}× | ${f(m.speedup_vs_sklearn.native)}× | ${f(m.wasm.ns_per_row, 0)} | ${f(m.native.ns_per_row, 0)} | ${mib(m.wasm.wasm_memory_bytes)} | ${mib(m.native.peak_rss_bytes)} | ${mib(m.sklearn.peak_rss_bytes)} | ${m.agreement.native_vs_sklearn.max_rel_diff.toExponential(1)} (${m.agreement.native_vs_sklearn.shared_keys} keys) |`);
+    }
+    const errs = r.metrics.filter((m) => m.wasm.error || m.native.error || m.sklearn.error);
+    for (const m of errs) lines.push('', `- ${m.rows} rows × ${m.classes} classes: ${[m.wasm.error && `wasm: ${m.wasm.error}`, m.native.error && `native: ${m.native.error}`, m.sklearn.error && `sklearn: ${m.sklearn.error}`].filter(Boolean).join('; ')}`);
+    lines.push('', 'scikit-learn\'s bootstrap is timed on fewer replicates at 10^6 (3) and 10^7 (1) rows and scaled linearly to the same replicate count. Memory: wasm = the wasm instance\'s linear memory after the run (includes the input arrays); peak RSS = the whole process.', '');
+  }
+  if (r.ingest) {
+    const i = r.ingest;
+    lines.push(`## Ingest: ${mib(i.file_bytes)} CSV (label + 10 probabilities), MB/s`, '',
+      '| | MB/s | seconds | ratio vs pandas.read_csv |', '|---|---:|---:|---:|',
+      `| webeval wasm (page worker, File stream) | ${f(i.wasm_worker?.mb_per_s, 1)} | ${f(i.wasm_worker?.seconds)} | ${f(i.ratio_vs_pandas?.wasm_worker)}× |`,
+      `| webeval native | ${f(i.native?.mb_per_s, 1)} | ${f(i.native?.seconds)} | ${f(i.ratio_vs_pandas?.native)}× |`,
+      `| pandas.read_csv | ${f(i.pandas?.mb_per_s, 1)} | ${f(i.pandas?.seconds)} | 1.00× |`, '', `${i.note}.`, '');
+  }
+  if (r.startup) {
+    const s = r.startup;
+    lines.push('## Startup', '', `- wasm: ${(s.wasm_bytes / 1024).toFixed(0)} KiB, **${(s.wasm_gzip_bytes / 1024).toFixed(0)} KiB gzip** (-9)`,
+      `- whole built page (dist/, gzip): ${s.dist_gzip_bytes ? (s.dist_gzip_bytes / 1024).toFixed(0) + ' KiB' : '—'}`,
+      `- navigation → interactive: **${f(s.interactive_ms, 0)} ms**; → engine (wasm in the worker) ready: ${f(s.engine_ready_ms, 0)} ms (median of ${s.runs}; ${s.note})`, '');
+  }
+  if (r.inference) {
+    lines.push('## Inference', '', r.inference.markdown ?? `- ${r.inference.status}`, '');
+  }
+  return lines.join('\n');
+}
+
+main().catch((e) => {
+  console.error(e);
+  process.exit(1);
+});
