@@ -4,7 +4,8 @@
 //! - `native metrics ROWS CLASSES CI_REPLICATES`: the full report of
 //!   `webeval::report::evaluate_arrays` on benches/gen.py's predictions, already in memory;
 //! - `native ingest FILE`: `webeval eval FILE`'s work (`report::evaluate`, streamed from disk);
-//! - `native gen-csv FILE ROWS`: write the ingest benchmark's CSV (label + 10 probabilities).
+//! - `native gen-csv FILE ROWS`: write the ingest benchmark's CSV (label + 10 probabilities);
+//! - `native infer MODEL INPUT BATCH DIM...`: median time of `runtime::Session::run`.
 
 use std::time::Instant;
 use webeval::metrics::ci::CiOptions;
@@ -73,6 +74,7 @@ fn main() {
     let arg = |i: usize, d: usize| args.get(i).and_then(|a| a.parse().ok()).unwrap_or(d);
     match args.first().map(String::as_str) {
         Some("ingest") => ingest(args.get(1).map_or("", String::as_str)),
+        Some("infer") => infer(&args[1..]),
         Some("gen-csv") => gen_csv(args.get(1).map_or("", String::as_str), arg(2, 1_000_000)),
         _ => metrics(arg(1, 100_000), arg(2, 2), arg(3, 0)),
     }
@@ -83,8 +85,9 @@ fn ingest(path: &str) {
     let bytes = file.metadata().map_or(0, |m| m.len());
     let t = Instant::now();
     let spec = webeval::data::ColumnSpec::default();
-    let report = webeval::report::evaluate(path, std::io::BufReader::with_capacity(1 << 20, file), &spec, &mut |_, _| true)
-        .unwrap_or_else(|e| fail(&e.to_string()));
+    let report =
+        webeval::report::evaluate(path, std::io::BufReader::with_capacity(1 << 20, file), &spec, &mut |_, _| true)
+            .unwrap_or_else(|e| fail(&e.to_string()));
     let seconds = t.elapsed().as_secs_f64();
     let accuracy = report.metrics.get("accuracy_score").cloned();
     let out = serde_json::json!({ "seconds": seconds, "bytes": bytes, "rows": report.n,
@@ -116,6 +119,33 @@ fn gen_csv(path: &str, rows: usize) {
     if !(ok && w.flush().is_ok()) {
         fail(&format!("{path}: write failed"));
     }
+}
+
+/// Same input and timing rule as benches/ort_infer.py.
+fn infer(args: &[String]) {
+    use webeval::runtime::{Session, Tensor};
+    let (path, name) = (args.first().cloned().unwrap_or_default(), args.get(1).cloned().unwrap_or_default());
+    let shape: Vec<usize> = args.iter().skip(2).filter_map(|a| a.parse().ok()).collect();
+    let bytes = std::fs::read(&path).unwrap_or_else(|e| fail(&format!("{path}: {e}")));
+    let model = webeval::model::Model::from_bytes(&path, bytes).unwrap_or_else(|e| fail(&e.to_string()));
+    let session = Session::new(&model).unwrap_or_else(|e| fail(&e.to_string()));
+    let n: usize = shape.iter().product();
+    let x: Vec<f32> = (0..n).map(|i| (i % 17) as f32 / 17.0).collect();
+    let run = || {
+        let feeds = vec![(name.clone(), Tensor::f32(shape.clone(), x.clone()))];
+        let t = Instant::now();
+        session.run(feeds).unwrap_or_else(|e| fail(&e.to_string()));
+        t.elapsed().as_secs_f64()
+    };
+    for _ in 0..3 {
+        run();
+    }
+    let (mut times, start) = (Vec::new(), Instant::now());
+    while (start.elapsed().as_secs_f64() < 1.0 || times.len() < 5) && times.len() < 1000 {
+        times.push(run());
+    }
+    times.sort_by(f64::total_cmp);
+    println!("{}", serde_json::json!({ "median_s": times[times.len() / 2], "runs": times.len() }));
 }
 
 fn fail(message: &str) -> ! {

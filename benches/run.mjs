@@ -27,7 +27,7 @@ const opt = (name, d) => {
   return argv[i].includes('=') ? argv[i].split('=')[1] : argv[i + 1];
 };
 const quick = flag('quick');
-const only = new Set(opt('only', 'metrics,ingest,startup').split(','));
+const only = new Set(opt('only', 'metrics,ingest,inference,startup').split(','));
 const SIZES = (opt('rows', quick ? '10000,100000' : '100000,1000000,10000000')).split(',').map(Number);
 const CLASSES = [2, 10];
 const CI = Number(opt('ci', quick ? 5 : 20));
@@ -108,10 +108,9 @@ function agreement(a, b) {
 // Scalar values of a webeval report, CI-wrapped or not.
 const scalars = (m) => Object.fromEntries(Object.entries(m ?? {}).map(([k, v]) => [k, v && typeof v === 'object' && 'value' in v ? v.value : v]));
 
-async function benchMetrics(context, base, exe) {
-  const rows = [];
-  for (const classes of CLASSES) {
-    for (const n of SIZES) {
+async function benchMetrics(context, base, exe, rows, save, sizes) {
+  for (const n of sizes) {
+    for (const classes of CLASSES) {
       log(`metrics: ${n} rows, ${classes} classes, CI ${CI} replicates`);
       const row = { rows: n, classes, ci_replicates: CI };
       // The browser: a fresh page (own wasm memory) per case.
@@ -145,6 +144,7 @@ async function benchMetrics(context, base, exe) {
       delete row._wasmMetrics;
       delete row._nativeMetrics;
       rows.push(row);
+      save();
     }
   }
   return rows;
@@ -181,6 +181,29 @@ async function benchIngest(context, base, exe) {
   log('  wasm worker', JSON.stringify(out.wasm_worker));
   out.ratio_vs_pandas = { wasm_worker: ratio(out.wasm_worker.seconds, out.pandas.seconds), native: ratio(out.native.seconds, out.pandas.seconds) };
   return out;
+}
+
+/** Native webeval (runtime::Session) vs onnxruntime (Python), both one thread, same input. */
+function benchInference(exe) {
+  const dir = join(root, 'benches', 'models');
+  if (!existsSync(join(dir, 'models.json'))) spawnSync(PYTHON, ['benches/make_models.py'], { cwd: root, stdio: 'inherit' });
+  const models = JSON.parse(readFileSync(join(dir, 'models.json'), 'utf8'));
+  const rows = [];
+  for (const [key, m] of Object.entries(models)) {
+    for (const batch of [1, 256]) {
+      const args = [join(dir, m.file), m.input, String(batch), ...m.shape.map(String)];
+      const nat = runJson(exe, ['infer', ...args]);
+      const ort = runJson(PYTHON, ['benches/ort_infer.py', ...args]);
+      const row = { model: key, file: m.file, batch, native: nat, onnxruntime: ort,
+        throughput_ratio_vs_onnxruntime: ratio(nat.median_s, ort.median_s) };
+      log('inference', JSON.stringify(row));
+      rows.push(row);
+    }
+  }
+  return {
+    native: rows,
+    wasm: 'not measured: the runtime\'s wasm export (runModel) was not on main when this ran, so the onnxruntime-web comparison in Chromium is not done',
+  };
 }
 
 function gzipSize(path) {
@@ -248,28 +271,35 @@ async function main() {
   const started = new Date().toISOString();
   const results = { started, quick, machine: machine(), ci_replicates: CI };
   const previous = existsSync(join(root, 'benches', 'results.json')) ? JSON.parse(readFileSync(join(root, 'benches', 'results.json'), 'utf8')) : {};
-  const exe = only.has('metrics') || only.has('ingest') ? nativeBinary() : null;
+  const exe = only.has('metrics') || only.has('ingest') || only.has('inference') ? nativeBinary() : null;
   const server = await createServer({ root, server: { host: '127.0.0.1', port: 0, hmr: false }, logLevel: 'warn', clearScreen: false });
   await server.listen();
   const base = server.resolvedUrls.local[0].replace(/\/$/, '');
   const { context, close } = await launch();
+  // Written after every case, so a run cut short still leaves what it measured.
+  const save = (done = false) => {
+    const out = { ...results, finished: new Date().toISOString(), complete: done };
+    out.machine = { ...results.machine, load_average_1m_at_end: loadavg()[0] };
+    // Sections not run this time keep their previous results.
+    for (const k of ['metrics', 'ingest', 'inference', 'startup']) if (!(k in out) && previous[k]) out[k] = previous[k];
+    const name = quick ? 'results.quick.json' : 'results.json';
+    writeFileSync(join(root, 'benches', name), JSON.stringify(out, null, 2) + '\n');
+    if (!quick) writeFileSync(join(root, 'benches', 'RESULTS.md'), markdown(out));
+    return out;
+  };
+  // The slowest cases (10^7 rows) go last, so a run cut short has everything else.
+  const big = SIZES.filter((n) => n >= 5_000_000);
   try {
-    if (only.has('metrics')) results.metrics = await benchMetrics(context, base, exe);
-    if (only.has('ingest')) results.ingest = await benchIngest(context, base, exe);
+    if (only.has('metrics')) await benchMetrics(context, base, exe, (results.metrics = []), save, SIZES.filter((n) => !big.includes(n)));
+    if (only.has('ingest')) { results.ingest = await benchIngest(context, base, exe); save(); }
+    if (only.has('inference')) { results.inference = benchInference(exe); save(); }
+    if (only.has('startup')) { results.startup = await benchStartup(); save(); }
+    if (only.has('metrics')) await benchMetrics(context, base, exe, results.metrics, save, big);
   } finally {
     await close();
     await server.close();
   }
-  if (only.has('startup')) results.startup = await benchStartup();
-  results.inference = previous.inference ?? { status: 'webeval runtime not available on main when this ran' };
-  results.finished = new Date().toISOString();
-  results.machine.load_average_1m_at_end = loadavg()[0];
-  // Sections not run this time keep their previous results.
-  for (const k of ['metrics', 'ingest', 'startup']) if (!(k in results) && previous[k]) results[k] = previous[k];
-  const name = quick ? 'results.quick.json' : 'results.json';
-  writeFileSync(join(root, 'benches', name), JSON.stringify(results, null, 2) + '\n');
-  if (!quick) writeFileSync(join(root, 'benches', 'RESULTS.md'), markdown(results));
-  console.log(markdown(results));
+  console.log(markdown(save(true)));
 }
 
 const f = (x, d = 2) => (x == null || Number.isNaN(x) ? '—' : Number(x).toFixed(d));
@@ -277,7 +307,7 @@ const mib = (b) => (b == null ? '—' : `${(b / 2 ** 20).toFixed(0)} MiB`);
 
 export function markdown(r) {
   const lines = ['<!-- generated by benches/run.mjs from benches/results.json; do not edit -->', '# Benchmark results', '',
-    `Run ${r.started} → ${r.finished}${r.quick ? ' (quick)' : ''}. Machine: ${r.machine.cpu}, ${r.machine.cores} cores, ${r.machine.memory_gb} GB; ` +
+    `Run ${r.started} → ${r.finished}${r.quick ? ' (quick)' : ''}${r.complete ? '' : ' (cut short: the sections below are what it measured)'}. Machine: ${r.machine.cpu}, ${r.machine.cores} cores, ${r.machine.memory_gb} GB; ` +
     `load average ${f(r.machine.load_average_1m_at_start, 1)} at start, ${f(r.machine.load_average_1m_at_end, 1)} at end (shared machine). ` +
     `${r.machine.chromium}; ${r.machine.python}; ${r.machine.rustc}.`, ''];
   if (r.metrics) {
@@ -305,8 +335,15 @@ export function markdown(r) {
       `- whole built page (dist/, gzip): ${s.dist_gzip_bytes ? (s.dist_gzip_bytes / 1024).toFixed(0) + ' KiB' : '—'}`,
       `- navigation → interactive: **${f(s.interactive_ms, 0)} ms**; → engine (wasm in the worker) ready: ${f(s.engine_ready_ms, 0)} ms (median of ${s.runs}; ${s.note})`, '');
   }
-  if (r.inference) {
-    lines.push('## Inference', '', r.inference.markdown ?? `- ${r.inference.status}`, '');
+  if (r.inference?.native) {
+    lines.push('## Inference (native, one thread): webeval runtime vs onnxruntime (Python)', '',
+      '| model | batch | webeval ms | onnxruntime ms | throughput ratio (≥ 1 = webeval faster) |', '|---|---:|---:|---:|---:|');
+    for (const i of r.inference.native) {
+      const ms = (x) => (x?.median_s == null ? (x?.error ? 'failed' : '—') : (x.median_s * 1e3).toFixed(3));
+      lines.push(`| ${i.model} (${i.file}) | ${i.batch} | ${ms(i.native)} | ${ms(i.onnxruntime)} | ${f(i.throughput_ratio_vs_onnxruntime)}× |`);
+    }
+    for (const i of r.inference.native.filter((x) => x.native.error)) lines.push('', `- ${i.model} batch ${i.batch}: ${i.native.error}`);
+    lines.push('', `In the browser: ${r.inference.wasm}.`, '');
   }
   return lines.join('\n');
 }
