@@ -184,6 +184,24 @@ pub fn compile(node: &Node, ctx: &CompileCtx) -> Result<Option<Box<dyn Kernel>>>
 }
 
 /// y = a[c] * x + b[c] over axis 1 of an N x C x ... tensor.
+/// An `n x cout x osz` output buffer starting at the per-channel bias (Conv / ConvTranspose
+/// input B), or at zero without one; the kernels accumulate into it.
+fn bias_filled(pool: &mut BufferPool, bias: Option<&Tensor>, n: usize, cout: usize, osz: usize) -> Result<Vec<f32>> {
+    let mut y = pool.take(n * cout * osz);
+    match bias {
+        Some(b) => {
+            let b = b.as_f32("B")?;
+            for _ in 0..n {
+                for &bv in b.iter().take(cout) {
+                    y.extend(std::iter::repeat_n(bv, osz));
+                }
+            }
+        }
+        None => y.resize(n * cout * osz, 0.0),
+    }
+    Ok(y)
+}
+
 fn channel_affine(x: &[f32], shape: &[usize], a: &[f32], b: &[f32], pool: &mut BufferPool) -> Vec<f32> {
     let c = a.len();
     let inner = numel(&shape[2.min(shape.len())..]).max(1);
@@ -467,18 +485,7 @@ fn conv_op(node: &Node, ctx: &CompileCtx) -> Result<Option<Box<dyn Kernel>>> {
         let ksh = sp.kernel.clone().unwrap_or_else(|| wt.shape[2..].to_vec());
         let (g, _) = sp.geometry(&xt.shape[2..], &ksh, false)?;
         let osz = g.output_size();
-        let mut y = pool.take(n * cout * osz);
-        match ins.get(2).copied().flatten() {
-            Some(b) => {
-                let b = b.as_f32("B")?;
-                for _ in 0..n {
-                    for &bv in b.iter().take(cout) {
-                        y.extend(std::iter::repeat_n(bv, osz));
-                    }
-                }
-            }
-            None => y.resize(n * cout * osz, 0.0),
-        }
+        let mut y = bias_filled(pool, ins.get(2).copied().flatten(), n, cout, osz)?;
         let owned;
         let weights = match &pre {
             Some(p) => p.as_ref(),
@@ -541,18 +548,7 @@ fn conv_transpose_op(node: &Node) -> Result<Option<Box<dyn Kernel>>> {
             output: lift(&out, 1),
         };
         let osz = g.output_size();
-        let mut y = pool.take(n * cout * osz);
-        match ins.get(2).copied().flatten() {
-            Some(b) => {
-                let b = b.as_f32("B")?;
-                for _ in 0..n {
-                    for &bv in b.iter().take(cout) {
-                        y.extend(std::iter::repeat_n(bv, osz));
-                    }
-                }
-            }
-            None => y.resize(n * cout * osz, 0.0),
-        }
+        let mut y = bias_filled(pool, ins.get(2).copied().flatten(), n, cout, osz)?;
         let mut col = Vec::new();
         conv::conv_transpose(super::best(), x, n, cin, cout, groups, &g, w, &mut y, &mut col);
         let mut shape = vec![n, cout];
