@@ -32,6 +32,23 @@ enum NonFiniteArg {
     Skip,
 }
 
+#[derive(Clone, Copy, ValueEnum)]
+enum DeviceArg {
+    Auto,
+    Cpu,
+    Gpu,
+}
+
+impl From<DeviceArg> for webeval::runtime::DevicePref {
+    fn from(d: DeviceArg) -> Self {
+        match d {
+            DeviceArg::Auto => Self::Auto,
+            DeviceArg::Cpu => Self::Cpu,
+            DeviceArg::Gpu => Self::Gpu,
+        }
+    }
+}
+
 #[derive(Subcommand)]
 enum Command {
     /// Evaluate a predictions file (CSV/TSV, JSON Lines/JSON, .npy/.npz, optionally .gz) and print the metrics.
@@ -48,6 +65,10 @@ enum Command {
         /// With --model: rows per inference batch.
         #[arg(long, default_value_t = 64)]
         batch_size: usize,
+        /// Where the model runs: the GPU when there is one and it covers every op (auto), or
+        /// forced (gpu: ops without a GPU kernel run on the CPU, noted in the report).
+        #[arg(long, value_enum, default_value = "auto")]
+        device: DeviceArg,
         /// A separate file with the true labels, matched to the predictions by row.
         #[arg(long = "labels", value_name = "FILE")]
         labels_file: Option<String>,
@@ -101,6 +122,10 @@ enum Command {
         /// Rows per inference batch.
         #[arg(long, default_value_t = 64)]
         batch_size: usize,
+        /// Where the model runs: the GPU when there is one and it covers every op (auto), or
+        /// forced (gpu: ops without a GPU kernel run on the CPU, noted in the report).
+        #[arg(long, value_enum, default_value = "auto")]
+        device: DeviceArg,
     },
     /// Inspect an ONNX model: parameters, MACs/FLOPs and activation memory, per layer and in total.
     Inspect {
@@ -153,9 +178,11 @@ fn run(cli: Cli) -> webeval::Result<String> {
                 Format::Text => Ok(webeval::model::text::render(&card, top)),
             }
         }
-        Command::Run { model, data, out, label, batch_size } => run_model(&model, &data, out, label, batch_size),
-        Command::Eval { model: Some(model), data: Some(data), label, batch_size, format, .. } => {
-            eval_model(&model, &data, label, batch_size, format)
+        Command::Run { model, data, out, label, batch_size, device } => {
+            run_model(&model, &data, out, label, batch_size, device.into())
+        }
+        Command::Eval { model: Some(model), data: Some(data), label, batch_size, device, format, .. } => {
+            eval_model(&model, &data, label, batch_size, device.into(), format)
         }
         Command::Eval {
             file,
@@ -252,9 +279,10 @@ fn load_model_and_data(
     model: &str,
     data: &str,
     label: Option<&str>,
-) -> webeval::Result<(webeval::model::Model, webeval::runtime::Session, webeval::runtime::infer::Dataset)> {
+    device: webeval::runtime::DevicePref,
+) -> webeval::Result<(webeval::model::Model, webeval::runtime::Engine, webeval::runtime::infer::Dataset)> {
     let m = webeval::model::Model::from_path(std::path::Path::new(model), webeval::model::LoadOptions::default())?;
-    let session = webeval::runtime::Session::new(&m)?;
+    let session = webeval::runtime::Engine::new_blocking(&m, device)?;
     let f =
         std::fs::File::open(data).map_err(|e| webeval::Error::Io { file: data.to_string(), message: e.to_string() })?;
     let ds = webeval::runtime::infer::read_dataset(data, f, label)?;
@@ -272,9 +300,11 @@ fn run_model(
     out: Option<String>,
     label: Option<String>,
     batch: usize,
+    device: webeval::runtime::DevicePref,
 ) -> webeval::Result<String> {
-    let (m, session, ds) = load_model_and_data(model, data, label.as_deref())?;
-    let (preds, speed) = webeval::runtime::infer::predict(&m, &session, &ds, batch, &mut clock())?;
+    let (m, engine, ds) = load_model_and_data(model, data, label.as_deref(), device)?;
+    let (preds, speed) =
+        webeval::runtime::engine::block_on(webeval::runtime::infer::predict_on(&m, &engine, &ds, batch, &mut clock()))?;
     let table = webeval::runtime::infer::predictions_csv(&ds, &preds);
     let speed_json = serde_json::to_string_pretty(&speed)?;
     match out {
@@ -290,9 +320,22 @@ fn run_model(
     }
 }
 
-fn eval_model(model: &str, data: &str, label: Option<String>, batch: usize, format: Format) -> webeval::Result<String> {
-    let (m, session, ds) = load_model_and_data(model, data, label.as_deref())?;
-    let (report, _, speed) = webeval::runtime::infer::evaluate(&m, &session, &ds, batch, &mut clock())?;
+fn eval_model(
+    model: &str,
+    data: &str,
+    label: Option<String>,
+    batch: usize,
+    device: webeval::runtime::DevicePref,
+    format: Format,
+) -> webeval::Result<String> {
+    let (m, engine, ds) = load_model_and_data(model, data, label.as_deref(), device)?;
+    let (report, _, speed) = webeval::runtime::engine::block_on(webeval::runtime::infer::evaluate_on(
+        &m,
+        &engine,
+        &ds,
+        batch,
+        &mut clock(),
+    ))?;
     match format {
         Format::Json => {
             let mut v = serde_json::to_value(&report)?;
@@ -312,6 +355,7 @@ fn eval_model(model: &str, data: &str, label: Option<String>, batch: usize, form
                 speed.latency_ms_p99,
                 speed.throughput_rows_per_s
             ));
+            s.push_str(&format!("ran on: {} ({})\n", speed.device.device, speed.device.reason));
             Ok(s)
         }
     }

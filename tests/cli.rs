@@ -98,3 +98,39 @@ fn explicit_columns_and_task_flags() {
     assert_eq!(code, 0);
     assert!(stdout.contains("regression task, 133 rows"), "{stdout}");
 }
+
+#[test]
+fn model_eval_reports_the_device() {
+    // The same demo model on each device: same accuracy, and the report says where it ran.
+    for device in ["cpu", "auto", "gpu"] {
+        let (code, out, err) = webeval(&[
+            "eval",
+            "--model",
+            "www/demo/digits_mlp.onnx",
+            "--data",
+            "www/demo/digits_data.csv",
+            "--label",
+            "label",
+            "--device",
+            device,
+            "--format",
+            "json",
+        ]);
+        assert_eq!(code, 0, "{device}: {err}");
+        let v: Value = serde_json::from_str(&out).expect("json");
+        let acc = v["metrics"]["accuracy_score"].as_f64().expect("accuracy");
+        assert!((acc - 440.0 / 450.0).abs() < 1e-12, "{device}: accuracy {acc}");
+        let ran = v["speed"]["device"]["device"].as_str().expect("speed.device.device");
+        let reason = v["speed"]["device"]["reason"].as_str().expect("speed.device.reason");
+        assert_eq!(v["speed"]["backend"].as_str(), Some(ran));
+        match device {
+            "cpu" => assert_eq!((ran, reason), ("cpu", "CPU chosen by the user")),
+            "gpu" if reason.contains("no usable GPU adapter") => println!("skipped: no adapter ({reason})"),
+            "gpu" => assert_eq!(ran, "gpu", "{reason}"),
+            _ => assert!(!reason.is_empty()),
+        }
+    }
+    let (code, _, err) = webeval(&["run", "www/demo/digits_mlp.onnx", "www/demo/digits_data.csv", "--device", "tpu"]);
+    assert_ne!(code, 0);
+    assert!(err.contains("auto") && err.contains("gpu"), "{err}");
+}

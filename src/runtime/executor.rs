@@ -76,7 +76,12 @@ pub struct CompileCtx<'a> {
     constants: &'a HashMap<String, Tensor>,
 }
 
-impl CompileCtx<'_> {
+impl<'a> CompileCtx<'a> {
+    /// A context over `constants` (for backends that compile nodes outside a [`Session`]).
+    pub fn new(graph: &'a Graph, opset: i64, constants: &'a HashMap<String, Tensor>) -> CompileCtx<'a> {
+        CompileCtx { graph, opset, constants }
+    }
+
     /// The value of input `i` if it is known at load time (an initializer or Constant output).
     pub fn constant(&self, node: &Node, i: usize) -> Option<&Tensor> {
         node.input(i).and_then(|n| self.constants.get(n))

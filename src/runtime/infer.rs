@@ -7,6 +7,7 @@
 //! per batch and throughput. Predictions then go through the same report as a predictions
 //! file, so a model is evaluated exactly like a file of its outputs would be.
 
+use super::engine::{DeviceInfo, Engine};
 use super::executor::Session;
 use super::tensor::{Data, Tensor};
 use crate::data::{self, columns::LABEL_NAMES};
@@ -98,6 +99,8 @@ pub struct Speed {
     pub latency_ms_max: f64,
     pub throughput_rows_per_s: f64,
     pub total_ms: f64,
+    /// "gpu" or "cpu" (as `backend`), why, the adapter and what ran elsewhere.
+    pub device: DeviceInfo,
 }
 
 /// What the model said about every row.
@@ -147,7 +150,15 @@ fn batch_shape(model: &Model, features: usize, batch: usize) -> Result<Vec<usize
     }
 }
 
-/// Run every row through the model in batches of `batch_size`. `clock` returns milliseconds.
+/// What [`predict_with`] needs to know about a compiled model.
+struct Io<'a> {
+    inputs: &'a [String],
+    outputs: &'a [String],
+    class_labels: Option<&'a [String]>,
+}
+
+/// Run every row through the model in batches of `batch_size` on the CPU executor.
+/// `clock` returns milliseconds.
 pub fn predict(
     model: &Model,
     session: &Session,
@@ -155,15 +166,51 @@ pub fn predict(
     batch_size: usize,
     clock: &mut dyn FnMut() -> f64,
 ) -> Result<(Predictions, Speed)> {
+    let (inputs, outputs) = (session.input_names(), session.output_names());
+    let io = Io { inputs: &inputs, outputs: &outputs, class_labels: session.class_labels.as_deref() };
+    let info = DeviceInfo { device: "cpu".into(), reason: "CPU executor".into(), adapter: None, notes: Vec::new() };
+    // The CPU executor never waits, so this completes at once on every target.
+    super::engine::block_on(predict_with(
+        model,
+        &io,
+        ds,
+        batch_size,
+        clock,
+        async |feeds| session.run(feeds),
+        || info.clone(),
+    ))
+}
+
+/// [`predict`] on the device the engine chose (GPU batches are awaited, not blocked on).
+pub async fn predict_on(
+    model: &Model,
+    engine: &Engine,
+    ds: &Dataset,
+    batch_size: usize,
+    clock: &mut dyn FnMut() -> f64,
+) -> Result<(Predictions, Speed)> {
+    let io = Io { inputs: engine.input_names(), outputs: engine.output_names(), class_labels: engine.class_labels() };
+    predict_with(model, &io, ds, batch_size, clock, async |feeds| engine.run(model, feeds).await, || engine.info())
+        .await
+}
+
+async fn predict_with(
+    model: &Model,
+    io: &Io<'_>,
+    ds: &Dataset,
+    batch_size: usize,
+    clock: &mut dyn FnMut() -> f64,
+    mut run: impl AsyncFnMut(Vec<(String, Tensor)>) -> Result<Vec<(String, Tensor)>>,
+    device: impl FnOnce() -> DeviceInfo,
+) -> Result<(Predictions, Speed)> {
     let batch_size = batch_size.max(1);
     let f = ds.names.len();
-    let input =
-        session.input_names().into_iter().next().ok_or_else(|| Error::Runtime("the model has no inputs".into()))?;
-    if session.input_names().len() > 1 {
+    let input = io.inputs.first().cloned().ok_or_else(|| Error::Runtime("the model has no inputs".into()))?;
+    if io.inputs.len() > 1 {
         return Err(Error::Runtime(format!(
             "the model has {} inputs ({}); running a dataset needs a model with one input",
-            session.input_names().len(),
-            session.input_names().join(", ")
+            io.inputs.len(),
+            io.inputs.join(", ")
         )));
     }
     let mut times = Vec::new();
@@ -173,7 +220,7 @@ pub fn predict(
         let n = batch_size.min(ds.rows - start);
         let x = Tensor::f32(batch_shape(model, f, n)?, ds.features[start * f..(start + n) * f].to_vec());
         let t0 = clock();
-        let out = session.run(vec![(input.clone(), x)])?;
+        let out = run(vec![(input.clone(), x)]).await?;
         times.push(clock() - t0);
         outputs.push(out.into_iter().map(|(_, t)| t).collect());
         start += n;
@@ -181,9 +228,13 @@ pub fn predict(
     let total: f64 = times.iter().sum();
     let mut sorted = times.clone();
     sorted.sort_by(f64::total_cmp);
+    let device = device();
     let speed = Speed {
-        backend: "cpu".into(),
-        kernel: super::cpu::best().name.into(),
+        backend: device.device.clone(),
+        kernel: match &device.adapter {
+            Some(a) if device.device == "gpu" => a.clone(),
+            _ => super::cpu::best().name.into(),
+        },
         batch_size,
         batches: times.len(),
         rows: ds.rows,
@@ -194,12 +245,13 @@ pub fn predict(
         latency_ms_max: sorted.last().copied().unwrap_or(f64::NAN),
         throughput_rows_per_s: if total > 0.0 { ds.rows as f64 / (total / 1000.0) } else { f64::INFINITY },
         total_ms: total,
+        device,
     };
-    Ok((interpret(session, &outputs, ds.rows)?, speed))
+    Ok((interpret(io, &outputs, ds.rows)?, speed))
 }
 
 /// Turn raw outputs into labels / probabilities / values.
-fn interpret(session: &Session, batches: &[Vec<Tensor>], rows: usize) -> Result<Predictions> {
+fn interpret(io: &Io<'_>, batches: &[Vec<Tensor>], rows: usize) -> Result<Predictions> {
     let first = batches.first().ok_or_else(|| Error::Runtime("no rows".into()))?;
     let per_row = |t: &Tensor| t.shape.first().copied().unwrap_or(1);
     // A label output: ints or strings, one per row.
@@ -231,8 +283,8 @@ fn interpret(session: &Session, batches: &[Vec<Tensor>], rows: usize) -> Result<
     if width == 1 && label_idx.is_none() {
         return Ok(Predictions { classes: Vec::new(), labels, probs: Vec::new(), values: scores, notes });
     }
-    let classes: Vec<String> = match &session.class_labels {
-        Some(c) if c.len() == width => c.clone(),
+    let classes: Vec<String> = match io.class_labels {
+        Some(c) if c.len() == width => c.to_vec(),
         _ => (0..width).map(|i| i.to_string()).collect(),
     };
     let is_prob = scores
@@ -244,7 +296,7 @@ fn interpret(session: &Session, batches: &[Vec<Tensor>], rows: usize) -> Result<
         }
         notes.push(format!(
             "output '{}' is not a probability distribution: softmax applied to get probabilities",
-            session.output_names()[si]
+            io.outputs.get(si).map(String::as_str).unwrap_or("?")
         ));
     }
     if labels.len() != rows {
@@ -297,7 +349,7 @@ fn csv_cell(s: &str) -> String {
     }
 }
 
-/// Run the model on a labelled dataset and evaluate its predictions.
+/// Run the model on a labelled dataset (CPU executor) and evaluate its predictions.
 pub fn evaluate(
     model: &Model,
     session: &Session,
@@ -305,6 +357,27 @@ pub fn evaluate(
     batch_size: usize,
     clock: &mut dyn FnMut() -> f64,
 ) -> Result<(crate::report::Report, Predictions, Speed)> {
+    need_labels(ds)?;
+    let (preds, speed) = predict(model, session, ds, batch_size, clock)?;
+    Ok((report_of(ds, &preds)?, preds, speed))
+}
+
+/// [`evaluate`] on the device the engine chose.
+pub async fn evaluate_on(
+    model: &Model,
+    engine: &Engine,
+    ds: &Dataset,
+    batch_size: usize,
+    clock: &mut dyn FnMut() -> f64,
+) -> Result<(crate::report::Report, Predictions, Speed)> {
+    need_labels(ds)?;
+    let (preds, speed) = predict_on(model, engine, ds, batch_size, clock).await?;
+    let mut report = report_of(ds, &preds)?;
+    report.notes.extend(speed.device.notes.iter().cloned());
+    Ok((report, preds, speed))
+}
+
+fn need_labels(ds: &Dataset) -> Result<()> {
     if ds.labels.is_none() {
         return Err(Error::MissingColumn {
             loc: Location::at(&ds.file, 1, None),
@@ -314,8 +387,12 @@ pub fn evaluate(
             flag: "label".into(),
         });
     }
-    let (preds, speed) = predict(model, session, ds, batch_size, clock)?;
-    let table = predictions_csv(ds, &preds);
+    Ok(())
+}
+
+/// The evaluation report of a model's predictions, as of a predictions file.
+fn report_of(ds: &Dataset, preds: &Predictions) -> Result<crate::report::Report> {
+    let table = predictions_csv(ds, preds);
     let spec = crate::data::ColumnSpec {
         label: Some("y_true".into()),
         pred: Some("y_pred".into()),
@@ -325,5 +402,5 @@ pub fn evaluate(
     let mut progress = |_: u64, _: u64| true;
     let mut report = crate::report::evaluate_csv(&ds.file, table.as_bytes(), &spec, &mut progress)?;
     report.notes.extend(preds.notes.iter().cloned());
-    Ok((report, preds, speed))
+    Ok(report)
 }

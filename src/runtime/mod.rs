@@ -2,10 +2,12 @@
 //! as the reference backend (and the oracle any other backend is tested against).
 
 pub mod cpu;
+pub mod engine;
 pub mod executor;
 pub mod infer;
 pub mod tensor;
 
+pub use engine::{DeviceInfo, DevicePref, Engine};
 pub use executor::{Backend, BufferPool, CompileCtx, Kernel, Session};
 pub use tensor::{Data, Tensor};
 /// The wgpu backend (feature `gpu`), tested against the CPU kernels.

@@ -348,6 +348,27 @@ impl<'g> Recorder<'g> {
             .unwrap_or_else(|| self.gpu.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: None }))
     }
 
+    /// Records a copy of `elems` floats between buffers (Gather / Concat on the GPU).
+    pub(crate) fn copy(
+        &mut self,
+        src: &wgpu::Buffer,
+        src_off: usize,
+        dst: &wgpu::Buffer,
+        dst_off: usize,
+        elems: usize,
+    ) -> Result<()> {
+        let gpu = self.gpu;
+        gpu.check()?;
+        if elems == 0 {
+            return Ok(());
+        }
+        let encoder = self
+            .encoder
+            .get_or_insert_with(|| gpu.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: None }));
+        encoder.copy_buffer_to_buffer(src, src_off as u64 * 4, dst, dst_off as u64 * 4, elems as u64 * 4);
+        Ok(())
+    }
+
     /// Records one dispatch: `params` (u32 words; floats as bits) become binding 0 as a uniform,
     /// `bufs` bindings 1.. in order. `groups` larger than the per-dimension limit are folded
     /// into y; kernels rebuild the linear id from `num_workgroups`.
