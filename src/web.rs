@@ -275,6 +275,8 @@ struct RunOptions {
     data_name: Option<String>,
     /// Rows per inference batch (default 64).
     batch_size: Option<usize>,
+    /// "auto" (default), "cpu" or "gpu" (WebGPU); `runModelOn` only, `runModel` is the CPU.
+    device: Option<String>,
 }
 
 /// Milliseconds from `performance.now()` (workers and windows both have it).
@@ -288,31 +290,89 @@ fn now_ms() -> f64 {
     .unwrap_or_else(js_sys::Date::now)
 }
 
+fn run_options(options: JsValue) -> Result<RunOptions, JsError> {
+    if options.is_undefined() || options.is_null() {
+        return Ok(RunOptions::default());
+    }
+    serde_wasm_bindgen::from_value(options).map_err(|e| JsError::new(&format!("bad options: {e}")))
+}
+
+/// The model and dataset of a run.
+fn run_inputs(
+    model_bytes: Vec<u8>,
+    data_bytes: &[u8],
+    opts: &RunOptions,
+) -> Result<(crate::model::Model, crate::runtime::infer::Dataset), JsError> {
+    let model = crate::model::Model::from_bytes("model.onnx", model_bytes).map_err(js_err)?;
+    let name = opts.data_name.clone().unwrap_or_else(|| "data.csv".into());
+    let ds = crate::runtime::infer::read_dataset(&name, data_bytes, opts.label.as_deref()).map_err(js_err)?;
+    Ok((model, ds))
+}
+
+fn run_json(
+    out: crate::Result<(
+        Option<crate::report::Report>,
+        crate::runtime::infer::Predictions,
+        crate::runtime::infer::Speed,
+    )>,
+) -> Result<String, JsError> {
+    let (report, preds, speed) = out.map_err(js_err)?;
+    let v = match report {
+        Some(report) => serde_json::json!({ "predictions": preds, "speed": speed, "report": report }),
+        None => serde_json::json!({ "predictions": preds, "speed": speed }),
+    };
+    serde_json::to_string(&v).map_err(|e| JsError::new(&e.to_string()))
+}
+
 /// Run an ONNX model on a dataset on the CPU. Returns JSON text:
-/// `{"predictions": {classes, labels, probs, values, notes}, "speed": {latency_ms_p50, ...},
-///   "report": <the evaluation report, when the dataset has labels>}`; draw the report's
-/// plots with `renderPlots(JSON.stringify(result.report))` on the main thread.
+/// `{"predictions": {classes, labels, probs, values, notes}, "speed": {latency_ms_p50, ...,
+///   device: {device, reason, adapter, notes}}, "report": <the evaluation report, when the
+/// dataset has labels>}`; draw the report's plots with `renderPlots(JSON.stringify(result.report))`
+/// on the main thread.
 #[wasm_bindgen(js_name = runModel)]
 pub fn run_model(model_bytes: Vec<u8>, data_bytes: &[u8], options: JsValue) -> Result<String, JsError> {
-    let opts: RunOptions = if options.is_undefined() || options.is_null() {
-        RunOptions::default()
-    } else {
-        serde_wasm_bindgen::from_value(options).map_err(|e| JsError::new(&format!("bad options: {e}")))?
-    };
-    let model = crate::model::Model::from_bytes("model.onnx", model_bytes).map_err(js_err)?;
+    let opts = run_options(options)?;
+    let (model, ds) = run_inputs(model_bytes, data_bytes, &opts)?;
     let session = crate::runtime::Session::new(&model).map_err(js_err)?;
-    let name = opts.data_name.unwrap_or_else(|| "data.csv".into());
-    let ds = crate::runtime::infer::read_dataset(&name, data_bytes, opts.label.as_deref()).map_err(js_err)?;
     let batch = opts.batch_size.unwrap_or(64);
     let mut clock = now_ms;
-    let out = if ds.labels.is_some() {
-        let (report, preds, speed) =
-            crate::runtime::infer::evaluate(&model, &session, &ds, batch, &mut clock).map_err(js_err)?;
-        serde_json::json!({ "predictions": preds, "speed": speed, "report": report })
+    run_json(if ds.labels.is_some() {
+        crate::runtime::infer::evaluate(&model, &session, &ds, batch, &mut clock).map(|(r, p, s)| (Some(r), p, s))
     } else {
-        let (preds, speed) =
-            crate::runtime::infer::predict(&model, &session, &ds, batch, &mut clock).map_err(js_err)?;
-        serde_json::json!({ "predictions": preds, "speed": speed })
-    };
-    serde_json::to_string(&out).map_err(|e| JsError::new(&e.to_string()))
+        crate::runtime::infer::predict(&model, &session, &ds, batch, &mut clock).map(|(p, s)| (None, p, s))
+    })
+}
+
+/// Whether `navigator.gpu` exists here (window or worker); wgpu panics without it.
+fn has_webgpu() -> bool {
+    let nav = js_sys::Reflect::get(&js_sys::global(), &JsValue::from_str("navigator")).ok();
+    nav.filter(|n| !n.is_undefined())
+        .and_then(|n| js_sys::Reflect::get(&n, &JsValue::from_str("gpu")).ok())
+        .is_some_and(|g| !g.is_undefined() && !g.is_null())
+}
+
+/// [`run_model`] on the device `options.device` picks ("auto": WebGPU when the browser has
+/// an adapter that is not a software fallback and it has a kernel for every node; "gpu":
+/// WebGPU, nodes without a GPU kernel on the CPU; "cpu"). Resolves to the same JSON, whose
+/// `speed.device` says where it ran and why.
+#[wasm_bindgen(js_name = runModelOn)]
+pub async fn run_model_on(model_bytes: Vec<u8>, data_bytes: Vec<u8>, options: JsValue) -> Result<String, JsError> {
+    let opts = run_options(options)?;
+    let pref: crate::runtime::DevicePref = opts.device.as_deref().unwrap_or("auto").parse().map_err(js_err)?;
+    let (model, ds) = run_inputs(model_bytes, &data_bytes, &opts)?;
+    let engine = if pref != crate::runtime::DevicePref::Cpu && !has_webgpu() {
+        crate::runtime::Engine::cpu(&model, "CPU: this browser has no WebGPU (navigator.gpu is missing)")
+    } else {
+        crate::runtime::Engine::new(&model, pref).await
+    }
+    .map_err(js_err)?;
+    let batch = opts.batch_size.unwrap_or(64);
+    let mut clock = now_ms;
+    run_json(if ds.labels.is_some() {
+        crate::runtime::infer::evaluate_on(&model, &engine, &ds, batch, &mut clock)
+            .await
+            .map(|(r, p, s)| (Some(r), p, s))
+    } else {
+        crate::runtime::infer::predict_on(&model, &engine, &ds, batch, &mut clock).await.map(|(p, s)| (None, p, s))
+    })
 }

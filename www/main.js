@@ -100,7 +100,8 @@ async function handleFiles(files) {
       return;
     }
     if (models.length) {
-      const out = JSON.parse(await engine.run(models[0], preds[0], {}, showProgress));
+      const device = document.getElementById('device-select')?.value || 'auto';
+      const out = JSON.parse(await engine.run(models[0], preds[0], { device }, showProgress));
       if (!out.report) {
         throw new Error(`${preds[0].name} has no true-label column (label/y_true/target), so ${models[0].name}'s predictions cannot be scored; add one to get a report.`);
       }

@@ -486,6 +486,8 @@ export function speedCard(speed) {
   return el('div', { class: 'card', id: 'speed' },
     el('h3', { text: 'Speed and stability' }),
     el('p', { class: 'meta', text: `${speed.backend} (${speed.kernel}) · ${speed.rows} rows in ${speed.batches} batches of ${speed.batch_size}` }),
+    speed.device ? el('p', { class: 'meta', id: 'ran-on', 'data-device': speed.device.device, text: `ran on: ${speed.device.device} — ${speed.device.reason}` }) : null,
+    ...(speed.device?.notes ?? []).map((n) => el('p', { class: 'note', text: n })),
     el('div', { class: 'headline' },
       el('div', { class: 'tile' }, el('div', { class: 'tile-label', text: 'Throughput (rows/s)' }), metricCell('throughput_rows_per_s', speed.throughput_rows_per_s, 'div')),
       el('div', { class: 'tile' }, el('div', { class: 'tile-label', text: 'Batch latency p50 (ms)' }), metricCell('latency_ms_p50', speed.latency_ms_p50, 'div'))),

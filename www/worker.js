@@ -1,7 +1,7 @@
 // All heavy work runs here, off the UI thread: parsing and metrics happen in the wasm core.
 // (Plots are drawn on the main thread: plotters measures text with the DOM.) Messages in: {id, kind: 'evaluate', file, options}. Messages out: {id, type:
 // 'progress'|'result'|'error', ...}. Cancelling is done by the page terminating this worker.
-import init, { evaluateStream, inspectModel, runModel, version } from './pkg/webeval.js';
+import init, { evaluateStream, inspectModel, runModel, runModelOn, version } from './pkg/webeval.js';
 
 const CHUNK = 1 << 20;
 
@@ -20,7 +20,10 @@ self.onmessage = async (event) => {
       const reader = new FileReaderSync();
       const model = new Uint8Array(reader.readAsArrayBuffer(file));
       const rows = new Uint8Array(reader.readAsArrayBuffer(data));
-      self.postMessage({ id, type: 'result', result: runModel(model, rows, { ...options, dataName: data.name }) });
+      const opts = { ...options, dataName: data.name };
+      // A device choice goes through the async entry point (WebGPU readbacks are promises).
+      const result = opts.device ? await runModelOn(model, rows, opts) : runModel(model, rows, opts);
+      self.postMessage({ id, type: 'result', result });
       return;
     }
     if (kind === 'inspect') {

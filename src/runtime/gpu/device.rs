@@ -67,14 +67,16 @@ struct Health {
     validation: Mutex<Option<String>>,
 }
 
-/// A wgpu device with its queue, limits and a cache of compiled kernels.
+/// A wgpu device with its queue, limits and a cache of compiled kernels. Clones share the
+/// device, its health and the kernel cache (sessions of many models on one device).
+#[derive(Clone)]
 pub struct Gpu {
     device: wgpu::Device,
     queue: wgpu::Queue,
     summary: AdapterSummary,
     limits: wgpu::Limits,
     health: Arc<Health>,
-    pipelines: Mutex<HashMap<String, wgpu::ComputePipeline>>,
+    pipelines: Arc<Mutex<HashMap<String, wgpu::ComputePipeline>>>,
 }
 
 impl std::fmt::Debug for Gpu {
@@ -141,7 +143,7 @@ impl Gpu {
             max_workgroups_per_dim: limits.max_compute_workgroups_per_dimension,
             max_workgroup_storage_bytes: limits.max_compute_workgroup_storage_size,
         };
-        Ok(Gpu { device, queue, summary, limits, health, pipelines: Mutex::new(HashMap::new()) })
+        Ok(Gpu { device, queue, summary, limits, health, pipelines: Arc::new(Mutex::new(HashMap::new())) })
     }
 
     /// Blocking [`Gpu::new`] for the CLI and tests.

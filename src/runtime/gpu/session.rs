@@ -289,7 +289,8 @@ fn gpu_op(gpu: &Gpu, node: &Node, opset: i64, host: &HashMap<String, Tensor>) ->
         "Erf" => act(Act::Erf)?,
         "Sign" => act(Act::Sign)?,
         "Round" => act(Act::Round)?,
-        "Identity" | "Dropout" => Op::Identity,
+        "Identity" => Op::Identity,
+        "Dropout" if node.outputs.iter().skip(1).all(|o| o.is_empty()) => Op::Identity,
         "Add" => Op::Binary(BinOp::Add),
         "Sub" => Op::Binary(BinOp::Sub),
         "Mul" => Op::Binary(BinOp::Mul),
@@ -515,6 +516,18 @@ impl GpuSession {
         &self.outputs
     }
 
+    /// Where each node runs, in execution order: (node, op, "gpu" | "cpu"), as compiled
+    /// (a run may still give a GPU node to the CPU; see [`GpuSession::notes`]).
+    pub fn placement(&self) -> Vec<(String, String, &'static str)> {
+        self.steps
+            .iter()
+            .map(|s| {
+                let dev = if matches!(s.place, Place::Gpu(_)) { "gpu" } else { "cpu" };
+                (s.name.clone(), self.graph.nodes[s.node].op_type.clone(), dev)
+            })
+            .collect()
+    }
+
     /// "node (op)" of every node compiled for the CPU.
     pub fn cpu_steps(&self) -> Vec<String> {
         self.steps
@@ -625,7 +638,11 @@ impl GpuSession {
         }
         let mut outs = Vec::new();
         for name in &self.outputs {
-            let v = values.get(name.as_str()).or_else(|| self.constants.get(name)).cloned();
+            let v = values
+                .get(name.as_str())
+                .or_else(|| self.constants.get(name))
+                .cloned()
+                .or_else(|| self.host.get(name).map(|t| Value::Host(t.clone())));
             outs.push(Some(
                 v.ok_or_else(|| Error::InvalidArgument(format!("graph output '{name}' was not computed")))?,
             ));
@@ -668,12 +685,14 @@ impl GpuSession {
             out.push(match v {
                 None => None,
                 Some(Value::Gpu(_) | Value::Idx(_)) if h.is_some() => h.cloned(),
-                Some(Value::Gpu(t)) => Some(Tensor::f32(t.shape.clone(), read.next().unwrap_or_default())),
-                Some(Value::Idx(t)) => Some(Tensor::i64(
-                    t.shape.clone(),
-                    read.next().unwrap_or_default().into_iter().map(|x| x as i64).collect(),
-                )),
-                Some(Value::Ints(s, d)) => Some(Tensor::i64(s.clone(), d.clone())),
+                Some(Value::Gpu(t)) => {
+                    Some(Tensor { shape: t.shape.clone(), data: Data::F32(read.next().unwrap_or_default()) })
+                }
+                Some(Value::Idx(t)) => Some(Tensor {
+                    shape: t.shape.clone(),
+                    data: Data::I64(read.next().unwrap_or_default().into_iter().map(|x| x as i64).collect()),
+                }),
+                Some(Value::Ints(s, d)) => Some(Tensor { shape: s.clone(), data: Data::I64(d.clone()) }),
                 // A constant uploaded for the GPU but read here: its host copy.
                 Some(Value::Host(t)) => Some(t.clone()),
             });
@@ -696,7 +715,19 @@ impl GpuSession {
     /// Runs one batch of f32 inputs: `feeds` are (name, shape, values); returns (name, shape,
     /// values) for each graph output (integer outputs as floats).
     pub async fn run(&self, feeds: &[(&str, &[usize], &[f32])]) -> Result<Vec<Output>> {
-        let feeds = feeds.iter().map(|&(n, s, d)| (n.to_string(), Tensor::f32(s.to_vec(), d.to_vec()))).collect();
+        let feeds = feeds
+            .iter()
+            .map(|&(n, s, d)| {
+                if s.iter().product::<usize>() != d.len() {
+                    return Err(Error::InvalidArgument(format!(
+                        "input '{n}': shape {s:?} needs {} values but {} were given",
+                        s.iter().product::<usize>(),
+                        d.len()
+                    )));
+                }
+                Ok((n.to_string(), Tensor { shape: s.to_vec(), data: Data::F32(d.to_vec()) }))
+            })
+            .collect::<Result<_>>()?;
         let outs = self.run_tensors(feeds).await?;
         Ok(outs.into_iter().map(|(n, t)| (n, t.shape.clone(), t.to_f32_vec())).collect())
     }
@@ -917,23 +948,30 @@ fn record(rec: &mut Recorder<'_>, op: &Op, ins: &[Option<Value>]) -> Result<Valu
         Op::Act(a) => Value::Gpu(ew::unary(rec, &gpu_in(g, ins, 0)?, *a)?),
         Op::Binary(b) => match (first, ins.get(1).and_then(|v| v.as_ref())) {
             // Integer shape arithmetic stays on the host.
-            (Value::Ints(sa, va), Some(Value::Ints(sb, vb))) if sa.iter().product::<usize>() == va.len() => {
+            (Value::Ints(sa, va), Some(Value::Ints(sb, vb)))
+                if sa.iter().product::<usize>() == va.len() && sb.iter().product::<usize>() == vb.len() =>
+            {
                 let shape = ew::broadcast_shape(sa, sb)?;
-                if va.len() != vb.len() && va.len() != 1 && vb.len() != 1 {
+                if sa != sb && va.len() != 1 && vb.len() != 1 {
                     return Err(Error::InvalidArgument("integer broadcasting beyond scalars".into()));
                 }
                 let n = va.len().max(vb.len());
                 let at = |v: &[i64], i: usize| if v.len() == 1 { v[0] } else { v[i] };
                 let f = |x: i64, y: i64| match b {
-                    BinOp::Add => x + y,
-                    BinOp::Sub => x - y,
-                    BinOp::Mul => x * y,
-                    BinOp::Div if y != 0 => x / y,
-                    BinOp::Max => x.max(y),
-                    BinOp::Min => x.min(y),
-                    _ => 0,
+                    BinOp::Add => x.checked_add(y),
+                    BinOp::Sub => x.checked_sub(y),
+                    BinOp::Mul => x.checked_mul(y),
+                    BinOp::Div => x.checked_div(y),
+                    BinOp::Max => Some(x.max(y)),
+                    BinOp::Min => Some(x.min(y)),
+                    _ => None,
                 };
-                Value::Ints(shape, (0..n).map(|i| f(at(va, i), at(vb, i))).collect())
+                let out: Option<Vec<i64>> = (0..n).map(|i| f(at(va, i), at(vb, i))).collect();
+                // Anything else (Pow, division by zero, overflow) is the CPU's to answer.
+                Value::Ints(
+                    shape,
+                    out.ok_or_else(|| Error::InvalidArgument("integer arithmetic runs on the CPU".into()))?,
+                )
             }
             _ => Value::Gpu(ew::binary(rec, &gpu_in(g, ins, 0)?, &gpu_in(g, ins, 1)?, *b)?),
         },
@@ -1077,7 +1115,9 @@ fn record(rec: &mut Recorder<'_>, op: &Op, ins: &[Option<Value>]) -> Result<Valu
         }
         Op::Cast { to_float: true } => match first {
             Value::Idx(t) | Value::Gpu(t) => Value::Gpu(t.clone()),
-            Value::Ints(s, d) => Value::Host(Tensor::f32(s.clone(), d.iter().map(|&x| x as f32).collect())),
+            Value::Ints(s, d) => {
+                Value::Host(Tensor { shape: s.clone(), data: Data::F32(d.iter().map(|&x| x as f32).collect()) })
+            }
             Value::Host(_) => return Err(Error::InvalidArgument("a Cast of a host tensor runs on the CPU".into())),
         },
         Op::Cast { to_float: false } => match first {
