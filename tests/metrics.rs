@@ -74,6 +74,18 @@ fn check(case: &str, expected: &Value) -> Vec<String> {
     if let Some(t) = expected.get("thresholds") {
         bad.extend(check_thresholds(case, &report, t));
     }
+    if let Some(det) = expected.get("det") {
+        let got = report.curves.first().and_then(|c| c.det.as_ref()).map(|d| serde_json::to_value(d).expect("det"));
+        for field in ["fpr", "fnr", "thresholds"] {
+            if !same(got.as_ref().and_then(|g| g.get(field)), &det[field]) {
+                bad.push(format!(
+                    "{case}: det_curve {field} differs: {:?} vs {}",
+                    got.as_ref().map(|g| &g[field]),
+                    det[field]
+                ));
+            }
+        }
+    }
     if let Some(iv) = expected.get("intervals") {
         let level = iv["level"].as_f64().expect("level");
         let with_ci = evaluate_ci(file, task, level);

@@ -252,7 +252,9 @@ fn intervals_are_reproducible_and_merge_like_one_pass() {
             let (a, b) = data.split_at(50);
             let mut e1 = evaluation(kind).with_ci(ci);
             feed(&mut e1, a, |r| r.w);
-            let mut e2 = evaluation(kind).with_ci(ci);
+            // the second chunk numbers its rows from where the first ended, so its
+            // bootstrap draws are those of the one pass
+            let mut e2 = evaluation(kind).with_ci(ci).with_first_row(a.len() as u64);
             feed(&mut e2, b, |r| r.w);
             e1.merge(&e2);
             e1.finish()

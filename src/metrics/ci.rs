@@ -1,10 +1,15 @@
 //! Confidence intervals: a seeded percentile bootstrap for every scalar metric, and the
 //! analytic intervals where they exist (Wilson for proportions, DeLong for ROC-AUC).
 //!
-//! The bootstrap resamples rows with replacement and recomputes every metric on each
-//! replicate by feeding the replicate's rows, with their multiplicity folded into the
-//! sample weight, through fresh accumulators. The generator is a fixed SplitMix64 stream,
-//! so the same file, options and seed give the same interval on every platform.
+//! The bootstrap is a Poisson bootstrap: in replicate `b`, row `r` counts `Poisson(1)` times
+//! (its weight is multiplied by that draw). Unlike drawing `n` rows with replacement, this
+//! needs no second pass and no knowledge of `n`: every accumulator adds each row's replicate
+//! weights as the row streams by, and merging two accumulators adds their replicate sums.
+//! For large `n` the two resampling schemes give the same intervals (the multinomial counts
+//! of the classic bootstrap are asymptotically independent Poisson(1) draws). The draw for
+//! (row, replicate) is a pure function of the seed and the row's key (its global row
+//! number), so the same file, options and seed give the same interval on every platform,
+//! and a score pass at `finish` regenerates the very weights the streaming pass used.
 
 use serde::{Deserialize, Serialize};
 
@@ -69,14 +74,142 @@ impl SplitMix64 {
     }
 }
 
-/// How many times each of `n` rows is drawn in bootstrap replicate `b`.
-pub fn multiplicities(n: usize, seed: u64, b: usize) -> Vec<u32> {
-    let mut rng = SplitMix64::new(seed ^ (b as u64).wrapping_mul(0xD1B5_4A32_D192_ED03));
-    let mut counts = vec![0u32; n];
-    for _ in 0..n {
-        counts[rng.below(n)] += 1;
+/// SplitMix64's output function: a bijective 64-bit mix.
+#[inline]
+fn mix64(mut z: u64) -> u64 {
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+const GOLDEN: u64 = 0x9E37_79B9_7F4A_7C15;
+
+/// `P(X <= k)` of Poisson(1) in units of 2^-32, k = 0..12 (the tail past 12 is below 2^-32).
+const POISSON1_CDF: [u32; 12] = poisson1_cdf();
+
+const fn poisson1_cdf() -> [u32; 12] {
+    let mut out = [0u32; 12];
+    let mut term = 0.367_879_441_171_442_33; // e^-1
+    let mut cdf = 0.0;
+    let mut k = 0;
+    while k < 12 {
+        cdf += term;
+        out[k] = (cdf * 4_294_967_296.0) as u32;
+        term /= (k + 1) as f64;
+        k += 1;
     }
-    counts
+    out
+}
+
+/// Poisson(1) by inversion of a uniform 32-bit draw (exact to 2^-32 in every probability).
+#[inline]
+fn poisson1(u: u32) -> u32 {
+    let mut k = 0;
+    while k < 12 && u >= POISSON1_CDF[k] {
+        k += 1;
+    }
+    k as u32
+}
+
+/// The Poisson bootstrap's replicate multiplicities, a pure function of (seed, row key,
+/// replicate): two replicates per 64-bit hash.
+#[derive(Debug, Clone, Copy)]
+pub struct Poisson {
+    seed: u64,
+}
+
+impl Poisson {
+    pub fn new(seed: u64) -> Self {
+        Poisson { seed: mix64(seed ^ 0x0B00_7578_AB5E_ED00) }
+    }
+
+    #[inline]
+    fn row_base(&self, key: u64) -> u64 {
+        mix64(self.seed.wrapping_add(key.wrapping_mul(GOLDEN)))
+    }
+
+    /// `out[b] = weight × (row `key`'s multiplicity in replicate b)` for every replicate.
+    #[inline]
+    pub fn fill(&self, key: u64, weight: f64, out: &mut [f64]) {
+        let base = self.row_base(key);
+        for (pair, chunk) in out.chunks_mut(2).enumerate() {
+            let h = mix64(base.wrapping_add((pair as u64 + 1).wrapping_mul(GOLDEN)));
+            chunk[0] = weight * f64::from(poisson1(h as u32));
+            if let Some(x) = chunk.get_mut(1) {
+                *x = weight * f64::from(poisson1((h >> 32) as u32));
+            }
+        }
+    }
+
+    /// Row `key`'s multiplicity in replicate `b` alone (the same number `fill` gives).
+    #[inline]
+    pub fn draw(&self, key: u64, b: usize) -> u32 {
+        let h = mix64(self.row_base(key).wrapping_add((b as u64 / 2 + 1).wrapping_mul(GOLDEN)));
+        poisson1(if b % 2 == 0 { h as u32 } else { (h >> 32) as u32 })
+    }
+}
+
+/// The bootstrap key of each stored row: runs of consecutive keys, so a merged accumulator
+/// knows which draws its rows had in the chunks they came from.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct RowKeys {
+    /// (first row, its key) of each run.
+    runs: Vec<(u64, u64)>,
+    rows: u64,
+}
+
+impl RowKeys {
+    pub fn push(&mut self, key: u64) {
+        match self.runs.last() {
+            Some(&(r, k)) if k.wrapping_add(self.rows - r) == key => {}
+            _ => self.runs.push((self.rows, key)),
+        }
+        self.rows += 1;
+    }
+
+    pub fn merge(&mut self, other: &RowKeys) {
+        for (i, &(r, k)) in other.runs.iter().enumerate() {
+            let end = other.runs.get(i + 1).map_or(other.rows, |x| x.0);
+            let start = self.rows;
+            self.push(k);
+            self.rows = start + (end - r);
+        }
+    }
+
+    pub fn rows(&self) -> u64 {
+        self.rows
+    }
+
+    /// A fast row -> key lookup.
+    pub fn lookup(&self) -> KeyLookup {
+        match self.runs.as_slice() {
+            [] => KeyLookup::Offset(0),
+            [(r, k)] => KeyLookup::Offset(k.wrapping_sub(*r)),
+            runs => {
+                let mut keys = Vec::with_capacity(self.rows as usize);
+                for (i, &(r, k)) in runs.iter().enumerate() {
+                    let end = runs.get(i + 1).map_or(self.rows, |x| x.0);
+                    keys.extend((0..end - r).map(|j| k.wrapping_add(j)));
+                }
+                KeyLookup::Table(keys)
+            }
+        }
+    }
+}
+
+pub enum KeyLookup {
+    Offset(u64),
+    Table(Vec<u64>),
+}
+
+impl KeyLookup {
+    #[inline]
+    pub fn key(&self, row: usize) -> u64 {
+        match self {
+            KeyLookup::Offset(o) => o.wrapping_add(row as u64),
+            KeyLookup::Table(t) => t.get(row).copied().unwrap_or(row as u64),
+        }
+    }
 }
 
 /// `np.percentile` (linear interpolation) of sorted values at `q` in [0, 100].
@@ -186,6 +319,39 @@ mod tests {
         {
             assert!((normal_quantile(p) - z).abs() < 1e-8, "{p}: {}", normal_quantile(p));
         }
+    }
+
+    #[test]
+    fn poisson_draws_have_mean_and_variance_one() {
+        let p = Poisson::new(7);
+        let mut out = vec![0.0; 8];
+        let (mut s, mut s2, mut n) = (0.0, 0.0, 0.0);
+        for key in 0..20_000u64 {
+            p.fill(key, 1.0, &mut out);
+            for (b, &x) in out.iter().enumerate() {
+                assert_eq!(x, f64::from(p.draw(key, b)));
+                s += x;
+                s2 += x * x;
+                n += 1.0;
+            }
+        }
+        let mean = s / n;
+        let var = s2 / n - mean * mean;
+        assert!((mean - 1.0).abs() < 0.01 && (var - 1.0).abs() < 0.02, "{mean} {var}");
+    }
+
+    #[test]
+    fn row_keys_survive_merges() {
+        let (mut a, mut b) = (RowKeys::default(), RowKeys::default());
+        for k in 0..3 {
+            a.push(k);
+        }
+        for k in 10..12 {
+            b.push(k);
+        }
+        a.merge(&b);
+        let l = a.lookup();
+        assert_eq!((0..5).map(|r| l.key(r)).collect::<Vec<_>>(), vec![0, 1, 2, 10, 11]);
     }
 
     #[test]

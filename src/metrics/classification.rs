@@ -5,89 +5,140 @@
 //! truth and prediction, `zero_division="warn"` yields 0.0, and binary scores are for the
 //! positive (greater) class.
 
-use super::labels::LabelIndex;
 use super::{num, MetricMap};
 use serde::{Deserialize, Serialize};
 
+/// Weighted counts by (truth, prediction) label id; the label names live with the caller
+/// (`Evaluation`), which hands in ids. With intervals, each cell also sums every bootstrap
+/// replicate's weights (allocated when the cell is first hit, so memory grows with the
+/// confusions that occur, not with classes squared).
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct ConfusionAccumulator {
-    labels: LabelIndex,
-    /// counts[t][p], weighted, indexed by interned label.
+    /// counts[t][p], weighted, indexed by label id.
     counts: Vec<Vec<f64>>,
+    /// reps[t][p][b]: replicate b's weight in the cell (empty until hit).
+    reps: Vec<Vec<Vec<f64>>>,
+    replicates: usize,
     rows: u64,
+    /// Some row had a weight other than 1 (the analytic intervals assume unit weights).
+    weighted: bool,
 }
 
 impl ConfusionAccumulator {
-    pub fn new() -> Self {
-        Self::default()
+    pub fn new(replicates: usize) -> Self {
+        ConfusionAccumulator { replicates, ..Self::default() }
     }
 
-    /// Start with a known class set (e.g. from probability column headers).
-    pub fn with_classes(classes: &[String]) -> Self {
-        let mut acc = Self { labels: LabelIndex::with_labels(classes), ..Self::default() };
-        acc.grow();
-        acc
-    }
-
-    pub fn update(&mut self, truth: &str, pred: &str, weight: f64) {
-        let t = self.labels.intern(truth) as usize;
-        let p = self.labels.intern(pred) as usize;
-        self.grow();
+    #[inline]
+    pub fn update(&mut self, t: u32, p: u32, weight: f64, rep: &[f64]) {
+        let (t, p) = (t as usize, p as usize);
+        self.grow(t.max(p) + 1);
         self.counts[t][p] += weight;
+        self.weighted |= weight != 1.0;
+        if self.replicates > 0 {
+            let cell = &mut self.reps[t][p];
+            if cell.is_empty() {
+                cell.resize(self.replicates, 0.0);
+            }
+            for (c, r) in cell.iter_mut().zip(rep) {
+                *c += r;
+            }
+        }
         self.rows += 1;
     }
 
-    pub fn merge(&mut self, other: &Self) {
-        let map = self.labels.absorb(&other.labels);
-        self.grow();
+    /// Add `other`, whose label id `i` is our `map[i]`.
+    pub fn merge(&mut self, other: &Self, map: &[u32]) {
+        let to = |i: usize| map.get(i).map_or(i, |&m| m as usize);
+        self.grow(other.counts.len().max(map.iter().map(|&m| m as usize + 1).max().unwrap_or(0)));
         for (t, row) in other.counts.iter().enumerate() {
             for (p, &c) in row.iter().enumerate() {
-                self.counts[map[t] as usize][map[p] as usize] += c;
+                self.counts[to(t)][to(p)] += c;
+            }
+        }
+        if self.replicates == other.replicates && self.replicates > 0 {
+            for (t, row) in other.reps.iter().enumerate() {
+                for (p, cell) in row.iter().enumerate().filter(|(_, c)| !c.is_empty()) {
+                    let mine = &mut self.reps[to(t)][to(p)];
+                    if mine.is_empty() {
+                        mine.resize(self.replicates, 0.0);
+                    }
+                    for (a, b) in mine.iter_mut().zip(cell) {
+                        *a += b;
+                    }
+                }
             }
         }
         self.rows += other.rows;
+        self.weighted |= other.weighted;
     }
 
     pub fn rows(&self) -> u64 {
         self.rows
     }
 
-    fn grow(&mut self) {
-        let k = self.labels.len();
+    pub fn unit_weights(&self) -> bool {
+        !self.weighted
+    }
+
+    fn grow(&mut self, k: usize) {
         if self.counts.len() < k {
             for row in &mut self.counts {
                 row.resize(k, 0.0);
             }
             self.counts.resize(k, vec![0.0; k]);
+            if self.replicates > 0 {
+                for row in &mut self.reps {
+                    row.resize(k, Vec::new());
+                }
+                self.reps.resize(k, vec![Vec::new(); k]);
+            }
         }
     }
 
-    /// The matrix in sklearn's label order.
-    pub fn finish(&self) -> ConfusionMatrix {
-        let (classes, remap) = self.labels.sorted();
-        let k = classes.len();
-        let mut counts = vec![vec![0.0; k]; k];
-        for (t, row) in self.counts.iter().enumerate() {
-            for (p, &c) in row.iter().enumerate() {
-                counts[remap[t]][remap[p]] += c;
+    /// The matrix in sklearn's label order; `names` are the label names by id (every
+    /// named label is a class, as declared or seen).
+    pub fn finish(&self, names: &[String]) -> ConfusionMatrix {
+        let keep = vec![true; names.len()];
+        ConfusionMatrix::from_indexed(names, &keep, |t, p| self.cell(t, p))
+    }
+
+    fn cell(&self, t: usize, p: usize) -> f64 {
+        self.counts.get(t).and_then(|r| r.get(p)).copied().unwrap_or(0.0)
+    }
+
+    /// Bootstrap replicate `b`'s matrix. Its classes are those the replicate drew (or
+    /// `declared`), as scikit-learn would see them in the resample.
+    pub fn replicate(&self, b: usize, names: &[String], declared: &[bool]) -> ConfusionMatrix {
+        let cell =
+            |t: usize, p: usize| self.reps.get(t).and_then(|r| r.get(p)).and_then(|c| c.get(b)).copied().unwrap_or(0.0);
+        let l = names.len();
+        let mut keep: Vec<bool> = (0..l).map(|i| declared.get(i).copied().unwrap_or(false)).collect();
+        for t in 0..l {
+            for p in 0..l {
+                if cell(t, p) > 0.0 {
+                    keep[t] = true;
+                    keep[p] = true;
+                }
             }
         }
-        ConfusionMatrix { classes, counts }
+        ConfusionMatrix::from_indexed(names, &keep, cell)
     }
 }
 
 impl ConfusionMatrix {
-    /// From a flat `names.len()²` matrix of counts indexed by label id (`counts[t * L + p]`),
-    /// keeping only the labels marked in `keep`, in sklearn's order. Used by the bootstrap,
-    /// which counts by id to skip the label lookups.
-    pub fn from_indexed(names: &[String], keep: &[bool], counts: &[f64]) -> ConfusionMatrix {
-        let l = names.len();
-        let mut ids: Vec<usize> = (0..l).filter(|&i| keep.get(i).copied().unwrap_or(false)).collect();
-        let mut classes: Vec<String> = ids.iter().map(|&i| names[i].clone()).collect();
+    /// From counts by label id (`cell(t, p)`), keeping only the labels marked in `keep`, in
+    /// sklearn's order.
+    pub fn from_indexed(names: &[String], keep: &[bool], cell: impl Fn(usize, usize) -> f64) -> ConfusionMatrix {
+        let mut classes: Vec<String> = names
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| keep.get(*i).copied().unwrap_or(false))
+            .map(|(_, n)| n.clone())
+            .collect();
         super::labels::sort(&mut classes);
-        ids = classes.iter().filter_map(|c| names.iter().position(|n| n == c)).collect();
-        let counts =
-            ids.iter().map(|&t| ids.iter().map(|&p| counts.get(t * l + p).copied().unwrap_or(0.0)).collect()).collect();
+        let ids: Vec<usize> = classes.iter().filter_map(|c| names.iter().position(|n| n == c)).collect();
+        let counts = ids.iter().map(|&t| ids.iter().map(|&p| cell(t, p)).collect()).collect();
         ConfusionMatrix { classes, counts }
     }
 }

@@ -14,12 +14,13 @@ pub mod classification;
 pub mod labels;
 pub mod ranking;
 pub mod regression;
+pub mod sort;
 pub mod threshold;
 
-use ci::{CiOptions, Interval};
+use ci::{CiOptions, Interval, Poisson, RowKeys};
 use classification::{ClassStats, ConfusionAccumulator};
 use labels::LabelIndex;
-use ranking::{Calibration, NamedCurve, ScoreAccumulator, SortCache};
+use ranking::{Calibration, NamedCurve, ScoreAccumulator, NO_COLUMN};
 use regression::RegressionAccumulator;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -71,32 +72,20 @@ pub struct Evaluation {
     /// Classes known before reading (from probability headers); empty otherwise.
     pub declared_classes: Vec<String>,
     score_width: usize,
+    /// Every label seen or declared, by id (first-seen order).
+    labels: LabelIndex,
+    /// Per label id: its probability column (per-class scores) or NO_COLUMN.
+    label_column: Vec<u32>,
     confusion: Option<ConfusionAccumulator>,
     scores: Option<ScoreAccumulator>,
     regression: Option<RegressionAccumulator>,
-    /// Every row, kept only when confidence intervals were asked for.
-    rows: Option<RowLog>,
     ci: Option<CiOptions>,
-}
-
-/// The rows a bootstrap resamples, in arrival (and merge) order.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-struct RowLog {
-    labels: LabelIndex,
-    truth: Vec<u32>,
-    pred: Vec<u32>,
-    values: Vec<[f64; 2]>,
-    weights: Vec<f64>,
-}
-
-impl RowLog {
-    fn merge(&mut self, o: &RowLog) {
-        let map = self.labels.absorb(&o.labels);
-        self.truth.extend(o.truth.iter().map(|&t| map[t as usize]));
-        self.pred.extend(o.pred.iter().map(|&t| map[t as usize]));
-        self.values.extend_from_slice(&o.values);
-        self.weights.extend_from_slice(&o.weights);
-    }
+    /// The bootstrap key of the next row, and the keys of the rows so far.
+    next_key: u64,
+    keys: RowKeys,
+    /// The current row's weight in each replicate.
+    #[serde(skip)]
+    rep: Vec<f64>,
 }
 
 /// What a finished evaluation produced, before it is dressed up as a report.
@@ -119,76 +108,135 @@ pub struct Finished {
     pub ci: Option<CiOptions>,
     /// DeLong's variance of the binary ROC-AUC (unit weights only).
     pub auc_variance: Option<f64>,
+    /// The score metrics of each bootstrap replicate (empty without intervals).
+    pub score_replicates: Vec<MetricMap>,
 }
 
 impl Evaluation {
     /// `score_width`: 0 (labels only), 1 (one positive-class score) or the number of
     /// probability columns (then `declared_classes` names them, in column order).
     pub fn new(task: Task, declared_classes: Vec<String>, score_width: usize) -> Self {
-        let (confusion, scores, regression) = match task {
-            Task::Regression => (None, None, Some(RegressionAccumulator::new())),
-            _ => {
-                let scores = match score_width {
-                    0 => None,
-                    1 => Some(ScoreAccumulator::binary()),
-                    _ => Some(ScoreAccumulator::per_class(&declared_classes)),
-                };
-                (Some(ConfusionAccumulator::with_classes(&declared_classes)), scores, None)
-            }
+        let mut e = Evaluation {
+            task,
+            declared_classes,
+            score_width,
+            labels: LabelIndex::default(),
+            label_column: Vec::new(),
+            confusion: None,
+            scores: None,
+            regression: None,
+            ci: None,
+            next_key: 0,
+            keys: RowKeys::default(),
+            rep: Vec::new(),
         };
-        Evaluation { task, declared_classes, score_width, confusion, scores, regression, rows: None, ci: None }
+        e.build(0);
+        e
     }
 
-    /// Also compute confidence intervals (keeps every row until `finish`). Call before
-    /// the first update.
+    fn build(&mut self, replicates: usize) {
+        let (confusion, scores, regression) = match self.task {
+            Task::Regression => (None, None, Some(RegressionAccumulator::new())),
+            _ => {
+                let scores = match self.score_width {
+                    0 => None,
+                    1 => Some(ScoreAccumulator::binary().with_replicates(replicates)),
+                    _ => Some(ScoreAccumulator::per_class(&self.declared_classes).with_replicates(replicates)),
+                };
+                (Some(ConfusionAccumulator::new(replicates)), scores, None)
+            }
+        };
+        (self.confusion, self.scores, self.regression) = (confusion, scores, regression);
+        self.labels = LabelIndex::default();
+        self.label_column.clear();
+        for c in self.declared_classes.clone() {
+            self.intern(&c);
+        }
+    }
+
+    /// Also compute confidence intervals. Call before the first update.
     pub fn with_ci(mut self, ci: CiOptions) -> Self {
         self.ci = Some(ci);
-        // declared classes first, so a replicate that draws none of a class still has it
-        self.rows = Some(RowLog { labels: LabelIndex::with_labels(&self.declared_classes), ..RowLog::default() });
+        self.build(ci.replicates);
         self
     }
 
+    /// Number this evaluation's rows from `first` on for the bootstrap's draws. A chunk of
+    /// a file evaluated on its own (another worker) should start at its first row number:
+    /// then the merged intervals are those of one pass over the file. Call before the first
+    /// update.
+    pub fn with_first_row(mut self, first: u64) -> Self {
+        self.next_key = first;
+        self
+    }
+
+    /// The id of a label (interned on first sight), for [`Evaluation::update_ids`].
+    pub fn intern(&mut self, label: &str) -> u32 {
+        let id = self.labels.intern(label);
+        if id as usize == self.label_column.len() {
+            let col = self.scores.as_ref().map_or(NO_COLUMN, |s| s.column_of(label));
+            self.label_column.push(col);
+        }
+        id
+    }
+
     pub fn update_classification(&mut self, truth: &str, pred: &str, scores: &[f64], weight: f64) {
+        let t = self.intern(truth);
+        let p = self.intern(pred);
+        self.update_ids(t, p, scores, weight);
+    }
+
+    /// One row by label ids from [`Evaluation::intern`] (an unknown id is ignored).
+    pub fn update_ids(&mut self, t: u32, p: u32, scores: &[f64], weight: f64) {
+        if t as usize >= self.labels.len() || p as usize >= self.labels.len() {
+            return;
+        }
+        self.draw(weight);
         if let Some(c) = &mut self.confusion {
-            c.update(truth, pred, weight);
+            c.update(t, p, weight, &self.rep);
         }
         if let Some(s) = &mut self.scores {
-            s.update(truth, scores, weight);
+            let truth = if s.width() == 1 { t } else { self.label_column[t as usize] };
+            s.update(truth, scores, weight, &self.rep);
         }
-        if let Some(log) = &mut self.rows {
-            let t = log.labels.intern(truth);
-            let p = log.labels.intern(pred);
-            log.truth.push(t);
-            log.pred.push(p);
-            log.weights.push(weight);
+    }
+
+    /// The next row's key and replicate weights.
+    #[inline]
+    fn draw(&mut self, weight: f64) {
+        let key = self.next_key;
+        self.next_key += 1;
+        self.keys.push(key);
+        if let Some(ci) = self.ci {
+            self.rep.resize(ci.replicates, 0.0);
+            self.poisson().fill(key, weight, &mut self.rep);
         }
     }
 
     pub fn update_regression(&mut self, truth: f64, pred: f64, weight: f64) {
+        let key = self.next_key;
+        self.next_key += 1;
+        self.keys.push(key);
         if let Some(r) = &mut self.regression {
             r.update(truth, pred, weight);
-        }
-        if let Some(log) = &mut self.rows {
-            log.values.push([truth, pred]);
-            log.weights.push(weight);
         }
     }
 
     pub fn merge(&mut self, other: &Evaluation) {
+        let map: Vec<u32> = other.labels.names().iter().map(|n| self.intern(n)).collect();
         if let (Some(a), Some(b)) = (&mut self.confusion, &other.confusion) {
-            a.merge(b);
+            a.merge(b, &map);
         }
         if let (Some(a), Some(b)) = (&mut self.scores, &other.scores) {
-            a.merge(b);
+            a.merge(b, &map);
         }
         if let (Some(a), Some(b)) = (&mut self.regression, &other.regression) {
             a.merge(b);
         }
-        match (&mut self.rows, &other.rows) {
-            (Some(a), Some(b)) => a.merge(b),
-            // the other side kept no rows: intervals can no longer be computed
-            (Some(_), None) => self.rows = None,
-            _ => {}
+        self.keys.merge(&other.keys);
+        if self.ci != other.ci {
+            // replicates drawn differently cannot be combined
+            self.ci = None;
         }
     }
 
@@ -202,14 +250,18 @@ impl Evaluation {
 
     pub fn finish(&self) -> Finished {
         let mut out = self.finish_point();
-        if let (Some(ci), Some(log)) = (self.ci, &self.rows) {
-            out.intervals = self.intervals(ci, log, &out);
+        if let Some(ci) = self.ci {
+            out.intervals = self.intervals(ci, &out);
             out.ci = Some(ci);
         }
         out
     }
 
-    /// The metrics themselves, without intervals.
+    fn poisson(&self) -> Poisson {
+        Poisson::new(self.ci.map_or(0, |c| c.seed))
+    }
+
+    /// The metrics themselves, with the score metrics' bootstrap replicates.
     fn finish_point(&self) -> Finished {
         let mut metrics = MetricMap::new();
         let mut out = Finished {
@@ -226,23 +278,26 @@ impl Evaluation {
             intervals: BTreeMap::new(),
             ci: None,
             auc_variance: None,
+            score_replicates: Vec::new(),
         };
         if let Some(r) = &self.regression {
             metrics.extend(r.finish());
         }
         if let Some(c) = &self.confusion {
-            let cm = c.finish();
+            let cm = c.finish(self.labels.names());
             let positive = self.positive(&cm);
             out.positive_class = positive.map(|p| cm.classes[p].clone());
             metrics.extend(cm.metrics(positive));
             out.per_class = cm.per_class();
             if let Some(s) = &self.scores {
-                let sr = s.finish(&cm.classes);
+                let keys = self.keys.lookup();
+                let sr = s.finish(self.labels.names(), &cm.classes, &keys, self.poisson(), true);
                 metrics.extend(sr.metrics);
                 out.curves = sr.curves;
                 out.calibration = sr.calibration;
                 out.explorer = sr.explorer;
                 out.auc_variance = sr.delong;
+                out.score_replicates = sr.replicates;
             }
             out.classes = cm.classes.clone();
             out.confusion = Some(cm);
@@ -258,53 +313,25 @@ impl Evaluation {
 
     /// Bootstrap every scalar metric, then replace the bootstrap interval by the analytic
     /// one where that exists and its assumptions (unit weights) hold.
-    fn intervals(&self, ci: CiOptions, log: &RowLog, point: &Finished) -> BTreeMap<String, Interval> {
-        let n = log.weights.len();
-        if n as u64 != self.rows() || self.scores.as_ref().is_some_and(|s| s.rows() != n) {
-            return BTreeMap::new();
-        }
+    fn intervals(&self, ci: CiOptions, point: &Finished) -> BTreeMap<String, Interval> {
         let scalar_keys: Vec<&String> = point.metrics.iter().filter(|(_, v)| v.is_number()).map(|(k, _)| k).collect();
         let mut samples: BTreeMap<&str, Vec<f64>> = scalar_keys.iter().map(|k| (k.as_str(), Vec::new())).collect();
-        // Label metrics and regression recount the drawn rows; score metrics re-weight the
-        // kept scores (weight x multiplicity), reusing their sort orders across replicates.
-        let mut cache = SortCache::default();
-        let mut rep_weights = vec![0.0; n];
-        let names = log.labels.names();
+        let names = self.labels.names();
+        let declared: Vec<bool> = names.iter().map(|n| self.declared_classes.contains(n)).collect();
+        let regression =
+            self.regression.as_ref().map(|r| r.replicates(&self.keys.lookup(), self.poisson(), ci.replicates));
         for b in 0..ci.replicates {
-            let counts = ci::multiplicities(n, ci.seed, b);
-            for ((rw, &w), &c) in rep_weights.iter_mut().zip(&log.weights).zip(&counts) {
-                *rw = w * f64::from(c);
-            }
-            let drawn = || counts.iter().enumerate().filter(|(_, &c)| c > 0).map(|(r, _)| (r, rep_weights[r]));
-            let m = if self.task == Task::Regression {
-                let mut rep = RegressionAccumulator::new();
-                for (r, w) in drawn() {
-                    rep.update(log.values[r][0], log.values[r][1], w);
-                }
-                rep.finish()
-            } else {
-                // count by label id; the classes are those drawn (or declared), as
-                // scikit-learn would see them in the resample
-                let l = names.len();
-                let mut matrix = vec![0.0; l * l];
-                let mut present = vec![false; l];
-                for c in &self.declared_classes {
-                    if let Some(i) = log.labels.get(c) {
-                        present[i as usize] = true;
+            let m = match (&regression, &self.confusion) {
+                (Some(reps), _) => reps.get(b).cloned().unwrap_or_default(),
+                (None, Some(c)) => {
+                    let cm = c.replicate(b, names, &declared);
+                    let mut m = cm.metrics(self.positive(&cm));
+                    if let Some(s) = point.score_replicates.get(b) {
+                        m.extend(s.clone());
                     }
+                    m
                 }
-                for (r, w) in drawn() {
-                    let (t, p) = (log.truth[r] as usize, log.pred[r] as usize);
-                    matrix[t * l + p] += w;
-                    present[t] = true;
-                    present[p] = true;
-                }
-                let cm = classification::ConfusionMatrix::from_indexed(names, &present, &matrix);
-                let mut m = cm.metrics(self.positive(&cm));
-                if let Some(s) = &self.scores {
-                    m.extend(s.finish_weighted(&cm.classes, &rep_weights, &mut cache));
-                }
-                m
+                _ => MetricMap::new(),
             };
             for (k, vals) in samples.iter_mut() {
                 vals.push(m.get(*k).and_then(serde_json::Value::as_f64).unwrap_or(f64::NAN));
@@ -317,7 +344,8 @@ impl Evaluation {
             })
             .collect();
 
-        if log.weights.iter().all(|&w| w == 1.0) {
+        let unit_weights = self.confusion.as_ref().is_some_and(|c| c.unit_weights());
+        if unit_weights {
             if let Some(cm) = &point.confusion {
                 let total = cm.total();
                 let correct: f64 = (0..cm.classes.len()).map(|i| cm.counts[i][i]).sum();

@@ -1,332 +1,759 @@
-//! Score-based metrics: ROC-AUC, average precision, log loss, Brier score and the curves.
+//! Score-based metrics: ROC-AUC, average precision, log loss, Brier score, calibration and
+//! the curves, with their bootstrap replicates.
 //!
-//! Exact ranking metrics need every score, so this accumulator keeps them (an f64, a class
-//! index and a weight per row); merging concatenates. Curves follow sklearn's `roc_curve` and
-//! `precision_recall_curve`: one point per distinct threshold, ties grouped.
+//! Per-row sums (log loss, Brier, top-k, calibration bins) stream: the accumulator adds each
+//! row to the point sums and to every bootstrap replicate's sums as it arrives. Exact ranking
+//! metrics need every score, so the accumulator keeps them compactly: a label id per row and
+//! the scores as f32 while every score is exactly an f32 (model outputs are), f64 otherwise;
+//! weights only once one is not 1. `finish` sorts each curve's scores once (radix sort,
+//! [`super::sort`]) and walks them once, updating the point estimate and all bootstrap
+//! replicates together, the replicate weights regenerated from the rows' keys. Curves follow
+//! sklearn's `roc_curve` and `precision_recall_curve`: one point per distinct threshold.
 
-use super::labels::LabelIndex;
+use super::ci::{KeyLookup, Poisson};
+use super::sort::{self, Item, POSITIVE};
 use super::threshold::ThresholdExplorer;
 use super::{num, MetricMap};
 use serde::{Deserialize, Serialize};
 
+/// No score column for this row's truth (a label outside the probability headers).
+pub const NO_COLUMN: u32 = u32::MAX;
+
+/// The stored scores: f32 while that is exact, then f64.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+enum Store {
+    F32(Vec<f32>),
+    F64(Vec<f64>),
+}
+
+impl Default for Store {
+    fn default() -> Self {
+        Store::F32(Vec::new())
+    }
+}
+
+impl Store {
+    #[inline]
+    fn push(&mut self, v: f64) {
+        match self {
+            Store::F32(s) => {
+                let f = v as f32;
+                if f64::from(f) == v || v.is_nan() {
+                    s.push(f);
+                } else {
+                    let mut wide: Vec<f64> = s.iter().map(|&x| f64::from(x)).collect();
+                    wide.push(v);
+                    *self = Store::F64(wide);
+                }
+            }
+            Store::F64(s) => s.push(v),
+        }
+    }
+
+    fn extend(&mut self, other: &Store) {
+        match other {
+            Store::F32(o) => {
+                for &v in o {
+                    self.push(f64::from(v));
+                }
+            }
+            Store::F64(o) => {
+                for &v in o {
+                    self.push(v);
+                }
+            }
+        }
+    }
+
+    #[inline]
+    fn get(&self, i: usize) -> f64 {
+        match self {
+            Store::F32(s) => s.get(i).map_or(f64::NAN, |&x| f64::from(x)),
+            Store::F64(s) => s.get(i).copied().unwrap_or(f64::NAN),
+        }
+    }
+
+    #[inline]
+    fn key(&self, i: usize) -> u64 {
+        match self {
+            Store::F32(s) => sort::desc_key_f32(s.get(i).copied().unwrap_or(f32::NAN)),
+            Store::F64(s) => sort::desc_key_f64(s.get(i).copied().unwrap_or(f64::NAN)),
+        }
+    }
+
+    fn decoder(&self) -> fn(u64) -> f64 {
+        match self {
+            Store::F32(_) => sort::f32_of_key,
+            Store::F64(_) => sort::f64_of_key,
+        }
+    }
+
+    fn bytes(&self) -> usize {
+        match self {
+            Store::F32(s) => s.len() * 4,
+            Store::F64(s) => s.len() * 8,
+        }
+    }
+}
+
+/// Streamed sums per truth label (binary) or for all rows (per-class scores).
+const BIN_FIELDS: usize = 5 + 2 * CALIBRATION_BINS;
+const MC_FIELDS: usize = 3 + TOP_K.len() + 3 * CALIBRATION_BINS;
+
 /// Scores for one of two layouts: a single positive-class score per row (`k == 1`) or one
-/// probability per class per row (`k == classes.len()`, classes fixed up front).
+/// probability per class per row (`k == columns.len()`, columns fixed up front).
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct ScoreAccumulator {
     k: usize,
-    labels: LabelIndex,
+    /// Per-class layout: the column names (a repeated name gets " (column N)").
+    columns: Vec<String>,
+    /// Column indices by class rank (sklearn's sorted class order) and the reverse.
+    by_rank: Vec<usize>,
+    rank: Vec<usize>,
+    /// Binary: the truth's label id; per-class: the truth's column or NO_COLUMN.
     truth: Vec<u32>,
-    scores: Vec<f64>,
-    weights: Vec<f64>,
+    scores: Store,
+    weights: Option<Vec<f64>>,
+    /// Bootstrap replicates streamed into `sums` (0: none).
+    replicates: usize,
+    /// Binary: [label][replicate 0 = point, 1..][field]; per-class: [replicate][field].
+    sums: Vec<f64>,
+    /// Every score of the rows in the sums lies in [0, 1].
+    in_unit: bool,
 }
 
 impl ScoreAccumulator {
     /// One score per row for the positive class of a binary task.
     pub fn binary() -> Self {
-        ScoreAccumulator { k: 1, ..Self::default() }
+        ScoreAccumulator { k: 1, in_unit: true, ..Self::default() }
     }
 
     /// One probability per class per row, columns in `classes` order.
     pub fn per_class(classes: &[String]) -> Self {
-        let mut labels = LabelIndex::default();
+        let mut columns: Vec<String> = Vec::new();
         for (i, c) in classes.iter().enumerate() {
             // a repeated class name still needs a column of its own
-            let name = if labels.get(c).is_some() { format!("{c} (column {})", i + 1) } else { c.clone() };
-            labels.intern(&name);
+            let name = if columns.contains(c) { format!("{c} (column {})", i + 1) } else { c.clone() };
+            columns.push(name);
         }
-        ScoreAccumulator { k: classes.len(), labels, ..Self::default() }
+        let mut sorted = columns.clone();
+        super::labels::sort(&mut sorted);
+        let by_rank: Vec<usize> = sorted.iter().map(|s| columns.iter().position(|c| c == s).unwrap_or(0)).collect();
+        let mut rank = vec![0; columns.len()];
+        for (r, &c) in by_rank.iter().enumerate() {
+            rank[c] = r;
+        }
+        let k = columns.len();
+        ScoreAccumulator { k, columns, by_rank, rank, in_unit: true, sums: vec![0.0; MC_FIELDS], ..Self::default() }
+    }
+
+    /// Stream `replicates` bootstrap replicates (call before the first row).
+    pub fn with_replicates(mut self, replicates: usize) -> Self {
+        self.replicates = replicates;
+        if self.k != 1 {
+            self.sums = vec![0.0; (replicates + 1) * MC_FIELDS];
+        }
+        self
     }
 
     pub fn width(&self) -> usize {
         self.k
     }
 
-    /// `scores` holds `k` values for this row.
-    /// `scores` should hold `k` values; missing ones count as NaN, extra ones are ignored,
-    /// so a bad caller gets bad numbers, never a panic.
-    pub fn update(&mut self, truth: &str, scores: &[f64], weight: f64) {
-        let t = self.labels.intern(truth);
-        self.truth.push(t);
-        push_exactly(&mut self.scores, scores, self.k);
-        self.weights.push(weight);
-    }
-
-    /// Append `other`'s rows. Per-class columns are matched by class name, so chunks read
-    /// with differently ordered headers still merge; a class we have no column for is dropped.
-    pub fn merge(&mut self, other: &Self) {
-        let k = self.k;
-        let same_columns = k == other.k && (k == 1 || self.labels.names()[..k] == other.labels.names()[..k]);
-        if same_columns {
-            self.scores.extend_from_slice(&other.scores);
-        } else {
-            let from: Vec<Option<usize>> = (0..k)
-                .map(|c| {
-                    let name = self.labels.names().get(c)?;
-                    other.labels.get(name).map(|i| i as usize).filter(|&i| i < other.k)
-                })
-                .collect();
-            for r in 0..other.rows() {
-                let row = &other.scores[r * other.k..(r + 1) * other.k];
-                self.scores.extend(from.iter().map(|f| f.map_or(f64::NAN, |i| row[i])));
-            }
+    /// The column holding class `name`'s probability (per-class layout), or NO_COLUMN.
+    pub fn column_of(&self, name: &str) -> u32 {
+        if self.k == 1 {
+            return NO_COLUMN;
         }
-        let map = self.labels.absorb(&other.labels);
-        self.truth.extend(other.truth.iter().map(|&t| map[t as usize]));
-        self.weights.extend_from_slice(&other.weights);
+        self.columns.iter().position(|c| c == name).map_or(NO_COLUMN, |c| c as u32)
     }
 
     pub fn rows(&self) -> usize {
         self.truth.len()
     }
 
-    /// Compute the score metrics. `classes` is the task's sorted class list (truth ∪ pred ∪
-    /// probability headers); for `k == 1` the positive class is `classes[1]`.
-    pub fn finish(&self, classes: &[String]) -> ScoreReport {
-        self.finish_with(classes, &self.weights, &mut SortCache::default(), true)
+    /// Bytes held for the exact ranking metrics.
+    pub fn stored_bytes(&self) -> usize {
+        self.truth.len() * 4 + self.scores.bytes() + self.weights.as_ref().map_or(0, |w| w.len() * 8)
     }
 
-    /// The scalar metrics with the rows re-weighted (a bootstrap replicate: weight times
-    /// multiplicity). `cache` keeps the sort orders between replicates, since the scores
-    /// never change; pass the same cache for every replicate of one accumulator.
-    pub fn finish_weighted(&self, classes: &[String], weights: &[f64], cache: &mut SortCache) -> MetricMap {
-        self.finish_with(classes, weights, cache, false).metrics
-    }
-
-    /// `full`: also the curves, threshold explorer and DeLong variance.
-    fn finish_with(&self, classes: &[String], w: &[f64], cache: &mut SortCache, full: bool) -> ScoreReport {
-        cache.next = 0;
+    /// One row. `truth`: the label id (binary) or column (per-class, NO_COLUMN when none);
+    /// `scores` should hold `k` values (missing ones count as NaN, extra ones are ignored,
+    /// so a bad caller gets bad numbers, never a panic); `rep`: the row's weight in each
+    /// bootstrap replicate (empty without intervals).
+    pub fn update(&mut self, truth: u32, scores: &[f64], weight: f64, rep: &[f64]) {
+        let row = self.truth.len();
+        self.truth.push(truth);
+        for i in 0..self.k {
+            self.scores.push(scores.get(i).copied().unwrap_or(f64::NAN));
+        }
+        if weight != 1.0 && self.weights.is_none() {
+            self.weights = Some(vec![1.0; row]);
+        }
+        if let Some(w) = &mut self.weights {
+            w.push(weight);
+        }
+        let rep = &rep[..rep.len().min(self.replicates)];
         if self.k == 1 {
-            self.finish_binary(classes, w, cache, full)
-        } else {
-            self.finish_multiclass(w, cache, full)
+            self.sum_binary(truth as usize, scores.first().copied().unwrap_or(f64::NAN), weight, rep);
+        } else if (truth as usize) < self.k {
+            self.sum_per_class(truth as usize, row, weight, rep);
         }
     }
 
-    fn finish_binary(&self, classes: &[String], weights: &[f64], cache: &mut SortCache, full: bool) -> ScoreReport {
-        let mut metrics = MetricMap::new();
+    fn sum_binary(&mut self, label: usize, p: f64, weight: f64, rep: &[f64]) {
+        let block = (self.replicates + 1) * BIN_FIELDS;
+        if self.sums.len() < (label + 1) * block {
+            self.sums.resize((label + 1) * block, 0.0);
+        }
+        let unit = (0.0..=1.0).contains(&p);
+        self.in_unit &= unit;
+        let v = [1.0, -clip_prob(p).ln(), -clip_prob(1.0 - p).ln(), (p - 1.0).powi(2), p * p];
+        let bin = calibration_bin(p);
+        let sums = &mut self.sums[label * block..(label + 1) * block];
+        for (r, s) in sums.chunks_exact_mut(BIN_FIELDS).enumerate() {
+            let x = if r == 0 { weight } else { rep[r - 1] };
+            if r > 0 && x == 0.0 {
+                continue;
+            }
+            for (a, b) in s.iter_mut().zip(&v) {
+                *a += x * b;
+            }
+            if unit {
+                s[5 + 2 * bin] += x;
+                s[6 + 2 * bin] += x * p;
+            }
+        }
+    }
+
+    fn sum_per_class(&mut self, t: usize, row: usize, weight: f64, rep: &[f64]) {
+        let k = self.k;
+        let s = |c: usize| self.scores.get(row * k + c);
+        let st = s(t);
+        let (rank_t, mut ll_brier) = (self.rank[t], 0.0);
+        let (mut above, mut unit) = (0usize, true);
+        let (mut best, mut conf) = (self.by_rank.first().copied().unwrap_or(0), f64::NEG_INFINITY);
+        for (r, &c) in self.by_rank.iter().enumerate() {
+            let sc = s(c);
+            unit &= (0.0..=1.0).contains(&sc);
+            ll_brier += (sc - f64::from(u8::from(c == t))).powi(2);
+            // sklearn's tie rule (stable ascending argsort, reversed): a tied class with a
+            // greater index ranks above the true class.
+            if sc > st || (sc == st && r > rank_t) {
+                above += 1;
+            }
+            // the top label: the first arg-max in class order
+            if sc > conf {
+                best = c;
+                conf = sc;
+            }
+        }
+        self.in_unit &= unit;
+        let mut v = [0.0; 3 + TOP_K.len()];
+        v[0] = 1.0;
+        v[1] = -clip_prob(st).ln();
+        v[2] = ll_brier;
+        for (h, &kk) in v[3..].iter_mut().zip(TOP_K.iter()) {
+            *h = f64::from(u8::from(above < kk));
+        }
+        let correct = f64::from(u8::from(best == t));
+        let bin = calibration_bin(conf);
+        let calib = unit && (0.0..=1.0).contains(&conf);
+        let base = 3 + TOP_K.len();
+        for (r, sums) in self.sums.chunks_exact_mut(MC_FIELDS).enumerate() {
+            let x = if r == 0 { weight } else { rep.get(r - 1).copied().unwrap_or(0.0) };
+            if r > 0 && x == 0.0 {
+                continue;
+            }
+            for (a, b) in sums.iter_mut().zip(&v) {
+                *a += x * b;
+            }
+            if calib {
+                sums[base + 3 * bin] += x;
+                sums[base + 3 * bin + 1] += x * conf;
+                sums[base + 3 * bin + 2] += x * correct;
+            }
+        }
+    }
+
+    /// Append `other`'s rows. Binary truth ids go through `label_map` (other's label id ->
+    /// ours); per-class columns are matched by class name, so chunks read with differently
+    /// ordered headers still merge, and a class we have no column for is dropped.
+    pub fn merge(&mut self, other: &Self, label_map: &[u32]) {
+        let rows = self.rows();
+        if other.weights.is_some() && self.weights.is_none() {
+            self.weights = Some(vec![1.0; rows]);
+        }
+        match (&mut self.weights, &other.weights) {
+            (Some(a), Some(b)) => a.extend_from_slice(b),
+            (Some(a), None) => a.extend(std::iter::repeat_n(1.0, other.rows())),
+            _ => {}
+        }
+        self.in_unit &= other.in_unit;
+        if self.k == 1 {
+            self.truth.extend(other.truth.iter().map(|&t| label_map.get(t as usize).copied().unwrap_or(t)));
+            self.scores.extend(&other.scores);
+            let block = (self.replicates + 1) * BIN_FIELDS;
+            let other_block = (other.replicates + 1) * BIN_FIELDS;
+            // replicates drawn differently cannot be added: then only the point sums
+            let len = if other.replicates == self.replicates { block } else { BIN_FIELDS };
+            for (l, sums) in other.sums.chunks_exact(other_block).enumerate() {
+                let to = label_map.get(l).copied().unwrap_or(l as u32) as usize;
+                if self.sums.len() < (to + 1) * block {
+                    self.sums.resize((to + 1) * block, 0.0);
+                }
+                for (a, b) in self.sums[to * block..to * block + len].iter_mut().zip(sums) {
+                    *a += b;
+                }
+            }
+            return;
+        }
+        let k = self.k;
+        let from: Vec<Option<usize>> =
+            (0..k).map(|c| other.columns.iter().position(|o| *o == self.columns[c]).filter(|&i| i < other.k)).collect();
+        let to: Vec<u32> =
+            (0..other.k).map(|j| from.iter().position(|f| *f == Some(j)).map_or(NO_COLUMN, |c| c as u32)).collect();
+        for r in 0..other.rows() {
+            for f in &from {
+                self.scores.push(f.map_or(f64::NAN, |i| other.scores.get(r * other.k + i)));
+            }
+        }
+        self.truth.extend(other.truth.iter().map(|&t| to.get(t as usize).copied().unwrap_or(NO_COLUMN)));
+        let len = if other.sums.len() == self.sums.len() { self.sums.len() } else { MC_FIELDS };
+        for (a, b) in self.sums[..len].iter_mut().zip(&other.sums) {
+            *a += b;
+        }
+    }
+
+    /// The score metrics for the point estimate and for each bootstrap replicate.
+    /// `names`: label names by id; `classes`: the task's sorted class list (for `k == 1`
+    /// the positive class is `classes[1]`); `keys`/`poisson`: the rows' bootstrap keys and
+    /// draws (the same the streaming sums used); `full`: also curves, explorer, DeLong.
+    pub fn finish(
+        &self,
+        names: &[String],
+        classes: &[String],
+        keys: &KeyLookup,
+        poisson: Poisson,
+        full: bool,
+    ) -> ScoreReport {
+        let walk = WalkSetup {
+            replicates: self.replicates,
+            poisson,
+            keys,
+            weights: self.weights.as_deref(),
+            decode: self.scores.decoder(),
+        };
+        if self.k == 1 {
+            self.finish_binary(names, classes, &walk, full)
+        } else {
+            self.finish_multiclass(&walk, full)
+        }
+    }
+
+    fn finish_binary(&self, names: &[String], classes: &[String], walk: &WalkSetup, full: bool) -> ScoreReport {
+        let reps = self.replicates + 1;
         let pos = 1.min(classes.len().saturating_sub(1));
         let positive = classes.get(pos).filter(|_| classes.len() > 1);
-        let y: Vec<bool> = self.truth.iter().map(|&t| Some(&self.labels.names()[t as usize]) == positive).collect();
-        let curve = cache.curve(&self.scores, &y, weights);
-        metrics.insert("roc_auc_score".into(), num(curve.roc_auc()));
-        metrics.insert(format!("roc_auc_score@max_fpr={MAX_FPR}"), num(curve.partial_roc_auc(MAX_FPR)));
-        metrics.insert("average_precision_score".into(), num(curve.average_precision()));
-        let probabilistic = self.scores.iter().all(|s| (0.0..=1.0).contains(s));
-        let mut calibration = None;
-        if probabilistic && classes.len() == 2 {
-            let (mut ll, mut br, mut wsum) = (0.0, 0.0, 0.0);
-            for ((&p, &yi), &w) in self.scores.iter().zip(&y).zip(weights) {
-                let p_true = if yi { p } else { 1.0 - p };
-                ll -= w * clip_prob(p_true).ln();
-                br += w * (p - f64::from(u8::from(yi))).powi(2);
-                wsum += w;
+        let pos_id = positive.and_then(|p| names.iter().position(|n| n == p)).map_or(NO_COLUMN, |i| i as u32);
+        let block = reps * BIN_FIELDS;
+        let labels = self.sums.len() / block.max(1);
+        // per replicate: (positive weight, negative weight) and the other per-row sums
+        let field = |l: usize, r: usize, f: usize| self.sums[l * block + r * BIN_FIELDS + f];
+        let mut totals = vec![(0.0, 0.0); reps];
+        for (r, t) in totals.iter_mut().enumerate() {
+            for l in 0..labels {
+                if l as u32 == pos_id {
+                    t.0 += field(l, r, 0);
+                } else {
+                    t.1 += field(l, r, 0);
+                }
             }
-            metrics.insert("log_loss".into(), num(ll / wsum));
-            metrics.insert("brier_score_loss".into(), num(br / wsum));
-            let rows = self.scores.iter().copied().zip(y.iter().copied());
-            let cal = Calibration::new("positive-class probability", rows, weights);
-            metrics.extend(cal.metrics());
-            calibration = Some(cal);
         }
-        if !full {
-            return ScoreReport { metrics, curves: Vec::new(), calibration: None, delong: None, explorer: None };
+        let n = self.rows();
+        let truth = &self.truth;
+        let mut w = Walk::new(walk, Some(&totals), full, full && self.weights.is_none());
+        sort::for_each_sorted(
+            n,
+            |i| self.scores.key(i),
+            |i| i as u32 | if truth[i] == pos_id { POSITIVE } else { 0 },
+            |items| w.feed(items),
+        );
+        let results = w.finish();
+        let probabilistic = self.in_unit && classes.len() == 2;
+        let mut out = Vec::with_capacity(reps);
+        let mut calibration = None;
+        for (r, res) in results.states.iter().enumerate() {
+            let mut m = MetricMap::new();
+            m.insert("roc_auc_score".into(), num(res.auc()));
+            m.insert(format!("roc_auc_score@max_fpr={MAX_FPR}"), num(res.partial_auc(totals[r])));
+            m.insert("average_precision_score".into(), num(res.average_precision()));
+            if probabilistic {
+                let (mut ll, mut br, mut wsum) = (0.0, 0.0, 0.0);
+                let (mut wt, mut sp, mut sy) =
+                    (vec![0.0; CALIBRATION_BINS], vec![0.0; CALIBRATION_BINS], vec![0.0; CALIBRATION_BINS]);
+                for l in 0..labels {
+                    let is_pos = l as u32 == pos_id;
+                    wsum += field(l, r, 0);
+                    ll += field(l, r, if is_pos { 1 } else { 2 });
+                    br += field(l, r, if is_pos { 3 } else { 4 });
+                    for b in 0..CALIBRATION_BINS {
+                        wt[b] += field(l, r, 5 + 2 * b);
+                        sp[b] += field(l, r, 6 + 2 * b);
+                        if is_pos {
+                            sy[b] += field(l, r, 5 + 2 * b);
+                        }
+                    }
+                }
+                m.insert("log_loss".into(), num(ll / wsum));
+                m.insert("brier_score_loss".into(), num(br / wsum));
+                let cal = Calibration::from_sums("positive-class probability", &wt, &sp, &sy);
+                m.extend(cal.metrics());
+                if r == 0 {
+                    calibration = Some(cal);
+                }
+            }
+            out.push(m);
         }
-        let delong = curve.delong(&self.scores, &y, weights);
-        let explorer = (classes.len() == 2).then(|| ThresholdExplorer::from_curve(&curve));
-        let curves = vec![curve.into_named(classes.get(pos).cloned().unwrap_or_default())];
-        ScoreReport { metrics, curves, calibration, delong, explorer }
+        let metrics = out.remove(0);
+        let mut report =
+            ScoreReport { metrics, replicates: out, curves: Vec::new(), calibration, delong: None, explorer: None };
+        if full {
+            report.delong = results.delong;
+            if let Some(curve) = results.curve {
+                report.explorer = (classes.len() == 2).then(|| ThresholdExplorer::from_curve(&curve));
+                let s = &results.states[0];
+                let name = classes.get(pos).cloned().unwrap_or_default();
+                report.curves.push(curve.into_named(name, s.auc(), s.average_precision()));
+            }
+        }
+        report
     }
 
     /// One probability column per class: one-vs-rest and one-vs-one ranking metrics, log
     /// loss, Brier score, top-k accuracy and top-label calibration.
-    fn finish_multiclass(&self, w: &[f64], cache: &mut SortCache, full: bool) -> ScoreReport {
+    fn finish_multiclass(&self, walk: &WalkSetup, full: bool) -> ScoreReport {
         let k = self.k;
-        if self.labels.len() != k || self.truth.iter().any(|&t| t as usize >= k) {
-            // Rows whose truth has no probability column (the pipeline refuses them; an API
-            // caller may not) have no place in these metrics: leave them out.
-            let mut known = ScoreAccumulator::per_class(&self.labels.names()[..k]);
-            for (r, &t) in self.truth.iter().enumerate().filter(|(_, &t)| (t as usize) < k) {
-                known.truth.push(t);
-                known.scores.extend_from_slice(&self.scores[r * k..(r + 1) * k]);
-                known.weights.push(w[r]);
+        let reps = self.replicates + 1;
+        // rows grouped by their truth's class rank (rows without a column are left out)
+        let mut starts = vec![0usize; k + 1];
+        for &t in &self.truth {
+            if (t as usize) < k {
+                starts[self.rank[t as usize] + 1] += 1;
             }
-            let kw = known.weights.clone();
-            return known.finish_multiclass(&kw, cache, full);
         }
-        let mut metrics = MetricMap::new();
-        let n = self.rows();
-        // Score columns are in header order; metrics want sorted class order.
-        let (sorted, remap) = self.labels.sorted();
-        let mut col_of = vec![0; k];
-        for (c, &s) in remap.iter().enumerate().take(k) {
-            col_of[s] = c;
+        for c in 0..k {
+            starts[c + 1] += starts[c];
         }
-        let truth: Vec<usize> = self.truth.iter().map(|&t| remap[t as usize]).collect();
-        let score = |r: usize, cls: usize| self.scores[r * k + col_of[cls]];
+        let mut grouped = vec![0u32; starts[k]];
+        let mut next = starts.clone();
+        for (r, &t) in self.truth.iter().enumerate() {
+            if (t as usize) < k {
+                let c = self.rank[t as usize];
+                grouped[next[c]] = r as u32;
+                next[c] += 1;
+            }
+        }
+        drop(next);
+        let truth_rank = |row: usize| self.truth.get(row).and_then(|&t| self.rank.get(t as usize)).copied();
+        let score_key = |row: usize, cls: usize| self.scores.key(row * k + self.by_rank[cls]);
 
         let mut curves = Vec::new();
-        let (mut aucs, mut aps, mut supports) = (Vec::new(), Vec::new(), Vec::new());
-        for (cls, name) in sorted.iter().enumerate().take(k) {
-            let col: Vec<f64> = (0..n).map(|r| score(r, cls)).collect();
-            let y: Vec<bool> = truth.iter().map(|&t| t == cls).collect();
-            let curve = cache.curve(&col, &y, w);
-            aucs.push(curve.roc_auc());
-            aps.push(curve.average_precision());
-            supports.push(curve.positives());
-            if full {
-                curves.push(curve.into_named(name.clone()));
+        // per class: one result per replicate
+        let mut ovr: Vec<WalkResult> = Vec::with_capacity(k);
+        for cls in 0..k {
+            let mut w = Walk::new(walk, None, full, false);
+            sort::for_each_sorted(
+                grouped.len(),
+                |i| score_key(grouped[i] as usize, cls),
+                |i| {
+                    let row = grouped[i];
+                    row | if truth_rank(row as usize) == Some(cls) { POSITIVE } else { 0 }
+                },
+                |items| w.feed(items),
+            );
+            let mut res = w.finish();
+            if let Some(curve) = res.curve.take() {
+                let s = &res.states[0];
+                curves.push(curve.into_named(self.columns[self.by_rank[cls]].clone(), s.auc(), s.average_precision()));
             }
+            ovr.push(res);
         }
-        let macro_avg = |v: &[f64]| if v.is_empty() { f64::NAN } else { v.iter().sum::<f64>() / v.len() as f64 };
-        let weighted = |v: &[f64], by: &[f64]| {
-            let tot: f64 = by.iter().sum();
-            v.iter().zip(by).map(|(a, s)| a * s).sum::<f64>() / tot
-        };
         // micro: every (row, class) cell is one binary decision.
-        let flat: Vec<f64> = (0..n).flat_map(|r| (0..k).map(move |c| (r, c))).map(|(r, c)| score(r, c)).collect();
-        let flat_y: Vec<bool> = truth.iter().flat_map(|&t| (0..k).map(move |c| t == c)).collect();
-        let flat_w: Vec<f64> = w.iter().flat_map(|&x| std::iter::repeat_n(x, k)).collect();
-        let micro = cache.curve(&flat, &flat_y, &flat_w);
-        metrics.insert("roc_auc_score@macro".into(), num(macro_avg(&aucs)));
-        metrics.insert("roc_auc_score@weighted".into(), num(weighted(&aucs, &supports)));
-        metrics.insert("roc_auc_score@micro".into(), num(micro.roc_auc()));
-        metrics.insert("average_precision_score@macro".into(), num(macro_avg(&aps)));
-        metrics.insert("average_precision_score@weighted".into(), num(weighted(&aps, &supports)));
-        metrics.insert("average_precision_score@micro".into(), num(micro.average_precision()));
-        drop((flat, flat_y, flat_w, micro));
-
-        let (ovo_macro, ovo_weighted) = hand_till(k, &truth, w, &score, cache);
-        metrics.insert("roc_auc_score@ovo".into(), num(ovo_macro));
-        metrics.insert("roc_auc_score@ovo,weighted".into(), num(ovo_weighted));
-
-        let (mut ll, mut br, mut wsum) = (0.0, 0.0, 0.0);
-        let mut hits = vec![0.0; TOP_K.len()];
-        let mut top = Vec::with_capacity(n);
-        for r in 0..n {
-            let t = truth[r];
-            let st = score(r, t);
-            ll -= w[r] * clip_prob(st).ln();
-            br += w[r] * (0..k).map(|c| (score(r, c) - f64::from(u8::from(c == t))).powi(2)).sum::<f64>();
-            wsum += w[r];
-            // sklearn's tie rule (stable ascending argsort, reversed): a tied class with a
-            // greater index ranks above the true class.
-            let above = (0..k).filter(|&c| score(r, c) > st || (score(r, c) == st && c > t)).count();
-            for (h, &kk) in hits.iter_mut().zip(TOP_K.iter()) {
-                if above < kk {
-                    *h += w[r];
+        let mut w = Walk::new(walk, None, false, false);
+        sort::for_each_sorted(
+            grouped.len() * k,
+            |i| score_key(grouped[i / k] as usize, i % k),
+            |i| {
+                let row = grouped[i / k];
+                row | if truth_rank(row as usize) == Some(i % k) { POSITIVE } else { 0 }
+            },
+            |items| w.feed(items),
+        );
+        let micro = w.finish();
+        // one-vs-one (Hand & Till, as sklearn's multi_class="ovo"): for each pair, the mean
+        // of the two AUCs on the rows of those two classes.
+        let mut pair_auc: Vec<Vec<f64>> = vec![Vec::new(); reps];
+        let mut pair_weight: Vec<Vec<f64>> = vec![Vec::new(); reps];
+        for a in 0..k {
+            for b in a + 1..k {
+                let rows: Vec<u32> = grouped[starts[a]..starts[a + 1]]
+                    .iter()
+                    .chain(&grouped[starts[b]..starts[b + 1]])
+                    .copied()
+                    .collect();
+                let mut aucs = Vec::new();
+                for cls in [a, b] {
+                    let mut w = Walk::new(walk, None, false, false);
+                    sort::for_each_sorted(
+                        rows.len(),
+                        |i| score_key(rows[i] as usize, cls),
+                        |i| rows[i] | if truth_rank(rows[i] as usize) == Some(cls) { POSITIVE } else { 0 },
+                        |items| w.feed(items),
+                    );
+                    aucs.push(w.finish());
+                }
+                for r in 0..reps {
+                    pair_auc[r].push((aucs[0].states[r].auc() + aucs[1].states[r].auc()) / 2.0);
+                    pair_weight[r].push(aucs[0].states[r].tp + aucs[1].states[r].tp);
                 }
             }
-            let (best, conf) = (0..k).fold((0, f64::NEG_INFINITY), |(b, v), c| {
-                let s = score(r, c);
-                if s > v {
-                    (c, s)
-                } else {
-                    (b, v)
-                }
-            });
-            top.push((conf, best == t));
         }
-        metrics.insert("log_loss".into(), num(ll / wsum));
-        metrics.insert("brier_score_loss".into(), num(br / wsum));
-        for (h, &kk) in hits.iter().zip(TOP_K.iter()) {
-            if kk < k {
-                metrics.insert(format!("top_k_accuracy_score@k={kk}"), num(h / wsum));
-            }
-        }
+
+        let base = 3 + TOP_K.len();
+        let mut out = Vec::with_capacity(reps);
         let mut calibration = None;
-        if self.scores.iter().all(|s| (0.0..=1.0).contains(s)) {
-            let cal = Calibration::new("top-label confidence", top.into_iter(), w);
-            metrics.extend(cal.metrics());
-            calibration = Some(cal);
+        for r in 0..reps {
+            let mut metrics = MetricMap::new();
+            let aucs: Vec<f64> = ovr.iter().map(|o| o.states[r].auc()).collect();
+            let aps: Vec<f64> = ovr.iter().map(|o| o.states[r].average_precision()).collect();
+            let supports: Vec<f64> = ovr.iter().map(|o| o.states[r].tp).collect();
+            metrics.insert("roc_auc_score@macro".into(), num(mean(&aucs)));
+            metrics.insert("roc_auc_score@weighted".into(), num(weighted(&aucs, &supports)));
+            metrics.insert("roc_auc_score@micro".into(), num(micro.states[r].auc()));
+            metrics.insert("average_precision_score@macro".into(), num(mean(&aps)));
+            metrics.insert("average_precision_score@weighted".into(), num(weighted(&aps, &supports)));
+            metrics.insert("average_precision_score@micro".into(), num(micro.states[r].average_precision()));
+            let total: f64 = supports.iter().sum();
+            let prevalence: Vec<f64> = pair_weight[r].iter().map(|w| w / total).collect();
+            metrics.insert("roc_auc_score@ovo".into(), num(mean(&pair_auc[r])));
+            metrics.insert("roc_auc_score@ovo,weighted".into(), num(weighted(&pair_auc[r], &prevalence)));
+
+            let s = &self.sums[r * MC_FIELDS..(r + 1) * MC_FIELDS];
+            let wsum = s[0];
+            metrics.insert("log_loss".into(), num(s[1] / wsum));
+            metrics.insert("brier_score_loss".into(), num(s[2] / wsum));
+            for (i, &kk) in TOP_K.iter().enumerate() {
+                if kk < k {
+                    metrics.insert(format!("top_k_accuracy_score@k={kk}"), num(s[3 + i] / wsum));
+                }
+            }
+            if self.in_unit {
+                let bins = |f: usize| (0..CALIBRATION_BINS).map(|b| s[base + 3 * b + f]).collect::<Vec<f64>>();
+                let cal = Calibration::from_sums("top-label confidence", &bins(0), &bins(1), &bins(2));
+                metrics.extend(cal.metrics());
+                if r == 0 {
+                    calibration = Some(cal);
+                }
+            }
+            out.push(metrics);
         }
-        ScoreReport { metrics, curves, calibration, delong: None, explorer: None }
+        let metrics = out.remove(0);
+        ScoreReport { metrics, replicates: out, curves, calibration, delong: None, explorer: None }
     }
 }
 
-/// Row indices by score, descending. Ties are grouped by the curve code, so their order
-/// does not matter and an unstable sort of (score, index) pairs will do.
-fn descending_order(scores: &[f64]) -> Vec<u32> {
-    let mut keyed: Vec<(f64, u32)> = scores.iter().enumerate().map(|(i, &s)| (s, i as u32)).collect();
-    keyed.sort_unstable_by(|a, b| b.0.total_cmp(&a.0));
-    keyed.into_iter().map(|(_, i)| i).collect()
-}
-
-/// The sorted form of the curves one `finish` builds, in the order it builds them, so
-/// bootstrap replicates (same scores and labels, other weights) only re-sum the weights.
-#[derive(Debug, Default)]
-pub struct SortCache {
-    curves: Vec<SortedCurve>,
-    next: usize,
-}
-
-/// One curve's rows by score, descending, with what does not depend on the weights.
-#[derive(Debug)]
-struct SortedCurve {
-    order: Vec<u32>,
-    /// The labels as given (unsorted), to check that a later call is the same curve.
-    y: Vec<bool>,
-    y_sorted: Vec<bool>,
-    scores_sorted: Vec<f64>,
-    /// Whether position i is the last of its group of tied scores.
-    last_of_tie: Vec<bool>,
-}
-
-impl SortedCurve {
-    fn new(scores: &[f64], y: &[bool]) -> Self {
-        let order = descending_order(scores);
-        let scores_sorted: Vec<f64> = order.iter().map(|&r| scores[r as usize]).collect();
-        let last_of_tie =
-            (0..order.len()).map(|i| i + 1 == order.len() || scores_sorted[i + 1] != scores_sorted[i]).collect();
-        let y_sorted = order.iter().map(|&r| y[r as usize]).collect();
-        SortedCurve { order, y: y.to_vec(), y_sorted, scores_sorted, last_of_tie }
+fn mean(v: &[f64]) -> f64 {
+    if v.is_empty() {
+        f64::NAN
+    } else {
+        v.iter().sum::<f64>() / v.len() as f64
     }
+}
 
-    fn curve(&self, w: &[f64]) -> BinaryCurve {
-        let (mut thresholds, mut tps, mut fps) = (Vec::new(), Vec::new(), Vec::new());
-        let (mut tp, mut fp) = (0.0, 0.0);
-        for (i, &r) in self.order.iter().enumerate() {
-            let wi = w.get(r as usize).copied().unwrap_or(0.0);
-            if self.y_sorted[i] {
-                tp += wi;
+fn weighted(v: &[f64], by: &[f64]) -> f64 {
+    let tot: f64 = by.iter().sum();
+    v.iter().zip(by).map(|(a, s)| a * s).sum::<f64>() / tot
+}
+
+/// What every walk over one accumulator's rows shares.
+struct WalkSetup<'a> {
+    replicates: usize,
+    poisson: Poisson,
+    keys: &'a KeyLookup,
+    weights: Option<&'a [f64]>,
+    decode: fn(u64) -> f64,
+}
+
+/// One replicate's running ROC/PR sums over a descending walk.
+#[derive(Debug, Clone, Copy, Default)]
+struct RocState {
+    tp: f64,
+    fp: f64,
+    /// Σ Δfp·(tp_before + tp_after)/2: the ROC area in weight units.
+    area: f64,
+    /// Σ Δtp·precision: average precision times the positives.
+    ap: f64,
+    /// Area up to MAX_FPR in rate units, and whether the bound was passed.
+    partial: f64,
+    partial_done: bool,
+}
+
+impl RocState {
+    /// One distinct threshold's group of rows; `pn`: this replicate's (positives,
+    /// negatives) when the partial AUC is wanted.
+    #[inline]
+    fn apply(&mut self, dtp: f64, dfp: f64, pn: Option<(f64, f64)>) {
+        if dtp == 0.0 && dfp == 0.0 {
+            return;
+        }
+        let (tp1, fp1) = (self.tp + dtp, self.fp + dfp);
+        self.area += dfp * (self.tp + tp1) / 2.0;
+        if dtp != 0.0 {
+            self.ap += dtp * (tp1 / (tp1 + fp1));
+        }
+        if let (Some((p, n)), false) = (pn, self.partial_done) {
+            let (x0, y0, x1, y1) = (self.fp / n, self.tp / p, fp1 / n, tp1 / p);
+            if x1 > MAX_FPR {
+                let y = y0 + (y1 - y0) * (MAX_FPR - x0) / (x1 - x0);
+                self.partial += (MAX_FPR - x0) * (y + y0) / 2.0;
+                self.partial_done = true;
             } else {
-                fp += wi;
-            }
-            if self.last_of_tie[i] {
-                thresholds.push(self.scores_sorted[i]);
-                tps.push(tp);
-                fps.push(fp);
+                self.partial += (x1 - x0) * (y1 + y0) / 2.0;
             }
         }
-        BinaryCurve { thresholds, tps, fps }
+        self.tp = tp1;
+        self.fp = fp1;
+    }
+
+    /// Trapezoidal area under (fpr, tpr); NaN when one class is absent.
+    fn auc(&self) -> f64 {
+        if self.tp <= 0.0 || self.fp <= 0.0 {
+            return f64::NAN;
+        }
+        self.area / (self.tp * self.fp)
+    }
+
+    /// Step-wise AP, as sklearn; NaN without positives (sklearn warns and returns -0.0).
+    fn average_precision(&self) -> f64 {
+        if self.tp <= 0.0 {
+            return f64::NAN;
+        }
+        self.ap / self.tp
+    }
+
+    /// sklearn's `roc_auc_score(max_fpr=...)`: the area up to `max_fpr` (the curve
+    /// interpolated linearly at the bound), McClish-standardised to [0.5, 1].
+    fn partial_auc(&self, (p, n): (f64, f64)) -> f64 {
+        if p <= 0.0 || n <= 0.0 {
+            return f64::NAN;
+        }
+        let min_area = 0.5 * MAX_FPR * MAX_FPR;
+        0.5 * (1.0 + (self.partial - min_area) / (MAX_FPR - min_area))
     }
 }
 
-impl SortCache {
-    fn curve(&mut self, scores: &[f64], y: &[bool], w: &[f64]) -> BinaryCurve {
-        let i = self.next;
-        self.next += 1;
-        match self.curves.get(i) {
-            Some(c) if c.order.len() == scores.len() && c.y == y => {}
-            // first time, or not the same curve as last time (a replicate without one class)
-            _ => {
-                let fresh = SortedCurve::new(scores, y);
-                if i < self.curves.len() {
-                    self.curves[i] = fresh;
-                } else {
-                    self.curves.push(fresh);
+/// DeLong's placement sums over the walk (unit weights): Σv and Σv² of each positive's
+/// share of negatives below it and each negative's share of positives above it.
+#[derive(Debug, Default)]
+struct DeLongSums {
+    pos: (f64, f64),
+    neg: (f64, f64),
+}
+
+/// A descending walk over one curve's items, point estimate and replicates together.
+struct Walk<'a> {
+    setup: &'a WalkSetup<'a>,
+    /// Per replicate (positives, negatives), for the partial AUC.
+    totals: Option<&'a [(f64, f64)]>,
+    states: Vec<RocState>,
+    dtp: Vec<f64>,
+    dfp: Vec<f64>,
+    buf: Vec<f64>,
+    group: Option<u64>,
+    curve: Option<BinaryCurve>,
+    delong: Option<DeLongSums>,
+}
+
+struct WalkResult {
+    states: Vec<RocState>,
+    curve: Option<BinaryCurve>,
+    delong: Option<f64>,
+}
+
+impl<'a> Walk<'a> {
+    fn new(setup: &'a WalkSetup<'a>, totals: Option<&'a [(f64, f64)]>, record: bool, delong: bool) -> Self {
+        let reps = setup.replicates + 1;
+        Walk {
+            setup,
+            totals,
+            states: vec![RocState::default(); reps],
+            dtp: vec![0.0; reps],
+            dfp: vec![0.0; reps],
+            buf: vec![0.0; setup.replicates],
+            group: None,
+            curve: record.then(|| BinaryCurve { thresholds: Vec::new(), tps: Vec::new(), fps: Vec::new() }),
+            delong: delong.then(DeLongSums::default),
+        }
+    }
+
+    fn feed(&mut self, items: &[Item]) {
+        let s = self.setup;
+        for it in items {
+            if self.group.is_some_and(|g| g != it.key) {
+                self.close();
+            }
+            self.group = Some(it.key);
+            let row = (it.payload & !POSITIVE) as usize;
+            let w = s.weights.map_or(1.0, |ws| ws.get(row).copied().unwrap_or(0.0));
+            let d = if it.payload & POSITIVE != 0 { &mut self.dtp } else { &mut self.dfp };
+            d[0] += w;
+            if s.replicates > 0 {
+                s.poisson.fill(s.keys.key(row), w, &mut self.buf);
+                for (a, b) in d[1..].iter_mut().zip(&self.buf) {
+                    *a += b;
                 }
             }
         }
-        self.curves[i].curve(w)
     }
-}
 
-/// Append exactly `k` values: `values` padded with NaN or cut.
-fn push_exactly(out: &mut Vec<f64>, values: &[f64], k: usize) {
-    if values.len() == k {
-        out.extend_from_slice(values);
-    } else {
-        out.extend((0..k).map(|i| values.get(i).copied().unwrap_or(f64::NAN)));
+    /// The end of a group of tied scores.
+    fn close(&mut self) {
+        let Some(key) = self.group.take() else { return };
+        let before = self.states[0];
+        for (r, st) in self.states.iter_mut().enumerate() {
+            st.apply(self.dtp[r], self.dfp[r], self.totals.map(|t| t[r]));
+        }
+        if let (Some(d), Some(&(p, n))) = (&mut self.delong, self.totals.and_then(|t| t.first())) {
+            let (pos_here, neg_here) = (self.dtp[0], self.dfp[0]);
+            let neg_below = n - before.fp - neg_here;
+            let v10 = (neg_below + 0.5 * neg_here) / n;
+            let v01 = (before.tp + 0.5 * pos_here) / p;
+            d.pos.0 += pos_here * v10;
+            d.pos.1 += pos_here * v10 * v10;
+            d.neg.0 += neg_here * v01;
+            d.neg.1 += neg_here * v01 * v01;
+        }
+        if let Some(c) = &mut self.curve {
+            c.thresholds.push((self.setup.decode)(key));
+            c.tps.push(self.states[0].tp);
+            c.fps.push(self.states[0].fp);
+        }
+        self.dtp.iter_mut().for_each(|x| *x = 0.0);
+        self.dfp.iter_mut().for_each(|x| *x = 0.0);
+    }
+
+    fn finish(mut self) -> WalkResult {
+        self.close();
+        let delong = self.delong.as_ref().and_then(|d| {
+            let (p, n) = (self.states[0].tp, self.states[0].fp);
+            if p < 2.0 || n < 2.0 {
+                return None;
+            }
+            let var = |(s, q): (f64, f64), m: f64| (q - s * s / m) / (m - 1.0);
+            Some(var(d.pos, p) / p + var(d.neg, n) / n)
+        });
+        WalkResult { states: self.states, curve: self.curve, delong }
     }
 }
 
@@ -334,45 +761,19 @@ fn push_exactly(out: &mut Vec<f64>, values: &[f64], k: usize) {
 pub const MAX_FPR: f64 = 0.1;
 /// The k values of `top_k_accuracy_score@k=N` (each reported when k < classes).
 pub const TOP_K: [usize; 3] = [2, 3, 5];
+/// Most points kept per curve (evenly thinned; the metrics use all of them).
+pub const CURVE_POINTS: usize = 400;
 
 /// Probabilities are clipped to [eps, 1 - eps] (float64 eps) before the log, as sklearn.
 fn clip_prob(p: f64) -> f64 {
     p.clamp(f64::EPSILON, 1.0 - f64::EPSILON)
 }
 
-/// Hand & Till's one-vs-one AUC, as sklearn's `multi_class="ovo"`: for each pair of classes,
-/// the mean of the two AUCs computed on the rows of those classes; averaged uniformly and
-/// by the (weighted) share of rows in the pair.
-fn hand_till(
-    k: usize,
-    truth: &[usize],
-    w: &[f64],
-    score: &dyn Fn(usize, usize) -> f64,
-    cache: &mut SortCache,
-) -> (f64, f64) {
-    let mut rows_of = vec![Vec::new(); k];
-    for (r, &t) in truth.iter().enumerate() {
-        rows_of[t].push(r);
-    }
-    let total: f64 = w.iter().sum();
-    let (mut sum, mut wsum, mut count, mut wtot) = (0.0, 0.0, 0.0, 0.0);
-    for a in 0..k {
-        for b in a + 1..k {
-            let rows: Vec<usize> = rows_of[a].iter().chain(&rows_of[b]).copied().collect();
-            let ww: Vec<f64> = rows.iter().map(|&r| w[r]).collect();
-            let is_a: Vec<bool> = rows.iter().map(|&r| truth[r] == a).collect();
-            let is_b: Vec<bool> = is_a.iter().map(|x| !x).collect();
-            let sa: Vec<f64> = rows.iter().map(|&r| score(r, a)).collect();
-            let sb: Vec<f64> = rows.iter().map(|&r| score(r, b)).collect();
-            let auc = (cache.curve(&sa, &is_a, &ww).roc_auc() + cache.curve(&sb, &is_b, &ww).roc_auc()) / 2.0;
-            let prevalence = ww.iter().sum::<f64>() / total;
-            sum += auc;
-            count += 1.0;
-            wsum += auc * prevalence;
-            wtot += prevalence;
-        }
-    }
-    (sum / count, wsum / wtot)
+/// The reliability-diagram bin of a confidence (sklearn `calibration_curve`'s uniform edges,
+/// `np.searchsorted(inner_edges, p, side="left")`).
+fn calibration_bin(p: f64) -> usize {
+    let step = 1.0 / CALIBRATION_BINS as f64;
+    (1..CALIBRATION_BINS).map(|i| i as f64 * step).take_while(|&e| e < p).count()
 }
 
 /// A reliability diagram: predictions binned by confidence into equal-width bins.
@@ -399,26 +800,18 @@ pub struct CalibrationBin {
 pub const CALIBRATION_BINS: usize = 10;
 
 impl Calibration {
-    /// `rows`: (confidence in [0, 1], outcome) per row.
-    pub fn new(kind: &str, rows: impl Iterator<Item = (f64, bool)>, w: &[f64]) -> Self {
+    /// From per-bin sums: total weight, weighted confidence, weighted outcome.
+    pub fn from_sums(kind: &str, weight: &[f64], predicted: &[f64], positive: &[f64]) -> Self {
         let nb = CALIBRATION_BINS;
         let step = 1.0 / nb as f64;
         let edges: Vec<f64> = (0..=nb).map(|i| if i == nb { 1.0 } else { i as f64 * step }).collect();
-        let (mut wt, mut sp, mut sy) = (vec![0.0; nb], vec![0.0; nb], vec![0.0; nb]);
-        for ((p, y), &wi) in rows.zip(w) {
-            // np.searchsorted(inner_edges, p, side="left")
-            let b = edges[1..nb].partition_point(|&e| e < p);
-            wt[b] += wi;
-            sp[b] += wi * p;
-            sy[b] += wi * f64::from(u8::from(y));
-        }
         let bins = (0..nb)
             .map(|b| CalibrationBin {
                 lower: edges[b],
                 upper: edges[b + 1],
-                weight: wt[b],
-                mean_predicted: sp[b] / wt[b],
-                fraction_positive: sy[b] / wt[b],
+                weight: weight[b],
+                mean_predicted: predicted[b] / weight[b],
+                fraction_positive: positive[b] / weight[b],
             })
             .collect();
         Calibration { kind: kind.into(), bins }
@@ -442,6 +835,8 @@ impl Calibration {
 
 pub struct ScoreReport {
     pub metrics: MetricMap,
+    /// The scalar metrics of each bootstrap replicate.
+    pub replicates: Vec<MetricMap>,
     pub curves: Vec<NamedCurve>,
     pub calibration: Option<Calibration>,
     /// DeLong's variance of the binary ROC-AUC (unweighted data only).
@@ -467,6 +862,23 @@ pub struct NamedCurve {
     pub thresholds: Vec<f64>,
     pub auc: Option<f64>,
     pub average_precision: Option<f64>,
+    /// The detection error tradeoff curve (sklearn's `det_curve`, thinned like the others);
+    /// absent when a class is missing.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub det: Option<DetCurve>,
+}
+
+/// sklearn's `det_curve(drop_intermediate=False)`: false positive and false negative rates
+/// from the first threshold with no false positives to the first with no false negatives,
+/// thresholds ascending (the first may be +inf, as `null`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct DetCurve {
+    #[serde(deserialize_with = "nullable_f64s")]
+    pub fpr: Vec<f64>,
+    #[serde(deserialize_with = "nullable_f64s")]
+    pub fnr: Vec<f64>,
+    #[serde(deserialize_with = "nullable_f64s")]
+    pub thresholds: Vec<f64>,
 }
 
 fn nullable_f64s<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<f64>, D::Error> {
@@ -482,124 +894,81 @@ pub(crate) struct BinaryCurve {
 }
 
 impl BinaryCurve {
-    fn positives(&self) -> f64 {
-        self.tps.last().copied().unwrap_or(0.0)
-    }
-
-    fn negatives(&self) -> f64 {
-        self.fps.last().copied().unwrap_or(0.0)
-    }
-
-    /// Trapezoidal area under (fpr, tpr) starting at (0, 0); NaN when one class is absent.
-    fn roc_auc(&self) -> f64 {
-        let (p, n) = (self.positives(), self.negatives());
-        if p <= 0.0 || n <= 0.0 {
-            return f64::NAN;
-        }
-        let (mut area, mut prev_tp, mut prev_fp) = (0.0, 0.0, 0.0);
-        for (&tp, &fp) in self.tps.iter().zip(&self.fps) {
-            area += (fp - prev_fp) * (tp + prev_tp) / 2.0;
-            prev_tp = tp;
-            prev_fp = fp;
-        }
-        area / (p * n)
-    }
-
-    /// Step-wise AP: sum over thresholds of (R_n - R_{n-1}) P_n, as sklearn.
-    fn average_precision(&self) -> f64 {
-        let p = self.positives();
-        if p <= 0.0 {
-            // sklearn warns and returns -0.0 (no positive samples): treat as undefined.
-            return f64::NAN;
-        }
-        let (mut ap, mut prev_r) = (0.0, 0.0);
-        for (&tp, &fp) in self.tps.iter().zip(&self.fps) {
-            let r = tp / p;
-            let prec = if tp + fp > 0.0 { tp / (tp + fp) } else { 1.0 };
-            ap += (r - prev_r) * prec;
-            prev_r = r;
-        }
-        ap
-    }
-
-    /// sklearn's `roc_auc_score(max_fpr=...)`: the area up to `max_fpr` (the curve
-    /// interpolated linearly at the bound), McClish-standardised to [0.5, 1] for a curve
-    /// between the diagonal and the perfect one.
-    fn partial_roc_auc(&self, max_fpr: f64) -> f64 {
-        let (p, n) = (self.positives(), self.negatives());
-        if p <= 0.0 || n <= 0.0 {
-            return f64::NAN;
-        }
-        let (mut area, mut x0, mut y0) = (0.0, 0.0, 0.0);
-        for (&tp, &fp) in self.tps.iter().zip(&self.fps) {
-            let (x1, y1) = (fp / n, tp / p);
-            if x1 > max_fpr {
-                let y = y0 + (y1 - y0) * (max_fpr - x0) / (x1 - x0);
-                area += (max_fpr - x0) * (y + y0) / 2.0;
-                break;
+    /// The ROC and PR points, at most CURVE_POINTS of each (evenly spread, first and last
+    /// kept), computed only where kept.
+    fn into_named(self, class: String, auc: f64, ap: f64) -> NamedCurve {
+        let m = self.thresholds.len();
+        let (p, n) = (self.tps.last().copied().unwrap_or(0.0), self.fps.last().copied().unwrap_or(0.0));
+        let pick = |len: usize| -> Vec<usize> {
+            if len <= CURVE_POINTS {
+                (0..len).collect()
+            } else {
+                (0..CURVE_POINTS).map(|i| i * (len - 1) / (CURVE_POINTS - 1)).collect()
             }
-            area += (x1 - x0) * (y1 + y0) / 2.0;
-            (x0, y0) = (x1, y1);
-        }
-        let min_area = 0.5 * max_fpr * max_fpr;
-        0.5 * (1.0 + (area - min_area) / (max_fpr - min_area))
-    }
-
-    /// DeLong's variance of the AUC from each row's placement among the other class
-    /// (ties count half). Only for unit weights and at least two rows of each class.
-    fn delong(&self, scores: &[f64], y: &[bool], w: &[f64]) -> Option<f64> {
-        let (p, n) = (self.positives(), self.negatives());
-        if p < 2.0 || n < 2.0 || w.iter().any(|&x| x != 1.0) {
-            return None;
-        }
-        let mut order: Vec<usize> = (0..scores.len()).collect();
-        order.sort_by(|&a, &b| scores[a].total_cmp(&scores[b]));
-        let (mut v10, mut v01) = (Vec::new(), Vec::new());
-        let (mut pos_below, mut neg_below) = (0.0, 0.0);
-        let mut i = 0;
-        while i < order.len() {
-            let mut j = i;
-            while j < order.len() && scores[order[j]] == scores[order[i]] {
-                j += 1;
-            }
-            let group = &order[i..j];
-            let pos_here = group.iter().filter(|&&r| y[r]).count() as f64;
-            let neg_here = group.len() as f64 - pos_here;
-            for &r in group {
-                if y[r] {
-                    v10.push((neg_below + 0.5 * neg_here) / n);
-                } else {
-                    v01.push((p - pos_below - pos_here + 0.5 * pos_here) / p);
-                }
-            }
-            pos_below += pos_here;
-            neg_below += neg_here;
-            i = j;
-        }
-        let var = |v: &[f64]| {
-            let m = v.iter().sum::<f64>() / v.len() as f64;
-            v.iter().map(|x| (x - m) * (x - m)).sum::<f64>() / (v.len() as f64 - 1.0)
         };
-        Some(var(&v10) / p + var(&v01) / n)
-    }
-
-    fn into_named(self, class: String) -> NamedCurve {
-        let (p, n) = (self.positives(), self.negatives());
-        let auc = Some(self.roc_auc()).filter(|v| v.is_finite());
-        let ap = Some(self.average_precision()).filter(|v| v.is_finite());
-        let mut fpr = vec![0.0];
-        let mut tpr = vec![0.0];
-        let mut thresholds = vec![f64::INFINITY];
-        let mut precision = Vec::new();
-        let mut recall = Vec::new();
-        for i in 0..self.thresholds.len() {
-            fpr.push(if n > 0.0 { self.fps[i] / n } else { f64::NAN });
-            tpr.push(if p > 0.0 { self.tps[i] / p } else { f64::NAN });
-            thresholds.push(self.thresholds[i]);
+        // ROC points: (0, 0) at +inf, then one per threshold
+        let (mut fpr, mut tpr, mut thresholds) = (Vec::new(), Vec::new(), Vec::new());
+        for j in pick(m + 1) {
+            if j == 0 {
+                fpr.push(0.0);
+                tpr.push(0.0);
+                thresholds.push(f64::INFINITY);
+            } else {
+                let i = j - 1;
+                fpr.push(if n > 0.0 { self.fps[i] / n } else { f64::NAN });
+                tpr.push(if p > 0.0 { self.tps[i] / p } else { f64::NAN });
+                thresholds.push(self.thresholds[i]);
+            }
+        }
+        let (mut precision, mut recall) = (Vec::new(), Vec::new());
+        for i in pick(m) {
             let pp = self.tps[i] + self.fps[i];
             precision.push(if pp > 0.0 { self.tps[i] / pp } else { 1.0 });
             recall.push(if p > 0.0 { self.tps[i] / p } else { 0.0 });
         }
-        NamedCurve { class, fpr, tpr, precision, recall, thresholds, auc, average_precision: ap }
+        let det = self.det(&pick);
+        NamedCurve {
+            class,
+            fpr,
+            tpr,
+            precision,
+            recall,
+            thresholds,
+            auc: Some(auc).filter(|v| v.is_finite()),
+            average_precision: Some(ap).filter(|v| v.is_finite()),
+            det,
+        }
+    }
+
+    /// The DET curve's points (at most those `pick` keeps).
+    fn det(&self, pick: &dyn Fn(usize) -> Vec<usize>) -> Option<DetCurve> {
+        let (p, n) = (self.tps.last().copied().unwrap_or(0.0), self.fps.last().copied().unwrap_or(0.0));
+        if p <= 0.0 || n <= 0.0 {
+            return None;
+        }
+        // index j over [+inf, thresholds...]: (tp, fp) = (0, 0) at j = 0; a threshold whose
+        // rows all weigh zero is no point (sklearn drops zero-weight rows first)
+        let at = |j: usize| {
+            if j == 0 {
+                (0.0, 0.0, f64::INFINITY)
+            } else {
+                (self.tps[j - 1], self.fps[j - 1], self.thresholds[j - 1])
+            }
+        };
+        let points: Vec<usize> = (0..=self.thresholds.len())
+            .filter(|&j| j == 0 || (at(j).0, at(j).1) != (at(j - 1).0, at(j - 1).1))
+            .collect();
+        // the last point whose fp is still the first one's (0), and the first with tp == p
+        let first = points.iter().take_while(|&&j| at(j).1 <= 0.0).count().saturating_sub(1);
+        let last = points.iter().position(|&j| at(j).0 >= p).unwrap_or(points.len() - 1);
+        let span: Vec<usize> = points[first..=last].iter().rev().copied().collect();
+        let (mut fpr, mut fnr, mut thresholds) = (Vec::new(), Vec::new(), Vec::new());
+        for i in pick(span.len()) {
+            let (tp, fp, t) = at(span[i]);
+            fpr.push(fp / n);
+            fnr.push((p - tp) / p);
+            thresholds.push(t);
+        }
+        Some(DetCurve { fpr, fnr, thresholds })
     }
 }

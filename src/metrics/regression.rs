@@ -6,6 +6,7 @@
 //! absolute error, D² (absolute error, Tweedie) and the deviances need every row, so the
 //! truth, prediction and weight of each row are kept.
 
+use super::ci::{KeyLookup, Poisson};
 use super::{num, MetricMap};
 use serde::{Deserialize, Serialize};
 
@@ -92,6 +93,23 @@ impl RegressionAccumulator {
 
     pub fn rows(&self) -> u64 {
         self.rows
+    }
+
+    /// The metrics of each Poisson-bootstrap replicate: the stored rows re-weighted by
+    /// their draws (rows drawn zero times left out).
+    pub fn replicates(&self, keys: &KeyLookup, poisson: Poisson, replicates: usize) -> Vec<MetricMap> {
+        (0..replicates)
+            .map(|b| {
+                let mut rep = RegressionAccumulator::new();
+                for (r, ((&y, &p), &w)) in self.y.iter().zip(&self.pred).zip(&self.weights).enumerate() {
+                    let k = poisson.draw(keys.key(r), b);
+                    if k > 0 {
+                        rep.update(y, p, w * f64::from(k));
+                    }
+                }
+                rep.finish()
+            })
+            .collect()
     }
 
     /// Weighted mean of `f(y, pred)` over the rows.

@@ -57,6 +57,7 @@ pub fn evaluate_arrays(truth: &[u32], scores: &[f32], width: usize, options: &Op
         }
         eval = eval.with_ci(ci);
     }
+    let ids: Vec<u32> = names.iter().map(|n| eval.intern(n)).collect();
     let mut row = vec![0.0f64; width];
     for (&t, s) in truth.iter().zip(scores.chunks_exact(width)) {
         for (r, &v) in row.iter_mut().zip(s) {
@@ -67,7 +68,7 @@ pub fn evaluate_arrays(truth: &[u32], scores: &[f32], width: usize, options: &Op
         } else {
             row.iter().enumerate().fold((0, f64::NEG_INFINITY), |b, (c, &v)| if v > b.1 { (c, v) } else { b }).0
         };
-        eval.update_classification(&names[t as usize], &names[pred], &row, 1.0);
+        eval.update_ids(ids[t as usize], ids[pred], &row, 1.0);
     }
     let f = eval.finish();
     let metrics = metrics_with_intervals(&f);
