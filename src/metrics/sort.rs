@@ -71,7 +71,7 @@ pub fn sort_items(items: &mut Vec<Item>, scratch: &mut Vec<Item>) {
     scratch.clear();
     scratch.resize(n, Item { key: 0, payload: 0 });
     for (d, h) in hist.iter().enumerate() {
-        if h.iter().any(|&c| c == n) {
+        if h.contains(&n) {
             continue;
         }
         let mut offsets = [0usize; 256];
