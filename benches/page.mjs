@@ -1,6 +1,6 @@
 // Browser side of the benchmark. Each function runs one case and returns plain numbers; the
 // runner opens a fresh page per case so wasm memory sizes belong to that case alone.
-import init, { evaluateArrays } from '../www/pkg/webeval.js';
+import init, { evaluateArrays, ModelSession, gemmGflops, simdPeakGflops } from '../www/pkg/webeval.js';
 import { Engine } from '../www/engine.js';
 import { generate } from './data.mjs';
 
@@ -30,4 +30,83 @@ window.benchIngest = async () => {
   engine.worker.terminate();
   const report = JSON.parse(json);
   return { seconds, bytes: file.size, rows: report.n, accuracy: report.metrics.accuracy_score };
+};
+
+// ---- inference: webeval's wasm CPU runtime vs onnxruntime-web's wasm EP, same page, same input.
+// onnxruntime-web is a bench-only devDependency served from node_modules; the product page never
+// loads it.
+const ORT_DIST = '/node_modules/onnxruntime-web/dist/';
+let ortModule;
+async function loadOrt() {
+  if (!ortModule) {
+    ortModule = await import(/* @vite-ignore */ `${ORT_DIST}ort.wasm.min.mjs`);
+    ortModule.env.wasm.wasmPaths = ORT_DIST;
+    ortModule.env.wasm.numThreads = 1;
+    ortModule.env.wasm.simd = true;
+    ortModule.env.wasm.proxy = false;
+  }
+  return ortModule;
+}
+
+/** Warm up, then time samples of `reps` back-to-back runs (each sample >= 10 ms, since
+ *  performance.now() is coarsened to 0.1 ms in a page without cross-origin isolation) for about
+ *  `seconds`; the median per-run time over the samples. */
+async function timeRuns(fn, seconds) {
+  for (let i = 0; i < 3; i++) await fn();
+  let reps = 1;
+  for (;;) {
+    const t = now();
+    for (let i = 0; i < reps; i++) await fn();
+    if (now() - t >= 10 || reps >= 1 << 16) break;
+    reps *= 2;
+  }
+  const times = [];
+  const start = now();
+  while ((now() - start < seconds * 1000 || times.length < 5) && times.length < 500) {
+    const t = now();
+    for (let i = 0; i < reps; i++) await fn();
+    times.push((now() - t) / reps);
+  }
+  times.sort((a, b) => a - b);
+  return { median_ms: times[Math.floor(times.length / 2)], samples: times.length, runs_per_sample: reps };
+}
+
+/** One model at one batch size: both runtimes, their median times and how far apart their outputs are. */
+window.benchInference = async (url, shape, batch, seconds = 1) => {
+  await init();
+  const ort = await loadOrt();
+  const bytes = new Uint8Array(await (await fetch(url)).arrayBuffer());
+  const full = [batch, ...shape];
+  const n = full.reduce((a, b) => a * b, 1);
+  const x = new Float32Array(n);
+  for (let i = 0; i < n; i++) x[i] = (i % 17) / 17; // the same input as benches/native.rs and ort_infer.py
+  const we = new ModelSession(bytes);
+  let weOut;
+  const webeval = await timeRuns(() => { weOut = we.run(x, full); }, seconds);
+  we.free();
+  const sess = await ort.InferenceSession.create(bytes, { executionProviders: ['wasm'], graphOptimizationLevel: 'all' });
+  const feeds = { [sess.inputNames[0]]: new ort.Tensor('float32', x, full) };
+  let ortOut;
+  const onnxruntime = await timeRuns(async () => { ortOut = await sess.run(feeds); }, seconds);
+  const firstFloat = Object.values(ortOut).find((t) => t.type === 'float32');
+  let maxAbsDiff = null;
+  if (firstFloat && firstFloat.data.length === weOut.length) {
+    maxAbsDiff = 0;
+    for (let i = 0; i < weOut.length; i++) maxAbsDiff = Math.max(maxAbsDiff, Math.abs(weOut[i] - firstFloat.data[i]));
+  }
+  await sess.release();
+  return { webeval, onnxruntime_web: { ...onnxruntime, version: ort.env.versions?.web ?? null }, max_abs_diff: maxAbsDiff };
+};
+
+/** The GEMM's GFLOPS at a few sizes against the measured simd128 multiply+add peak. */
+window.benchGemm = async () => {
+  await init();
+  const peak = Math.max(simdPeakGflops(20_000_000), simdPeakGflops(20_000_000));
+  const sizes = [[64, 64, 64], [256, 256, 256], [256, 512, 784], [512, 512, 512]];
+  const gemm = sizes.map(([m, n, k]) => {
+    const reps = Math.max(1, Math.round(2e9 / (2 * m * n * k)));
+    const gflops = Math.max(gemmGflops(m, n, k, reps), gemmGflops(m, n, k, reps));
+    return { m, n, k, gflops, percent_of_peak: (100 * gflops) / peak };
+  });
+  return { simd128_peak_gflops: peak, gemm };
 };

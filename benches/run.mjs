@@ -1,7 +1,7 @@
 // `npm run bench` (after the wasm is built into www/pkg): webeval against its anchors, side by
 // side in one run on one machine, written to benches/results.json and benches/RESULTS.md.
 //
-//   node benches/run.mjs [--quick] [--only metrics,ingest,startup] [--ci N] [--ingest-mb N]
+//   node benches/run.mjs [--quick] [--only metrics,ingest,inference,inference-wasm,startup] [--ci N] [--ingest-mb N]
 //
 // - metrics: the full report (all metrics + curves + bootstrap CI) of generated binary and
 //   10-class predictions, in wasm in headless Chromium (in-memory arrays through
@@ -9,6 +9,8 @@
 //   (benches/sklearn_metrics.py); the three see bit-identical numbers.
 // - ingest: a generated CSV through the page's worker path and natively, vs pandas.read_csv.
 // - startup: navigation to an interactive page (built dist/, Vite preview) and the wasm gzip size.
+// - inference: native runtime vs onnxruntime (Python), and in Chromium webeval's wasm runtime vs
+//   onnxruntime-web's wasm EP (one thread) plus the GEMM's share of the measured simd128 peak.
 import { spawnSync } from 'node:child_process';
 import { createServer, preview, build } from 'vite';
 import { chromium } from 'playwright-core';
@@ -200,10 +202,46 @@ function benchInference(exe) {
       rows.push(row);
     }
   }
-  return {
-    native: rows,
-    wasm: 'not measured: the runtime\'s wasm export (runModel) was not on main when this ran, so the onnxruntime-web comparison in Chromium is not done',
-  };
+  return { native: rows };
+}
+
+/** In headless Chromium, one page: webeval's wasm CPU runtime (ModelSession) vs onnxruntime-web's
+ *  wasm EP (one thread, simd) on the same models and input, then the GEMM's share of the measured
+ *  simd128 peak. */
+async function benchInferenceWasm(context, base) {
+  const dir = join(root, 'benches', 'models');
+  if (!existsSync(join(dir, 'models.json'))) spawnSync(PYTHON, ['benches/make_models.py'], { cwd: root, stdio: 'inherit' });
+  const models = JSON.parse(readFileSync(join(dir, 'models.json'), 'utf8'));
+  const rows = [];
+  const run = { started: new Date().toISOString(), load_average_1m_at_start: loadavg()[0] };
+  const { page, errors } = await benchPage(context, base);
+  try {
+    for (const [key, m] of Object.entries(models)) {
+      for (const batch of [1, 256]) {
+        const row = { model: key, file: m.file, batch, load_average_1m: loadavg()[0] };
+        try {
+          Object.assign(row, await evaluateWithin(page, ([u, s, b]) => window.benchInference(u, s, b, 1), [`${base}/benches/models/${m.file}`, m.shape, batch]));
+          row.throughput_ratio_vs_onnxruntime_web = ratio(row.webeval.median_ms, row.onnxruntime_web.median_ms);
+        } catch (e) {
+          row.error = String(e.message ?? e).split('\n')[0];
+          row.page_errors = errors.slice(0, 3);
+        }
+        log('inference wasm', JSON.stringify(row));
+        rows.push(row);
+      }
+    }
+    let gemm;
+    try {
+      gemm = await evaluateWithin(page, () => window.benchGemm());
+    } catch (e) {
+      gemm = { error: String(e.message ?? e).split('\n')[0] };
+    }
+    log('gemm wasm', JSON.stringify(gemm));
+    Object.assign(run, { finished: new Date().toISOString(), load_average_1m_at_end: loadavg()[0] });
+    return { rows, gemm, run };
+  } finally {
+    await page.close();
+  }
 }
 
 function gzipSize(path) {
@@ -271,6 +309,7 @@ async function main() {
   const started = new Date().toISOString();
   const results = { started, quick, machine: machine(), ci_replicates: CI };
   const previous = existsSync(join(root, 'benches', 'results.json')) ? JSON.parse(readFileSync(join(root, 'benches', 'results.json'), 'utf8')) : {};
+  const partialWasm = only.size === 1 && only.has('inference-wasm') && !quick;
   const exe = only.has('metrics') || only.has('ingest') || only.has('inference') ? nativeBinary() : null;
   const server = await createServer({ root, server: { host: '127.0.0.1', port: 0, hmr: false }, logLevel: 'warn', clearScreen: false });
   await server.listen();
@@ -278,8 +317,9 @@ async function main() {
   const { context, close } = await launch();
   // Written after every case, so a run cut short still leaves what it measured.
   const save = (done = false) => {
-    const out = { ...results, finished: new Date().toISOString(), complete: done };
-    out.machine = { ...results.machine, load_average_1m_at_end: loadavg()[0] };
+    const out = { ...results, finished: previous.finished ?? new Date().toISOString(), complete: partialWasm ? previous.complete ?? done : done };
+    if (!partialWasm) out.finished = new Date().toISOString();
+    out.machine = partialWasm ? results.machine : { ...results.machine, load_average_1m_at_end: loadavg()[0] };
     // Sections not run this time keep their previous results.
     for (const k of ['metrics', 'ingest', 'inference', 'startup']) if (!(k in out) && previous[k]) out[k] = previous[k];
     const name = quick ? 'results.quick.json' : 'results.json';
@@ -292,7 +332,23 @@ async function main() {
   try {
     if (only.has('metrics')) await benchMetrics(context, base, exe, (results.metrics = []), save, SIZES.filter((n) => !big.includes(n)));
     if (only.has('ingest')) { results.ingest = await benchIngest(context, base, exe); save(); }
-    if (only.has('inference')) { results.inference = benchInference(exe); save(); }
+    if (only.has('inference')) {
+      results.inference = benchInference(exe);
+      save();
+      const w = await benchInferenceWasm(context, base);
+      results.inference.wasm = w.rows;
+      results.inference.gemm_wasm = w.gemm;
+      results.inference.wasm_run = w.run;
+      save();
+    }
+    if (only.has('inference-wasm') && !only.has('inference')) {
+      // The browser half alone (the native half keeps its previous results).
+      const w = await benchInferenceWasm(context, base);
+      results.inference = { ...(previous.inference ?? {}), wasm: w.rows, gemm_wasm: w.gemm, wasm_run: w.run };
+      // The other sections (and the run header describing them) keep their previous values.
+      for (const k of ['started', 'machine', 'ci_replicates', 'quick']) if (previous[k] !== undefined) results[k] = previous[k];
+      save();
+    }
     if (only.has('startup')) { results.startup = await benchStartup(); save(); }
     if (only.has('metrics')) await benchMetrics(context, base, exe, results.metrics, save, big);
   } finally {
@@ -343,7 +399,24 @@ export function markdown(r) {
       lines.push(`| ${i.model} (${i.file}) | ${i.batch} | ${ms(i.native)} | ${ms(i.onnxruntime)} | ${f(i.throughput_ratio_vs_onnxruntime)}× |`);
     }
     for (const i of r.inference.native.filter((x) => x.native.error)) lines.push('', `- ${i.model} batch ${i.batch}: ${i.native.error}`);
-    lines.push('', `In the browser: ${r.inference.wasm}.`, '');
+    lines.push('');
+  }
+  if (Array.isArray(r.inference?.wasm)) {
+    lines.push('## Inference in the browser (headless Chromium, wasm, one thread): webeval vs onnxruntime-web', '',
+      '| model | batch | webeval ms | onnxruntime-web ms | throughput ratio (≥ 1 = webeval faster) | max abs output diff | load avg |', '|---|---:|---:|---:|---:|---:|---:|');
+    for (const i of r.inference.wasm) {
+      lines.push(i.error ? `| ${i.model} | ${i.batch} | failed: ${i.error} | | | | |`
+        : `| ${i.model} (${i.file}) | ${i.batch} | ${f(i.webeval.median_ms, 3)} | ${f(i.onnxruntime_web.median_ms, 3)} | ${f(i.throughput_ratio_vs_onnxruntime_web)}× | ${i.max_abs_diff == null ? '—' : i.max_abs_diff.toExponential(1)} | ${f(i.load_average_1m, 1)} |`);
+    }
+    const ver = r.inference.wasm.find((i) => i.onnxruntime_web?.version)?.onnxruntime_web.version;
+    const wr = r.inference.wasm_run;
+    if (wr) lines.push('', `Browser inference run ${wr.started} → ${wr.finished}, load average ${f(wr.load_average_1m_at_start, 1)} at start, ${f(wr.load_average_1m_at_end, 1)} at end.`);
+    lines.push('', `onnxruntime-web ${ver ?? '(version unknown)'}: wasm EP, numThreads 1, simd, graphOptimizationLevel all; webeval: \`ModelSession.run\` (input copied in, first float output copied out). Median per-run time over ≥ 1 s of samples (each ≥ 10 ms of back-to-back runs: the page's timer has 0.1 ms resolution) after 3 warm-ups, same page, same input.`, '');
+    const g = r.inference.gemm_wasm;
+    if (g && !g.error) {
+      lines.push(`GEMM in wasm: measured simd128 peak (12 independent f32x4 mul+add chains) **${f(g.simd128_peak_gflops, 1)} GFLOPS**; ` +
+        g.gemm.map((x) => `${x.m}×${x.n}×${x.k}: ${f(x.gflops, 1)} GFLOPS (**${f(x.percent_of_peak, 0)}%**)`).join(', ') + '.', '');
+    }
   }
   return lines.join('\n');
 }

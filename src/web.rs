@@ -376,3 +376,56 @@ pub async fn run_model_on(model_bytes: Vec<u8>, data_bytes: Vec<u8>, options: Js
         crate::runtime::infer::predict_on(&model, &engine, &ds, batch, &mut clock).await.map(|(p, s)| (None, p, s))
     })
 }
+
+/// A compiled model kept across calls (the benchmark, and callers that batch themselves):
+/// float32 input in, the first float32 output out, both flat.
+#[wasm_bindgen]
+pub struct ModelSession {
+    session: crate::runtime::Session,
+    input: String,
+}
+
+#[wasm_bindgen]
+impl ModelSession {
+    /// Compile an ONNX model for the CPU runtime.
+    #[wasm_bindgen(constructor)]
+    pub fn new(model_bytes: Vec<u8>) -> Result<ModelSession, JsError> {
+        let model = crate::model::Model::from_bytes("model.onnx", model_bytes).map_err(js_err)?;
+        let session = crate::runtime::Session::new(&model).map_err(js_err)?;
+        let input = session.input_names().into_iter().next().ok_or_else(|| JsError::new("the model has no inputs"))?;
+        Ok(ModelSession { session, input })
+    }
+
+    /// Run on `input` of `shape` (fed to the model's first input); returns the first float32
+    /// output, flattened.
+    pub fn run(&self, input: Vec<f32>, shape: Vec<u32>) -> Result<Vec<f32>, JsError> {
+        let shape: Vec<usize> = shape.iter().map(|&d| d as usize).collect();
+        if crate::runtime::tensor::numel(&shape) != input.len() {
+            return Err(JsError::new(&format!(
+                "input has {} values but shape {shape:?} needs {}",
+                input.len(),
+                crate::runtime::tensor::numel(&shape)
+            )));
+        }
+        let outs =
+            self.session.run(vec![(self.input.clone(), crate::runtime::Tensor::f32(shape, input))]).map_err(js_err)?;
+        outs.into_iter()
+            .find_map(|(_, t)| match t.data {
+                crate::runtime::Data::F32(v) => Some(v),
+                _ => None,
+            })
+            .ok_or_else(|| JsError::new("the model has no float32 output"))
+    }
+}
+
+/// GFLOPS of the CPU GEMM on `m x k` times `k x n` (benchmark probe).
+#[wasm_bindgen(js_name = gemmGflops)]
+pub fn gemm_gflops(m: usize, n: usize, k: usize, reps: usize) -> f64 {
+    crate::runtime::cpu::probe::gemm_gflops(m, n, k, reps, &mut now_ms)
+}
+
+/// Measured peak GFLOPS of simd128 multiply+add chains (benchmark probe; NaN without simd128).
+#[wasm_bindgen(js_name = simdPeakGflops)]
+pub fn simd_peak_gflops(iters: usize) -> f64 {
+    crate::runtime::cpu::probe::peak_gflops(iters, &mut now_ms).unwrap_or(f64::NAN)
+}

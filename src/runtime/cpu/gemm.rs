@@ -210,6 +210,13 @@ pub fn sgemm(
                     for jr in (0..ncur).step_by(nr) {
                         let cols = nr.min(ncur - jr);
                         let bstrip = &bp[(jr / nr) * nr * kc..][..nr * kc];
+                        if m == 1 {
+                            // A single row (batch-1 layers, recurrent steps): the MR-row tile
+                            // would spend MR-1 rows on padding.
+                            let c0 = jc + jr;
+                            row_times_strip(kc, ap, mr, bstrip, nr, &mut c[c0..c0 + cols], acc, &mut tile);
+                            continue;
+                        }
                         for ir in (0..mcur).step_by(mr) {
                             let rows = mr.min(mcur - ir);
                             let astrip = &ap[(ir / mr) * mr * kc..][..mr * kc];
@@ -242,6 +249,66 @@ pub fn sgemm(
             }
         }
     });
+}
+
+/// `c (+)= a · strip` for one row: `a[p * astride]` is the row's value at depth `p`, the strip
+/// holds `nr` values per depth step, `c` the first `c.len() <= nr` of them.
+#[allow(clippy::too_many_arguments)]
+fn row_times_strip(
+    kc: usize,
+    a: &[f32],
+    astride: usize,
+    strip: &[f32],
+    nr: usize,
+    c: &mut [f32],
+    accumulate: bool,
+    scratch: &mut [f32; super::MAX_TILE],
+) {
+    let sums = &mut scratch[..nr];
+    match nr {
+        8 => row_strip::<8>(kc, a, astride, strip, sums),
+        16 => row_strip::<16>(kc, a, astride, strip, sums),
+        _ => {
+            sums.fill(0.0);
+            for (p, bs) in strip.chunks_exact(nr).take(kc).enumerate() {
+                let av = a[p * astride];
+                for (s, b) in sums.iter_mut().zip(bs) {
+                    *s += av * b;
+                }
+            }
+        }
+    }
+    for (o, s) in c.iter_mut().zip(sums.iter()) {
+        *o = if accumulate { *o + s } else { *s };
+    }
+}
+
+/// [`row_times_strip`] for a fixed width, with two interleaved accumulators so consecutive
+/// depth steps do not wait on each other's adds (the compiler vectorises the lanes).
+fn row_strip<const NR: usize>(kc: usize, a: &[f32], astride: usize, strip: &[f32], out: &mut [f32]) {
+    let mut s0 = [0f32; NR];
+    let mut s1 = [0f32; NR];
+    let mut pairs = strip[..kc * NR].chunks_exact(2 * NR);
+    let mut p = 0;
+    for pair in &mut pairs {
+        let (a0, a1) = (a[p * astride], a[(p + 1) * astride]);
+        let (b0, b1) = pair.split_at(NR);
+        for i in 0..NR {
+            s0[i] += a0 * b0[i];
+            s1[i] += a1 * b1[i];
+        }
+        p += 2;
+    }
+    let rest = pairs.remainder();
+    if !rest.is_empty() {
+        let a0 = a[p * astride];
+        for i in 0..NR {
+            s0[i] += a0 * rest[i];
+        }
+    }
+    for i in 0..NR {
+        out[i] = s0[i] + s1[i];
+    }
 }
 
 #[cfg(test)]

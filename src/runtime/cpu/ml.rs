@@ -211,19 +211,22 @@ enum Mode {
     Leaf,
 }
 
+/// One tree node, flattened to 20 bytes so a tree stays in L1 while a block of rows walks it.
+/// A leaf's weights are `leaf_weights[yes..yes + no]`.
+#[derive(Clone, Copy)]
 struct TreeNode {
-    feature: usize,
     value: f32,
+    feature: u32,
+    yes: u32,
+    no: u32,
     mode: Mode,
-    yes: usize,
-    no: usize,
     missing_yes: bool,
-    /// (output column, weight) for leaves.
-    leaf: Vec<(usize, f32)>,
 }
 
 struct Trees {
     nodes: Vec<TreeNode>,
+    /// Leaf weights of every leaf, (output column, weight), contiguous per leaf.
+    leaf_weights: Vec<(u32, f32)>,
     roots: Vec<usize>,
     width: usize,
     base: Vec<f32>,
@@ -278,14 +281,16 @@ impl Trees {
             let (y, f) =
                 if mode == Mode::Leaf { (0, 0) } else { (find(tree_ids[i], yes[i])?, find(tree_ids[i], no[i])?) };
             nodes.push(TreeNode {
-                feature: feats[i].max(0) as usize,
+                feature: u32::try_from(feats[i].max(0)).map_err(|_| bad("feature index out of range"))?,
                 value: values[i],
                 mode,
-                yes: y,
-                no: f,
+                yes: y as u32,
+                no: f as u32,
                 missing_yes: missing.get(i).copied().unwrap_or(0) != 0,
-                leaf: Vec::new(),
             });
+        }
+        if n > u32::MAX as usize / 2 {
+            return Err(bad("tree ensemble has too many nodes"));
         }
         let p = if classifier { "class" } else { "target" };
         let (lt, ln, lid, lw) = (
@@ -298,11 +303,20 @@ impl Trees {
             return Err(bad(format!("{p}_* attributes have different lengths")));
         }
         let mut width = 0;
+        let mut per_leaf: Vec<Vec<(u32, f32)>> = vec![Vec::new(); n];
         for i in 0..lt.len() {
             let k = find(lt[i], ln[i])?;
             let col = lid[i].max(0) as usize;
             width = width.max(col + 1);
-            nodes[k].leaf.push((col, lw[i]));
+            per_leaf[k].push((col.min(u32::MAX as usize) as u32, lw[i]));
+        }
+        let mut leaf_weights = Vec::with_capacity(lt.len());
+        for (nd, ws) in nodes.iter_mut().zip(&per_leaf) {
+            if nd.mode == Mode::Leaf {
+                nd.yes = leaf_weights.len() as u32;
+                nd.no = ws.len() as u32;
+                leaf_weights.extend_from_slice(ws);
+            }
         }
         let labels = if classifier { Labels::parse(node)? } else { None };
         if classifier {
@@ -317,13 +331,14 @@ impl Trees {
         // A tree's root is its node that no other node points to.
         let mut pointed = vec![false; n];
         for nd in nodes.iter().filter(|nd| nd.mode != Mode::Leaf) {
-            pointed[nd.yes] = true;
-            pointed[nd.no] = true;
+            pointed[nd.yes as usize] = true;
+            pointed[nd.no as usize] = true;
         }
         let mut seen = std::collections::HashSet::new();
         let roots: Vec<usize> = (0..n).filter(|&i| !pointed[i] && seen.insert(tree_ids[i])).collect();
         Ok(Trees {
             nodes,
+            leaf_weights,
             roots,
             width,
             base: floats("base_values")?,
@@ -334,6 +349,8 @@ impl Trees {
         })
     }
 
+    /// Index of the leaf `x` reaches from node `i`.
+    #[inline]
     fn leaf(&self, x: &[f32], mut i: usize) -> Result<usize> {
         for _ in 0..self.nodes.len() + 1 {
             let nd = &self.nodes[i];
@@ -341,7 +358,7 @@ impl Trees {
                 return Ok(i);
             }
             let v = *x
-                .get(nd.feature)
+                .get(nd.feature as usize)
                 .ok_or_else(|| bad(format!("tree uses feature {} but rows have {}", nd.feature, x.len())))?;
             let go = if v.is_nan() {
                 nd.missing_yes
@@ -356,38 +373,57 @@ impl Trees {
                     Mode::Leaf => true,
                 }
             };
-            i = if go { nd.yes } else { nd.no };
+            i = if go { nd.yes } else { nd.no } as usize;
         }
         Err(bad("tree has a cycle"))
     }
 
     fn run(&self, t: &Tensor) -> Result<Vec<Tensor>> {
+        /// Rows walked through one tree before the next: the tree stays in cache across them.
+        const BLOCK: usize = 64;
         let (n, f) = rows(t);
         let x = t.to_f32_vec();
         let w = self.width;
         let mut scores = vec![0f32; n * w];
-        for (r, out) in scores.chunks_mut(w).enumerate() {
-            let row = &x[r * f..(r + 1) * f];
-            let (mut mins, mut maxs) = (vec![f32::INFINITY; w], vec![f32::NEG_INFINITY; w]);
-            let mut touched = vec![false; w];
+        let minmax = matches!(self.aggregate.as_str(), "MIN" | "MAX");
+        let (mut mins, mut maxs, mut touched) = if minmax {
+            (vec![f32::INFINITY; BLOCK * w], vec![f32::NEG_INFINITY; BLOCK * w], vec![false; BLOCK * w])
+        } else {
+            (Vec::new(), Vec::new(), Vec::new())
+        };
+        for r0 in (0..n).step_by(BLOCK) {
+            let nb = BLOCK.min(n - r0);
+            let block = &mut scores[r0 * w..(r0 + nb) * w];
+            if minmax {
+                mins.fill(f32::INFINITY);
+                maxs.fill(f32::NEG_INFINITY);
+                touched.fill(false);
+            }
             for &root in &self.roots {
-                let l = self.leaf(row, root)?;
-                for &(c, wt) in &self.nodes[l].leaf {
-                    let c = c.min(w - 1);
-                    out[c] += wt;
-                    mins[c] = mins[c].min(wt);
-                    maxs[c] = maxs[c].max(wt);
-                    touched[c] = true;
+                for (b, out) in block.chunks_mut(w).enumerate() {
+                    let row = &x[(r0 + b) * f..(r0 + b + 1) * f];
+                    let nd = &self.nodes[self.leaf(row, root)?];
+                    for &(c, wt) in &self.leaf_weights[nd.yes as usize..(nd.yes + nd.no) as usize] {
+                        let c = (c as usize).min(w - 1);
+                        out[c] += wt;
+                        if minmax {
+                            mins[b * w + c] = mins[b * w + c].min(wt);
+                            maxs[b * w + c] = maxs[b * w + c].max(wt);
+                            touched[b * w + c] = true;
+                        }
+                    }
                 }
             }
-            for c in 0..w {
-                match self.aggregate.as_str() {
-                    "AVERAGE" => out[c] /= self.roots.len().max(1) as f32,
-                    "MIN" if touched[c] => out[c] = mins[c],
-                    "MAX" if touched[c] => out[c] = maxs[c],
-                    _ => {}
+            for (b, out) in block.chunks_mut(w).enumerate() {
+                for c in 0..w {
+                    match self.aggregate.as_str() {
+                        "AVERAGE" => out[c] /= self.roots.len().max(1) as f32,
+                        "MIN" if touched[b * w + c] => out[c] = mins[b * w + c],
+                        "MAX" if touched[b * w + c] => out[c] = maxs[b * w + c],
+                        _ => {}
+                    }
+                    out[c] += self.base.get(c).copied().unwrap_or(0.0);
                 }
-                out[c] += self.base.get(c).copied().unwrap_or(0.0);
             }
         }
         match &self.labels {

@@ -11,6 +11,7 @@ pub mod ml;
 pub mod nn;
 pub mod ops;
 pub mod pool;
+pub mod probe;
 pub mod rnn;
 pub mod scalar;
 

@@ -8,6 +8,10 @@ use crate::model::Node;
 use crate::runtime::executor::{CompileCtx, Kernel};
 use crate::runtime::tensor::Tensor;
 
+fn sigmoid(x: f32) -> f32 {
+    1.0 / (1.0 + (-x).exp())
+}
+
 type Act = Box<dyn Fn(f32) -> f32 + Send + Sync>;
 
 struct Cell {
@@ -21,9 +25,14 @@ struct Cell {
     linear_before_reset: bool,
     input_forget: bool,
     layout: i64,
+    /// An LSTM with the default activations and no clip, peepholes or coupled input-forget
+    /// gate: the common case, run without calls through `acts`.
+    plain: bool,
+    /// W^T and R^T of each direction packed at load time when they are initializers.
+    packed: Option<Vec<(gemm::Packed, gemm::Packed)>>,
 }
 
-pub fn compile(node: &Node, _ctx: &CompileCtx) -> Result<Option<Box<dyn Kernel>>> {
+pub fn compile(node: &Node, ctx: &CompileCtx) -> Result<Option<Box<dyn Kernel>>> {
     let lstm = match node.op_type.as_str() {
         "LSTM" => true,
         "GRU" => false,
@@ -63,7 +72,34 @@ pub fn compile(node: &Node, _ctx: &CompileCtx) -> Result<Option<Box<dyn Kernel>>
         linear_before_reset: node.attr_int("linear_before_reset", 0)? != 0,
         input_forget: node.attr_int("input_forget", 0)? != 0,
         layout: node.attr_int("layout", 0)?,
+        packed: None,
+        plain: false,
     };
+    let packed = match (ctx.constant(node, 1), ctx.constant(node, 2)) {
+        (Some(wt), Some(rt)) if wt.rank() == 3 && rt.rank() == 3 => {
+            let (gh, isz, h) = (wt.shape[1], wt.shape[2], rt.shape[2]);
+            let (w, r) = (wt.as_f32("W")?, rt.as_f32("R")?);
+            let fits = wt.shape[0] == dirs && rt.shape[..2] == [dirs, gh] && w.len() == dirs * gh * isz;
+            fits.then(|| {
+                let kern = super::best();
+                (0..dirs)
+                    .map(|d| {
+                        let (wd, rd) = (&w[d * gh * isz..][..gh * isz], &r[d * gh * h..][..gh * h]);
+                        (
+                            gemm::pack_right(kern, MatRef::transposed(wd, isz), isz, gh),
+                            gemm::pack_right(kern, MatRef::transposed(rd, h), h, gh),
+                        )
+                    })
+                    .collect()
+            })
+        }
+        _ => None,
+    };
+    let default_acts = names.iter().enumerate().all(|(i, n)| n == ["Sigmoid", "Tanh", "Tanh"][i % 3])
+        && alphas.is_empty()
+        && betas.is_empty();
+    let plain = lstm && default_acts && cell.clip.is_none() && !cell.input_forget && node.input(7).is_none();
+    let cell = Cell { packed, plain, ..cell };
     Ok(kernel(move |ins, _| cell.run(ins)))
 }
 
@@ -108,6 +144,15 @@ impl Cell {
                     row.copy_from_slice(wb);
                 }
             }
+            // Weights packed at load time, or now (R^T is read every time step: once per direction).
+            let fresh;
+            let (w_op, r_packed) = match self.packed.as_ref().and_then(|p| p.get(d)) {
+                Some((pw, pr)) if pw.rows() == isz && pr.rows() == h && pr.cols() == gh => (Operand::Packed(pw), pr),
+                _ => {
+                    fresh = gemm::pack_right(kern, MatRef::transposed(rd, h), h, gh);
+                    (Operand::Strided(MatRef::transposed(wd, isz)), &fresh)
+                }
+            };
             gemm::sgemm(
                 kern,
                 seq * batch,
@@ -115,13 +160,11 @@ impl Cell {
                 isz,
                 1.0,
                 Operand::Strided(MatRef::row_major(xv, isz)),
-                Operand::Strided(MatRef::transposed(wd, isz)),
+                w_op,
                 &mut xp,
                 gh,
                 true,
             );
-            // R^T is read every time step: pack it once per direction.
-            let r_packed = gemm::pack_right(kern, MatRef::transposed(rd, h), h, gh);
             let rb: Vec<f32> = bias.as_ref().map_or(vec![0.0; gh], |b| b[d * 2 * gh + gh..(d + 1) * 2 * gh].to_vec());
             let reverse = self.reverse_only || d == 1;
             let per = if self.lstm { 3 } else { 2 };
@@ -155,7 +198,7 @@ impl Cell {
                         h,
                         1.0,
                         Operand::Strided(MatRef::row_major(&hs, h)),
-                        Operand::Packed(&r_packed),
+                        Operand::Packed(r_packed),
                         &mut hr,
                         gh,
                         true,
@@ -163,9 +206,22 @@ impl Cell {
                     for bi in 0..nb {
                         let xrow = &xp[(t * batch + b0 + bi) * gh..][..gh];
                         let hrow = &hr[bi * gh..][..gh];
-                        let hprev = hs[bi * h..(bi + 1) * h].to_vec();
                         let cl = |v: f32| self.clip.map_or(v, |c| v.clamp(-c, c));
-                        if self.lstm {
+                        if self.lstm && self.plain {
+                            // Default activations, no clip, peepholes or coupled gates.
+                            let (xi, xo, xf, xc) = (&xrow[..h], &xrow[h..2 * h], &xrow[2 * h..3 * h], &xrow[3 * h..]);
+                            let (ri, ro, rf, rc) = (&hrow[..h], &hrow[h..2 * h], &hrow[2 * h..3 * h], &hrow[3 * h..]);
+                            let (cs, hs) = (&mut cs[bi * h..(bi + 1) * h], &mut hs[bi * h..(bi + 1) * h]);
+                            for j in 0..h {
+                                let i = sigmoid(xi[j] + ri[j]);
+                                let f = sigmoid(xf[j] + rf[j]);
+                                let g = (xc[j] + rc[j]).tanh();
+                                let c = f * cs[j] + i * g;
+                                let o = sigmoid(xo[j] + ro[j]);
+                                cs[j] = c;
+                                hs[j] = o * c.tanh();
+                            }
+                        } else if self.lstm {
                             for j in 0..h {
                                 let cprev = cs[bi * h + j];
                                 let pi = pd.map_or(0.0, |p| p[j] * cprev);
@@ -184,6 +240,7 @@ impl Cell {
                                 hs[bi * h + j] = o * (acts[2])(c);
                             }
                         } else {
+                            let hprev = hs[bi * h..(bi + 1) * h].to_vec();
                             let z: Vec<f32> = (0..h).map(|j| (acts[0])(cl(xrow[j] + hrow[j]))).collect();
                             let rr: Vec<f32> = (0..h).map(|j| (acts[0])(cl(xrow[h + j] + hrow[h + j]))).collect();
                             let rh: Vec<f32> = rr.iter().zip(&hprev).map(|(a, b)| a * b).collect();

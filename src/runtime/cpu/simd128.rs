@@ -35,3 +35,27 @@ unsafe fn kernel(kc: usize, a: *const f32, b: *const f32, c: *mut f32, ldc: usiz
         }
     }
 }
+
+/// Flops per iteration of [`peak_loop`]: 12 chains x 4 lanes x (1 mul + 1 add).
+pub const PEAK_FLOPS_PER_ITER: f64 = 12.0 * 4.0 * 2.0;
+
+/// Twelve independent `acc = acc * x + y` chains: enough in flight to saturate the vector
+/// units through the multiply and add latencies, few enough to stay in registers.
+pub fn peak_loop(iters: usize) -> f32 {
+    let x = f32x4_splat(0.999_999);
+    let y = f32x4_splat(1e-7);
+    let mut acc = [f32x4_splat(1.0); 12];
+    for (i, a) in acc.iter_mut().enumerate() {
+        *a = f32x4_splat(1.0 + i as f32 * 1e-3);
+    }
+    for _ in 0..iters {
+        for a in acc.iter_mut() {
+            *a = f32x4_add(f32x4_mul(*a, x), y);
+        }
+    }
+    let mut s = f32x4_splat(0.0);
+    for a in acc {
+        s = f32x4_add(s, a);
+    }
+    f32x4_extract_lane::<0>(s) + f32x4_extract_lane::<1>(s) + f32x4_extract_lane::<2>(s) + f32x4_extract_lane::<3>(s)
+}
