@@ -139,6 +139,28 @@ pub fn evaluate_stream(
     report_json(&report)
 }
 
+/// Compare two predictions files, each read with `readA()` / `readB()` as in
+/// `evaluateStream`. Returns JSON text `{"a": report, "b": report, "paired": {...}}`:
+/// `paired` holds, for each headline metric, B − A with its interval and p-value (paired
+/// bootstrap; DeLong for the binary ROC-AUC) when both files score the same rows, else
+/// `paired_note` says why not.
+#[wasm_bindgen(js_name = compareStreams)]
+pub fn compare_streams(
+    name_a: &str,
+    read_a: js_sys::Function,
+    name_b: &str,
+    read_b: js_sys::Function,
+    options: JsValue,
+    progress: Option<js_sys::Function>,
+) -> Result<String, JsError> {
+    let (spec, eval_options) = EvalOptions::parse(options)?;
+    let mut on_progress = progress_fn(&progress);
+    let a = crate::data::ChunkReader::new(|| js_chunk(&read_a));
+    let b = crate::data::ChunkReader::new(|| js_chunk(&read_b));
+    let out = report::compare((name_a, a), (name_b, b), &spec, &eval_options, &mut on_progress).map_err(js_err)?;
+    serde_json::to_string(&out).map_err(|e| JsError::new(&e.to_string()))
+}
+
 /// Predictions and true labels in two files (e.g. `probs.npy` and `labels.csv`), matched
 /// by row or, with `options.id`, joined on that column. Same result as `evaluatePredictions`.
 #[wasm_bindgen(js_name = evaluateWithLabels)]

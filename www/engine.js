@@ -40,6 +40,11 @@ export class Engine {
     return this.request({ kind: 'evaluate', file, options }, onProgress);
   }
 
+  /** Two predictions files: both reports and the paired test (compareStreams' JSON). */
+  compare(a, b, options, onProgress) {
+    return this.request({ kind: 'compare', file: a, data: b, options }, onProgress);
+  }
+
   run(model, data, options, onProgress) {
     return this.request({ kind: 'run', file: model, data, options }, onProgress);
   }

@@ -111,9 +111,10 @@ async function handleFiles(files) {
       return;
     }
     if (preds.length >= 2) {
-      const a = await evaluate(preds[0]);
-      const b = await evaluate(preds[1]);
-      renderComparison($('report'), a, b);
+      const out = JSON.parse(await engine.compare(preds[0], preds[1], options(), showProgress));
+      const a = { report: out.a, fileName: preds[0].name };
+      const b = { report: out.b, fileName: preds[1].name };
+      renderComparison($('report'), a, b, out.paired, out.paired_note);
       $('status').textContent = `Comparison of ${a.fileName} and ${b.fileName}.`;
       return;
     }

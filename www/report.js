@@ -245,12 +245,36 @@ function confusionCard(report, classes) {
   t.append(el('thead', {}, el('tr', {}, el('th', { scope: 'col', text: 'true \\ predicted' }), ...classes.map((c) => el('th', { scope: 'col', class: 'num', text: c })))));
   const tb = el('tbody');
   t.append(tb);
+  const cells = new Map((report.examples?.cells ?? []).map((c) => [`${c.truth}\u0000${c.pred}`, c]));
+  const panel = el('div', { id: 'cell-rows', class: 'cell-rows', 'aria-live': 'polite', hidden: true });
+  const show = (i, j) => {
+    const c = cells.get(`${classes[i]}\u0000${classes[j]}`);
+    const head = `True ${classes[i]}, predicted ${classes[j]}`;
+    if (!c) {
+      panel.replaceChildren(el('p', { text: `${head}: no rows.` }));
+    } else {
+      panel.replaceChildren(
+        el('p', {}, el('strong', { text: head }), ` — showing ${c.rows.length} of ${c.count.toLocaleString('en-US')} row${c.count === 1 ? '' : 's'}`,
+          c.rows.length < c.count ? ' (the first ones in the file)' : ''),
+        el('ul', { class: 'row-list', 'aria-label': `${head}: rows` }, ...c.rows.map(([row, line]) => el('li', { 'data-row': String(row), text: `row ${row} (line ${line})` }))));
+    }
+    panel.dataset.cell = `${i},${j}`;
+    panel.hidden = false;
+  };
+  const clickable = cells.size > 0;
   const fill = (key, mode) => {
     const m = report.metrics[key];
     const max = Math.max(...m.flat(), 1e-12);
     tb.replaceChildren(...m.map((row, i) => el('tr', {}, el('th', { scope: 'row', text: classes[i] }),
       ...row.map((v, j) => {
         const td = el('td', { class: i === j ? 'num diag' : 'num', text: mode === 'counts' ? formatNumber(v) : v.toFixed(3), 'data-cell': `${i},${j}` });
+        if (clickable) {
+          td.tabIndex = 0;
+          td.setAttribute('role', 'button');
+          td.setAttribute('aria-label', `List rows with true ${classes[i]} and predicted ${classes[j]}`);
+          td.addEventListener('click', () => show(i, j));
+          td.addEventListener('keydown', (e) => { if (e.key === 'Enter' || e.key === ' ') { e.preventDefault(); show(i, j); } });
+        }
         td.style.setProperty('--shade', String(v / max));
         return td;
       }))));
@@ -264,7 +288,8 @@ function confusionCard(report, classes) {
       onchange: () => fill(key, mode) });
     group.append(el('label', { for: id, class: 'radio' }, input, ` ${label}`));
   }
-  return el('div', { class: 'card', id: 'confusion-card' }, el('h3', { text: 'Confusion matrix' }), group, el('div', { class: 'scroll' }, t));
+  return el('div', { class: 'card', id: 'confusion-card' }, el('h3', { text: 'Confusion matrix' }), group, el('div', { class: 'scroll' }, t),
+    clickable ? el('p', { class: 'meta', text: 'Click a cell (or focus it and press Enter) to list its rows.' }) : null, panel);
 }
 
 function thresholdCard(report, core) {
@@ -304,6 +329,28 @@ function thresholdCard(report, core) {
     el('div', { class: 'slider-row' }, slider, shown),
     el('div', { class: 'toolbar' }, jump('Default', th.default), jump('Best F1', th.best_f1), jump('Youden', th.youden)),
     table);
+}
+
+/** The worst rows: most confident mistakes (classification) or largest errors (regression). */
+function worstCard(report) {
+  const ex = report.examples;
+  if (!ex?.worst?.length) return null;
+  const regression = report.task === 'regression';
+  const cols = [['row', 'Row'], ['line', 'Line'], ['truth', 'True'], ['pred', 'Predicted']];
+  if (!regression) cols.push(['score', report.task === 'binary' ? 'Score' : 'P(true class)']);
+  cols.push(['loss', regression ? 'Abs. error' : 'Loss']);
+  const t = el('table', { class: 'metrics', id: 'worst-rows' },
+    el('caption', { class: 'sr-only', text: regression ? 'Rows with the largest errors' : 'Most confident mistakes' }),
+    el('thead', {}, el('tr', {}, ...cols.map(([k, h]) => el('th', { scope: 'col', class: ['truth', 'pred'].includes(k) ? null : 'num', text: h })))),
+    el('tbody', {}, ...ex.worst.map((r) => el('tr', { 'data-row': String(r.row) }, ...cols.map(([k]) => {
+      const v = r[k];
+      if (typeof v === 'number' && !['row', 'line'].includes(k)) return el('td', { class: 'num', 'data-value': String(v), text: formatNumber(v) });
+      return el('td', { class: ['truth', 'pred'].includes(k) ? null : 'num', text: String(v ?? '—') });
+    })))));
+  return el('div', { class: 'card', id: 'worst-card' },
+    el('h3', { text: regression ? 'Largest errors' : 'Most confident mistakes' }),
+    el('p', { class: 'meta', text: `The ${ex.worst.length} worst rows by ${ex.worst_by}. Row counts data rows from 0; line is the line in the file.` }),
+    el('div', { class: 'scroll' }, t));
 }
 
 /**
@@ -381,6 +428,8 @@ export function renderReport(root, { report, json, plots, fileName, core }) {
     const card = thresholdCard(report, core);
     if (card) root.append(card);
   }
+  const worst = worstCard(report);
+  if (worst) root.append(worst);
 
   const allPlots = [...(plots ?? [])];
   if (report.calibration?.bins?.length) {
@@ -453,8 +502,9 @@ export function renderModelCard(root, card, fileName) {
   root.hidden = false;
 }
 
-/** Two reports side by side: every shared scalar metric with the difference B − A. */
-export function renderComparison(root, a, b) {
+/** Two reports side by side: every shared scalar metric with the difference B − A, and the
+ * paired test (`paired`, from the core's compareStreams) when both files score the same rows. */
+export function renderComparison(root, a, b, paired, pairedNote) {
   root.replaceChildren();
   const keys = Object.keys(a.report.metrics).filter((k) => k in b.report.metrics && !Array.isArray(a.report.metrics[k]));
   const t = el('table', { class: 'metrics', id: 'compare-table' }, el('thead', {}, el('tr', {},
@@ -469,14 +519,65 @@ export function renderComparison(root, a, b) {
     tb.append(el('tr', {}, el('td', { text: metricLabel(k) }), metricCell(`a.${k}`, a.report.metrics[k]), metricCell(`b.${k}`, b.report.metrics[k]), dcell));
   }
   t.append(tb);
+  let test;
+  if (paired?.metrics?.length) {
+    const pt = el('table', { class: 'metrics', id: 'paired-table' },
+      el('caption', { class: 'sr-only', text: 'Paired significance test of B − A' }),
+      el('thead', {}, el('tr', {}, ...['Metric', 'A', 'B', 'B − A', `${Math.round(paired.level * 100)}% interval`, 'p-value', 'Test', 'Verdict']
+        .map((h, i) => el('th', { scope: 'col', class: i >= 1 && i <= 5 ? 'num' : null, text: h })))),
+      el('tbody', {}, ...paired.metrics.map((m) => {
+        const diff = metricCell(`paired.${m.key}.diff`, m.diff);
+        if (m.ci_low !== null) { diff.dataset.ciLow = String(m.ci_low); diff.dataset.ciHigh = String(m.ci_high); }
+        return el('tr', { 'data-key': m.key },
+          el('td', { text: metricLabel(m.key) }),
+          metricCell(`paired.${m.key}.a`, m.a), metricCell(`paired.${m.key}.b`, m.b), diff,
+          el('td', { class: 'num', text: m.ci_low === null ? '—' : `${formatNumber(m.ci_low)} to ${formatNumber(m.ci_high)}` }),
+          metricCell(`paired.${m.key}.p_value`, m.p_value),
+          el('td', { text: m.method }),
+          el('td', { class: m.significant ? 'sig' : 'not-sig', 'data-significant': String(m.significant),
+            text: m.p_value === null ? 'undetermined' : m.significant ? 'significant at 0.05' : 'not significant at 0.05' }));
+      })));
+    test = el('div', { id: 'paired' },
+      el('h3', { text: 'Is the difference real? (paired test)' }),
+      el('p', { class: 'meta', id: 'compare-significance', text: `Both files score the same ${paired.n.toLocaleString('en-US')} rows, so each metric's difference is tested on them: paired bootstrap (${paired.replicates} replicates, seed ${paired.seed}; the same resampled rows for A and B), and DeLong's test for ROC AUC. A p-value below 0.05 means a difference this large would be unlikely if the models were equally good.` }),
+      ...paired.notes.map((n) => el('p', { class: 'note', text: `Note: ${n}` })),
+      el('div', { class: 'scroll' }, pt));
+  } else {
+    test = el('p', { class: 'note', id: 'compare-significance', text: `${pairedNote ?? 'No paired test.'} Overlapping ± intervals are not a test.` });
+  }
   root.append(el('div', { class: 'card summary', id: 'compare' },
     el('h2', { text: 'Comparison' }),
     el('p', { class: 'meta' }, el('span', { class: 'badge', id: 'task', 'data-task': 'compare', text: 'compare' }),
       ` A: ${a.fileName} (${a.report.n} rows, ${a.report.task}) · B: ${b.fileName} (${b.report.n} rows, ${b.report.task})`),
-    el('p', { class: 'note', id: 'compare-significance', text: 'Differences only: the core has no paired test (paired bootstrap or DeLong) yet, so whether a difference is significant is not shown. Overlapping ± intervals are not a test.' }),
-    a.report.n !== b.report.n ? el('p', { class: 'note', text: 'The files have different row counts: they are not evaluated on the same rows.' }) : null,
+    test,
+    el('h3', { text: 'All metrics' }),
     el('div', { class: 'scroll' }, t)));
   root.hidden = false;
+}
+
+/** Histogram of batch latencies (`speed.latency_ms_histogram`) as a small SVG. */
+export function latencyHistogramSvg(h) {
+  const W = 460, H = 220, L = 44, B = 40, T = 10, R = 12;
+  const max = Math.max(...h.counts, 1);
+  const lo = h.edges[0], hi = h.edges[h.edges.length - 1];
+  const span = hi - lo || 1;
+  const x = (v) => L + ((v - lo) / span) * (W - L - R);
+  const y = (c) => H - B - (c / max) * (H - B - T);
+  const parts = [`<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}">`,
+    `<rect width="${W}" height="${H}" fill="#fff"/>`,
+    `<line x1="${L}" y1="${H - B}" x2="${W - R}" y2="${H - B}" stroke="#999"/>`, `<line x1="${L}" y1="${T}" x2="${L}" y2="${H - B}" stroke="#999"/>`];
+  h.counts.forEach((c, i) => {
+    const x0 = h.edges.length > 2 || span !== 1 ? x(h.edges[i]) : L, x1 = h.edges.length > 2 || span !== 1 ? x(h.edges[i + 1]) : W - R;
+    parts.push(`<rect class="bin" data-count="${c}" x="${x0 + 1}" y="${y(c)}" width="${Math.max(1, x1 - x0 - 2)}" height="${H - B - y(c)}" fill="#2563eb"><title>${+h.edges[i].toPrecision(3)}–${+h.edges[i + 1].toPrecision(3)} ms: ${c} batch${c === 1 ? '' : 'es'}</title></rect>`);
+  });
+  for (const v of [lo, (lo + hi) / 2, hi]) {
+    parts.push(`<text x="${x(v)}" y="${H - B + 15}" font-size="12" text-anchor="middle" font-family="sans-serif">${+v.toPrecision(3)}</text>`);
+  }
+  parts.push(`<text x="${L - 6}" y="${T + 10}" font-size="12" text-anchor="end" font-family="sans-serif">${max}</text>`,
+    `<text x="${L - 6}" y="${H - B}" font-size="12" text-anchor="end" font-family="sans-serif">0</text>`,
+    `<text x="${(L + W - R) / 2}" y="${H - 6}" font-size="13" text-anchor="middle" font-family="sans-serif">batch latency (ms)</text>`,
+    `<text transform="translate(13 ${(T + H - B) / 2}) rotate(-90)" font-size="13" text-anchor="middle" font-family="sans-serif">batches</text>`, '</svg>');
+  return parts.join('');
 }
 
 /** Speed and stability of an in-browser model run (runModel's `speed`). */
@@ -494,5 +595,10 @@ export function speedCard(speed) {
     el('div', { class: 'bars', role: 'list', 'aria-label': 'Batch latency percentiles (ms)' }, ...rows.map(([k, label]) => el('div', { class: 'bar-row', role: 'listitem' },
       el('span', { class: 'bar-label', text: `latency ${label}` }),
       el('span', { class: 'bar' }, el('span', { class: 'bar-fill', style: `width:${(100 * (speed[k] ?? 0)) / max}%` })),
-      metricCell(k, speed[k], 'span')))));
+      metricCell(k, speed[k], 'span')))),
+    speed.latency_ms_histogram?.counts?.length ? el('figure', { class: 'latency-histogram', id: 'latency-histogram',
+      'data-counts': JSON.stringify(speed.latency_ms_histogram.counts), 'data-edges': JSON.stringify(speed.latency_ms_histogram.edges) },
+      el('figcaption', { text: `Batch latency distribution (${speed.batches} batches)` }),
+      el('img', { src: svgDataUrl(latencyHistogramSvg(speed.latency_ms_histogram)),
+        alt: `Histogram of ${speed.batches} batch latencies from ${formatNumber(speed.latency_ms_histogram.edges[0])} to ${formatNumber(speed.latency_ms_histogram.edges.at(-1))} ms` })) : null);
 }

@@ -1,7 +1,7 @@
 // All heavy work runs here, off the UI thread: parsing and metrics happen in the wasm core.
 // (Plots are drawn on the main thread: plotters measures text with the DOM.) Messages in: {id, kind: 'evaluate', file, options}. Messages out: {id, type:
 // 'progress'|'result'|'error', ...}. Cancelling is done by the page terminating this worker.
-import init, { evaluateStream, inspectModel, runModel, runModelOn, version } from './pkg/webeval.js';
+import init, { evaluateStream, compareStreams, inspectModel, runModel, runModelOn, version } from './pkg/webeval.js';
 
 const CHUNK = 1 << 20;
 
@@ -31,6 +31,31 @@ self.onmessage = async (event) => {
       const bytes = new Uint8Array(new FileReaderSync().readAsArrayBuffer(file));
       self.postMessage({ id, type: 'progress', phase: 'inspecting the model', done: file.size, total: file.size });
       self.postMessage({ id, type: 'result', result: inspectModel(bytes, { file_name: file.name }, undefined) });
+      return;
+    }
+    if (kind === 'compare') {
+      // Both files stream; progress runs through A's bytes, then B's.
+      const total = file.size + data.size;
+      const reader = new FileReaderSync();
+      const chunks = (f) => {
+        let at = 0;
+        return () => {
+          if (at >= f.size) return null;
+          const chunk = reader.readAsArrayBuffer(f.slice(at, at + CHUNK));
+          at += CHUNK;
+          return new Uint8Array(chunk);
+        };
+      };
+      // The core counts each file's bytes from 0: once the count drops, B has started.
+      let second = false, last = 0;
+      const progress = (done, rows) => {
+        if (done < last) second = true;
+        last = done;
+        const at = second ? file.size + done : done;
+        self.postMessage({ id, type: 'progress', phase: second ? `reading ${data.name}` : `reading ${file.name}`, done: Math.min(total, at), rows, total });
+        return true;
+      };
+      self.postMessage({ id, type: 'result', result: compareStreams(file.name, chunks(file), data.name, chunks(data), options ?? {}, progress) });
       return;
     }
     if (kind !== 'evaluate') throw new Error(`unknown request '${kind}'`);

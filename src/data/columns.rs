@@ -157,6 +157,22 @@ impl ScoreTransform {
     }
 }
 
+/// Where [`Plan::feed`] sends each parsed row: the metric accumulators, and (in the report)
+/// also the row trackers that keep examples for the page.
+pub trait RowSink {
+    fn classification(&mut self, truth: &str, pred: &str, scores: &[f64], weight: f64);
+    fn regression(&mut self, truth: f64, pred: f64, weight: f64);
+}
+
+impl RowSink for Evaluation {
+    fn classification(&mut self, truth: &str, pred: &str, scores: &[f64], weight: f64) {
+        self.update_classification(truth, pred, scores, weight);
+    }
+    fn regression(&mut self, truth: f64, pred: f64, weight: f64) {
+        self.update_regression(truth, pred, weight);
+    }
+}
+
 /// How a file will be read: its roles, task and what we decided on its behalf.
 #[derive(Debug, Clone)]
 pub struct Plan {
@@ -387,7 +403,13 @@ impl Plan {
     }
 
     /// Feed one record (already checked to have the header's width) into `eval`.
-    pub fn feed(&self, record: &[String], line: u64, eval: &mut Evaluation, scratch: &mut Vec<f64>) -> Result<()> {
+    pub fn feed<S: RowSink + ?Sized>(
+        &self,
+        record: &[String],
+        line: u64,
+        eval: &mut S,
+        scratch: &mut Vec<f64>,
+    ) -> Result<()> {
         let r = &self.roles;
         let weight = match r.weight {
             Some(w) => {
@@ -406,7 +428,7 @@ impl Plan {
         if self.task == Task::Regression {
             let y = self.number(record, r.label, line, "a numeric target")?;
             let p = self.number(record, r.pred.expect("planned"), line, "a numeric prediction")?;
-            eval.update_regression(y, p, weight);
+            eval.regression(y, p, weight);
             return Ok(());
         }
         let truth = self.label(record, r.label, line)?;
@@ -442,7 +464,7 @@ impl Plan {
                 Cow::Borrowed(self.classes[usize::from(positive)].as_str())
             }
         };
-        eval.update_classification(&truth, &pred, scratch, weight);
+        eval.classification(&truth, &pred, scratch, weight);
         Ok(())
     }
 }

@@ -2,7 +2,9 @@
 //! the result as the JSON contract of DESIGN.md, a text table and SVG plots.
 
 mod arrays;
+pub mod paired;
 pub mod plots;
+pub mod rows;
 pub mod text;
 
 pub use arrays::{evaluate_arrays, ArrayReport};
@@ -49,6 +51,10 @@ pub struct Report {
     pub calibration: Option<Calibration>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub thresholds: Option<Thresholds>,
+    /// Which rows: the worst ones, the first rows of each confusion-matrix cell, and a
+    /// sample for the regression plots (all bounded).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub examples: Option<rows::Examples>,
     /// The interval settings, present when intervals were computed.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub ci: Option<CiOptions>,
@@ -158,13 +164,28 @@ pub fn evaluate_with_labels_with<P: Read, L: Read>(
 
 fn run(
     file: &str,
-    mut rows: Box<dyn Rows + '_>,
+    rows: Box<dyn Rows + '_>,
     format: String,
     bytes: &ByteCounter,
     spec: &ColumnSpec,
     options: &Options,
     progress: Progress,
 ) -> Result<Report> {
+    Ok(run_logged(file, rows, format, bytes, spec, options, progress, false)?.0)
+}
+
+/// [`run`], also keeping what [`paired::test`] needs when `paired` is set.
+#[allow(clippy::too_many_arguments)]
+fn run_logged(
+    file: &str,
+    mut rows: Box<dyn Rows + '_>,
+    format: String,
+    bytes: &ByteCounter,
+    spec: &ColumnSpec,
+    options: &Options,
+    progress: Progress,
+    paired: bool,
+) -> Result<(Report, Option<paired::PairedLog>)> {
     let names = rows.header().to_vec();
     let roles = data::columns::resolve(&names, spec, file)?;
 
@@ -195,8 +216,15 @@ fn run(
     let mut scratch = Vec::new();
     let mut skipped = Skipped::default();
     let mut n = 0u64;
+    let width = plan.score_cols.len();
+    let mut tracker = rows::RowTracker::new(plan.task, &plan.classes, width, plan.threshold);
+    let mut log = paired.then(|| paired::PairedLog::new(plan.task, &plan.classes, width, plan.threshold));
+    let mut row = 0u64;
     let mut feed = |record: &[String], line: u64, eval: &mut Evaluation| -> Result<()> {
-        match plan.feed(record, line, eval, &mut scratch) {
+        tracker.at(row, line);
+        row += 1;
+        let mut tee = rows::Tee { eval, rows: &mut tracker, paired: log.as_mut() };
+        match plan.feed(record, line, &mut tee, &mut scratch) {
             Err(Error::NonFinite { loc, .. }) if spec.non_finite == NonFinite::Skip => {
                 skipped.add(loc);
                 Ok(())
@@ -223,7 +251,51 @@ fn run(
     let finished = eval.finish();
     let mut report = Report::new(&plan, finished, Source { file: file.to_string(), format, bytes: bytes.get() });
     report.notes.extend(skipped.note());
-    Ok(report)
+    report.examples = Some(tracker.finish());
+    Ok((report, log))
+}
+
+/// Two predictions files evaluated one after the other, with a paired test when they
+/// score the same rows.
+#[derive(Debug, Clone, Serialize)]
+pub struct Comparison {
+    pub a: Report,
+    pub b: Report,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub paired: Option<paired::Paired>,
+    /// Why there is no paired test, when there is none.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub paired_note: Option<String>,
+}
+
+/// Evaluate two predictions files and test their difference on shared rows (paired
+/// bootstrap for the headline metrics, DeLong for the binary ROC-AUC). `progress` sees
+/// the first file's bytes, then the second's.
+pub fn compare<A: Read, B: Read>(
+    (a_file, a): (&str, A),
+    (b_file, b): (&str, B),
+    spec: &ColumnSpec,
+    options: &Options,
+    progress: Progress,
+) -> Result<Comparison> {
+    let one = |file: &str, reader: &mut dyn Read, progress: Progress| -> Result<(Report, Option<paired::PairedLog>)> {
+        let opened = data::open(file, reader, None)?;
+        let format = opened.format_name();
+        run_logged(file, opened.rows, format, &opened.bytes, spec, options, progress, true)
+    };
+    let mut a = a;
+    let mut b = b;
+    let (ra, la) = one(a_file, &mut a, progress)?;
+    let (rb, lb) = one(b_file, &mut b, progress)?;
+    let (paired, paired_note) = match (la, lb) {
+        (Some(la), Some(lb)) => match paired::test(&la, &lb, ra.positive_class.as_deref()) {
+            Ok(p) => (Some(p), None),
+            Err(Error::InvalidArgument(why)) => (None, Some(format!("no paired test: {why}"))),
+            Err(e) => return Err(e),
+        },
+        _ => (None, Some("no paired test: the rows were not kept".into())),
+    };
+    Ok(Comparison { a: ra, b: rb, paired, paired_note })
 }
 
 /// Rows left out under [`NonFinite::Skip`], for the report's notes.
@@ -278,6 +350,7 @@ impl Report {
             curves: f.curves.into_iter().map(thin_curve).collect(),
             calibration: f.calibration,
             thresholds,
+            examples: None,
             ci: f.ci,
             notes,
             source,

@@ -39,11 +39,18 @@ pub struct PlotData {
     pub metrics: MetricMap,
     #[serde(default)]
     pub curves: Vec<NamedCurve>,
+    #[serde(default)]
+    pub examples: Option<super::rows::Examples>,
 }
 
 impl PlotData {
     pub fn from_report(r: &Report) -> PlotData {
-        PlotData { classes: r.classes.clone(), metrics: r.metrics.clone(), curves: r.curves.clone() }
+        PlotData {
+            classes: r.classes.clone(),
+            metrics: r.metrics.clone(),
+            curves: r.curves.clone(),
+            examples: r.examples.clone(),
+        }
     }
 
     pub fn from_json(report_json: &str) -> Result<PlotData> {
@@ -65,6 +72,17 @@ pub fn all(report: &PlotData) -> Result<Vec<Plot>> {
     if !report.curves.is_empty() {
         out.push(Plot { id: "roc".into(), title: "ROC curve".into(), svg: roc(&report.curves)? });
         out.push(Plot { id: "pr".into(), title: "Precision–recall curve".into(), svg: pr(&report.curves)? });
+        out.push(Plot { id: "det".into(), title: "DET curve".into(), svg: det(&report.curves)? });
+    }
+    if let Some(sample) = report.examples.as_ref().and_then(|e| e.sample.as_ref()) {
+        if !sample.truth.is_empty() {
+            out.push(Plot {
+                id: "predicted-vs-actual".into(),
+                title: "Predicted vs actual".into(),
+                svg: predicted_vs_actual(sample)?,
+            });
+            out.push(Plot { id: "residuals".into(), title: "Residuals".into(), svg: residuals(sample)? });
+        }
     }
     Ok(out)
 }
@@ -232,4 +250,163 @@ pub fn pr(curves: &[NamedCurve]) -> Result<String> {
         |c| format!("{} (AP {})", c.class, fmt_opt(c.average_precision)),
         false,
     )
+}
+
+/// Range of `v` padded by 5% (a unit range around a single value).
+fn padded(v: impl Iterator<Item = f64>) -> (f64, f64) {
+    let (lo, hi) =
+        v.filter(|x| x.is_finite()).fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), x| (a.min(x), b.max(x)));
+    if !lo.is_finite() {
+        return (0.0, 1.0);
+    }
+    let pad = if hi > lo { (hi - lo) * 0.05 } else { 0.5 };
+    (lo - pad, hi + pad)
+}
+
+/// Scatter of `pts` with a reference line, sampled rows noted in the corner.
+fn scatter_svg(
+    name: &str,
+    pts: &[(f64, f64)],
+    (x_desc, y_desc): (&str, &str),
+    (x_range, y_range): ((f64, f64), (f64, f64)),
+    reference: Vec<(f64, f64)>,
+    note: &str,
+) -> Result<String> {
+    let err = plot_err(name);
+    let mut svg = String::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, SIZE).into_drawing_area();
+        root.fill(&WHITE).map_err(|e| err(e.to_string()))?;
+        let mut chart = ChartBuilder::on(&root)
+            .margin(12)
+            .x_label_area_size(36)
+            .y_label_area_size(56)
+            .build_cartesian_2d(x_range.0..x_range.1, y_range.0..y_range.1)
+            .map_err(|e| err(e.to_string()))?;
+        chart
+            .configure_mesh()
+            .x_desc(x_desc)
+            .y_desc(y_desc)
+            .label_style(("sans-serif", 13))
+            .axis_desc_style(("sans-serif", 15))
+            .light_line_style(RGBColor(235, 235, 235))
+            .draw()
+            .map_err(|e| err(e.to_string()))?;
+        chart
+            .draw_series(LineSeries::new(reference, RGBColor(150, 150, 150).stroke_width(1)))
+            .map_err(|e| err(e.to_string()))?;
+        let color = PALETTE[0].mix(0.45);
+        chart.draw_series(pts.iter().map(|&p| Circle::new(p, 2, color.filled()))).map_err(|e| err(e.to_string()))?;
+        root.draw(&Text::new(note.to_string(), (70, 16), ("sans-serif", 12).into_font().color(&RGBColor(90, 90, 90))))
+            .map_err(|e| err(e.to_string()))?;
+        root.present().map_err(|e| err(e.to_string()))?;
+    }
+    Ok(svg)
+}
+
+fn sample_note(s: &super::rows::Sample) -> String {
+    if (s.truth.len() as u64) < s.of {
+        format!("{} of {} rows (uniform sample, seed {})", s.truth.len(), s.of, s.seed)
+    } else {
+        format!("all {} rows", s.of)
+    }
+}
+
+/// Predicted against true values, with the y = x line a perfect model would sit on.
+pub fn predicted_vs_actual(s: &super::rows::Sample) -> Result<String> {
+    let r = padded(s.truth.iter().chain(&s.pred).copied());
+    let pts: Vec<(f64, f64)> = s.truth.iter().copied().zip(s.pred.iter().copied()).collect();
+    scatter_svg(
+        "predicted vs actual",
+        &pts,
+        ("actual", "predicted"),
+        (r, r),
+        vec![(r.0, r.0), (r.1, r.1)],
+        &sample_note(s),
+    )
+}
+
+/// Residuals (true − predicted) against the prediction, around the zero line.
+pub fn residuals(s: &super::rows::Sample) -> Result<String> {
+    let pts: Vec<(f64, f64)> = s.pred.iter().zip(&s.truth).map(|(&p, &t)| (p, t - p)).collect();
+    let xr = padded(pts.iter().map(|p| p.0));
+    let m = pts.iter().map(|p| p.1.abs()).filter(|v| v.is_finite()).fold(0.0, f64::max).max(1e-12) * 1.05;
+    scatter_svg(
+        "residuals",
+        &pts,
+        ("predicted", "residual (actual − predicted)"),
+        (xr, (-m, m)),
+        vec![(xr.0, 0.0), (xr.1, 0.0)],
+        &sample_note(s),
+    )
+}
+
+/// Detection error tradeoff: false negative against false positive rate on normal-deviate
+/// (probit) axes, where a model with normal class scores draws a straight line. Derived
+/// from the ROC points (FNR = 1 − TPR).
+pub fn det(curves: &[NamedCurve]) -> Result<String> {
+    const TICKS: [f64; 9] = [0.001, 0.01, 0.05, 0.2, 0.5, 0.8, 0.95, 0.99, 0.999];
+    let lim = crate::metrics::ci::normal_quantile(0.0005);
+    let probit = |p: f64| crate::metrics::ci::normal_quantile(p).clamp(lim, -lim);
+    let err = plot_err("DET");
+    let mut svg = String::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, SIZE).into_drawing_area();
+        root.fill(&WHITE).map_err(|e| err(e.to_string()))?;
+        let mut chart = ChartBuilder::on(&root)
+            .margin(12)
+            .x_label_area_size(40)
+            .y_label_area_size(52)
+            .build_cartesian_2d(lim..-lim, lim..-lim)
+            .map_err(|e| err(e.to_string()))?;
+        chart
+            .configure_mesh()
+            .disable_mesh()
+            .x_labels(0)
+            .y_labels(0)
+            .x_desc("false positive rate")
+            .y_desc("false negative rate")
+            .axis_desc_style(("sans-serif", 15))
+            .draw()
+            .map_err(|e| err(e.to_string()))?;
+        let grid = RGBColor(225, 225, 225);
+        let label = ("sans-serif", 12).into_font().color(&RGBColor(60, 60, 60));
+        for t in TICKS {
+            let v = probit(t);
+            chart.draw_series(LineSeries::new(vec![(v, lim), (v, -lim)], grid)).map_err(|e| err(e.to_string()))?;
+            chart.draw_series(LineSeries::new(vec![(lim, v), (-lim, v)], grid)).map_err(|e| err(e.to_string()))?;
+            let text = format!("{}%", t * 100.0);
+            let (x, y) = chart.backend_coord(&(v, lim));
+            root.draw(&Text::new(text.clone(), (x, y + 4), label.clone().pos(Pos::new(HPos::Center, VPos::Top))))
+                .map_err(|e| err(e.to_string()))?;
+            let (x, y) = chart.backend_coord(&(lim, v));
+            root.draw(&Text::new(text, (x - 4, y), label.clone().pos(Pos::new(HPos::Right, VPos::Center))))
+                .map_err(|e| err(e.to_string()))?;
+        }
+        for (i, c) in curves.iter().take(12).enumerate() {
+            let color = PALETTE[i % PALETTE.len()];
+            let pts: Vec<(f64, f64)> = c
+                .fpr
+                .iter()
+                .zip(&c.tpr)
+                .filter(|(f, t)| f.is_finite() && t.is_finite())
+                .map(|(&f, &t)| (probit(f), probit(1.0 - t)))
+                .collect();
+            chart
+                .draw_series(LineSeries::new(pts, color.stroke_width(2)))
+                .map_err(|e| err(e.to_string()))?
+                .label(c.class.clone())
+                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 16, y)], color.stroke_width(2)));
+        }
+        chart
+            .configure_series_labels()
+            .label_font(("sans-serif", 13))
+            .background_style(WHITE.mix(0.85))
+            .border_style(BLACK.mix(0.3))
+            .position(SeriesLabelPosition::UpperRight)
+            .draw()
+            .map_err(|e| err(e.to_string()))?;
+        root.present().map_err(|e| err(e.to_string()))?;
+    }
+    Ok(svg)
 }

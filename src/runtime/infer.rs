@@ -101,6 +101,35 @@ pub struct Speed {
     pub total_ms: f64,
     /// "gpu" or "cpu" (as `backend`), why, the adapter and what ran elsewhere.
     pub device: DeviceInfo,
+    /// Batch latencies binned for the page's histogram (equal-width bins, at most 20).
+    pub latency_ms_histogram: Histogram,
+}
+
+/// Counts of values in equal-width bins: bin `i` spans `edges[i]..edges[i + 1]` (the last
+/// bin includes its upper edge).
+#[derive(Debug, Clone, Serialize)]
+pub struct Histogram {
+    pub edges: Vec<f64>,
+    pub counts: Vec<u64>,
+}
+
+impl Histogram {
+    /// At most `max_bins` bins (about √n for small n) over the finite values' range.
+    pub fn of(values: &[f64], max_bins: usize) -> Histogram {
+        let finite: Vec<f64> = values.iter().copied().filter(|v| v.is_finite()).collect();
+        let (lo, hi) = finite.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), &v| (a.min(v), b.max(v)));
+        if finite.is_empty() {
+            return Histogram { edges: Vec::new(), counts: Vec::new() };
+        }
+        let bins = ((finite.len() as f64).sqrt().ceil() as usize).clamp(1, max_bins.max(1));
+        let width = if hi > lo { (hi - lo) / bins as f64 } else { 1.0 };
+        let mut counts = vec![0u64; bins];
+        for v in finite {
+            let i = (((v - lo) / width) as usize).min(bins - 1);
+            counts[i] += 1;
+        }
+        Histogram { edges: (0..=bins).map(|i| lo + width * i as f64).collect(), counts }
+    }
 }
 
 /// What the model said about every row.
@@ -246,6 +275,7 @@ async fn predict_with(
         throughput_rows_per_s: if total > 0.0 { ds.rows as f64 / (total / 1000.0) } else { f64::INFINITY },
         total_ms: total,
         device,
+        latency_ms_histogram: Histogram::of(&times, 20),
     };
     Ok((interpret(io, &outputs, ds.rows)?, speed))
 }

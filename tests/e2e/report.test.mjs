@@ -175,7 +175,9 @@ test('two predictions files are compared side by side', async () => {
   assert.ok(Math.abs(Number(m['diff.accuracy_score']) - (Number(m['b.accuracy_score']) - acc)) < 1e-12);
   assert.ok(Number(m['diff.accuracy_score']) < 0);
   assert.equal(Number(m['diff.roc_auc_score']), 0, 'scores unchanged: AUC identical');
-  assert.match(await s.page.$eval('#compare-significance', (e) => e.textContent), /not shown/);
+  // Same rows: a paired test; identical scores give an AUC difference of exactly 0, not significant.
+  assert.match(await s.page.$eval('#compare-significance', (e) => e.textContent), /same \d+ rows/);
+  assert.equal(await s.page.$eval('#paired-table tr[data-key="roc_auc_score"] [data-significant]', (e) => e.dataset.significant), 'false');
   await s.page.screenshot({ path: join(screenshots, 'compare.png'), fullPage: true });
 });
 

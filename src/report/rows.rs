@@ -1,0 +1,377 @@
+//! Which rows: the metrics summarise every row, but a person also wants to see the rows that
+//! go wrong. Files stream and may be large, so everything kept here is bounded and
+//! deterministic: a fixed-seed reservoir sample of (truth, prediction) pairs for the
+//! regression plots, a top-k heap of the worst rows, and the first few rows of each
+//! confusion-matrix cell (with the cell's full count).
+
+use crate::data::columns::RowSink;
+use crate::metrics::ci::SplitMix64;
+use crate::metrics::{Evaluation, Task};
+use serde::{Deserialize, Serialize};
+use std::cmp::Ordering;
+use std::collections::{BinaryHeap, HashMap};
+
+/// Points kept for the residual and predicted-vs-actual plots.
+pub const SAMPLE_SIZE: usize = 2000;
+/// Rows in the worst-rows table.
+pub const WORST_K: usize = 50;
+/// Rows listed per confusion-matrix cell.
+pub const CELL_ROWS: usize = 20;
+/// Above this many distinct labels the per-cell lists are not kept (the matrix is unreadable
+/// anyway and the lists would grow with the square of it).
+pub const MAX_CELL_CLASSES: usize = 50;
+const SAMPLE_SEED: u64 = 0x5EED_0001;
+
+/// The report's `examples` section.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Examples {
+    /// What `worst[].loss` measures; absent when rows cannot be ranked (labels only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub worst_by: Option<String>,
+    /// Worst first. Classification: mistakes only.
+    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    pub worst: Vec<WorstRow>,
+    /// Confusion-matrix cells that have rows, by (truth, prediction).
+    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    pub cells: Vec<CellRows>,
+    /// Most rows listed per cell.
+    pub cell_limit: usize,
+    /// Regression: a uniform sample of the rows.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sample: Option<Sample>,
+}
+
+/// One row, located in the file: `row` counts data rows from 0 (pandas' `iloc`), `line` is
+/// the reader's line number (header = 1 for delimited text).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct WorstRow {
+    pub row: u64,
+    pub line: u64,
+    pub truth: serde_json::Value,
+    pub pred: serde_json::Value,
+    /// Classification: the score the row gave its true class (binary: the positive-class
+    /// score); absent for regression.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub score: Option<f64>,
+    pub loss: f64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CellRows {
+    pub truth: String,
+    pub pred: String,
+    /// Rows in the cell (unweighted).
+    pub count: u64,
+    /// The first `cell_limit` rows as `[row, line]`.
+    pub rows: Vec<[u64; 2]>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Sample {
+    /// Rows seen; the sample holds `truth.len()` of them.
+    pub of: u64,
+    pub seed: u64,
+    pub truth: Vec<f64>,
+    pub pred: Vec<f64>,
+}
+
+/// How a classification row's loss is computed.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Scoring {
+    None,
+    /// One probability per class, in `classes` order: −ln p(true class).
+    Probs,
+    /// One positive-class probability (`classes[1]` positive): −ln p(true class).
+    BinaryProb,
+    /// One decision value (`classes[1]` positive when above `threshold`): how far it is on
+    /// the wrong side of the threshold.
+    BinaryMargin(f64),
+}
+
+#[derive(Debug, Clone)]
+struct Ranked {
+    loss: f64,
+    row: WorstRow,
+}
+
+impl PartialEq for Ranked {
+    fn eq(&self, o: &Self) -> bool {
+        self.cmp(o) == Ordering::Equal
+    }
+}
+impl Eq for Ranked {}
+impl PartialOrd for Ranked {
+    fn partial_cmp(&self, o: &Self) -> Option<Ordering> {
+        Some(self.cmp(o))
+    }
+}
+impl Ord for Ranked {
+    /// "Greater" = worse: a higher loss, then an earlier row (so ties keep the first rows).
+    fn cmp(&self, o: &Self) -> Ordering {
+        self.loss.total_cmp(&o.loss).then(o.row.row.cmp(&self.row.row))
+    }
+}
+
+#[derive(Debug, Default)]
+struct Cell {
+    count: u64,
+    rows: Vec<[u64; 2]>,
+}
+
+/// Collects the bounded examples while the rows stream past.
+#[derive(Debug)]
+pub struct RowTracker {
+    task: Task,
+    classes: Vec<String>,
+    scoring: Scoring,
+    row: u64,
+    line: u64,
+    /// Min-heap (by `Reverse` order) of the WORST_K worst rows.
+    worst: BinaryHeap<std::cmp::Reverse<Ranked>>,
+    label_ids: HashMap<String, u32>,
+    labels: Vec<String>,
+    cells: Option<HashMap<(u32, u32), Cell>>,
+    rng: SplitMix64,
+    seen: u64,
+    sample: Vec<(f64, f64)>,
+}
+
+impl RowTracker {
+    /// `classes` and `score_width` as the evaluation has them; `threshold` is the cut-off a
+    /// single score is read against (0.5 for probabilities, 0 for decision values).
+    pub fn new(task: Task, classes: &[String], score_width: usize, threshold: f64) -> RowTracker {
+        let scoring = match (task, score_width) {
+            (Task::Regression, _) | (_, 0) => Scoring::None,
+            (_, 1) if classes.len() == 2 && threshold == 0.5 => Scoring::BinaryProb,
+            (_, 1) if classes.len() == 2 => Scoring::BinaryMargin(threshold),
+            (_, w) if w >= 2 && w == classes.len() => Scoring::Probs,
+            _ => Scoring::None,
+        };
+        RowTracker {
+            task,
+            classes: classes.to_vec(),
+            scoring,
+            row: 0,
+            line: 0,
+            worst: BinaryHeap::with_capacity(WORST_K + 1),
+            label_ids: HashMap::new(),
+            labels: Vec::new(),
+            cells: (task != Task::Regression).then(HashMap::new),
+            rng: SplitMix64::new(SAMPLE_SEED),
+            seen: 0,
+            sample: Vec::new(),
+        }
+    }
+
+    /// The row the next update belongs to.
+    pub fn at(&mut self, row: u64, line: u64) {
+        self.row = row;
+        self.line = line;
+    }
+
+    fn offer(&mut self, loss: f64, make: impl FnOnce() -> WorstRow) {
+        if !loss.is_finite() && loss != f64::INFINITY {
+            return;
+        }
+        if self.worst.len() == WORST_K {
+            let least = &self.worst.peek().expect("full heap").0;
+            // strictly worse than the least-bad kept row (ties keep the earlier row)
+            if loss <= least.loss {
+                return;
+            }
+            self.worst.pop();
+        }
+        self.worst.push(std::cmp::Reverse(Ranked { loss, row: make() }));
+    }
+
+    fn label_id(&mut self, label: &str) -> Option<u32> {
+        if let Some(&id) = self.label_ids.get(label) {
+            return Some(id);
+        }
+        if self.labels.len() >= MAX_CELL_CLASSES {
+            self.cells = None;
+            return None;
+        }
+        let id = self.labels.len() as u32;
+        self.labels.push(label.to_string());
+        self.label_ids.insert(label.to_string(), id);
+        Some(id)
+    }
+
+    fn classification(&mut self, truth: &str, pred: &str, scores: &[f64]) {
+        let (row, line) = (self.row, self.line);
+        if self.cells.is_some() {
+            if let (Some(t), Some(p)) = (self.label_id(truth), self.label_id(pred)) {
+                if let Some(cells) = &mut self.cells {
+                    let cell = cells.entry((t, p)).or_default();
+                    cell.count += 1;
+                    if cell.rows.len() < CELL_ROWS {
+                        cell.rows.push([row, line]);
+                    }
+                }
+            }
+        }
+        if truth == pred {
+            return;
+        }
+        let positive = |c: &[String]| c.get(1).is_some_and(|p| p == truth);
+        let (score, loss) = match self.scoring {
+            Scoring::None => return,
+            Scoring::Probs => {
+                let Some(i) = self.classes.iter().position(|c| c == truth) else { return };
+                let p = scores.get(i).copied().unwrap_or(f64::NAN);
+                (p, -p.max(1e-15).ln())
+            }
+            Scoring::BinaryProb => {
+                let s = scores.first().copied().unwrap_or(f64::NAN);
+                let p = if positive(&self.classes) { s } else { 1.0 - s };
+                (s, -p.max(1e-15).ln())
+            }
+            Scoring::BinaryMargin(t) => {
+                let s = scores.first().copied().unwrap_or(f64::NAN);
+                (s, if positive(&self.classes) { t - s } else { s - t })
+            }
+        };
+        if loss.is_nan() {
+            return;
+        }
+        let label = |s: &str| label_json(s);
+        self.offer(loss, || WorstRow { row, line, truth: label(truth), pred: label(pred), score: Some(score), loss });
+    }
+
+    fn regression(&mut self, truth: f64, pred: f64) {
+        let (row, line) = (self.row, self.line);
+        let loss = (truth - pred).abs();
+        self.offer(loss, || WorstRow {
+            row,
+            line,
+            truth: crate::metrics::num(truth),
+            pred: crate::metrics::num(pred),
+            score: None,
+            loss,
+        });
+        // Algorithm R: every row ends up in the sample with the same probability.
+        if self.sample.len() < SAMPLE_SIZE {
+            self.sample.push((truth, pred));
+        } else {
+            let j = self.rng.below(self.seen as usize + 1);
+            if j < SAMPLE_SIZE {
+                self.sample[j] = (truth, pred);
+            }
+        }
+        self.seen += 1;
+    }
+
+    pub fn finish(self) -> Examples {
+        let worst_by = match (self.task, self.scoring) {
+            (Task::Regression, _) => Some("absolute error |truth − prediction|".to_string()),
+            (_, Scoring::Probs | Scoring::BinaryProb) => {
+                Some("log loss of the row: −ln(probability given to the true class)".to_string())
+            }
+            (_, Scoring::BinaryMargin(t)) => Some(format!("how far the score is on the wrong side of {t}")),
+            (_, Scoring::None) => None,
+        };
+        let mut worst: Vec<Ranked> = self.worst.into_iter().map(|r| r.0).collect();
+        worst.sort_by(|a, b| b.cmp(a));
+        let mut cells: Vec<CellRows> = self
+            .cells
+            .unwrap_or_default()
+            .into_iter()
+            .map(|((t, p), c)| CellRows {
+                truth: self.labels[t as usize].clone(),
+                pred: self.labels[p as usize].clone(),
+                count: c.count,
+                rows: c.rows,
+            })
+            .collect();
+        cells.sort_by(|a, b| (&a.truth, &a.pred).cmp(&(&b.truth, &b.pred)));
+        let sample = (self.task == Task::Regression).then(|| Sample {
+            of: self.seen,
+            seed: SAMPLE_SEED,
+            truth: self.sample.iter().map(|p| p.0).collect(),
+            pred: self.sample.iter().map(|p| p.1).collect(),
+        });
+        Examples { worst_by, worst: worst.into_iter().map(|r| r.row).collect(), cells, cell_limit: CELL_ROWS, sample }
+    }
+}
+
+/// A label as the report's `classes` writes it: a number when it reads as one.
+fn label_json(s: &str) -> serde_json::Value {
+    match crate::metrics::labels::to_json(&[s.to_string()]) {
+        serde_json::Value::Array(mut a) if a.len() == 1 => a.remove(0),
+        _ => serde_json::Value::from(s),
+    }
+}
+
+/// Sends each row to the evaluation and to the trackers.
+pub struct Tee<'a> {
+    pub eval: &'a mut Evaluation,
+    pub rows: &'a mut RowTracker,
+    pub paired: Option<&'a mut super::paired::PairedLog>,
+}
+
+impl RowSink for Tee<'_> {
+    fn classification(&mut self, truth: &str, pred: &str, scores: &[f64], weight: f64) {
+        self.eval.update_classification(truth, pred, scores, weight);
+        self.rows.classification(truth, pred, scores);
+        if let Some(p) = &mut self.paired {
+            p.classification(truth, pred, scores, weight);
+        }
+    }
+    fn regression(&mut self, truth: f64, pred: f64, weight: f64) {
+        self.eval.update_regression(truth, pred, weight);
+        self.rows.regression(truth, pred);
+        if let Some(p) = &mut self.paired {
+            p.regression(truth, pred, weight);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn names(v: &[&str]) -> Vec<String> {
+        v.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn worst_rows_are_the_most_confident_mistakes() {
+        let mut t = RowTracker::new(Task::Binary, &names(&["0", "1"]), 1, 0.5);
+        // (truth, pred, score)
+        let rows = [("0", "0", 0.1), ("1", "0", 0.3), ("0", "1", 0.95), ("1", "1", 0.9), ("1", "0", 0.05)];
+        for (i, (truth, pred, s)) in rows.iter().enumerate() {
+            t.at(i as u64, i as u64 + 2);
+            t.classification(truth, pred, &[*s]);
+        }
+        let e = t.finish();
+        let got: Vec<u64> = e.worst.iter().map(|r| r.row).collect();
+        assert_eq!(got, vec![2, 4, 1]); // -ln(0.05) == -ln(1-0.95) > -ln(0.3)
+        assert!((e.worst[2].loss - (-(0.3f64).ln())).abs() < 1e-12);
+        assert_eq!(e.worst[0].line, 4);
+        let cell = e.cells.iter().find(|c| c.truth == "1" && c.pred == "0").unwrap();
+        assert_eq!((cell.count, cell.rows.clone()), (2, vec![[1, 3], [4, 6]]));
+    }
+
+    #[test]
+    fn bounded_and_deterministic() {
+        let run = || {
+            let mut t = RowTracker::new(Task::Regression, &[], 0, 0.5);
+            for i in 0..10_000u64 {
+                t.at(i, i + 2);
+                t.regression(i as f64, (i % 7) as f64);
+            }
+            t.finish()
+        };
+        let (a, b) = (run(), run());
+        let s = a.sample.as_ref().unwrap();
+        assert_eq!((s.truth.len(), s.of), (SAMPLE_SIZE, 10_000));
+        assert_eq!(s.truth, b.sample.unwrap().truth);
+        // a uniform sample of 0..10000 has a mean near 5000
+        let mean = s.truth.iter().sum::<f64>() / s.truth.len() as f64;
+        assert!((mean - 5000.0).abs() < 300.0, "{mean}");
+        assert_eq!(a.worst.len(), WORST_K);
+        assert_eq!(a.worst[0].row, 9_996); // |i - i%7| is 9996 for i in 9996..=9999: the earliest wins
+        assert!(a.cells.is_empty());
+    }
+}
