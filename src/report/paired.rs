@@ -5,7 +5,7 @@
 //! test for two correlated AUCs (DeLong, DeLong & Clarke-Pearson 1988).
 
 use crate::error::{Error, Result};
-use crate::metrics::ci::{multiplicities, normal_quantile};
+use crate::metrics::ci::{normal_quantile, SplitMix64};
 use crate::metrics::Task;
 use serde::Serialize;
 use std::collections::HashMap;
@@ -158,6 +158,16 @@ pub fn test(a: &PairedLog, b: &PairedLog, positive: Option<&str>) -> Result<Pair
         classification(a, b, positive, replicates)
     };
     Ok(Paired { n, replicates, seed: SEED, level: LEVEL, metrics, notes })
+}
+
+/// How many times each of `n` rows is drawn in replicate `r` (the same draw for A and B).
+fn multiplicities(n: usize, seed: u64, r: usize) -> Vec<u32> {
+    let mut rng = SplitMix64::new(seed ^ (r as u64).wrapping_mul(0xD1B5_4A32_D192_ED03));
+    let mut counts = vec![0u32; n];
+    for _ in 0..n {
+        counts[rng.below(n)] += 1;
+    }
+    counts
 }
 
 fn same_number(x: f64, y: f64) -> bool {

@@ -342,8 +342,8 @@ pub fn residuals(s: &super::rows::Sample) -> Result<String> {
 }
 
 /// Detection error tradeoff: false negative against false positive rate on normal-deviate
-/// (probit) axes, where a model with normal class scores draws a straight line. Derived
-/// from the ROC points (FNR = 1 − TPR).
+/// (probit) axes, where a model with normal class scores draws a straight line. From the
+/// core's DET curve (scikit-learn's `det_curve`), or the ROC points when it has none.
 pub fn det(curves: &[NamedCurve]) -> Result<String> {
     const TICKS: [f64; 9] = [0.001, 0.01, 0.05, 0.2, 0.5, 0.8, 0.95, 0.99, 0.999];
     let lim = crate::metrics::ci::normal_quantile(0.0005);
@@ -385,12 +385,15 @@ pub fn det(curves: &[NamedCurve]) -> Result<String> {
         }
         for (i, c) in curves.iter().take(12).enumerate() {
             let color = PALETTE[i % PALETTE.len()];
-            let pts: Vec<(f64, f64)> = c
-                .fpr
-                .iter()
-                .zip(&c.tpr)
-                .filter(|(f, t)| f.is_finite() && t.is_finite())
-                .map(|(&f, &t)| (probit(f), probit(1.0 - t)))
+            // the core's DET points when it has them, else FNR = 1 − TPR from the ROC points
+            let rates: Vec<(f64, f64)> = match &c.det {
+                Some(d) => d.fpr.iter().copied().zip(d.fnr.iter().copied()).collect(),
+                None => c.fpr.iter().zip(&c.tpr).map(|(&f, &t)| (f, 1.0 - t)).collect(),
+            };
+            let pts: Vec<(f64, f64)> = rates
+                .into_iter()
+                .filter(|(f, m)| f.is_finite() && m.is_finite())
+                .map(|(f, m)| (probit(f), probit(m)))
                 .collect();
             chart
                 .draw_series(LineSeries::new(pts, color.stroke_width(2)))

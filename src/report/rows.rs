@@ -339,14 +339,14 @@ mod tests {
     fn worst_rows_are_the_most_confident_mistakes() {
         let mut t = RowTracker::new(Task::Binary, &names(&["0", "1"]), 1, 0.5);
         // (truth, pred, score)
-        let rows = [("0", "0", 0.1), ("1", "0", 0.3), ("0", "1", 0.95), ("1", "1", 0.9), ("1", "0", 0.05)];
+        let rows = [("0", "0", 0.1), ("1", "0", 0.3), ("0", "1", 0.96), ("1", "1", 0.9), ("1", "0", 0.05)];
         for (i, (truth, pred, s)) in rows.iter().enumerate() {
             t.at(i as u64, i as u64 + 2);
             t.classification(truth, pred, &[*s]);
         }
         let e = t.finish();
         let got: Vec<u64> = e.worst.iter().map(|r| r.row).collect();
-        assert_eq!(got, vec![2, 4, 1]); // -ln(0.05) == -ln(1-0.95) > -ln(0.3)
+        assert_eq!(got, vec![2, 4, 1]); // -ln(1 - 0.96) > -ln(0.05) > -ln(0.3)
         assert!((e.worst[2].loss - (-(0.3f64).ln())).abs() < 1e-12);
         assert_eq!(e.worst[0].line, 4);
         let cell = e.cells.iter().find(|c| c.truth == "1" && c.pred == "0").unwrap();
