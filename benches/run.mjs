@@ -51,7 +51,7 @@ function runJson(cmd, args, timeoutMs = Number(opt('case-timeout', 900)) * 1000)
 
 /** The release bench binary (benches/native.rs): built once, then run directly per case. */
 function nativeBinary() {
-  const r = spawnSync('cargo', ['bench', '--bench', 'native', '--no-run', '--message-format=json'], {
+  const r = spawnSync('cargo', ['bench', '--bench', 'native', '--no-run', '--no-default-features', '--message-format=json'], {
     cwd: root, encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'], maxBuffer: 1 << 28,
   });
   if (r.status !== 0) throw new Error('cargo bench --bench native --no-run failed');

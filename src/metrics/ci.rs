@@ -104,11 +104,8 @@ const fn poisson1_cdf() -> [u32; 12] {
 /// Poisson(1) by inversion of a uniform 32-bit draw (exact to 2^-32 in every probability).
 #[inline]
 fn poisson1(u: u32) -> u32 {
-    let mut k = 0;
-    while k < 12 && u >= POISSON1_CDF[k] {
-        k += 1;
-    }
-    k as u32
+    // branch-free: the draws are random, so a search would mispredict
+    POISSON1_CDF.iter().map(|&t| u32::from(u >= t)).sum()
 }
 
 /// The Poisson bootstrap's replicate multiplicities, a pure function of (seed, row key,

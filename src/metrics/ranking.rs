@@ -626,6 +626,32 @@ impl RocState {
         self.fp = fp1;
     }
 
+    /// A lone positive row of weight `x`: [`RocState::apply`] with `dfp = 0`, same numbers.
+    #[inline]
+    fn add_positive(&mut self, x: f64) {
+        let tp1 = self.tp + x;
+        // x = 0 adds 0 (the max only guards 0/0 before any row counted)
+        self.ap += x * (tp1 / (tp1 + self.fp).max(f64::MIN_POSITIVE));
+        self.tp = tp1;
+    }
+
+    /// A lone negative row of weight `x`: [`RocState::apply`] with `dtp = 0`, same numbers.
+    #[inline]
+    fn add_negative(&mut self, x: f64, pn: Option<(f64, f64)>) {
+        let fp1 = self.fp + x;
+        self.area += x * self.tp;
+        if let (Some((p, n)), false) = (pn, self.partial_done) {
+            let (x0, x1, y) = (self.fp / n, fp1 / n, self.tp / p);
+            if x1 > MAX_FPR {
+                self.partial += (MAX_FPR - x0) * y;
+                self.partial_done = true;
+            } else {
+                self.partial += (x1 - x0) * y;
+            }
+        }
+        self.fp = fp1;
+    }
+
     /// Trapezoidal area under (fpr, tpr); NaN when one class is absent.
     fn auc(&self) -> f64 {
         if self.tp <= 0.0 || self.fp <= 0.0 {
@@ -699,31 +725,61 @@ impl<'a> Walk<'a> {
 
     fn feed(&mut self, items: &[Item]) {
         let s = self.setup;
-        for it in items {
+        for (i, it) in items.iter().enumerate() {
             if self.group.is_some_and(|g| g != it.key) {
                 self.close();
             }
-            self.group = Some(it.key);
             let row = (it.payload & !POSITIVE) as usize;
             let w = s.weights.map_or(1.0, |ws| ws.get(row).copied().unwrap_or(0.0));
-            let d = if it.payload & POSITIVE != 0 { &mut self.dtp } else { &mut self.dfp };
-            d[0] += w;
+            let positive = it.payload & POSITIVE != 0;
             if s.replicates > 0 {
                 s.poisson.fill(s.keys.key(row), w, &mut self.buf);
-                for (a, b) in d[1..].iter_mut().zip(&self.buf) {
-                    *a += b;
+            }
+            let alone = self.group.is_none() && items.get(i + 1).is_none_or(|n| n.key != it.key);
+            if alone {
+                // a score no other row has (the common case): the replicates take the row
+                // directly, with no group sums
+                let totals = self.totals;
+                for (r, (st, &x)) in self.states[1..].iter_mut().zip(&self.buf).enumerate() {
+                    if positive {
+                        st.add_positive(x);
+                    } else {
+                        st.add_negative(x, totals.map(|t| t[r + 1]));
+                    }
                 }
+                self.group = Some(it.key);
+                let d = if positive { &mut self.dtp } else { &mut self.dfp };
+                d[0] += w;
+                self.close_point();
+                continue;
+            }
+            self.group = Some(it.key);
+            let d = if positive { &mut self.dtp } else { &mut self.dfp };
+            d[0] += w;
+            for (a, b) in d[1..].iter_mut().zip(&self.buf) {
+                *a += b;
             }
         }
     }
 
     /// The end of a group of tied scores.
     fn close(&mut self) {
-        let Some(key) = self.group.take() else { return };
-        let before = self.states[0];
-        for (r, st) in self.states.iter_mut().enumerate() {
+        if self.group.is_none() {
+            return;
+        }
+        for (r, st) in self.states.iter_mut().enumerate().skip(1) {
             st.apply(self.dtp[r], self.dfp[r], self.totals.map(|t| t[r]));
         }
+        self.dtp[1..].iter_mut().for_each(|x| *x = 0.0);
+        self.dfp[1..].iter_mut().for_each(|x| *x = 0.0);
+        self.close_point();
+    }
+
+    /// The end of a group for the point estimate (and the recorded curve, DeLong).
+    fn close_point(&mut self) {
+        let Some(key) = self.group.take() else { return };
+        let before = self.states[0];
+        self.states[0].apply(self.dtp[0], self.dfp[0], self.totals.map(|t| t[0]));
         if let (Some(d), Some(&(p, n))) = (&mut self.delong, self.totals.and_then(|t| t.first())) {
             let (pos_here, neg_here) = (self.dtp[0], self.dfp[0]);
             let neg_below = n - before.fp - neg_here;
@@ -739,8 +795,8 @@ impl<'a> Walk<'a> {
             c.tps.push(self.states[0].tp);
             c.fps.push(self.states[0].fp);
         }
-        self.dtp.iter_mut().for_each(|x| *x = 0.0);
-        self.dfp.iter_mut().for_each(|x| *x = 0.0);
+        self.dtp[0] = 0.0;
+        self.dfp[0] = 0.0;
     }
 
     fn finish(mut self) -> WalkResult {
