@@ -2,10 +2,11 @@
 //!
 //! The GEMM microkernel is the only place with instruction-set specific code: `simd128`
 //! on wasm32 (the crate is built with `+simd128`), AVX2+FMA on x86_64 when the CPU has it
-//! (detected at run time, once), and a portable scalar tile elsewhere. Everything else is
-//! written so the compiler can vectorise it on its own.
+//! (detected at run time, once), NEON on aarch64, and a portable scalar tile elsewhere.
+//! Everything else is written so the compiler can vectorise it on its own.
 
 pub mod conv;
+pub mod fastmath;
 pub mod gemm;
 pub mod ml;
 pub mod nn;
@@ -17,6 +18,8 @@ pub mod scalar;
 
 #[cfg(target_arch = "x86_64")]
 pub mod avx2;
+#[cfg(target_arch = "aarch64")]
+pub mod neon;
 #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
 pub mod simd128;
 
@@ -43,6 +46,8 @@ pub fn kernels() -> Vec<Microkernel> {
     if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
         v.push(avx2::KERNEL);
     }
+    #[cfg(target_arch = "aarch64")]
+    v.push(neon::KERNEL);
     #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
     v.push(simd128::KERNEL);
     v.push(scalar::KERNEL);

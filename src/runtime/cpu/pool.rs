@@ -16,6 +16,11 @@ pub enum PoolKind {
 /// padded extent, as ONNX's reference does.
 pub fn pool(x: &[f32], planes: usize, g: &Geometry, pad_end: [usize; 3], kind: PoolKind, y: &mut [f32]) {
     let (isz, osz) = (g.input_size(), g.output_size());
+    if kind == PoolKind::Max && g.pad == [0; 3] && g.dilation == [1; 3] && g.kernel[0] == 1 && g.stride[0] == 1 {
+        if let Some(()) = max_pool_2d_inside(x, planes, g, y) {
+            return;
+        }
+    }
     let [id, ih, iw] = g.input;
     let [od, oh, ow] = g.output;
     for p in 0..planes {
@@ -72,4 +77,33 @@ pub fn pool(x: &[f32], planes: usize, g: &Geometry, pad_end: [usize; 3], kind: P
             }
         }
     }
+}
+
+/// Max pooling of unpadded, undilated 2-D windows (the CNN case), without the general path's
+/// per-tap bounds checks; `None` (nothing written) when some window leaves the input.
+fn max_pool_2d_inside(x: &[f32], planes: usize, g: &Geometry, y: &mut [f32]) -> Option<()> {
+    let [id, ih, iw] = g.input;
+    let [od, oh, ow] = g.output;
+    let ([_, kh, kw], [_, sh, sw]) = (g.kernel, g.stride);
+    if od != id || oh == 0 || ow == 0 || (oh - 1) * sh + kh > ih || (ow - 1) * sw + kw > iw {
+        return None;
+    }
+    let (isz, osz) = (g.input_size(), g.output_size());
+    for (xp, yp) in x.chunks_exact(ih * iw).zip(y.chunks_exact_mut(oh * ow)).take(planes * od) {
+        for (yy, yrow) in yp.chunks_exact_mut(ow).enumerate() {
+            let base = yy * sh * iw;
+            for (xx, out) in yrow.iter_mut().enumerate() {
+                let mut m = f32::NEG_INFINITY;
+                for b in 0..kh {
+                    let row = &xp[base + b * iw + xx * sw..][..kw];
+                    for &v in row {
+                        m = m.max(v);
+                    }
+                }
+                *out = m;
+            }
+        }
+    }
+    debug_assert!(x.len() >= planes * isz && y.len() >= planes * osz);
+    Some(())
 }

@@ -8,10 +8,6 @@ use crate::model::Node;
 use crate::runtime::executor::{CompileCtx, Kernel};
 use crate::runtime::tensor::Tensor;
 
-fn sigmoid(x: f32) -> f32 {
-    1.0 / (1.0 + (-x).exp())
-}
-
 type Act = Box<dyn Fn(f32) -> f32 + Send + Sync>;
 
 struct Cell {
@@ -212,14 +208,15 @@ impl Cell {
                             let (xi, xo, xf, xc) = (&xrow[..h], &xrow[h..2 * h], &xrow[2 * h..3 * h], &xrow[3 * h..]);
                             let (ri, ro, rf, rc) = (&hrow[..h], &hrow[h..2 * h], &hrow[2 * h..3 * h], &hrow[3 * h..]);
                             let (cs, hs) = (&mut cs[bi * h..(bi + 1) * h], &mut hs[bi * h..(bi + 1) * h]);
+                            use super::fastmath::{sigmoid, tanh};
                             for j in 0..h {
                                 let i = sigmoid(xi[j] + ri[j]);
                                 let f = sigmoid(xf[j] + rf[j]);
-                                let g = (xc[j] + rc[j]).tanh();
+                                let g = tanh(xc[j] + rc[j]);
                                 let c = f * cs[j] + i * g;
                                 let o = sigmoid(xo[j] + ro[j]);
                                 cs[j] = c;
-                                hs[j] = o * c.tanh();
+                                hs[j] = o * tanh(c);
                             }
                         } else if self.lstm {
                             for j in 0..h {
