@@ -39,8 +39,15 @@ pub struct PlotData {
     pub metrics: MetricMap,
     #[serde(default)]
     pub curves: Vec<NamedCurve>,
+    /// Only the regression sample is read back (the rest of `examples` is for the page).
     #[serde(default)]
-    pub examples: Option<super::rows::Examples>,
+    pub examples: Option<PlotExamples>,
+}
+
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+pub struct PlotExamples {
+    #[serde(default)]
+    pub sample: Option<super::rows::Sample>,
 }
 
 impl PlotData {
@@ -49,7 +56,7 @@ impl PlotData {
             classes: r.classes.clone(),
             metrics: r.metrics.clone(),
             curves: r.curves.clone(),
-            examples: r.examples.clone(),
+            examples: r.examples.as_ref().map(|e| PlotExamples { sample: e.sample.clone() }),
         }
     }
 

@@ -23,16 +23,16 @@ pub const MAX_CELL_CLASSES: usize = 50;
 const SAMPLE_SEED: u64 = 0x5EED_0001;
 
 /// The report's `examples` section.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize)]
 pub struct Examples {
     /// What `worst[].loss` measures; absent when rows cannot be ranked (labels only).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub worst_by: Option<String>,
     /// Worst first. Classification: mistakes only.
-    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub worst: Vec<WorstRow>,
     /// Confusion-matrix cells that have rows, by (truth, prediction).
-    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub cells: Vec<CellRows>,
     /// Most rows listed per cell.
     pub cell_limit: usize,
@@ -43,7 +43,7 @@ pub struct Examples {
 
 /// One row, located in the file: `row` counts data rows from 0 (pandas' `iloc`), `line` is
 /// the reader's line number (header = 1 for delimited text).
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize)]
 pub struct WorstRow {
     pub row: u64,
     pub line: u64,
@@ -56,7 +56,7 @@ pub struct WorstRow {
     pub loss: f64,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize)]
 pub struct CellRows {
     pub truth: String,
     pub pred: String,
