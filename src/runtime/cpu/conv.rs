@@ -73,6 +73,17 @@ pub fn im2col(x: &[f32], cin: usize, g: &Geometry, col: &mut Vec<f32>) {
                             let dst = &mut out[(z * oh + y) * ow..][..ow];
                             let x0 = e as isize * g.dilation[2] as isize - g.pad[2] as isize;
                             let s = g.stride[2] as isize;
+                            if s == 1 {
+                                // Unit stride: the in-bounds part of the row is one copy (the
+                                // padded ends stay zero).
+                                let lo = (-x0).clamp(0, ow as isize) as usize;
+                                let hi = (iw as isize - x0).clamp(lo as isize, ow as isize) as usize;
+                                if hi > lo {
+                                    let from = (x0 + lo as isize) as usize;
+                                    dst[lo..hi].copy_from_slice(&src[from..from + (hi - lo)]);
+                                }
+                                continue;
+                            }
                             for (xo, d) in dst.iter_mut().enumerate() {
                                 let xi = x0 + xo as isize * s;
                                 if xi >= 0 && xi < iw as isize {
