@@ -387,6 +387,11 @@ fn matmul_shapes() {
         (&[12], &[12, 5]),
         (&[5, 12], &[12]),
         (&[200, 130], &[130, 70]),
+        // M = 1: the matrix-vector kernel (scalar and vec4 columns, K over one staging tile).
+        (&[1, 300], &[300, 7]),
+        (&[1, 513], &[513, 1028]),
+        (&[3, 1, 64], &[3, 64, 12]),
+        (&[1, 1, 5], &[5, 4]),
     ];
     for (i, (sa, sb)) in cases.iter().enumerate() {
         let (a, b) = (r(sa, 2 * i as u64 + 1), r(sb, 2 * i as u64 + 2));

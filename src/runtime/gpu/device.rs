@@ -134,7 +134,8 @@ impl Gpu {
             }
         }));
         let summary = AdapterSummary {
-            name: info.name.clone(),
+            // Browsers may hide the adapter's name (WebGPU's description is often empty).
+            name: if info.name.is_empty() { format!("{:?} adapter", info.backend) } else { info.name.clone() },
             backend: format!("{:?}", info.backend),
             device_type: format!("{:?}", info.device_type),
             driver: format!("{} {}", info.driver, info.driver_info).trim().to_string(),

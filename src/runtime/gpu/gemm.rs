@@ -9,6 +9,7 @@ use super::elementwise::{self, Act};
 use crate::error::{Error, Result};
 
 const SOURCE: &str = include_str!("gemm.wgsl");
+const GEMV: &str = include_str!("gemv.wgsl");
 pub(crate) const TILE: usize = 64;
 
 /// Where one batched GEMM reads and writes, in f32 elements. Batch `i` of A starts at
@@ -63,11 +64,6 @@ pub(crate) fn record(
             limit: (max * TILE * 4) as u64,
         });
     }
-    let vec4 = [call.k, call.n, call.a_off, call.a_bstride, call.b_off, call.b_bstride, call.c_off, call.c_bstride]
-        .iter()
-        .all(|v| v % 4 == 0);
-    let defines: &[&str] = if vec4 { &["VEC4"] } else { &[] };
-    let pipe = gpu.pipeline("gemm", &elementwise::with_activation(SOURCE), defines, "main")?;
     let (act, p0, p1) = ep.act.code();
     let (bias_buf, bl, has) = match ep.bias {
         Some((buf, l)) => (buf, l, 1),
@@ -96,6 +92,22 @@ pub(crate) fn record(
         p0.to_bits(),
         p1.to_bits(),
     ];
+    // One row: the matrix-vector kernel (a 64-row tile would be 63 rows of padding).
+    if call.m == 1 {
+        let vec4 = [call.n, call.b_off, call.b_bstride].iter().all(|v| v % 4 == 0);
+        let per_group = if vec4 { 1024 } else { 256 };
+        let gx = call.n.div_ceil(per_group);
+        if gx <= max {
+            let defines: &[&str] = if vec4 { &["VEC4"] } else { &[] };
+            let pipe = gpu.pipeline("gemv", &elementwise::with_activation(GEMV), defines, "main")?;
+            return rec.dispatch(&pipe, &words, &[a, b, c, bias_buf], [gx as u32, 1, call.batch as u32]);
+        }
+    }
+    let vec4 = [call.k, call.n, call.a_off, call.a_bstride, call.b_off, call.b_bstride, call.c_off, call.c_bstride]
+        .iter()
+        .all(|v| v % 4 == 0);
+    let defines: &[&str] = if vec4 { &["VEC4"] } else { &[] };
+    let pipe = gpu.pipeline("gemm", &elementwise::with_activation(SOURCE), defines, "main")?;
     rec.dispatch(&pipe, &words, &[a, b, c, bias_buf], [gx as u32, gy as u32, call.batch as u32])
 }
 

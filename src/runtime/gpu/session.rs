@@ -45,6 +45,8 @@ enum Op {
         trans_b: bool,
         alpha: f32,
         beta: f32,
+        /// A constant B transposed once at load time (then `trans_b` is false).
+        b_t: Option<GpuTensor>,
     },
     Conv {
         win: Window,
@@ -230,12 +232,34 @@ fn gpu_op(gpu: &Gpu, node: &Node, opset: i64, host: &HashMap<String, Tensor>) ->
     let act = |a: Act| Ok::<Op, Error>(Op::Act(a));
     let op = match node.op_type.as_str() {
         "MatMul" => Op::MatMul,
-        "Gemm" => Op::Gemm {
-            trans_a: node.attr_int("transA", 0)? != 0,
-            trans_b: node.attr_int("transB", 0)? != 0,
-            alpha: node.attr_float("alpha", 1.0)?,
-            beta: node.attr_float("beta", 1.0)?,
-        },
+        "Gemm" => {
+            let trans_b = node.attr_int("transB", 0)? != 0;
+            // PyTorch's Linear exports B as [N, K] with transB: transpose the weights once here
+            // rather than on every run.
+            let b_t = match konst(1) {
+                Some(t) if trans_b && t.shape.len() == 2 => match &t.data {
+                    Data::F32(v) => {
+                        let (n, k) = (t.shape[0], t.shape[1]);
+                        let mut tr = vec![0.0f32; v.len()];
+                        for r in 0..n {
+                            for c in 0..k {
+                                tr[c * n + r] = v[r * k + c];
+                            }
+                        }
+                        Some(gpu.upload(&tr, &[k, n])?)
+                    }
+                    _ => None,
+                },
+                _ => None,
+            };
+            Op::Gemm {
+                trans_a: node.attr_int("transA", 0)? != 0,
+                trans_b: trans_b && b_t.is_none(),
+                alpha: node.attr_float("alpha", 1.0)?,
+                beta: node.attr_float("beta", 1.0)?,
+                b_t,
+            }
+        }
         "Conv" => {
             let w = konst(1).ok_or_else(|| unsupported(node, "weights must be an initializer"))?;
             if w.shape.len() != 4 && w.shape.len() != 3 {
@@ -471,7 +495,15 @@ impl GpuSession {
         let mut constants: HashMap<String, Value> = HashMap::new();
         for st in &steps {
             let on_gpu = matches!(st.place, Place::Gpu(_));
+            // A Gemm's pre-transposed B replaces the original on the GPU.
+            let skip = match &st.place {
+                Place::Gpu(Op::Gemm { b_t: Some(_), .. }) => st.inputs.get(1).cloned().flatten(),
+                _ => None,
+            };
             for name in st.inputs.iter().flatten() {
+                if Some(name) == skip.as_ref() && !constants.contains_key(name) {
+                    continue;
+                }
                 let Some(t) = host.get(name) else { continue };
                 let v = match &t.data {
                     Data::I64(v) => Value::Ints(t.shape.clone(), v.clone()),
@@ -580,14 +612,19 @@ impl GpuSession {
             for n in &st.inputs {
                 ins.push(match n {
                     None => None,
-                    Some(n) => {
-                        Some(values.get(n.as_str()).or_else(|| self.constants.get(n)).cloned().ok_or_else(|| {
-                            Error::InvalidArgument(format!(
-                                "node '{}': input '{n}' has no value (was it fed?)",
-                                st.name
-                            ))
-                        })?)
-                    }
+                    Some(n) => Some(
+                        values
+                            .get(n.as_str())
+                            .or_else(|| self.constants.get(n))
+                            .cloned()
+                            .or_else(|| self.host.get(n).map(|t| Value::Host(t.clone())))
+                            .ok_or_else(|| {
+                                Error::InvalidArgument(format!(
+                                    "node '{}': input '{n}' has no value (was it fed?)",
+                                    st.name
+                                ))
+                            })?,
+                    ),
                 });
             }
             let gpu_result = match &st.place {
@@ -912,15 +949,19 @@ fn record(rec: &mut Recorder<'_>, op: &Op, ins: &[Option<Value>]) -> Result<Valu
         ins.first().and_then(|v| v.as_ref()).ok_or_else(|| Error::InvalidArgument("input 0 is missing".into()))?;
     Ok(match op {
         Op::MatMul => Value::Gpu(gemm::matmul(rec, &gpu_in(g, ins, 0)?, &gpu_in(g, ins, 1)?, None, Act::Identity)?),
-        Op::Gemm { trans_a, trans_b, alpha, beta } => {
+        Op::Gemm { trans_a, trans_b, alpha, beta, b_t } => {
             let c = match ins.get(2) {
                 Some(Some(_)) => Some(gpu_in(g, ins, 2)?),
                 _ => None,
             };
+            let b = match b_t {
+                Some(t) => t.clone(),
+                None => gpu_in(g, ins, 1)?,
+            };
             Value::Gpu(gemm::gemm(
                 rec,
                 &gpu_in(g, ins, 0)?,
-                &gpu_in(g, ins, 1)?,
+                &b,
                 c.as_ref(),
                 *trans_a,
                 *trans_b,
