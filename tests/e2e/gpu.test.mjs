@@ -18,6 +18,7 @@ async function runDemo(device) {
   const err = await s.page.$eval('#error', (e) => (e.hidden ? '' : e.textContent));
   assert.equal(err, '', `unexpected error on ${device}`);
   const ranOn = await s.page.$eval('#ran-on', (e) => ({ device: e.dataset.device, text: e.textContent }));
+  ranOn.notes = await s.page.$$eval('#speed .note', (els) => els.map((e) => e.textContent));
   return { metrics: await readMetrics(s.page), ranOn };
 }
 
@@ -36,7 +37,7 @@ test('the demo model runs on WebGPU in the page and matches the CPU', async (t) 
   const cpu = await runDemo('cpu');
   assert.equal(cpu.ranOn.device, 'cpu', cpu.ranOn.text);
   const gpu = await runDemo('gpu');
-  assert.equal(gpu.ranOn.device, 'gpu', `forced WebGPU ran on: ${gpu.ranOn.text}`);
+  assert.equal(gpu.ranOn.device, 'gpu', `forced WebGPU ran on: ${gpu.ranOn.text} ${gpu.ranOn.notes.join(' | ')}`);
   assert.match(gpu.ranOn.text, /BrowserWebGpu/);
   await s.page.screenshot({ path: join(screenshots, 'model-run-webgpu.png'), fullPage: true });
   // Same predictions: the labels (hence every count metric) are identical, the probability

@@ -17,6 +17,7 @@ pub mod norm;
 pub mod pool;
 pub mod reduce;
 pub mod softmax;
+pub mod sort;
 
 pub use conv::{conv2d, Window};
 pub use device::{AdapterSummary, Gpu, GpuTensor, Recorder};

@@ -21,7 +21,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3
     let oy = (i / p.ow) % p.oh;
     let plane = i / (p.ow * p.oh);
     let base = plane * p.h * p.w;
-    var acc = select(0.0, -3.4028235e38, p.kind == 0u);
+    var acc = select(0.0, -3.4028234e38, p.kind == 0u);
     var count = 0u;
     for (var ki = 0u; ki < p.kh; ki++) {
         let iy = i32(oy * p.sh + ki * p.dh) - i32(p.pt);

@@ -13,8 +13,8 @@ var<workgroup> idx: array<u32, 64>;
 
 fn init(op: u32) -> f32 {
     switch op {
-        case 2u, 8u: { return -3.4028235e38; }
-        case 3u, 9u: { return 3.4028235e38; }
+        case 2u, 8u: { return -3.4028234e38; }
+        case 3u, 9u: { return 3.4028234e38; }
         case 4u: { return 1.0; }
         default: { return 0.0; }
     }

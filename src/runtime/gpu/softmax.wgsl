@@ -19,7 +19,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3
     let r = min(row, p.rows - 1u);
     let base = (r / p.inner) * p.n * p.inner + r % p.inner;
 
-    var m = -3.4028235e38;
+    var m = -3.4028234e38;
     for (var j = lid; j < p.n; j += 64u) { m = max(m, x[base + j * p.inner]); }
     red[lid] = m;
     workgroupBarrier();
