@@ -1,6 +1,6 @@
-//! Sorting f32 keys on the GPU (bitonic), measured against the CPU's sort for the metric
-//! engine's AUC / curve sorts (benches/gpu_sort.rs). Not wired into metrics: on the adapters
-//! this project can test (lavapipe, SwiftShader) the CPU sort wins; see ARCHITECTURE.md.
+//! Sorting f32 keys on the GPU (bitonic), to be measured against the CPU's sort for the metric
+//! engine's AUC / curve sorts (benches/gpu_sort.rs checks it equals the CPU sort and times
+//! both). Not wired into metrics: no measurement has shown it winning yet; see ARCHITECTURE.md.
 
 use super::device::{GpuTensor, Recorder};
 use super::elementwise::groups;
