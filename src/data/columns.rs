@@ -5,6 +5,7 @@
 //! `pred`/`y_pred`/`prediction`, `score`/`prob`/`y_score`, `prob_<class>`/`p_<class>`,
 //! `weight`); explicit flags win over detection.
 
+use super::Record;
 use crate::error::{Error, Location, Result};
 use crate::metrics::{labels, Evaluation, Task};
 use std::borrow::Cow;
@@ -370,34 +371,37 @@ impl Plan {
         Evaluation::new(self.task, declared, width)
     }
 
-    fn number(&self, record: &[String], col: usize, line: u64, expected: &str) -> Result<f64> {
-        let raw = record[col].trim();
-        match raw.parse::<f64>() {
-            Ok(v) if v.is_finite() => Ok(v),
-            Ok(_) => Err(self.non_finite(raw, col, line, expected)),
-            Err(_) if is_missing(raw) => Err(self.non_finite(raw, col, line, expected)),
-            Err(_) => Err(Error::NotNumeric {
+    fn number(&self, record: &Record, col: usize, line: u64, expected: &str) -> Result<f64> {
+        let raw = record.get(col).trim_ascii();
+        // Numbers are ASCII: a cell that is not UTF-8 fails to parse below and is reported.
+        let parsed = std::str::from_utf8(raw).ok().and_then(|t| t.parse::<f64>().ok());
+        match parsed {
+            Some(v) if v.is_finite() => Ok(v),
+            Some(_) => Err(self.non_finite(raw, col, line, expected)),
+            None if is_missing(&String::from_utf8_lossy(raw)) => Err(self.non_finite(raw, col, line, expected)),
+            None => Err(Error::NotNumeric {
                 loc: Location::at(&self.file, line, Some(self.names[col].clone())),
-                value: raw.to_string(),
+                value: String::from_utf8_lossy(raw).into_owned(),
                 expected: expected.to_string(),
             }),
         }
     }
 
-    fn non_finite(&self, raw: &str, col: usize, line: u64, expected: &str) -> Error {
+    fn non_finite(&self, raw: &[u8], col: usize, line: u64, expected: &str) -> Error {
         Error::NonFinite {
             loc: Location::at(&self.file, line, Some(self.names[col].clone())),
-            value: raw.to_string(),
+            value: String::from_utf8_lossy(raw).into_owned(),
             expected: expected.to_string(),
         }
     }
 
     /// The label's canonical text, borrowed when the cell already is canonical (plain
     /// integers and text, the common case): no allocation per row.
-    fn label<'r>(&self, record: &'r [String], col: usize, line: u64) -> Result<Cow<'r, str>> {
-        let raw = record[col].trim();
+    fn label<'r>(&self, record: &'r Record, col: usize, line: u64) -> Result<Cow<'r, str>> {
+        let raw = record.get(col).trim_ascii();
+        let raw = std::str::from_utf8(raw).map_err(|_| super::csv::not_utf8(&self.file, line, col))?;
         if is_missing(raw) {
-            return Err(self.non_finite(raw, col, line, "a label in every row"));
+            return Err(self.non_finite(raw.as_bytes(), col, line, "a label in every row"));
         }
         Ok(canonical_label(raw))
     }
@@ -405,7 +409,7 @@ impl Plan {
     /// Feed one record (already checked to have the header's width) into `eval`.
     pub fn feed<S: RowSink + ?Sized>(
         &self,
-        record: &[String],
+        record: &Record,
         line: u64,
         eval: &mut S,
         scratch: &mut Vec<f64>,
@@ -417,7 +421,7 @@ impl Plan {
                 if v < 0.0 || !v.is_finite() {
                     return Err(Error::NotNumeric {
                         loc: Location::at(&self.file, line, Some(self.names[w].clone())),
-                        value: record[w].trim().to_string(),
+                        value: String::from_utf8_lossy(record.get(w).trim_ascii()).into_owned(),
                         expected: "a finite, non-negative sample weight".into(),
                     });
                 }

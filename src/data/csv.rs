@@ -1,6 +1,8 @@
 //! Delimited text (CSV, TSV, semicolon) through the `csv` crate, streamed record by record.
+//! Records are read as bytes into a reused buffer: UTF-8 is checked only where text is
+//! needed (labels), numbers are parsed straight from the bytes.
 
-use super::Rows;
+use super::{Record, Rows};
 use crate::error::{Error, Location, Result};
 use std::io::Read;
 
@@ -34,24 +36,21 @@ pub struct Records<R: Read> {
     file: String,
     inner: csv::Reader<R>,
     header: Vec<String>,
-    record: csv::StringRecord,
+    record: csv::ByteRecord,
     /// European files: `;`-separated with `0,5` decimals.
     decimal_comma: bool,
 }
 
 /// `-0,25` or `3,5e-2`: one comma between digits and nothing else unusual.
-fn is_comma_decimal(s: &str) -> bool {
-    let t = s.trim();
-    let t = t.strip_prefix(['-', '+']).unwrap_or(t);
-    match t.split_once(',') {
-        Some((a, b)) => {
-            !a.is_empty()
-                && a.bytes().all(|c| c.is_ascii_digit())
-                && b.bytes().next().is_some_and(|c| c.is_ascii_digit())
-                && b.bytes().all(|c| c.is_ascii_digit() || matches!(c, b'e' | b'E' | b'-' | b'+'))
-        }
-        None => false,
-    }
+fn is_comma_decimal(s: &[u8]) -> bool {
+    let t = s.trim_ascii();
+    let t = t.strip_prefix(b"-").or_else(|| t.strip_prefix(b"+")).unwrap_or(t);
+    let Some(at) = t.iter().position(|&c| c == b',') else { return false };
+    let (a, b) = (&t[..at], &t[at + 1..]);
+    !a.is_empty()
+        && a.iter().all(u8::is_ascii_digit)
+        && b.first().is_some_and(u8::is_ascii_digit)
+        && b.iter().all(|&c| c.is_ascii_digit() || matches!(c, b'e' | b'E' | b'-' | b'+'))
 }
 
 impl<R: Read> Records<R> {
@@ -79,36 +78,60 @@ impl<R: Read> Records<R> {
                 .skip(1)
                 .take(20)
                 .flat_map(|line| line.split(|&b| b == b';'))
-                .any(|f| std::str::from_utf8(f).is_ok_and(is_comma_decimal));
-        Ok(Records { file: file.to_string(), inner, header, record: csv::StringRecord::new(), decimal_comma })
+                .any(is_comma_decimal);
+        Ok(Records { file: file.to_string(), inner, header, record: csv::ByteRecord::new(), decimal_comma })
     }
 
     pub fn header(&self) -> &[String] {
         &self.header
     }
 
-    /// The next record as (line, fields), checked to have the header's width. Blank lines
+    /// Read the next record into `into`, checked to have the header's width. Blank lines
     /// are skipped by the csv crate.
-    pub fn next_record(&mut self, out: &mut Vec<String>) -> Result<Option<u64>> {
-        let more = self.inner.read_record(&mut self.record).map_err(|e| csv_error(&self.file, e))?;
+    fn read(&mut self, into: &mut csv::ByteRecord) -> Result<Option<u64>> {
+        let more = self.inner.read_byte_record(into).map_err(|e| csv_error(&self.file, e))?;
         if !more {
             return Ok(None);
         }
-        let line = self.record.position().map_or(0, |p| p.line());
-        if self.record.len() != self.header.len() {
+        let line = into.position().map_or(0, |p| p.line());
+        if into.len() != self.header.len() {
             return Err(Error::RaggedRow {
                 loc: Location::at(&self.file, line, None),
                 expected: self.header.len(),
-                found: self.record.len(),
+                found: into.len(),
             });
         }
+        Ok(Some(line))
+    }
+
+    /// `0,5` -> `0.5` in the fields that are decimal-comma numbers.
+    fn fix_decimals(from: &csv::ByteRecord, to: &mut csv::ByteRecord, scratch: &mut Vec<u8>) {
+        to.clear();
+        for f in from.iter() {
+            if is_comma_decimal(f) {
+                scratch.clear();
+                scratch.extend(f.iter().map(|&c| if c == b',' { b'.' } else { c }));
+                to.push_field(scratch);
+            } else {
+                to.push_field(f);
+            }
+        }
+    }
+
+    /// The next record as (line, fields), checked to have the header's width.
+    pub fn next_record(&mut self, out: &mut Vec<String>) -> Result<Option<u64>> {
+        let mut rec = std::mem::take(&mut self.record);
+        let line = self.read(&mut rec);
+        self.record = rec;
+        let Some(line) = line? else { return Ok(None) };
         out.resize_with(self.record.len(), String::new);
-        for (dst, src) in out.iter_mut().zip(self.record.iter()) {
+        for (i, (dst, src)) in out.iter_mut().zip(self.record.iter()).enumerate() {
+            let text = std::str::from_utf8(src).map_err(|_| not_utf8(&self.file, line, i))?;
             dst.clear();
             if self.decimal_comma && is_comma_decimal(src) {
-                dst.extend(src.chars().map(|c| if c == ',' { '.' } else { c }));
+                dst.extend(text.chars().map(|c| if c == ',' { '.' } else { c }));
             } else {
-                dst.push_str(src);
+                dst.push_str(text);
             }
         }
         Ok(Some(line))
@@ -126,6 +149,28 @@ impl<R: Read> Rows for Records<R> {
     }
     fn next_record(&mut self, out: &mut Vec<String>) -> Result<Option<u64>> {
         Records::next_record(self, out)
+    }
+
+    fn next_bytes(&mut self, out: &mut Record) -> Result<Option<u64>> {
+        if !self.decimal_comma {
+            return self.read(&mut out.fields);
+        }
+        let mut rec = std::mem::take(&mut self.record);
+        let line = self.read(&mut rec);
+        if let Ok(Some(_)) = line {
+            let mut scratch = Vec::new();
+            Self::fix_decimals(&rec, &mut out.fields, &mut scratch);
+        }
+        self.record = rec;
+        line
+    }
+}
+
+/// Text that is not UTF-8, at a known line and field.
+pub fn not_utf8(file: &str, line: u64, field: usize) -> Error {
+    Error::Malformed {
+        loc: Location { file: file.to_string(), line: Some(line), column: None },
+        message: format!("field {} is not valid UTF-8 text; save the file as UTF-8", field + 1),
     }
 }
 

@@ -1,8 +1,9 @@
 //! Readers that turn the files a user drops into rows for the metric accumulators.
 //!
 //! Every format (delimited text, JSON Lines, JSON arrays, NumPy `.npy`/`.npz`, any of them
-//! gzip-compressed) is reduced to the same thing: a header and a stream of string records,
-//! the [`Rows`] trait. That keeps column understanding ([`columns`]) and the metric feed in
+//! gzip-compressed) is reduced to the same thing: a header and a stream of records, the
+//! [`Rows`] trait. The evaluation's hot path reads records as bytes into one reused
+//! [`Record`] ([`Rows::next_bytes`]), so a big CSV costs no allocation per cell. That keeps column understanding ([`columns`]) and the metric feed in
 //! one place, so the same predictions give the same report whatever the container. Records
 //! are pulled one at a time from any `std::io::Read`, so memory does not grow with the file
 //! (NumPy archives are the exception: they are column-oriented and read whole).
@@ -27,6 +28,55 @@ pub trait Rows {
     /// Fill `out` with the next record; returns its 1-based line (or row) number for
     /// messages, or `None` at the end.
     fn next_record(&mut self, out: &mut Vec<String>) -> Result<Option<u64>>;
+
+    /// The next record as byte fields in `out`'s reused buffer (the evaluation's hot path);
+    /// returns its line number like [`Rows::next_record`]. Delimited text overrides this to
+    /// skip building a `String` per cell; other formats go through their strings.
+    fn next_bytes(&mut self, out: &mut Record) -> Result<Option<u64>> {
+        let line = self.next_record(&mut out.strings)?;
+        out.fields.clear();
+        for s in &out.strings {
+            out.fields.push_field(s.as_bytes());
+        }
+        Ok(line)
+    }
+}
+
+/// One record's fields as bytes, with its buffers kept between records.
+#[derive(Debug, Clone, Default)]
+pub struct Record {
+    fields: ::csv::ByteRecord,
+    /// Scratch for readers that produce strings (see [`Rows::next_bytes`]).
+    strings: Vec<String>,
+}
+
+impl Record {
+    /// Field `i` (empty when out of range; readers check widths against the header).
+    pub fn get(&self, i: usize) -> &[u8] {
+        self.fields.get(i).unwrap_or_default()
+    }
+
+    pub fn len(&self) -> usize {
+        self.fields.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.fields.is_empty()
+    }
+
+    /// The fields as text (invalid UTF-8 replaced), for the few rows that are sampled.
+    pub fn to_strings(&self) -> Vec<String> {
+        self.fields.iter().map(|f| String::from_utf8_lossy(f).into_owned()).collect()
+    }
+
+    /// Build from text fields (tests, other sources).
+    pub fn from_strings<S: AsRef<str>>(fields: &[S]) -> Record {
+        let mut r = Record::default();
+        for f in fields {
+            r.fields.push_field(f.as_ref().as_bytes());
+        }
+        r
+    }
 }
 
 /// The container of a predictions file, as detected.

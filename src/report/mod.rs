@@ -9,7 +9,7 @@ pub mod text;
 
 pub use arrays::{evaluate_arrays, ArrayReport};
 
-use crate::data::{self, ByteCounter, ColumnSpec, Format, NonFinite, Plan, Rows};
+use crate::data::{self, ByteCounter, ColumnSpec, Format, NonFinite, Plan, Record, Rows};
 use crate::error::{Error, Location, Result};
 use crate::metrics::ci::CiOptions;
 use crate::metrics::classification::ClassStats;
@@ -189,10 +189,10 @@ fn run_logged(
     let names = rows.header().to_vec();
     let roles = data::columns::resolve(&names, spec, file)?;
 
-    let mut sample: Vec<(u64, Vec<String>)> = Vec::new();
-    let mut buf = Vec::new();
+    let mut sample: Vec<(u64, Record)> = Vec::new();
+    let mut buf = Record::default();
     while sample.len() < SAMPLE_ROWS {
-        match rows.next_record(&mut buf)? {
+        match rows.next_bytes(&mut buf)? {
             Some(line) => sample.push((line, std::mem::take(&mut buf))),
             None => break,
         }
@@ -200,7 +200,7 @@ fn run_logged(
     if sample.is_empty() {
         return Err(Error::NoRows(Location::file(file)));
     }
-    let sample_rows: Vec<Vec<String>> = sample.iter().map(|(_, r)| r.clone()).collect();
+    let sample_rows: Vec<Vec<String>> = sample.iter().map(|(_, r)| r.to_strings()).collect();
     let plan = Plan::new(file, names, roles, &sample_rows, spec)?;
     drop(sample_rows);
     let mut eval = plan.evaluation();
@@ -220,7 +220,7 @@ fn run_logged(
     let mut tracker = rows::RowTracker::new(plan.task, &plan.classes, width, plan.threshold);
     let mut log = paired.then(|| paired::PairedLog::new(plan.task, &plan.classes, width, plan.threshold));
     let mut row = 0u64;
-    let mut feed = |record: &[String], line: u64, eval: &mut Evaluation| -> Result<()> {
+    let mut feed = |record: &Record, line: u64, eval: &mut Evaluation| -> Result<()> {
         tracker.at(row, line);
         row += 1;
         let mut tee = rows::Tee { eval, rows: &mut tracker, paired: log.as_mut() };
@@ -237,7 +237,7 @@ fn run_logged(
         n += 1;
     }
     drop(sample);
-    while let Some(line) = rows.next_record(&mut buf)? {
+    while let Some(line) = rows.next_bytes(&mut buf)? {
         feed(&buf, line, &mut eval)?;
         n += 1;
         if n % 8192 == 0 && !progress(bytes.get(), n) {
