@@ -185,3 +185,21 @@ fn csv_error(file: &str, e: csv::Error) -> Error {
         _ => Error::Malformed { loc: Location { file: file.to_string(), line, column: None }, message: e.to_string() },
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn byte_records_fix_decimal_commas_and_match_strings() {
+        let text = b"label;score\n1;0,25\n0;-1,5e-2\n";
+        let mut r = Records::new("t.csv", &text[..], text).expect("header");
+        let mut rec = Record::default();
+        assert_eq!(r.next_bytes(&mut rec).expect("row"), Some(2));
+        assert_eq!((rec.get(0), rec.get(1)), (&b"1"[..], &b"0.25"[..]));
+        let mut strings = Vec::new();
+        assert_eq!(r.next_record(&mut strings).expect("row"), Some(3));
+        assert_eq!(strings, vec!["0", "-1.5e-2"]);
+        assert_eq!(r.next_bytes(&mut rec).expect("end"), None);
+    }
+}
