@@ -7,7 +7,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { start, readMetrics, root, screenshots } from './harness.mjs';
+import { start, readMetrics, root, screenshots, settled } from './harness.mjs';
 
 const paired = JSON.parse(readFileSync(join(root, 'tests/fixtures/report/paired.json'), 'utf8'));
 let s;
@@ -15,11 +15,7 @@ let s;
 before(async () => { s = await start(); });
 after(async () => { await s?.close(); });
 
-async function done() {
-  await s.page.waitForFunction(() => ['done', 'error', 'cancelled'].includes(document.body.dataset.state));
-  const err = await s.page.$eval('#error', (e) => (e.hidden ? '' : e.textContent));
-  assert.equal(err, '');
-}
+const done = () => settled(s.page);
 
 async function visible(selector) {
   const box = await s.page.locator(selector).boundingBox();

@@ -56,3 +56,10 @@ export function close(got, want, key) {
   const g = Number(got);
   return Math.abs(g - want) <= 1e-9 * Math.max(Math.abs(want), 1e-3) || (console.error(key, got, want), false);
 }
+
+/** Wait until the page's work has ended, and fail with the page's error text if it showed one. */
+export async function settled(page) {
+  await page.waitForFunction(() => ['done', 'error', 'cancelled'].includes(document.body.dataset.state));
+  const err = await page.$eval('#error', (e) => (e.hidden ? '' : e.textContent));
+  if (err) throw new Error(`the page showed an error: ${err}`);
+}

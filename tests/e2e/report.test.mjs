@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { readFileSync, readdirSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
-import { start, readMetrics, close, root, screenshots } from './harness.mjs';
+import { start, readMetrics, close, root, screenshots, settled } from './harness.mjs';
 
 const goldens = JSON.parse(readFileSync(join(root, 'tests/fixtures/e2e/goldens.json'), 'utf8'));
 let s;
@@ -15,11 +15,7 @@ let s;
 before(async () => { s = await start(); });
 after(async () => { await s?.close(); });
 
-async function done() {
-  await s.page.waitForFunction(() => ['done', 'error', 'cancelled'].includes(document.body.dataset.state));
-  const err = await s.page.$eval('#error', (e) => (e.hidden ? '' : e.textContent));
-  assert.equal(err, '');
-}
+const done = () => settled(s.page);
 
 async function demo() {
   await s.page.goto(s.url);
