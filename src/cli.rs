@@ -23,6 +23,7 @@ enum Format {
 enum TaskArg {
     Binary,
     Multiclass,
+    Multilabel,
     Regression,
 }
 
@@ -211,6 +212,7 @@ fn run(cli: Cli) -> webeval::Result<String> {
                 task: task.map(|t| match t {
                     TaskArg::Binary => Task::Binary,
                     TaskArg::Multiclass => Task::Multiclass,
+                    TaskArg::Multilabel => Task::Multilabel,
                     TaskArg::Regression => Task::Regression,
                 }),
                 non_finite: match non_finite {

@@ -27,7 +27,13 @@ fn evaluate(file: &str, task: Option<Task>) -> Report {
     let path = fixtures().join(file);
     let f = std::fs::File::open(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     let spec = ColumnSpec { task, ..ColumnSpec::default() };
-    evaluate_csv(file, f, &spec, &mut |_, _| true).unwrap_or_else(|e| panic!("{file}: {e}"))
+    let report = if file.ends_with(".csv") {
+        evaluate_csv(file, f, &spec, &mut |_, _| true)
+    } else {
+        // the same data as JSON Lines or .npz: the format found from the file
+        webeval::report::evaluate(file, f, &spec, &mut |_, _| true)
+    };
+    report.unwrap_or_else(|e| panic!("{file}: {e}"))
 }
 
 fn evaluate_ci(file: &str, task: Option<Task>, level: f64) -> Report {

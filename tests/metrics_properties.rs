@@ -11,7 +11,7 @@ use webeval::metrics::{Evaluation, MetricMap, Task};
 use webeval::report::evaluate_csv;
 
 /// One generated row: truth, prediction, scores (one per class or one positive score),
-/// weight. Regression rows use `y`/`p`.
+/// weight. Regression rows use `y`/`p`, multilabel rows `yt`/`yp` (0/1 per label).
 #[derive(Debug, Clone)]
 struct Row {
     truth: String,
@@ -20,6 +20,8 @@ struct Row {
     y: f64,
     p: f64,
     w: f64,
+    yt: Vec<f64>,
+    yp: Vec<f64>,
 }
 
 /// A small seeded generator, so the fixtures are the same on every run.
@@ -39,6 +41,7 @@ enum Kind {
     Binary,
     Multiclass,
     Regression,
+    Multilabel,
 }
 
 const CLASSES: [&str; 3] = ["0", "1", "2"];
@@ -55,6 +58,11 @@ fn rows(kind: Kind, n: usize, seed: u64) -> Vec<Row> {
             let pred = if g.next() < 0.7 { t } else { g.below(k) };
             let scores = if kind == Kind::Binary { vec![probs[1]] } else { probs };
             let y = 5.0 + 3.0 * g.next();
+            // multilabel: four labels, scores in tenths (ties), predictions mostly right
+            let yt: Vec<f64> = (0..4).map(|_| f64::from(u8::from(g.next() < 0.45))).collect();
+            let ml_scores: Vec<f64> = yt.iter().map(|t| ((g.next() + 0.5 * t) * 10.0 / 1.5).floor() / 10.0).collect();
+            let yp: Vec<f64> = ml_scores.iter().map(|&s| f64::from(u8::from((s > 0.5) != (g.next() < 0.1)))).collect();
+            let scores = if kind == Kind::Multilabel { ml_scores } else { scores };
             Row {
                 truth: CLASSES[t].into(),
                 pred: CLASSES[pred].into(),
@@ -62,6 +70,8 @@ fn rows(kind: Kind, n: usize, seed: u64) -> Vec<Row> {
                 y,
                 p: y + g.next() - 0.5,
                 w: 1.0 + (g.next() * 3.0).floor(),
+                yt,
+                yp,
             }
         })
         .collect()
@@ -72,6 +82,7 @@ fn evaluation(kind: Kind) -> Evaluation {
         Kind::Binary => Evaluation::new(Task::Binary, Vec::new(), 1),
         Kind::Multiclass => Evaluation::new(Task::Multiclass, CLASSES.iter().map(|c| c.to_string()).collect(), 3),
         Kind::Regression => Evaluation::new(Task::Regression, Vec::new(), 0),
+        Kind::Multilabel => Evaluation::new(Task::Multilabel, ["a", "b", "c", "d"].map(String::from).to_vec(), 4),
     }
 }
 
@@ -79,6 +90,8 @@ fn feed(eval: &mut Evaluation, rows: &[Row], weight: impl Fn(&Row) -> f64) {
     for r in rows {
         if eval.task == Task::Regression {
             eval.update_regression(r.y, r.p, weight(r));
+        } else if eval.task == Task::Multilabel {
+            eval.update_multilabel(&r.yt, &r.yp, &r.scores, weight(r));
         } else {
             eval.update_classification(&r.truth, &r.pred, &r.scores, weight(r));
         }
@@ -121,7 +134,7 @@ fn diff(a: &MetricMap, b: &MetricMap, skip: &[&str], tol: f64) -> Vec<String> {
     bad
 }
 
-const KINDS: [Kind; 3] = [Kind::Binary, Kind::Multiclass, Kind::Regression];
+const KINDS: [Kind; 4] = [Kind::Binary, Kind::Multiclass, Kind::Regression, Kind::Multilabel];
 
 fn check(what: &str, kind: Kind, a: &MetricMap, b: &MetricMap, skip: &[&str]) {
     let bad = diff(a, b, skip, 1e-9);
@@ -146,7 +159,14 @@ fn permutation_does_not_change_metrics() {
 #[test]
 fn unit_weight_column_equals_none() {
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/metrics/cases");
-    for case in ["binary_score", "multiclass_3_pred", "regression_signed", "regression_even_median", "labels_strings"] {
+    for case in [
+        "binary_score",
+        "multiclass_3_pred",
+        "regression_signed",
+        "regression_even_median",
+        "labels_strings",
+        "multilabel_3",
+    ] {
         let text = std::fs::read_to_string(dir.join(format!("{case}.csv"))).expect("case file");
         let with_ones: String = text
             .lines()
@@ -167,7 +187,13 @@ fn scaling_weights_is_free() {
         let data = rows(kind, 200, 2);
         // scaling every weight: counts scale, rates do not
         let scaled = metrics(kind, &data, |r| r.w * 3.75);
-        check("scaling", kind, &metrics(kind, &data, |r| r.w), &scaled, &["confusion_matrix"]);
+        check(
+            "scaling",
+            kind,
+            &metrics(kind, &data, |r| r.w),
+            &scaled,
+            &["confusion_matrix", "multilabel_confusion_matrix"],
+        );
     }
 }
 
@@ -320,7 +346,7 @@ proptest! {
     }
 
     #[test]
-    fn merge_equals_one_pass(seed in any::<u64>(), cuts in prop::collection::vec(0usize..80, 0..4), kind in 0usize..3) {
+    fn merge_equals_one_pass(seed in any::<u64>(), cuts in prop::collection::vec(0usize..80, 0..4), kind in 0usize..4) {
         let kind = KINDS[kind];
         let data = rows(kind, 80, seed);
         let one = metrics(kind, &data, |r| r.w);

@@ -15,6 +15,10 @@ pub const PRED_NAMES: &[&str] = &["pred", "y_pred", "prediction", "predicted"];
 pub const SCORE_NAMES: &[&str] = &["score", "prob", "y_score", "proba", "probability"];
 pub const WEIGHT_NAMES: &[&str] = &["weight", "sample_weight", "w"];
 const PROB_PREFIXES: &[&str] = &["prob_", "p_", "proba_"];
+/// Multilabel indicator columns: `label_<class>` (truth, 0/1) and `pred_<class>` (predicted,
+/// 0/1), the names NumPy arrays and JSON arrays called `label`/`y_true`/`y_pred` spread to.
+pub const MULTILABEL_TRUTH_PREFIXES: &[&str] = &["y_true_", "label_", "labels_", "target_", "truth_", "y_"];
+pub const MULTILABEL_PRED_PREFIXES: &[&str] = &["y_pred_", "pred_", "prediction_", "predicted_"];
 
 /// What to do with a row whose numbers include NaN, infinity or a missing value.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -63,6 +67,29 @@ pub struct Roles {
     /// (class, column) for each per-class probability column, in header order.
     pub probs: Vec<(String, usize)>,
     pub weight: Option<usize>,
+    /// Multilabel: (label, column) of each truth indicator column, in header order (empty
+    /// for other tasks), and of each predicted indicator column.
+    pub labels: Vec<(String, usize)>,
+    pub preds: Vec<(String, usize)>,
+}
+
+/// Which multilabel role a header name has, with its label: truth or prediction indicator.
+fn indicator(name: &str) -> Option<(bool, String)> {
+    let n = name.trim();
+    let lower = n.to_ascii_lowercase();
+    let strip = |prefixes: &[&str]| {
+        prefixes.iter().find(|p| lower.starts_with(*p) && n.len() > p.len()).map(|p| labels::canonical(&n[p.len()..]))
+    };
+    if let Some(class) = strip(MULTILABEL_PRED_PREFIXES) {
+        return Some((false, class));
+    }
+    // score columns and the single-label names are no truth indicators ("y_score_a", "y_pred")
+    let taken = PROB_PREFIXES.iter().chain(&["y_score_", "score_"]).any(|p| lower.starts_with(p))
+        || LABEL_NAMES.iter().chain(PRED_NAMES).chain(SCORE_NAMES).chain(WEIGHT_NAMES).any(|w| lower == *w);
+    if taken {
+        return None;
+    }
+    strip(MULTILABEL_TRUTH_PREFIXES).map(|class| (true, class))
 }
 
 fn find(names: &[String], wanted: &[&str]) -> Option<usize> {
@@ -80,39 +107,77 @@ fn explicit(names: &[String], name: &Option<String>, file: &str) -> Result<Optio
     }
 }
 
-/// Assign roles to header columns.
+/// Assign roles to header columns. Without `--task`, a file with two or more truth
+/// indicator columns (`label_<class>`) and no single label column is multilabel.
 pub fn resolve(names: &[String], spec: &ColumnSpec, file: &str) -> Result<Roles> {
-    let label = match explicit(names, &spec.label, file)? {
+    let plain = match explicit(names, &spec.label, file)? {
+        Some(i) => Some(i),
+        None => find(names, LABEL_NAMES),
+    };
+    let (mut labels, mut preds) = (Vec::new(), Vec::new());
+    for (i, n) in names.iter().enumerate() {
+        match indicator(n) {
+            Some((true, class)) => labels.push((class, i)),
+            Some((false, class)) => preds.push((class, i)),
+            None => {}
+        }
+    }
+    let multilabel = match spec.task {
+        Some(t) => t == Task::Multilabel,
+        None => plain.is_none() && labels.len() >= 2,
+    };
+    if multilabel {
+        if labels.len() < 2 {
+            return Err(Error::MissingColumn {
+                loc: Location::at(file, 1, None),
+                role: "multilabel truth".into(),
+                found: names.join(", "),
+                expected: "label_<class> (one 0/1 column per label, two or more)".into(),
+                flag: "task".into(),
+            });
+        }
+        let probs = prob_columns(names, None);
+        let weight = explicit(names, &spec.weight, file)?.or_else(|| find(names, WEIGHT_NAMES));
+        return Ok(Roles { label: labels[0].1, pred: None, score: None, probs, weight, labels, preds });
+    }
+    let label = match plain {
         Some(i) => i,
-        None => find(names, LABEL_NAMES).ok_or_else(|| Error::MissingColumn {
-            loc: Location::at(file, 1, None),
-            role: "true-label".into(),
-            found: names.join(", "),
-            expected: LABEL_NAMES.join("/"),
-            flag: "label".into(),
-        })?,
+        None => {
+            return Err(Error::MissingColumn {
+                loc: Location::at(file, 1, None),
+                role: "true-label".into(),
+                found: names.join(", "),
+                expected: format!("{} (or label_<class> 0/1 columns for multilabel)", LABEL_NAMES.join("/")),
+                flag: "label".into(),
+            })
+        }
     };
     let pred = explicit(names, &spec.pred, file)?.or_else(|| find(names, PRED_NAMES));
     let score = explicit(names, &spec.score, file)?.or_else(|| find(names, SCORE_NAMES));
     let weight = explicit(names, &spec.weight, file)?.or_else(|| find(names, WEIGHT_NAMES));
-    let mut probs = Vec::new();
-    if spec.score.is_none() {
-        for (i, n) in names.iter().enumerate() {
-            let n = n.trim();
-            if let Some(class) = PROB_PREFIXES.iter().find_map(|p| n.strip_prefix(p)) {
-                if !class.is_empty() && Some(i) != score {
-                    probs.push((labels::canonical(class), i));
-                }
-            }
-        }
-    }
+    let mut probs = if spec.score.is_none() { prob_columns(names, score) } else { Vec::new() };
     let score = if probs.len() >= 2 { None } else { score };
+    let none = Vec::new;
     if probs.len() == 1 {
         // A single prob_<class> column is a positive-class score.
         let (_, i) = probs.pop().expect("one element");
-        return Ok(Roles { label, pred, score: score.or(Some(i)), probs, weight });
+        return Ok(Roles { label, pred, score: score.or(Some(i)), probs, weight, labels: none(), preds: none() });
     }
-    Ok(Roles { label, pred, score, probs, weight })
+    Ok(Roles { label, pred, score, probs, weight, labels: none(), preds: none() })
+}
+
+/// The `prob_<class>` columns (class, column), other than the `score` column.
+fn prob_columns(names: &[String], score: Option<usize>) -> Vec<(String, usize)> {
+    let mut probs = Vec::new();
+    for (i, n) in names.iter().enumerate() {
+        let n = n.trim();
+        if let Some(class) = PROB_PREFIXES.iter().find_map(|p| n.strip_prefix(p)) {
+            if !class.is_empty() && Some(i) != score {
+                probs.push((labels::canonical(class), i));
+            }
+        }
+    }
+    probs
 }
 
 /// [`labels::canonical`] without allocating when `raw` (trimmed) already is canonical.
@@ -163,6 +228,9 @@ impl ScoreTransform {
 pub trait RowSink {
     fn classification(&mut self, truth: &str, pred: &str, scores: &[f64], weight: f64);
     fn regression(&mut self, truth: f64, pred: f64, weight: f64);
+    /// A multilabel row: per label (the plan's class order) truth and prediction (0/1) and
+    /// the scores (empty without score columns).
+    fn multilabel(&mut self, truth: &[f64], pred: &[f64], scores: &[f64], weight: f64);
 }
 
 impl RowSink for Evaluation {
@@ -171,6 +239,9 @@ impl RowSink for Evaluation {
     }
     fn regression(&mut self, truth: f64, pred: f64, weight: f64) {
         self.update_regression(truth, pred, weight);
+    }
+    fn multilabel(&mut self, truth: &[f64], pred: &[f64], scores: &[f64], weight: f64) {
+        self.update_multilabel(truth, pred, scores, weight);
     }
 }
 
@@ -194,6 +265,10 @@ pub struct Plan {
     /// For a binary score without predictions: predicted positive when score > this.
     pub threshold: f64,
     pub notes: Vec<String>,
+    /// Multilabel: the truth indicator columns in `classes` order, and the predicted ones
+    /// (empty: predicted where the label's score > `threshold`).
+    pub ml_truth: Vec<usize>,
+    pub ml_pred: Vec<usize>,
 }
 
 impl Plan {
@@ -212,6 +287,8 @@ impl Plan {
 
         let task = if let Some(t) = spec.task {
             t
+        } else if !roles.labels.is_empty() {
+            Task::Multilabel
         } else if roles.probs.len() >= 2 {
             if roles.probs.len() == 2 {
                 Task::Binary
@@ -239,6 +316,9 @@ impl Plan {
             }
         };
 
+        if task == Task::Multilabel {
+            return Plan::multilabel(file, names, roles, sample);
+        }
         let mut classes: Vec<String> = roles.probs.iter().map(|(c, _)| c.clone()).collect();
         if task == Task::Regression {
             if roles.pred.is_none() {
@@ -362,11 +442,133 @@ impl Plan {
             transform,
             threshold,
             notes,
+            ml_truth: Vec::new(),
+            ml_pred: Vec::new(),
         })
+    }
+
+    /// A multilabel file: labels in truth-column order, each with its predicted column
+    /// and/or its score column found by label name.
+    fn multilabel(file: &str, names: Vec<String>, roles: Roles, sample: &[Vec<String>]) -> Result<Plan> {
+        let classes: Vec<String> = roles.labels.iter().map(|(c, _)| c.clone()).collect();
+        let mut notes = Vec::new();
+        let partner = |cols: &[(String, usize)], what: &str| -> Result<Vec<usize>> {
+            if cols.is_empty() {
+                return Ok(Vec::new());
+            }
+            let found: Vec<usize> =
+                classes.iter().filter_map(|c| cols.iter().find(|(d, _)| d == c).map(|x| x.1)).collect();
+            if found.len() < classes.len() {
+                let missing: Vec<&str> =
+                    classes.iter().filter(|c| !cols.iter().any(|(d, _)| d == *c)).map(String::as_str).collect();
+                return Err(Error::ClassMismatch {
+                    loc: Location::at(file, 1, None),
+                    message: format!(
+                        "multilabel {what} columns must cover every label; none for [{}] (labels from the truth columns: [{}])",
+                        missing.join(", "),
+                        classes.join(", ")
+                    ),
+                });
+            }
+            Ok(found)
+        };
+        let ml_pred = partner(&roles.preds, "prediction")?;
+        let score_cols = partner(&roles.probs, "score")?;
+        if ml_pred.is_empty() && score_cols.is_empty() {
+            return Err(Error::MissingColumn {
+                loc: Location::at(file, 1, None),
+                role: "multilabel prediction or score".into(),
+                found: names.join(", "),
+                expected: "pred_<class> (0/1) or prob_<class> for every label".into(),
+                flag: "task".into(),
+            });
+        }
+        let outside = sample.iter().any(|r| {
+            score_cols.iter().any(|&c| {
+                r.get(c).and_then(|v| v.trim().parse::<f64>().ok()).is_some_and(|v| !(0.0..=1.0).contains(&v))
+            })
+        });
+        let threshold = if outside { 0.0 } else { 0.5 };
+        if ml_pred.is_empty() {
+            let kind = if outside { "decision values (some outside [0, 1])" } else { "probabilities" };
+            notes.push(format!(
+                "no prediction columns: each label predicted where its score > {threshold} (scores read as {kind})"
+            ));
+        }
+        Ok(Plan {
+            file: file.to_string(),
+            names,
+            task: Task::Multilabel,
+            ml_truth: roles.labels.iter().map(|x| x.1).collect(),
+            roles,
+            classes,
+            input_cols: score_cols.clone(),
+            score_cols,
+            keep: None,
+            transform: ScoreTransform::None,
+            threshold,
+            notes,
+            ml_pred,
+        })
+    }
+
+    /// A multilabel indicator cell: 0/1 (also 0.0/1.0 and true/false).
+    fn indicator(&self, record: &Record, col: usize, line: u64) -> Result<f64> {
+        let raw = record.get(col).trim_ascii();
+        if raw.eq_ignore_ascii_case(b"true") {
+            return Ok(1.0);
+        }
+        if raw.eq_ignore_ascii_case(b"false") {
+            return Ok(0.0);
+        }
+        match self.number(record, col, line, "0 or 1 (a label indicator)")? {
+            v if v == 0.0 || v == 1.0 => Ok(v),
+            _ => Err(Error::NotNumeric {
+                loc: Location::at(&self.file, line, Some(self.names[col].clone())),
+                value: String::from_utf8_lossy(raw).into_owned(),
+                expected: "0 or 1 (a label indicator)".into(),
+            }),
+        }
+    }
+
+    /// One multilabel row into `eval`; `scratch` holds [truth; scores; predictions].
+    fn feed_multilabel<S: RowSink + ?Sized>(
+        &self,
+        record: &Record,
+        line: u64,
+        eval: &mut S,
+        scratch: &mut Vec<f64>,
+        weight: f64,
+    ) -> Result<()> {
+        let k = self.classes.len();
+        scratch.clear();
+        for &c in &self.ml_truth {
+            scratch.push(self.indicator(record, c, line)?);
+        }
+        for &c in &self.input_cols {
+            scratch.push(self.number(record, c, line, "a score or probability (a number)")?);
+        }
+        if self.ml_pred.is_empty() {
+            for i in 0..k {
+                scratch.push(f64::from(u8::from(scratch[k + i] > self.threshold)));
+            }
+        } else {
+            for &c in &self.ml_pred {
+                scratch.push(self.indicator(record, c, line)?);
+            }
+        }
+        let s = self.input_cols.len();
+        let (truth, rest) = scratch.split_at(k);
+        let (scores, pred) = rest.split_at(s);
+        eval.multilabel(truth, pred, scores, weight);
+        Ok(())
     }
 
     pub fn evaluation(&self) -> Evaluation {
         let width = self.score_cols.len();
+        if self.task == Task::Multilabel {
+            return Evaluation::new(self.task, self.classes.clone(), width);
+        }
         let declared = if width >= 2 { self.classes.clone() } else { Vec::new() };
         Evaluation::new(self.task, declared, width)
     }
@@ -429,6 +631,9 @@ impl Plan {
             }
             None => 1.0,
         };
+        if self.task == Task::Multilabel {
+            return self.feed_multilabel(record, line, eval, scratch, weight);
+        }
         if self.task == Task::Regression {
             let y = self.number(record, r.label, line, "a numeric target")?;
             let p = self.number(record, r.pred.expect("planned"), line, "a numeric prediction")?;

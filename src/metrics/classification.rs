@@ -205,6 +205,25 @@ pub struct ClassStats {
     pub jaccard: f64,
 }
 
+impl ClassStats {
+    /// One class's row from its one-vs-rest counts (weighted true/false positives and
+    /// negatives); also a multilabel label's row, from its 2x2 matrix.
+    pub fn from_counts(tp: f64, fp: f64, fneg: f64, tn: f64) -> ClassStats {
+        let c = ClassCounts { tp, pred: tp + fp, support: tp + fneg };
+        ClassStats {
+            precision: div0(tp, c.pred),
+            recall: div0(tp, c.support),
+            f1: fbeta(&c, 1.0),
+            support: c.support,
+            specificity: div_nan(tn, tn + fp),
+            npv: div_nan(tn, tn + fneg),
+            fpr: div_nan(fp, fp + tn),
+            fnr: div_nan(fneg, fneg + tp),
+            jaccard: jaccard(&c),
+        }
+    }
+}
+
 /// A per-class score from its counts.
 type CountsMetric = fn(&ClassCounts) -> f64;
 
@@ -235,20 +254,8 @@ impl ConfusionMatrix {
         self.class_counts()
             .iter()
             .map(|c| {
-                let fp = c.pred - c.tp;
-                let fneg = c.support - c.tp;
-                let tn = total - c.tp - fp - fneg;
-                ClassStats {
-                    precision: div0(c.tp, c.pred),
-                    recall: div0(c.tp, c.support),
-                    f1: fbeta(c, 1.0),
-                    support: c.support,
-                    specificity: div_nan(tn, tn + fp),
-                    npv: div_nan(tn, tn + fneg),
-                    fpr: div_nan(fp, fp + tn),
-                    fnr: div_nan(fneg, fneg + c.tp),
-                    jaccard: jaccard(c),
-                }
+                let (fp, fneg) = (c.pred - c.tp, c.support - c.tp);
+                ClassStats::from_counts(c.tp, fp, fneg, total - c.tp - fp - fneg)
             })
             .collect()
     }
@@ -416,7 +423,7 @@ fn matrix_json(rows: &[Vec<f64>], cell: fn(f64) -> serde_json::Value) -> serde_j
 }
 
 /// Counts are integers unless weights made them fractional; print them as such.
-fn count_json(c: f64) -> serde_json::Value {
+pub(super) fn count_json(c: f64) -> serde_json::Value {
     if c.fract() == 0.0 && c.abs() < 9e15 {
         serde_json::Value::from(c as i64)
     } else {

@@ -12,6 +12,7 @@
 pub mod ci;
 pub mod classification;
 pub mod labels;
+pub mod multilabel;
 pub mod ranking;
 pub mod regression;
 pub mod sort;
@@ -20,6 +21,7 @@ pub mod threshold;
 use ci::{CiOptions, Interval, Poisson, RowKeys};
 use classification::{ClassStats, ConfusionAccumulator};
 use labels::LabelIndex;
+use multilabel::MultilabelAccumulator;
 use ranking::{Calibration, NamedCurve, ScoreAccumulator, NO_COLUMN};
 use regression::RegressionAccumulator;
 use serde::{Deserialize, Serialize};
@@ -43,6 +45,8 @@ pub fn num(v: f64) -> serde_json::Value {
 pub enum Task {
     Binary,
     Multiclass,
+    /// Label sets: one 0/1 indicator column per label.
+    Multilabel,
     Regression,
 }
 
@@ -51,6 +55,7 @@ impl Task {
         match self {
             Task::Binary => "binary",
             Task::Multiclass => "multiclass",
+            Task::Multilabel => "multilabel",
             Task::Regression => "regression",
         }
     }
@@ -59,6 +64,7 @@ impl Task {
         match s {
             "binary" => Some(Task::Binary),
             "multiclass" => Some(Task::Multiclass),
+            "multilabel" => Some(Task::Multilabel),
             "regression" => Some(Task::Regression),
             _ => None,
         }
@@ -79,6 +85,7 @@ pub struct Evaluation {
     confusion: Option<ConfusionAccumulator>,
     scores: Option<ScoreAccumulator>,
     regression: Option<RegressionAccumulator>,
+    multilabel: Option<MultilabelAccumulator>,
     ci: Option<CiOptions>,
     /// The bootstrap key of the next row, and the keys of the rows so far.
     next_key: u64,
@@ -125,6 +132,7 @@ impl Evaluation {
             confusion: None,
             scores: None,
             regression: None,
+            multilabel: None,
             ci: None,
             next_key: 0,
             keys: RowKeys::default(),
@@ -135,7 +143,10 @@ impl Evaluation {
     }
 
     fn build(&mut self, replicates: usize) {
+        self.multilabel = (self.task == Task::Multilabel)
+            .then(|| MultilabelAccumulator::new(&self.declared_classes, self.score_width > 0, replicates));
         let (confusion, scores, regression) = match self.task {
+            Task::Multilabel => (None, None, None),
             Task::Regression => (None, None, Some(RegressionAccumulator::new())),
             _ => {
                 let scores = match self.score_width {
@@ -213,6 +224,15 @@ impl Evaluation {
         }
     }
 
+    /// One row of a multilabel task: per label (declared order) whether it is true and
+    /// predicted (non-zero = set), and its score when the evaluation has scores.
+    pub fn update_multilabel(&mut self, truth: &[f64], pred: &[f64], scores: &[f64], weight: f64) {
+        self.draw(weight);
+        if let Some(m) = &mut self.multilabel {
+            m.update(truth, pred, scores, weight, &self.rep);
+        }
+    }
+
     pub fn update_regression(&mut self, truth: f64, pred: f64, weight: f64) {
         let key = self.next_key;
         self.next_key += 1;
@@ -233,6 +253,9 @@ impl Evaluation {
         if let (Some(a), Some(b)) = (&mut self.regression, &other.regression) {
             a.merge(b);
         }
+        if let (Some(a), Some(b)) = (&mut self.multilabel, &other.multilabel) {
+            a.merge(b);
+        }
         self.keys.merge(&other.keys);
         if self.ci != other.ci {
             // replicates drawn differently cannot be combined
@@ -241,9 +264,10 @@ impl Evaluation {
     }
 
     pub fn rows(&self) -> u64 {
-        match (&self.confusion, &self.regression) {
-            (Some(c), _) => c.rows(),
-            (_, Some(r)) => r.rows(),
+        match (&self.confusion, &self.regression, &self.multilabel) {
+            (Some(c), _, _) => c.rows(),
+            (_, Some(r), _) => r.rows(),
+            (_, _, Some(m)) => m.rows(),
             _ => 0,
         }
     }
@@ -282,6 +306,14 @@ impl Evaluation {
         };
         if let Some(r) = &self.regression {
             metrics.extend(r.finish());
+        }
+        if let Some(m) = &self.multilabel {
+            let report = m.finish(&self.keys.lookup(), self.poisson(), true);
+            metrics.extend(report.metrics);
+            out.classes = m.labels().to_vec();
+            out.per_class = report.per_label;
+            out.curves = report.curves;
+            out.score_replicates = report.replicates;
         }
         if let Some(c) = &self.confusion {
             let cm = c.finish(self.labels.names());
@@ -323,6 +355,8 @@ impl Evaluation {
         for b in 0..ci.replicates {
             let m = match (&regression, &self.confusion) {
                 (Some(reps), _) => reps.get(b).cloned().unwrap_or_default(),
+                // multilabel: every metric's replicates come from the accumulator
+                (None, None) => point.score_replicates.get(b).cloned().unwrap_or_default(),
                 (None, Some(c)) => {
                     let cm = c.replicate(b, names, &declared);
                     let mut m = cm.metrics(self.positive(&cm));
@@ -331,7 +365,6 @@ impl Evaluation {
                     }
                     m
                 }
-                _ => MetricMap::new(),
             };
             for (k, vals) in samples.iter_mut() {
                 vals.push(m.get(*k).and_then(serde_json::Value::as_f64).unwrap_or(f64::NAN));

@@ -21,7 +21,7 @@ pub const NO_COLUMN: u32 = u32::MAX;
 
 /// The stored scores: f32 while that is exact, then f64.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-enum Store {
+pub(super) enum Store {
     F32(Vec<f32>),
     F64(Vec<f64>),
 }
@@ -34,7 +34,7 @@ impl Default for Store {
 
 impl Store {
     #[inline]
-    fn push(&mut self, v: f64) {
+    pub(super) fn push(&mut self, v: f64) {
         match self {
             Store::F32(s) => {
                 let f = v as f32;
@@ -50,7 +50,7 @@ impl Store {
         }
     }
 
-    fn extend(&mut self, other: &Store) {
+    pub(super) fn extend(&mut self, other: &Store) {
         match other {
             Store::F32(o) => {
                 for &v in o {
@@ -66,7 +66,7 @@ impl Store {
     }
 
     #[inline]
-    fn get(&self, i: usize) -> f64 {
+    pub(super) fn get(&self, i: usize) -> f64 {
         match self {
             Store::F32(s) => s.get(i).map_or(f64::NAN, |&x| f64::from(x)),
             Store::F64(s) => s.get(i).copied().unwrap_or(f64::NAN),
@@ -74,21 +74,21 @@ impl Store {
     }
 
     #[inline]
-    fn key(&self, i: usize) -> u64 {
+    pub(super) fn key(&self, i: usize) -> u64 {
         match self {
             Store::F32(s) => sort::desc_key_f32(s.get(i).copied().unwrap_or(f32::NAN)),
             Store::F64(s) => sort::desc_key_f64(s.get(i).copied().unwrap_or(f64::NAN)),
         }
     }
 
-    fn decoder(&self) -> fn(u64) -> f64 {
+    pub(super) fn decoder(&self) -> fn(u64) -> f64 {
         match self {
             Store::F32(_) => sort::f32_of_key,
             Store::F64(_) => sort::f64_of_key,
         }
     }
 
-    fn bytes(&self) -> usize {
+    pub(super) fn bytes(&self) -> usize {
         match self {
             Store::F32(s) => s.len() * 4,
             Store::F64(s) => s.len() * 8,
@@ -563,7 +563,7 @@ impl ScoreAccumulator {
     }
 }
 
-fn mean(v: &[f64]) -> f64 {
+pub(super) fn mean(v: &[f64]) -> f64 {
     if v.is_empty() {
         f64::NAN
     } else {
@@ -571,25 +571,25 @@ fn mean(v: &[f64]) -> f64 {
     }
 }
 
-fn weighted(v: &[f64], by: &[f64]) -> f64 {
+pub(super) fn weighted(v: &[f64], by: &[f64]) -> f64 {
     let tot: f64 = by.iter().sum();
     v.iter().zip(by).map(|(a, s)| a * s).sum::<f64>() / tot
 }
 
 /// What every walk over one accumulator's rows shares.
-struct WalkSetup<'a> {
-    replicates: usize,
-    poisson: Poisson,
-    keys: &'a KeyLookup,
-    weights: Option<&'a [f64]>,
-    decode: fn(u64) -> f64,
+pub(super) struct WalkSetup<'a> {
+    pub(super) replicates: usize,
+    pub(super) poisson: Poisson,
+    pub(super) keys: &'a KeyLookup,
+    pub(super) weights: Option<&'a [f64]>,
+    pub(super) decode: fn(u64) -> f64,
 }
 
 /// One replicate's running ROC/PR sums over a descending walk.
 #[derive(Debug, Clone, Copy, Default)]
-struct RocState {
-    tp: f64,
-    fp: f64,
+pub(super) struct RocState {
+    pub(super) tp: f64,
+    pub(super) fp: f64,
     /// Σ Δfp·(tp_before + tp_after)/2: the ROC area in weight units.
     area: f64,
     /// Σ Δtp·precision: average precision times the positives.
@@ -653,7 +653,7 @@ impl RocState {
     }
 
     /// Trapezoidal area under (fpr, tpr); NaN when one class is absent.
-    fn auc(&self) -> f64 {
+    pub(super) fn auc(&self) -> f64 {
         if self.tp <= 0.0 || self.fp <= 0.0 {
             return f64::NAN;
         }
@@ -661,7 +661,7 @@ impl RocState {
     }
 
     /// Step-wise AP, as sklearn; NaN without positives (sklearn warns and returns -0.0).
-    fn average_precision(&self) -> f64 {
+    pub(super) fn average_precision(&self) -> f64 {
         if self.tp <= 0.0 {
             return f64::NAN;
         }
@@ -688,7 +688,7 @@ struct DeLongSums {
 }
 
 /// A descending walk over one curve's items, point estimate and replicates together.
-struct Walk<'a> {
+pub(super) struct Walk<'a> {
     setup: &'a WalkSetup<'a>,
     /// Per replicate (positives, negatives), for the partial AUC.
     totals: Option<&'a [(f64, f64)]>,
@@ -701,14 +701,14 @@ struct Walk<'a> {
     delong: Option<DeLongSums>,
 }
 
-struct WalkResult {
-    states: Vec<RocState>,
-    curve: Option<BinaryCurve>,
+pub(super) struct WalkResult {
+    pub(super) states: Vec<RocState>,
+    pub(super) curve: Option<BinaryCurve>,
     delong: Option<f64>,
 }
 
 impl<'a> Walk<'a> {
-    fn new(setup: &'a WalkSetup<'a>, totals: Option<&'a [(f64, f64)]>, record: bool, delong: bool) -> Self {
+    pub(super) fn new(setup: &'a WalkSetup<'a>, totals: Option<&'a [(f64, f64)]>, record: bool, delong: bool) -> Self {
         let reps = setup.replicates + 1;
         Walk {
             setup,
@@ -723,7 +723,7 @@ impl<'a> Walk<'a> {
         }
     }
 
-    fn feed(&mut self, items: &[Item]) {
+    pub(super) fn feed(&mut self, items: &[Item]) {
         let s = self.setup;
         for (i, it) in items.iter().enumerate() {
             if self.group.is_some_and(|g| g != it.key) {
@@ -799,7 +799,7 @@ impl<'a> Walk<'a> {
         self.dfp[0] = 0.0;
     }
 
-    fn finish(mut self) -> WalkResult {
+    pub(super) fn finish(mut self) -> WalkResult {
         self.close();
         let delong = self.delong.as_ref().and_then(|d| {
             let (p, n) = (self.states[0].tp, self.states[0].fp);
@@ -952,7 +952,7 @@ pub(crate) struct BinaryCurve {
 impl BinaryCurve {
     /// The ROC and PR points, at most CURVE_POINTS of each (evenly spread, first and last
     /// kept), computed only where kept.
-    fn into_named(self, class: String, auc: f64, ap: f64) -> NamedCurve {
+    pub(super) fn into_named(self, class: String, auc: f64, ap: f64) -> NamedCurve {
         let m = self.thresholds.len();
         let (p, n) = (self.tps.last().copied().unwrap_or(0.0), self.fps.last().copied().unwrap_or(0.0));
         let pick = |len: usize| -> Vec<usize> {

@@ -69,6 +69,11 @@ pub struct Columns {
     pub score: Option<String>,
     pub probs: Vec<String>,
     pub weight: Option<String>,
+    /// Multilabel: the truth and predicted indicator columns, in label order.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub labels: Vec<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub preds: Vec<String>,
 }
 
 /// One row of the classification report (undefined rates are `null`).
@@ -330,6 +335,8 @@ impl Report {
             score: plan.roles.score.map(name),
             probs: plan.roles.probs.iter().map(|(_, i)| name(*i)).collect(),
             weight: plan.roles.weight.map(name),
+            labels: plan.ml_truth.iter().map(|&i| name(i)).collect(),
+            preds: plan.ml_pred.iter().map(|&i| name(i)).collect(),
         };
         let per_class =
             f.classes.iter().zip(&f.per_class).map(|(c, v)| PerClass { class: c.clone(), stats: *v }).collect();

@@ -318,6 +318,9 @@ impl RowSink for Tee<'_> {
             p.classification(truth, pred, scores, weight);
         }
     }
+    fn multilabel(&mut self, truth: &[f64], pred: &[f64], scores: &[f64], weight: f64) {
+        self.eval.update_multilabel(truth, pred, scores, weight);
+    }
     fn regression(&mut self, truth: f64, pred: f64, weight: f64) {
         self.eval.update_regression(truth, pred, weight);
         self.rows.regression(truth, pred);
