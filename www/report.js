@@ -30,6 +30,9 @@ const LABELS = {
   r2_score: 'R²',
   explained_variance_score: 'Explained variance',
   max_error: 'Max error',
+  coverage_error: 'Coverage error',
+  label_ranking_average_precision_score: 'Label ranking avg. precision',
+  label_ranking_loss: 'Label ranking loss',
 };
 
 /** Human label for a metric key like `f1_score@macro`. */
@@ -90,7 +93,8 @@ export function metricCell(key, raw, tag = 'td') {
 const HEADLINE = {
   binary: ['accuracy_score', 'f1_score', 'roc_auc_score', 'average_precision_score', 'log_loss'],
   multiclass: ['accuracy_score', 'f1_score@macro', 'roc_auc_score@macro', 'log_loss'],
-  multilabel: ['accuracy_score', 'f1_score@macro', 'hamming_loss'],
+  multilabel: ['accuracy_score', 'f1_score@micro', 'f1_score@macro', 'hamming_loss', 'roc_auc_score@macro',
+    'label_ranking_average_precision_score'],
   regression: ['root_mean_squared_error', 'mean_absolute_error', 'r2_score', 'max_error'],
 };
 
@@ -361,8 +365,10 @@ export function renderReport(root, { report, json, plots, fileName, core }) {
   root.replaceChildren();
   const classes = (report.classes ?? []).map(String);
   const cols = report.columns;
+  const multilabel = report.task === 'multilabel';
   const detected = [
-    `truth: ${cols.label}`,
+    multilabel ? `truth: ${cols.labels?.length ?? 0} label columns (${cols.labels?.[0]}, …)` : `truth: ${cols.label}`,
+    cols.preds?.length ? `predictions: ${cols.preds.length} label columns` : null,
     cols.pred && `prediction: ${cols.pred}`,
     cols.score && `score: ${cols.score}`,
     cols.probs?.length ? `probabilities: ${cols.probs.length} columns` : null,
@@ -375,7 +381,7 @@ export function renderReport(root, { report, json, plots, fileName, core }) {
       el('span', { class: 'badge', id: 'task', 'data-task': report.task, text: report.task }),
       ' ',
       el('span', { 'data-metric': 'n', 'data-value': String(report.n), text: `${report.n.toLocaleString('en-US')} rows` }),
-      classes.length ? ` · ${classes.length} classes` : '',
+      classes.length ? ` · ${classes.length} ${multilabel ? 'labels' : 'classes'}` : '',
       report.positive_class !== undefined ? ` · positive class “${report.positive_class}”` : '',
       report.ci ? ` · ± is half the ${Math.round(report.ci.level * 100)}% interval` : ''),
     el('p', { class: 'columns', id: 'columns', text: `Columns — ${detected.join(', ')}` }));
@@ -413,14 +419,19 @@ export function renderReport(root, { report, json, plots, fileName, core }) {
 
   if (report.per_class?.length) {
     const fields = PER_CLASS.filter(([f]) => report.per_class.some((r) => f in r));
+    // multilabel: each label's 2x2 matrix (multilabel_confusion_matrix) beside its rates
+    const mcm = Array.isArray(report.metrics.multilabel_confusion_matrix) ? report.metrics.multilabel_confusion_matrix : null;
+    const cells = mcm ? [['tp', 'TP', 1, 1], ['fp', 'FP', 0, 1], ['fn', 'FN', 1, 0], ['tn', 'TN', 0, 0]] : [];
     const t = el('table', { class: 'metrics', id: 'per-class' }, el('thead', {}, el('tr', {},
-      el('th', { scope: 'col', text: 'Class' }), ...fields.map(([, h]) => el('th', { scope: 'col', class: 'num', text: h })))));
+      el('th', { scope: 'col', text: multilabel ? 'Label' : 'Class' }), ...fields.map(([, h]) => el('th', { scope: 'col', class: 'num', text: h })),
+      ...cells.map(([, h]) => el('th', { scope: 'col', class: 'num', text: h })))));
     const tb = el('tbody');
-    for (const row of report.per_class) {
-      tb.append(el('tr', {}, el('th', { scope: 'row', text: row.class }), ...fields.map(([f]) => metricCell(`per_class.${row.class}.${f}`, row[f]))));
-    }
+    report.per_class.forEach((row, i) => {
+      tb.append(el('tr', {}, el('th', { scope: 'row', text: row.class }), ...fields.map(([f]) => metricCell(`per_class.${row.class}.${f}`, row[f])),
+        ...cells.map(([f, , a, b]) => metricCell(`per_class.${row.class}.${f}`, mcm[i]?.[a]?.[b] ?? null))));
+    });
     t.append(tb);
-    root.append(el('div', { class: 'card' }, el('h3', { text: 'Per class' }), el('div', { class: 'scroll' }, t)));
+    root.append(el('div', { class: 'card' }, el('h3', { text: multilabel ? 'Per label' : 'Per class' }), el('div', { class: 'scroll' }, t)));
   }
 
   if (Array.isArray(report.metrics.confusion_matrix)) root.append(confusionCard(report, classes));

@@ -45,6 +45,30 @@ test('summary shows headline metrics with intervals, and the full per-class tabl
   await s.page.screenshot({ path: join(screenshots, 'report-binary-ci.png'), fullPage: true });
 });
 
+test('a multilabel file shows its summary, per-label table and label matrices', async () => {
+  // a case of the metric goldens (tests/fixtures/metrics/make_goldens.py): scikit-learn's values
+  const metricGoldens = JSON.parse(readFileSync(join(root, 'tests/fixtures/metrics/goldens.json'), 'utf8'));
+  const g = metricGoldens.multilabel_strings_shuffled;
+  await s.page.goto(s.url);
+  await s.page.setInputFiles('#file-input', join(root, 'tests/fixtures/metrics', g.file));
+  await done();
+  assert.equal(await s.page.$eval('#task', (e) => e.dataset.task), 'multilabel');
+  const m = await readMetrics(s.page);
+  for (const key of ['accuracy_score', 'f1_score@micro', 'f1_score@samples', 'hamming_loss', 'roc_auc_score@macro',
+    'label_ranking_average_precision_score', 'jaccard_score@samples']) {
+    assert.ok(close(m[key], g.metrics[key], key), `${key}: ${m[key]} vs ${g.metrics[key]}`);
+  }
+  assert.ok(await s.page.$('#headline [data-metric="hamming_loss"]'), 'hamming loss is a headline tile');
+  g.per_class.forEach((row, i) => {
+    for (const f of ['precision', 'recall', 'f1', 'support']) {
+      assert.ok(close(m[`per_class.${row.class}.${f}`], row[f], `${row.class} ${f}`));
+    }
+    const [[tn, fp], [fn, tp]] = g.metrics.multilabel_confusion_matrix[i];
+    assert.deepEqual([tp, fp, fn, tn].map(Number), ['tp', 'fp', 'fn', 'tn'].map((f) => Number(m[`per_class.${row.class}.${f}`])));
+  });
+  await s.page.screenshot({ path: join(screenshots, 'report-multilabel.png'), fullPage: true });
+});
+
 test('confusion matrix toggles between counts and normalised rates', async () => {
   await demo();
   const cells = () => s.page.$$eval('#confusion-table tbody td', (tds) => tds.map((t) => t.textContent));
