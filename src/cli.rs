@@ -287,7 +287,8 @@ fn load_model_and_data(
     let session = webeval::runtime::Engine::new_blocking(&m, device)?;
     let f =
         std::fs::File::open(data).map_err(|e| webeval::Error::Io { file: data.to_string(), message: e.to_string() })?;
-    let ds = webeval::runtime::infer::read_dataset(data, f, label)?;
+    let images = webeval::runtime::infer::ImageOptions::default();
+    let ds = webeval::runtime::infer::read_dataset_for(&m, data, f, label, &images)?;
     Ok((m, session, ds))
 }
 

@@ -299,6 +299,9 @@ struct RunOptions {
     batch_size: Option<usize>,
     /// "auto" (default), "cpu" or "gpu" (WebGPU); `runModelOn` only, `runModel` is the CPU.
     device: Option<String>,
+    /// For an ImageFolder `.zip` dataset: size, layout, normalisation (defaults from the
+    /// model's input shape; see `runtime::infer::ImageOptions`).
+    image: Option<crate::runtime::infer::ImageOptions>,
 }
 
 /// Milliseconds from `performance.now()` (workers and windows both have it).
@@ -327,7 +330,9 @@ fn run_inputs(
 ) -> Result<(crate::model::Model, crate::runtime::infer::Dataset), JsError> {
     let model = crate::model::Model::from_bytes("model.onnx", model_bytes).map_err(js_err)?;
     let name = opts.data_name.clone().unwrap_or_else(|| "data.csv".into());
-    let ds = crate::runtime::infer::read_dataset(&name, data_bytes, opts.label.as_deref()).map_err(js_err)?;
+    let images = opts.image.clone().unwrap_or_default();
+    let ds = crate::runtime::infer::read_dataset_for(&model, &name, data_bytes, opts.label.as_deref(), &images)
+        .map_err(js_err)?;
     Ok((model, ds))
 }
 

@@ -347,4 +347,53 @@ mod images {
         let e = folder.batch(&mut source, &bad, 0..1).err().map(|e| e.to_string()).unwrap_or_default();
         assert!(e.contains("one per channel"), "{e}");
     }
+
+    /// A model whose input is an image batch, run on an ImageFolder zip: the pixels, the
+    /// folder-to-output numbering and the report match onnxruntime + scikit-learn
+    /// (make_images.py).
+    #[test]
+    fn model_on_an_image_zip_matches_onnxruntime() {
+        let _turn = super::turn();
+        let want: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(super::fixture("digits_images.json")).expect("goldens"))
+                .expect("json");
+        let model_bytes = std::fs::read(super::fixture("digits_image_model.onnx")).expect("model");
+        let model = webeval::model::Model::from_bytes("digits_image_model.onnx", model_bytes).expect("loads");
+        let zip = std::fs::read(super::fixture("digits_images.zip")).expect("zip");
+        let opts = webeval::runtime::infer::ImageOptions::default();
+        let spec = webeval::runtime::infer::image_spec(&model, &opts).expect("spec");
+        assert_eq!((spec.width, spec.height, spec.channels, spec.layout), (8, 8, 1, TensorLayout::Nchw));
+        assert_eq!((spec.resize, spec.mean.clone(), spec.std.clone()), (Resize::Stretch, vec![0.0], vec![1.0]));
+        let ds = webeval::runtime::infer::read_dataset_for(&model, "digits_images.zip", zip.as_slice(), None, &opts)
+            .expect("dataset");
+        assert_eq!(ds.rows as u64, want["n"].as_u64().expect("n"));
+        let session = webeval::runtime::Session::new(&model).expect("compiles");
+        let mut clock = || 0.0;
+        let (report, preds, _) =
+            webeval::runtime::infer::evaluate(&model, &session, &ds, 32, &mut clock).expect("runs");
+        let classes: Vec<String> = serde_json::from_value(want["classes"].clone()).expect("classes");
+        assert_eq!(preds.classes, classes);
+        for (r, row) in want["probabilities_first_rows"].as_array().expect("rows").iter().enumerate() {
+            for (c, p) in row.as_array().expect("row").iter().enumerate() {
+                let (got, p) = (f64::from(preds.probs[r * classes.len() + c]), p.as_f64().expect("p"));
+                assert!((got - p).abs() < 1e-6, "row {r} class {c}: {got} vs onnxruntime {p}");
+            }
+        }
+        assert_eq!(report.n, ds.rows as u64);
+        assert_eq!(report.class_names(), classes);
+        for (key, value) in want["metrics"].as_object().expect("metrics") {
+            let got = report.metrics.get(key).and_then(serde_json::Value::as_f64);
+            let value = value.as_f64().expect("number");
+            assert!(
+                got.is_some_and(|g| (g - value).abs() <= 1e-6 * value.abs().max(1e-3)),
+                "{key}: {got:?} vs {value}"
+            );
+        }
+        // A table-input model is refused with the shape it has.
+        let demo = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("www/demo/digits_mlp.onnx");
+        let table =
+            webeval::model::Model::from_bytes("digits_mlp.onnx", std::fs::read(demo).expect("demo")).expect("m");
+        let e = webeval::runtime::infer::image_spec(&table, &opts).err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(e.contains("not an image batch"), "{e}");
+    }
 }

@@ -8,9 +8,11 @@ export class Engine {
   }
 
   spawn() {
+    this.memoryBytes = 0; // peak wasm memory of this worker (its instance never shrinks)
     this.worker = new Worker(new URL('./worker.js', import.meta.url), { type: 'module' });
     this.worker.onmessage = (event) => {
       const msg = event.data;
+      if (msg.memory) this.memoryBytes = Math.max(this.memoryBytes ?? 0, msg.memory);
       const req = this.pending.get(msg.id);
       if (!req) return;
       if (msg.type === 'progress') {

@@ -59,6 +59,7 @@ async function withBusy(work) {
   $('empty').hidden = true;
   try {
     await work();
+    document.body.dataset.wasmMemory = String(engine.memoryBytes ?? 0);
     document.body.dataset.state = 'done';
   } catch (err) {
     if (err.cancelled) {
@@ -101,7 +102,8 @@ async function handleFiles(files) {
     }
     if (models.length) {
       const device = document.getElementById('device-select')?.value || 'auto';
-      const out = JSON.parse(await engine.run(models[0], preds[0], { device }, showProgress));
+      const preset = document.getElementById('image-preset')?.value || 'unit';
+      const out = JSON.parse(await engine.run(models[0], preds[0], { device, image: { preset } }, showProgress));
       if (!out.report) {
         throw new Error(`${preds[0].name} has no true-label column (label/y_true/target), so ${models[0].name}'s predictions cannot be scored; add one to get a report.`);
       }

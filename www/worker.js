@@ -6,31 +6,36 @@ import init, { evaluateStream, compareStreams, inspectModel, runModel, runModelO
 const CHUNK = 1 << 20;
 
 const ready = init();
+let exports;
+// The wasm instance's linear memory in bytes. It only grows, so the size sent with a result is
+// the peak of the work so far: the page shows it, and tests check it stays bounded.
+const memoryBytes = () => exports?.memory?.buffer?.byteLength ?? 0;
+const send = (msg) => self.postMessage({ ...msg, memory: memoryBytes() });
 
 self.onmessage = async (event) => {
   const { id, kind, file, data, options } = event.data;
   try {
-    await ready;
+    exports = await ready;
     if (kind === 'version') {
-      self.postMessage({ id, type: 'result', result: version() });
+      send({ id, type: 'result', result: version() });
       return;
     }
     if (kind === 'run') {
-      self.postMessage({ id, type: 'progress', phase: `running ${file.name} on ${data.name}`, done: 0, total: 0 });
+      send({ id, type: 'progress', phase: `running ${file.name} on ${data.name}`, done: 0, total: 0 });
       const reader = new FileReaderSync();
       const model = new Uint8Array(reader.readAsArrayBuffer(file));
       const rows = new Uint8Array(reader.readAsArrayBuffer(data));
       const opts = { ...options, dataName: data.name };
       // A device choice goes through the async entry point (WebGPU readbacks are promises).
       const result = opts.device ? await runModelOn(model, rows, opts) : runModel(model, rows, opts);
-      self.postMessage({ id, type: 'result', result });
+      send({ id, type: 'result', result });
       return;
     }
     if (kind === 'inspect') {
-      self.postMessage({ id, type: 'progress', phase: 'reading the model', done: 0, total: file.size });
+      send({ id, type: 'progress', phase: 'reading the model', done: 0, total: file.size });
       const bytes = new Uint8Array(new FileReaderSync().readAsArrayBuffer(file));
-      self.postMessage({ id, type: 'progress', phase: 'inspecting the model', done: file.size, total: file.size });
-      self.postMessage({ id, type: 'result', result: inspectModel(bytes, { file_name: file.name }, undefined) });
+      send({ id, type: 'progress', phase: 'inspecting the model', done: file.size, total: file.size });
+      send({ id, type: 'result', result: inspectModel(bytes, { file_name: file.name }, undefined) });
       return;
     }
     if (kind === 'compare') {
@@ -52,15 +57,15 @@ self.onmessage = async (event) => {
         if (done < last) second = true;
         last = done;
         const at = second ? file.size + done : done;
-        self.postMessage({ id, type: 'progress', phase: second ? `reading ${data.name}` : `reading ${file.name}`, done: Math.min(total, at), rows, total });
+        send({ id, type: 'progress', phase: second ? `reading ${data.name}` : `reading ${file.name}`, done: Math.min(total, at), rows, total });
         return true;
       };
-      self.postMessage({ id, type: 'result', result: compareStreams(file.name, chunks(file), data.name, chunks(data), options ?? {}, progress) });
+      send({ id, type: 'result', result: compareStreams(file.name, chunks(file), data.name, chunks(data), options ?? {}, progress) });
       return;
     }
     if (kind !== 'evaluate') throw new Error(`unknown request '${kind}'`);
     const total = file.size;
-    self.postMessage({ id, type: 'progress', phase: 'reading', done: 0, total });
+    send({ id, type: 'progress', phase: 'reading', done: 0, total });
     // Stream the file in 1 MiB slices so memory does not grow with its size.
     const reader = new FileReaderSync();
     let at = 0;
@@ -71,12 +76,12 @@ self.onmessage = async (event) => {
       return new Uint8Array(chunk);
     };
     const progress = (done, rows) => {
-      self.postMessage({ id, type: 'progress', phase: 'evaluating', done, rows, total });
+      send({ id, type: 'progress', phase: 'evaluating', done, rows, total });
       return true;
     };
     const json = evaluateStream(file.name, read, options ?? {}, progress);
-    self.postMessage({ id, type: 'result', result: json });
+    send({ id, type: 'result', result: json });
   } catch (err) {
-    self.postMessage({ id, type: 'error', message: String(err?.message ?? err) });
+    send({ id, type: 'error', message: String(err?.message ?? err) });
   }
 };

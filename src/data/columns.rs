@@ -193,6 +193,17 @@ fn canonical_label(raw: &str) -> Cow<'_, str> {
     Cow::Owned(labels::canonical(raw))
 }
 
+/// A number from a cell's bytes: fast-float's parser (no UTF-8 pass), std's for the rare
+/// spellings it refuses. Both round correctly, so a cell both accept reads the same.
+#[inline]
+pub fn parse_f64(raw: &[u8]) -> Option<f64> {
+    match fast_float2::parse::<f64, _>(raw) {
+        Ok(v) => Some(v),
+        // Numbers are ASCII: a cell that is not UTF-8 is not a number.
+        Err(_) => std::str::from_utf8(raw).ok()?.parse().ok(),
+    }
+}
+
 /// What is done to the score columns before the metrics see them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ScoreTransform {
@@ -224,9 +235,13 @@ impl ScoreTransform {
 }
 
 /// Where [`Plan::feed`] sends each parsed row: the metric accumulators, and (in the report)
-/// also the row trackers that keep examples for the page.
+/// also the row trackers that keep examples for the page. Labels travel as ids from
+/// [`RowSink::intern`], so the hot path hashes no text.
 pub trait RowSink {
-    fn classification(&mut self, truth: &str, pred: &str, scores: &[f64], weight: f64);
+    /// The id of a label (canonical text), interned on first sight. Called once per distinct
+    /// label spelling, just before the first row that carries it is fed.
+    fn intern(&mut self, label: &str) -> u32;
+    fn classification(&mut self, truth: u32, pred: u32, scores: &[f64], weight: f64);
     fn regression(&mut self, truth: f64, pred: f64, weight: f64);
     /// A multilabel row: per label (the plan's class order) truth and prediction (0/1) and
     /// the scores (empty without score columns).
@@ -234,8 +249,11 @@ pub trait RowSink {
 }
 
 impl RowSink for Evaluation {
-    fn classification(&mut self, truth: &str, pred: &str, scores: &[f64], weight: f64) {
-        self.update_classification(truth, pred, scores, weight);
+    fn intern(&mut self, label: &str) -> u32 {
+        Evaluation::intern(self, label)
+    }
+    fn classification(&mut self, truth: u32, pred: u32, scores: &[f64], weight: f64) {
+        self.update_ids(truth, pred, scores, weight);
     }
     fn regression(&mut self, truth: f64, pred: f64, weight: f64) {
         self.update_regression(truth, pred, weight);
@@ -243,6 +261,61 @@ impl RowSink for Evaluation {
     fn multilabel(&mut self, truth: &[f64], pred: &[f64], scores: &[f64], weight: f64) {
         self.update_multilabel(truth, pred, scores, weight);
     }
+}
+
+/// Label cells already seen, by their (trimmed) bytes: the sink's id and whether the label
+/// is one of the plan's classes. Small label sets (the usual case) are scanned linearly;
+/// past [`LabelCache::SMALL`] a hash map takes over, up to [`LabelCache::MAX`] entries
+/// (beyond that, new spellings are resolved afresh each row: correct, only slower).
+#[derive(Debug, Default)]
+struct LabelCache {
+    small: Vec<CacheEntry>,
+    map: std::collections::HashMap<Box<[u8]>, (u32, bool)>,
+}
+
+/// A label cell's bytes, its sink id and whether it is one of the plan's classes.
+type CacheEntry = (Box<[u8]>, (u32, bool));
+
+impl LabelCache {
+    const SMALL: usize = 16;
+    const MAX: usize = 1 << 16;
+
+    #[inline]
+    fn get(&self, raw: &[u8]) -> Option<(u32, bool)> {
+        if self.map.is_empty() {
+            self.small.iter().find(|(k, _)| **k == *raw).map(|(_, v)| *v)
+        } else {
+            self.map.get(raw).copied()
+        }
+    }
+
+    fn insert(&mut self, raw: &[u8], v: (u32, bool)) {
+        if self.small.len() < Self::SMALL {
+            self.small.push((raw.into(), v));
+        } else if self.map.len() < Self::MAX {
+            if self.map.is_empty() {
+                self.map.extend(self.small.iter().cloned());
+            }
+            self.map.insert(raw.into(), v);
+        }
+    }
+}
+
+/// A label cell resolved: already interned, or new (canonical text, interned once the row
+/// is known to be good, so a rejected row leaves no class behind).
+enum Label<'r> {
+    Known(u32),
+    New(Cow<'r, str>),
+}
+
+/// What [`Plan::feed`] keeps between rows of one stream (one sink): number scratch and the
+/// label cache.
+#[derive(Debug, Default)]
+pub struct FeedState {
+    scores: Vec<f64>,
+    labels: LabelCache,
+    /// Sink ids of `Plan::classes`, interned when first predicted by argmax/threshold.
+    class_ids: Vec<Option<u32>>,
 }
 
 /// How a file will be read: its roles, task and what we decided on its behalf.
@@ -575,8 +648,7 @@ impl Plan {
 
     fn number(&self, record: &Record, col: usize, line: u64, expected: &str) -> Result<f64> {
         let raw = record.get(col).trim_ascii();
-        // Numbers are ASCII: a cell that is not UTF-8 fails to parse below and is reported.
-        let parsed = std::str::from_utf8(raw).ok().and_then(|t| t.parse::<f64>().ok());
+        let parsed = parse_f64(raw);
         match parsed {
             Some(v) if v.is_finite() => Ok(v),
             Some(_) => Err(self.non_finite(raw, col, line, expected)),
@@ -597,24 +669,51 @@ impl Plan {
         }
     }
 
-    /// The label's canonical text, borrowed when the cell already is canonical (plain
-    /// integers and text, the common case): no allocation per row.
-    fn label<'r>(&self, record: &'r Record, col: usize, line: u64) -> Result<Cow<'r, str>> {
+    /// A label cell: its id when this spelling was seen before (no text work at all),
+    /// otherwise its canonical text, borrowed when the cell already is canonical.
+    #[inline]
+    fn label<'r>(&self, record: &'r Record, col: usize, line: u64, cache: &LabelCache) -> Result<(Label<'r>, bool)> {
         let raw = record.get(col).trim_ascii();
+        if let Some((id, known)) = cache.get(raw) {
+            return Ok((Label::Known(id), known));
+        }
         let raw = std::str::from_utf8(raw).map_err(|_| super::csv::not_utf8(&self.file, line, col))?;
         if is_missing(raw) {
             return Err(self.non_finite(raw.as_bytes(), col, line, "a label in every row"));
         }
-        Ok(canonical_label(raw))
+        let canon = canonical_label(raw);
+        let known = self.classes.iter().any(|c| *c == *canon);
+        Ok((Label::New(canon), known))
     }
 
-    /// Feed one record (already checked to have the header's width) into `eval`.
+    /// The id of a resolved label, interning (and caching) a new one.
+    fn label_id<S: RowSink + ?Sized>(
+        &self,
+        label: Label<'_>,
+        known: bool,
+        record: &Record,
+        col: usize,
+        sink: &mut S,
+        cache: &mut LabelCache,
+    ) -> u32 {
+        match label {
+            Label::Known(id) => id,
+            Label::New(text) => {
+                let id = sink.intern(&text);
+                cache.insert(record.get(col).trim_ascii(), (id, known));
+                id
+            }
+        }
+    }
+
+    /// Feed one record (already checked to have the header's width) into `sink`. `state`
+    /// belongs to this plan and sink: keep one per stream.
     pub fn feed<S: RowSink + ?Sized>(
         &self,
         record: &Record,
         line: u64,
-        eval: &mut S,
-        scratch: &mut Vec<f64>,
+        sink: &mut S,
+        state: &mut FeedState,
     ) -> Result<()> {
         let r = &self.roles;
         let weight = match r.weight {
@@ -637,10 +736,11 @@ impl Plan {
         if self.task == Task::Regression {
             let y = self.number(record, r.label, line, "a numeric target")?;
             let p = self.number(record, r.pred.expect("planned"), line, "a numeric prediction")?;
-            eval.regression(y, p, weight);
+            sink.regression(y, p, weight);
             return Ok(());
         }
-        let truth = self.label(record, r.label, line)?;
+        let (truth, truth_known) = self.label(record, r.label, line, &state.labels)?;
+        let scratch = &mut state.scores;
         scratch.clear();
         for &c in &self.input_cols {
             scratch.push(self.number(record, c, line, "a score or probability (a number)")?);
@@ -651,35 +751,84 @@ impl Plan {
             scratch.clear();
             scratch.push(v);
         }
-        if !self.score_cols.is_empty() && !self.classes.iter().any(|c| *c == *truth) {
+        if !self.score_cols.is_empty() && !truth_known {
             let why = if r.probs.len() >= 2 {
                 "has no probability column; the file has columns for classes"
             } else {
                 "is a third class, but a single score column means a binary task with classes"
             };
+            let text = String::from_utf8_lossy(record.get(r.label).trim_ascii()).into_owned();
             return Err(Error::ClassMismatch {
                 loc: Location::at(&self.file, line, Some(self.names[r.label].clone())),
-                message: format!("label '{truth}' {why} [{}]", self.classes.join(", ")),
+                message: format!("label '{}' {why} [{}]", labels::canonical(&text), self.classes.join(", ")),
             });
         }
+        // The predicted label: a cell, or the class the scores pick (index into `classes`).
         let pred = match r.pred {
-            Some(p) => self.label(record, p, line)?,
+            Some(p) => Ok(self.label(record, p, line, &state.labels)?),
             None if scratch.len() >= 2 => {
-                let best = scratch.iter().enumerate().fold(0, |best, (i, v)| if *v > scratch[best] { i } else { best });
-                Cow::Borrowed(self.classes[best].as_str())
+                Err(scratch.iter().enumerate().fold(0, |best, (i, v)| if *v > scratch[best] { i } else { best }))
             }
-            None => {
-                let positive = scratch[0] > self.threshold;
-                Cow::Borrowed(self.classes[usize::from(positive)].as_str())
+            None => Err(usize::from(scratch[0] > self.threshold)),
+        };
+        let t = self.label_id(truth, truth_known, record, r.label, sink, &mut state.labels);
+        let p = match pred {
+            Ok((label, known)) => {
+                self.label_id(label, known, record, r.pred.expect("a prediction column"), sink, &mut state.labels)
+            }
+            Err(class) => {
+                if state.class_ids.len() != self.classes.len() {
+                    state.class_ids = vec![None; self.classes.len()];
+                }
+                *state.class_ids[class].get_or_insert_with(|| sink.intern(&self.classes[class]))
             }
         };
-        eval.classification(&truth, &pred, scratch, weight);
+        sink.classification(t, p, &state.scores, weight);
         Ok(())
     }
 }
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn byte_floats_read_as_std_does() {
+        for raw in [
+            "0",
+            "-0",
+            "1",
+            "+3",
+            "0.1",
+            "1.",
+            ".5",
+            "-.5e-3",
+            "1e308",
+            "1e309",
+            "4.9e-324",
+            "2.2250738585072011e-308",
+            "0.2890421",
+            "0.0070408024",
+            "123456789012345678901234567890",
+            "nan",
+            "NaN",
+            "inf",
+            "-Infinity",
+            "1e",
+            "e5",
+            "",
+            "-",
+            "1,5",
+            "0x10",
+            "1_000",
+            " 1",
+            "3.14abc",
+        ] {
+            let std = raw.parse::<f64>().ok();
+            let got = super::parse_f64(raw.as_bytes());
+            assert_eq!(got.map(f64::to_bits), std.map(f64::to_bits), "{raw:?}: {got:?} vs {std:?}");
+        }
+        assert_eq!(super::parse_f64(b"\xff1"), None);
+    }
+
     #[test]
     fn fast_labels_match_canonical() {
         for raw in

@@ -62,6 +62,7 @@ impl<R: Read> Records<R> {
             .has_headers(true)
             .flexible(true)
             .trim(csv::Trim::None)
+            .buffer_capacity(1 << 16)
             .from_reader(reader);
         let header: Vec<String> = inner
             .headers()

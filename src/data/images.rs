@@ -106,6 +106,7 @@ pub fn decode_into(file: &str, bytes: &[u8], spec: &ImageSpec, out: &mut Vec<f32
         .map_err(|e| image_error(file, format!("cannot decode the image ({e}); expected a PNG or JPEG file")))?;
     let (w, h) = (spec.width, spec.height);
     let img = match spec.resize {
+        Resize::Stretch if (img.width(), img.height()) == (w, h) => img,
         Resize::Stretch => img.resize_exact(w, h, FilterType::Triangle),
         Resize::ShorterThenCenterCrop { shorter } => {
             let (iw, ih) = (img.width().max(1), img.height().max(1));

@@ -459,10 +459,17 @@ impl ScoreAccumulator {
         let score_key = |row: usize, cls: usize| self.scores.key(row * k + self.by_rank[cls]);
 
         let mut curves = Vec::new();
-        // per class: one result per replicate
+        // per class: one result per replicate. The same walk also feeds one-vs-one (Hand &
+        // Till, as sklearn's multi_class="ovo"): class `cls`'s descending order restricted to
+        // the rows of `cls` and another class is exactly the order a sort of that pair's rows
+        // gives (the radix sort is stable and the rows are grouped by class), so the pairs
+        // reuse it instead of sorting 2 x pairs more times. `pairs[cls][o]`: that walk.
         let mut ovr: Vec<WalkResult> = Vec::with_capacity(k);
+        let mut pairs: Vec<Vec<Option<WalkResult>>> = Vec::with_capacity(k);
         for cls in 0..k {
             let mut w = Walk::new(walk, None, full, false);
+            let mut pair_walks: Vec<Walk> = (0..k).map(|_| Walk::new(walk, None, false, false)).collect();
+            let mut bufs: Vec<Vec<Item>> = vec![Vec::new(); k];
             sort::for_each_sorted(
                 grouped.len(),
                 |i| score_key(grouped[i] as usize, cls),
@@ -470,7 +477,10 @@ impl ScoreAccumulator {
                     let row = grouped[i];
                     row | if truth_rank(row as usize) == Some(cls) { POSITIVE } else { 0 }
                 },
-                |items| w.feed(items),
+                |items| {
+                    w.feed(items);
+                    route_pairs(items, cls, &truth_rank, &mut pair_walks, &mut bufs);
+                },
             );
             let mut res = w.finish();
             if let Some(curve) = res.curve.take() {
@@ -478,6 +488,7 @@ impl ScoreAccumulator {
                 curves.push(curve.into_named(self.columns[self.by_rank[cls]].clone(), s.auc(), s.average_precision()));
             }
             ovr.push(res);
+            pairs.push(pair_walks.into_iter().enumerate().map(|(o, pw)| (o != cls).then(|| pw.finish())).collect());
         }
         // micro: every (row, class) cell is one binary decision.
         let mut w = Walk::new(walk, None, false, false);
@@ -491,32 +502,14 @@ impl ScoreAccumulator {
             |items| w.feed(items),
         );
         let micro = w.finish();
-        // one-vs-one (Hand & Till, as sklearn's multi_class="ovo"): for each pair, the mean
-        // of the two AUCs on the rows of those two classes.
+        // one-vs-one: for each pair, the mean of the two AUCs on the rows of those two classes.
         let mut pair_auc: Vec<Vec<f64>> = vec![Vec::new(); reps];
         let mut pair_weight: Vec<Vec<f64>> = vec![Vec::new(); reps];
-        for a in 0..k {
-            for b in a + 1..k {
-                let rows: Vec<u32> = grouped[starts[a]..starts[a + 1]]
-                    .iter()
-                    .chain(&grouped[starts[b]..starts[b + 1]])
-                    .copied()
-                    .collect();
-                let mut aucs = Vec::new();
-                for cls in [a, b] {
-                    let mut w = Walk::new(walk, None, false, false);
-                    sort::for_each_sorted(
-                        rows.len(),
-                        |i| score_key(rows[i] as usize, cls),
-                        |i| rows[i] | if truth_rank(rows[i] as usize) == Some(cls) { POSITIVE } else { 0 },
-                        |items| w.feed(items),
-                    );
-                    aucs.push(w.finish());
-                }
-                for r in 0..reps {
-                    pair_auc[r].push((aucs[0].states[r].auc() + aucs[1].states[r].auc()) / 2.0);
-                    pair_weight[r].push(aucs[0].states[r].tp + aucs[1].states[r].tp);
-                }
+        for (a, b) in (0..k).flat_map(|a| (a + 1..k).map(move |b| (a, b))) {
+            let (Some(x), Some(y)) = (pairs[a][b].take(), pairs[b][a].take()) else { continue };
+            for r in 0..reps {
+                pair_auc[r].push((x.states[r].auc() + y.states[r].auc()) / 2.0);
+                pair_weight[r].push(x.states[r].tp + y.states[r].tp);
             }
         }
 
@@ -811,6 +804,50 @@ impl<'a> Walk<'a> {
         });
         WalkResult { states: self.states, curve: self.curve, delong }
     }
+}
+
+/// Route one sorted batch of class `cls`'s items to its one-vs-one walks: a row of class
+/// `cls` (positive) goes to every pair, a row of class `o` to pair `o`. Buffers are fed at
+/// tie-group boundaries only, as [`Walk::feed`] needs whole groups.
+fn route_pairs(
+    items: &[Item],
+    cls: usize,
+    truth_rank: &dyn Fn(usize) -> Option<usize>,
+    walks: &mut [Walk<'_>],
+    bufs: &mut [Vec<Item>],
+) {
+    const FLUSH: usize = 1 << 16;
+    let flush = |walks: &mut [Walk<'_>], bufs: &mut [Vec<Item>]| {
+        for (w, b) in walks.iter_mut().zip(bufs.iter_mut()) {
+            if !b.is_empty() {
+                w.feed(b);
+                b.clear();
+            }
+        }
+    };
+    let mut pending = 0;
+    for (i, it) in items.iter().enumerate() {
+        if pending >= FLUSH && items[i - 1].key != it.key {
+            flush(walks, bufs);
+            pending = 0;
+        }
+        match truth_rank((it.payload & !POSITIVE) as usize) {
+            Some(t) if t == cls => {
+                for (o, b) in bufs.iter_mut().enumerate() {
+                    if o != cls {
+                        b.push(*it);
+                    }
+                }
+                pending += bufs.len() - 1;
+            }
+            Some(t) if t < bufs.len() => {
+                bufs[t].push(*it);
+                pending += 1;
+            }
+            _ => {}
+        }
+    }
+    flush(walks, bufs);
 }
 
 /// The false-positive-rate bound of the reported partial ROC-AUC.

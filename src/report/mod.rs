@@ -218,7 +218,7 @@ fn run_logged(
         }
         eval = eval.with_ci(ci);
     }
-    let mut scratch = Vec::new();
+    let mut state = data::columns::FeedState::default();
     let mut skipped = Skipped::default();
     let mut n = 0u64;
     let width = plan.score_cols.len();
@@ -229,7 +229,7 @@ fn run_logged(
         tracker.at(row, line);
         row += 1;
         let mut tee = rows::Tee { eval, rows: &mut tracker, paired: log.as_mut() };
-        match plan.feed(record, line, &mut tee, &mut scratch) {
+        match plan.feed(record, line, &mut tee, &mut state) {
             Err(Error::NonFinite { loc, .. }) if spec.non_finite == NonFinite::Skip => {
                 skipped.add(loc);
                 Ok(())

@@ -7,6 +7,7 @@
 use crate::error::{Error, Result};
 use crate::metrics::ci::{normal_quantile, SplitMix64};
 use crate::metrics::Task;
+use crate::report::rows::LocalLabels;
 use serde::Serialize;
 use std::collections::HashMap;
 
@@ -27,8 +28,10 @@ pub struct PairedLog {
     /// probability of the true class. Empty when the file has no scores.
     score: Vec<f64>,
     probability: bool,
-    ids: HashMap<String, u32>,
-    names: Vec<String>,
+    /// Labels in first-seen order; `truth` and `pred` hold these local ids.
+    labels: LocalLabels,
+    /// Per local label id: its index in `classes`, if any.
+    class_of: Vec<Option<usize>>,
     truth: Vec<u32>,
     pred: Vec<u32>,
     values: Vec<[f64; 2]>,
@@ -43,8 +46,8 @@ impl PairedLog {
             classes: classes.to_vec(),
             score: Vec::new(),
             probability: score_width >= 2 || threshold == 0.5,
-            ids: HashMap::new(),
-            names: Vec::new(),
+            labels: LocalLabels::default(),
+            class_of: Vec::new(),
             truth: Vec::new(),
             pred: Vec::new(),
             values: Vec::new(),
@@ -52,27 +55,24 @@ impl PairedLog {
         }
     }
 
-    fn id(&mut self, label: &str) -> u32 {
-        if let Some(&i) = self.ids.get(label) {
-            return i;
+    /// A label the evaluation interned as `id`.
+    pub fn register(&mut self, id: u32, name: &str) {
+        if self.labels.register(id, name) {
+            self.class_of.push(self.classes.iter().position(|c| c == name));
         }
-        let i = self.names.len() as u32;
-        self.names.push(label.to_string());
-        self.ids.insert(label.to_string(), i);
-        i
     }
 
-    pub fn classification(&mut self, truth: &str, pred: &str, scores: &[f64], weight: f64) {
+    /// One row by the evaluation's label ids.
+    pub fn classification(&mut self, truth: u32, pred: u32, scores: &[f64], weight: f64) {
         self.weighted |= weight != 1.0;
-        let t = self.id(truth);
-        let p = self.id(pred);
+        let t = self.labels.local(truth);
         self.truth.push(t);
-        self.pred.push(p);
+        self.pred.push(self.labels.local(pred));
         match scores.len() {
             0 => {}
             1 => self.score.push(scores[0]),
             _ => {
-                let i = self.classes.iter().position(|c| c == truth);
+                let i = self.class_of[t as usize];
                 self.score.push(i.and_then(|i| scores.get(i).copied()).unwrap_or(f64::NAN));
             }
         }
@@ -152,10 +152,10 @@ pub fn test(a: &PairedLog, b: &PairedLog, positive: Option<&str>) -> Result<Pair
         }
         regression(a, b, replicates)
     } else {
-        if let Some(i) = (0..n).find(|&i| a.names[a.truth[i] as usize] != b.names[b.truth[i] as usize]) {
+        if let Some(i) = (0..n).find(|&i| a.labels.names[a.truth[i] as usize] != b.labels.names[b.truth[i] as usize]) {
             return why(format!(
                 "row {i} has different true labels ('{}' and '{}'): the files are not on the same rows",
-                a.names[a.truth[i] as usize], b.names[b.truth[i] as usize]
+                a.labels.names[a.truth[i] as usize], b.labels.names[b.truth[i] as usize]
             ));
         }
         classification(a, b, positive, replicates)
@@ -223,10 +223,10 @@ fn bootstrap(key: &str, n: usize, replicates: usize, fa: &Metric, fb: &Metric) -
 fn classification(a: &PairedLog, b: &PairedLog, positive: Option<&str>, replicates: usize) -> Vec<PairedMetric> {
     let n = a.truth.len();
     // Class ids in A's numbering, for both files (B's labels mapped through their names).
-    let mut names = a.names.clone();
-    let mut ids: HashMap<String, u32> = a.ids.clone();
-    let mut map_b = Vec::with_capacity(b.names.len());
-    for name in &b.names {
+    let mut names = a.labels.names.clone();
+    let mut ids: HashMap<String, u32> = names.iter().enumerate().map(|(i, n)| (n.clone(), i as u32)).collect();
+    let mut map_b = Vec::with_capacity(b.labels.names.len());
+    for name in &b.labels.names {
         let next = names.len() as u32;
         map_b.push(*ids.entry(name.clone()).or_insert_with(|| {
             names.push(name.clone());

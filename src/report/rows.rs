@@ -9,7 +9,7 @@ use crate::metrics::ci::SplitMix64;
 use crate::metrics::{Evaluation, Task};
 use serde::{Deserialize, Serialize};
 use std::cmp::Ordering;
-use std::collections::{BinaryHeap, HashMap};
+use std::collections::BinaryHeap;
 
 /// Points kept for the residual and predicted-vs-actual plots.
 pub const SAMPLE_SIZE: usize = 2000;
@@ -128,9 +128,11 @@ pub struct RowTracker {
     line: u64,
     /// Min-heap (by `Reverse` order) of the WORST_K worst rows.
     worst: BinaryHeap<std::cmp::Reverse<Ranked>>,
-    label_ids: HashMap<String, u32>,
-    labels: Vec<String>,
-    cells: Option<HashMap<(u32, u32), Cell>>,
+    labels: LocalLabels,
+    /// Per local label id: its index in `classes`, if any.
+    class_of: Vec<Option<usize>>,
+    /// Dense `MAX_CELL_CLASSES²` grid by local (truth, pred) ids; dropped past that many labels.
+    cells: Option<Vec<Cell>>,
     rng: SplitMix64,
     seen: u64,
     sample: Vec<(f64, f64)>,
@@ -154,9 +156,9 @@ impl RowTracker {
             row: 0,
             line: 0,
             worst: BinaryHeap::with_capacity(WORST_K + 1),
-            label_ids: HashMap::new(),
-            labels: Vec::new(),
-            cells: (task != Task::Regression).then(HashMap::new),
+            labels: LocalLabels::default(),
+            class_of: Vec::new(),
+            cells: (task != Task::Regression).then(Vec::new),
             rng: SplitMix64::new(SAMPLE_SEED),
             seen: 0,
             sample: Vec::new(),
@@ -169,80 +171,88 @@ impl RowTracker {
         self.line = line;
     }
 
-    fn offer(&mut self, loss: f64, make: impl FnOnce() -> WorstRow) {
+    /// Whether a row with this loss makes the worst-rows list (checked before building it).
+    fn keeps(&self, loss: f64) -> bool {
         if !loss.is_finite() && loss != f64::INFINITY {
+            return false;
+        }
+        // strictly worse than the least-bad kept row (ties keep the earlier row)
+        self.worst.len() < WORST_K || self.worst.peek().is_some_and(|least| loss > least.0.loss)
+    }
+
+    fn offer(&mut self, loss: f64, make: impl FnOnce(&Self) -> WorstRow) {
+        if !self.keeps(loss) {
             return;
         }
+        let row = make(self);
         if self.worst.len() == WORST_K {
-            let least = &self.worst.peek().expect("full heap").0;
-            // strictly worse than the least-bad kept row (ties keep the earlier row)
-            if loss <= least.loss {
-                return;
-            }
             self.worst.pop();
         }
-        self.worst.push(std::cmp::Reverse(Ranked { loss, row: make() }));
+        self.worst.push(std::cmp::Reverse(Ranked { loss, row }));
     }
 
-    fn label_id(&mut self, label: &str) -> Option<u32> {
-        if let Some(&id) = self.label_ids.get(label) {
-            return Some(id);
+    /// A label the evaluation interned as `id` (see [`LocalLabels`]).
+    pub fn register(&mut self, id: u32, name: &str) {
+        if self.labels.register(id, name) {
+            self.class_of.push(self.classes.iter().position(|c| c == name));
         }
-        if self.labels.len() >= MAX_CELL_CLASSES {
-            self.cells = None;
-            return None;
-        }
-        let id = self.labels.len() as u32;
-        self.labels.push(label.to_string());
-        self.label_ids.insert(label.to_string(), id);
-        Some(id)
     }
 
-    fn classification(&mut self, truth: &str, pred: &str, scores: &[f64]) {
+    fn classification(&mut self, truth: u32, pred: u32, scores: &[f64]) {
         let (row, line) = (self.row, self.line);
-        if self.cells.is_some() {
-            if let (Some(t), Some(p)) = (self.label_id(truth), self.label_id(pred)) {
-                if let Some(cells) = &mut self.cells {
-                    let cell = cells.entry((t, p)).or_default();
-                    cell.count += 1;
-                    if cell.rows.len() < CELL_ROWS {
-                        cell.rows.push([row, line]);
-                    }
-                }
+        let (t, p) = (self.labels.local(truth), self.labels.local(pred));
+        let n = self.labels.names.len();
+        if n > MAX_CELL_CLASSES {
+            self.cells = None;
+        }
+        if let Some(cells) = &mut self.cells {
+            if cells.is_empty() {
+                cells.resize_with(MAX_CELL_CLASSES * MAX_CELL_CLASSES, Cell::default);
+            }
+            let cell = &mut cells[t as usize * MAX_CELL_CLASSES + p as usize];
+            cell.count += 1;
+            if cell.rows.len() < CELL_ROWS {
+                cell.rows.push([row, line]);
             }
         }
-        if truth == pred {
+        if t == p {
             return;
         }
-        let positive = |c: &[String]| c.get(1).is_some_and(|p| p == truth);
+        let class = self.class_of[t as usize];
         let (score, loss) = match self.scoring {
             Scoring::None => return,
             Scoring::Probs => {
-                let Some(i) = self.classes.iter().position(|c| c == truth) else { return };
+                let Some(i) = class else { return };
                 let p = scores.get(i).copied().unwrap_or(f64::NAN);
                 (p, -p.max(1e-15).ln())
             }
             Scoring::BinaryProb => {
                 let s = scores.first().copied().unwrap_or(f64::NAN);
-                let p = if positive(&self.classes) { s } else { 1.0 - s };
+                let p = if class == Some(1) { s } else { 1.0 - s };
                 (s, -p.max(1e-15).ln())
             }
-            Scoring::BinaryMargin(t) => {
+            Scoring::BinaryMargin(th) => {
                 let s = scores.first().copied().unwrap_or(f64::NAN);
-                (s, if positive(&self.classes) { t - s } else { s - t })
+                (s, if class == Some(1) { th - s } else { s - th })
             }
         };
         if loss.is_nan() {
             return;
         }
-        let label = |s: &str| label_json(s);
-        self.offer(loss, || WorstRow { row, line, truth: label(truth), pred: label(pred), score: Some(score), loss });
+        self.offer(loss, |me| WorstRow {
+            row,
+            line,
+            truth: label_json(&me.labels.names[t as usize]),
+            pred: label_json(&me.labels.names[p as usize]),
+            score: Some(score),
+            loss,
+        });
     }
 
     fn regression(&mut self, truth: f64, pred: f64) {
         let (row, line) = (self.row, self.line);
         let loss = (truth - pred).abs();
-        self.offer(loss, || WorstRow {
+        self.offer(loss, |_| WorstRow {
             row,
             line,
             truth: crate::metrics::num(truth),
@@ -273,13 +283,16 @@ impl RowTracker {
         };
         let mut worst: Vec<Ranked> = self.worst.into_iter().map(|r| r.0).collect();
         worst.sort_by(|a, b| b.cmp(a));
+        let names = &self.labels.names;
         let mut cells: Vec<CellRows> = self
             .cells
             .unwrap_or_default()
             .into_iter()
-            .map(|((t, p), c)| CellRows {
-                truth: self.labels[t as usize].clone(),
-                pred: self.labels[p as usize].clone(),
+            .enumerate()
+            .filter(|(_, c)| c.count > 0)
+            .map(|(i, c)| CellRows {
+                truth: names[i / MAX_CELL_CLASSES].clone(),
+                pred: names[i % MAX_CELL_CLASSES].clone(),
                 count: c.count,
                 rows: c.rows,
             })
@@ -292,6 +305,37 @@ impl RowTracker {
             pred: self.sample.iter().map(|p| p.1).collect(),
         });
         Examples { worst_by, worst: worst.into_iter().map(|r| r.row).collect(), cells, cell_limit: CELL_ROWS, sample }
+    }
+}
+
+/// The labels one consumer has seen, numbered in first-seen order, mapped from the
+/// evaluation's ids (which also count declared classes that rows may never mention).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct LocalLabels {
+    /// Local id by evaluation id (u32::MAX: not seen).
+    local: Vec<u32>,
+    pub(crate) names: Vec<String>,
+}
+
+impl LocalLabels {
+    /// Number `id` if it is new here; true when it was.
+    pub(crate) fn register(&mut self, id: u32, name: &str) -> bool {
+        let i = id as usize;
+        if self.local.len() <= i {
+            self.local.resize(i + 1, u32::MAX);
+        }
+        if self.local[i] != u32::MAX {
+            return false;
+        }
+        self.local[i] = self.names.len() as u32;
+        self.names.push(name.to_string());
+        true
+    }
+
+    /// The local id of a registered evaluation id.
+    #[inline]
+    pub(crate) fn local(&self, id: u32) -> u32 {
+        self.local[id as usize]
     }
 }
 
@@ -311,8 +355,16 @@ pub struct Tee<'a> {
 }
 
 impl RowSink for Tee<'_> {
-    fn classification(&mut self, truth: &str, pred: &str, scores: &[f64], weight: f64) {
-        self.eval.update_classification(truth, pred, scores, weight);
+    fn intern(&mut self, label: &str) -> u32 {
+        let id = self.eval.intern(label);
+        self.rows.register(id, label);
+        if let Some(p) = &mut self.paired {
+            p.register(id, label);
+        }
+        id
+    }
+    fn classification(&mut self, truth: u32, pred: u32, scores: &[f64], weight: f64) {
+        self.eval.update_ids(truth, pred, scores, weight);
         self.rows.classification(truth, pred, scores);
         if let Some(p) = &mut self.paired {
             p.classification(truth, pred, scores, weight);
@@ -342,10 +394,14 @@ mod tests {
     fn worst_rows_are_the_most_confident_mistakes() {
         let mut t = RowTracker::new(Task::Binary, &names(&["0", "1"]), 1, 0.5);
         // (truth, pred, score)
-        let rows = [("0", "0", 0.1), ("1", "0", 0.3), ("0", "1", 0.96), ("1", "1", 0.9), ("1", "0", 0.05)];
+        let rows = [(0, 0, 0.1), (1, 0, 0.3), (0, 1, 0.96), (1, 1, 0.9), (1, 0, 0.05)];
+        // evaluation ids 7 and 3 for "1" and "0": the tracker keeps its own numbering
+        t.register(7, "1");
+        t.register(3, "0");
+        let id = [3, 7];
         for (i, (truth, pred, s)) in rows.iter().enumerate() {
             t.at(i as u64, i as u64 + 2);
-            t.classification(truth, pred, &[*s]);
+            t.classification(id[*truth], id[*pred], &[*s]);
         }
         let e = t.finish();
         let got: Vec<u64> = e.worst.iter().map(|r| r.row).collect();

@@ -16,15 +16,61 @@ use crate::model::{Dim, Model};
 use serde::Serialize;
 use std::io::Read;
 
-/// Features (row-major, `rows x names.len()`) and optional true labels.
+/// Features (row-major, `rows x width()`) and optional true labels.
 #[derive(Debug, Clone)]
 pub struct Dataset {
     pub file: String,
+    /// Feature column names (a table), or one description of the image tensor (images).
     pub names: Vec<String>,
     pub features: Vec<f32>,
     pub rows: usize,
     /// (column name, one label per row).
     pub labels: Option<(String, Vec<String>)>,
+    /// Class names by model output index, when the dataset fixes them (ImageFolder: the
+    /// sorted folder names, as torchvision numbers them).
+    pub classes: Option<Vec<String>>,
+}
+
+impl Dataset {
+    /// Floats per row.
+    pub fn width(&self) -> usize {
+        self.features.len() / self.rows.max(1)
+    }
+
+    /// Name the model's output classes after the dataset's, when the model does not name
+    /// them itself (outputs `0..k`).
+    fn name_classes(&self, p: &mut Predictions) -> Result<()> {
+        let Some(names) = &self.classes else { return Ok(()) };
+        let numbered = p.classes.iter().enumerate().all(|(i, c)| *c == i.to_string());
+        if p.classes.is_empty() || !numbered || names == &p.classes {
+            return Ok(());
+        }
+        if names.len() == p.classes.len() {
+            let rename = |l: &mut String| {
+                if let Some(n) = l.parse::<usize>().ok().and_then(|i| names.get(i)) {
+                    *l = n.clone();
+                }
+            };
+            p.labels.iter_mut().for_each(rename);
+            p.classes = names.clone();
+            return Ok(());
+        }
+        // Fewer folders than outputs: fine when the folders are the output numbers.
+        if names.iter().all(|n| n.parse::<usize>().is_ok_and(|i| i < p.classes.len() && *n == i.to_string())) {
+            return Ok(());
+        }
+        Err(Error::Malformed {
+            loc: Location::file(&self.file),
+            message: format!(
+                "has {} class folders ({}) but the model has {} outputs; name the folders 0..{} after the \
+                 outputs, or give one folder per output class (sorted folder i = output i)",
+                names.len(),
+                names.join(", "),
+                p.classes.len(),
+                p.classes.len() - 1
+            ),
+        })
+    }
 }
 
 /// Read a dataset; `label` names the truth column (default: label/y_true/target/...; a file
@@ -81,7 +127,151 @@ pub fn read_dataset<R: Read>(file: &str, reader: R, label: Option<&str>) -> Resu
         features,
         rows,
         labels: label_col.map(|c| (header[c].clone(), labels)),
+        classes: None,
     })
+}
+
+/// Image settings the user may give (the page's image options, CLI flags); what is left
+/// out comes from the model's first input (size, channels, layout) or the preset.
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ImageOptions {
+    pub width: Option<u32>,
+    pub height: Option<u32>,
+    /// 1 (grey) or 3 (RGB).
+    pub channels: Option<usize>,
+    /// "nchw" or "nhwc".
+    pub layout: Option<String>,
+    /// "stretch" to the size, or "crop": shorter side to 256/224 of the size, centre crop.
+    pub resize: Option<String>,
+    pub mean: Option<Vec<f32>>,
+    pub std: Option<Vec<f32>>,
+    /// "unit" (default): pixels scaled to [0, 1] (mean 0, std 1), stretched to the size;
+    /// "imagenet": ImageNet mean/std, resize + centre crop (torchvision's evaluation transform).
+    pub preset: Option<String>,
+}
+
+/// The image preprocessing for `model`: its first input's shape decides the size, channels
+/// and layout (`[N, C, H, W]` or `[N, H, W, C]` with C = 1 or 3; `[N, H, W]` is grey),
+/// `opts` override.
+#[cfg(feature = "images")]
+pub fn image_spec(model: &Model, opts: &ImageOptions) -> Result<data::images::ImageSpec> {
+    use data::images::{ImageSpec, Resize, TensorLayout};
+    let input = model.graph.runtime_inputs().next().ok_or_else(|| Error::Runtime("the model has no inputs".into()))?;
+    let dims: Vec<Option<u32>> = input
+        .ty
+        .tensor_shape()
+        .unwrap_or(&[])
+        .iter()
+        .map(|d| if let Dim::Known(v) = d { u32::try_from(*v).ok() } else { None })
+        .collect();
+    let is_c = |d: Option<u32>| matches!(d, Some(1 | 3));
+    let (layout, c, h, w) = match dims.as_slice() {
+        [_, a, b, c] if is_c(*a) || !is_c(*c) => (TensorLayout::Nchw, *a, *b, *c),
+        [_, a, b, c] => (TensorLayout::Nhwc, *c, *a, *b),
+        [_, a, b] => (TensorLayout::Nchw, Some(1), *a, *b),
+        _ => {
+            return Err(Error::Runtime(format!(
+                "the model's input '{}' has shape [{}], not an image batch ([N, C, H, W], [N, H, W, C] or [N, H, W]); \
+                 an image dataset needs an image model",
+                input.name,
+                input.ty.tensor_shape().unwrap_or(&[]).iter().map(|d| d.to_string()).collect::<Vec<_>>().join(", ")
+            )))
+        }
+    };
+    let channels = opts.channels.or(c.map(|c| c as usize)).unwrap_or(3);
+    let imagenet = match opts.preset.as_deref() {
+        None | Some("") | Some("unit") => false,
+        Some("imagenet") => true,
+        Some(p) => {
+            return Err(Error::InvalidArgument(format!("unknown image preset '{p}'; expected 'unit' or 'imagenet'")))
+        }
+    };
+    let (width, height) = (opts.width.or(w).unwrap_or(224), opts.height.or(h).unwrap_or(224));
+    let crop = Resize::ShorterThenCenterCrop { shorter: (f64::from(width.min(height)) * 256.0 / 224.0).round() as u32 };
+    let (mean, std, resize) = if imagenet {
+        let base = ImageSpec::default();
+        let pick = |v: Vec<f32>| if channels == 3 { v } else { vec![v.iter().sum::<f32>() / 3.0] };
+        (pick(base.mean), pick(base.std), crop)
+    } else {
+        (vec![0.0; channels], vec![1.0; channels], Resize::Stretch)
+    };
+    let layout = match opts.layout.as_deref() {
+        None | Some("") => layout,
+        Some(l) if l.eq_ignore_ascii_case("nchw") => TensorLayout::Nchw,
+        Some(l) if l.eq_ignore_ascii_case("nhwc") => TensorLayout::Nhwc,
+        Some(l) => {
+            return Err(Error::InvalidArgument(format!("unknown image layout '{l}'; expected 'nchw' or 'nhwc'")))
+        }
+    };
+    let resize = match opts.resize.as_deref() {
+        None | Some("") => resize,
+        Some("stretch") => Resize::Stretch,
+        Some("crop") => crop,
+        Some(r) => {
+            return Err(Error::InvalidArgument(format!("unknown image resize '{r}'; expected 'stretch' or 'crop'")))
+        }
+    };
+    Ok(ImageSpec {
+        width,
+        height,
+        channels,
+        layout,
+        resize,
+        mean: opts.mean.clone().unwrap_or(mean),
+        std: opts.std.clone().unwrap_or(std),
+    })
+}
+
+/// An ImageFolder zip (`class_name/image.png`) as a dataset for `model`: every image
+/// decoded per [`image_spec`], labelled by its folder. The decoded tensors are held whole
+/// (as a table's features are).
+#[cfg(feature = "images")]
+pub fn read_image_zip(file: &str, bytes: &[u8], model: &Model, opts: &ImageOptions) -> Result<Dataset> {
+    let spec = image_spec(model, opts)?;
+    let mut zip = data::images::ZipImages::new(file, std::io::Cursor::new(bytes))?;
+    let folder = zip.folder()?;
+    let batch = folder.batch(&mut zip, &spec, 0..folder.len())?;
+    let classes = folder.classes().to_vec();
+    let layout = match spec.layout {
+        data::images::TensorLayout::Nchw => "NCHW",
+        data::images::TensorLayout::Nhwc => "NHWC",
+    };
+    Ok(Dataset {
+        file: file.to_string(),
+        names: vec![format!("{}x{}x{} image ({layout})", spec.channels, spec.height, spec.width)],
+        features: batch.data,
+        rows: folder.len(),
+        labels: Some(("folder".into(), batch.labels.iter().map(|&i| classes[i].clone()).collect())),
+        classes: Some(classes),
+    })
+}
+
+/// A dataset for `model` from any file: an ImageFolder `.zip` (feature `images`), else a
+/// table ([`read_dataset`]).
+pub fn read_dataset_for<R: Read>(
+    model: &Model,
+    file: &str,
+    reader: R,
+    label: Option<&str>,
+    images: &ImageOptions,
+) -> Result<Dataset> {
+    if file.to_ascii_lowercase().ends_with(".zip") {
+        #[cfg(feature = "images")]
+        {
+            let (mut reader, mut bytes) = (reader, Vec::new());
+            reader.read_to_end(&mut bytes).map_err(|e| Error::Io { file: file.to_string(), message: e.to_string() })?;
+            return read_image_zip(file, &bytes, model, images);
+        }
+        #[cfg(not(feature = "images"))]
+        {
+            let _ = (model, images);
+            return Err(Error::InvalidArgument(format!(
+                "{file}: image datasets need webeval built with the `images` feature"
+            )));
+        }
+    }
+    read_dataset(file, reader, label)
 }
 
 /// Latency per batch and throughput.
@@ -233,7 +423,7 @@ async fn predict_with(
     device: impl FnOnce() -> DeviceInfo,
 ) -> Result<(Predictions, Speed)> {
     let batch_size = batch_size.max(1);
-    let f = ds.names.len();
+    let f = ds.width();
     let input = io.inputs.first().cloned().ok_or_else(|| Error::Runtime("the model has no inputs".into()))?;
     if io.inputs.len() > 1 {
         return Err(Error::Runtime(format!(
@@ -277,7 +467,9 @@ async fn predict_with(
         device,
         latency_ms_histogram: Histogram::of(&times, 20),
     };
-    Ok((interpret(io, &outputs, ds.rows)?, speed))
+    let mut preds = interpret(io, &outputs, ds.rows)?;
+    ds.name_classes(&mut preds)?;
+    Ok((preds, speed))
 }
 
 /// Turn raw outputs into labels / probabilities / values.
