@@ -156,7 +156,10 @@ fn fail(message: &str) -> ! {
 fn metrics(rows: usize, classes: usize, replicates: usize) {
     let (truth, scores, width) = generate(rows, classes);
     let rss_data = peak_rss();
-    let options = Options { ci: (replicates > 0).then(|| CiOptions { replicates, ..CiOptions::default() }) };
+    let options = Options {
+        ci: (replicates > 0).then(|| CiOptions { replicates, ..CiOptions::default() }),
+        ..Options::default()
+    };
     let t = Instant::now();
     let report = evaluate_arrays(&truth, &scores, width, &options).unwrap_or_else(|e| fail(&e.to_string()));
     let json = serde_json::to_string(&report).unwrap_or_default();

@@ -106,6 +106,10 @@ enum Command {
         /// Bootstrap seed for --ci (same seed, same intervals).
         #[arg(long, default_value_t = 0x5EED)]
         ci_seed: u64,
+        /// Most scores kept for exact ROC-AUC / average precision of a binary score (default
+        /// 2^26); past it they are binned and the report gives each value's error bound.
+        #[arg(long, value_name = "SCORES")]
+        score_budget: Option<usize>,
     },
     /// Run an ONNX model on a dataset; write its predictions (CSV: y_true, y_pred, prob_<class>)
     /// and print latency per batch (p50/p95/p99) and throughput.
@@ -199,6 +203,7 @@ fn run(cli: Cli) -> webeval::Result<String> {
             ci,
             ci_replicates,
             ci_seed,
+            score_budget,
             ..
         } => {
             let file = file.ok_or_else(|| {
@@ -223,6 +228,7 @@ fn run(cli: Cli) -> webeval::Result<String> {
             };
             let options = webeval::report::Options {
                 ci: ci.map(|level| CiOptions { level, replicates: ci_replicates, seed: ci_seed }),
+                score_budget,
             };
             let total = (file != "-").then(|| std::fs::metadata(&file).ok()).flatten().map(|m| m.len());
             let bar = progress_bar(total);

@@ -63,6 +63,7 @@ impl EvalOptions {
                 replicates: opts.ci_replicates.unwrap_or(defaults.replicates),
                 seed: opts.ci_seed.unwrap_or(defaults.seed),
             }),
+            score_budget: None,
         };
         let spec = ColumnSpec {
             label: opts.label,

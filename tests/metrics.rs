@@ -41,7 +41,7 @@ fn evaluate_ci(file: &str, task: Option<Task>, level: f64) -> Report {
     let f = std::fs::File::open(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     let spec = ColumnSpec { task, ..ColumnSpec::default() };
     // the analytic intervals are what is checked; a few replicates keep the test quick
-    let options = Options { ci: Some(CiOptions { level, replicates: 20, seed: 1 }) };
+    let options = Options { ci: Some(CiOptions { level, replicates: 20, seed: 1 }), ..Options::default() };
     evaluate_with(file, f, &spec, &options, &mut |_, _| true).unwrap_or_else(|e| panic!("{file}: {e}"))
 }
 

@@ -404,3 +404,63 @@ fn api_misuse_does_not_panic() {
     let m = r.finish().metrics;
     assert!(m["mean_squared_error"].is_null() && m["median_absolute_error"].is_null());
 }
+
+/// Past the score budget the binary ranking metrics come from binned scores: each value lies
+/// within its reported error bound of the exact one, the bounds are small for continuous
+/// scores, tied scores (one bin each) give the exact values, and sketches of chunks merge into
+/// the one-pass sketch.
+#[test]
+fn score_sketch_stays_within_its_bounds() {
+    let mut g = Lcg(21);
+    let n = 20_000;
+    let rows: Vec<(bool, f64, f64)> = (0..n)
+        .map(|i| {
+            let y = g.next() < 0.3;
+            let s = (g.next() + if y { 0.4 } else { 0.0 }) / 1.4;
+            (y, s, if i % 3 == 0 { 2.0 } else { 1.0 })
+        })
+        .collect();
+    let keys = ["roc_auc_score", "average_precision_score", "roc_auc_score@max_fpr=0.1"];
+    for ties in [false, true] {
+        let score = |s: f64| if ties { (s * 100.0).round() / 100.0 } else { s };
+        let run = |budget: Option<usize>, parts: usize| {
+            let mut merged: Option<Evaluation> = None;
+            for chunk in rows.chunks(n / parts) {
+                let mut e = Evaluation::new(Task::Binary, Vec::new(), 1);
+                if let Some(b) = budget {
+                    e = e.with_score_budget(b);
+                }
+                for &(y, s, w) in chunk {
+                    let t = if y { "1" } else { "0" };
+                    e.update_classification(t, t, &[score(s)], w);
+                }
+                match &mut merged {
+                    None => merged = Some(e),
+                    Some(m) => m.merge(&e),
+                }
+            }
+            merged.expect("rows").finish()
+        };
+        let exact = run(None, 1);
+        assert!(exact.sketch.is_none());
+        let one = run(Some(1000), 1);
+        let chunks = run(Some(1000), 4);
+        let info = one.sketch.clone().expect("past the budget");
+        assert_eq!(info.rows, n as u64);
+        for key in keys {
+            let get = |m: &MetricMap| m[key].as_f64().unwrap_or(f64::NAN);
+            let (e, s, bound) = (get(&exact.metrics), get(&one.metrics), get(&info.error_bound));
+            assert!((e - s).abs() <= bound + 1e-12, "ties={ties} {key}: exact {e}, sketch {s}, bound {bound}");
+            if ties {
+                assert!((e - s).abs() < 1e-12, "{key}: tie groups are bins, so the values are exact: {e} vs {s}");
+            } else {
+                assert!(bound < 1e-4, "{key}: bound {bound} is loose for continuous scores");
+            }
+            assert!(
+                close(s, get(&chunks.metrics), 1e-12),
+                "{key}: merged sketches {} vs one pass {s}",
+                get(&chunks.metrics)
+            );
+        }
+    }
+}

@@ -15,6 +15,7 @@ pub mod labels;
 pub mod multilabel;
 pub mod ranking;
 pub mod regression;
+pub mod sketch;
 pub mod sort;
 pub mod threshold;
 
@@ -22,7 +23,7 @@ use ci::{CiOptions, Interval, Poisson, RowKeys};
 use classification::{ClassStats, ConfusionAccumulator};
 use labels::LabelIndex;
 use multilabel::MultilabelAccumulator;
-use ranking::{Calibration, NamedCurve, ScoreAccumulator, NO_COLUMN};
+use ranking::{Calibration, NamedCurve, ScoreAccumulator, SketchInfo, NO_COLUMN};
 use regression::RegressionAccumulator;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -87,6 +88,10 @@ pub struct Evaluation {
     regression: Option<RegressionAccumulator>,
     multilabel: Option<MultilabelAccumulator>,
     ci: Option<CiOptions>,
+    /// Most scores stored for exact ranking metrics (0: the default), see
+    /// [`Evaluation::with_score_budget`].
+    #[serde(default)]
+    score_budget: usize,
     /// The bootstrap key of the next row, and the keys of the rows so far.
     next_key: u64,
     keys: RowKeys,
@@ -117,6 +122,8 @@ pub struct Finished {
     pub auc_variance: Option<f64>,
     /// The score metrics of each bootstrap replicate (empty without intervals).
     pub score_replicates: Vec<MetricMap>,
+    /// Set when the ranking metrics came from the binned sketch (past the score budget).
+    pub sketch: Option<SketchInfo>,
 }
 
 impl Evaluation {
@@ -134,6 +141,7 @@ impl Evaluation {
             regression: None,
             multilabel: None,
             ci: None,
+            score_budget: 0,
             next_key: 0,
             keys: RowKeys::default(),
             rep: Vec::new(),
@@ -151,7 +159,7 @@ impl Evaluation {
             _ => {
                 let scores = match self.score_width {
                     0 => None,
-                    1 => Some(ScoreAccumulator::binary().with_replicates(replicates)),
+                    1 => Some(ScoreAccumulator::binary().with_replicates(replicates).with_budget(self.score_budget)),
                     _ => Some(ScoreAccumulator::per_class(&self.declared_classes).with_replicates(replicates)),
                 };
                 (Some(ConfusionAccumulator::new(replicates)), scores, None)
@@ -169,6 +177,15 @@ impl Evaluation {
     pub fn with_ci(mut self, ci: CiOptions) -> Self {
         self.ci = Some(ci);
         self.build(ci.replicates);
+        self
+    }
+
+    /// Past `scores` stored scores, a binary score's ROC-AUC, AP and curves come from a binned
+    /// sketch with error bounds (`Finished::sketch`) instead of every score. Call before the
+    /// first update.
+    pub fn with_score_budget(mut self, scores: usize) -> Self {
+        self.score_budget = scores;
+        self.build(self.ci.map_or(0, |c| c.replicates));
         self
     }
 
@@ -303,6 +320,7 @@ impl Evaluation {
             ci: None,
             auc_variance: None,
             score_replicates: Vec::new(),
+            sketch: None,
         };
         if let Some(r) = &self.regression {
             metrics.extend(r.finish());
@@ -330,6 +348,7 @@ impl Evaluation {
                 out.explorer = sr.explorer;
                 out.auc_variance = sr.delong;
                 out.score_replicates = sr.replicates;
+                out.sketch = sr.sketch;
             }
             out.classes = cm.classes.clone();
             out.confusion = Some(cm);

@@ -11,6 +11,7 @@
 //! sklearn's `roc_curve` and `precision_recall_curve`: one point per distinct threshold.
 
 use super::ci::{KeyLookup, Poisson};
+use super::sketch::{self, ScoreSketch};
 use super::sort::{self, Item, POSITIVE};
 use super::threshold::ThresholdExplorer;
 use super::{num, MetricMap};
@@ -120,6 +121,26 @@ pub struct ScoreAccumulator {
     sums: Vec<f64>,
     /// Every score of the rows in the sums lies in [0, 1].
     in_unit: bool,
+    /// Most scores stored for the exact ranking metrics (binary layout); past it they go to
+    /// `sketch` (0: [`DEFAULT_SCORE_BUDGET`]).
+    #[serde(default)]
+    budget: usize,
+    #[serde(default)]
+    sketch: Option<ScoreSketch>,
+}
+
+/// Scores stored for exact ROC-AUC / AP before the binned sketch takes over (f32 score and
+/// a label id each: 512 MiB).
+pub const DEFAULT_SCORE_BUDGET: usize = 1 << 26;
+
+/// What the sketch did, for the report: rows binned, bins, and each binned metric's bound.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SketchInfo {
+    pub budget: usize,
+    pub rows: u64,
+    pub bins: usize,
+    /// Metric key -> the largest distance between the reported value and the exact one.
+    pub error_bound: super::MetricMap,
 }
 
 impl ScoreAccumulator {
@@ -160,6 +181,34 @@ impl ScoreAccumulator {
         self.k
     }
 
+    /// Store at most `scores` scores for the exact metrics; past that, bin them (binary
+    /// layout; per-class scores stay exact). Call before the first row.
+    pub fn with_budget(mut self, scores: usize) -> Self {
+        self.budget = scores;
+        self
+    }
+
+    fn budget(&self) -> usize {
+        if self.budget == 0 {
+            DEFAULT_SCORE_BUDGET
+        } else {
+            self.budget
+        }
+    }
+
+    /// Move the stored rows into the sketch (from now on every row goes there).
+    fn switch_to_sketch(&mut self) {
+        let mut sk = self.sketch.take().unwrap_or_default();
+        for (i, &t) in self.truth.iter().enumerate() {
+            let w = self.weights.as_ref().map_or(1.0, |w| w[i]);
+            sk.add(self.scores.get(i), t, w);
+        }
+        self.truth = Vec::new();
+        self.scores = Store::default();
+        self.weights = None;
+        self.sketch = Some(sk);
+    }
+
     /// The column holding class `name`'s probability (per-class layout), or NO_COLUMN.
     pub fn column_of(&self, name: &str) -> u32 {
         if self.k == 1 {
@@ -182,6 +231,12 @@ impl ScoreAccumulator {
     /// so a bad caller gets bad numbers, never a panic); `rep`: the row's weight in each
     /// bootstrap replicate (empty without intervals).
     pub fn update(&mut self, truth: u32, scores: &[f64], weight: f64, rep: &[f64]) {
+        if let (Some(sk), 1) = (&mut self.sketch, self.k) {
+            let p = scores.first().copied().unwrap_or(f64::NAN);
+            sk.add(p, truth, weight);
+            self.sum_binary(truth as usize, p, weight, &rep[..rep.len().min(self.replicates)]);
+            return;
+        }
         let row = self.truth.len();
         self.truth.push(truth);
         for i in 0..self.k {
@@ -196,6 +251,9 @@ impl ScoreAccumulator {
         let rep = &rep[..rep.len().min(self.replicates)];
         if self.k == 1 {
             self.sum_binary(truth as usize, scores.first().copied().unwrap_or(f64::NAN), weight, rep);
+            if self.truth.len() > self.budget() {
+                self.switch_to_sketch();
+            }
         } else if (truth as usize) < self.k {
             self.sum_per_class(truth as usize, row, weight, rep);
         }
@@ -293,6 +351,12 @@ impl ScoreAccumulator {
         if self.k == 1 {
             self.truth.extend(other.truth.iter().map(|&t| label_map.get(t as usize).copied().unwrap_or(t)));
             self.scores.extend(&other.scores);
+            if other.sketch.is_some() || self.truth.len() > self.budget() {
+                self.switch_to_sketch();
+            }
+            if let (Some(a), Some(b)) = (&mut self.sketch, &other.sketch) {
+                a.merge(b, label_map);
+            }
             let block = (self.replicates + 1) * BIN_FIELDS;
             let other_block = (other.replicates + 1) * BIN_FIELDS;
             // replicates drawn differently cannot be added: then only the point sums
@@ -344,33 +408,40 @@ impl ScoreAccumulator {
             weights: self.weights.as_deref(),
             decode: self.scores.decoder(),
         };
-        if self.k == 1 {
+        if self.k == 1 && self.sketch.is_some() {
+            self.finish_sketch(names, classes, full)
+        } else if self.k == 1 {
             self.finish_binary(names, classes, &walk, full)
         } else {
             self.finish_multiclass(&walk, full)
         }
     }
 
-    fn finish_binary(&self, names: &[String], classes: &[String], walk: &WalkSetup, full: bool) -> ScoreReport {
+    /// The positive class's label id, and per replicate (positive, negative) weight.
+    fn binary_totals(&self, names: &[String], classes: &[String]) -> (u32, Vec<(f64, f64)>) {
         let reps = self.replicates + 1;
         let pos = 1.min(classes.len().saturating_sub(1));
         let positive = classes.get(pos).filter(|_| classes.len() > 1);
         let pos_id = positive.and_then(|p| names.iter().position(|n| n == p)).map_or(NO_COLUMN, |i| i as u32);
         let block = reps * BIN_FIELDS;
         let labels = self.sums.len() / block.max(1);
-        // per replicate: (positive weight, negative weight) and the other per-row sums
-        let field = |l: usize, r: usize, f: usize| self.sums[l * block + r * BIN_FIELDS + f];
         let mut totals = vec![(0.0, 0.0); reps];
         for (r, t) in totals.iter_mut().enumerate() {
             for l in 0..labels {
+                let w = self.sums[l * block + r * BIN_FIELDS];
                 if l as u32 == pos_id {
-                    t.0 += field(l, r, 0);
+                    t.0 += w;
                 } else {
-                    t.1 += field(l, r, 0);
+                    t.1 += w;
                 }
             }
         }
-        let n = self.rows();
+        (pos_id, totals)
+    }
+
+    fn finish_binary(&self, names: &[String], classes: &[String], walk: &WalkSetup, full: bool) -> ScoreReport {
+        let (pos_id, totals) = self.binary_totals(names, classes);
+        let n = self.truth.len();
         let truth = &self.truth;
         let mut w = Walk::new(walk, Some(&totals), full, full && self.weights.is_none());
         sort::for_each_sorted(
@@ -379,15 +450,65 @@ impl ScoreAccumulator {
             |i| i as u32 | if truth[i] == pos_id { POSITIVE } else { 0 },
             |items| w.feed(items),
         );
-        let results = w.finish();
+        self.binary_report(names, classes, w.finish(), &totals, full)
+    }
+
+    /// Past the budget: the ranking metrics of the point estimate from the bins, with their
+    /// bounds; the bootstrap replicates keep their streamed metrics only.
+    fn finish_sketch(&self, names: &[String], classes: &[String], full: bool) -> ScoreReport {
+        let sk = self.sketch.as_ref().expect("sketch mode");
+        let (pos_id, totals) = self.binary_totals(names, classes);
+        let groups = sk.groups(|l| l == pos_id);
+        let mut point = RocState::default();
+        let mut curve = BinaryCurve { thresholds: Vec::new(), tps: Vec::new(), fps: Vec::new() };
+        for g in &groups {
+            point.apply(g.pos, g.neg, totals.first().copied());
+            if g.pos != 0.0 || g.neg != 0.0 {
+                curve.thresholds.push(g.threshold);
+                curve.tps.push(point.tp);
+                curve.fps.push(point.fp);
+            }
+        }
+        let mut states = vec![RocState::default(); self.replicates + 1];
+        states[0] = point;
+        let results = WalkResult { states, curve: full.then_some(curve), delong: None };
+        let mut report = self.binary_report(names, classes, results, &totals, full);
+        for m in &mut report.replicates {
+            for key in [RANKING_KEYS[0].to_string(), partial_key(), RANKING_KEYS[1].to_string()] {
+                m.remove(&key);
+            }
+        }
+        let b = sketch::bounds(&groups, MAX_FPR);
+        let mut error_bound = MetricMap::new();
+        error_bound.insert(RANKING_KEYS[0].into(), num(b.roc_auc));
+        error_bound.insert(partial_key(), num(b.partial_roc_auc));
+        error_bound.insert(RANKING_KEYS[1].into(), num(b.average_precision));
+        report.sketch = Some(SketchInfo { budget: self.budget(), rows: sk.rows(), bins: sk.bins(), error_bound });
+        report
+    }
+
+    fn binary_report(
+        &self,
+        names: &[String],
+        classes: &[String],
+        results: WalkResult,
+        totals: &[(f64, f64)],
+        full: bool,
+    ) -> ScoreReport {
+        let reps = self.replicates + 1;
+        let pos = 1.min(classes.len().saturating_sub(1));
+        let block = reps * BIN_FIELDS;
+        let labels = self.sums.len() / block.max(1);
+        let (pos_id, _) = self.binary_totals(names, classes);
+        let field = |l: usize, r: usize, f: usize| self.sums[l * block + r * BIN_FIELDS + f];
         let probabilistic = self.in_unit && classes.len() == 2;
         let mut out = Vec::with_capacity(reps);
         let mut calibration = None;
         for (r, res) in results.states.iter().enumerate() {
             let mut m = MetricMap::new();
-            m.insert("roc_auc_score".into(), num(res.auc()));
-            m.insert(format!("roc_auc_score@max_fpr={MAX_FPR}"), num(res.partial_auc(totals[r])));
-            m.insert("average_precision_score".into(), num(res.average_precision()));
+            m.insert(RANKING_KEYS[0].into(), num(res.auc()));
+            m.insert(partial_key(), num(res.partial_auc(totals[r])));
+            m.insert(RANKING_KEYS[1].into(), num(res.average_precision()));
             if probabilistic {
                 let (mut ll, mut br, mut wsum) = (0.0, 0.0, 0.0);
                 let (mut wt, mut sp, mut sy) =
@@ -416,8 +537,15 @@ impl ScoreAccumulator {
             out.push(m);
         }
         let metrics = out.remove(0);
-        let mut report =
-            ScoreReport { metrics, replicates: out, curves: Vec::new(), calibration, delong: None, explorer: None };
+        let mut report = ScoreReport {
+            metrics,
+            replicates: out,
+            curves: Vec::new(),
+            calibration,
+            delong: None,
+            explorer: None,
+            sketch: None,
+        };
         if full {
             report.delong = results.delong;
             if let Some(curve) = results.curve {
@@ -552,7 +680,7 @@ impl ScoreAccumulator {
             out.push(metrics);
         }
         let metrics = out.remove(0);
-        ScoreReport { metrics, replicates: out, curves, calibration, delong: None, explorer: None }
+        ScoreReport { metrics, replicates: out, curves, calibration, delong: None, explorer: None, sketch: None }
     }
 }
 
@@ -852,6 +980,12 @@ fn route_pairs(
 
 /// The false-positive-rate bound of the reported partial ROC-AUC.
 pub const MAX_FPR: f64 = 0.1;
+/// The binary ranking metrics (besides the partial AUC, [`partial_key`]).
+const RANKING_KEYS: [&str; 2] = ["roc_auc_score", "average_precision_score"];
+
+fn partial_key() -> String {
+    format!("roc_auc_score@max_fpr={MAX_FPR}")
+}
 /// The k values of `top_k_accuracy_score@k=N` (each reported when k < classes).
 pub const TOP_K: [usize; 3] = [2, 3, 5];
 /// Most points kept per curve (evenly thinned; the metrics use all of them).
@@ -936,6 +1070,8 @@ pub struct ScoreReport {
     pub delong: Option<f64>,
     /// Metrics at any threshold of the binary score.
     pub explorer: Option<ThresholdExplorer>,
+    /// Set when the ranking metrics came from the binned sketch.
+    pub sketch: Option<SketchInfo>,
 }
 
 /// ROC and precision-recall points for one class against the rest. Non-finite values (the

@@ -31,6 +31,8 @@ const THRESHOLD_POINTS: usize = 1000;
 pub struct Options {
     /// Confidence intervals: every scalar metric becomes `{"value","ci_low","ci_high","ci_method"}`.
     pub ci: Option<CiOptions>,
+    /// Most scores stored for exact ROC-AUC / AP (default 2^26); past it, a binned sketch.
+    pub score_budget: Option<usize>,
 }
 
 /// The evaluation report: the JSON object of the CLI contract.
@@ -58,6 +60,10 @@ pub struct Report {
     /// The interval settings, present when intervals were computed.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub ci: Option<CiOptions>,
+    /// Present when the file had more scores than the budget: ROC-AUC, AP and the curves come
+    /// from binned scores; `error_bound` holds each such metric's largest possible error.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sketch: Option<crate::metrics::ranking::SketchInfo>,
     pub notes: Vec<String>,
     pub source: Source,
 }
@@ -218,6 +224,9 @@ fn run_logged(
         }
         eval = eval.with_ci(ci);
     }
+    if let Some(budget) = options.score_budget {
+        eval = eval.with_score_budget(budget);
+    }
     let mut state = data::columns::FeedState::default();
     let mut skipped = Skipped::default();
     let mut n = 0u64;
@@ -343,6 +352,13 @@ impl Report {
         let thresholds = f.explorer.as_ref().map(|e| Thresholds::new(e, plan.threshold));
         let metrics = metrics_with_intervals(&f);
         let mut notes = plan.notes.clone();
+        if let Some(s) = &f.sketch {
+            notes.push(format!(
+                "{} scores, more than the budget of {}: ROC-AUC, average precision and the curves come from {} score bins; \
+                 each value is within sketch.error_bound of the exact one",
+                s.rows, s.budget, s.bins
+            ));
+        }
         if f.task == Task::Multiclass && f.classes.len() < 3 {
             notes.push("only two classes occur; binary metrics would apply".into());
         }
@@ -359,6 +375,7 @@ impl Report {
             thresholds,
             examples: None,
             ci: f.ci,
+            sketch: f.sketch,
             notes,
             source,
         }
