@@ -731,7 +731,7 @@ impl Plan {
             None => 1.0,
         };
         if self.task == Task::Multilabel {
-            return self.feed_multilabel(record, line, eval, scratch, weight);
+            return self.feed_multilabel(record, line, sink, &mut state.scores, weight);
         }
         if self.task == Task::Regression {
             let y = self.number(record, r.label, line, "a numeric target")?;
