@@ -19,6 +19,11 @@ fn file(name: &str) -> std::fs::File {
     std::fs::File::open(fixtures().join(name)).expect(name)
 }
 
+/// Two fixture files compared with default options.
+fn compare_files(a: &str, b: &str) -> webeval::report::Comparison {
+    compare((a, file(a)), (b, file(b)), &ColumnSpec::default(), &Options::default(), &mut |_, _| true).unwrap()
+}
+
 fn check(got: f64, want: f64, rel: f64, what: &str) {
     assert!((got - want).abs() <= rel * want.abs().max(1e-12), "{what}: got {got}, want {want}");
 }
@@ -26,14 +31,7 @@ fn check(got: f64, want: f64, rel: f64, what: &str) {
 #[test]
 fn paired_comparison_matches_delong_and_the_point_values() {
     let g = golden();
-    let c = compare(
-        ("a.csv", file("a.csv")),
-        ("b.csv", file("b.csv")),
-        &ColumnSpec::default(),
-        &Options::default(),
-        &mut |_, _| true,
-    )
-    .unwrap();
+    let c = compare_files("a.csv", "b.csv");
     let p = c.paired.expect("same rows: a paired test");
     assert_eq!(p.n, 300);
     let m = |k: &str| p.metrics.iter().find(|m| m.key == k).unwrap_or_else(|| panic!("{k}"));
@@ -50,29 +48,11 @@ fn paired_comparison_matches_delong_and_the_point_values() {
     check(acc.b, g["accuracy_b"].as_f64().unwrap(), 1e-12, "accuracy b");
     // the bootstrap interval brackets the observed difference and is deterministic
     assert!(acc.ci_low.unwrap() < acc.diff && acc.diff < acc.ci_high.unwrap());
-    let again = compare(
-        ("a.csv", file("a.csv")),
-        ("b.csv", file("b.csv")),
-        &ColumnSpec::default(),
-        &Options::default(),
-        &mut |_, _| true,
-    )
-    .unwrap()
-    .paired
-    .unwrap();
+    let again = compare_files("a.csv", "b.csv").paired.unwrap();
     assert_eq!(again.metrics[0].ci_low, acc.ci_low);
     assert!(p.metrics.iter().any(|m| m.key == "log_loss"));
     // a file against itself: no difference, nothing significant
-    let same = compare(
-        ("a.csv", file("a.csv")),
-        ("a.csv", file("a.csv")),
-        &ColumnSpec::default(),
-        &Options::default(),
-        &mut |_, _| true,
-    )
-    .unwrap()
-    .paired
-    .unwrap();
+    let same = compare_files("a.csv", "a.csv").paired.unwrap();
     assert!(same.metrics.iter().all(|m| m.diff == 0.0 && !m.significant), "{:?}", same.metrics);
 }
 

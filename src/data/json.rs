@@ -150,96 +150,130 @@ fn parse(file: &str, bytes: &[u8], line: u64) -> Result<Ordered> {
     })
 }
 
-/// JSON Lines: one object per line; blank lines are skipped.
-pub struct JsonLines<R> {
-    file: String,
-    reader: R,
-    line: u64,
-    buf: Vec<u8>,
+/// Where a JSON reader's objects come from: each call loads the next object's text.
+pub trait Scan {
+    fn file(&self) -> &str;
+    /// Load the next object into [`Scan::text`]; its first line, or `None` at the end.
+    fn next_object(&mut self) -> Result<Option<u64>>;
+    fn text(&self) -> &[u8];
+}
+
+/// The objects of a scanner as rows, laid out by the first object.
+pub struct Objects<S> {
+    scan: S,
     layout: Layout,
     first: Option<(u64, Ordered)>,
 }
 
-impl<R: BufRead> JsonLines<R> {
-    pub fn new(file: &str, mut reader: R) -> Result<Self> {
-        let mut buf = Vec::new();
-        let mut line = 0;
-        let first = next_line(file, &mut reader, &mut buf, &mut line)?;
-        let Some(first) = first else { return Err(Error::EmptyFile(Location::file(file))) };
-        let rec = parse(file, &buf, first)?;
-        let layout = Layout::new(file, &rec, first)?;
-        Ok(JsonLines { file: file.to_string(), reader, line, buf, layout, first: Some((first, rec)) })
+impl<S: Scan> Objects<S> {
+    /// Read the first object to learn the columns; `none` is the error for a file without one.
+    fn start(mut scan: S, none: fn(Location) -> Error) -> Result<Self> {
+        let Some(line) = scan.next_object()? else { return Err(none(Location::file(scan.file()))) };
+        let rec = parse(scan.file(), scan.text(), line)?;
+        let layout = Layout::new(scan.file(), &rec, line)?;
+        Ok(Objects { scan, layout, first: Some((line, rec)) })
     }
 }
 
-/// Read the next non-blank line into `buf`; returns its number.
-fn next_line<R: BufRead>(file: &str, reader: &mut R, buf: &mut Vec<u8>, line: &mut u64) -> Result<Option<u64>> {
-    loop {
-        buf.clear();
-        let n = reader.read_until(b'\n', buf).map_err(|e| super::io_error(file, e))?;
-        if n == 0 {
-            return Ok(None);
-        }
-        *line += 1;
-        if !buf.iter().all(|b| b.is_ascii_whitespace()) {
-            return Ok(Some(*line));
-        }
-    }
-}
-
-impl<R: BufRead> Rows for JsonLines<R> {
+impl<S: Scan> Rows for Objects<S> {
     fn header(&self) -> &[String] {
         &self.layout.header
     }
 
     fn next_record(&mut self, out: &mut Vec<String>) -> Result<Option<u64>> {
-        if let Some((line, rec)) = self.first.take() {
-            self.layout.fill(rec, line, out)?;
-            return Ok(Some(line));
-        }
-        let Some(line) = next_line(&self.file, &mut self.reader, &mut self.buf, &mut self.line)? else {
-            return Ok(None);
+        let (line, rec) = match self.first.take() {
+            Some(first) => first,
+            None => {
+                let Some(line) = self.scan.next_object()? else { return Ok(None) };
+                (line, parse(self.scan.file(), self.scan.text(), line)?)
+            }
         };
-        let rec = parse(&self.file, &self.buf, line)?;
         self.layout.fill(rec, line, out)?;
         Ok(Some(line))
     }
 }
 
+/// JSON Lines: one object per line; blank lines are skipped.
+pub type JsonLines<R> = Objects<Lines<R>>;
+
+pub struct Lines<R> {
+    file: String,
+    reader: R,
+    line: u64,
+    buf: Vec<u8>,
+}
+
+impl<R: BufRead> JsonLines<R> {
+    pub fn new(file: &str, reader: R) -> Result<Self> {
+        Objects::start(Lines { file: file.to_string(), reader, line: 0, buf: Vec::new() }, Error::EmptyFile)
+    }
+}
+
+impl<R: BufRead> Scan for Lines<R> {
+    fn file(&self) -> &str {
+        &self.file
+    }
+
+    fn text(&self) -> &[u8] {
+        &self.buf
+    }
+
+    /// The next non-blank line.
+    fn next_object(&mut self) -> Result<Option<u64>> {
+        loop {
+            self.buf.clear();
+            let n = self.reader.read_until(b'\n', &mut self.buf).map_err(|e| super::io_error(&self.file, e))?;
+            if n == 0 {
+                return Ok(None);
+            }
+            self.line += 1;
+            if !self.buf.iter().all(|b| b.is_ascii_whitespace()) {
+                return Ok(Some(self.line));
+            }
+        }
+    }
+}
+
 /// A top-level JSON array of objects, split object by object.
-pub struct JsonArray<R> {
+pub type JsonArray<R> = Objects<Items<R>>;
+
+pub struct Items<R> {
     file: String,
     reader: R,
     /// Current line (1-based) of the scanner.
     line: u64,
     buf: Vec<u8>,
-    layout: Layout,
-    first: Option<(u64, Ordered)>,
+    started: bool,
     done: bool,
 }
 
 impl<R: BufRead> JsonArray<R> {
     pub fn new(file: &str, reader: R) -> Result<Self> {
-        let mut me = JsonArray {
-            file: file.to_string(),
-            reader,
-            line: 1,
-            buf: Vec::new(),
-            layout: Layout { file: file.to_string(), header: Vec::new(), keys: Vec::new() },
-            first: None,
-            done: false,
-        };
-        match me.skip_blank()? {
-            Some(b'[') => me.reader.consume(1),
-            other => return Err(me.unexpected(other, "'[' to open the array of objects")),
+        let mut items = Items { file: file.to_string(), reader, line: 1, buf: Vec::new(), started: false, done: false };
+        match items.skip_blank()? {
+            Some(b'[') => items.reader.consume(1),
+            other => return Err(items.unexpected(other, "'[' to open the array of objects")),
         }
-        let Some(line) = me.next_object(true)? else { return Err(Error::NoRows(Location::file(file))) };
-        let rec = parse(file, &me.buf, line)?;
-        me.layout = Layout::new(file, &rec, line)?;
-        me.first = Some((line, rec));
-        Ok(me)
+        Objects::start(items, Error::NoRows)
+    }
+}
+
+impl<R: BufRead> Scan for Items<R> {
+    fn file(&self) -> &str {
+        &self.file
     }
 
+    fn text(&self) -> &[u8] {
+        &self.buf
+    }
+
+    fn next_object(&mut self) -> Result<Option<u64>> {
+        let first = !std::mem::replace(&mut self.started, true);
+        self.scan_object(first)
+    }
+}
+
+impl<R: BufRead> Items<R> {
     /// Skip whitespace (and a byte-order mark); peek the next byte.
     fn skip_blank(&mut self) -> Result<Option<u8>> {
         loop {
@@ -273,7 +307,7 @@ impl<R: BufRead> JsonArray<R> {
     }
 
     /// Scan the next `{...}` into `buf`; returns its first line, or `None` after `]`.
-    fn next_object(&mut self, first: bool) -> Result<Option<u64>> {
+    fn scan_object(&mut self, first: bool) -> Result<Option<u64>> {
         if self.done {
             return Ok(None);
         }
@@ -345,22 +379,5 @@ impl<R: BufRead> JsonArray<R> {
                 return Ok(Some(start));
             }
         }
-    }
-}
-
-impl<R: BufRead> Rows for JsonArray<R> {
-    fn header(&self) -> &[String] {
-        &self.layout.header
-    }
-
-    fn next_record(&mut self, out: &mut Vec<String>) -> Result<Option<u64>> {
-        if let Some((line, rec)) = self.first.take() {
-            self.layout.fill(rec, line, out)?;
-            return Ok(Some(line));
-        }
-        let Some(line) = self.next_object(false)? else { return Ok(None) };
-        let rec = parse(&self.file, &self.buf, line)?;
-        self.layout.fill(rec, line, out)?;
-        Ok(Some(line))
     }
 }

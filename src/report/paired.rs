@@ -484,27 +484,7 @@ fn delong_paired(sa: &[f64], sb: &[f64], y: &[bool]) -> Option<(f64, f64)> {
 /// Upper tail of the standard normal, 1 − Φ(z), from erfc (Numerical Recipes' Chebyshev
 /// fit, relative error below 1.2e-7: ample for a p-value).
 fn normal_sf(z: f64) -> f64 {
-    0.5 * erfc(z / std::f64::consts::SQRT_2)
-}
-
-fn erfc(x: f64) -> f64 {
-    let z = x.abs();
-    let t = 1.0 / (1.0 + 0.5 * z);
-    let r = t
-        * (-z * z - 1.265_512_23
-            + t * (1.000_023_68
-                + t * (0.374_091_96
-                    + t * (0.096_784_18
-                        + t * (-0.186_288_06
-                            + t * (0.278_868_07
-                                + t * (-1.135_203_98
-                                    + t * (1.488_515_87 + t * (-0.822_152_23 + t * 0.170_872_77)))))))))
-            .exp();
-    if x >= 0.0 {
-        r
-    } else {
-        2.0 - r
-    }
+    0.5 * crate::metrics::ci::erfc(z / std::f64::consts::SQRT_2)
 }
 
 #[cfg(test)]

@@ -4,6 +4,7 @@
 use super::Report;
 use crate::error::{Error, Result};
 use crate::metrics::{ranking::NamedCurve, MetricMap};
+use plotters::coord::types::RangedCoordf64;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
@@ -27,8 +28,56 @@ const PALETTE: [RGBColor; 8] = [
     RGBColor(127, 127, 127),
 ];
 
-fn plot_err(plot: &str) -> impl Fn(String) -> Error + '_ {
-    move |message| Error::Plot { plot: plot.to_string(), message }
+/// Plotters' many error types, as the one `Error::Plot` named after the plot.
+trait OrPlot<T> {
+    fn or_plot(self, plot: &str) -> Result<T>;
+}
+
+impl<T, E: std::fmt::Display> OrPlot<T> for std::result::Result<T, E> {
+    fn or_plot(self, plot: &str) -> Result<T> {
+        self.map_err(|e| Error::Plot { plot: plot.to_string(), message: e.to_string() })
+    }
+}
+
+type Area<'a> = DrawingArea<SVGBackend<'a>, plotters::coord::Shift>;
+type Chart<'a, 'b> = ChartContext<'a, SVGBackend<'b>, Cartesian2d<RangedCoordf64, RangedCoordf64>>;
+
+/// An SVG string of `SIZE` on white, drawn by `draw`.
+fn render(name: &str, draw: impl FnOnce(&Area<'_>) -> Result<()>) -> Result<String> {
+    let mut svg = String::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, SIZE).into_drawing_area();
+        root.fill(&WHITE).or_plot(name)?;
+        draw(&root)?;
+        root.present().or_plot(name)?;
+    }
+    Ok(svg)
+}
+
+/// One coloured line per entry, at most 12, with a legend box at `position`.
+fn labelled_lines<'a, 'b: 'a>(
+    chart: &mut Chart<'a, 'b>,
+    name: &str,
+    lines: impl Iterator<Item = (String, Vec<(f64, f64)>)>,
+    position: SeriesLabelPosition,
+) -> Result<()> {
+    for (i, (label, pts)) in lines.take(12).enumerate() {
+        let color = PALETTE[i % PALETTE.len()];
+        let pts = pts.into_iter().filter(|(x, y)| x.is_finite() && y.is_finite());
+        chart
+            .draw_series(LineSeries::new(pts, color.stroke_width(2)))
+            .or_plot(name)?
+            .label(label)
+            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 16, y)], color.stroke_width(2)));
+    }
+    chart
+        .configure_series_labels()
+        .label_font(("sans-serif", 13))
+        .background_style(WHITE.mix(0.85))
+        .border_style(BLACK.mix(0.3))
+        .position(position)
+        .draw()
+        .or_plot(name)
 }
 
 /// What the plots are drawn from: the parts of a [`Report`] they need, readable back from the
@@ -96,18 +145,15 @@ pub fn all(report: &PlotData) -> Result<Vec<Plot>> {
 
 /// Heatmap of counts, rows = true class (top to bottom), columns = predicted class.
 pub fn confusion(classes: &[String], counts: &[Vec<f64>]) -> Result<String> {
-    let err = plot_err("confusion matrix");
+    const NAME: &str = "confusion matrix";
     let k = classes.len().max(1);
-    let mut svg = String::new();
-    {
-        let root = SVGBackend::with_string(&mut svg, SIZE).into_drawing_area();
-        root.fill(&WHITE).map_err(|e| err(e.to_string()))?;
-        let mut chart = ChartBuilder::on(&root)
+    render(NAME, |root| {
+        let mut chart = ChartBuilder::on(root)
             .margin(12)
             .x_label_area_size(44)
             .y_label_area_size(64)
             .build_cartesian_2d((0..k).into_segmented(), (0..k).into_segmented())
-            .map_err(|e| err(e.to_string()))?;
+            .or_plot(NAME)?;
         let name = |v: &SegmentValue<usize>, flip: bool| match v {
             SegmentValue::CenterOf(i) if *i < k => {
                 classes.get(if flip { k - 1 - i } else { *i }).cloned().unwrap_or_default()
@@ -126,7 +172,7 @@ pub fn confusion(classes: &[String], counts: &[Vec<f64>]) -> Result<String> {
             .label_style(("sans-serif", 14))
             .axis_desc_style(("sans-serif", 15))
             .draw()
-            .map_err(|e| err(e.to_string()))?;
+            .or_plot(NAME)?;
         let max = counts.iter().flatten().copied().fold(0.0, f64::max).max(1e-12);
         let font_size = if k <= 4 {
             18
@@ -148,9 +194,7 @@ pub fn confusion(classes: &[String], counts: &[Vec<f64>]) -> Result<String> {
                     (SegmentValue::Exact(p), SegmentValue::Exact(y)),
                     (SegmentValue::Exact(p + 1), SegmentValue::Exact(y + 1)),
                 ];
-                chart
-                    .draw_series(std::iter::once(Rectangle::new(cell, color.filled())))
-                    .map_err(|e| err(e.to_string()))?;
+                chart.draw_series(std::iter::once(Rectangle::new(cell, color.filled()))).or_plot(NAME)?;
                 if k <= 20 {
                     let text_color = if shade > 0.5 { WHITE } else { BLACK };
                     let text = if c.fract() == 0.0 { format!("{c}") } else { format!("{c:.2}") };
@@ -164,13 +208,12 @@ pub fn confusion(classes: &[String], counts: &[Vec<f64>]) -> Result<String> {
                             (SegmentValue::CenterOf(p), SegmentValue::CenterOf(y)),
                             style,
                         )))
-                        .map_err(|e| err(e.to_string()))?;
+                        .or_plot(NAME)?;
                 }
             }
         }
-        root.present().map_err(|e| err(e.to_string()))?;
-    }
-    Ok(svg)
+        Ok(())
+    })
 }
 
 /// Draw one line per curve on a unit square; `xy` picks the coordinates from a curve.
@@ -182,17 +225,13 @@ fn curves_svg(
     legend: impl Fn(&NamedCurve) -> String,
     diagonal: bool,
 ) -> Result<String> {
-    let err = plot_err(name);
-    let mut svg = String::new();
-    {
-        let root = SVGBackend::with_string(&mut svg, SIZE).into_drawing_area();
-        root.fill(&WHITE).map_err(|e| err(e.to_string()))?;
-        let mut chart = ChartBuilder::on(&root)
+    render(name, |root| {
+        let mut chart = ChartBuilder::on(root)
             .margin(12)
             .x_label_area_size(36)
             .y_label_area_size(44)
             .build_cartesian_2d(0.0..1.0, 0.0..1.02)
-            .map_err(|e| err(e.to_string()))?;
+            .or_plot(name)?;
         chart
             .configure_mesh()
             .x_desc(x_desc)
@@ -201,32 +240,14 @@ fn curves_svg(
             .axis_desc_style(("sans-serif", 15))
             .light_line_style(RGBColor(235, 235, 235))
             .draw()
-            .map_err(|e| err(e.to_string()))?;
+            .or_plot(name)?;
         if diagonal {
             chart
                 .draw_series(LineSeries::new(vec![(0.0, 0.0), (1.0, 1.0)], RGBColor(180, 180, 180).stroke_width(1)))
-                .map_err(|e| err(e.to_string()))?;
+                .or_plot(name)?;
         }
-        for (i, c) in curves.iter().take(12).enumerate() {
-            let color = PALETTE[i % PALETTE.len()];
-            let pts: Vec<(f64, f64)> = xy(c).into_iter().filter(|(x, y)| x.is_finite() && y.is_finite()).collect();
-            chart
-                .draw_series(LineSeries::new(pts, color.stroke_width(2)))
-                .map_err(|e| err(e.to_string()))?
-                .label(legend(c))
-                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 16, y)], color.stroke_width(2)));
-        }
-        chart
-            .configure_series_labels()
-            .label_font(("sans-serif", 13))
-            .background_style(WHITE.mix(0.85))
-            .border_style(BLACK.mix(0.3))
-            .position(SeriesLabelPosition::LowerRight)
-            .draw()
-            .map_err(|e| err(e.to_string()))?;
-        root.present().map_err(|e| err(e.to_string()))?;
-    }
-    Ok(svg)
+        labelled_lines(&mut chart, name, curves.iter().map(|c| (legend(c), xy(c))), SeriesLabelPosition::LowerRight)
+    })
 }
 
 fn fmt_opt(v: Option<f64>) -> String {
@@ -279,17 +300,13 @@ fn scatter_svg(
     reference: Vec<(f64, f64)>,
     note: &str,
 ) -> Result<String> {
-    let err = plot_err(name);
-    let mut svg = String::new();
-    {
-        let root = SVGBackend::with_string(&mut svg, SIZE).into_drawing_area();
-        root.fill(&WHITE).map_err(|e| err(e.to_string()))?;
-        let mut chart = ChartBuilder::on(&root)
+    render(name, |root| {
+        let mut chart = ChartBuilder::on(root)
             .margin(12)
             .x_label_area_size(36)
             .y_label_area_size(56)
             .build_cartesian_2d(x_range.0..x_range.1, y_range.0..y_range.1)
-            .map_err(|e| err(e.to_string()))?;
+            .or_plot(name)?;
         chart
             .configure_mesh()
             .x_desc(x_desc)
@@ -298,17 +315,14 @@ fn scatter_svg(
             .axis_desc_style(("sans-serif", 15))
             .light_line_style(RGBColor(235, 235, 235))
             .draw()
-            .map_err(|e| err(e.to_string()))?;
-        chart
-            .draw_series(LineSeries::new(reference, RGBColor(150, 150, 150).stroke_width(1)))
-            .map_err(|e| err(e.to_string()))?;
+            .or_plot(name)?;
+        chart.draw_series(LineSeries::new(reference, RGBColor(150, 150, 150).stroke_width(1))).or_plot(name)?;
         let color = PALETTE[0].mix(0.45);
-        chart.draw_series(pts.iter().map(|&p| Circle::new(p, 2, color.filled()))).map_err(|e| err(e.to_string()))?;
+        chart.draw_series(pts.iter().map(|&p| Circle::new(p, 2, color.filled()))).or_plot(name)?;
         root.draw(&Text::new(note.to_string(), (70, 16), ("sans-serif", 12).into_font().color(&RGBColor(90, 90, 90))))
-            .map_err(|e| err(e.to_string()))?;
-        root.present().map_err(|e| err(e.to_string()))?;
-    }
-    Ok(svg)
+            .or_plot(name)?;
+        Ok(())
+    })
 }
 
 fn sample_note(s: &super::rows::Sample) -> String {
@@ -355,17 +369,14 @@ pub fn det(curves: &[NamedCurve]) -> Result<String> {
     const TICKS: [f64; 9] = [0.001, 0.01, 0.05, 0.2, 0.5, 0.8, 0.95, 0.99, 0.999];
     let lim = crate::metrics::ci::normal_quantile(0.0005);
     let probit = |p: f64| crate::metrics::ci::normal_quantile(p).clamp(lim, -lim);
-    let err = plot_err("DET");
-    let mut svg = String::new();
-    {
-        let root = SVGBackend::with_string(&mut svg, SIZE).into_drawing_area();
-        root.fill(&WHITE).map_err(|e| err(e.to_string()))?;
-        let mut chart = ChartBuilder::on(&root)
+    const NAME: &str = "DET";
+    render(NAME, |root| {
+        let mut chart = ChartBuilder::on(root)
             .margin(12)
             .x_label_area_size(40)
             .y_label_area_size(52)
             .build_cartesian_2d(lim..-lim, lim..-lim)
-            .map_err(|e| err(e.to_string()))?;
+            .or_plot(NAME)?;
         chart
             .configure_mesh()
             .disable_mesh()
@@ -375,48 +386,34 @@ pub fn det(curves: &[NamedCurve]) -> Result<String> {
             .y_desc("false negative rate")
             .axis_desc_style(("sans-serif", 15))
             .draw()
-            .map_err(|e| err(e.to_string()))?;
+            .or_plot(NAME)?;
         let grid = RGBColor(225, 225, 225);
         let label = ("sans-serif", 12).into_font().color(&RGBColor(60, 60, 60));
         for t in TICKS {
             let v = probit(t);
-            chart.draw_series(LineSeries::new(vec![(v, lim), (v, -lim)], grid)).map_err(|e| err(e.to_string()))?;
-            chart.draw_series(LineSeries::new(vec![(lim, v), (-lim, v)], grid)).map_err(|e| err(e.to_string()))?;
+            chart.draw_series(LineSeries::new(vec![(v, lim), (v, -lim)], grid)).or_plot(NAME)?;
+            chart.draw_series(LineSeries::new(vec![(lim, v), (-lim, v)], grid)).or_plot(NAME)?;
             let text = format!("{}%", t * 100.0);
             let (x, y) = chart.backend_coord(&(v, lim));
             root.draw(&Text::new(text.clone(), (x, y + 4), label.clone().pos(Pos::new(HPos::Center, VPos::Top))))
-                .map_err(|e| err(e.to_string()))?;
+                .or_plot(NAME)?;
             let (x, y) = chart.backend_coord(&(lim, v));
             root.draw(&Text::new(text, (x - 4, y), label.clone().pos(Pos::new(HPos::Right, VPos::Center))))
-                .map_err(|e| err(e.to_string()))?;
+                .or_plot(NAME)?;
         }
-        for (i, c) in curves.iter().take(12).enumerate() {
-            let color = PALETTE[i % PALETTE.len()];
-            // the core's DET points when it has them, else FNR = 1 − TPR from the ROC points
+        // the core's DET points when it has them, else FNR = 1 − TPR from the ROC points
+        let lines = curves.iter().map(|c| {
             let rates: Vec<(f64, f64)> = match &c.det {
                 Some(d) => d.fpr.iter().copied().zip(d.fnr.iter().copied()).collect(),
                 None => c.fpr.iter().zip(&c.tpr).map(|(&f, &t)| (f, 1.0 - t)).collect(),
             };
-            let pts: Vec<(f64, f64)> = rates
+            let pts = rates
                 .into_iter()
                 .filter(|(f, m)| f.is_finite() && m.is_finite())
                 .map(|(f, m)| (probit(f), probit(m)))
                 .collect();
-            chart
-                .draw_series(LineSeries::new(pts, color.stroke_width(2)))
-                .map_err(|e| err(e.to_string()))?
-                .label(c.class.clone())
-                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 16, y)], color.stroke_width(2)));
-        }
-        chart
-            .configure_series_labels()
-            .label_font(("sans-serif", 13))
-            .background_style(WHITE.mix(0.85))
-            .border_style(BLACK.mix(0.3))
-            .position(SeriesLabelPosition::UpperRight)
-            .draw()
-            .map_err(|e| err(e.to_string()))?;
-        root.present().map_err(|e| err(e.to_string()))?;
-    }
-    Ok(svg)
+            (c.class.clone(), pts)
+        });
+        labelled_lines(&mut chart, NAME, lines, SeriesLabelPosition::UpperRight)
+    })
 }

@@ -394,21 +394,8 @@ fn float_attr(node: &Node, name: &str) -> Result<Option<AttrLike>> {
 type Unary = Box<dyn Fn(f32) -> f32 + Send + Sync>;
 
 fn erf(x: f32) -> f32 {
-    // Abramowitz-Stegun 7.1.26 is too coarse for ONNX tolerances; use f64 series/continued
-    // fraction via the complementary error function.
-    let x = x as f64;
-    let t = 1.0 / (1.0 + 0.5 * x.abs());
-    let y = 1.0
-        - t * (-x * x - 1.265_512_23
-            + t * (1.000_023_68
-                + t * (0.374_091_96
-                    + t * (0.096_784_18
-                        + t * (-0.186_288_06
-                            + t * (0.278_868_07
-                                + t * (-1.135_203_98
-                                    + t * (1.488_515_87 + t * (-0.822_152_23 + t * 0.170_872_77)))))))))
-            .exp();
-    (if x >= 0.0 { y } else { -y }) as f32
+    // Abramowitz-Stegun 7.1.26 is too coarse for ONNX tolerances; erfc's Chebyshev fit in f64 is not.
+    (1.0 - crate::metrics::ci::erfc(x as f64)) as f32
 }
 
 fn sigmoid(x: f32) -> f32 {
