@@ -27,19 +27,21 @@ pub const MANTISSA_BITS: u32 = 15;
 /// Bits of a descending f32 key ([`sort::desc_key_f32`]) dropped to get a bin.
 const SHIFT: u32 = 32 + 23 - MANTISSA_BITS;
 
-/// Weighted rows per (bin, label id).
+/// Weighted rows and row counts per (bin, label id).
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct ScoreSketch {
-    bins: HashMap<(u32, u32), f64>,
+    bins: HashMap<(u32, u32), (f64, u64)>,
     rows: u64,
 }
 
-/// One bin in descending score order: its lowest score and positive / negative weight.
+/// One bin in descending score order: its lowest score, positive / negative weight and rows.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Group {
     pub threshold: f64,
     pub pos: f64,
     pub neg: f64,
+    /// A bin of one row has no order inside it: its metrics are exact.
+    pub rows: u64,
 }
 
 /// The largest distance between each binned metric and its exact value.
@@ -64,15 +66,19 @@ impl ScoreSketch {
 
     #[inline]
     pub fn add(&mut self, score: f64, label: u32, weight: f64) {
-        *self.bins.entry((Self::bin(score), label)).or_insert(0.0) += weight;
+        let cell = self.bins.entry((Self::bin(score), label)).or_insert((0.0, 0));
+        cell.0 += weight;
+        cell.1 += 1;
         self.rows += 1;
     }
 
     /// Add `other`, whose label id `i` is our `map[i]`.
     pub fn merge(&mut self, other: &ScoreSketch, map: &[u32]) {
-        for (&(b, l), &w) in &other.bins {
+        for (&(b, l), &(w, n)) in &other.bins {
             let l = map.get(l as usize).copied().unwrap_or(l);
-            *self.bins.entry((b, l)).or_insert(0.0) += w;
+            let cell = self.bins.entry((b, l)).or_insert((0.0, 0));
+            cell.0 += w;
+            cell.1 += n;
         }
         self.rows += other.rows;
     }
@@ -92,18 +98,19 @@ impl ScoreSketch {
 
     /// The bins in descending score order, positives by `positive(label id)`.
     pub fn groups(&self, positive: impl Fn(u32) -> bool) -> Vec<Group> {
-        let mut by_bin: HashMap<u32, (f64, f64)> = HashMap::new();
-        for (&(b, l), &w) in &self.bins {
-            let g = by_bin.entry(b).or_insert((0.0, 0.0));
+        let mut by_bin: HashMap<u32, Group> = HashMap::new();
+        for (&(b, l), &(w, n)) in &self.bins {
+            let g = by_bin.entry(b).or_insert(Group { threshold: Self::threshold(b), pos: 0.0, neg: 0.0, rows: 0 });
             if positive(l) {
-                g.0 += w;
+                g.pos += w;
             } else {
-                g.1 += w;
+                g.neg += w;
             }
+            g.rows += n;
         }
-        let mut out: Vec<(u32, (f64, f64))> = by_bin.into_iter().collect();
+        let mut out: Vec<(u32, Group)> = by_bin.into_iter().collect();
         out.sort_unstable_by_key(|x| x.0);
-        out.into_iter().map(|(b, (pos, neg))| Group { threshold: Self::threshold(b), pos, neg }).collect()
+        out.into_iter().map(|(_, g)| g).collect()
     }
 }
 
@@ -118,10 +125,17 @@ pub fn bounds(groups: &[Group], max_fpr: f64) -> Bounds {
         let rect = g.pos * g.neg;
         within += rect;
         if g.pos > 0.0 {
-            let above = tp + fp + g.neg;
-            lo += g.pos * if above > 0.0 { tp / above } else { 1.0 };
-            hi += g.pos * (tp + g.pos) / (tp + g.pos + fp);
-            tied += g.pos * (tp + g.pos) / (tp + g.pos + fp + g.neg);
+            let here = g.pos * (tp + g.pos) / (tp + g.pos + fp + g.neg);
+            tied += here;
+            if g.rows <= 1 {
+                // one row: its precision is exactly the binned one
+                lo += here;
+                hi += here;
+            } else {
+                let above = tp + fp + g.neg;
+                lo += g.pos * if above > 0.0 { tp / above } else { 1.0 };
+                hi += g.pos * (tp + g.pos) / (tp + g.pos + fp);
+            }
         }
         if fp < max_fpr * n {
             // a bin wholly under the bound moves the area by at most half its rectangle, the
