@@ -5,7 +5,9 @@
 //!   `webeval::report::evaluate_arrays` on benches/gen.py's predictions, already in memory;
 //! - `native ingest FILE`: `webeval eval FILE`'s work (`report::evaluate`, streamed from disk);
 //! - `native gen-csv FILE ROWS`: write the ingest benchmark's CSV (label + 10 probabilities);
-//! - `native infer MODEL INPUT BATCH DIM...`: median time of `runtime::Session::run`.
+//! - `native infer MODEL INPUT BATCH DIM...`: median time of `runtime::Session::run`;
+//! - `native inspect MODEL [RUNS]`: `webeval inspect MODEL --format json`'s work (read from disk,
+//!   external data from the model's folder, the card as JSON), median of RUNS (default 3).
 
 use std::time::Instant;
 use webeval::metrics::ci::CiOptions;
@@ -75,6 +77,7 @@ fn main() {
     match args.first().map(String::as_str) {
         Some("ingest") => ingest(args.get(1).map_or("", String::as_str)),
         Some("infer") => infer(&args[1..]),
+        Some("inspect") => inspect(args.get(1).map_or("", String::as_str), arg(2, 3)),
         Some("gen-csv") => gen_csv(args.get(1).map_or("", String::as_str), arg(2, 1_000_000)),
         _ => metrics(arg(1, 100_000), arg(2, 2), arg(3, 0)),
     }
@@ -146,6 +149,27 @@ fn infer(args: &[String]) {
     }
     times.sort_by(f64::total_cmp);
     println!("{}", serde_json::json!({ "median_s": times[times.len() / 2], "runs": times.len() }));
+}
+
+fn inspect(path: &str, runs: usize) {
+    let opts = webeval::model::ShapeOptions::default();
+    let mut times = Vec::new();
+    let mut card = None;
+    for _ in 0..runs.max(1) {
+        let t = Instant::now();
+        let c =
+            webeval::model::inspect_path(std::path::Path::new(path), &opts).unwrap_or_else(|e| fail(&e.to_string()));
+        let json = c.to_json().unwrap_or_else(|e| fail(&e.to_string()));
+        times.push(t.elapsed().as_secs_f64());
+        card = Some((c, json.len()));
+    }
+    times.sort_by(f64::total_cmp);
+    let (c, json_bytes) = card.unwrap_or_else(|| fail("no run"));
+    println!(
+        "{}",
+        serde_json::json!({ "median_s": times[times.len() / 2], "runs": times, "params": c.params, "macs": c.macs,
+            "size_bytes": c.size_bytes, "card_json_bytes": json_bytes, "peak_rss_bytes": peak_rss() })
+    );
 }
 
 fn fail(message: &str) -> ! {

@@ -1,7 +1,7 @@
 // `npm run bench` (after the wasm is built into www/pkg): webeval against its anchors, side by
 // side in one run on one machine, written to benches/results.json and benches/RESULTS.md.
 //
-//   node benches/run.mjs [--quick] [--only metrics,ingest,inference,inference-wasm,startup] [--ci N] [--ingest-mb N]
+//   node benches/run.mjs [--quick] [--only metrics,ingest,inference,inference-wasm,startup,model] [--ci N] [--ingest-mb N]
 //
 // - metrics: the full report (all metrics + curves + bootstrap CI) of generated binary and
 //   10-class predictions, in wasm in headless Chromium (in-memory arrays through
@@ -11,6 +11,8 @@
 // - startup: navigation to an interactive page (built dist/, Vite preview) and the wasm gzip size.
 // - inference: native runtime vs onnxruntime (Python), and in Chromium webeval's wasm runtime vs
 //   onnxruntime-web's wasm EP (one thread) plus the GEMM's share of the measured simd128 peak.
+// - model: the model card of a ~100 MB ONNX model (benches/model.mjs): drop → card in the built
+//   page with the longest main-thread stall, and `webeval inspect`'s work natively. Needs dist/.
 import { spawnSync } from 'node:child_process';
 import { createServer, preview, build } from 'vite';
 import { chromium } from 'playwright-core';
@@ -19,6 +21,7 @@ import { gzipSync } from 'node:zlib';
 import { tmpdir, cpus, totalmem, loadavg } from 'node:os';
 import { join, dirname } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import { benchModelPage, benchModelNative } from './model.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const argv = process.argv.slice(2);
@@ -29,7 +32,7 @@ const opt = (name, d) => {
   return argv[i].includes('=') ? argv[i].split('=')[1] : argv[i + 1];
 };
 const quick = flag('quick');
-const only = new Set(opt('only', 'metrics,ingest,inference,startup').split(','));
+const only = new Set(opt('only', 'metrics,ingest,inference,startup,model').split(','));
 const SIZES = (opt('rows', quick ? '10000,100000' : '100000,1000000,10000000')).split(',').map(Number);
 const CLASSES = [2, 10];
 const CI = Number(opt('ci', quick ? 5 : 20));
@@ -309,8 +312,10 @@ async function main() {
   const started = new Date().toISOString();
   const results = { started, quick, machine: machine(), ci_replicates: CI };
   const previous = existsSync(join(root, 'benches', 'results.json')) ? JSON.parse(readFileSync(join(root, 'benches', 'results.json'), 'utf8')) : {};
-  const partialWasm = only.size === 1 && only.has('inference-wasm') && !quick;
-  const exe = only.has('metrics') || only.has('ingest') || only.has('inference') ? nativeBinary() : null;
+  // Sections that record their own run time and load: run alone, they keep the previous header.
+  const partialWasm = !quick && [...only].every((k) => k === 'inference-wasm' || k === 'model');
+  if (partialWasm) for (const k of ['started', 'machine', 'ci_replicates', 'quick']) if (previous[k] !== undefined) results[k] = previous[k];
+  const exe = only.has('metrics') || only.has('ingest') || only.has('inference') || only.has('model') ? nativeBinary() : null;
   const server = await createServer({ root, server: { host: '127.0.0.1', port: 0, hmr: false }, logLevel: 'warn', clearScreen: false });
   await server.listen();
   const base = server.resolvedUrls.local[0].replace(/\/$/, '');
@@ -321,7 +326,7 @@ async function main() {
     if (!partialWasm) out.finished = new Date().toISOString();
     out.machine = partialWasm ? results.machine : { ...results.machine, load_average_1m_at_end: loadavg()[0] };
     // Sections not run this time keep their previous results.
-    for (const k of ['metrics', 'ingest', 'inference', 'startup']) if (!(k in out) && previous[k]) out[k] = previous[k];
+    for (const k of ['metrics', 'ingest', 'inference', 'startup', 'model']) if (!(k in out) && previous[k]) out[k] = previous[k];
     const name = quick ? 'results.quick.json' : 'results.json';
     writeFileSync(join(root, 'benches', name), JSON.stringify(out, null, 2) + '\n');
     if (!quick) writeFileSync(join(root, 'benches', 'RESULTS.md'), markdown(out));
@@ -350,6 +355,17 @@ async function main() {
       save();
     }
     if (only.has('startup')) { results.startup = await benchStartup(); save(); }
+    if (only.has('model')) {
+      const runs = quick ? 2 : 5;
+      log('model: the ~100 MB ResNet-50, native inspect');
+      const native = benchModelNative(exe, { runs });
+      log('  native', JSON.stringify(native));
+      log('model: drop → card in the built page');
+      const page = await benchModelPage({ runs }).catch((e) => ({ error: String(e.message ?? e).split('\n')[0] }));
+      log('  page', JSON.stringify(page));
+      results.model = { started: new Date().toISOString(), page, native, native_binary: 'benches/native.rs (cargo bench profile = release: LTO, codegen-units 1), --no-default-features' };
+      save();
+    }
     if (only.has('metrics')) await benchMetrics(context, base, exe, results.metrics, save, big);
   } finally {
     await close();
@@ -390,6 +406,20 @@ export function markdown(r) {
     lines.push('## Startup', '', `- wasm: ${(s.wasm_bytes / 1024).toFixed(0)} KiB, **${(s.wasm_gzip_bytes / 1024).toFixed(0)} KiB gzip** (-9)`,
       `- whole built page (dist/, gzip): ${s.dist_gzip_bytes ? (s.dist_gzip_bytes / 1024).toFixed(0) + ' KiB' : '—'}`,
       `- navigation → interactive: **${f(s.interactive_ms, 0)} ms**; → engine (wasm in the worker) ready: ${f(s.engine_ready_ms, 0)} ms (median of ${s.runs}; ${s.note})`, '');
+  }
+  if (r.model) {
+    const m = r.model;
+    const p = m.page ?? {};
+    const n = m.native ?? {};
+    const s = (x) => (x?.median_s == null ? (x?.error ? `failed: ${x.error}` : '—') : `${f(x.median_s, 2)} s`);
+    lines.push(`## Model card: ${p.file_bytes ? (p.file_bytes / 1e6).toFixed(0) : '~100'} MB ONNX model (ResNet-50, ${p.params ? (p.params / 1e6).toFixed(2) : '25.61'} M params, seeded weights)`, '',
+      `Run ${m.started}; load average ${f(p.load_average_1m_at_start, 1)} → ${f(p.load_average_1m_at_end, 1)} (page), ${f(n.load_average_1m, 1)} (native).`, '',
+      '| | weights inline | weights in an external-data file |', '|---|---:|---:|',
+      p.error ? `| page: drop → card | failed: ${p.error} | |`
+        : `| page: drop → card (median of ${p.runs?.length}) | **${f(p.drop_to_card_ms_median / 1e3, 2)} s** (runs: ${(p.runs ?? []).map((x) => f(x / 1e3, 2)).join(', ')} s) | ${f(p.external_data?.drop_to_card_ms / 1e3, 2)} s |`,
+      p.error ? '' : `| page: longest main-thread stall | **${f(p.longest_main_thread_gap_ms, 0)} ms** (median run ${f(p.main_thread_gap_ms_median, 0)} ms) | ${f(p.external_data?.longest_main_thread_gap_ms, 0)} ms |`,
+      `| native \`webeval inspect\` work (median) | ${s(n.inline)} | ${s(n.external_data)} |`, '',
+      `${p.note ?? ''}. Native: ${m.native_binary}; in-process time of \`model::inspect_path\` + the card's JSON.`, '');
   }
   if (r.inference?.native) {
     lines.push('## Inference (native, one thread): webeval runtime vs onnxruntime (Python)', '',

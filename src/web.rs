@@ -255,6 +255,30 @@ struct InspectOptions {
     input_shapes: std::collections::HashMap<String, Vec<u64>>,
 }
 
+/// External-data files dropped with a model: `external` is an object (or `Map`) from file name
+/// to `Uint8Array`/`ArrayBuffer`; a tensor's `location` is looked up as written, then by its
+/// base name (the page only knows dropped files by name).
+fn external_resolver(external: &JsValue) -> impl Fn(&str) -> Option<bytes::Bytes> + '_ {
+    move |location: &str| {
+        if external.is_undefined() || external.is_null() {
+            return None;
+        }
+        let map = external.dyn_ref::<js_sys::Map>();
+        let base = location.rsplit(['/', '\\']).next().unwrap_or(location);
+        [location, base].iter().find_map(|k| {
+            let key = JsValue::from_str(k);
+            let v = match map {
+                Some(m) => m.get(&key),
+                None => js_sys::Reflect::get(external, &key).ok()?,
+            };
+            if v.is_undefined() || v.is_null() {
+                return None;
+            }
+            Some(bytes::Bytes::from(js_sys::Uint8Array::new(&v).to_vec()))
+        })
+    }
+}
+
 /// Inspect an ONNX model given as bytes: returns the model card as a JSON string (the same
 /// object as `webeval inspect --format json`). `external` is an optional object mapping file
 /// names to `Uint8Array`s: external-data files dropped together with the model.
@@ -270,19 +294,7 @@ pub fn inspect_model(bytes: Vec<u8>, options: JsValue, external: JsValue) -> Res
         dims: opts.dims,
         input_shapes: opts.input_shapes,
     };
-    let resolver = |location: &str| -> Option<bytes::Bytes> {
-        if external.is_undefined() || external.is_null() {
-            return None;
-        }
-        let base = location.rsplit(['/', '\\']).next().unwrap_or(location);
-        [location, base].iter().find_map(|k| {
-            let v = js_sys::Reflect::get(&external, &JsValue::from_str(k)).ok()?;
-            if v.is_undefined() || v.is_null() {
-                return None;
-            }
-            Some(bytes::Bytes::from(js_sys::Uint8Array::new(&v).to_vec()))
-        })
-    };
+    let resolver = external_resolver(&external);
     let name = opts.file_name.unwrap_or_else(|| "model.onnx".to_string());
     let card = crate::model::inspect_bytes(&name, bytes, &resolver, &shape_opts).map_err(js_err)?;
     card.to_json().map_err(js_err)
@@ -296,6 +308,8 @@ struct RunOptions {
     label: Option<String>,
     /// Dataset file name (for format detection and messages).
     data_name: Option<String>,
+    /// Model file name (for messages).
+    model_name: Option<String>,
     /// Rows per inference batch (default 64).
     batch_size: Option<usize>,
     /// "auto" (default), "cpu" or "gpu" (WebGPU); `runModelOn` only, `runModel` is the CPU.
@@ -328,8 +342,13 @@ fn run_inputs(
     model_bytes: Vec<u8>,
     data_bytes: &[u8],
     opts: &RunOptions,
+    external: &JsValue,
 ) -> Result<(crate::model::Model, crate::runtime::infer::Dataset), JsError> {
-    let model = crate::model::Model::from_bytes("model.onnx", model_bytes).map_err(js_err)?;
+    // Running needs every weight: a missing external-data file is an error naming it.
+    let strict = crate::model::LoadOptions { allow_missing_external: false };
+    let name = opts.model_name.as_deref().unwrap_or("model.onnx");
+    let model = crate::model::Model::from_bytes_with(name, model_bytes, &external_resolver(external), strict)
+        .map_err(js_err)?;
     let name = opts.data_name.clone().unwrap_or_else(|| "data.csv".into());
     let images = opts.image.clone().unwrap_or_default();
     let ds = crate::runtime::infer::read_dataset_for(&model, &name, data_bytes, opts.label.as_deref(), &images)
@@ -356,11 +375,16 @@ fn run_json(
 /// `{"predictions": {classes, labels, probs, values, notes}, "speed": {latency_ms_p50, ...,
 ///   device: {device, reason, adapter, notes}}, "report": <the evaluation report, when the
 /// dataset has labels>}`; draw the report's plots with `renderPlots(JSON.stringify(result.report))`
-/// on the main thread.
+/// on the main thread. `external`: the model's external-data files, as for `inspectModel`.
 #[wasm_bindgen(js_name = runModel)]
-pub fn run_model(model_bytes: Vec<u8>, data_bytes: &[u8], options: JsValue) -> Result<String, JsError> {
+pub fn run_model(
+    model_bytes: Vec<u8>,
+    data_bytes: &[u8],
+    options: JsValue,
+    external: JsValue,
+) -> Result<String, JsError> {
     let opts = run_options(options)?;
-    let (model, ds) = run_inputs(model_bytes, data_bytes, &opts)?;
+    let (model, ds) = run_inputs(model_bytes, data_bytes, &opts, &external)?;
     let session = crate::runtime::Session::new(&model).map_err(js_err)?;
     let batch = opts.batch_size.unwrap_or(64);
     let mut clock = now_ms;
@@ -384,10 +408,15 @@ fn has_webgpu() -> bool {
 /// WebGPU, nodes without a GPU kernel on the CPU; "cpu"). Resolves to the same JSON, whose
 /// `speed.device` says where it ran and why.
 #[wasm_bindgen(js_name = runModelOn)]
-pub async fn run_model_on(model_bytes: Vec<u8>, data_bytes: Vec<u8>, options: JsValue) -> Result<String, JsError> {
+pub async fn run_model_on(
+    model_bytes: Vec<u8>,
+    data_bytes: Vec<u8>,
+    options: JsValue,
+    external: JsValue,
+) -> Result<String, JsError> {
     let opts = run_options(options)?;
     let pref: crate::runtime::DevicePref = opts.device.as_deref().unwrap_or("auto").parse().map_err(js_err)?;
-    let (model, ds) = run_inputs(model_bytes, &data_bytes, &opts)?;
+    let (model, ds) = run_inputs(model_bytes, &data_bytes, &opts, &external)?;
     let engine = if pref != crate::runtime::DevicePref::Cpu && !has_webgpu() {
         crate::runtime::Engine::cpu(&model, "CPU: this browser has no WebGPU (navigator.gpu is missing)")
     } else {

@@ -47,12 +47,17 @@ export class Engine {
     return this.request({ kind: 'compare', file: a, data: b, options }, onProgress);
   }
 
-  run(model, data, options, onProgress) {
-    return this.request({ kind: 'run', file: model, data, options }, onProgress);
+  /** `external`: {file name: File} of the model's external-data files. */
+  run(model, data, options, onProgress, { external } = {}) {
+    return this.request({ kind: 'run', file: model, data, options, external }, onProgress);
   }
 
-  inspect(file, onProgress) {
-    return this.request({ kind: 'inspect', file }, onProgress);
+  /** The model card (inspectModel's JSON text). `external`: {file name: File | ArrayBuffer} of
+   * external-data files; Files cross as handles (the worker reads them), ArrayBuffers are
+   * transferred, so nothing is copied on this thread. `options`: {batch, dims, input_shapes}. */
+  inspect(file, onProgress, { external = {}, options = {} } = {}) {
+    const transfer = Object.values(external).filter((v) => v instanceof ArrayBuffer);
+    return this.request({ kind: 'inspect', file, external, options }, onProgress, transfer);
   }
 
   version() {

@@ -42,6 +42,17 @@ function showProgress(msg) {
 }
 
 const isModel = (f) => /\.onnx$/i.test(f.name);
+/** Datasets and predictions files; anything else dropped beside a model is its external data. */
+const isData = (f) => /\.(csv|tsv|txt|json|jsonl|npy|npz|gz|zip|png|jpe?g)$/i.test(f.name);
+
+/** The model card, re-inspected at another batch size when the card's batch control changes. */
+async function showModelCard(model, external, options = {}) {
+  const card = JSON.parse(await engine.inspect(model, showProgress, { external, options }));
+  const onBatch = (batch) => withBusy(() => showModelCard(model, external, { ...options, batch }));
+  renderModelCard($('report'), card, model.name, { onBatch });
+  const extNote = Object.keys(external).length ? ` with external data ${Object.keys(external).join(', ')}` : '';
+  $('status').textContent = `Model card for ${model.name}${extNote}, batch ${card.batch}.`;
+}
 
 function options() {
   return $('ci-toggle').checked ? { ci: 0.95 } : {};
@@ -93,17 +104,18 @@ async function handleFiles(files) {
   if (!list.length) return;
   await withBusy(async () => {
     const models = list.filter(isModel);
-    const preds = list.filter((f) => !isModel(f));
+    // Beside a model, files that are not data are its external-data files (keyed by name).
+    const companions = models.length ? list.filter((f) => !isModel(f) && !isData(f)) : [];
+    const external = Object.fromEntries(companions.map((f) => [f.name, f]));
+    const preds = list.filter((f) => !isModel(f) && !companions.includes(f));
     if (models.length && !preds.length) {
-      const card = JSON.parse(await engine.inspect(models[0], showProgress));
-      renderModelCard($('report'), card, models[0].name);
-      $('status').textContent = `Model card for ${models[0].name}.`;
+      await showModelCard(models[0], external);
       return;
     }
     if (models.length) {
       const device = document.getElementById('device-select')?.value || 'auto';
       const preset = document.getElementById('image-preset')?.value || 'unit';
-      const out = JSON.parse(await engine.run(models[0], preds[0], { device, image: { preset } }, showProgress));
+      const out = JSON.parse(await engine.run(models[0], preds[0], { device, image: { preset } }, showProgress, { external }));
       if (!out.report) {
         throw new Error(`${preds[0].name} has no true-label column (label/y_true/target), so ${models[0].name}'s predictions cannot be scored; add one to get a report.`);
       }

@@ -454,47 +454,124 @@ export function renderReport(root, { report, json, plots, fileName, core }) {
   root.hidden = false;
 }
 
-/** The model card of an ONNX file (inspectModel's JSON). */
-export function renderModelCard(root, card, fileName) {
+/** A count in a few digits: 25.61 M, 4.09 G (the exact integer goes in data-value/title). */
+export function compactNumber(v) {
+  if (v === null || v === undefined || Number.isNaN(v)) return '—';
+  const a = Math.abs(v);
+  for (const [scale, unit] of [[1e12, 'T'], [1e9, 'G'], [1e6, 'M'], [1e3, 'k']]) {
+    if (a >= scale) return `${(v / scale).toFixed(2)} ${unit}`;
+  }
+  return formatNumber(v);
+}
+
+/** Bytes in binary units. */
+export function formatBytes(b) {
+  if (b === null || b === undefined) return '—';
+  if (b >= 2 ** 30) return `${(b / 2 ** 30).toFixed(2)} GiB`;
+  if (b >= 2 ** 20) return `${(b / 2 ** 20).toFixed(2)} MiB`;
+  if (b >= 1024) return `${(b / 1024).toFixed(1)} KiB`;
+  return `${b} B`;
+}
+
+/** Layers drawn at once; the rest on request (a 10,000-node graph stays responsive). */
+const LAYER_ROWS = 500;
+
+/** The model card of an ONNX file (inspectModel's JSON). `onBatch(n)` re-inspects at batch n. */
+export function renderModelCard(root, card, fileName, { onBatch } = {}) {
+  const hadFocus = document.activeElement?.id === 'model-batch';
   root.replaceChildren();
-  const num = (key, v, text) => el('span', { 'data-metric': key, 'data-value': String(v), text: text ?? formatNumber(v) });
-  const bytes = (b) => (b >= 1 << 20 ? `${(b / (1 << 20)).toFixed(2)} MiB` : b >= 1024 ? `${(b / 1024).toFixed(1)} KiB` : `${b} B`);
-  const tiles = [
-    ['params', 'Parameters', card.params], ['macs', 'MACs', card.macs], ['flops', 'FLOPs', card.flops],
-    ['layer_count', 'Layers', card.layer_count], ['depth', 'Depth', card.depth],
-    ['size_bytes', 'File size', card.size_bytes, bytes(card.size_bytes)],
-    ['peak_activation_bytes', 'Peak activations', card.peak_activation_bytes, bytes(card.peak_activation_bytes)],
-  ].filter(([, , v]) => v !== undefined);
-  root.append(el('div', { class: 'card summary', id: 'model-card' },
+  // A number with its exact value in data-value and the tooltip, shown compactly.
+  const num = (key, v, text) => el('span', { 'data-metric': key, 'data-value': String(v), title: typeof v === 'number' ? v.toLocaleString('en-US') : String(v), text: text ?? compactNumber(v) });
+  const tile = (key, label, v, text, sub) => el('div', { class: 'tile' }, el('div', { class: 'tile-label', text: label }),
+    el('div', { class: 'num' }, num(key, v, text)), sub ? el('div', { class: 'tile-sub', text: sub }) : null);
+  const shape = (s) => (Array.isArray(s) ? `[${s.join(', ')}]` : '?');
+  const shared = card.unique_params !== undefined && card.unique_params !== card.params;
+  const compute = [
+    tile('params', 'Parameters', card.params, undefined, shared ? null : 'no shared weights'),
+    shared ? tile('unique_params', 'Unique parameters', card.unique_params, undefined, `${compactNumber(card.params - card.unique_params)} shared`) : null,
+    tile('macs', 'MACs', card.macs, undefined, `at batch ${card.batch}`),
+    tile('flops', 'FLOPs', card.flops),
+    tile('layer_count', 'Layers', card.layer_count, formatNumber(card.layer_count)),
+    tile('depth', 'Depth', card.depth, formatNumber(card.depth), 'longest input → output chain'),
+  ];
+  const memory = [
+    tile('size_bytes', 'Model size on disk', card.size_bytes, formatBytes(card.size_bytes)),
+    tile('param_bytes', 'Weights', card.param_bytes, formatBytes(card.param_bytes), 'stored parameters, in their dtypes'),
+    tile('peak_activation_bytes', 'Peak activations', card.peak_activation_bytes, formatBytes(card.peak_activation_bytes), 'alive at once, in layer order'),
+    tile('activation_bytes', 'All activations', card.activation_bytes, formatBytes(card.activation_bytes), 'sum of every layer output'),
+  ];
+  const opsets = (card.opset ?? []).map((o) => `${o.domain || 'ai.onnx'} ${o.version}`).join(', ');
+  const batchInput = el('input', { type: 'number', id: 'model-batch', min: '1', max: '65536', step: '1', value: String(card.batch), disabled: !onBatch });
+  let requested = card.batch; // Enter and the change event that may follow ask once
+  const applyBatch = () => {
+    const n = Math.floor(Number(batchInput.value));
+    if (!onBatch || !Number.isFinite(n) || n < 1 || n === requested) return;
+    requested = n;
+    onBatch(n);
+  };
+  batchInput.addEventListener('change', applyBatch);
+  batchInput.addEventListener('keydown', (e) => { if (e.key === 'Enter') applyBatch(); });
+  root.append(el('div', { class: 'card summary', id: 'model-card', 'data-batch': String(card.batch) },
     el('h2', { text: fileName }),
     el('p', { class: 'meta' }, el('span', { class: 'badge', id: 'task', 'data-task': 'model', text: 'model' }),
-      ` ${card.graph_name || ''} · producer ${card.producer || 'unknown'} · batch ${card.batch} (${card.batch_symbol || 'fixed'})`),
-    el('div', { class: 'headline' }, ...tiles.map(([k, label, v, text]) => el('div', { class: 'tile' }, el('div', { class: 'tile-label', text: label }),
-      el('div', { class: 'num' }, num(k, v, text))))),
+      ` ${card.graph_name || '(unnamed graph)'} · producer `, el('span', { id: 'model-producer', text: card.producer || 'unknown' }),
+      ' · opset ', el('span', { id: 'model-opset', text: opsets || 'unknown' }), ` · IR ${card.ir_version}`),
+    el('p', { class: 'toolbar' }, el('label', { for: 'model-batch', text: 'Batch size ' }), batchInput,
+      el('span', { class: 'note', text: `batch dimension: ${card.batch_symbol || 'fixed by the model'}` })),
+    el('div', { class: 'headline' }, ...compute.filter(Boolean)),
+    el('h3', { class: 'subhead', text: 'Weights and memory' }),
+    el('div', { class: 'headline' }, ...memory),
+    (card.unknown_ops ?? []).length ? el('p', { class: 'note', id: 'unknown-ops', text: `Ops without a counting rule (layers listed, marked unknown, counted as zero): ${card.unknown_ops.join(', ')}` }) : null,
     ...(card.warnings ?? []).map((w) => el('p', { class: 'note', text: `Note: ${w}` }))));
+  if (hadFocus) batchInput.focus();
+
+  const io = [...(card.inputs ?? []).map((v) => ['input', v]), ...(card.outputs ?? []).map((v) => ['output', v])];
+  const ioTable = el('table', { class: 'metrics', id: 'io-table' },
+    el('thead', {}, el('tr', {}, ...['', 'Name', 'Type', 'Shape', `Shape at batch ${card.batch}`].map((h) => el('th', { scope: 'col', text: h })))),
+    el('tbody', {}, ...io.map(([kind, v]) => el('tr', { 'data-io': kind }, el('td', { text: kind }), el('td', { text: v.name }),
+      el('td', { text: v.dtype ?? '?' }), el('td', { text: shape(v.shape) }), el('td', { text: v.shape_at_batch ? shape(v.shape_at_batch) : '?' })))));
+  const byOp = el('table', { class: 'metrics', id: 'by-op-table' },
+    el('thead', {}, el('tr', {}, ...[['Op', ''], ['Layers', 'num'], ['Params', 'num'], ['MACs', 'num'], ['FLOPs', 'num'], ['MAC share', 'num']].map(([h, c]) => el('th', { scope: 'col', class: c || null, text: h })))),
+    el('tbody', {}, ...(card.by_op ?? []).map((o) => el('tr', { 'data-op': o.op }, el('td', { text: o.op }),
+      ...[o.count, o.params, o.macs, o.flops].map((v) => el('td', { class: 'num', title: v.toLocaleString('en-US'), text: compactNumber(v) })),
+      el('td', { class: 'num', text: `${(100 * o.macs_share).toFixed(1)}%` })))));
+  const byDtype = el('table', { class: 'metrics', id: 'by-dtype-table' },
+    el('thead', {}, el('tr', {}, ...[['Dtype', ''], ['Tensors', 'num'], ['Params', 'num'], ['Bytes', 'num']].map(([h, c]) => el('th', { scope: 'col', class: c || null, text: h })))),
+    el('tbody', {}, ...(card.by_dtype ?? []).map((d) => el('tr', { 'data-dtype': d.dtype }, el('td', { text: d.dtype }),
+      el('td', { class: 'num', text: formatNumber(d.tensors) }), el('td', { class: 'num', title: d.params.toLocaleString('en-US'), text: compactNumber(d.params) }),
+      el('td', { class: 'num', title: `${d.bytes} bytes`, text: formatBytes(d.bytes) })))));
+  root.append(el('div', { class: 'grid2' },
+    el('div', { class: 'card' }, el('h3', { text: 'Inputs and outputs' }), el('div', { class: 'scroll' }, ioTable)),
+    el('div', { class: 'card' }, el('h3', { text: 'By data type' }), el('div', { class: 'scroll' }, byDtype))));
 
   const top = [...card.layers].sort((a, b) => b.macs - a.macs).slice(0, 12).filter((l) => l.macs > 0);
+  const grid = el('div', { class: 'grid2' }, el('div', { class: 'card' }, el('h3', { text: 'By op type' }), el('div', { class: 'scroll' }, byOp)));
   if (top.length) {
     const max = top[0].macs;
-    root.append(el('div', { class: 'card', id: 'top-layers' }, el('h3', { text: 'Where the compute goes (MACs, top layers)' }),
+    grid.append(el('div', { class: 'card', id: 'top-layers' }, el('h3', { text: 'Where the compute goes (MACs, top layers)' }),
       el('div', { class: 'bars', role: 'list' }, ...top.map((l) => el('div', { class: 'bar-row', role: 'listitem' },
-        el('span', { class: 'bar-label', text: `${l.name || '(unnamed)'} · ${l.op}` }),
+        el('span', { class: 'bar-label', title: l.name, text: `${l.name || '(unnamed)'} · ${l.op}` }),
         el('span', { class: 'bar' }, el('span', { class: 'bar-fill', style: `width:${(100 * l.macs) / max}%` })),
-        el('span', { class: 'num', text: `${formatNumber(l.macs)} (${(100 * l.macs_share).toFixed(1)}%)` }))))));
+        el('span', { class: 'num', title: l.macs.toLocaleString('en-US'), text: `${compactNumber(l.macs)} (${(100 * l.macs_share).toFixed(1)}%)` }))))));
   }
+  root.append(grid);
 
   const cols = [['name', 'Layer'], ['op', 'Op'], ['params', 'Params'], ['macs', 'MACs'], ['flops', 'FLOPs'], ['activation_bytes', 'Activation bytes'], ['output_shape', 'Output shape']];
   const table = el('table', { class: 'metrics sortable', id: 'layers-table' });
   const tb = el('tbody');
-  let sortKey = null, dir = 1;
+  let sortKey = null, dir = 1, limit = LAYER_ROWS;
+  const more = el('button', { type: 'button', class: 'small', id: 'layers-more', onclick: () => { limit = Infinity; fill(); } });
   const fill = () => {
     const rows = [...card.layers];
     if (sortKey) rows.sort((a, b) => (typeof a[sortKey] === 'number' ? a[sortKey] - b[sortKey] : String(a[sortKey]).localeCompare(String(b[sortKey]))) * dir);
-    tb.replaceChildren(...rows.map((l) => el('tr', {}, ...cols.map(([k]) => {
+    tb.replaceChildren(...rows.slice(0, limit).map((l) => el('tr', { class: l.unknown ? 'unknown' : null, title: l.note ?? null }, ...cols.map(([k]) => {
       const v = l[k];
+      if (k === 'op' && l.unknown) return el('td', {}, v, ' ', el('span', { class: 'badge muted', text: 'unknown' }));
       if (typeof v === 'number') return el('td', { class: 'num', text: formatNumber(v) });
       return el('td', { text: Array.isArray(v) ? `[${v.join(', ')}]` : (v ?? '') });
     }))));
+    more.hidden = rows.length <= limit;
+    more.textContent = `Show all ${rows.length.toLocaleString('en-US')} layers`;
   };
   const head = el('tr', {}, ...cols.map(([k, label]) => {
     const th = el('th', { scope: 'col', class: ['params', 'macs', 'flops', 'activation_bytes'].includes(k) ? 'num' : null, 'aria-sort': 'none' });
@@ -509,7 +586,7 @@ export function renderModelCard(root, card, fileName) {
   }));
   table.append(el('thead', {}, head), tb);
   fill();
-  root.append(el('div', { class: 'card' }, el('h3', { text: `Layers (${card.layers.length})` }), el('div', { class: 'scroll' }, table)));
+  root.append(el('div', { class: 'card' }, el('h3', { text: `Layers (${card.layers.length.toLocaleString('en-US')}, depth ${card.depth})` }), el('div', { class: 'scroll' }, table), more));
   root.hidden = false;
 }
 

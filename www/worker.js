@@ -1,5 +1,7 @@
 // All heavy work runs here, off the UI thread: parsing and metrics happen in the wasm core.
-// (Plots are drawn on the main thread: plotters measures text with the DOM.) Messages in: {id, kind: 'evaluate', file, options}. Messages out: {id, type:
+// (Plots are drawn on the main thread: plotters measures text with the DOM.) Messages in: {id, kind: 'evaluate', file, options}
+// (inspect/run also take `external`: {file name: File}, a model's external-data files; a File
+// crosses to the worker as a handle and is read here, so the page never holds the bytes). Messages out: {id, type:
 // 'progress'|'result'|'error', ...}. Cancelling is done by the page terminating this worker.
 import init, { evaluateStream, compareStreams, inspectModel, runModel, runModelOn, version } from './pkg/webeval.js';
 
@@ -12,6 +14,19 @@ let exports;
 const memoryBytes = () => exports?.memory?.buffer?.byteLength ?? 0;
 const send = (msg) => self.postMessage({ ...msg, memory: memoryBytes() });
 
+/** Bytes of a File (read here, in the worker) or of an ArrayBuffer/typed array sent over. */
+function bytesOf(f) {
+  if (f instanceof Blob) return new Uint8Array(new FileReaderSync().readAsArrayBuffer(f));
+  return f instanceof ArrayBuffer ? new Uint8Array(f) : new Uint8Array(f.buffer, f.byteOffset, f.byteLength);
+}
+
+/** External-data companions {name: File|ArrayBuffer} → {name: Uint8Array}, or undefined. */
+function externalBytes(ext) {
+  const names = Object.keys(ext ?? {});
+  if (!names.length) return undefined;
+  return Object.fromEntries(names.map((n) => [n, bytesOf(ext[n])]));
+}
+
 self.onmessage = async (event) => {
   const { id, kind, file, data, options } = event.data;
   try {
@@ -23,19 +38,23 @@ self.onmessage = async (event) => {
     if (kind === 'run') {
       send({ id, type: 'progress', phase: `running ${file.name} on ${data.name}`, done: 0, total: 0 });
       const reader = new FileReaderSync();
-      const model = new Uint8Array(reader.readAsArrayBuffer(file));
+      const model = bytesOf(file);
       const rows = new Uint8Array(reader.readAsArrayBuffer(data));
-      const opts = { ...options, dataName: data.name };
+      const ext = externalBytes(event.data.external);
+      const opts = { ...options, dataName: data.name, modelName: file.name };
       // A device choice goes through the async entry point (WebGPU readbacks are promises).
-      const result = opts.device ? await runModelOn(model, rows, opts) : runModel(model, rows, opts);
+      const result = opts.device ? await runModelOn(model, rows, opts, ext) : runModel(model, rows, opts, ext);
       send({ id, type: 'result', result });
       return;
     }
     if (kind === 'inspect') {
-      send({ id, type: 'progress', phase: 'reading the model', done: 0, total: file.size });
-      const bytes = new Uint8Array(new FileReaderSync().readAsArrayBuffer(file));
-      send({ id, type: 'progress', phase: 'inspecting the model', done: file.size, total: file.size });
-      send({ id, type: 'result', result: inspectModel(bytes, { file_name: file.name }, undefined) });
+      const ext = event.data.external ?? {};
+      const total = file.size + Object.values(ext).reduce((n, f) => n + (f.size ?? f.byteLength ?? 0), 0);
+      send({ id, type: 'progress', phase: 'reading the model', done: 0, total });
+      const bytes = bytesOf(file);
+      const external = externalBytes(ext);
+      send({ id, type: 'progress', phase: 'inspecting the model', done: total, total });
+      send({ id, type: 'result', result: inspectModel(bytes, { ...options, file_name: file.name }, external) });
       return;
     }
     if (kind === 'compare') {

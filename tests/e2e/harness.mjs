@@ -2,7 +2,8 @@
 // Chromium through playwright-core (never a downloaded browser), with the flags DESIGN.md lists.
 import { preview } from 'vite';
 import { chromium } from 'playwright-core';
-import { mkdtempSync, mkdirSync, existsSync } from 'node:fs';
+import { mkdtempSync, mkdirSync, existsSync, readFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -62,4 +63,63 @@ export async function settled(page) {
   await page.waitForFunction(() => ['done', 'error', 'cancelled'].includes(document.body.dataset.state));
   const err = await page.$eval('#error', (e) => (e.hidden ? '' : e.textContent));
   if (err) throw new Error(`the page showed an error: ${err}`);
+}
+
+/** The ~100 MB ResNet-50 (inline and external-data variants) and its expected counts, made by
+ * tests/fixtures/model/make_big_model.py into target/model-big/ (git-ignored) when missing. */
+export function bigModel() {
+  const dir = join(root, 'target', 'model-big');
+  const want = join(dir, 'expected.json');
+  if (!existsSync(want)) {
+    const r = spawnSync(process.env.PYTHON ?? 'python3', ['tests/fixtures/model/make_big_model.py', dir], { cwd: root, stdio: 'inherit' });
+    if (r.status !== 0) throw new Error('tests/fixtures/model/make_big_model.py failed (needs python3 with onnx and numpy: scripts/requirements.txt)');
+  }
+  return { dir, expected: JSON.parse(readFileSync(want, 'utf8')) };
+}
+
+/** Watches the page's main thread: a requestAnimationFrame + setInterval heartbeat records the
+ * longest gap between beats (ms) from now on; read it with `stallReport(page)`. */
+export async function watchStalls(page) {
+  await page.evaluate(() => {
+    const w = (window.__stall = { last: performance.now(), max: 0, beats: 0 });
+    const beat = () => {
+      const t = performance.now();
+      w.max = Math.max(w.max, t - w.last);
+      w.last = t;
+      w.beats++;
+    };
+    const frame = () => { beat(); w.raf = requestAnimationFrame(frame); };
+    w.raf = requestAnimationFrame(frame);
+    w.timer = setInterval(beat, 16);
+  });
+}
+
+export async function stallReport(page) {
+  return page.evaluate(() => {
+    const w = window.__stall;
+    cancelAnimationFrame(w.raf);
+    clearInterval(w.timer);
+    return { longest_gap_ms: Math.max(w.max, performance.now() - w.last), beats: w.beats };
+  });
+}
+
+/** Drop `files` on the page's file input and time it until the model card (or an error) shows:
+ * {ms, stall: {longest_gap_ms, beats}}. */
+export async function dropModel(page, files) {
+  await watchStalls(page);
+  await page.evaluate(() => {
+    window.__drop = { t0: null };
+    document.getElementById('file-input').addEventListener('change', () => { window.__drop.t0 = performance.now(); }, { capture: true, once: true });
+    new MutationObserver((_, obs) => {
+      if (document.getElementById('model-card') || document.body.dataset.state === 'error') {
+        window.__drop.t1 = performance.now();
+        obs.disconnect();
+      }
+    }).observe(document.body, { subtree: true, childList: true, attributes: true });
+  });
+  await page.setInputFiles('#file-input', files);
+  await page.waitForFunction(() => ['done', 'error', 'cancelled'].includes(document.body.dataset.state) && window.__drop.t1, null, { timeout: 120_000 });
+  const stall = await stallReport(page);
+  const ms = await page.evaluate(() => window.__drop.t1 - window.__drop.t0);
+  return { ms, stall };
 }
