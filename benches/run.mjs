@@ -54,6 +54,7 @@ function runJson(cmd, args, timeoutMs = Number(opt('case-timeout', 900)) * 1000)
 
 /** The release bench binary (benches/native.rs): built once, then run directly per case. */
 function nativeBinary() {
+  if (opt('native-exe', '')) return opt('native-exe', ''); // a bench binary built already
   const r = spawnSync('cargo', ['bench', '--bench', 'native', '--no-run', '--no-default-features', '--message-format=json'], {
     cwd: root, encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'], maxBuffer: 1 << 28,
   });
@@ -165,26 +166,35 @@ async function benchIngest(context, base, exe) {
     if (g.status !== 0) return { error: 'could not write the ingest CSV' };
   }
   const bytes = statSync(file).size;
-  const out = { file_bytes: bytes, rows: rowsWanted, note: 'webeval: parse + full report (metrics, curves, exact AUC); pandas: read_csv only' };
-  const mbps = (s) => bytes / 1e6 / s;
+  const out = {
+    file_bytes: bytes, rows: rowsWanted,
+    note: 'webeval: full report (parse + metrics, curves, exact AUC) and read = until the last row is parsed and fed to the accumulators (the time of the last progress call); pandas: read_csv only',
+    load_average_1m_at_start: loadavg()[0],
+  };
+  const mbps = (s) => (s ? bytes / 1e6 / s : null);
   // Native first (also warms the page cache for the others).
   const nat = runJson(exe, ['ingest', file]);
-  out.native = nat.error ? nat : { seconds: nat.seconds, mb_per_s: mbps(nat.seconds), peak_rss_bytes: nat.peak_rss_bytes };
+  out.native = nat.error ? nat : { seconds: nat.seconds, mb_per_s: mbps(nat.seconds), read_seconds: nat.read_seconds, read_mb_per_s: mbps(nat.read_seconds), peak_rss_bytes: nat.peak_rss_bytes, load_average_1m: loadavg()[0] };
   log('  native', JSON.stringify(out.native));
   const pd = runJson(PYTHON, ['benches/pandas_ingest.py', file]);
-  out.pandas = pd.error ? pd : { seconds: pd.seconds, mb_per_s: mbps(pd.seconds), peak_rss_bytes: pd.peak_rss_bytes, pandas: pd.pandas };
+  out.pandas = pd.error ? pd : { seconds: pd.seconds, mb_per_s: mbps(pd.seconds), peak_rss_bytes: pd.peak_rss_bytes, pandas: pd.pandas, load_average_1m: loadavg()[0] };
   log('  pandas', JSON.stringify(out.pandas));
   const { page, errors } = await benchPage(context, base);
   try {
     await page.setInputFiles('#file', file);
     const b = await evaluateWithin(page, () => window.benchIngest());
-    out.wasm_worker = { seconds: b.seconds, mb_per_s: mbps(b.seconds), rows: b.rows };
+    out.wasm_worker = { seconds: b.seconds, mb_per_s: mbps(b.seconds), read_seconds: b.read_seconds, read_mb_per_s: mbps(b.read_seconds), rows: b.rows, wasm_memory_bytes: b.wasm_memory_bytes, load_average_1m: loadavg()[0] };
   } catch (e) {
     out.wasm_worker = { error: String(e.message ?? e).split('\n')[0], page_errors: errors.slice(0, 3) };
   }
   await page.close();
   log('  wasm worker', JSON.stringify(out.wasm_worker));
-  out.ratio_vs_pandas = { wasm_worker: ratio(out.wasm_worker.seconds, out.pandas.seconds), native: ratio(out.native.seconds, out.pandas.seconds) };
+  const pdS = out.pandas.seconds;
+  out.ratio_vs_pandas = {
+    wasm_worker: ratio(out.wasm_worker.seconds, pdS), native: ratio(out.native.seconds, pdS),
+    wasm_worker_read: ratio(out.wasm_worker.read_seconds, pdS), native_read: ratio(out.native.read_seconds, pdS),
+  };
+  out.load_average_1m_at_end = loadavg()[0];
   return out;
 }
 
@@ -395,11 +405,15 @@ export function markdown(r) {
   }
   if (r.ingest) {
     const i = r.ingest;
+    const row = (name, x, rt) => `| ${name} | ${f(x?.read_mb_per_s, 1)} | ${f(x?.mb_per_s, 1)} | ${f(x?.seconds)} | ${f(rt?.read)}× | ${f(rt?.full)}× | ${mib(x?.peak_rss_bytes ?? x?.wasm_memory_bytes)} | ${f(x?.load_average_1m, 1)} |`;
+    const rv = i.ratio_vs_pandas ?? {};
     lines.push(`## Ingest: ${mib(i.file_bytes)} CSV (label + 10 probabilities), MB/s`, '',
-      '| | MB/s | seconds | ratio vs pandas.read_csv |', '|---|---:|---:|---:|',
-      `| webeval wasm (page worker, File stream) | ${f(i.wasm_worker?.mb_per_s, 1)} | ${f(i.wasm_worker?.seconds)} | ${f(i.ratio_vs_pandas?.wasm_worker)}× |`,
-      `| webeval native | ${f(i.native?.mb_per_s, 1)} | ${f(i.native?.seconds)} | ${f(i.ratio_vs_pandas?.native)}× |`,
-      `| pandas.read_csv | ${f(i.pandas?.mb_per_s, 1)} | ${f(i.pandas?.seconds)} | 1.00× |`, '', `${i.note}.`, '');
+      '| | read MB/s | full report MB/s | seconds | read ÷ pandas | full ÷ pandas | memory (peak RSS / wasm) | load avg |', '|---|---:|---:|---:|---:|---:|---:|---:|',
+      row('webeval wasm (page worker, File stream)', i.wasm_worker, { read: rv.wasm_worker_read, full: rv.wasm_worker }),
+      row('webeval native', i.native, { read: rv.native_read, full: rv.native }),
+      `| pandas.read_csv | ${f(i.pandas?.mb_per_s, 1)} | — | ${f(i.pandas?.seconds)} | 1.00× | — | ${mib(i.pandas?.peak_rss_bytes)} | ${f(i.pandas?.load_average_1m, 1)} |`,
+      '', `${i.note}.`, '');
+    if (i.wasm_worker?.error) lines.push(`- wasm worker: ${i.wasm_worker.error}`, '');
   }
   if (r.startup) {
     const s = r.startup;
