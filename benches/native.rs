@@ -8,6 +8,7 @@
 //! - `native infer MODEL INPUT BATCH DIM...`: median time of `runtime::Session::run`;
 //! - `native inspect MODEL [RUNS]`: `webeval inspect MODEL --format json`'s work (read from disk,
 //!   external data from the model's folder, the card as JSON), median of RUNS (default 3).
+//! - `native profile MODEL INPUT BATCH DIM...`: where that time goes, per op (`Session::profile`).
 
 use std::time::Instant;
 use webeval::metrics::ci::CiOptions;
@@ -78,6 +79,7 @@ fn main() {
         Some("ingest") => ingest(args.get(1).map_or("", String::as_str)),
         Some("infer") => infer(&args[1..]),
         Some("inspect") => inspect(args.get(1).map_or("", String::as_str), arg(2, 3)),
+        Some("profile") => profile(&args[1..]),
         Some("gen-csv") => gen_csv(args.get(1).map_or("", String::as_str), arg(2, 1_000_000)),
         _ => metrics(arg(1, 100_000), arg(2, 2), arg(3, 0)),
     }
@@ -131,16 +133,49 @@ fn gen_csv(path: &str, rows: usize) {
     }
 }
 
-/// Same input and timing rule as benches/ort_infer.py.
-fn infer(args: &[String]) {
-    use webeval::runtime::{Session, Tensor};
+/// The session, input name, shape and input of an `infer`/`profile` case (the same input as
+/// benches/ort_infer.py).
+fn infer_case(args: &[String]) -> (webeval::runtime::Session, String, Vec<usize>, Vec<f32>) {
     let (path, name) = (args.first().cloned().unwrap_or_default(), args.get(1).cloned().unwrap_or_default());
     let shape: Vec<usize> = args.iter().skip(2).filter_map(|a| a.parse().ok()).collect();
     let bytes = std::fs::read(&path).unwrap_or_else(|e| fail(&format!("{path}: {e}")));
     let model = webeval::model::Model::from_bytes(&path, bytes).unwrap_or_else(|e| fail(&e.to_string()));
-    let session = Session::new(&model).unwrap_or_else(|e| fail(&e.to_string()));
+    let session = webeval::runtime::Session::new(&model).unwrap_or_else(|e| fail(&e.to_string()));
     let n: usize = shape.iter().product();
     let x: Vec<f32> = (0..n).map(|i| (i % 17) as f32 / 17.0).collect();
+    (session, name, shape, x)
+}
+
+/// Per-op milliseconds summed over about a second of runs, divided by the run count.
+fn profile(args: &[String]) {
+    use webeval::runtime::Tensor;
+    let (session, name, shape, x) = infer_case(args);
+    let origin = Instant::now();
+    let mut clock = || origin.elapsed().as_secs_f64() * 1e3;
+    let (mut total, mut runs, start) = (Vec::<(String, String, f64)>::new(), 0usize, Instant::now());
+    while start.elapsed().as_secs_f64() < 1.0 || runs < 5 {
+        let feeds = vec![(name.clone(), Tensor::f32(shape.clone(), x.clone()))];
+        let (_, steps) = session.profile(feeds, &mut clock).unwrap_or_else(|e| fail(&e.to_string()));
+        if total.is_empty() {
+            total = steps;
+        } else {
+            for (t, s) in total.iter_mut().zip(steps) {
+                t.2 += s.2;
+            }
+        }
+        runs += 1;
+    }
+    let ops: Vec<_> = total
+        .iter()
+        .map(|(node, op, ms)| serde_json::json!({ "node": node, "op": op, "ms": ms / runs as f64 }))
+        .collect();
+    println!("{}", serde_json::json!({ "runs": runs, "ops": ops }));
+}
+
+/// Same input and timing rule as benches/ort_infer.py.
+fn infer(args: &[String]) {
+    use webeval::runtime::Tensor;
+    let (session, name, shape, x) = infer_case(args);
     let run = || {
         let feeds = vec![(name.clone(), Tensor::f32(shape.clone(), x.clone()))];
         let t = Instant::now();

@@ -87,6 +87,9 @@ window.benchInference = async (url, shape, batch, seconds = 1) => {
   const we = new ModelSession(bytes);
   let weOut;
   const webeval = await timeRuns(() => { weOut = we.run(x, full); }, seconds);
+  // Where webeval's time goes, per op (mean over enough runs for the page's coarse clock).
+  const reps = Math.max(5, Math.min(2000, Math.round(300 / webeval.median_ms)));
+  const webevalOps = JSON.parse(we.profile(x, full, reps)).map((o) => ({ node: o.node, ms: Number(o.ms.toPrecision(3)) }));
   we.free();
   const sess = await ort.InferenceSession.create(bytes, { executionProviders: ['wasm'], graphOptimizationLevel: 'all' });
   const feeds = { [sess.inputNames[0]]: new ort.Tensor('float32', x, full) };
@@ -99,7 +102,7 @@ window.benchInference = async (url, shape, batch, seconds = 1) => {
     for (let i = 0; i < weOut.length; i++) maxAbsDiff = Math.max(maxAbsDiff, Math.abs(weOut[i] - firstFloat.data[i]));
   }
   await sess.release();
-  return { webeval, onnxruntime_web: { ...onnxruntime, version: ort.env.versions?.web ?? null }, max_abs_diff: maxAbsDiff };
+  return { webeval, onnxruntime_web: { ...onnxruntime, version: ort.env.versions?.web ?? null }, max_abs_diff: maxAbsDiff, webeval_ops: webevalOps };
 };
 
 /** The GEMM's GFLOPS at a few sizes against the measured simd128 multiply+add peak. */

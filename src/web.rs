@@ -453,6 +453,28 @@ impl ModelSession {
         Ok(ModelSession { session, input })
     }
 
+    /// Where the time of [`ModelSession::run`] goes (benchmark probe): `reps` runs on `input`
+    /// of `shape`, as JSON `[{"node","op","ms"}]` with each step's mean milliseconds
+    /// (performance.now() is coarse in a page: use enough reps).
+    pub fn profile(&self, input: Vec<f32>, shape: Vec<u32>, reps: u32) -> Result<String, JsError> {
+        let shape: Vec<usize> = shape.iter().map(|&d| d as usize).collect();
+        let mut total: Vec<(String, String, f64)> = Vec::new();
+        for _ in 0..reps.max(1) {
+            let feeds = vec![(self.input.clone(), crate::runtime::Tensor::f32(shape.clone(), input.clone()))];
+            let (_, steps) = self.session.profile(feeds, &mut now_ms).map_err(js_err)?;
+            if total.is_empty() {
+                total = steps;
+            } else {
+                total.iter_mut().zip(steps).for_each(|(t, s)| t.2 += s.2);
+            }
+        }
+        let ops: Vec<_> = total
+            .into_iter()
+            .map(|(node, op, ms)| serde_json::json!({ "node": node, "op": op, "ms": ms / reps.max(1) as f64 }))
+            .collect();
+        Ok(serde_json::Value::Array(ops).to_string())
+    }
+
     /// Run on `input` of `shape` (fed to the model's first input); returns the first float32
     /// output, flattened.
     pub fn run(&self, input: Vec<f32>, shape: Vec<u32>) -> Result<Vec<f32>, JsError> {

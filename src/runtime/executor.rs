@@ -74,12 +74,17 @@ pub struct CompileCtx<'a> {
     /// Opset of the node's domain.
     pub opset: i64,
     constants: &'a HashMap<String, Tensor>,
+    /// Nodes the kernel must apply to its output itself, in order (a Conv's Relu and
+    /// MaxPool, a Gemm's Relu, each the only reader of the value before it); the executor
+    /// drops them. Only
+    /// set for backends that say [`Backend::fuses_epilogue`].
+    pub epilogue: Vec<Node>,
 }
 
 impl<'a> CompileCtx<'a> {
     /// A context over `constants` (for backends that compile nodes outside a [`Session`]).
     pub fn new(graph: &'a Graph, opset: i64, constants: &'a HashMap<String, Tensor>) -> CompileCtx<'a> {
-        CompileCtx { graph, opset, constants }
+        CompileCtx { graph, opset, constants, epilogue: Vec::new() }
     }
 
     /// The value of input `i` if it is known at load time (an initializer or Constant output).
@@ -94,6 +99,52 @@ pub trait Backend: Send + Sync {
     /// A kernel for `node`, `Ok(None)` if this backend does not implement the op, or an
     /// error if the op is implemented but the node's attributes are invalid.
     fn compile(&self, node: &Node, ctx: &CompileCtx) -> Result<Option<Box<dyn Kernel>>>;
+    /// Whether this backend's Conv and Gemm honour [`CompileCtx::epilogue`].
+    fn fuses_epilogue(&self) -> bool {
+        false
+    }
+}
+
+/// Conv nodes followed by a Relu and/or a MaxPool, and Gemm nodes followed by a Relu, each
+/// the only reader of the value before it (which is no graph output): node index -> those
+/// nodes' indices in order. The kernel applies them per image / on its output while it is in
+/// cache, instead of each being a pass over the whole batch's activations through memory.
+fn epilogues(graph: &Graph) -> HashMap<usize, Vec<usize>> {
+    let mut readers: HashMap<&str, Vec<usize>> = HashMap::new();
+    for (i, n) in graph.nodes.iter().enumerate() {
+        for x in n.inputs.iter().filter(|x| !x.is_empty()) {
+            readers.entry(x.as_str()).or_default().push(i);
+        }
+    }
+    let plain = |n: &Node, op: &str| n.op_type == op && (n.domain.is_empty() || n.domain == "ai.onnx");
+    let single_output = |n: &Node| !n.outputs.is_empty() && n.outputs[1..].iter().all(String::is_empty);
+    let mut fused = HashMap::new();
+    for (i, n) in graph.nodes.iter().enumerate() {
+        let allowed: &[&str] = match n.op_type.as_str() {
+            _ if !plain(n, &n.op_type) => continue,
+            "Conv" => &["Relu", "MaxPool"],
+            "Gemm" => &["Relu"],
+            _ => continue,
+        };
+        let (mut chain, mut cur) = (Vec::new(), n);
+        while chain.len() < 2 && single_output(cur) && !graph.outputs.iter().any(|o| o.name == cur.outputs[0]) {
+            let Some([r]) = readers.get(cur.outputs[0].as_str()).map(Vec::as_slice) else { break };
+            let next = &graph.nodes[*r];
+            let fits = allowed.iter().any(|op| plain(next, op))
+                && next.inputs.len() == 1
+                && single_output(next)
+                && !chain.iter().any(|&c: &usize| graph.nodes[c].op_type == next.op_type);
+            if !fits {
+                break;
+            }
+            chain.push(*r);
+            cur = next;
+        }
+        if !chain.is_empty() {
+            fused.insert(i, chain);
+        }
+    }
+    fused
 }
 
 struct Step {
@@ -105,6 +156,9 @@ struct Step {
     /// Values whose last reader is this step: released afterwards.
     release: Vec<usize>,
 }
+
+/// (node, op, milliseconds) of every step, in execution order ([`Session::profile`]).
+pub type StepTimes = Vec<(String, String, f64)>;
 
 /// A compiled model.
 pub struct Session {
@@ -171,8 +225,22 @@ impl Session {
         let order = graph.topological_order()?;
         let mut steps = Vec::new();
         let mut class_labels = None;
+        let fusions = if backends.iter().all(|b| b.fuses_epilogue()) { epilogues(graph) } else { HashMap::new() };
+        let fused_away: std::collections::HashSet<usize> = fusions.values().flatten().copied().collect();
         for &ni in &order {
-            let node = &graph.nodes[ni];
+            if fused_away.contains(&ni) {
+                continue;
+            }
+            let fused_node;
+            let node = match fusions.get(&ni).and_then(|c| c.last()) {
+                Some(&last) => {
+                    let mut n = graph.nodes[ni].clone();
+                    n.outputs = graph.nodes[last].outputs[..1].to_vec();
+                    fused_node = n;
+                    &fused_node
+                }
+                None => &graph.nodes[ni],
+            };
             let opset = model.opset(&node.domain).unwrap_or(if node.domain.is_empty() { 21 } else { 3 });
             // Constants are folded at load time.
             if node.op_type == "Constant" && node.domain.is_empty() {
@@ -187,7 +255,8 @@ impl Session {
             if class_labels.is_none() {
                 class_labels = super::cpu::ml::class_labels(node);
             }
-            let ctx = CompileCtx { graph, opset, constants: &const_map };
+            let epilogue = fusions.get(&ni).map_or(Vec::new(), |c| c.iter().map(|&j| graph.nodes[j].clone()).collect());
+            let ctx = CompileCtx { graph, opset, constants: &const_map, epilogue };
             let mut compiled = None;
             for b in backends {
                 if let Some(k) = b.compile(node, &ctx).map_err(|e| node_error(node, e))? {
@@ -259,6 +328,33 @@ impl Session {
 
     /// Run the model on named inputs; returns the graph outputs in declared order.
     pub fn run(&self, feeds: Vec<(String, Tensor)>) -> Result<Vec<(String, Tensor)>> {
+        self.run_timed(feeds, None)
+    }
+
+    /// [`Session::run`], timing every step with `clock` (any monotonic clock in milliseconds:
+    /// `Instant` natively, `performance.now()` in a page): the outputs and (node, op, ms) per
+    /// step in execution order. This is how a model's time is split between its ops.
+    pub fn profile(
+        &self,
+        feeds: Vec<(String, Tensor)>,
+        clock: &mut dyn FnMut() -> f64,
+    ) -> Result<(Vec<(String, Tensor)>, StepTimes)> {
+        let mut times = Vec::with_capacity(self.steps.len());
+        let outs = self.run_timed(feeds, Some((clock, &mut times)))?;
+        let steps = self
+            .steps
+            .iter()
+            .zip(times)
+            .map(|(s, ms)| (self.nodes[s.node].display_name(), self.nodes[s.node].op_type.clone(), ms))
+            .collect();
+        Ok((outs, steps))
+    }
+
+    fn run_timed(
+        &self,
+        feeds: Vec<(String, Tensor)>,
+        mut timer: Option<(&mut dyn FnMut() -> f64, &mut Vec<f64>)>,
+    ) -> Result<Vec<(String, Tensor)>> {
         let mut values: Vec<Option<Tensor>> = vec![None; self.constants.len()];
         for (name, t) in feeds {
             let s = self.inputs.iter().find(|(n, _)| *n == name).map(|(_, s)| *s).ok_or_else(|| {
@@ -278,6 +374,7 @@ impl Session {
             self.pool.lock().map_err(|_| Error::Runtime("the runtime was poisoned by an earlier failure".into()))?;
         for st in &self.steps {
             let node = &self.nodes[st.node];
+            let start = timer.as_mut().map(|(clock, _)| clock());
             let outs = {
                 let ins: Vec<Option<&Tensor>> = st
                     .inputs
@@ -304,6 +401,9 @@ impl Session {
                 if let Some(t) = values[s].take() {
                     pool.give(t);
                 }
+            }
+            if let (Some((clock, times)), Some(start)) = (timer.as_mut(), start) {
+                times.push(clock() - start);
             }
         }
         self.outputs

@@ -156,46 +156,41 @@ impl ConvWeights {
     }
 }
 
-/// Forward convolution of a batch `x` (`n x cin x input`) into `y` (`n x cout x output`).
-/// `y` must be pre-filled with the bias (or zeros): the product is accumulated into it.
+/// Forward convolution of one image `x` (`cin x input`) into `y` (`cout x output`), plus
+/// the per-channel `bias`, then `max(0, .)` when `relu` (a Conv whose reader is a Relu, fused
+/// at load time): bias and activation touch the image while it is still in cache.
 #[allow(clippy::too_many_arguments)]
-pub fn conv(
+pub fn conv_image(
     kernel: &Microkernel,
     x: &[f32],
-    n: usize,
     cin: usize,
     cout: usize,
     g: &Geometry,
     w: &ConvWeights,
+    bias: Option<&[f32]>,
+    relu: bool,
     y: &mut [f32],
     col: &mut Vec<f32>,
 ) {
     let groups = w.groups;
     let (cig, cog) = (cin / groups, cout / groups);
     let (isz, osz, k) = (g.input_size(), g.output_size(), cig * g.kernel_size());
-    for b in 0..n {
-        for gi in 0..groups {
-            let xs = &x[(b * cin + gi * cig) * isz..][..cig * isz];
-            let ys = &mut y[(b * cout + gi * cog) * osz..][..cog * osz];
-            let bmat = if g.is_pointwise() {
-                MatRef::row_major(xs, isz)
-            } else {
-                im2col(xs, cig, g, col);
-                MatRef::row_major(col, osz)
-            };
-            gemm::sgemm(
-                kernel,
-                cog,
-                osz,
-                k,
-                1.0,
-                Operand::Packed(&w.packed[gi]),
-                Operand::Strided(bmat),
-                ys,
-                osz,
-                true,
-            );
-        }
+    for (ch, plane) in y.chunks_exact_mut(osz.max(1)).enumerate().take(cout) {
+        plane.fill(bias.and_then(|bv| bv.get(ch)).copied().unwrap_or(0.0));
+    }
+    for gi in 0..groups {
+        let xs = &x[gi * cig * isz..][..cig * isz];
+        let ys = &mut y[gi * cog * osz..][..cog * osz];
+        let bmat = if g.is_pointwise() {
+            MatRef::row_major(xs, isz)
+        } else {
+            im2col(xs, cig, g, col);
+            MatRef::row_major(col, osz)
+        };
+        gemm::sgemm(kernel, cog, osz, k, 1.0, Operand::Packed(&w.packed[gi]), Operand::Strided(bmat), ys, osz, true);
+    }
+    if relu {
+        super::nn::relu_in_place(&mut y[..cout * osz]);
     }
 }
 
@@ -262,7 +257,7 @@ mod tests {
         let k = super::super::best();
         let cw = ConvWeights::pack(k, &w, 3, 1, 18);
         let mut y = vec![0.0; 27];
-        conv(k, &x, 1, 2, 3, &g, &cw, &mut y, &mut Vec::new());
+        conv_image(k, &x, 2, 3, &g, &cw, None, false, &mut y, &mut Vec::new());
         for o in 0..3 {
             for i in 0..3 {
                 for j in 0..3 {

@@ -62,6 +62,14 @@ pub enum Operand<'a> {
     Packed(&'a Packed),
 }
 
+/// Copy `N` floats with a constant length: plain vector loads and stores, where a slice copy
+/// of a run-time length is a `memory.copy` call in wasm (costly for a few floats).
+#[inline(always)]
+pub fn copy_n<const N: usize>(dst: &mut [f32], src: &[f32]) {
+    let v: [f32; N] = src[..N].try_into().expect("N floats");
+    dst[..N].copy_from_slice(&v);
+}
+
 fn round_up(x: usize, m: usize) -> usize {
     x.div_ceil(m) * m
 }
@@ -86,20 +94,24 @@ fn pack_a(a: MatRef, r0: usize, mc: usize, p0: usize, kc: usize, mr: usize, alph
 /// Pack depth [p0, p0+kc) x columns [c0, c0+nc) of B into NR-column strips, depth-major.
 fn pack_b(b: MatRef, p0: usize, kc: usize, c0: usize, nc: usize, nr: usize, out: &mut Vec<f32>) {
     out.clear();
-    let mut j = 0;
-    while j < nc {
-        let cols = nr.min(nc - j);
-        for p in 0..kc {
+    out.resize(nc.div_ceil(nr) * nr * kc, 0.0);
+    for (s, strip) in out.chunks_exact_mut(nr * kc).enumerate() {
+        let (j, cols) = (c0 + s * nr, nr.min(nc - s * nr));
+        for (p, dst) in strip.chunks_exact_mut(nr).enumerate() {
             let base = (p0 + p) * b.rs;
             if b.cs == 1 && cols == nr {
-                out.extend_from_slice(&b.data[base + c0 + j..base + c0 + j + nr]);
+                let src = &b.data[base + j..base + j + nr];
+                match nr {
+                    8 => copy_n::<8>(dst, src),
+                    16 => copy_n::<16>(dst, src),
+                    _ => dst.copy_from_slice(src),
+                }
             } else {
-                for c in 0..nr {
-                    out.push(if c < cols { b.data[base + (c0 + j + c) * b.cs] } else { 0.0 });
+                for (c, d) in dst.iter_mut().enumerate().take(cols) {
+                    *d = b.data[base + (j + c) * b.cs];
                 }
             }
         }
-        j += nr;
     }
 }
 
@@ -214,7 +226,10 @@ pub fn sgemm(
                             // A single row (batch-1 layers, recurrent steps): the MR-row tile
                             // would spend MR-1 rows on padding.
                             let c0 = jc + jr;
-                            row_times_strip(kc, ap, mr, bstrip, nr, &mut c[c0..c0 + cols], acc, &mut tile);
+                            row_times_strip(kc, ap, mr, bstrip, nr, &mut tile[..nr]);
+                            for (o, s) in c[c0..c0 + cols].iter_mut().zip(tile.iter()) {
+                                *o = if acc { *o + s } else { *s };
+                            }
                             continue;
                         }
                         for ir in (0..mcur).step_by(mr) {
@@ -251,20 +266,9 @@ pub fn sgemm(
     });
 }
 
-/// `c (+)= a · strip` for one row: `a[p * astride]` is the row's value at depth `p`, the strip
-/// holds `nr` values per depth step, `c` the first `c.len() <= nr` of them.
-#[allow(clippy::too_many_arguments)]
-fn row_times_strip(
-    kc: usize,
-    a: &[f32],
-    astride: usize,
-    strip: &[f32],
-    nr: usize,
-    c: &mut [f32],
-    accumulate: bool,
-    scratch: &mut [f32; super::MAX_TILE],
-) {
-    let sums = &mut scratch[..nr];
+/// `sums = a · strip` for one row: `a[p * astride]` is the row's value at depth `p`, the
+/// strip holds `nr` values per depth step.
+fn row_times_strip(kc: usize, a: &[f32], astride: usize, strip: &[f32], nr: usize, sums: &mut [f32]) {
     match nr {
         8 => row_strip::<8>(kc, a, astride, strip, sums),
         16 => row_strip::<16>(kc, a, astride, strip, sums),
@@ -277,9 +281,6 @@ fn row_times_strip(
                 }
             }
         }
-    }
-    for (o, s) in c.iter_mut().zip(sums.iter()) {
-        *o = if accumulate { *o + s } else { *s };
     }
 }
 

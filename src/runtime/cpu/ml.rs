@@ -223,8 +223,38 @@ struct TreeNode {
     missing_yes: bool,
 }
 
+/// A split of [`Descent`]: a leaf points at itself (`yes == no`), so extra levels stay put.
+#[derive(Clone, Copy)]
+struct Split {
+    value: f32,
+    feature: u32,
+    yes: u32,
+    no: u32,
+}
+
+/// The common scikit-learn ensemble (only `BRANCH_LEQ` splits, NaN taking the false branch,
+/// summed or averaged) laid out for a branch-free descent: each tree is walked a fixed number
+/// of levels (its depth) by [`LANES`] rows at once, whose independent loads overlap instead of
+/// each row waiting on its own chain of cache misses and mispredicted branches; leaves carry
+/// dense weight rows added without a per-weight column lookup.
+struct Descent {
+    splits: Vec<Split>,
+    /// (root, depth) per tree.
+    trees: Vec<(u32, u32)>,
+    /// Start of each leaf's dense weight row in `dense` (unused for splits).
+    leaf_row: Vec<u32>,
+    dense: Vec<f32>,
+    /// Largest feature index a split reads: rows must be wider.
+    max_feature: usize,
+}
+
+/// Rows descending a tree together in [`Descent`]: four independent chains of loads in
+/// flight, with few enough live indices to stay in registers.
+const LANES: usize = 4;
+
 struct Trees {
     nodes: Vec<TreeNode>,
+    descent: Option<Descent>,
     /// Leaf weights of every leaf, (output column, weight), contiguous per leaf.
     leaf_weights: Vec<(u32, f32)>,
     roots: Vec<usize>,
@@ -336,8 +366,9 @@ impl Trees {
         }
         let mut seen = std::collections::HashSet::new();
         let roots: Vec<usize> = (0..n).filter(|&i| !pointed[i] && seen.insert(tree_ids[i])).collect();
-        Ok(Trees {
+        let mut trees = Trees {
             nodes,
+            descent: None,
             leaf_weights,
             roots,
             width,
@@ -346,7 +377,106 @@ impl Trees {
             transform: node.attr_string("post_transform", "NONE")?,
             labels,
             positive_weights: lw.iter().all(|&w| w >= 0.0),
-        })
+        };
+        trees.descent = trees.descent();
+        Ok(trees)
+    }
+
+    /// The [`Descent`] layout, when every split and the aggregate allow it.
+    fn descent(&self) -> Option<Descent> {
+        /// Deeper trees (rare: unbounded depth on skewed data) keep the early-exit walk.
+        const MAX_DEPTH: u32 = 48;
+        if !matches!(self.aggregate.as_str(), "SUM" | "AVERAGE") || self.width == 0 {
+            return None;
+        }
+        let w = self.width;
+        let (mut splits, mut leaf_row, mut dense) = (Vec::new(), vec![0u32; self.nodes.len()], Vec::new());
+        let mut max_feature = 0;
+        for (i, nd) in self.nodes.iter().enumerate() {
+            match nd.mode {
+                Mode::Leaf => {
+                    leaf_row[i] = u32::try_from(dense.len()).ok()?;
+                    let start = dense.len();
+                    dense.resize(start + w, 0.0);
+                    for &(c, wt) in &self.leaf_weights[nd.yes as usize..(nd.yes + nd.no) as usize] {
+                        dense[start + (c as usize).min(w - 1)] += wt;
+                    }
+                    splits.push(Split { value: 0.0, feature: 0, yes: i as u32, no: i as u32 });
+                }
+                Mode::Leq if !nd.missing_yes => {
+                    max_feature = max_feature.max(nd.feature as usize);
+                    splits.push(Split { value: nd.value, feature: nd.feature, yes: nd.yes, no: nd.no });
+                }
+                _ => return None,
+            }
+        }
+        if dense.len() > 1 << 26 {
+            return None;
+        }
+        let mut trees = Vec::with_capacity(self.roots.len());
+        let mut stack = Vec::new();
+        for &root in &self.roots {
+            let (mut depth, mut visited) = (0u32, 0usize);
+            stack.push((root, 0u32));
+            while let Some((i, d)) = stack.pop() {
+                visited += 1;
+                if d > MAX_DEPTH || visited > self.nodes.len() {
+                    return None; // too deep, or a cycle (the walk reports it)
+                }
+                depth = depth.max(d);
+                let nd = &self.nodes[i];
+                if nd.mode != Mode::Leaf {
+                    stack.push((nd.yes as usize, d + 1));
+                    stack.push((nd.no as usize, d + 1));
+                }
+            }
+            trees.push((root as u32, depth));
+        }
+        Some(Descent { splits, trees, leaf_row, dense, max_feature })
+    }
+
+    /// Sum the trees' leaf weights of the `n` rows of `x` (`f` features each) into `scores`.
+    fn descend(d: &Descent, x: &[f32], n: usize, f: usize, w: usize, scores: &mut [f32]) {
+        /// Rows per pass over the trees: their features and scores stay in L1.
+        const BLOCK: usize = 64;
+        for r0 in (0..n).step_by(BLOCK) {
+            let nb = BLOCK.min(n - r0);
+            for &(root, depth) in &d.trees {
+                for c0 in (0..nb).step_by(LANES) {
+                    let live = LANES.min(nb - c0);
+                    if live < LANES {
+                        // A short tail (batch 1): one row at a time, no idle lanes.
+                        for r in r0 + c0..r0 + c0 + live {
+                            let (row, mut at) = (&x[r * f..][..f], root);
+                            for _ in 0..depth {
+                                let s = d.splits[at as usize];
+                                at = if row[s.feature as usize] <= s.value { s.yes } else { s.no };
+                            }
+                            let leaf = &d.dense[d.leaf_row[at as usize] as usize..][..w];
+                            for (o, v) in scores[r * w..][..w].iter_mut().zip(leaf) {
+                                *o += v;
+                            }
+                        }
+                        continue;
+                    }
+                    let rows = &x[(r0 + c0) * f..][..LANES * f];
+                    let mut at = [root; LANES];
+                    for _ in 0..depth {
+                        for (l, a) in at.iter_mut().enumerate() {
+                            let s = d.splits[*a as usize];
+                            *a = if rows[l * f + s.feature as usize] <= s.value { s.yes } else { s.no };
+                        }
+                    }
+                    for (l, &leaf) in at.iter().enumerate() {
+                        let row = &d.dense[d.leaf_row[leaf as usize] as usize..][..w];
+                        let out = &mut scores[(r0 + c0 + l) * w..][..w];
+                        for (o, v) in out.iter_mut().zip(row) {
+                            *o += v;
+                        }
+                    }
+                }
+            }
+        }
     }
 
     /// Index of the leaf `x` reaches from node `i`.
@@ -385,6 +515,18 @@ impl Trees {
         let x = t.to_f32_vec();
         let w = self.width;
         let mut scores = vec![0f32; n * w];
+        if let Some(d) = self.descent.as_ref().filter(|d| d.max_feature < f && x.len() >= n * f) {
+            Self::descend(d, &x, n, f, w, &mut scores);
+            for out in scores.chunks_mut(w) {
+                for (c, o) in out.iter_mut().enumerate() {
+                    if self.aggregate == "AVERAGE" {
+                        *o /= self.roots.len().max(1) as f32;
+                    }
+                    *o += self.base.get(c).copied().unwrap_or(0.0);
+                }
+            }
+            return self.outputs(scores, n, w);
+        }
         let minmax = matches!(self.aggregate.as_str(), "MIN" | "MAX");
         let (mut mins, mut maxs, mut touched) = if minmax {
             (vec![f32::INFINITY; BLOCK * w], vec![f32::NEG_INFINITY; BLOCK * w], vec![false; BLOCK * w])
@@ -426,6 +568,11 @@ impl Trees {
                 }
             }
         }
+        self.outputs(scores, n, w)
+    }
+
+    /// Labels and scores (classifier) or post-transformed values (regressor) from raw sums.
+    fn outputs(&self, mut scores: Vec<f32>, n: usize, w: usize) -> Result<Vec<Tensor>> {
         match &self.labels {
             Some(labels) => classify(labels, scores, n, w, &self.transform, self.positive_weights),
             None => {

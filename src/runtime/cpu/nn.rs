@@ -272,6 +272,7 @@ fn gemm_op(node: &Node, ctx: &CompileCtx) -> Result<Option<Box<dyn Kernel>>> {
     let (alpha, beta) = (node.attr_float("alpha", 1.0)?, node.attr_float("beta", 1.0)?);
     let (ta, tb) = (node.attr_int("transA", 0)? != 0, node.attr_int("transB", 0)? != 0);
     let packed = pack_if_const(ctx, node, 1, tb);
+    let relu = ctx.epilogue.iter().any(|e| e.op_type == "Relu");
     Ok(kernel(move |ins, pool| {
         let (at, a) = input_f32(ins, 0)?;
         let (bt, b) = input_f32(ins, 1)?;
@@ -304,6 +305,9 @@ fn gemm_op(node: &Node, ctx: &CompileCtx) -> Result<Option<Box<dyn Kernel>>> {
             None => Operand::Strided(if tb { MatRef::transposed(b, bt.shape[1]) } else { MatRef::row_major(b, n) }),
         };
         gemm::sgemm(super::best(), m, n, k, alpha, Operand::Strided(av), bop, &mut y, n, accumulate);
+        if relu {
+            relu_in_place(&mut y);
+        }
         Ok(vec![Tensor::f32(vec![m, n], y)])
     }))
 }
@@ -379,6 +383,14 @@ fn matmul_op(node: &Node, ctx: &CompileCtx) -> Result<Option<Box<dyn Kernel>>> {
         }
         Ok(vec![Tensor::f32(out_shape, y)])
     }))
+}
+
+/// `max(0, x)` as a compare and select (`f32x4.pmax` once vectorised in wasm, where
+/// `f32::max`'s NaN rules cost several instructions); NaN stays NaN. A fused Relu epilogue.
+pub fn relu_in_place(v: &mut [f32]) {
+    for x in v {
+        *x = if *x < 0.0 { 0.0 } else { *x };
+    }
 }
 
 /// Spatial attributes shared by Conv, ConvTranspose and pooling.
@@ -462,6 +474,17 @@ impl Spatial {
 
 fn conv_op(node: &Node, ctx: &CompileCtx) -> Result<Option<Box<dyn Kernel>>> {
     let sp = Spatial::parse(node)?;
+    // Fused Relu / MaxPool (see `executor::conv_epilogues`); the two commute, so the Relu
+    // is applied first, to the convolution's output.
+    let relu = ctx.epilogue.iter().any(|e| e.op_type == "Relu");
+    let max_pool = match ctx.epilogue.iter().find(|e| e.op_type == "MaxPool") {
+        Some(p) => {
+            let psp = Spatial::parse(p)?;
+            let k = psp.kernel.clone().ok_or_else(|| bad("pooling needs a kernel_shape attribute"))?;
+            Some((psp, k, p.attr_int("ceil_mode", 0)? != 0))
+        }
+        None => None,
+    };
     let groups = node.attr_int("group", 1)?.max(1) as usize;
     let pre = ctx.constant(node, 1).and_then(|w| {
         let x = w.as_f32("W").ok()?;
@@ -485,7 +508,13 @@ fn conv_op(node: &Node, ctx: &CompileCtx) -> Result<Option<Box<dyn Kernel>>> {
         let ksh = sp.kernel.clone().unwrap_or_else(|| wt.shape[2..].to_vec());
         let (g, _) = sp.geometry(&xt.shape[2..], &ksh, false)?;
         let osz = g.output_size();
-        let mut y = bias_filled(pool, ins.get(2).copied().flatten(), n, cout, osz)?;
+        let bias = ins.get(2).copied().flatten().map(|b| b.as_f32("B")).transpose()?;
+        if bias.is_some_and(|b| b.len() < cout) {
+            return Err(bad(format!(
+                "Conv: bias has {} values for {cout} output channels",
+                bias.map_or(0, <[f32]>::len)
+            )));
+        }
         let owned;
         let weights = match &pre {
             Some(p) => p.as_ref(),
@@ -494,11 +523,33 @@ fn conv_op(node: &Node, ctx: &CompileCtx) -> Result<Option<Box<dyn Kernel>>> {
                 &owned
             }
         };
+        let spatial = &g.output[3 - (xt.rank() - 2)..];
+        let pooled = match &max_pool {
+            Some((psp, k, ceil)) => Some(psp.geometry(spatial, k, *ceil)?),
+            None => None,
+        };
+        let per_image = cout * pooled.as_ref().map_or(osz, |(pg, _)| pg.output_size());
+        let isz = g.input_size();
+        let mut y = pool.zeros(n * per_image);
         let mut col = pool.take(0);
-        conv::conv(super::best(), x, n, cin, cout, &g, weights, &mut y, &mut col);
+        let mut image = pool.zeros(if pooled.is_some() { cout * osz } else { 0 });
+        for (b, yb) in y.chunks_exact_mut(per_image.max(1)).enumerate().take(n) {
+            let xb = &x[b * cin * isz..][..cin * isz];
+            match &pooled {
+                None => conv::conv_image(super::best(), xb, cin, cout, &g, weights, bias, relu, yb, &mut col),
+                Some((pg, pe)) => {
+                    conv::conv_image(super::best(), xb, cin, cout, &g, weights, bias, relu, &mut image, &mut col);
+                    pool::pool(&image, cout, pg, *pe, PoolKind::Max, yb);
+                }
+            }
+        }
         pool.give(Tensor::f32(vec![col.len()], col));
+        pool.give(Tensor::f32(vec![image.len()], image));
         let mut shape = vec![n, cout];
-        shape.extend_from_slice(&g.output[3 - (xt.rank() - 2)..]);
+        match &pooled {
+            Some((pg, _)) => shape.extend_from_slice(&pg.output[3 - spatial.len()..]),
+            None => shape.extend_from_slice(spatial),
+        }
         Ok(vec![Tensor::f32(shape, y)])
     }))
 }

@@ -157,6 +157,10 @@ impl Backend for CpuBackend {
         "cpu"
     }
 
+    fn fuses_epilogue(&self) -> bool {
+        true
+    }
+
     fn compile(&self, node: &Node, ctx: &CompileCtx) -> Result<Option<Box<dyn Kernel>>> {
         if node.domain == "ai.onnx.ml" {
             return ml::compile(node);
@@ -188,7 +192,8 @@ impl Backend for CpuBackend {
                 let mut out = pool.take(x.len());
                 if relu {
                     // Inline so it vectorises (the boxed closure is one call per element).
-                    out.extend(x.iter().map(|&v| v.max(0.0)));
+                    out.extend_from_slice(x);
+                    super::nn::relu_in_place(&mut out);
                 } else {
                     out.extend(x.iter().map(|&v| f(v)));
                 }

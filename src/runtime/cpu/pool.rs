@@ -92,12 +92,20 @@ fn max_pool_2d_inside(x: &[f32], planes: usize, g: &Geometry, y: &mut [f32]) -> 
     for (xp, yp) in x.chunks_exact(ih * iw).zip(y.chunks_exact_mut(oh * ow)).take(planes * od) {
         for (yy, yrow) in yp.chunks_exact_mut(ow).enumerate() {
             let base = yy * sh * iw;
+            if (kh, kw, sw) == (2, 2, 2) {
+                // The common 2x2 / stride 2 window: pairs of two rows, which vectorises.
+                let (r0, r1) = (&xp[base..][..2 * ow], &xp[base + iw..][..2 * ow]);
+                for ((out, a), b) in yrow.iter_mut().zip(r0.chunks_exact(2)).zip(r1.chunks_exact(2)) {
+                    *out = pmax(pmax(a[0], a[1]), pmax(b[0], b[1]));
+                }
+                continue;
+            }
             for (xx, out) in yrow.iter_mut().enumerate() {
                 let mut m = f32::NEG_INFINITY;
                 for b in 0..kh {
                     let row = &xp[base + b * iw + xx * sw..][..kw];
                     for &v in row {
-                        m = m.max(v);
+                        m = pmax(m, v);
                     }
                 }
                 *out = m;
@@ -106,4 +114,16 @@ fn max_pool_2d_inside(x: &[f32], planes: usize, g: &Geometry, y: &mut [f32]) -> 
     }
     debug_assert!(x.len() >= planes * isz && y.len() >= planes * osz);
     Some(())
+}
+
+/// `max` as one compare and select (x86 `maxss`, wasm `f32x4.pmax` once vectorised), where
+/// `f32::max`'s NaN rules cost several instructions per element; a NaN input is skipped
+/// unless it comes first, which ONNX leaves unspecified.
+#[inline(always)]
+fn pmax(a: f32, b: f32) -> f32 {
+    if b > a {
+        b
+    } else {
+        a
+    }
 }
