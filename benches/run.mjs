@@ -337,6 +337,8 @@ async function main() {
     out.machine = partialWasm ? results.machine : { ...results.machine, load_average_1m_at_end: loadavg()[0] };
     // Sections not run this time keep their previous results.
     for (const k of ['metrics', 'ingest', 'inference', 'startup', 'model']) if (!(k in out) && previous[k]) out[k] = previous[k];
+    // A partial run keeps everything else the file holds (notes other tools added included).
+    if (partialWasm) for (const k of Object.keys(previous)) if (!(k in out)) out[k] = previous[k];
     const name = quick ? 'results.quick.json' : 'results.json';
     writeFileSync(join(root, 'benches', name), JSON.stringify(out, null, 2) + '\n');
     if (!quick) writeFileSync(join(root, 'benches', 'RESULTS.md'), markdown(out));
