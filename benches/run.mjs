@@ -323,7 +323,7 @@ async function main() {
   const results = { started, quick, machine: machine(), ci_replicates: CI };
   const previous = existsSync(join(root, 'benches', 'results.json')) ? JSON.parse(readFileSync(join(root, 'benches', 'results.json'), 'utf8')) : {};
   // Sections that record their own run time and load: run alone, they keep the previous header.
-  const partialWasm = !quick && [...only].every((k) => k === 'inference-wasm' || k === 'model');
+  const partialWasm = !quick && [...only].every((k) => ['inference-wasm', 'model', 'startup'].includes(k));
   if (partialWasm) for (const k of ['started', 'machine', 'ci_replicates', 'quick']) if (previous[k] !== undefined) results[k] = previous[k];
   const exe = only.has('metrics') || only.has('ingest') || only.has('inference') || only.has('model') ? nativeBinary() : null;
   const server = await createServer({ root, server: { host: '127.0.0.1', port: 0, hmr: false }, logLevel: 'warn', clearScreen: false });
@@ -366,7 +366,11 @@ async function main() {
       for (const k of ['started', 'machine', 'ci_replicates', 'quick']) if (previous[k] !== undefined) results[k] = previous[k];
       save();
     }
-    if (only.has('startup')) { results.startup = await benchStartup(); save(); }
+    if (only.has('startup')) {
+      const at = { started: new Date().toISOString(), load_average_1m_at_start: loadavg()[0] };
+      results.startup = { ...at, ...(await benchStartup()), load_average_1m_at_end: loadavg()[0] };
+      save();
+    }
     if (only.has('model')) {
       const runs = quick ? 2 : 5;
       log('model: the ~100 MB ResNet-50, native inspect');
@@ -404,6 +408,8 @@ export function markdown(r) {
     const errs = r.metrics.filter((m) => m.wasm.error || m.native.error || m.sklearn.error);
     for (const m of errs) lines.push('', `- ${m.rows} rows × ${m.classes} classes: ${[m.wasm.error && `wasm: ${m.wasm.error}`, m.native.error && `native: ${m.native.error}`, m.sklearn.error && `sklearn: ${m.sklearn.error}`].filter(Boolean).join('; ')}`);
     lines.push('', 'scikit-learn\'s bootstrap is timed on fewer replicates at 10^6 (3) and 10^7 (1) rows and scaled linearly to the same replicate count. Memory: wasm = the wasm instance\'s linear memory after the run (includes the input arrays); peak RSS = the whole process.', '');
+    const mr = r.metrics_run;
+    if (mr) lines.push(`(Metrics section from the run of ${mr.started} → ${mr.finished}, load average ${f(mr.machine?.load_average_1m_at_start, 1)} → ${f(mr.machine?.load_average_1m_at_end, 1)} on ${mr.machine?.cpu}; the machine line above is the other sections' run.)`, '');
   }
   if (r.ingest) {
     const i = r.ingest;
@@ -419,7 +425,8 @@ export function markdown(r) {
   }
   if (r.startup) {
     const s = r.startup;
-    lines.push('## Startup', '', `- wasm: ${(s.wasm_bytes / 1024).toFixed(0)} KiB, **${(s.wasm_gzip_bytes / 1024).toFixed(0)} KiB gzip** (-9)`,
+    const when = s.started ? `Run ${s.started}; load average ${f(s.load_average_1m_at_start, 1)} → ${f(s.load_average_1m_at_end, 1)}.` : '';
+    lines.push('## Startup', '', ...(when ? [when, ''] : []), `- wasm: ${(s.wasm_bytes / 1024).toFixed(0)} KiB, **${(s.wasm_gzip_bytes / 1024).toFixed(0)} KiB gzip** (-9)`,
       `- whole built page (dist/, gzip): ${s.dist_gzip_bytes ? (s.dist_gzip_bytes / 1024).toFixed(0) + ' KiB' : '—'}`,
       `- navigation → interactive: **${f(s.interactive_ms, 0)} ms**; → engine (wasm in the worker) ready: ${f(s.engine_ready_ms, 0)} ms (median of ${s.runs}; ${s.note})`, '');
   }
