@@ -133,10 +133,10 @@ impl Engine {
 
     /// Which device runs, why, and the notes so far.
     pub fn info(&self) -> DeviceInfo {
-        let mut info = self.state.lock().map(|s| s.clone()).unwrap_or_else(|p| p.into_inner().clone());
+        let info = self.state.lock().map(|s| s.clone()).unwrap_or_else(|p| p.into_inner().clone());
         #[cfg(feature = "gpu")]
         if let (Some(g), "gpu") = (&self.gpu, info.device.as_str()) {
-            info.notes = g.notes();
+            return DeviceInfo { notes: g.notes(), ..info };
         }
         info
     }
