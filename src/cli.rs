@@ -91,6 +91,10 @@ enum Command {
         /// Sample-weight column (default: weight).
         #[arg(long)]
         weight: Option<String>,
+        /// Per-class score columns in class order, comma-separated (default: the prob_<class>
+        /// columns); the class is the name less a prob_/p_/proba_ prefix.
+        #[arg(long, value_name = "COL,COL,...", value_delimiter = ',')]
+        probs: Vec<String>,
         /// Force the task instead of detecting it.
         #[arg(long, value_enum)]
         task: Option<TaskArg>,
@@ -198,6 +202,7 @@ fn run(cli: Cli) -> webeval::Result<String> {
             score,
             pred,
             weight,
+            probs,
             task,
             format,
             ci,
@@ -225,6 +230,8 @@ fn run(cli: Cli) -> webeval::Result<String> {
                     NonFiniteArg::Skip => NonFinite::Skip,
                 },
                 id,
+                probs,
+                ..ColumnSpec::default()
             };
             let options = webeval::report::Options {
                 ci: ci.map(|level| CiOptions { level, replicates: ci_replicates, seed: ci_seed }),

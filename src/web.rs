@@ -32,6 +32,16 @@ struct EvalOptions {
     non_finite: Option<String>,
     /// With a separate labels file: the id column both files share (else rows match in order).
     id: Option<String>,
+    /// Per-class score columns and multilabel indicator columns, by name (see ColumnSpec).
+    #[serde(default)]
+    probs: Vec<String>,
+    #[serde(default)]
+    indicators: Vec<String>,
+    #[serde(default, alias = "predIndicators")]
+    pred_indicators: Vec<String>,
+    /// The page's column mapping: take exactly the named columns, detect nothing.
+    #[serde(default)]
+    exact: bool,
     /// Confidence level (e.g. 0.95); absent means no intervals.
     ci: Option<f64>,
     #[serde(alias = "ciReplicates")]
@@ -73,6 +83,10 @@ impl EvalOptions {
             task,
             non_finite,
             id: opts.id,
+            probs: opts.probs,
+            indicators: opts.indicators,
+            pred_indicators: opts.pred_indicators,
+            exact: opts.exact,
         };
         Ok((spec, eval))
     }
@@ -92,6 +106,15 @@ fn progress_fn(progress: &Option<js_sys::Function>) -> impl FnMut(u64, u64) -> b
 /// The report as JSON text: keeps nulls and nested arrays exactly as in the CLI contract.
 fn report_json(report: &report::Report) -> Result<String, JsError> {
     serde_json::to_string(report).map_err(|e| JsError::new(&e.to_string()))
+}
+
+/// The columns of a predictions file as detected from its first bytes (`head`: the header
+/// and a few rows), for the page's column-mapping panel; JSON of [`data::mapping::Detected`].
+#[wasm_bindgen(js_name = detectColumns)]
+pub fn detect_columns(file_name: &str, head: &[u8], options: JsValue) -> Result<String, JsError> {
+    let (spec, _) = EvalOptions::parse(options)?;
+    let detected = crate::data::mapping::detect(file_name, head, &spec)?;
+    serde_json::to_string(&detected).map_err(|e| JsError::new(&e.to_string()))
 }
 
 /// Draw the report's plots from its JSON; returns JSON `[{id, title, svg}]`.

@@ -97,6 +97,25 @@ fn explicit_columns_and_task_flags() {
     let (code, stdout, _) = webeval(&["eval", "www/demo/diabetes.csv", "--format", "text"]);
     assert_eq!(code, 0);
     assert!(stdout.contains("regression task, 133 rows"), "{stdout}");
+    // Per-class score columns under any names, in class order (the page's mapping panel does the same).
+    let renamed = "tests/fixtures/data/multi_renamed.csv";
+    let args =
+        ["eval", renamed, "--label", "animal", "--probs", "ant,bee,cow", "--weight", "importance", "--format", "json"];
+    let (code, stdout, stderr) = webeval(&args);
+    assert_eq!(code, 0, "{stderr}");
+    let r: Value = serde_json::from_str(&stdout).unwrap();
+    let cases: Value =
+        serde_json::from_str(&std::fs::read_to_string(root().join("tests/fixtures/data/cases.json")).unwrap()).unwrap();
+    let case = cases
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["files"][0] == renamed.rsplit('/').next().unwrap() && c["options"]["probs"].is_array())
+        .unwrap();
+    assert_eq!(r["classes"], serde_json::json!(["ant", "bee", "cow"]));
+    for (key, want) in case["expect"]["metrics"].as_object().unwrap() {
+        assert_close(key, &r["metrics"][key], want);
+    }
 }
 
 #[test]

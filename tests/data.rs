@@ -7,7 +7,9 @@ use std::collections::BTreeMap;
 use std::io::Read;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use webeval::data::mapping::{self, Role};
 use webeval::data::{ColumnSpec, NonFinite};
+use webeval::metrics::Task;
 use webeval::report::{self, Report};
 
 /// Counts live and peak heap bytes so the streaming test can bound memory.
@@ -71,13 +73,23 @@ fn close(a: f64, b: f64) -> bool {
 fn check(case: &Value) -> Option<BTreeMap<String, Value>> {
     let files: Vec<String> = serde_json::from_value(case["files"].clone()).expect("files");
     let labels = case["labels"].as_str();
+    let opt = |k: &str| case["options"][k].as_str().map(str::to_string);
+    let list = |k: &str| -> Vec<String> { serde_json::from_value(case["options"][k].clone()).unwrap_or_default() };
     let spec = ColumnSpec {
         non_finite: match case["options"]["non_finite"].as_str() {
             Some(s) => NonFinite::parse(s).expect("policy"),
             None => NonFinite::Reject,
         },
-        id: case["options"]["id"].as_str().map(str::to_string),
-        ..ColumnSpec::default()
+        id: opt("id"),
+        label: opt("label"),
+        pred: opt("pred"),
+        score: opt("score"),
+        weight: opt("weight"),
+        task: opt("task").map(|t| Task::parse(&t).expect("task")),
+        probs: list("probs"),
+        indicators: list("indicators"),
+        pred_indicators: list("pred_indicators"),
+        exact: case["options"]["exact"].as_bool().unwrap_or(false),
     };
     let expect = &case["expect"];
     let what = format!("{files:?} labels={labels:?} {}", case["options"]);
@@ -137,6 +149,107 @@ fn every_format_and_error_case() {
             }
         }
     }
+}
+
+/// The column-mapping panel's view of a file's first bytes: each column's role (and class),
+/// and the reasons given to ask the user (substrings), or detection's error.
+fn check_mapping(file: &str, spec: &ColumnSpec, roles: &[(&str, Option<Role>, Option<&str>)], problems: &[&str]) {
+    let bytes = std::fs::read(fixture(file)).expect("fixture");
+    // Only the head is handed over, cut mid-row, as the page does with its first slice.
+    let head = &bytes[..bytes.len().min(300)];
+    let got = mapping::detect(file, head, spec).unwrap_or_else(|e| panic!("{file}: {e}"));
+    let seen: Vec<_> = got.columns.iter().map(|c| (c.name.as_str(), c.role, c.class.as_deref())).collect();
+    assert_eq!(seen, roles, "{file}: roles");
+    let said: Vec<&String> = got.problems.iter().chain(&got.error).collect();
+    assert_eq!(said.len(), problems.len(), "{file}: problems {said:?}, expected {problems:?}");
+    for (s, p) in said.iter().zip(problems) {
+        assert!(s.contains(p), "{file}: {s:?} lacks {p:?}");
+    }
+    assert!(got.columns.iter().all(|c| !c.sample.is_empty() && c.sample.len() <= 5), "{file}: samples");
+}
+
+#[test]
+fn column_mapping_detection() {
+    use Role::*;
+    let auto = ColumnSpec::default();
+    let w = Some(Weight);
+    check_mapping(
+        "multi.csv",
+        &auto,
+        &[
+            ("y_true", Some(Label), None),
+            ("prob_0", Some(Prob), Some("0")),
+            ("prob_1", Some(Prob), Some("1")),
+            ("prob_2", Some(Prob), Some("2")),
+            ("weight", w, None),
+        ],
+        &[],
+    );
+    let extra = [
+        ("y_true", Some(Label), None),
+        ("score", None, None),
+        ("prob_0", Some(Prob), Some("0")),
+        ("prob_1", Some(Prob), Some("1")),
+        ("prob_2", Some(Prob), Some("2")),
+        ("weight", w, None),
+    ];
+    check_mapping(
+        "multi_extra.csv",
+        &auto,
+        &extra,
+        &["per-class columns (prob_0, prob_1, prob_2) were taken as the scores, so 'score' is left out"],
+    );
+    let renamed = [
+        ("animal", None, None),
+        ("ant", None, None),
+        ("bee", None, None),
+        ("cow", None, None),
+        ("importance", None, None),
+    ];
+    check_mapping(
+        "multi_renamed.csv",
+        &auto,
+        &renamed,
+        &["no true-label column found among [animal, ant, bee, cow, importance]"],
+    );
+    let by_hand = ColumnSpec {
+        label: Some("animal".into()),
+        probs: vec!["ant".into(), "bee".into(), "cow".into()],
+        weight: Some("importance".into()),
+        exact: true,
+        ..ColumnSpec::default()
+    };
+    let mapped = [
+        ("animal", Some(Label), None),
+        ("ant", Some(Prob), Some("ant")),
+        ("bee", Some(Prob), Some("bee")),
+        ("cow", Some(Prob), Some("cow")),
+        ("importance", w, None),
+    ];
+    check_mapping("multi_renamed.csv", &by_hand, &mapped, &[]);
+    check_mapping(
+        "two_truths.csv",
+        &auto,
+        &[("label", Some(Label), None), ("y_true", None, None), ("y_pred", Some(Pred), None)],
+        &["2 columns could be the true label (label, y_true); 'label' was taken"],
+    );
+    check_mapping(
+        "ml_indicators.csv",
+        &auto,
+        &[
+            ("label_a", Some(TruthIndicator), Some("a")),
+            ("label_b", Some(TruthIndicator), Some("b")),
+            ("pred_a", Some(PredIndicator), Some("a")),
+            ("pred_b", Some(PredIndicator), Some("b")),
+        ],
+        &[],
+    );
+    check_mapping(
+        "nothing.csv",
+        &auto,
+        &[("y_true", Some(Label), None), ("notes", None, None)],
+        &["no column was recognised as a prediction"],
+    );
 }
 
 /// Generates a CSV of `rows` rows on the fly, never holding it.

@@ -42,6 +42,11 @@ export class Engine {
     return this.request({ kind: 'evaluate', file, options }, onProgress);
   }
 
+  /** The columns of a predictions file as detected from its first bytes (detectColumns' JSON). */
+  columns(file, options) {
+    return this.request({ kind: 'columns', file, options });
+  }
+
   /** Two predictions files: both reports and the paired test (compareStreams' JSON). */
   compare(a, b, options, onProgress) {
     return this.request({ kind: 'compare', file: a, data: b, options }, onProgress);

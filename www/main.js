@@ -3,6 +3,7 @@
 import { Engine } from './engine.js';
 import initCore, * as wasm from './pkg/webeval.js';
 import { renderReport, renderModelCard, renderComparison, speedCard } from './report.js';
+import { renderMapping } from './mapping.js';
 
 const demoUrls = {
   'breast_cancer.csv': new URL('./demo/breast_cancer.csv', import.meta.url),
@@ -58,18 +59,71 @@ function options() {
   return $('ci-toggle').checked ? { ci: 0.95 } : {};
 }
 
-async function evaluate(file) {
-  const json = await engine.evaluate(file, options(), showProgress);
+async function evaluate(file, mapping = {}) {
+  const json = await engine.evaluate(file, { ...options(), ...mapping }, showProgress);
   return { json, report: JSON.parse(json), fileName: file.name };
+}
+
+/** Files whose columns come from a header (the mapping panel applies), not arrays or images. */
+const hasHeader = (f) => /\.(csv|tsv|txt|json|jsonl|ndjson)(\.gz)?$/i.test(f.name);
+
+/** The last predictions file evaluated, and the mapping it was evaluated with. */
+let current = null;
+
+/** Ask for the columns of `file` in the mapping panel; resolves when the user evaluates. */
+async function askColumns(file, mapping, detected) {
+  detected ??= JSON.parse(await engine.columns(file, mapping));
+  const panel = $('mapping');
+  $('report').hidden = true;
+  $('columns-button').hidden = true;
+  $('status').textContent = `Check the columns of ${file.name}.`;
+  document.body.dataset.state = 'mapping';
+  renderMapping(panel, detected, {
+    onApply: (chosen) => {
+      panel.hidden = true;
+      withBusy(() => evaluateFile(file, chosen, true));
+    },
+    onCancel: () => {
+      panel.hidden = true;
+      document.body.dataset.state = 'cancelled';
+      $('status').textContent = 'Column mapping closed; nothing was evaluated.';
+    },
+  });
+}
+
+/**
+ * Evaluate one predictions file. Unless a mapping was chosen, the columns are detected first
+ * and, when detection is unsure, the mapping panel asks instead of guessing.
+ * Returns false when the panel was shown (nothing evaluated yet).
+ */
+async function evaluateFile(file, mapping = {}, chosen = false) {
+  if (!chosen && hasHeader(file)) {
+    let detected = null;
+    try {
+      detected = JSON.parse(await engine.columns(file, { ...options(), ...mapping }));
+    } catch {
+      // Unreadable head: the evaluation below reports the specific error.
+    }
+    if (detected && (detected.error || detected.problems.length)) {
+      await askColumns(file, mapping, detected);
+      return false;
+    }
+  }
+  await showReport(await evaluate(file, mapping));
+  current = { file, mapping };
+  $('columns-button').hidden = !hasHeader(file);
+  return true;
 }
 
 async function withBusy(work) {
   showError('');
+  $('mapping').hidden = true;
+  $('columns-button').hidden = true;
   showProgress({ phase: 'starting', done: 0, total: 0 });
   document.body.dataset.state = 'busy';
   $('empty').hidden = true;
   try {
-    await work();
+    if ((await work()) === false) return; // waiting for the user (column mapping)
     document.body.dataset.wasmMemory = String(engine.memoryBytes ?? 0);
     document.body.dataset.state = 'done';
   } catch (err) {
@@ -102,6 +156,7 @@ async function showReport(r) {
 async function handleFiles(files) {
   const list = [...files];
   if (!list.length) return;
+  current = null;
   await withBusy(async () => {
     const models = list.filter(isModel);
     // Beside a model, files that are not data are its external-data files (keyed by name).
@@ -132,7 +187,7 @@ async function handleFiles(files) {
       $('status').textContent = `Comparison of ${a.fileName} and ${b.fileName}.`;
       return;
     }
-    await showReport(await evaluate(preds[0]));
+    return evaluateFile(preds[0]);
   });
 }
 
@@ -200,6 +255,9 @@ function wire() {
     button.addEventListener('click', () => loadDemo(button.dataset.demo));
   }
   $('cancel-button').addEventListener('click', () => engine.cancel());
+  $('columns-button').addEventListener('click', () => {
+    if (current) askColumns(current.file, { ...options(), ...current.mapping }).catch((err) => showError(err.message));
+  });
   let stored = null;
   try { stored = localStorage.getItem('webeval-theme'); } catch { /* private mode */ }
   setTheme(stored ?? (matchMedia('(prefers-color-scheme: dark)').matches ? 'dark' : 'light'));

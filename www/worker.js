@@ -3,9 +3,11 @@
 // (inspect/run also take `external`: {file name: File}, a model's external-data files; a File
 // crosses to the worker as a handle and is read here, so the page never holds the bytes). Messages out: {id, type:
 // 'progress'|'result'|'error', ...}. Cancelling is done by the page terminating this worker.
-import init, { evaluateStream, compareStreams, inspectModel, runModel, runModelOn, version } from './pkg/webeval.js';
+import init, { evaluateStream, compareStreams, detectColumns, inspectModel, runModel, runModelOn, version } from './pkg/webeval.js';
 
 const CHUNK = 1 << 20;
+/** Bytes read for column detection: the header and a few rows, even gzip-compressed. */
+const HEAD = 1 << 18;
 
 const ready = init();
 let exports;
@@ -33,6 +35,11 @@ self.onmessage = async (event) => {
     exports = await ready;
     if (kind === 'version') {
       send({ id, type: 'result', result: version() });
+      return;
+    }
+    if (kind === 'columns') {
+      const head = new Uint8Array(new FileReaderSync().readAsArrayBuffer(file.slice(0, HEAD)));
+      send({ id, type: 'result', result: detectColumns(file.name, head, options ?? {}) });
       return;
     }
     if (kind === 'run') {

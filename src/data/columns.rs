@@ -51,6 +51,16 @@ pub struct ColumnSpec {
     pub non_finite: NonFinite,
     /// With a separate labels file: join on this column (in both files) instead of by row.
     pub id: Option<String>,
+    /// Per-class score columns, in class order (the class is the name less a `prob_`-style
+    /// prefix); empty: the `prob_<class>` headers.
+    pub probs: Vec<String>,
+    /// Multilabel truth and predicted indicator columns (the label is the name less a
+    /// `label_`/`pred_`-style prefix); empty: detected by prefix.
+    pub indicators: Vec<String>,
+    pub pred_indicators: Vec<String>,
+    /// Take exactly the named columns and detect nothing: a role with no name is absent
+    /// (the page's column mapping, where "none" must stay none).
+    pub exact: bool,
 }
 
 /// Cells that stand for "no value" (pandas' defaults, minus the exotic ones).
@@ -96,20 +106,25 @@ fn find(names: &[String], wanted: &[&str]) -> Option<usize> {
     wanted.iter().find_map(|w| names.iter().position(|n| n.trim().eq_ignore_ascii_case(w)))
 }
 
+/// The column called `name`, or an error that lists the header.
+fn position(names: &[String], name: &str, file: &str) -> Result<usize> {
+    names.iter().position(|h| h.trim() == name.trim()).ok_or_else(|| Error::UnknownColumn {
+        loc: Location::at(file, 1, None),
+        name: name.to_string(),
+        found: names.join(", "),
+    })
+}
+
 fn explicit(names: &[String], name: &Option<String>, file: &str) -> Result<Option<usize>> {
-    match name {
-        None => Ok(None),
-        Some(n) => names.iter().position(|h| h.trim() == n.trim()).map(Some).ok_or_else(|| Error::UnknownColumn {
-            loc: Location::at(file, 1, None),
-            name: n.clone(),
-            found: names.join(", "),
-        }),
-    }
+    name.as_deref().map(|n| position(names, n, file)).transpose()
 }
 
 /// Assign roles to header columns. Without `--task`, a file with two or more truth
 /// indicator columns (`label_<class>`) and no single label column is multilabel.
 pub fn resolve(names: &[String], spec: &ColumnSpec, file: &str) -> Result<Roles> {
+    if spec.exact {
+        return resolve_exact(names, spec, file);
+    }
     let plain = match explicit(names, &spec.label, file)? {
         Some(i) => Some(i),
         None => find(names, LABEL_NAMES),
@@ -122,48 +137,119 @@ pub fn resolve(names: &[String], spec: &ColumnSpec, file: &str) -> Result<Roles>
             None => {}
         }
     }
+    if !spec.indicators.is_empty() {
+        labels = named(names, &spec.indicators, indicator_class, file)?;
+    }
+    if !spec.pred_indicators.is_empty() {
+        preds = named(names, &spec.pred_indicators, indicator_class, file)?;
+    }
+    let weight = explicit(names, &spec.weight, file)?.or_else(|| find(names, WEIGHT_NAMES));
     let multilabel = match spec.task {
         Some(t) => t == Task::Multilabel,
         None => plain.is_none() && labels.len() >= 2,
     };
+    let explicit_probs = named(names, &spec.probs, prob_class, file)?;
     if multilabel {
-        if labels.len() < 2 {
-            return Err(Error::MissingColumn {
-                loc: Location::at(file, 1, None),
-                role: "multilabel truth".into(),
-                found: names.join(", "),
-                expected: "label_<class> (one 0/1 column per label, two or more)".into(),
-                flag: "task".into(),
-            });
-        }
-        let probs = prob_columns(names, None);
-        let weight = explicit(names, &spec.weight, file)?.or_else(|| find(names, WEIGHT_NAMES));
-        return Ok(Roles { label: labels[0].1, pred: None, score: None, probs, weight, labels, preds });
+        let probs = if spec.probs.is_empty() { prob_columns(names, None) } else { explicit_probs };
+        return multilabel_roles(names, labels, preds, probs, weight, file);
     }
-    let label = match plain {
-        Some(i) => i,
-        None => {
-            return Err(Error::MissingColumn {
-                loc: Location::at(file, 1, None),
-                role: "true-label".into(),
-                found: names.join(", "),
-                expected: format!("{} (or label_<class> 0/1 columns for multilabel)", LABEL_NAMES.join("/")),
-                flag: "label".into(),
-            })
-        }
-    };
     let pred = explicit(names, &spec.pred, file)?.or_else(|| find(names, PRED_NAMES));
     let score = explicit(names, &spec.score, file)?.or_else(|| find(names, SCORE_NAMES));
-    let weight = explicit(names, &spec.weight, file)?.or_else(|| find(names, WEIGHT_NAMES));
-    let mut probs = if spec.score.is_none() { prob_columns(names, score) } else { Vec::new() };
+    let probs = match (spec.probs.is_empty(), spec.score.is_none()) {
+        (false, _) => explicit_probs,
+        (true, true) => prob_columns(names, score),
+        (true, false) => Vec::new(),
+    };
+    single_label_roles(names, plain, pred, score, probs, weight, file)
+}
+
+/// [`resolve`] for [`ColumnSpec::exact`]: the named columns and nothing else.
+fn resolve_exact(names: &[String], spec: &ColumnSpec, file: &str) -> Result<Roles> {
+    let labels = named(names, &spec.indicators, indicator_class, file)?;
+    let preds = named(names, &spec.pred_indicators, indicator_class, file)?;
+    let probs = named(names, &spec.probs, prob_class, file)?;
+    let weight = explicit(names, &spec.weight, file)?;
+    let multilabel = match spec.task {
+        Some(t) => t == Task::Multilabel,
+        None => spec.label.is_none() && !labels.is_empty(),
+    };
+    if multilabel {
+        return multilabel_roles(names, labels, preds, probs, weight, file);
+    }
+    let label = explicit(names, &spec.label, file)?;
+    let (pred, score) = (explicit(names, &spec.pred, file)?, explicit(names, &spec.score, file)?);
+    single_label_roles(names, label, pred, score, probs, weight, file)
+}
+
+fn multilabel_roles(
+    names: &[String],
+    labels: Vec<(String, usize)>,
+    preds: Vec<(String, usize)>,
+    probs: Vec<(String, usize)>,
+    weight: Option<usize>,
+    file: &str,
+) -> Result<Roles> {
+    if labels.len() < 2 {
+        return Err(Error::MissingColumn {
+            loc: Location::at(file, 1, None),
+            role: "multilabel truth".into(),
+            found: names.join(", "),
+            expected: "label_<class> (one 0/1 column per label, two or more)".into(),
+            flag: "task".into(),
+        });
+    }
+    Ok(Roles { label: labels[0].1, pred: None, score: None, probs, weight, labels, preds })
+}
+
+fn single_label_roles(
+    names: &[String],
+    label: Option<usize>,
+    pred: Option<usize>,
+    score: Option<usize>,
+    mut probs: Vec<(String, usize)>,
+    weight: Option<usize>,
+    file: &str,
+) -> Result<Roles> {
+    let Some(label) = label else {
+        return Err(Error::MissingColumn {
+            loc: Location::at(file, 1, None),
+            role: "true-label".into(),
+            found: names.join(", "),
+            expected: format!("{} (or label_<class> 0/1 columns for multilabel)", LABEL_NAMES.join("/")),
+            flag: "label".into(),
+        });
+    };
     let score = if probs.len() >= 2 { None } else { score };
     let none = Vec::new;
     if probs.len() == 1 {
-        // A single prob_<class> column is a positive-class score.
+        // A single per-class column is a positive-class score.
         let (_, i) = probs.pop().expect("one element");
         return Ok(Roles { label, pred, score: score.or(Some(i)), probs, weight, labels: none(), preds: none() });
     }
     Ok(Roles { label, pred, score, probs, weight, labels: none(), preds: none() })
+}
+
+/// The columns named in `wanted`, each with its class (`class` of its name), in that order.
+fn named(names: &[String], wanted: &[String], class: fn(&str) -> String, file: &str) -> Result<Vec<(String, usize)>> {
+    let mut out = Vec::with_capacity(wanted.len());
+    for w in wanted {
+        let i = position(names, w, file)?;
+        out.push((class(&names[i]), i));
+    }
+    Ok(out)
+}
+
+/// The class a per-class score column stands for: its name less a `prob_`-style prefix.
+pub fn prob_class(name: &str) -> String {
+    let n = name.trim();
+    let rest = PROB_PREFIXES.iter().find_map(|p| n.strip_prefix(p)).filter(|c| !c.is_empty());
+    labels::canonical(rest.unwrap_or(n))
+}
+
+/// The label a multilabel indicator column stands for: its name less a `label_`/`pred_`-style
+/// prefix.
+pub fn indicator_class(name: &str) -> String {
+    indicator(name).map(|(_, c)| c).unwrap_or_else(|| labels::canonical(name.trim()))
 }
 
 /// The `prob_<class>` columns (class, column), other than the `score` column.

@@ -13,6 +13,7 @@ pub mod csv;
 #[cfg(feature = "images")]
 pub mod images;
 pub mod json;
+pub mod mapping;
 pub mod npy;
 
 pub use columns::{ColumnSpec, NonFinite, Plan, Roles};
