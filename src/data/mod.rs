@@ -34,47 +34,64 @@ pub trait Rows {
     /// returns its line number like [`Rows::next_record`]. Delimited text overrides this to
     /// skip building a `String` per cell; other formats go through their strings.
     fn next_bytes(&mut self, out: &mut Record) -> Result<Option<u64>> {
-        let line = self.next_record(&mut out.strings)?;
-        out.fields.clear();
-        for s in &out.strings {
-            out.fields.push_field(s.as_bytes());
+        let mut strings = std::mem::take(&mut out.strings);
+        let line = self.next_record(&mut strings);
+        out.clear();
+        for s in &strings {
+            out.push_field(s.as_bytes());
         }
-        Ok(line)
+        out.strings = strings;
+        line
     }
 }
 
-/// One record's fields as bytes, with its buffers kept between records.
+/// One record's fields as bytes, with its buffers kept between records: the fields' bytes
+/// and each field's `(start, end)` in them (a delimited line is copied whole, delimiters
+/// included, and its spans skip them).
 #[derive(Debug, Clone, Default)]
 pub struct Record {
-    fields: ::csv::ByteRecord,
+    bytes: Vec<u8>,
+    spans: Vec<(usize, usize)>,
     /// Scratch for readers that produce strings (see [`Rows::next_bytes`]).
     strings: Vec<String>,
 }
 
 impl Record {
     /// Field `i` (empty when out of range; readers check widths against the header).
+    #[inline]
     pub fn get(&self, i: usize) -> &[u8] {
-        self.fields.get(i).unwrap_or_default()
+        self.spans.get(i).map_or(&[], |&(a, b)| &self.bytes[a..b])
     }
 
     pub fn len(&self) -> usize {
-        self.fields.len()
+        self.spans.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.fields.is_empty()
+        self.spans.is_empty()
+    }
+
+    fn clear(&mut self) {
+        self.bytes.clear();
+        self.spans.clear();
+    }
+
+    fn push_field(&mut self, field: &[u8]) {
+        let start = self.bytes.len();
+        self.bytes.extend_from_slice(field);
+        self.spans.push((start, self.bytes.len()));
     }
 
     /// The fields as text (invalid UTF-8 replaced), for the few rows that are sampled.
     pub fn to_strings(&self) -> Vec<String> {
-        self.fields.iter().map(|f| String::from_utf8_lossy(f).into_owned()).collect()
+        (0..self.len()).map(|i| String::from_utf8_lossy(self.get(i)).into_owned()).collect()
     }
 
     /// Build from text fields (tests, other sources).
     pub fn from_strings<S: AsRef<str>>(fields: &[S]) -> Record {
         let mut r = Record::default();
         for f in fields {
-            r.fields.push_field(f.as_ref().as_bytes());
+            r.push_field(f.as_ref().as_bytes());
         }
         r
     }
