@@ -186,21 +186,25 @@ pub fn compare_streams(
 }
 
 /// Predictions and true labels in two files (e.g. `probs.npy` and `labels.csv`), matched
-/// by row or, with `options.id`, joined on that column. Same result as `evaluatePredictions`.
+/// by row or, with `options.id`, joined on that column; both stream through `read()` callbacks
+/// as in `evaluateStream` (a joined labels file is held in memory, the predictions are not).
+/// `progress(bytes, rows)` counts the predictions file's bytes.
 #[wasm_bindgen(js_name = evaluateWithLabels)]
 pub fn evaluate_with_labels(
     file_name: &str,
-    bytes: &[u8],
+    read: js_sys::Function,
     labels_name: &str,
-    labels_bytes: &[u8],
+    read_labels: js_sys::Function,
     options: JsValue,
     progress: Option<js_sys::Function>,
 ) -> Result<String, JsError> {
     let (spec, eval_options) = EvalOptions::parse(options)?;
     let mut on_progress = progress_fn(&progress);
+    let preds = crate::data::ChunkReader::new(|| js_chunk(&read));
+    let labels = crate::data::ChunkReader::new(|| js_chunk(&read_labels));
     let report = report::evaluate_with_labels_with(
-        (file_name, bytes),
-        (labels_name, labels_bytes),
+        (file_name, preds),
+        (labels_name, labels),
         &spec,
         &eval_options,
         &mut on_progress,

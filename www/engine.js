@@ -42,6 +42,11 @@ export class Engine {
     return this.request({ kind: 'evaluate', file, options }, onProgress);
   }
 
+  /** Predictions and their true labels in a separate file (by row, or joined on options.id). */
+  withLabels(predictions, labels, options, onProgress) {
+    return this.request({ kind: 'labels', file: predictions, data: labels, options }, onProgress);
+  }
+
   /** The columns of a predictions file as detected from its first bytes (detectColumns' JSON). */
   columns(file, options) {
     return this.request({ kind: 'columns', file, options });

@@ -115,6 +115,29 @@ async function evaluateFile(file, mapping = {}, chosen = false) {
   return true;
 }
 
+/** Columns that join predictions to labels when both files have one (and it has no role). */
+const ID_NAMES = ['id', 'row_id', 'sample_id', 'example_id', 'index', 'key', 'uid'];
+
+/**
+ * Two files where one has the predictions but no true label and the other the true labels but
+ * nothing predicted: a predictions file and its labels file, not two runs to compare. Returns
+ * {predictions, labels, id} (id: a shared id column to join on, else rows match in order) or null.
+ */
+async function labelsPair(files) {
+  const described = await Promise.all(files.map((f) => engine.columns(f, {}).then(JSON.parse, () => null)));
+  if (described.some((d) => !d)) return null;
+  const hasRole = (d, roles) => d.columns.some((c) => roles.includes(c.role));
+  const isLabels = (d) => !d.error && hasRole(d, ['label']) && !hasRole(d, ['pred', 'score', 'prob', 'truth_indicator']);
+  const isPredictions = (d) => !!d.error && /no true-label column/.test(d.error);
+  const at = [0, 1].find((i) => isLabels(described[i]) && isPredictions(described[1 - i]));
+  if (at === undefined) return null;
+  const [labels, predictions] = [described[at], described[1 - at]];
+  const free = (d) => new Set(d.columns.filter((c) => !c.role).map((c) => c.name));
+  const shared = [...free(labels)].filter((n) => free(predictions).has(n));
+  const id = shared.find((n) => ID_NAMES.includes(n.toLowerCase())) ?? (shared.length === 1 ? shared[0] : undefined);
+  return { predictions: files[1 - at], labels: files[at], id };
+}
+
 async function withBusy(work) {
   showError('');
   $('mapping').hidden = true;
@@ -177,6 +200,12 @@ async function handleFiles(files) {
       const json = JSON.stringify(out.report);
       await showReport({ json, report: out.report, fileName: `${models[0].name} on ${preds[0].name}` });
       $('report').children[0].after(speedCard(out.speed));
+      return;
+    }
+    const pair = preds.length === 2 ? await labelsPair(preds) : null;
+    if (pair) {
+      const json = await engine.withLabels(pair.predictions, pair.labels, { ...options(), id: pair.id }, showProgress);
+      await showReport({ json, report: JSON.parse(json), fileName: `${pair.predictions.name} with labels from ${pair.labels.name}` });
       return;
     }
     if (preds.length >= 2) {

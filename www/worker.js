@@ -1,9 +1,10 @@
 // All heavy work runs here, off the UI thread: parsing and metrics happen in the wasm core.
-// (Plots are drawn on the main thread: plotters measures text with the DOM.) Messages in: {id, kind: 'evaluate', file, options}
+// (Plots are drawn on the main thread: plotters measures text with the DOM.) Messages in: {id, kind, file, data?, options},
+// kind one of evaluate | labels (file + its labels file `data`) | compare | columns | run | inspect | version
 // (inspect/run also take `external`: {file name: File}, a model's external-data files; a File
 // crosses to the worker as a handle and is read here, so the page never holds the bytes). Messages out: {id, type:
 // 'progress'|'result'|'error', ...}. Cancelling is done by the page terminating this worker.
-import init, { evaluateStream, compareStreams, detectColumns, inspectModel, runModel, runModelOn, version } from './pkg/webeval.js';
+import init, { evaluateStream, evaluateWithLabels, compareStreams, detectColumns, inspectModel, runModel, runModelOn, version } from './pkg/webeval.js';
 
 const CHUNK = 1 << 20;
 /** Bytes read for column detection: the header and a few rows, even gzip-compressed. */
@@ -20,6 +21,19 @@ const send = (msg) => self.postMessage({ ...msg, memory: memoryBytes() });
 function bytesOf(f) {
   if (f instanceof Blob) return new Uint8Array(new FileReaderSync().readAsArrayBuffer(f));
   return f instanceof ArrayBuffer ? new Uint8Array(f) : new Uint8Array(f.buffer, f.byteOffset, f.byteLength);
+}
+
+/** A read() for the core: the file's next 1 MiB slice each call, null at the end (the file is
+ * never held whole). */
+function chunks(f) {
+  const reader = new FileReaderSync();
+  let at = 0;
+  return () => {
+    if (at >= f.size) return null;
+    const chunk = reader.readAsArrayBuffer(f.slice(at, at + CHUNK));
+    at += CHUNK;
+    return new Uint8Array(chunk);
+  };
 }
 
 /** External-data companions {name: File|ArrayBuffer} → {name: Uint8Array}, or undefined. */
@@ -67,16 +81,6 @@ self.onmessage = async (event) => {
     if (kind === 'compare') {
       // Both files stream; progress runs through A's bytes, then B's.
       const total = file.size + data.size;
-      const reader = new FileReaderSync();
-      const chunks = (f) => {
-        let at = 0;
-        return () => {
-          if (at >= f.size) return null;
-          const chunk = reader.readAsArrayBuffer(f.slice(at, at + CHUNK));
-          at += CHUNK;
-          return new Uint8Array(chunk);
-        };
-      };
       // The core counts each file's bytes from 0: once the count drops, B has started.
       let second = false, last = 0;
       const progress = (done, rows) => {
@@ -89,24 +93,24 @@ self.onmessage = async (event) => {
       send({ id, type: 'result', result: compareStreams(file.name, chunks(file), data.name, chunks(data), options ?? {}, progress) });
       return;
     }
+    if (kind === 'labels') {
+      // Predictions (`file`) and a separate labels file (`data`); progress runs through the predictions.
+      const progress = (done, rows) => {
+        send({ id, type: 'progress', phase: `evaluating with labels from ${data.name}`, done, rows, total: file.size });
+        return true;
+      };
+      send({ id, type: 'result', result: evaluateWithLabels(file.name, chunks(file), data.name, chunks(data), options ?? {}, progress) });
+      return;
+    }
     if (kind !== 'evaluate') throw new Error(`unknown request '${kind}'`);
     const total = file.size;
     send({ id, type: 'progress', phase: 'reading', done: 0, total });
-    // Stream the file in 1 MiB slices so memory does not grow with its size.
-    const reader = new FileReaderSync();
-    let at = 0;
-    const read = () => {
-      if (at >= total) return null;
-      const chunk = reader.readAsArrayBuffer(file.slice(at, at + CHUNK));
-      at += CHUNK;
-      return new Uint8Array(chunk);
-    };
+    // The file streams in 1 MiB slices, so memory does not grow with its size.
     const progress = (done, rows) => {
       send({ id, type: 'progress', phase: 'evaluating', done, rows, total });
       return true;
     };
-    const json = evaluateStream(file.name, read, options ?? {}, progress);
-    send({ id, type: 'result', result: json });
+    send({ id, type: 'result', result: evaluateStream(file.name, chunks(file), options ?? {}, progress) });
   } catch (err) {
     send({ id, type: 'error', message: String(err?.message ?? err) });
   }

@@ -1,7 +1,9 @@
 // The column-mapping panel: a file whose names detection does not know is not an error but a
 // question; mapped by hand it gives scikit-learn's numbers (the expectations of the same cases in
 // tests/fixtures/data/cases.json, made by make_fixtures.py). An unsure detection (a score
-// column left out for per-class ones) asks too; a clear one evaluates at once.
+// column left out for per-class ones) asks too; a clear one evaluates at once. Two files, one
+// with predictions and no truth and one with truth and nothing predicted, are a predictions
+// file and its labels file.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
@@ -11,8 +13,8 @@ import { start, readMetrics, close, root, screenshots } from './harness.mjs';
 const fixtures = join(root, 'tests/fixtures/data');
 const cases = JSON.parse(readFileSync(join(fixtures, 'cases.json'), 'utf8'));
 /** The expectation of the case for `file` with these options (as make_fixtures.py wrote it). */
-const expected = (file, options = {}) =>
-  cases.find((c) => c.files[0] === file && JSON.stringify(c.options) === JSON.stringify(options)).expect;
+const expected = (file, options = {}, labels = null) =>
+  cases.find((c) => c.files[0] === file && c.labels === labels && JSON.stringify(c.options) === JSON.stringify(options)).expect;
 
 let s;
 before(async () => { s = await start(); });
@@ -22,9 +24,9 @@ const state = () => s.page.evaluate(() => document.body.dataset.state);
 const settledOrAsking = () =>
   s.page.waitForFunction(() => ['done', 'error', 'mapping', 'cancelled'].includes(document.body.dataset.state), null, { timeout: 60_000 });
 
-async function drop(file) {
+async function drop(...files) {
   await s.page.goto(s.url);
-  await s.page.setInputFiles('#file-input', join(fixtures, file));
+  await s.page.setInputFiles('#file-input', files.map((f) => join(fixtures, f)));
   await settledOrAsking();
 }
 
@@ -96,6 +98,16 @@ test('a file detection is sure of is evaluated at once; cancel leaves nothing be
   assert.equal(await state(), 'cancelled');
   assert.equal(await s.page.$eval('#mapping', (e) => e.hidden), true);
   assert.equal(await s.page.$eval('#report', (e) => e.hidden), true);
+});
+
+test('predictions and a separate labels file: matched by row, or joined on a shared id column', async () => {
+  // In either order: the file with true labels and nothing predicted is the labels file.
+  await drop('multi_labels.csv', 'multi_probs.npy');
+  await expectMetrics(expected('multi_probs.npy', {}, 'multi_labels.csv'));
+  assert.match(await s.page.textContent('#report'), /true labels from multi_labels\.csv, matched by row/);
+  await drop('multi_ids.jsonl', 'multi_ids_labels.csv');
+  await expectMetrics(expected('multi_ids.jsonl', { id: 'id' }, 'multi_ids_labels.csv'));
+  assert.match(await s.page.textContent('#report'), /joined on 'id'/);
 });
 
 test('no request off the origin and no page errors', () => {
