@@ -844,6 +844,8 @@ impl<'a> Walk<'a> {
         }
     }
 
+    /// The next items of the walk, in ascending key order; a run of equal keys may go over
+    /// several calls.
     pub(super) fn feed(&mut self, items: &[Item]) {
         let s = self.setup;
         for (i, it) in items.iter().enumerate() {
@@ -856,10 +858,11 @@ impl<'a> Walk<'a> {
             if s.replicates > 0 {
                 s.poisson.fill(s.keys.key(row), w, &mut self.buf);
             }
-            let alone = self.group.is_none() && items.get(i + 1).is_none_or(|n| n.key != it.key);
+            // the last item of a batch opens a group: the next batch may continue its run
+            let alone = self.group.is_none() && items.get(i + 1).is_some_and(|n| n.key != it.key);
             if alone {
                 // a score no other row has (the common case): the replicates take the row
-                // directly, with no group sums
+                // directly, with no group sums (the same numbers as a group of one)
                 let totals = self.totals;
                 for (r, (st, &x)) in self.states[1..].iter_mut().zip(&self.buf).enumerate() {
                     if positive {
@@ -1199,5 +1202,50 @@ impl BinaryCurve {
             thresholds.push(t);
         }
         Some(DetCurve { fpr, fnr, thresholds })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A walk fed in pieces that split runs of tied scores anywhere gives the same numbers,
+    /// bit for bit, as one piece: the sort may hand over a long run in several batches.
+    #[test]
+    fn walk_carries_tie_groups_across_batches() {
+        let keys = KeyLookup::Offset(7);
+        let weights: Vec<f64> = (0..40).map(|i| 0.5 + (i % 3) as f64).collect();
+        for weights in [None, Some(&weights[..])] {
+            let setup =
+                WalkSetup { replicates: 4, poisson: Poisson::new(11), keys: &keys, weights, decode: sort::f32_of_key };
+            let items: Vec<Item> = (0..40u32)
+                .map(|i| Item {
+                    key: sort::desc_key_f32(
+                        [0.9, 0.7, 0.7, 0.4, 0.1][(i as usize * 7 / 40).min(4)] - (i / 30) as f32 * 0.01,
+                    ),
+                    payload: i | if i % 3 == 0 { POSITIVE } else { 0 },
+                })
+                .collect();
+            let totals = vec![(14.0, 26.0); 5];
+            let run = |cuts: &[usize]| {
+                let mut w = Walk::new(&setup, Some(&totals), true, weights.is_none());
+                let mut at = 0;
+                for &c in cuts.iter().chain([&items.len()]) {
+                    w.feed(&items[at..c]);
+                    at = c;
+                }
+                let r = w.finish();
+                let states: Vec<[u64; 6]> =
+                    r.states.iter().map(|s| [s.tp, s.fp, s.area, s.ap, s.partial, s.auc()].map(f64::to_bits)).collect();
+                let c = r.curve.expect("recorded");
+                (states, c.thresholds, c.tps, c.fps, r.delong.map(f64::to_bits))
+            };
+            let whole = run(&[]);
+            assert!(whole.1.len() > 3, "distinct thresholds: {:?}", whole.1);
+            for cut in 1..items.len() {
+                assert_eq!(run(&[cut]), whole, "cut at {cut}");
+            }
+            assert_eq!(run(&(1..items.len()).collect::<Vec<_>>()), whole, "one item per batch");
+        }
     }
 }
