@@ -57,6 +57,51 @@ fn paired_comparison_matches_delong_and_the_point_values() {
 }
 
 #[test]
+fn multilabel_paired_comparison_and_worst_rows() {
+    let g = golden();
+    // B lists its labels in another column order: they are matched by name.
+    let c = compare_files("ml_a.csv", "ml_b.csv");
+    let p = c.paired.unwrap_or_else(|| panic!("no paired test: {:?}", c.paired_note));
+    assert_eq!(p.n, 200);
+    let keys: Vec<&str> = p.metrics.iter().map(|m| m.key.as_str()).collect();
+    assert_eq!(keys, ["accuracy_score", "hamming_loss", "f1_score@micro", "f1_score@macro"]);
+    for m in &p.metrics {
+        check(m.a, g["multilabel"]["a"][&m.key].as_f64().unwrap(), 1e-12, &format!("{} a", m.key));
+        check(m.b, g["multilabel"]["b"][&m.key].as_f64().unwrap(), 1e-12, &format!("{} b", m.key));
+        // the point values are the reports' own (themselves checked against scikit-learn)
+        check(m.a, c.a.metrics[&m.key].as_f64().unwrap(), 1e-12, &format!("{} report a", m.key));
+        assert!(m.ci_low.unwrap() <= m.diff && m.diff <= m.ci_high.unwrap(), "{m:?}");
+    }
+    assert!(p.metrics.iter().any(|m| m.significant), "B is clearly better: {:?}", p.metrics);
+    let same = compare_files("ml_a.csv", "ml_a.csv").paired.unwrap();
+    assert!(same.metrics.iter().all(|m| m.diff == 0.0 && !m.significant), "{:?}", same.metrics);
+    // another truth in the first row: not the same rows
+    let text = std::fs::read_to_string(fixtures().join("ml_a.csv")).unwrap();
+    let mut lines: Vec<&str> = text.lines().collect();
+    lines[1] = "1,1,1,1,0.5,0.5,0.5,0.5";
+    let changed = lines.join("\n");
+    let spec = ColumnSpec::default();
+    let c = compare(
+        ("ml_a.csv", file("ml_a.csv")),
+        ("x.csv", changed.as_bytes()),
+        &spec,
+        &Options::default(),
+        &mut |_, _| true,
+    )
+    .unwrap();
+    assert!(c.paired_note.unwrap().contains("row 0 has a different truth for label"), "paired on other rows");
+
+    let ex = c.a.examples.expect("examples");
+    let rows: Vec<u64> = ex.worst.iter().map(|w| w.row).collect();
+    let want: Vec<u64> = g["ml_worst_rows_a"].as_array().unwrap().iter().map(|v| v.as_u64().unwrap()).collect();
+    assert_eq!(rows, want);
+    check(ex.worst[0].loss, g["ml_worst_loss_a"].as_f64().unwrap(), 1e-12, "worst loss");
+    assert_eq!(ex.worst[0].truth, g["ml_worst_truth_a"], "the row's true label set");
+    assert!(ex.worst_by.unwrap().contains("summed over its labels"));
+    assert!(ex.cells.is_empty(), "no confusion cells for label sets");
+}
+
+#[test]
 fn files_on_different_rows_get_no_paired_test() {
     let short = "y_true,y_score\n1,0.9\n0,0.2\n1,0.4\n";
     let c = compare(

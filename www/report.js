@@ -341,7 +341,7 @@ function worstCard(report) {
   if (!ex?.worst?.length) return null;
   const regression = report.task === 'regression';
   const cols = [['row', 'Row'], ['line', 'Line'], ['truth', 'True'], ['pred', 'Predicted']];
-  if (!regression) cols.push(['score', report.task === 'binary' ? 'Score' : 'P(true class)']);
+  if (!regression && report.task !== 'multilabel') cols.push(['score', report.task === 'binary' ? 'Score' : 'P(true class)']);
   cols.push(['loss', regression ? 'Abs. error' : 'Loss']);
   const t = el('table', { class: 'metrics', id: 'worst-rows' },
     el('caption', { class: 'sr-only', text: regression ? 'Rows with the largest errors' : 'Most confident mistakes' }),
@@ -349,7 +349,9 @@ function worstCard(report) {
     el('tbody', {}, ...ex.worst.map((r) => el('tr', { 'data-row': String(r.row) }, ...cols.map(([k]) => {
       const v = r[k];
       if (typeof v === 'number' && !['row', 'line'].includes(k)) return el('td', { class: 'num', 'data-value': String(v), text: formatNumber(v) });
-      return el('td', { class: ['truth', 'pred'].includes(k) ? null : 'num', text: String(v ?? '—') });
+      // a multilabel row's truth and prediction are label sets
+      const text = Array.isArray(v) ? `{${v.join(', ')}}` : String(v ?? '—');
+      return el('td', { class: ['truth', 'pred'].includes(k) ? null : 'num', text });
     })))));
   return el('div', { class: 'card', id: 'worst-card' },
     el('h3', { text: regression ? 'Largest errors' : 'Most confident mistakes' }),

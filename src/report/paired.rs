@@ -35,6 +35,8 @@ pub struct PairedLog {
     truth: Vec<u32>,
     pred: Vec<u32>,
     values: Vec<[f64; 2]>,
+    /// Multilabel: per row and label (in `classes` order), bit 0 = truth, bit 1 = prediction.
+    bits: Vec<u8>,
     weighted: bool,
 }
 
@@ -51,6 +53,7 @@ impl PairedLog {
             truth: Vec::new(),
             pred: Vec::new(),
             values: Vec::new(),
+            bits: Vec::new(),
             weighted: false,
         }
     }
@@ -83,11 +86,17 @@ impl PairedLog {
         self.values.push([truth, pred]);
     }
 
+    /// One multilabel row: per label (the plan's order) truth and prediction, 0/1.
+    pub fn multilabel(&mut self, truth: &[f64], pred: &[f64], weight: f64) {
+        self.weighted |= weight != 1.0;
+        self.bits.extend(truth.iter().zip(pred).map(|(&t, &p)| u8::from(t != 0.0) | (u8::from(p != 0.0) << 1)));
+    }
+
     fn len(&self) -> usize {
-        if self.task == Task::Regression {
-            self.values.len()
-        } else {
-            self.truth.len()
+        match self.task {
+            Task::Regression => self.values.len(),
+            Task::Multilabel => self.bits.len() / self.classes.len().max(1),
+            _ => self.truth.len(),
         }
     }
 }
@@ -125,9 +134,6 @@ pub fn test(a: &PairedLog, b: &PairedLog, positive: Option<&str>) -> Result<Pair
     if a.task != b.task {
         return why(format!("the files are different tasks ({} and {})", a.task.name(), b.task.name()));
     }
-    if a.task == Task::Multilabel {
-        return why("multilabel files have no paired test yet".into());
-    }
     let n = a.len();
     if n != b.len() {
         return why(format!(
@@ -142,8 +148,10 @@ pub fn test(a: &PairedLog, b: &PairedLog, positive: Option<&str>) -> Result<Pair
     if a.weighted || b.weighted {
         notes.push("sample weights are ignored by the paired test".into());
     }
-    let replicates = (BUDGET / n).clamp(MIN_REPLICATES, REPLICATES);
-    let metrics = if a.task == Task::Regression {
+    let replicates = (BUDGET / (n * a.classes.len().max(1))).clamp(MIN_REPLICATES, REPLICATES);
+    let metrics = if a.task == Task::Multilabel {
+        multilabel(a, b, replicates)?
+    } else if a.task == Task::Regression {
         if let Some(i) = (0..n).find(|&i| !same_number(a.values[i][0], b.values[i][0])) {
             return why(format!(
                 "row {i} has different true values ({} and {}): the files are not on the same rows",
@@ -265,14 +273,7 @@ fn classification(a: &PairedLog, b: &PairedLog, positive: Option<&str>, replicat
                     fneg[t] += c;
                 }
             }
-            let f = |c: usize| {
-                let d = 2 * tp[c] + fp[c] + fneg[c];
-                if d == 0 {
-                    0.0
-                } else {
-                    2.0 * tp[c] as f64 / d as f64
-                }
-            };
+            let f = |c: usize| f1(&[tp[c], fp[c], fneg[c]]);
             match (binary, positive) {
                 (true, Some(p)) => f(p as usize),
                 _ => {
@@ -337,6 +338,90 @@ fn classification(a: &PairedLog, b: &PairedLog, positive: Option<&str>, replicat
         }
     }
     out
+}
+
+/// Multilabel: subset accuracy, Hamming loss and micro/macro F1 (scikit-learn's definitions,
+/// every label counted in the macro mean, F1 = 0 where a label has no positives at all).
+fn multilabel(a: &PairedLog, b: &PairedLog, replicates: usize) -> Result<Vec<PairedMetric>> {
+    let k = a.classes.len();
+    let n = a.bits.len() / k.max(1);
+    // B's labels in A's order; the label sets must be the same.
+    let order: Option<Vec<usize>> = a.classes.iter().map(|c| b.classes.iter().position(|d| d == c)).collect();
+    let order = match order {
+        Some(o) if b.classes.len() == k => o,
+        _ => {
+            return Err(Error::InvalidArgument(format!(
+                "the files have different labels ([{}] and [{}])",
+                a.classes.join(", "),
+                b.classes.join(", ")
+            )))
+        }
+    };
+    let b_bits: Vec<u8> = (0..n).flat_map(|i| order.iter().map(move |&j| b.bits[i * k + j])).collect();
+    if let Some(cell) = (0..n * k).find(|&c| (a.bits[c] ^ b_bits[c]) & 1 != 0) {
+        return Err(Error::InvalidArgument(format!(
+            "row {} has a different truth for label '{}': the files are not on the same rows",
+            cell / k,
+            a.classes[cell % k]
+        )));
+    }
+    let measures: [(&str, Measure); 4] = [
+        ("accuracy_score", |t| t.exact as f64 / t.rows as f64),
+        ("hamming_loss", |t| t.wrong as f64 / (t.rows * t.per.len() as u64) as f64),
+        ("f1_score@micro", |t| f1(&t.per.iter().fold([0; 3], |s, c| [s[0] + c[0], s[1] + c[1], s[2] + c[2]]))),
+        ("f1_score@macro", |t| t.per.iter().map(f1).sum::<f64>() / t.per.len() as f64),
+    ];
+    let metric = |bits: &[u8], measure: Measure| -> Metric {
+        let bits = bits.to_vec();
+        Box::new(move |w: &[u32]| measure(&Tally::new(&bits, k, w)))
+    };
+    Ok(measures
+        .iter()
+        .map(|&(key, m)| bootstrap(key, n, replicates, &metric(&a.bits, m), &metric(&b_bits, m)))
+        .collect())
+}
+
+/// A multilabel metric from its counts.
+type Measure = fn(&Tally) -> f64;
+
+/// Multilabel counts under bootstrap row multiplicities `w`.
+struct Tally {
+    /// Per label: true positives, false positives, false negatives.
+    per: Vec<[u64; 3]>,
+    /// Rows with every label right; label cells wrong; rows.
+    exact: u64,
+    wrong: u64,
+    rows: u64,
+}
+
+impl Tally {
+    fn new(bits: &[u8], k: usize, w: &[u32]) -> Tally {
+        let mut t = Tally { per: vec![[0; 3]; k], exact: 0, wrong: 0, rows: 0 };
+        for (row, &m) in bits.chunks_exact(k).zip(w) {
+            let m = u64::from(m);
+            let mut all_right = true;
+            for (c, &cell) in t.per.iter_mut().zip(row) {
+                // bit 0 truth, bit 1 prediction: 3 = TP, 2 = FP, 1 = FN
+                if let Some(slot) = [None, Some(2), Some(1), Some(0)][usize::from(cell & 3)] {
+                    c[slot] += m;
+                }
+                all_right &= cell == 0 || cell == 3;
+                t.wrong += m * u64::from(cell == 1 || cell == 2);
+            }
+            t.exact += m * u64::from(all_right);
+            t.rows += m;
+        }
+        t
+    }
+}
+
+/// F1 from (TP, FP, FN); 0 where there is nothing positive (scikit-learn's zero_division=0).
+fn f1(c: &[u64; 3]) -> f64 {
+    if c[0] + c[1] + c[2] == 0 {
+        0.0
+    } else {
+        2.0 * c[0] as f64 / (2 * c[0] + c[1] + c[2]) as f64
+    }
 }
 
 fn weighted_mean(v: &[f64], w: &[u32]) -> f64 {

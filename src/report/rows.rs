@@ -144,6 +144,8 @@ impl RowTracker {
     pub fn new(task: Task, classes: &[String], score_width: usize, threshold: f64) -> RowTracker {
         let scoring = match (task, score_width) {
             (Task::Regression, _) | (_, 0) => Scoring::None,
+            (Task::Multilabel, w) if w == classes.len() && threshold == 0.5 => Scoring::Probs,
+            (Task::Multilabel, _) => Scoring::None,
             (_, 1) if classes.len() == 2 && threshold == 0.5 => Scoring::BinaryProb,
             (_, 1) if classes.len() == 2 => Scoring::BinaryMargin(threshold),
             (_, w) if w >= 2 && w == classes.len() => Scoring::Probs,
@@ -158,7 +160,7 @@ impl RowTracker {
             worst: BinaryHeap::with_capacity(WORST_K + 1),
             labels: LocalLabels::default(),
             class_of: Vec::new(),
-            cells: (task != Task::Regression).then(Vec::new),
+            cells: matches!(task, Task::Binary | Task::Multiclass).then(Vec::new),
             rng: SplitMix64::new(SAMPLE_SEED),
             seen: 0,
             sample: Vec::new(),
@@ -249,6 +251,33 @@ impl RowTracker {
         });
     }
 
+    /// A multilabel row (labels in `classes` order): a mistake when any label is wrong, ranked
+    /// by its log loss summed over labels when the scores are probabilities, else by how
+    /// many labels are wrong.
+    fn multilabel(&mut self, truth: &[f64], pred: &[f64], scores: &[f64]) {
+        let (row, line) = (self.row, self.line);
+        let wrong = truth.iter().zip(pred).filter(|(t, p)| (**t != 0.0) != (**p != 0.0)).count();
+        if wrong == 0 {
+            return;
+        }
+        let loss = match self.scoring {
+            Scoring::Probs => {
+                truth.iter().zip(scores).map(|(&t, &s)| -(if t != 0.0 { s } else { 1.0 - s }).max(1e-15).ln()).sum()
+            }
+            _ => wrong as f64,
+        };
+        if loss.is_nan() {
+            return;
+        }
+        self.offer(loss, |me| {
+            let set = |v: &[f64]| {
+                let on = me.classes.iter().zip(v).filter(|(_, x)| **x != 0.0).map(|(c, _)| label_json(c));
+                serde_json::Value::Array(on.collect())
+            };
+            WorstRow { row, line, truth: set(truth), pred: set(pred), score: None, loss }
+        });
+    }
+
     fn regression(&mut self, truth: f64, pred: f64) {
         let (row, line) = (self.row, self.line);
         let loss = (truth - pred).abs();
@@ -275,6 +304,10 @@ impl RowTracker {
     pub fn finish(self) -> Examples {
         let worst_by = match (self.task, self.scoring) {
             (Task::Regression, _) => Some("absolute error |truth − prediction|".to_string()),
+            (Task::Multilabel, Scoring::Probs) => Some(
+                "log loss of the row summed over its labels: −Σ ln(probability given to each true 0/1)".to_string(),
+            ),
+            (Task::Multilabel, _) => Some("number of labels wrong in the row".to_string()),
             (_, Scoring::Probs | Scoring::BinaryProb) => {
                 Some("log loss of the row: −ln(probability given to the true class)".to_string())
             }
@@ -372,6 +405,10 @@ impl RowSink for Tee<'_> {
     }
     fn multilabel(&mut self, truth: &[f64], pred: &[f64], scores: &[f64], weight: f64) {
         self.eval.update_multilabel(truth, pred, scores, weight);
+        self.rows.multilabel(truth, pred, scores);
+        if let Some(p) = &mut self.paired {
+            p.multilabel(truth, pred, weight);
+        }
     }
     fn regression(&mut self, truth: f64, pred: f64, weight: f64) {
         self.eval.update_regression(truth, pred, weight);

@@ -66,6 +66,9 @@ test('a multilabel file shows its summary, per-label table and label matrices', 
     const [[tn, fp], [fn, tp]] = g.metrics.multilabel_confusion_matrix[i];
     assert.deepEqual([tp, fp, fn, tn].map(Number), ['tp', 'fp', 'fn', 'tn'].map((f) => Number(m[`per_class.${row.class}.${f}`])));
   });
+  // Worst rows: label sets, the rows with the most wrong labels (or the highest summed log loss) first.
+  const worst = await s.page.$$eval('#worst-rows tbody tr td:nth-child(3)', (tds) => tds.map((t) => t.textContent));
+  assert.ok(worst.length > 0 && worst.every((t) => /^\{.*\}$/.test(t)), `label sets in the worst rows: ${worst.slice(0, 3)}`);
   await s.page.screenshot({ path: join(screenshots, 'report-multilabel.png'), fullPage: true });
 });
 
@@ -199,6 +202,19 @@ test('two predictions files are compared side by side', async () => {
   assert.match(await s.page.$eval('#compare-significance', (e) => e.textContent), /same \d+ rows/);
   assert.equal(await s.page.$eval('#paired-table tr[data-key="roc_auc_score"] [data-significant]', (e) => e.dataset.significant), 'false');
   await s.page.screenshot({ path: join(screenshots, 'compare.png'), fullPage: true });
+});
+
+test('two multilabel files get a paired test (labels matched by name)', async () => {
+  const dir = join(root, 'tests/fixtures/report');
+  const g = JSON.parse(readFileSync(join(dir, 'paired.json'), 'utf8')).multilabel;
+  await s.page.goto(s.url);
+  await s.page.setInputFiles('#file-input', [join(dir, 'ml_a.csv'), join(dir, 'ml_b.csv')]);
+  await done();
+  const m = await readMetrics(s.page);
+  for (const key of ['accuracy_score', 'hamming_loss', 'f1_score@micro', 'f1_score@macro']) {
+    assert.ok(close(m[`a.${key}`], g.a[key], key) && close(m[`b.${key}`], g.b[key], key), `${key}: scikit-learn's values`);
+    assert.ok(await s.page.$(`#paired-table tr[data-key="${key}"] [data-significant]`), `${key} in the paired table`);
+  }
 });
 
 test('keyboard, theme toggle and a phone-size layout', async () => {
