@@ -1,10 +1,13 @@
 // Browser side of the benchmark. Each function runs one case and returns plain numbers; the
 // runner opens a fresh page per case so wasm memory sizes belong to that case alone.
-import init, { evaluateArrays, ModelSession, gemmGflops, simdPeakGflops } from '../www/pkg/webeval.js';
+import initWasm, { evaluateArrays, ModelSession, gemmGflops, simdPeakGflops } from '../www/pkg/webeval.js';
 import { Engine } from '../www/engine.js';
+import { coreWasmUrl, relaxedSimd } from '../www/core.js';
 import { generate } from './data.mjs';
 
 const now = () => performance.now();
+// The same build of the core as the page's worker picks (see www/core.js).
+const init = () => initWasm({ module_or_path: coreWasmUrl });
 
 /** The full report (metrics + curves + CI) of generated predictions, in-memory arrays. */
 window.benchMetrics = async (rows, classes, replicates) => {
@@ -52,27 +55,40 @@ async function loadOrt() {
   return ortModule;
 }
 
-/** Warm up, then time samples of `reps` back-to-back runs (each sample >= 10 ms, since
- *  performance.now() is coarsened to 0.1 ms in a page without cross-origin isolation) for about
- *  `seconds`; the median per-run time over the samples. */
-async function timeRuns(fn, seconds) {
+/** Back-to-back runs of `fn` per sample: enough for one sample to last >= 10 ms, since
+ *  performance.now() is coarsened to 0.1 ms in a page without cross-origin isolation. */
+async function calibrate(fn) {
   for (let i = 0; i < 3; i++) await fn();
   let reps = 1;
   for (;;) {
     const t = now();
     for (let i = 0; i < reps; i++) await fn();
-    if (now() - t >= 10 || reps >= 1 << 16) break;
+    if (now() - t >= 10 || reps >= 1 << 16) return reps;
     reps *= 2;
   }
-  const times = [];
-  const start = now();
-  while ((now() - start < seconds * 1000 || times.length < 5) && times.length < 500) {
-    const t = now();
-    for (let i = 0; i < reps; i++) await fn();
-    times.push((now() - t) / reps);
-  }
+}
+
+const summary = (times, reps) => {
   times.sort((a, b) => a - b);
   return { median_ms: times[Math.floor(times.length / 2)], samples: times.length, runs_per_sample: reps };
+};
+
+/** Time each function of `fns` in alternating samples for about `seconds` each: the median
+ *  per-run time of each. Alternating means a change in the machine's load (it is shared)
+ *  hits both sides of a comparison alike instead of whichever happened to run then. */
+async function timeInterleaved(fns, seconds) {
+  const reps = [];
+  for (const fn of fns) reps.push(await calibrate(fn));
+  const times = fns.map(() => []);
+  const start = now();
+  while ((now() - start < fns.length * seconds * 1000 || times[0].length < 5) && times[0].length < 500) {
+    for (const [i, fn] of fns.entries()) {
+      const t = now();
+      for (let r = 0; r < reps[i]; r++) await fn();
+      times[i].push((now() - t) / reps[i]);
+    }
+  }
+  return times.map((t, i) => summary(t, reps[i]));
 }
 
 /** One model at one batch size: both runtimes, their median times and how far apart their outputs are. */
@@ -85,16 +101,17 @@ window.benchInference = async (url, shape, batch, seconds = 1) => {
   const x = new Float32Array(n);
   for (let i = 0; i < n; i++) x[i] = (i % 17) / 17; // the same input as benches/native.rs and ort_infer.py
   const we = new ModelSession(bytes);
-  let weOut;
-  const webeval = await timeRuns(() => { weOut = we.run(x, full); }, seconds);
+  const sess = await ort.InferenceSession.create(bytes, { executionProviders: ['wasm'], graphOptimizationLevel: 'all' });
+  const feeds = { [sess.inputNames[0]]: new ort.Tensor('float32', x, full) };
+  let weOut, ortOut;
+  const [webeval, onnxruntime] = await timeInterleaved([
+    () => { weOut = we.run(x, full); },
+    async () => { ortOut = await sess.run(feeds); },
+  ], seconds);
   // Where webeval's time goes, per op (mean over enough runs for the page's coarse clock).
   const reps = Math.max(5, Math.min(2000, Math.round(300 / webeval.median_ms)));
   const webevalOps = JSON.parse(we.profile(x, full, reps)).map((o) => ({ node: o.node, ms: Number(o.ms.toPrecision(3)) }));
   we.free();
-  const sess = await ort.InferenceSession.create(bytes, { executionProviders: ['wasm'], graphOptimizationLevel: 'all' });
-  const feeds = { [sess.inputNames[0]]: new ort.Tensor('float32', x, full) };
-  let ortOut;
-  const onnxruntime = await timeRuns(async () => { ortOut = await sess.run(feeds); }, seconds);
   const firstFloat = Object.values(ortOut).find((t) => t.type === 'float32');
   let maxAbsDiff = null;
   if (firstFloat && firstFloat.data.length === weOut.length) {
@@ -102,7 +119,7 @@ window.benchInference = async (url, shape, batch, seconds = 1) => {
     for (let i = 0; i < weOut.length; i++) maxAbsDiff = Math.max(maxAbsDiff, Math.abs(weOut[i] - firstFloat.data[i]));
   }
   await sess.release();
-  return { webeval, onnxruntime_web: { ...onnxruntime, version: ort.env.versions?.web ?? null }, max_abs_diff: maxAbsDiff, webeval_ops: webevalOps };
+  return { webeval: { ...webeval, build: relaxedSimd ? 'simd128+relaxed-simd' : 'simd128' }, onnxruntime_web: { ...onnxruntime, version: ort.env.versions?.web ?? null }, max_abs_diff: maxAbsDiff, webeval_ops: webevalOps };
 };
 
 /** The GEMM's GFLOPS at a few sizes against the measured simd128 multiply+add peak. */
@@ -115,5 +132,5 @@ window.benchGemm = async () => {
     const gflops = Math.max(gemmGflops(m, n, k, reps), gemmGflops(m, n, k, reps));
     return { m, n, k, gflops, percent_of_peak: (100 * gflops) / peak };
   });
-  return { simd128_peak_gflops: peak, gemm };
+  return { simd128_peak_gflops: peak, build: relaxedSimd ? 'simd128+relaxed-simd' : 'simd128', gemm };
 };

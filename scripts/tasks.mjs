@@ -4,7 +4,7 @@
 // machine lacks (the wasm32 target, wasm-bindgen-cli at the exact version in Cargo.lock, npm
 // packages) before doing the work, so the README's two commands are all a newcomer needs.
 import { spawnSync, spawn } from 'node:child_process';
-import { existsSync, readFileSync, mkdirSync } from 'node:fs';
+import { copyFileSync, existsSync, readFileSync, mkdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -50,14 +50,29 @@ function ensureNpm() {
   run('npm', [existsSync(join(root, 'package-lock.json')) ? 'ci' : 'install', '--no-audit', '--no-fund']);
 }
 
+// Two builds of the core from one source (www/core.js picks one per browser): plain simd128,
+// and relaxed-SIMD (fused multiply-add in the GEMM) in its own target directory, since other
+// RUSTFLAGS in the same one would rebuild everything on every alternation. Both must come with
+// the same JS glue, so one pkg/webeval.js loads either.
 function buildWasm() {
   ensureRust();
-  run('cargo', ['build', '--lib', '--release', '--target', 'wasm32-unknown-unknown']);
+  const bindgen = (wasm, outDir) =>
+    run('wasm-bindgen', ['--target', 'web', '--no-typescript', '--out-dir', outDir, wasm]);
+  const build = ['build', '--lib', '--release', '--target', 'wasm32-unknown-unknown'];
+  run('cargo', build);
   mkdirSync(join(root, 'www', 'pkg'), { recursive: true });
-  run('wasm-bindgen', [
-    '--target', 'web', '--no-typescript', '--out-dir', 'www/pkg',
-    'target/wasm32-unknown-unknown/release/webeval.wasm',
-  ]);
+  bindgen('target/wasm32-unknown-unknown/release/webeval.wasm', 'www/pkg');
+  const dir = 'target/relaxed';
+  run('cargo', build, {
+    env: { ...process.env, CARGO_TARGET_DIR: dir, RUSTFLAGS: '-C target-feature=+simd128,+relaxed-simd' },
+  });
+  bindgen(`${dir}/wasm32-unknown-unknown/release/webeval.wasm`, `${dir}/pkg`);
+  const glue = (d) => readFileSync(join(root, d, 'webeval.js'), 'utf8');
+  if (glue(`${dir}/pkg`) !== glue('www/pkg')) {
+    console.error('the relaxed-SIMD build has different JS glue from the simd128 one');
+    process.exit(1);
+  }
+  copyFileSync(join(root, dir, 'pkg', 'webeval_bg.wasm'), join(root, 'www', 'pkg', 'webeval_relaxed_bg.wasm'));
 }
 
 function serve(args) {

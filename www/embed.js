@@ -4,6 +4,7 @@
 // data-metric/data-value contract holds inside the element too.
 import { Engine } from './engine.js';
 import initCore, * as wasm from './pkg/webeval.js';
+import { coreWasmUrl } from './core.js';
 import { renderReport, el } from './report.js';
 import css from './style.css?inline';
 
@@ -56,7 +57,7 @@ export class WebevalReport extends HTMLElement {
       const name = decodeURIComponent(url.pathname.split('/').pop() || 'file');
       const file = new File([await res.blob()], name);
       engine ??= new Engine();
-      coreReady ??= initCore();
+      coreReady ??= initCore({ module_or_path: coreWasmUrl });
       const json = await engine.evaluate(file, this.options());
       await coreReady;
       if (token !== this.token) return;

@@ -2,6 +2,7 @@
 // the report the wasm core returns (rendering in report.js, shared with <webeval-report>).
 import { Engine } from './engine.js';
 import initCore, * as wasm from './pkg/webeval.js';
+import { coreWasmUrl } from './core.js';
 import { renderReport, renderModelCard, renderComparison, speedCard } from './report.js';
 import { renderMapping } from './mapping.js';
 
@@ -19,7 +20,7 @@ const engine = new Engine();
 /** The core on this thread: plots (plotters needs the DOM) and the threshold slider. */
 let coreReady;
 async function core() {
-  coreReady ??= initCore();
+  coreReady ??= initCore({ module_or_path: coreWasmUrl });
   await coreReady;
   return wasm;
 }

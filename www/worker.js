@@ -5,12 +5,13 @@
 // crosses to the worker as a handle and is read here, so the page never holds the bytes). Messages out: {id, type:
 // 'progress'|'result'|'error', ...}. Cancelling is done by the page terminating this worker.
 import init, { evaluateStream, evaluateWithLabels, compareStreams, detectColumns, inspectModel, runModel, runModelOn, version } from './pkg/webeval.js';
+import { coreWasmUrl } from './core.js';
 
 const CHUNK = 1 << 20;
 /** Bytes read for column detection: the header and a few rows, even gzip-compressed. */
 const HEAD = 1 << 18;
 
-const ready = init();
+const ready = init({ module_or_path: coreWasmUrl });
 let exports;
 // The wasm instance's linear memory in bytes. It only grows, so the size sent with a result is
 // the peak of the work so far: the page shows it, and tests check it stays bounded.

@@ -142,7 +142,7 @@ impl Poisson {
     #[inline]
     pub fn draw(&self, key: u64, b: usize) -> u32 {
         let h = mix64(self.row_base(key).wrapping_add((b as u64 / 2 + 1).wrapping_mul(GOLDEN)));
-        poisson1(if b % 2 == 0 { h as u32 } else { (h >> 32) as u32 })
+        poisson1(if b.is_multiple_of(2) { h as u32 } else { (h >> 32) as u32 })
     }
 }
 

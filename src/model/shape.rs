@@ -1377,7 +1377,7 @@ fn reshape(x: &[u64], shape: &[i64], allow_zero: bool) -> Result<Vec<u64>, Strin
     }
     if let Some(i) = infer_at {
         let known: u64 = out.iter().enumerate().filter(|&(j, _)| j != i).map(|(_, &d)| d).product();
-        if known == 0 || total % known != 0 {
+        if known == 0 || !total.is_multiple_of(known) {
             return Err(format!("cannot reshape {x:?} to {shape:?}"));
         }
         out[i] = total / known;

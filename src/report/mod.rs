@@ -254,7 +254,7 @@ fn run_logged(
     while let Some(line) = rows.next_bytes(&mut buf)? {
         feed(&buf, line, &mut eval)?;
         n += 1;
-        if n % 8192 == 0 && !progress(bytes.get(), n) {
+        if n.is_multiple_of(8192) && !progress(bytes.get(), n) {
             return Err(Error::Cancelled);
         }
     }

@@ -104,6 +104,7 @@ fn pack_b(b: MatRef, p0: usize, kc: usize, c0: usize, nc: usize, nr: usize, out:
                 match nr {
                     8 => copy_n::<8>(dst, src),
                     16 => copy_n::<16>(dst, src),
+                    32 => copy_n::<32>(dst, src),
                     _ => dst.copy_from_slice(src),
                 }
             } else {
@@ -219,19 +220,29 @@ pub fn sgemm(
                         }
                         Operand::Packed(p) => &p.data[p.offsets[ib * k_blocks + pb]..],
                     };
-                    for jr in (0..ncur).step_by(nr) {
-                        let cols = nr.min(ncur - jr);
-                        let bstrip = &bp[(jr / nr) * nr * kc..][..nr * kc];
-                        if m == 1 {
-                            // A single row (batch-1 layers, recurrent steps): the MR-row tile
-                            // would spend MR-1 rows on padding.
-                            let c0 = jc + jr;
-                            row_times_strip(kc, ap, mr, bstrip, nr, &mut tile[..nr]);
+                    if m == 1 {
+                        // A single row (batch-1 layers, recurrent steps): the MR-row tile would
+                        // spend MR-1 rows on padding. Whole strips go straight into C, a last
+                        // partial one through the tile.
+                        let full = ncur / nr;
+                        // SAFETY: the packed A row holds kc steps of stride mr, the block holds
+                        // ceil(ncur/nr) strips of nr*kc floats, and C row 0 has n >= jc + full*nr.
+                        unsafe { (kernel.row)(kc, ap.as_ptr(), mr, bp.as_ptr(), full, c[jc..].as_mut_ptr(), acc) };
+                        let cols = ncur - full * nr;
+                        if cols > 0 {
+                            let strip = &bp[full * nr * kc..][..nr * kc];
+                            // SAFETY: one strip of nr*kc floats into the tile's first nr floats.
+                            unsafe { (kernel.row)(kc, ap.as_ptr(), mr, strip.as_ptr(), 1, tile.as_mut_ptr(), false) };
+                            let c0 = jc + full * nr;
                             for (o, s) in c[c0..c0 + cols].iter_mut().zip(tile.iter()) {
                                 *o = if acc { *o + s } else { *s };
                             }
-                            continue;
                         }
+                        continue;
+                    }
+                    for jr in (0..ncur).step_by(nr) {
+                        let cols = nr.min(ncur - jr);
+                        let bstrip = &bp[(jr / nr) * nr * kc..][..nr * kc];
                         for ir in (0..mcur).step_by(mr) {
                             let rows = mr.min(mcur - ir);
                             let astrip = &ap[(ir / mr) * mr * kc..][..mr * kc];
@@ -266,25 +277,35 @@ pub fn sgemm(
     });
 }
 
-/// `sums = a · strip` for one row: `a[p * astride]` is the row's value at depth `p`, the
-/// strip holds `nr` values per depth step.
-fn row_times_strip(kc: usize, a: &[f32], astride: usize, strip: &[f32], nr: usize, sums: &mut [f32]) {
-    match nr {
-        8 => row_strip::<8>(kc, a, astride, strip, sums),
-        16 => row_strip::<16>(kc, a, astride, strip, sums),
-        _ => {
-            sums.fill(0.0);
-            for (p, bs) in strip.chunks_exact(nr).take(kc).enumerate() {
-                let av = a[p * astride];
-                for (s, b) in sums.iter_mut().zip(bs) {
-                    *s += av * b;
-                }
-            }
+/// The portable [`super::RowFn`] (scalar and NEON builds): one strip at a time.
+///
+/// # Safety
+/// `a[p * astride]` for p < kc, `strips` strips of `kc*NR` floats at `b`, `strips*NR` at `out`.
+pub unsafe fn row_generic<const NR: usize>(
+    kc: usize,
+    a: *const f32,
+    astride: usize,
+    b: *const f32,
+    strips: usize,
+    out: *mut f32,
+    accumulate: bool,
+) {
+    if strips == 0 {
+        return;
+    }
+    let a = std::slice::from_raw_parts(a, (kc - 1) * astride + 1);
+    let b = std::slice::from_raw_parts(b, strips * NR * kc);
+    let out = std::slice::from_raw_parts_mut(out, strips * NR);
+    let mut sums = [0f32; NR];
+    for (strip, o) in b.chunks_exact(NR * kc).zip(out.chunks_exact_mut(NR)) {
+        row_strip::<NR>(kc, a, astride, strip, &mut sums);
+        for (o, s) in o.iter_mut().zip(sums) {
+            *o = if accumulate { *o + s } else { s };
         }
     }
 }
 
-/// [`row_times_strip`] for a fixed width, with two interleaved accumulators so consecutive
+/// One strip of [`row_generic`], with two interleaved accumulators so consecutive
 /// depth steps do not wait on each other's adds (the compiler vectorises the lanes).
 fn row_strip<const NR: usize>(kc: usize, a: &[f32], astride: usize, strip: &[f32], out: &mut [f32]) {
     let mut s0 = [0f32; NR];
@@ -360,9 +381,16 @@ mod tests {
     #[test]
     fn every_kernel_matches_the_naive_product() {
         for kernel in super::super::kernels() {
-            for &(m, n, k) in
-                &[(1, 1, 1), (3, 5, 7), (6, 16, 8), (13, 37, 300), (100, 33, 17), (1, 2100, 9), (97, 1, 513)]
-            {
+            for &(m, n, k) in &[
+                (1, 1, 1),
+                (3, 5, 7),
+                (6, 16, 8),
+                (13, 37, 300),
+                (100, 33, 17),
+                (1, 2100, 9),
+                (1, 77, 600),
+                (97, 1, 513),
+            ] {
                 check(&kernel, m, n, k);
             }
         }

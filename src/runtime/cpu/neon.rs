@@ -5,7 +5,8 @@
 use super::Microkernel;
 use std::arch::aarch64::*;
 
-pub const KERNEL: Microkernel = Microkernel { name: "neon", mr: 8, nr: 8, func: kernel };
+pub const KERNEL: Microkernel =
+    Microkernel { name: "neon", mr: 8, nr: 8, func: kernel, row: super::gemm::row_generic::<8> };
 
 /// # Safety
 /// `a` holds `kc*8` floats, `b` `kc*8`, `c` an 8x8 tile with row stride `ldc`.

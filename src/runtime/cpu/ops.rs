@@ -811,7 +811,7 @@ fn reshape_dims(input: &[usize], spec: &[i64], allowzero: bool) -> Result<Vec<us
     if let Some(i) = infer {
         let known: usize = out.iter().product();
         let total = numel(input);
-        if known == 0 || total % known != 0 {
+        if known == 0 || !total.is_multiple_of(known) {
             return Err(bad(format!("Reshape: cannot reshape {input:?} to {spec:?}")));
         }
         out[i] = total / known;
@@ -857,11 +857,19 @@ pub fn map_indices(shape: &[usize], f: impl Fn(usize, usize, &[usize]) -> usize)
         return out;
     }
     let r = shape.len();
+    if r == 0 {
+        out.push(0);
+        return out;
+    }
     let tables: Vec<Vec<usize>> = (0..r).map(|d| (0..shape[d]).map(|i| f(i, d, shape)).collect()).collect();
-    let mut idx = vec![0usize; r];
-    for _ in 0..n {
-        out.push(idx.iter().enumerate().map(|(d, &i)| tables[d][i]).sum());
-        for d in (0..r).rev() {
+    // The outer axes' offset changes once per row of the last axis; the row itself is a
+    // plain loop over the last table (this runs per element of every Transpose/broadcast).
+    let (outer, last) = (&tables[..r - 1], &tables[r - 1]);
+    let mut idx = vec![0usize; r - 1];
+    for _ in 0..n / shape[r - 1] {
+        let base: usize = idx.iter().zip(outer).map(|(&i, t)| t[i]).sum();
+        out.extend(last.iter().map(|&o| base + o));
+        for d in (0..r - 1).rev() {
             idx[d] += 1;
             if idx[d] < shape[d] {
                 break;

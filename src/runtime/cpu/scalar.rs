@@ -3,7 +3,8 @@
 
 use super::Microkernel;
 
-pub const KERNEL: Microkernel = Microkernel { name: "scalar", mr: 4, nr: 8, func: kernel };
+pub const KERNEL: Microkernel =
+    Microkernel { name: "scalar", mr: 4, nr: 8, func: kernel, row: super::gemm::row_generic::<8> };
 
 const MR: usize = 4;
 const NR: usize = 8;

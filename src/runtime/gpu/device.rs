@@ -431,7 +431,7 @@ impl<'g> Recorder<'g> {
         }
         self.dispatches += 1;
         // Keep command buffers bounded: very long graphs are flushed in chunks.
-        if self.dispatches % 512 == 0 {
+        if self.dispatches.is_multiple_of(512) {
             if let Some(enc) = self.encoder.take() {
                 gpu.queue.submit([enc.finish()]);
             }

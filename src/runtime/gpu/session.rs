@@ -1075,7 +1075,7 @@ fn record(rec: &mut Recorder<'_>, op: &Op, ins: &[Option<Value>]) -> Result<Valu
             }
             if let Some(i) = infer {
                 let known: usize = shape.iter().product();
-                if known == 0 || total % known != 0 {
+                if known == 0 || !total.is_multiple_of(known) {
                     return Err(Error::InvalidArgument(format!("Reshape: cannot reshape {src:?} to {want:?}")));
                 }
                 shape[i] = total / known;
