@@ -1,12 +1,15 @@
 //! GEMM throughput of the WGSL kernel across sizes (`cargo bench --bench gpu_gemm`).
 //!
-//! Each size is recorded `reps` times into one command buffer and timed from submit to
-//! completion, so the figure is kernel throughput, not upload/readback. On lavapipe
+//! Each size is recorded `reps` times into one submission and timed to a one-value readback
+//! (`gemm::gflops`, the probe the page's bench calls too), so the figure is kernel
+//! throughput, not upload/readback. On lavapipe
 //! (software Vulkan) the numbers measure LLVM-compiled CPU code, not a GPU.
+
 
 use std::time::Instant;
 
-use webeval::runtime::gpu::{self, Act, Gpu};
+use webeval::runtime::engine::block_on;
+use webeval::runtime::gpu::{gemm, Gpu};
 
 fn main() {
     let g = match Gpu::new_blocking() {
@@ -36,34 +39,24 @@ fn main() {
         (196, 256, 2304),
         (127, 129, 131),
     ];
+    let clock = Instant::now();
+    let mut ms = || clock.elapsed().as_secs_f64() * 1e3;
     for &(m, n, k) in sizes {
-        let a: Vec<f32> = (0..m * k).map(|i| ((i * 7919) % 1000) as f32 / 1000.0 - 0.5).collect();
-        let b: Vec<f32> = (0..k * n).map(|i| ((i * 104_729) % 1000) as f32 / 1000.0 - 0.5).collect();
-        let (ta, tb) = match (g.upload(&a, &[m, k]), g.upload(&b, &[k, n])) {
-            (Ok(ta), Ok(tb)) => (ta, tb),
-            (Err(e), _) | (_, Err(e)) => {
+        // About half a second of work per size, at least one product, at most 50.
+        let once = match block_on(gemm::gflops(&g, m, n, k, 1, &mut ms)) {
+            Ok(gf) => 2.0 * (m * n * k) as f64 / (gf * 1e9),
+            Err(e) => {
                 println!("{m:>6} {n:>6} {k:>6} skipped: {e}");
                 continue;
             }
         };
-        let run = |reps: usize| -> f64 {
-            let mut rec = g.recorder();
-            for _ in 0..reps {
-                if let Err(e) = gpu::matmul(&mut rec, &ta, &tb, None, Act::Identity) {
-                    panic!("{m}x{n}x{k}: {e}");
-                }
-            }
-            let t = Instant::now();
-            if let Err(e) = g.finish_blocking(rec) {
-                panic!("{m}x{n}x{k}: {e}");
-            }
-            t.elapsed().as_secs_f64()
-        };
-        run(1); // compile the pipeline and warm up
-        let once = run(1).max(1e-6);
         let reps = ((0.5 / once) as usize).clamp(1, 50);
-        let t = run(reps);
-        let flops = 2.0 * (m * n * k) as f64 * reps as f64;
-        println!("{m:>6} {n:>6} {k:>6} {reps:>5} {:>10.3} {:>9.2}", t / reps as f64 * 1e3, flops / t / 1e9);
+        match block_on(gemm::gflops(&g, m, n, k, reps, &mut ms)) {
+            Ok(gf) => {
+                let per = 2.0 * (m * n * k) as f64 / (gf * 1e9);
+                println!("{m:>6} {n:>6} {k:>6} {reps:>5} {:>10.3} {gf:>9.2}", per * 1e3);
+            }
+            Err(e) => println!("{m:>6} {n:>6} {k:>6} failed: {e}"),
+        }
     }
 }

@@ -1,7 +1,8 @@
 """The inference benchmark's models (onnx.helper + seeded numpy weights; the tree ensemble by
 scikit-learn + skl2onnx on the digits dataset). Writes benches/models/*.onnx (ignored by git:
 rerun this script; it is deterministic) and benches/models/models.json (input name and per-sample
-shape of each; the batch dimension is symbolic).
+shape of each; the batch dimension is symbolic), plus the single-MatMul models of the WebGPU
+bench's GEMM sizes, listed in benches/models/gemm.json.
 
     python3 benches/make_models.py
 """
@@ -73,6 +74,15 @@ def lstm():
     return save("lstm_32x64_h128", nodes, inits, [seq, inp], [10])
 
 
+# The GEMM sizes of the WebGPU bench (M x N x K): one MatMul of the input [M, K] by a constant
+# [K, N]; M is the batch, so the same file serves every M.
+GEMM_SIZES = [(1, 1024, 1024), (64, 64, 64), (256, 256, 256), (256, 512, 784), (512, 512, 512), (1024, 1024, 1024)]
+
+
+def matmul(n, k):
+    return save(f"matmul_k{k}_n{n}", [h.make_node("MatMul", ["x", "B"], ["y"])], [w("B", k, n)], [k], [n])
+
+
 def trees():
     from sklearn.datasets import load_digits
     from sklearn.ensemble import RandomForestClassifier
@@ -92,4 +102,7 @@ if __name__ == "__main__":
     models = {"mlp": mlp(), "cnn": cnn(), "lstm": lstm(), "trees": trees()}
     with open(os.path.join(OUT, "models.json"), "w") as f:
         json.dump(models, f, indent=2)
+    gemm = [{"m": m, "n": n, "k": k, **matmul(n, k)} for m, n, k in GEMM_SIZES]
+    with open(os.path.join(OUT, "gemm.json"), "w") as f:
+        json.dump(gemm, f, indent=2)
     print(json.dumps(models))

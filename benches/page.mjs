@@ -1,6 +1,6 @@
 // Browser side of the benchmark. Each function runs one case and returns plain numbers; the
 // runner opens a fresh page per case so wasm memory sizes belong to that case alone.
-import initWasm, { evaluateArrays, ModelSession, gemmGflops, simdPeakGflops } from '../www/pkg/webeval.js';
+import initWasm, { evaluateArrays, ModelSession, gemmGflops, simdPeakGflops, gpuModelSession, gpuGemmGflops } from '../www/pkg/webeval.js';
 import { Engine } from '../www/engine.js';
 import { coreWasmUrl, relaxedSimd } from '../www/core.js';
 import { generate } from './data.mjs';
@@ -43,17 +43,22 @@ window.benchIngest = async () => {
 // onnxruntime-web is a bench-only devDependency served from node_modules; the product page never
 // loads it.
 const ORT_DIST = '/node_modules/onnxruntime-web/dist/';
-let ortModule;
-async function loadOrt() {
-  if (!ortModule) {
-    ortModule = await import(/* @vite-ignore */ `${ORT_DIST}ort.wasm.min.mjs`);
-    ortModule.env.wasm.wasmPaths = ORT_DIST;
-    ortModule.env.wasm.numThreads = 1;
-    ortModule.env.wasm.simd = true;
-    ortModule.env.wasm.proxy = false;
+// ort.wasm.min.mjs holds the wasm EP; ort.webgpu.min.mjs loads the asyncify build
+// (ort-wasm-simd-threaded.asyncify.wasm), which holds the WebGPU EP. One thread, no proxy worker.
+const ortModules = {};
+async function loadOrtBundle(file) {
+  if (!ortModules[file]) {
+    const ort = await import(/* @vite-ignore */ `${ORT_DIST}${file}`);
+    ort.env.wasm.wasmPaths = ORT_DIST;
+    ort.env.wasm.numThreads = 1;
+    ort.env.wasm.simd = true;
+    ort.env.wasm.proxy = false;
+    ortModules[file] = ort;
   }
-  return ortModule;
+  return ortModules[file];
 }
+const loadOrt = () => loadOrtBundle('ort.wasm.min.mjs');
+const loadOrtWebGpu = () => loadOrtBundle('ort.webgpu.min.mjs');
 
 /** Back-to-back runs of `fn` per sample: enough for one sample to last >= 10 ms, since
  *  performance.now() is coarsened to 0.1 ms in a page without cross-origin isolation. */
@@ -133,4 +138,100 @@ window.benchGemm = async () => {
     return { m, n, k, gflops, percent_of_peak: (100 * gflops) / peak };
   });
   return { simd128_peak_gflops: peak, build: relaxedSimd ? 'simd128+relaxed-simd' : 'simd128', gemm };
+};
+
+// ---- WebGPU: webeval's GPU session vs onnxruntime-web's WebGPU EP, same page, same input
+// (the page runs in a Chromium started with --enable-unsafe-webgpu).
+
+/** The adapter this browser gives WebGPU (null fields when it hides them). */
+window.benchGpuAdapter = async () => {
+  if (!navigator.gpu) return { error: 'navigator.gpu is missing' };
+  const a = await navigator.gpu.requestAdapter();
+  if (!a) return { error: 'requestAdapter() returned null' };
+  const i = a.info ?? {};
+  return { vendor: i.vendor, architecture: i.architecture, device: i.device, description: i.description, fallback: i.isFallbackAdapter ?? a.isFallbackAdapter ?? null };
+};
+
+const inputFor = (full) => {
+  const n = full.reduce((a, b) => a * b, 1);
+  const x = new Float32Array(n);
+  for (let i = 0; i < n; i++) x[i] = (i % 17) / 17; // the same input as the CPU bench
+  return x;
+};
+const errorOf = (e) => String(e?.message ?? e).split('\n')[0];
+const maxAbsDiff = (a, b) => {
+  if (!a || !b || a.length !== b.length) return null;
+  let d = 0;
+  for (let i = 0; i < a.length; i++) d = Math.max(d, Math.abs(a[i] - b[i]));
+  return d;
+};
+
+/** One model at one batch size on WebGPU: webeval (GpuModelSession) and onnxruntime-web's
+ *  WebGPU EP, timed in alternating samples as `benchInference` times the CPU runtimes. A side
+ *  that fails to load or to run is recorded with its error and the other is timed alone. */
+window.benchInferenceGpu = async (url, shape, batch, seconds = 1) => {
+  await init();
+  const bytes = new Uint8Array(await (await fetch(url)).arrayBuffer());
+  const full = [batch, ...shape];
+  const x = inputFor(full);
+  const out = {};
+  const sides = [];
+  let weOut;
+  let ortOut;
+  let we;
+  let sess;
+  const side = async (name, setup) => {
+    try {
+      const [info, run] = await setup();
+      await run(); // a run that fails leaves this side out of the timing
+      out[name] = info;
+      sides.push([name, run]);
+    } catch (e) {
+      out[name] = { error: errorOf(e) };
+    }
+  };
+  await side('webeval', async () => {
+    we = await gpuModelSession(bytes);
+    return [{ cpu_nodes: we.notes(), adapter: JSON.parse(we.adapter()) }, async () => { weOut = await we.run(x, full); }];
+  });
+  await side('onnxruntime_web', async () => {
+    const ort = await loadOrtWebGpu();
+    sess = await ort.InferenceSession.create(bytes, { executionProviders: ['webgpu'], graphOptimizationLevel: 'all' });
+    const feeds = { [sess.inputNames[0]]: new ort.Tensor('float32', x, full) };
+    const run = async () => { ortOut = Object.values(await sess.run(feeds)).find((t) => t.type === 'float32')?.data; };
+    return [{ version: ort.env.versions?.web ?? null, ep: 'webgpu' }, run];
+  });
+  if (sides.length) {
+    const times = await timeInterleaved(sides.map(([, run]) => run), seconds);
+    sides.forEach(([name], i) => Object.assign(out[name], times[i]));
+  }
+  we?.free();
+  await sess?.release();
+  out.max_abs_diff = maxAbsDiff(weOut, ortOut);
+  return out;
+};
+
+/** GEMM on WebGPU: webeval's kernel alone (products recorded into one submission, one value
+ *  read back), and one MatMul model through both runtimes end to end (upload, run, readback). */
+window.benchGemmGpu = async (base, sizes, seconds = 1) => {
+  await init();
+  const rows = [];
+  for (const s of sizes) {
+    const { m, n, k } = s;
+    const flop = 2 * m * n * k;
+    const row = { m, n, k };
+    try {
+      const once = flop / ((await gpuGemmGflops(m, n, k, 1)) * 1e9);
+      row.webeval_kernel_gflops = await gpuGemmGflops(m, n, k, Math.max(1, Math.min(50, Math.round(0.5 / once))));
+    } catch (e) {
+      row.webeval_kernel_error = errorOf(e);
+    }
+    const r = await window.benchInferenceGpu(`${base}/benches/models/${s.file}`, s.shape, m, seconds);
+    const gf = (x) => (x?.median_ms ? flop / (x.median_ms * 1e6) : null);
+    row.webeval = r.webeval.error ? r.webeval : { median_ms: r.webeval.median_ms, gflops: gf(r.webeval) };
+    row.onnxruntime_web = r.onnxruntime_web.error ? r.onnxruntime_web : { median_ms: r.onnxruntime_web.median_ms, gflops: gf(r.onnxruntime_web) };
+    row.max_abs_diff = r.max_abs_diff;
+    rows.push(row);
+  }
+  return rows;
 };

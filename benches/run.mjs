@@ -1,7 +1,8 @@
 // `npm run bench` (after the wasm is built into www/pkg): webeval against its anchors, side by
 // side in one run on one machine, written to benches/results.json and benches/RESULTS.md.
 //
-//   node benches/run.mjs [--quick] [--only metrics,ingest,inference,inference-wasm,startup,model] [--ci N] [--ingest-mb N]
+//   node benches/run.mjs [--quick] [--only metrics,ingest,inference,inference-wasm,inference-gpu,startup,model] [--ci N] [--ingest-mb N]
+//   node benches/run.mjs --markdown     (rewrite RESULTS.md from results.json; measures nothing)
 //
 // - metrics: the full report (all metrics + curves + bootstrap CI) of generated binary and
 //   10-class predictions, in wasm in headless Chromium (in-memory arrays through
@@ -11,6 +12,9 @@
 // - startup: navigation to an interactive page (built dist/, Vite preview) and the wasm gzip size.
 // - inference: native runtime vs onnxruntime (Python), and in Chromium webeval's wasm runtime vs
 //   onnxruntime-web's wasm EP (one thread) plus the GEMM's share of the measured simd128 peak.
+// - inference-gpu: in Chromium with WebGPU (SwiftShader here: ratios only, software timings),
+//   webeval's GPU session vs onnxruntime-web's WebGPU EP on the same models and batches, and
+//   GEMM GFLOPS across sizes (webeval's kernel alone, and one MatMul end to end in both).
 // - model: the model card of a ~100 MB ONNX model (benches/model.mjs): drop → card in the built
 //   page with the longest main-thread stall, and `webeval inspect`'s work natively. Needs dist/.
 import { spawnSync } from 'node:child_process';
@@ -32,7 +36,7 @@ const opt = (name, d) => {
   return argv[i].includes('=') ? argv[i].split('=')[1] : argv[i + 1];
 };
 const quick = flag('quick');
-const only = new Set(opt('only', 'metrics,ingest,inference,startup,model').split(','));
+const only = new Set(opt('only', 'metrics,ingest,inference,inference-gpu,startup,model').split(','));
 const SIZES = (opt('rows', quick ? '10000,100000' : '100000,1000000,10000000')).split(',').map(Number);
 const CLASSES = [2, 10];
 const CI = Number(opt('ci', quick ? 5 : 20));
@@ -65,12 +69,12 @@ function nativeBinary() {
   return exe;
 }
 
-async function launch() {
+async function launch({ webgpu = false } = {}) {
   const userDataDir = mkdtempSync(join(tmpdir(), 'webeval-bench-'));
   const context = await chromium.launchPersistentContext(userDataDir, {
     executablePath: CHROMIUM, headless: true,
     args: ['--headless', '--no-sandbox', '--disable-quic', '--no-first-run', '--disable-background-networking',
-      '--disable-component-update', '--disable-sync', '--disable-gpu'],
+      '--disable-component-update', '--disable-sync', webgpu ? '--enable-unsafe-webgpu' : '--disable-gpu'],
   });
   return { context, close: async () => { await context.close(); rmSync(userDataDir, { recursive: true, force: true }); } };
 }
@@ -258,6 +262,51 @@ async function benchInferenceWasm(context, base) {
   }
 }
 
+/** In a Chromium with WebGPU (its own browser: the other sections run with --disable-gpu), one
+ *  page: webeval's GPU session vs onnxruntime-web's WebGPU EP on the CPU section's models and
+ *  batches, then GEMM GFLOPS across sizes. */
+async function benchInferenceGpu(base) {
+  const dir = join(root, 'benches', 'models');
+  if (!existsSync(join(dir, 'gemm.json'))) spawnSync(PYTHON, ['benches/make_models.py'], { cwd: root, stdio: 'inherit' });
+  const models = JSON.parse(readFileSync(join(dir, 'models.json'), 'utf8'));
+  const sizes = JSON.parse(readFileSync(join(dir, 'gemm.json'), 'utf8'));
+  const run = { started: new Date().toISOString(), load_average_1m_at_start: loadavg()[0], timing: 'the two runtimes in alternating samples, as in the CPU table' };
+  const { context, close } = await launch({ webgpu: true });
+  const rows = [];
+  let gemm;
+  try {
+    const { page, errors } = await benchPage(context, base);
+    run.adapter = await page.evaluate(() => window.benchGpuAdapter());
+    log('gpu adapter', JSON.stringify(run.adapter));
+    for (const [key, m] of Object.entries(models)) {
+      for (const batch of [1, 256]) {
+        const row = { model: key, file: m.file, batch, load_average_1m: loadavg()[0] };
+        try {
+          Object.assign(row, await evaluateWithin(page, ([u, s, b]) => window.benchInferenceGpu(u, s, b, 1), [`${base}/benches/models/${m.file}`, m.shape, batch]));
+          row.throughput_ratio_vs_onnxruntime_web = ratio(row.webeval?.median_ms, row.onnxruntime_web?.median_ms);
+        } catch (e) {
+          row.error = String(e.message ?? e).split('\n')[0];
+          row.page_errors = errors.slice(0, 3);
+        }
+        log('inference gpu', JSON.stringify(row));
+        rows.push(row);
+      }
+    }
+    try {
+      gemm = await evaluateWithin(page, ([b, s]) => window.benchGemmGpu(b, s, 1), [base, sizes]);
+      for (const g of gemm) g.throughput_ratio_vs_onnxruntime_web = ratio(g.webeval?.median_ms, g.onnxruntime_web?.median_ms);
+    } catch (e) {
+      gemm = { error: String(e.message ?? e).split('\n')[0] };
+    }
+    log('gemm gpu', JSON.stringify(gemm));
+    await page.close();
+  } finally {
+    await close();
+  }
+  Object.assign(run, { finished: new Date().toISOString(), load_average_1m_at_end: loadavg()[0] });
+  return { rows, gemm, run };
+}
+
 function gzipSize(path) {
   return gzipSync(readFileSync(path), { level: 9 }).length;
 }
@@ -325,11 +374,17 @@ function machine() {
 }
 
 async function main() {
+  if (flag('markdown')) {
+    // Only rewrite RESULTS.md from results.json (after a change to the generator).
+    const r = JSON.parse(readFileSync(join(root, 'benches', 'results.json'), 'utf8'));
+    writeFileSync(join(root, 'benches', 'RESULTS.md'), markdown(r));
+    return;
+  }
   const started = new Date().toISOString();
   const results = { started, quick, machine: machine(), ci_replicates: CI };
   const previous = existsSync(join(root, 'benches', 'results.json')) ? JSON.parse(readFileSync(join(root, 'benches', 'results.json'), 'utf8')) : {};
   // Sections that record their own run time and load: run alone, they keep the previous header.
-  const partialWasm = !quick && [...only].every((k) => ['inference-wasm', 'model', 'startup'].includes(k));
+  const partialWasm = !quick && [...only].every((k) => ['inference-wasm', 'inference-gpu', 'model', 'startup'].includes(k));
   if (partialWasm) for (const k of ['started', 'machine', 'ci_replicates', 'quick']) if (previous[k] !== undefined) results[k] = previous[k];
   const exe = only.has('metrics') || only.has('ingest') || only.has('inference') || only.has('model') ? nativeBinary() : null;
   const server = await createServer({ root, server: { host: '127.0.0.1', port: 0, hmr: false }, logLevel: 'warn', clearScreen: false });
@@ -370,6 +425,11 @@ async function main() {
       results.inference = { ...(previous.inference ?? {}), wasm: w.rows, gemm_wasm: w.gemm, wasm_run: w.run };
       // The other sections (and the run header describing them) keep their previous values.
       for (const k of ['started', 'machine', 'ci_replicates', 'quick']) if (previous[k] !== undefined) results[k] = previous[k];
+      save();
+    }
+    if (only.has('inference-gpu')) {
+      const g = await benchInferenceGpu(base);
+      results.inference = { ...(results.inference ?? previous.inference ?? {}), gpu: g.rows, gemm_gpu: g.gemm, gpu_run: g.run };
       save();
     }
     if (only.has('startup')) {
@@ -476,6 +536,32 @@ export function markdown(r) {
       lines.push(`GEMM in wasm: measured simd128 peak (12 independent f32x4 mul+add chains) **${f(g.simd128_peak_gflops, 1)} GFLOPS**; ` +
         g.gemm.map((x) => `${x.m}×${x.n}×${x.k}: ${f(x.gflops, 1)} GFLOPS (**${f(x.percent_of_peak, 0)}%**)`).join(', ') + '.', '');
     }
+  }
+  if (Array.isArray(r.inference?.gpu)) {
+    const wr = r.inference.gpu_run ?? {};
+    const a = wr.adapter ?? {};
+    const ms = (x) => (x?.error ? `failed: ${x.error}` : f(x?.median_ms, 3));
+    lines.push('## WebGPU in the browser (headless Chromium, SwiftShader): webeval vs onnxruntime-web\'s WebGPU EP', '',
+      `Run ${wr.started} → ${wr.finished}, load average ${f(wr.load_average_1m_at_start, 1)} at start, ${f(wr.load_average_1m_at_end, 1)} at end. ` +
+      `Adapter: ${[a.vendor, a.architecture, a.description].filter(Boolean).join(' / ') || a.error || '?'}${a.fallback ? ' (a fallback adapter: software)' : ''}. ` +
+      'SwiftShader runs WebGPU on the CPU, so the milliseconds mean nothing for a real GPU: only the ratios (same page, same input, same adapter) do.', '',
+      '| model | batch | webeval ms | onnxruntime-web WebGPU ms | throughput ratio (≥ 1 = webeval faster) | max abs output diff | load avg |', '|---|---:|---:|---:|---:|---:|---:|');
+    for (const i of r.inference.gpu) {
+      lines.push(i.error ? `| ${i.model} | ${i.batch} | failed: ${i.error} | | | | |`
+        : `| ${i.model} (${i.file}) | ${i.batch} | ${ms(i.webeval)} | ${ms(i.onnxruntime_web)} | ${f(i.throughput_ratio_vs_onnxruntime_web)}× | ${i.max_abs_diff == null ? '—' : i.max_abs_diff.toExponential(1)} | ${f(i.load_average_1m, 1)} |`);
+    }
+    const cpuNodes = [...new Set(r.inference.gpu.flatMap((i) => i.webeval?.cpu_nodes ?? []))];
+    if (cpuNodes.length) lines.push('', `On the CPU inside webeval's GPU session: ${cpuNodes.join('; ')}.`);
+    const ver = r.inference.gpu.find((i) => i.onnxruntime_web?.version)?.onnxruntime_web.version;
+    lines.push('', `onnxruntime-web ${ver ?? '(version unknown)'} WebGPU EP (ort.webgpu.min.mjs, asyncify wasm, graphOptimizationLevel all; nodes its WebGPU EP lacks run on its CPU EP, which the page cannot see); webeval: \`GpuModelSession.run\` (upload, whole graph, one readback; the nodes it ran on the CPU are listed above). The tree ensemble has no GPU kernel in either runtime: webeval runs it on its CPU path inside the GPU session, and onnxruntime-web's WebGPU bundle has no ai.onnx.ml operators at all, so it refuses the model (the error in the table). Timing: ${wr.timing ?? 'as in the CPU table'}.`, '');
+    const g = r.inference.gemm_gpu;
+    if (Array.isArray(g)) {
+      const gf = (x) => (x?.error ? 'failed' : f(x?.gflops, 2));
+      lines.push('GEMM on WebGPU (GFLOPS; "kernel" = webeval\'s products recorded into one submission, one value read back, on a device opened for the size: one timing of about 0.5 s, noisier than the medians; "MatMul model" = one MatMul node run end to end, upload and readback included, in both runtimes; the ratio is of the MatMul models):', '',
+        '| M × N × K | webeval kernel | webeval MatMul model | onnxruntime-web MatMul model | ratio (≥ 1 = webeval faster) |', '|---|---:|---:|---:|---:|');
+      for (const x of g) lines.push(`| ${x.m} × ${x.n} × ${x.k} | ${x.webeval_kernel_error ? 'failed' : f(x.webeval_kernel_gflops, 2)} | ${gf(x.webeval)} | ${gf(x.onnxruntime_web)} | ${f(x.throughput_ratio_vs_onnxruntime_web)}× |`);
+      lines.push('');
+    } else if (g?.error) lines.push(`GEMM on WebGPU: failed: ${g.error}`, '');
   }
   return lines.join('\n');
 }

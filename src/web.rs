@@ -524,6 +524,85 @@ impl ModelSession {
     }
 }
 
+/// A model compiled for WebGPU, kept across calls (the benchmark's WebGPU side, the
+/// counterpart of [`ModelSession`]): float32 input in, the first float32 output out. Nodes
+/// without a GPU kernel run on the CPU inside the session, as with `runModelOn`'s "gpu".
+#[cfg(feature = "gpu")]
+#[wasm_bindgen]
+pub struct GpuModelSession {
+    session: std::rc::Rc<crate::runtime::gpu::GpuSession>,
+    input: String,
+}
+
+/// Compile an ONNX model for this browser's WebGPU adapter (whatever kind it is: the caller
+/// asked for the GPU). Rejects when there is no WebGPU or no adapter.
+#[cfg(feature = "gpu")]
+#[wasm_bindgen(js_name = gpuModelSession)]
+pub async fn gpu_model_session(model_bytes: Vec<u8>) -> Result<GpuModelSession, JsError> {
+    if !has_webgpu() {
+        return Err(JsError::new("this browser has no WebGPU (navigator.gpu is missing)"));
+    }
+    let model = crate::model::Model::from_bytes("model.onnx", model_bytes).map_err(js_err)?;
+    let gpu = crate::runtime::gpu::Gpu::new().await.map_err(js_err)?;
+    let session = crate::runtime::gpu::GpuSession::compile(gpu, &model).map_err(js_err)?;
+    let input = session.input_names().first().cloned().ok_or_else(|| JsError::new("the model has no inputs"))?;
+    Ok(GpuModelSession { session: std::rc::Rc::new(session), input })
+}
+
+#[cfg(feature = "gpu")]
+#[wasm_bindgen]
+impl GpuModelSession {
+    /// The adapter and its limits, as JSON (`AdapterSummary`).
+    pub fn adapter(&self) -> Result<String, JsError> {
+        serde_json::to_string(self.session.gpu().summary()).map_err(|e| JsError::new(&e.to_string()))
+    }
+
+    /// One line per node that runs on the CPU inside the session, and why.
+    pub fn notes(&self) -> Vec<String> {
+        self.session.notes()
+    }
+
+    /// Run on `input` of `shape` (fed to the model's first input); resolves to the first
+    /// float32 output, flattened (a Float32Array).
+    pub fn run(&self, input: Vec<f32>, shape: Vec<u32>) -> js_sys::Promise {
+        let (session, name) = (self.session.clone(), self.input.clone());
+        wasm_bindgen_futures::future_to_promise(async move {
+            let shape: Vec<usize> = shape.iter().map(|&d| d as usize).collect();
+            if crate::runtime::tensor::numel(&shape) != input.len() {
+                return Err(JsError::new(&format!(
+                    "input has {} values but shape {shape:?} needs {}",
+                    input.len(),
+                    crate::runtime::tensor::numel(&shape)
+                ))
+                .into());
+            }
+            let feeds = vec![(name, crate::runtime::Tensor::f32(shape, input))];
+            let outs = session.run_tensors(feeds).await.map_err(|e| JsValue::from(js_err(e)))?;
+            let first = outs
+                .into_iter()
+                .find_map(|(_, t)| match t.data {
+                    crate::runtime::Data::F32(v) => Some(v),
+                    _ => None,
+                })
+                .ok_or_else(|| JsValue::from(JsError::new("the model has no float32 output")))?;
+            Ok(js_sys::Float32Array::from(&first[..]).into())
+        })
+    }
+}
+
+/// GFLOPS of the WebGPU GEMM kernel on `m x k` times `k x n` (benchmark probe; see
+/// `runtime::gpu::gemm::gflops`).
+#[cfg(feature = "gpu")]
+#[wasm_bindgen(js_name = gpuGemmGflops)]
+pub async fn gpu_gemm_gflops(m: usize, n: usize, k: usize, reps: usize) -> Result<f64, JsError> {
+    if !has_webgpu() {
+        return Err(JsError::new("this browser has no WebGPU (navigator.gpu is missing)"));
+    }
+    let gpu = crate::runtime::gpu::Gpu::new().await.map_err(js_err)?;
+    let mut clock = now_ms;
+    crate::runtime::gpu::gemm::gflops(&gpu, m, n, k, reps, &mut clock).await.map_err(js_err)
+}
+
 /// GFLOPS of the CPU GEMM on `m x k` times `k x n` (benchmark probe).
 #[wasm_bindgen(js_name = gemmGflops)]
 pub fn gemm_gflops(m: usize, n: usize, k: usize, reps: usize) -> f64 {

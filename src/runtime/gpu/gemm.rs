@@ -242,3 +242,35 @@ pub(crate) fn bias_layout(shape: &[usize], m: usize, n: usize) -> Option<BiasLay
     }
     Some(BiasLayout { off: 0, bstride: 0, rs: if r == 1 { 0 } else { c }, cs: usize::from(c != 1) })
 }
+
+/// GFLOPS of the kernel on `m x k` times `k x n` (benchmark probe, native and in the page):
+/// `reps` products recorded into one submission into one output, then one value read back,
+/// timed with `clock` (milliseconds) from the first recorded dispatch to the readback, so the
+/// figure is kernel throughput, not upload or readback. The first run compiles and warms.
+pub async fn gflops(
+    gpu: &super::Gpu,
+    m: usize,
+    n: usize,
+    k: usize,
+    reps: usize,
+    clock: &mut dyn FnMut() -> f64,
+) -> Result<f64> {
+    let a: Vec<f32> = (0..m * k).map(|i| ((i * 7919) % 1000) as f32 / 1000.0 - 0.5).collect();
+    let b: Vec<f32> = (0..k * n).map(|i| ((i * 104_729) % 1000) as f32 / 1000.0 - 0.5).collect();
+    let (ta, tb, tc) = (gpu.upload(&a, &[m, k])?, gpu.upload(&b, &[k, n])?, gpu.empty(&[m, n])?);
+    let probe = gpu.empty(&[1])?;
+    let call = GemmCall { m, n, k, batch: 1, c_bstride: m * n, ..Default::default() };
+    let ep = Epilogue { bias: None, alpha: 1.0, beta: 1.0, act: Act::Identity };
+    let mut ms = 0.0;
+    for reps in [1, reps.max(1)] {
+        let t = clock();
+        let mut rec = gpu.recorder();
+        for _ in 0..reps {
+            record(&mut rec, &ta.buf, &tb.buf, &tc.buf, call, &ep)?;
+        }
+        rec.copy(&tc.buf, 0, &probe.buf, 0, 1)?;
+        gpu.read_many(rec, &[&probe]).await?;
+        ms = (clock() - t).max(1e-6);
+    }
+    Ok(2.0 * (m * n * k) as f64 * reps.max(1) as f64 / (ms * 1e6))
+}
