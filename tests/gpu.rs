@@ -68,6 +68,18 @@ fn r(shape: &[usize], seed: u64) -> T {
     rand(shape, seed, -1.0, 1.0)
 }
 
+/// A second device on the same adapter whose storage-binding limit is lowered to `bytes`, so
+/// the kernels' splitting of operands over the limit runs on any adapter (one per limit).
+fn small_device(bytes: u64) -> Option<Gpu> {
+    device()?;
+    let g = Gpu::with_limits_blocking(|l| {
+        l.max_storage_buffer_binding_size = l.max_storage_buffer_binding_size.min(bytes);
+    })
+    .expect("a device with lowered limits");
+    assert_eq!(g.summary().max_binding_bytes, bytes);
+    Some(g)
+}
+
 /// The one comparison helper: runs `op` on the GPU over `inputs` and compares with `expected`.
 fn check(
     name: &str,
@@ -75,7 +87,18 @@ fn check(
     expected: &T,
     op: impl FnOnce(&mut Recorder<'_>, &[GpuTensor]) -> webeval::Result<GpuTensor>,
 ) {
-    let Some(g) = device() else {
+    check_on(device(), name, inputs, expected, op)
+}
+
+/// [`check`] on a given device (`None`: no adapter, skipped).
+fn check_on(
+    g: Option<&Gpu>,
+    name: &str,
+    inputs: &[T],
+    expected: &T,
+    op: impl FnOnce(&mut Recorder<'_>, &[GpuTensor]) -> webeval::Result<GpuTensor>,
+) {
+    let Some(g) = g else {
         println!("skipped: no adapter");
         return;
     };
@@ -736,11 +759,98 @@ fn refuses_what_does_not_fit() {
         println!("skipped: no adapter");
         return;
     };
-    let limit = g.summary().max_binding_bytes;
+    let limit = g.summary().max_buffer_bytes;
     let too_big = (limit / 4 + 1) as usize;
     match g.empty(&[too_big]) {
         Err(Error::GpuLimit { limit: l, .. }) => assert_eq!(l, limit),
         other => panic!("expected GpuLimit, got {other:?}"),
+    }
+    // A kernel that does not split refuses a tensor over the binding limit (its node then runs
+    // on the CPU) rather than failing the device.
+    let small = small_device(64 * 1024).unwrap();
+    let x = small.upload(&vec![0.5; 32 * 1024], &[32 * 1024]).unwrap();
+    let mut rec = small.recorder();
+    match gpu::unary(&mut rec, &x, Act::Relu) {
+        Err(Error::GpuLimit { limit: l, .. }) => assert_eq!(l, 64 * 1024),
+        other => panic!("expected GpuLimit, got {other:?}"),
+    }
+    small.check().unwrap();
+}
+
+// ---- operands over the binding limit: split, not sent to the CPU --------------------------
+
+/// 64 KiB bindings (16 K floats): every case below has an operand or result over it.
+const SMALL_BINDING: u64 = 64 * 1024;
+
+#[test]
+fn matmul_split_over_the_binding_limit() {
+    let g = small_device(SMALL_BINDING);
+    // (A, B, bias, act): A and C split into row blocks, B along K (accumulated), batches one
+    // at a time; M = 1 runs the matrix-vector kernel per K block.
+    let cases: &[(&[usize], &[usize], bool, Act)] = &[
+        (&[300, 200], &[200, 100], false, Act::Identity),
+        (&[200, 130], &[130, 150], true, Act::Relu),
+        (&[1, 5000], &[5000, 8], true, Act::Sigmoid),
+        (&[1, 3001], &[3001, 7], false, Act::Identity),
+        (&[3, 70, 300], &[300, 64], true, Act::Tanh),
+        (&[2, 90, 33], &[2, 33, 600], false, Act::Identity),
+    ];
+    for (i, &(sa, sb, has_bias, act)) in cases.iter().enumerate() {
+        let (a, b) = (r(sa, 1400 + i as u64), r(sb, 1420 + i as u64));
+        let n = sb[sb.len() - 1];
+        let bias = r(&[n], 1440 + i as u64);
+        let mm = ref_matmul(&a, &b);
+        let expected = if has_bias { ref_binary(&mm, &bias, |x, y| x + y) } else { mm };
+        let expected = ref_map(&expected, |v| ref_act(v, act));
+        check_on(g.as_ref(), &format!("split matmul {sa:?} x {sb:?}"), &[a, b, bias], &expected, |rec, t| {
+            let out = gpu::matmul(rec, &t[0], &t[1], has_bias.then_some(&t[2]), act)?;
+            assert!(rec.dispatches() > 1, "{sa:?} x {sb:?} was not split");
+            Ok(out)
+        });
+    }
+    // Gemm with a full [M, N] C (a bias with a row stride), alpha and beta.
+    let (m, k, n) = (120, 150, 140);
+    let (a, b, c) = (r(&[m, k], 1460), r(&[k, n], 1461), r(&[m, n], 1462));
+    let ab = ref_map(&ref_matmul(&a, &b), |v| v * 1.5);
+    let expected = ref_binary(&ab, &c, |x, y| x + 0.5 * y);
+    check_on(g.as_ref(), "split gemm with a full C", &[a, b, c], &expected, |rec, t| {
+        let out = gpu::gemm(rec, &t[0], &t[1], Some(&t[2]), false, false, 1.5, 0.5, Act::Identity)?;
+        assert!(rec.dispatches() > 1);
+        Ok(out)
+    });
+}
+
+#[test]
+fn conv_and_pool_split_over_the_binding_limit() {
+    let g = small_device(SMALL_BINDING);
+    let win = |k: [usize; 2], p: [usize; 4]| Window { kernel: k, strides: [1, 1], pads: p, dilations: [1, 1] };
+    // (input, cout, window, group): the column buffer (C*9 x 1600 per image), the output and
+    // the input are each over 16 K floats; im2col runs a channel at a time, the GEMM splits.
+    let cases: &[(&[usize], usize, Window, usize)] = &[
+        (&[2, 8, 40, 40], 16, win([3, 3], [1, 1, 1, 1]), 1),
+        (&[1, 6, 41, 39], 8, win([3, 3], [0, 1, 2, 1]), 2),
+        (&[2, 12, 40, 40], 20, win([1, 1], [0; 4]), 1),
+    ];
+    for (i, &(xs, co, w, grp)) in cases.iter().enumerate() {
+        let x = r(xs, 1500 + i as u64);
+        let wt = r(&[co, xs[1] / grp, w.kernel[0], w.kernel[1]], 1520 + i as u64);
+        let b = r(&[co], 1540 + i as u64);
+        let expected = ref_conv(&x, &wt, Some(&b), &w, grp, Act::Relu);
+        check_on(g.as_ref(), &format!("split conv case {i}"), &[x, wt, b], &expected, |rec, t| {
+            let out = gpu::conv2d(rec, &t[0], &t[1], Some(&t[2]), &w, grp, Act::Relu)?;
+            assert!(rec.dispatches() > 2 * xs[0], "conv case {i} was not split");
+            Ok(out)
+        });
+    }
+    let pw = Window { kernel: [3, 3], strides: [2, 2], pads: [1, 1, 1, 1], dilations: [1, 1] };
+    for kind in [PoolKind::Max, PoolKind::Average { count_include_pad: true }] {
+        let x = r(&[2, 8, 40, 40], 1560);
+        let expected = ref_pool(&x, kind, &pw, false);
+        check_on(g.as_ref(), &format!("split pool {kind:?}"), std::slice::from_ref(&x), &expected, |rec, t| {
+            let out = gpu::pool2d(rec, &t[0], kind, &pw, false)?;
+            assert!(rec.dispatches() > 1);
+            Ok(out)
+        });
     }
 }
 
@@ -800,5 +910,27 @@ fn whole_models_match_onnxruntime() {
         }
         let forced = select_blocking(DevicePref::Cpu, &model).unwrap();
         assert_eq!((forced.device, forced.session.is_none()), ("cpu", true));
+    }
+}
+
+#[test]
+fn whole_model_with_weights_over_the_binding_limit() {
+    // The MLP fixture on a device that binds 2 KiB at a time: both weight matrices (1280 and
+    // 640 floats) are over it and are split along K, yet every node stays on the GPU and the
+    // outputs match onnxruntime's.
+    let Some(g) = small_device(2048) else { return };
+    let cases: Vec<ModelCase> =
+        serde_json::from_str(&std::fs::read_to_string("tests/fixtures/gpu/models.json").unwrap()).unwrap();
+    let case = cases.into_iter().find(|c| c.model == "mlp.onnx").unwrap();
+    let bytes = std::fs::read(format!("tests/fixtures/model/{}", case.model)).unwrap();
+    let model = webeval::model::Model::from_bytes(&case.model, bytes).unwrap();
+    let session = webeval::runtime::gpu::GpuSession::compile(g, &model).unwrap();
+    let out = session.run_blocking(&[(&case.input, &case.shape, &case.x)]).unwrap();
+    assert!(session.notes().is_empty(), "{:?}", session.notes());
+    for ((name, shape, got), want) in out.iter().zip(&case.outputs) {
+        assert_eq!(shape, &want.shape, "{name}");
+        for (i, (&g, &w)) in got.iter().zip(&want.data).enumerate() {
+            assert!((g as f64 - w).abs() <= ATOL + RTOL * w.abs(), "{name}[{i}]: {g} vs onnxruntime {w}");
+        }
     }
 }

@@ -2,14 +2,15 @@
 //!
 //! im2col costs memory (C*kh*kw x OH*OW per image) but reuses the one well-tuned kernel and
 //! its fused bias/activation epilogue; 1x1 stride-1 convolutions skip it and read the input
-//! directly. The column buffer is reused across the images of a batch.
+//! directly. The column buffer is reused across the images of a batch. Over the binding
+//! limit, im2col runs a range of channels at a time and the GEMM splits itself (gemm.rs).
 
-use super::device::{GpuTensor, Recorder};
+use super::device::{GpuTensor, Recorder, View};
 use super::elementwise::Act;
 use super::gemm::{self, BiasLayout, Epilogue, GemmCall};
 use crate::error::{Error, Result};
 
-const SOURCE: &str = include_str!("im2col.wgsl");
+pub(crate) const SOURCE: &str = include_str!("window.wgsl");
 
 /// 2-D convolution / pooling geometry. Pads are [top, left, bottom, right] as ONNX orders them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -42,20 +43,67 @@ impl Window {
         }
         Ok(out)
     }
+}
 
-    pub(crate) fn words(&self) -> [u32; 8] {
-        let u = |v: usize| v as u32;
-        [
-            u(self.kernel[0]),
-            u(self.kernel[1]),
-            u(self.strides[0]),
-            u(self.strides[1]),
-            u(self.pads[0]),
-            u(self.pads[1]),
-            u(self.dilations[0]),
-            u(self.dilations[1]),
-        ]
+/// Records window.wgsl's `entry` (im2col or pool) over `planes` planes of `h` x `w` values read
+/// from element `x_start` of `x`, writing `out_per` values a plane from element `out_start` of
+/// `out`; `oh` x `ow` is the output grid, `kind` the pooling kind. As many planes as the
+/// binding limit allows are bound per dispatch, so a large activation is split by planes.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn window_planes(
+    rec: &mut Recorder<'_>,
+    entry: &str,
+    win: &Window,
+    [h, w, oh, ow]: [usize; 4],
+    (x, x_start): (&wgpu::Buffer, usize),
+    (out, out_start): (&wgpu::Buffer, usize),
+    planes: usize,
+    out_per: usize,
+    kind: u32,
+) -> Result<()> {
+    let gpu = rec.gpu();
+    let room = gpu.view_elems();
+    let in_per = h * w;
+    let chunk = (room / in_per.max(1)).min(room / out_per.max(1));
+    if chunk == 0 {
+        return Err(Error::GpuLimit {
+            tensor: format!("one {h}x{w} plane of a {entry} input with {out_per} outputs"),
+            bytes: (in_per.max(out_per) * 4) as u64,
+            limit: gpu.summary().max_binding_bytes,
+        });
     }
+    let align = gpu.summary().binding_align_bytes;
+    let pipe = gpu.pipeline("window", SOURCE, &[], entry)?;
+    let u = |v: usize| v as u32;
+    for p0 in (0..planes).step_by(chunk) {
+        let n = chunk.min(planes - p0);
+        let xv = View::range(x, x_start + p0 * in_per, n * in_per);
+        let ov = View::range(out, out_start + p0 * out_per, n * out_per);
+        let words = [
+            u(n),
+            u(h),
+            u(w),
+            u(oh),
+            u(ow),
+            u(win.kernel[0]),
+            u(win.kernel[1]),
+            u(win.strides[0]),
+            u(win.strides[1]),
+            u(win.pads[0]),
+            u(win.pads[1]),
+            u(win.dilations[0]),
+            u(win.dilations[1]),
+            u(xv.rel(align)),
+            u(ov.rel(align)),
+            kind,
+            u(win.pads[2]),
+            u(win.pads[3]),
+            0,
+            0,
+        ];
+        rec.dispatch_views(&pipe, &words, &[xv, ov], super::elementwise::groups(n * out_per, 256))?;
+    }
+    Ok(())
 }
 
 /// ONNX Conv on NCHW (NCL is passed as NC1L): `w` is [Cout, C/group, kh, kw], `bias` [Cout].
@@ -94,7 +142,6 @@ pub fn conv2d(
     let cog = cout / group;
     let direct = kh == 1 && kw == 1 && win.strides == [1, 1] && win.pads == [0; 4];
     let cols = if direct { None } else { Some(gpu.empty(&[c * kh * kw, hw])?) };
-    let pipe = gpu.pipeline("im2col", SOURCE, &[], "main")?;
     let ep = Epilogue {
         bias: bias.map(|b| (&b.buf, BiasLayout { off: 0, bstride: cog, rs: 1, cs: 0 })),
         alpha: 1.0,
@@ -105,27 +152,8 @@ pub fn conv2d(
         let x_off = img * c * h * wd;
         let (bbuf, b_off) = match &cols {
             Some(cols) => {
-                let total = cols.len();
-                let wv = win.words();
-                let words = [
-                    c as u32,
-                    h as u32,
-                    wd as u32,
-                    oh as u32,
-                    ow as u32,
-                    wv[0],
-                    wv[1],
-                    wv[2],
-                    wv[3],
-                    wv[4],
-                    wv[5],
-                    wv[6],
-                    wv[7],
-                    x_off as u32,
-                    total as u32,
-                    0,
-                ];
-                rec.dispatch(&pipe, &words, &[&x.buf, &cols.buf], super::elementwise::groups(total, 256))?;
+                let geom = [h, wd, oh, ow];
+                window_planes(rec, "im2col", win, geom, (&x.buf, x_off), (&cols.buf, 0), c, kh * kw * hw, 0)?;
                 (&cols.buf, 0)
             }
             None => (&x.buf, x_off),

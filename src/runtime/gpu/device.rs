@@ -21,9 +21,13 @@ pub struct AdapterSummary {
     pub backend: String,
     pub device_type: String,
     pub driver: String,
-    /// Largest buffer we may bind to one storage slot, in bytes.
+    /// Largest range of a buffer we may bind to one storage slot, in bytes: kernels given
+    /// more split their work into several bindings (GEMM, conv, pooling) or refuse it.
     pub max_binding_bytes: u64,
+    /// Largest buffer, hence tensor, in bytes.
     pub max_buffer_bytes: u64,
+    /// Byte alignment of a binding's start within its buffer.
+    pub binding_align_bytes: u32,
     pub max_workgroups_per_dim: u32,
     pub max_workgroup_storage_bytes: u32,
 }
@@ -90,6 +94,13 @@ impl Gpu {
     /// limits, so big models are not refused because of WebGPU's conservative defaults.
     /// `Err(GpuUnavailable)` when there is none: the caller runs on the CPU.
     pub async fn new() -> Result<Gpu> {
+        Gpu::with_limits(|_| {}).await
+    }
+
+    /// [`Gpu::new`] with the device's limits lowered by `lower` (which may only lower them:
+    /// they start as the adapter's). Tests use it to exercise the splitting of tensors over
+    /// the binding limit on any adapter.
+    pub async fn with_limits(lower: impl FnOnce(&mut wgpu::Limits)) -> Result<Gpu> {
         let mut desc = wgpu::InstanceDescriptor::new_without_display_handle_from_env();
         if cfg!(target_arch = "wasm32") {
             desc.backends = wgpu::Backends::BROWSER_WEBGPU;
@@ -107,7 +118,8 @@ impl Gpu {
             .await
             .map_err(|e| Error::GpuUnavailable(e.to_string()))?;
         let info = adapter.get_info();
-        let limits = adapter.limits();
+        let mut limits = adapter.limits();
+        lower(&mut limits);
         let (device, queue) = adapter
             .request_device(&wgpu::DeviceDescriptor {
                 label: Some("webeval"),
@@ -143,6 +155,7 @@ impl Gpu {
             max_buffer_bytes: limits.max_buffer_size,
             max_workgroups_per_dim: limits.max_compute_workgroups_per_dimension,
             max_workgroup_storage_bytes: limits.max_compute_workgroup_storage_size,
+            binding_align_bytes: limits.min_storage_buffer_offset_alignment.max(4),
         };
         Ok(Gpu { device, queue, summary, limits, health, pipelines: Arc::new(Mutex::new(HashMap::new())) })
     }
@@ -151,6 +164,12 @@ impl Gpu {
     #[cfg(not(target_arch = "wasm32"))]
     pub fn new_blocking() -> Result<Gpu> {
         pollster::block_on(Gpu::new())
+    }
+
+    /// Blocking [`Gpu::with_limits`].
+    #[cfg(not(target_arch = "wasm32"))]
+    pub fn with_limits_blocking(lower: impl FnOnce(&mut wgpu::Limits)) -> Result<Gpu> {
+        pollster::block_on(Gpu::with_limits(lower))
     }
 
     pub fn summary(&self) -> &AdapterSummary {
@@ -189,13 +208,22 @@ impl Gpu {
         &self.limits
     }
 
-    /// Refuses tensors the adapter cannot bind whole; callers split or fall back before this.
+    /// Refuses tensors larger than the adapter's largest buffer (those run on the CPU).
+    /// Tensors over the binding limit but not the buffer limit are kept: kernels bind them
+    /// in parts (see [`View`]).
     pub(crate) fn check_fits(&self, what: &str, elems: usize) -> Result<()> {
         let bytes = (elems as u64).saturating_mul(4);
-        if bytes > self.summary.max_binding_bytes {
-            return Err(Error::GpuLimit { tensor: what.to_string(), bytes, limit: self.summary.max_binding_bytes });
+        if bytes > self.summary.max_buffer_bytes {
+            return Err(Error::GpuLimit { tensor: what.to_string(), bytes, limit: self.summary.max_buffer_bytes });
         }
         Ok(())
+    }
+
+    /// The most f32 elements a kernel can be sure to reach through one [`View`] whatever its
+    /// start: the binding limit less the slack of aligning the start down and the end up.
+    pub(crate) fn view_elems(&self) -> usize {
+        let slack = u64::from(self.summary.binding_align_bytes) + 16;
+        (self.summary.max_binding_bytes.saturating_sub(slack) / 4) as usize
     }
 
     /// An uninitialised f32 tensor. Sizes are padded to 16 bytes so vec4 kernels may bind it.
@@ -334,8 +362,37 @@ pub struct Recorder<'g> {
     dispatches: usize,
 }
 
-/// One storage binding: a whole tensor.
-pub(crate) type Bind<'a> = &'a wgpu::Buffer;
+/// One storage binding: `len` f32 elements of `buf` from element `start`. The binding itself
+/// starts at the aligned byte below `start` (WebGPU requires it), so the kernel is given
+/// [`View::rel`] as its offset into the binding.
+#[derive(Clone, Copy)]
+pub(crate) struct View<'a> {
+    pub buf: &'a wgpu::Buffer,
+    pub start: usize,
+    pub len: usize,
+}
+
+impl<'a> View<'a> {
+    /// All of a buffer.
+    pub fn whole(buf: &'a wgpu::Buffer) -> View<'a> {
+        View { buf, start: 0, len: (buf.size() / 4) as usize }
+    }
+    /// Elements `start..start + len` of a buffer.
+    pub fn range(buf: &'a wgpu::Buffer, start: usize, len: usize) -> View<'a> {
+        View { buf, start, len }
+    }
+    /// The element offset, within the binding, of element `start`.
+    pub fn rel(&self, align_bytes: u32) -> usize {
+        self.start % (align_bytes as usize / 4).max(1)
+    }
+    /// (byte offset, byte size) of the binding: start aligned down, end rounded up to 16
+    /// bytes (vec4 kernels) but never past the buffer.
+    fn bytes(&self, align_bytes: u32) -> (u64, u64) {
+        let off = (self.start - self.rel(align_bytes)) as u64 * 4;
+        let end = ((self.start + self.len.max(1)) as u64 * 4).div_ceil(16) * 16;
+        (off, end.min(self.buf.size()).max(off + 4) - off)
+    }
+}
 
 impl<'g> Recorder<'g> {
     pub fn gpu(&self) -> &'g Gpu {
@@ -373,16 +430,39 @@ impl<'g> Recorder<'g> {
     }
 
     /// Records one dispatch: `params` (u32 words; floats as bits) become binding 0 as a uniform,
-    /// `bufs` bindings 1.. in order. `groups` larger than the per-dimension limit are folded
-    /// into y; kernels rebuild the linear id from `num_workgroups`.
+    /// `bufs` bindings 1.. in order, each whole. `groups` larger than the per-dimension limit
+    /// are folded into y; kernels rebuild the linear id from `num_workgroups`.
     pub(crate) fn dispatch(
         &mut self,
         pipeline: &wgpu::ComputePipeline,
         params: &[u32],
-        bufs: &[Bind<'_>],
+        bufs: &[&wgpu::Buffer],
+        groups: [u32; 3],
+    ) -> Result<()> {
+        let views: Vec<View<'_>> = bufs.iter().map(|b| View::whole(b)).collect();
+        self.dispatch_views(pipeline, params, &views, groups)
+    }
+
+    /// [`Recorder::dispatch`] with bindings that are ranges of buffers. A range over the
+    /// binding limit is refused with [`Error::GpuLimit`] (the node then runs on the CPU):
+    /// kernels that split their work check [`Gpu::view_elems`] first.
+    pub(crate) fn dispatch_views(
+        &mut self,
+        pipeline: &wgpu::ComputePipeline,
+        params: &[u32],
+        bufs: &[View<'_>],
         groups: [u32; 3],
     ) -> Result<()> {
         let gpu = self.gpu;
+        let align = gpu.summary.binding_align_bytes;
+        let ranges: Vec<(u64, u64)> = bufs.iter().map(|v| v.bytes(align)).collect();
+        if let Some(&(_, size)) = ranges.iter().find(|r| r.1 > gpu.summary.max_binding_bytes) {
+            return Err(Error::GpuLimit {
+                tensor: "a kernel operand".into(),
+                bytes: size,
+                limit: gpu.summary.max_binding_bytes,
+            });
+        }
         gpu.check()?;
         if groups.contains(&0) {
             return Ok(());
@@ -411,8 +491,13 @@ impl<'g> Recorder<'g> {
         gpu.queue.write_buffer(&uniform, 0, bytemuck::cast_slice(&words));
         let layout = pipeline.get_bind_group_layout(0);
         let mut entries = vec![wgpu::BindGroupEntry { binding: 0, resource: uniform.as_entire_binding() }];
-        for (i, b) in bufs.iter().enumerate() {
-            entries.push(wgpu::BindGroupEntry { binding: i as u32 + 1, resource: b.as_entire_binding() });
+        for (i, (v, &(offset, size))) in bufs.iter().zip(&ranges).enumerate() {
+            let resource = wgpu::BindingResource::Buffer(wgpu::BufferBinding {
+                buffer: v.buf,
+                offset,
+                size: wgpu::BufferSize::new(size),
+            });
+            entries.push(wgpu::BindGroupEntry { binding: i as u32 + 1, resource });
         }
         let bind = gpu.device.create_bind_group(&wgpu::BindGroupDescriptor {
             label: None,

@@ -1,15 +1,16 @@
 //! Matrix multiplication: ONNX MatMul and Gemm, and the GEMM behind conv.
 //!
-//! One register-tiled kernel (gemm.wgsl) with a fused epilogue (alpha, bias, activation), so
-//! a Linear or Conv layer plus its activation is one dispatch. The vec4 variant is picked
-//! whenever K, N and every offset are multiples of 4.
+//! One register-tiled kernel (gemm.wgsl, with its matrix-vector twin for M = 1) with a fused
+//! epilogue (alpha, bias, activation), so a Linear or Conv layer plus its activation is one
+//! dispatch. The vec4 variant is picked whenever K, N and every offset are multiples of 4.
+//! Operands over the adapter's binding limit are split into row and K blocks ([`record`]),
+//! so a big weight or activation stays on the GPU.
 
-use super::device::{GpuTensor, Recorder};
+use super::device::{GpuTensor, Recorder, View};
 use super::elementwise::{self, Act};
 use crate::error::{Error, Result};
 
 const SOURCE: &str = include_str!("gemm.wgsl");
-const GEMV: &str = include_str!("gemv.wgsl");
 pub(crate) const TILE: usize = 64;
 
 /// Where one batched GEMM reads and writes, in f32 elements. Batch `i` of A starts at
@@ -45,7 +46,10 @@ pub(crate) struct Epilogue<'a> {
     pub act: Act,
 }
 
-/// Records one batched GEMM into `c`.
+/// Records one batched GEMM into `c`. When an operand is over the adapter's binding limit
+/// (or the grid over its workgroup limit) the product is split: by batch, then into row
+/// blocks of A and C, then along K into dispatches that accumulate into C (the epilogue on
+/// the last), each binding only the ranges it reads and writes.
 pub(crate) fn record(
     rec: &mut Recorder<'_>,
     a: &wgpu::Buffer,
@@ -55,19 +59,97 @@ pub(crate) fn record(
     ep: &Epilogue<'_>,
 ) -> Result<()> {
     let gpu = rec.gpu();
-    let max = gpu.limits().max_compute_workgroups_per_dimension as usize;
-    let (gx, gy) = (call.n.div_ceil(TILE), call.m.div_ceil(TILE));
-    if gx > max || gy > max || call.batch > max {
-        return Err(Error::GpuLimit {
-            tensor: format!("matmul {}x{}x{} (batch {})", call.m, call.k, call.n, call.batch),
-            bytes: (call.m * call.n * call.batch * 4) as u64,
-            limit: (max * TILE * 4) as u64,
-        });
+    let max_groups = gpu.limits().max_compute_workgroups_per_dimension as usize;
+    let limit = gpu.summary().max_binding_bytes;
+    let fits = |buf: &wgpu::Buffer| buf.size() <= limit;
+    let whole = fits(a) && fits(b) && fits(c) && ep.bias.is_none_or(|(buf, _)| fits(buf));
+    let grid_ok =
+        call.n.div_ceil(TILE) <= max_groups && call.m.div_ceil(TILE) <= max_groups && call.batch <= max_groups;
+    if whole && grid_ok {
+        let bias = ep.bias.map(|(buf, l)| (View::whole(buf), l));
+        return dispatch(rec, [View::whole(a), View::whole(b), View::whole(c)], bias, call, call.k, ep, false);
     }
+    // Split. Per batch: rows of A and C in blocks of `mc`, K in blocks of `kc`.
+    let (m, n, k) = (call.m, call.n, call.k);
+    let room = gpu.view_elems();
+    let over =
+        |what: &str| Error::GpuLimit { tensor: format!("matmul {m}x{k}x{n}: {what}"), bytes: (n as u64) * 4, limit };
+    if n > room {
+        return Err(over("one row of B or C alone is over the binding limit"));
+    }
+    if n.div_ceil(TILE) > max_groups {
+        return Err(over("N is over the workgroup limit"));
+    }
+    // K blocks a multiple of 16 (the tile depth) when there is room, so vec4 loads stay aligned.
+    let rows_of_b = room / n;
+    let kc = if k * n <= room {
+        k
+    } else if rows_of_b >= 16 {
+        rows_of_b / 16 * 16
+    } else {
+        rows_of_b
+    };
+    let bias_rs = ep.bias.map_or(0, |(_, l)| l.rs);
+    let row_span = |rows: usize, stride: usize, tail: usize| (rows - 1) * stride + tail;
+    let mut mc = (room - kc) / k.max(1) + 1;
+    mc = mc.min(room / n).min(max_groups * TILE).min(m.max(1));
+    // A bias with a row stride (Gemm's full C) is read over the same rows.
+    if let Some(more) = (room - n).checked_div(bias_rs) {
+        mc = mc.min(more + 1);
+    }
+    let align = gpu.summary().binding_align_bytes;
+    for bi in 0..call.batch {
+        for m0 in (0..m).step_by(mc.max(1)) {
+            let rows = mc.min(m - m0);
+            let c_view = View::range(c, call.c_off + bi * call.c_bstride + m0 * n, rows * n);
+            let bias = ep.bias.map(|(buf, l)| {
+                let start = l.off + bi * l.bstride + m0 * l.rs;
+                let len = row_span(rows, l.rs, (n - 1) * l.cs + 1);
+                let v = View::range(buf, start, len);
+                (v, BiasLayout { off: v.rel(align), bstride: 0, ..l })
+            });
+            for k0 in (0..k).step_by(kc.max(1)) {
+                let kn = kc.min(k - k0);
+                let a_view = View::range(a, call.a_off + bi * call.a_bstride + m0 * k + k0, row_span(rows, k, kn));
+                let b_view = View::range(b, call.b_off + bi * call.b_bstride + k0 * n, kn * n);
+                let part = GemmCall {
+                    m: rows,
+                    n,
+                    k: kn,
+                    batch: 1,
+                    a_off: a_view.rel(align),
+                    a_bstride: 0,
+                    b_off: b_view.rel(align),
+                    b_bstride: 0,
+                    c_off: c_view.rel(align),
+                    c_bstride: 0,
+                };
+                // The bias and the activation once, on the last block of K.
+                let partial = Epilogue { bias: None, alpha: ep.alpha, beta: 0.0, act: Act::Identity };
+                let (part_ep, part_bias) = if k0 + kn == k { (ep, bias) } else { (&partial, None) };
+                dispatch(rec, [a_view, b_view, c_view], part_bias, part, k, part_ep, k0 > 0)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// One GEMM dispatch over views (`ep` gives alpha, beta and the activation; the bias is
+/// `bias`); `lda` is A's row stride, `accumulate` adds C's value.
+fn dispatch(
+    rec: &mut Recorder<'_>,
+    [a, b, c]: [View<'_>; 3],
+    bias: Option<(View<'_>, BiasLayout)>,
+    call: GemmCall,
+    lda: usize,
+    ep: &Epilogue<'_>,
+    accumulate: bool,
+) -> Result<()> {
+    let gpu = rec.gpu();
     let (act, p0, p1) = ep.act.code();
-    let (bias_buf, bl, has) = match ep.bias {
-        Some((buf, l)) => (buf, l, 1),
-        None => (a, BiasLayout::default(), 0),
+    let (bias_view, bl, has) = match bias {
+        Some((v, l)) => (v, l, 1),
+        None => (View::range(a.buf, a.start, 1), BiasLayout::default(), 0),
     };
     let u = |v: usize| v as u32;
     let words = [
@@ -91,24 +173,32 @@ pub(crate) fn record(
         ep.beta.to_bits(),
         p0.to_bits(),
         p1.to_bits(),
+        u(lda),
+        u32::from(accumulate),
+        0,
+        0,
     ];
+    let views = [a, b, c, bias_view];
+    let max = gpu.limits().max_compute_workgroups_per_dimension as usize;
     // One row: the matrix-vector kernel (a 64-row tile would be 63 rows of padding).
     if call.m == 1 {
         let vec4 = [call.n, call.b_off, call.b_bstride].iter().all(|v| v % 4 == 0);
         let per_group = if vec4 { 1024 } else { 256 };
         let gx = call.n.div_ceil(per_group);
         if gx <= max {
-            let defines: &[&str] = if vec4 { &["VEC4"] } else { &[] };
-            let pipe = gpu.pipeline("gemv", &elementwise::with_activation(GEMV), defines, "main")?;
-            return rec.dispatch(&pipe, &words, &[a, b, c, bias_buf], [gx as u32, 1, call.batch as u32]);
+            let defines: &[&str] = if vec4 { &["GEMV", "VEC4"] } else { &["GEMV"] };
+            let pipe = gpu.pipeline("gemm", &elementwise::with_activation(SOURCE), defines, "main")?;
+            return rec.dispatch_views(&pipe, &words, &views, [gx as u32, 1, call.batch as u32]);
         }
     }
-    let vec4 = [call.k, call.n, call.a_off, call.a_bstride, call.b_off, call.b_bstride, call.c_off, call.c_bstride]
-        .iter()
-        .all(|v| v % 4 == 0);
+    let vec4 =
+        [call.k, call.n, lda, call.a_off, call.a_bstride, call.b_off, call.b_bstride, call.c_off, call.c_bstride]
+            .iter()
+            .all(|v| v % 4 == 0);
     let defines: &[&str] = if vec4 { &["VEC4"] } else { &[] };
     let pipe = gpu.pipeline("gemm", &elementwise::with_activation(SOURCE), defines, "main")?;
-    rec.dispatch(&pipe, &words, &[a, b, c, bias_buf], [gx as u32, gy as u32, call.batch as u32])
+    let groups = [call.n.div_ceil(TILE) as u32, call.m.div_ceil(TILE) as u32, call.batch as u32];
+    rec.dispatch_views(&pipe, &words, &views, groups)
 }
 
 /// ONNX MatMul (numpy matmul semantics) with an optional fused bias over the last axis
@@ -166,10 +256,7 @@ pub fn matmul(
     if keep_n {
         out_shape.push(n);
     }
-    let gpu = rec.gpu();
-    gpu.check_fits("MatMul input A", a.len())?;
-    gpu.check_fits("MatMul input B", b.len())?;
-    let c = gpu.empty(&out_shape)?;
+    let c = rec.gpu().empty(&out_shape)?;
     if let Some(bias) = bias {
         if bias.len() != n {
             return Err(Error::InvalidArgument(format!("MatMul bias has shape {:?}, expected [{n}]", bias.shape)));

@@ -1,10 +1,9 @@
-//! MaxPool and AveragePool over NCHW (1-D as H = 1); global pools live in `reduce`.
+//! MaxPool and AveragePool over NCHW (1-D as H = 1); global pools live in `reduce`. The kernel
+//! is window.wgsl's `pool`, recorded by planes as conv's im2col is.
 
-use super::conv::Window;
+use super::conv::{window_planes, Window};
 use super::device::{GpuTensor, Recorder};
 use crate::error::{Error, Result};
-
-const SOURCE: &str = include_str!("pool.wgsl");
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PoolKind {
@@ -31,26 +30,6 @@ pub fn pool2d(
         PoolKind::Average { count_include_pad: false } => 1,
         PoolKind::Average { count_include_pad: true } => 2,
     };
-    let wv = win.words();
-    let words = [
-        (n * c) as u32,
-        h as u32,
-        w as u32,
-        oh as u32,
-        ow as u32,
-        wv[0],
-        wv[1],
-        wv[2],
-        wv[3],
-        wv[4],
-        wv[5],
-        wv[6],
-        wv[7],
-        kind_code,
-        win.pads[2] as u32,
-        win.pads[3] as u32,
-    ];
-    let pipe = gpu.pipeline("pool", SOURCE, &[], "main")?;
-    rec.dispatch(&pipe, &words, &[&x.buf, &out.buf], super::elementwise::groups(out.len(), 256))?;
+    window_planes(rec, "pool", win, [h, w, oh, ow], (&x.buf, 0), (&out.buf, 0), n * c, oh * ow, kind_code)?;
     Ok(out)
 }
