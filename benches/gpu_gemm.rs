@@ -5,22 +5,15 @@
 //! throughput, not upload/readback. On lavapipe
 //! (software Vulkan) the numbers measure LLVM-compiled CPU code, not a GPU.
 
+mod common;
 
 use std::time::Instant;
 
 use webeval::runtime::engine::block_on;
-use webeval::runtime::gpu::{gemm, Gpu};
+use webeval::runtime::gpu::gemm;
 
 fn main() {
-    let g = match Gpu::new_blocking() {
-        Ok(g) => g,
-        Err(e) => {
-            println!("skipped: no adapter ({e})");
-            return;
-        }
-    };
-    let s = g.summary();
-    println!("adapter: {} ({}, {}, {})", s.name, s.backend, s.device_type, s.driver);
+    let Some(g) = common::device() else { return };
     println!("{:>6} {:>6} {:>6} {:>5} {:>10} {:>9}", "M", "N", "K", "reps", "ms/gemm", "GFLOPS");
     let sizes: &[(usize, usize, usize)] = &[
         (64, 64, 64),

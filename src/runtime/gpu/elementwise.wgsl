@@ -33,21 +33,26 @@ fn binop(x: f32, y: f32, op: u32) -> f32 {
     }
 }
 
-@compute @workgroup_size(256, 1, 1)
-fn unary(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
-         @builtin(local_invocation_index) lid: u32) {
-    let i = linear_id(wg, nwg, lid);
-    if (i >= p.n) { return; }
+// Where output element i reads a and b: its coordinates walked through each input's strides.
+fn offsets(i: u32) -> vec2<u32> {
     var rem = i;
-    var ia = p.a_off;
+    var o = vec2<u32>(p.a_off, p.b_off);
     for (var d = i32(p.rank) - 1; d >= 0; d--) {
         let du = u32(d);
         let size = p.shape[du / 4u][du % 4u];
         let coord = rem % size;
         rem = rem / size;
-        ia += coord * p.sa[du / 4u][du % 4u];
+        o += coord * vec2<u32>(p.sa[du / 4u][du % 4u], p.sb[du / 4u][du % 4u]);
     }
-    out[i] = activate(a[ia], p.op, p.p0, p.p1);
+    return o;
+}
+
+@compute @workgroup_size(256, 1, 1)
+fn unary(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+         @builtin(local_invocation_index) lid: u32) {
+    let i = linear_id(wg, nwg, lid);
+    if (i >= p.n) { return; }
+    out[i] = activate(a[offsets(i).x], p.op, p.p0, p.p1);
 }
 
 @compute @workgroup_size(256, 1, 1)
@@ -55,16 +60,6 @@ fn binary(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: ve
           @builtin(local_invocation_index) lid: u32) {
     let i = linear_id(wg, nwg, lid);
     if (i >= p.n) { return; }
-    var rem = i;
-    var ia = p.a_off;
-    var ib = p.b_off;
-    for (var d = i32(p.rank) - 1; d >= 0; d--) {
-        let du = u32(d);
-        let size = p.shape[du / 4u][du % 4u];
-        let coord = rem % size;
-        rem = rem / size;
-        ia += coord * p.sa[du / 4u][du % 4u];
-        ib += coord * p.sb[du / 4u][du % 4u];
-    }
-    out[i] = binop(a[ia], b[ib], p.op);
+    let o = offsets(i);
+    out[i] = binop(a[o.x], b[o.y], p.op);
 }

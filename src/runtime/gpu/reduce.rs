@@ -63,10 +63,22 @@ pub fn reduce(rec: &mut Recorder<'_>, x: &GpuTensor, axes: &[i64], op: ReduceOp,
     if rows == 0 {
         return Ok(out);
     }
-    let pipe = gpu.pipeline("reduce", SOURCE, &[], "main")?;
-    let w = [n as u32, inner as u32, rows as u32, op as u32];
-    rec.dispatch(&pipe, &w, &[&src.buf, &out.buf], [rows as u32, 1, 1])?;
+    rows_kernel(rec, "main", &src, &out, [n, inner, rows], op as u32)?;
     Ok(out)
+}
+
+/// Records reduce.wgsl's `entry` over the `rows` rows of `n` values `inner` apart in `x`.
+pub(crate) fn rows_kernel(
+    rec: &mut Recorder<'_>,
+    entry: &str,
+    x: &GpuTensor,
+    out: &GpuTensor,
+    [n, inner, rows]: [usize; 3],
+    op: u32,
+) -> Result<()> {
+    let pipe = rec.gpu().pipeline("reduce", SOURCE, &[], entry)?;
+    let w = [n as u32, inner as u32, rows as u32, op];
+    rec.dispatch(&pipe, &w, &[&x.buf, &out.buf], [rows as u32, 1, 1])
 }
 
 /// GlobalAveragePool / GlobalMaxPool over NC(spatial...) -> NC1..1.

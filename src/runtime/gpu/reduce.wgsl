@@ -1,6 +1,10 @@
-// Reductions of the middle axis of [outer, n, inner] (ReduceSum/Mean/Max/Min/Prod/SumSquare/
-// L1/L2, ArgMax/ArgMin, global pooling). One workgroup of 64 per output value; arg* keep the
-// first index on ties, as ONNX's default select_last_index = 0 asks.
+// Row kernels over [outer, n, inner]: a "row" is one (outer, inner) pair, its n values `inner`
+// apart; one workgroup of 64 per row, combining through a workgroup tree.
+// - `main`: reductions of the middle axis (ReduceSum/Mean/Max/Min/Prod/SumSquare/L1/L2,
+//   ArgMax/ArgMin, global pooling), one output value per row; arg* keep the first index on
+//   ties, as ONNX's default select_last_index = 0 asks.
+// - `softmax`: Softmax (op 0) / LogSoftmax (op 1) along the row: max, then the sum of
+//   exp(x - max), then the write, so rows of any length stay numerically stable.
 
 struct Params { n: u32, inner: u32, rows: u32, op: u32 }
 
@@ -10,6 +14,14 @@ struct Params { n: u32, inner: u32, rows: u32, op: u32 }
 
 var<workgroup> val: array<f32, 64>;
 var<workgroup> idx: array<u32, 64>;
+
+// (row, index of its first value). Every invocation reaches the barriers: out-of-range rows
+// (row >= p.rows) read the last row and write nothing.
+fn row_of(wg: vec3<u32>, nwg: vec3<u32>) -> vec2<u32> {
+    let row = wg.y * nwg.x + wg.x;
+    let r = min(row, p.rows - 1u);
+    return vec2<u32>(row, (r / p.inner) * p.n * p.inner + r % p.inner);
+}
 
 fn init(op: u32) -> f32 {
     switch op {
@@ -38,19 +50,37 @@ fn better(op: u32, v: f32, i: u32, acc: f32, ai: u32) -> bool {
     return v < acc || (v == acc && i < ai);
 }
 
+// Folds val[0..64] (and idx, for arg ops) into val[0]: partial results combine by max, min,
+// product or sum whatever made them (squares, absolute values).
+fn tree(lid: u32, op: u32) {
+    workgroupBarrier();
+    for (var s = 32u; s > 0u; s >>= 1u) {
+        if (lid < s) {
+            let v = val[lid + s];
+            if (op >= 8u) {
+                if (better(op, v, idx[lid + s], val[lid], idx[lid])) {
+                    val[lid] = v;
+                    idx[lid] = idx[lid + s];
+                }
+            } else if (op == 2u || op == 3u || op == 4u) {
+                val[lid] = combine(op, val[lid], v);
+            } else {
+                val[lid] = val[lid] + v;
+            }
+        }
+        workgroupBarrier();
+    }
+}
+
 @compute @workgroup_size(64, 1, 1)
 fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
         @builtin(local_invocation_index) lid: u32) {
-    let row = wg.y * nwg.x + wg.x;
-    let valid = row < p.rows;
-    let r = min(row, p.rows - 1u);
-    let base = (r / p.inner) * p.n * p.inner + r % p.inner;
+    let rb = row_of(wg, nwg);
     let arg = p.op >= 8u;
-
     var acc = init(p.op);
     var ai = 0xffffffffu;
     for (var j = lid; j < p.n; j += 64u) {
-        let v = x[base + j * p.inner];
+        let v = x[rb.y + j * p.inner];
         if (arg) {
             if (better(p.op, v, j, acc, ai)) { acc = v; ai = j; }
         } else {
@@ -59,31 +89,39 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3
     }
     val[lid] = acc;
     idx[lid] = ai;
-    workgroupBarrier();
-    for (var s = 32u; s > 0u; s >>= 1u) {
-        if (lid < s) {
-            let v = val[lid + s];
-            if (arg) {
-                if (better(p.op, v, idx[lid + s], val[lid], idx[lid])) {
-                    val[lid] = v;
-                    idx[lid] = idx[lid + s];
-                }
-            } else if (p.op == 2u) {
-                val[lid] = max(val[lid], v);
-            } else if (p.op == 3u) {
-                val[lid] = min(val[lid], v);
-            } else if (p.op == 4u) {
-                val[lid] = val[lid] * v;
-            } else {
-                val[lid] = val[lid] + v;
-            }
-        }
-        workgroupBarrier();
-    }
-    if (!valid || lid != 0u) { return; }
+    tree(lid, p.op);
+    if (rb.x >= p.rows || lid != 0u) { return; }
     var out = val[0];
     if (p.op == 1u) { out = out / f32(p.n); }
     if (p.op == 7u) { out = sqrt(out); }
     if (arg) { out = f32(idx[0]); }
-    y[row] = out;
+    y[rb.x] = out;
+}
+
+@compute @workgroup_size(64, 1, 1)
+fn softmax(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+           @builtin(local_invocation_index) lid: u32) {
+    let rb = row_of(wg, nwg);
+    let base = rb.y;
+    var m = -3.4028234e38;
+    for (var j = lid; j < p.n; j += 64u) { m = max(m, x[base + j * p.inner]); }
+    val[lid] = m;
+    tree(lid, 2u);
+    let mx = val[0];
+    workgroupBarrier();
+    var sum = 0.0;
+    for (var j = lid; j < p.n; j += 64u) { sum += exp(x[base + j * p.inner] - mx); }
+    val[lid] = sum;
+    tree(lid, 0u);
+    let total = val[0];
+    if (rb.x >= p.rows) { return; }
+    let lt = log(total);
+    for (var j = lid; j < p.n; j += 64u) {
+        let i = base + j * p.inner;
+        if (p.op != 0u) {
+            y[i] = x[i] - mx - lt;
+        } else {
+            y[i] = exp(x[i] - mx) / total;
+        }
+    }
 }

@@ -1,10 +1,9 @@
 //! Softmax and LogSoftmax along one axis (opset >= 13), or over the flattened trailing axes
-//! (opset < 13's `axis` meaning).
+//! (opset < 13's `axis` meaning). The kernel is reduce.wgsl's `softmax`: a row reduction (max,
+//! then sum) followed by the write.
 
 use super::device::{GpuTensor, Recorder};
 use crate::error::{Error, Result};
-
-const SOURCE: &str = include_str!("softmax.wgsl");
 
 /// Normalises a possibly negative ONNX axis against `rank`.
 pub fn norm_axis(axis: i64, rank: usize) -> Result<usize> {
@@ -30,9 +29,6 @@ pub fn softmax(rec: &mut Recorder<'_>, x: &GpuTensor, axis: i64, log: bool, flat
     if x.is_empty() {
         return Ok(out);
     }
-    let rows = outer * inner;
-    let pipe = gpu.pipeline("softmax", SOURCE, &[], "main")?;
-    let w = [n as u32, inner as u32, rows as u32, u32::from(log)];
-    rec.dispatch(&pipe, &w, &[&x.buf, &out.buf], [rows as u32, 1, 1])?;
+    super::reduce::rows_kernel(rec, "softmax", x, &out, [n, inner, outer * inner], u32::from(log))?;
     Ok(out)
 }
