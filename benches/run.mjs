@@ -397,7 +397,8 @@ async function main() {
     if (!partialWasm) out.finished = new Date().toISOString();
     out.machine = partialWasm ? results.machine : { ...results.machine, load_average_1m_at_end: loadavg()[0] };
     // Sections not run this time keep their previous results.
-    for (const k of ['metrics', 'ingest', 'inference', 'startup', 'model']) if (!(k in out) && previous[k]) out[k] = previous[k];
+    // (gpu_sort: written by hand from `cargo bench --bench gpu_sort`, which this runner does not run.)
+    for (const k of ['metrics', 'ingest', 'inference', 'startup', 'model', 'gpu_sort']) if (!(k in out) && previous[k]) out[k] = previous[k];
     // A partial run keeps everything else the file holds (notes other tools added included).
     if (partialWasm) for (const k of Object.keys(previous)) if (!(k in out)) out[k] = previous[k];
     const name = quick ? 'results.quick.json' : 'results.json';
@@ -562,6 +563,14 @@ export function markdown(r) {
       for (const x of g) lines.push(`| ${x.m} × ${x.n} × ${x.k} | ${x.webeval_kernel_error ? 'failed' : f(x.webeval_kernel_gflops, 2)} | ${gf(x.webeval)} | ${gf(x.onnxruntime_web)} | ${f(x.throughput_ratio_vs_onnxruntime_web)}× |`);
       lines.push('');
     } else if (g?.error) lines.push(`GEMM on WebGPU: failed: ${g.error}`, '');
+  }
+  if (r.gpu_sort?.rows) {
+    const g = r.gpu_sort;
+    lines.push('## The metrics\' sort on the GPU vs the CPU (`cargo bench --bench gpu_sort`, native)', '',
+      `Run ${g.started} → ${g.finished}, load average ${f(g.load_average_1m_at_start, 1)} → ${f(g.load_average_1m_at_end, 1)}; ${g.adapter}. ${g.command}.`, '',
+      '| n | metrics sort ms | std sort ms (keys only) | GPU upload + sort + readback ms (keys only) | GPU ÷ metrics sort time |', '|---:|---:|---:|---:|---:|');
+    for (const x of g.rows) lines.push(`| ${x.n.toExponential(0)} | ${f(x.metrics_sort_ms, 1)} | ${f(x.std_sort_ms, 1)} | ${f(x.gpu_total_ms, 1)} | ${f(x.gpu_over_metrics, 1)}× |`);
+    lines.push('', `${g.note}.`, '');
   }
   return lines.join('\n');
 }
