@@ -50,7 +50,7 @@ pub enum Error {
     NotNumeric { loc: Location, value: String, expected: String },
     #[error("{loc}: {message}")]
     Malformed { loc: Location, message: String },
-    #[error("{loc}: '{value}' is missing or not a finite number (NaN/infinity); expected {expected}. Fix the row, or skip such rows and count them (CLI: --non-finite skip)")]
+    #[error("{loc}: '{value}' is missing or not a finite number (NaN/infinity); expected {expected}. Fix the row, or skip such rows and count them (CLI: --non-finite skip; page: \"skip them\" under rows with a missing number)")]
     NonFinite { loc: Location, value: String, expected: String },
     #[error("{loc}: no {role} column found among [{found}]; name it one of {expected} or pass it explicitly (CLI: --{flag} COL)")]
     MissingColumn { loc: Location, role: String, found: String, expected: String, flag: String },

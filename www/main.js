@@ -57,7 +57,8 @@ async function showModelCard(model, external, options = {}) {
 }
 
 function options() {
-  return $('ci-toggle').checked ? { ci: 0.95 } : {};
+  const nonFinite = $('non-finite-select').value;
+  return { ...($('ci-toggle').checked ? { ci: 0.95 } : {}), ...(nonFinite === 'skip' ? { nonFinite } : {}) };
 }
 
 async function evaluate(file, mapping = {}) {
@@ -269,7 +270,11 @@ function setTheme(theme) {
 
 function wire() {
   const input = $('file-input');
-  input.addEventListener('change', () => handleFiles(input.files));
+  input.addEventListener('change', () => {
+    const files = [...input.files];
+    input.value = ''; // picking the same file again (say, after changing an option) runs again
+    handleFiles(files);
+  });
   const zone = $('drop-zone');
   for (const type of ['dragenter', 'dragover']) {
     zone.addEventListener(type, (e) => { e.preventDefault(); zone.classList.add('over'); });

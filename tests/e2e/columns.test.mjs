@@ -110,6 +110,19 @@ test('predictions and a separate labels file: matched by row, or joined on a sha
   assert.match(await s.page.textContent('#report'), /joined on 'id'/);
 });
 
+test('rows with NaN: an error naming the row, or skipped and counted when the user says so', async () => {
+  await drop('nan.csv');
+  assert.equal(await state(), 'error');
+  assert.match(await s.page.$eval('#error', (e) => e.textContent), /nan\.csv, line 4, column 'y_score': 'NaN' is missing or not a finite number.*skip them/);
+  await s.page.selectOption('#non-finite-select', 'skip');
+  await s.page.evaluate(() => { document.body.dataset.state = 'picking'; }); // wait for the new run, not the old error
+  // The same file picked again runs again.
+  await s.page.setInputFiles('#file-input', join(fixtures, 'nan.csv'));
+  const want = expected('nan.csv', { non_finite: 'skip' });
+  await expectMetrics(want);
+  assert.match(await s.page.textContent('#report'), /skipped 2 rows with a missing, NaN or infinite value/);
+});
+
 test('no request off the origin and no page errors', () => {
   assert.deepEqual(s.offOrigin, []);
   assert.deepEqual(s.consoleErrors, []);
