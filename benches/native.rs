@@ -3,7 +3,8 @@
 //!
 //! - `native metrics ROWS CLASSES CI_REPLICATES`: the full report of
 //!   `webeval::report::evaluate_arrays` on benches/gen.py's predictions, already in memory;
-//! - `native ingest FILE`: `webeval eval FILE`'s work (`report::evaluate`, streamed from disk);
+//! - `native ingest FILE [pipelined]`: `webeval eval FILE`'s work (`report::evaluate`, streamed
+//!   from disk; `pipelined`: read on one thread, feed on another);
 //! - `native gen-csv FILE ROWS`: write the ingest benchmark's CSV (label + 10 probabilities);
 //! - `native infer MODEL INPUT BATCH DIM...`: median time of `runtime::Session::run`;
 //! - `native inspect MODEL [RUNS]`: `webeval inspect MODEL --format json`'s work (read from disk,
@@ -72,11 +73,25 @@ fn peak_rss() -> u64 {
         .map_or(0, |kb| kb * 1024)
 }
 
+/// CPU seconds (user + system, all threads) this process has used, from /proc (10 ms ticks):
+/// beside wall time, a figure that the machine's other load does not inflate as much.
+fn cpu_seconds() -> f64 {
+    std::fs::read_to_string("/proc/self/stat")
+        .ok()
+        .and_then(|s| {
+            // fields after the command name in parentheses: utime and stime are the 12th and 13th
+            let rest = s.rsplit_once(')')?.1;
+            let f: Vec<&str> = rest.split_whitespace().collect();
+            Some((f.get(11)?.parse::<f64>().ok()? + f.get(12)?.parse::<f64>().ok()?) / 100.0)
+        })
+        .unwrap_or(0.0)
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).filter(|a| !a.starts_with("--")).collect();
     let arg = |i: usize, d: usize| args.get(i).and_then(|a| a.parse().ok()).unwrap_or(d);
     match args.first().map(String::as_str) {
-        Some("ingest") => ingest(args.get(1).map_or("", String::as_str)),
+        Some("ingest") => ingest(args.get(1).map_or("", String::as_str), args.get(2).is_some_and(|a| a == "pipelined")),
         Some("infer") => infer(&args[1..]),
         Some("inspect") => inspect(args.get(1).map_or("", String::as_str), arg(2, 3)),
         Some("profile") => profile(&args[1..]),
@@ -85,24 +100,27 @@ fn main() {
     }
 }
 
-fn ingest(path: &str) {
+fn ingest(path: &str, pipelined: bool) {
     let file = std::fs::File::open(path).unwrap_or_else(|e| fail(&format!("{path}: {e}")));
     let bytes = file.metadata().map_or(0, |m| m.len());
     let t = Instant::now();
     let spec = webeval::data::ColumnSpec::default();
     // The last progress call comes once every row is parsed and fed: reading ends there,
     // the report (sorts, curves) follows.
-    let mut read = 0.0;
+    let (mut read, mut read_cpu) = (0.0, 0.0);
+    let cpu0 = cpu_seconds();
     let mut progress = |_: u64, _: u64| {
         read = t.elapsed().as_secs_f64();
+        read_cpu = cpu_seconds() - cpu0;
         true
     };
-    let report =
-        webeval::report::evaluate(path, std::io::BufReader::with_capacity(1 << 20, file), &spec, &mut progress)
-            .unwrap_or_else(|e| fail(&e.to_string()));
+    let options = Options { pipelined, ..Options::default() };
+    let reader = std::io::BufReader::with_capacity(1 << 20, file);
+    let report = webeval::report::evaluate_with(path, reader, &spec, &options, &mut progress)
+        .unwrap_or_else(|e| fail(&e.to_string()));
     let seconds = t.elapsed().as_secs_f64();
     let accuracy = report.metrics.get("accuracy_score").cloned();
-    let out = serde_json::json!({ "seconds": seconds, "read_seconds": read, "bytes": bytes, "rows": report.n,
+    let out = serde_json::json!({ "seconds": seconds, "read_seconds": read, "read_cpu_seconds": read_cpu, "bytes": bytes, "rows": report.n,
         "peak_rss_bytes": peak_rss(), "accuracy": accuracy });
     println!("{out}");
 }

@@ -114,6 +114,10 @@ enum Command {
         /// 2^26); past it they are binned and the report gives each value's error bound.
         #[arg(long, value_name = "SCORES")]
         score_budget: Option<usize>,
+        /// Read the file on one thread and feed the metrics on another (same report; faster
+        /// when a core is free, slower on a busy machine).
+        #[arg(long)]
+        pipelined: bool,
     },
     /// Run an ONNX model on a dataset; write its predictions (CSV: y_true, y_pred, prob_<class>)
     /// and print latency per batch (p50/p95/p99) and throughput.
@@ -209,6 +213,7 @@ fn run(cli: Cli) -> webeval::Result<String> {
             ci_replicates,
             ci_seed,
             score_budget,
+            pipelined,
             ..
         } => {
             let file = file.ok_or_else(|| {
@@ -236,6 +241,7 @@ fn run(cli: Cli) -> webeval::Result<String> {
             let options = webeval::report::Options {
                 ci: ci.map(|level| CiOptions { level, replicates: ci_replicates, seed: ci_seed }),
                 score_budget,
+                pipelined,
             };
             let total = (file != "-").then(|| std::fs::metadata(&file).ok()).flatten().map(|m| m.len());
             let bar = progress_bar(total);

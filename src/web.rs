@@ -73,7 +73,7 @@ impl EvalOptions {
                 replicates: opts.ci_replicates.unwrap_or(defaults.replicates),
                 seed: opts.ci_seed.unwrap_or(defaults.seed),
             }),
-            score_budget: None,
+            ..report::Options::default()
         };
         let spec = ColumnSpec {
             label: opts.label,

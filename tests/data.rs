@@ -510,3 +510,52 @@ mod images {
         assert!(e.contains("not an image batch"), "{e}");
     }
 }
+
+/// Natively rows can be read on one thread and fed on another: the report, and the first
+/// error, are those of the single-thread path (which is what wasm runs).
+#[test]
+fn pipelined_reading_gives_the_single_thread_report_and_errors() {
+    let _turn = turn();
+    let classes = ["cat", "dog", "eel", "fox"];
+    let csv = |bad: &[(usize, &str)]| {
+        let mut text = String::from("label,prob_cat,prob_dog,prob_eel,prob_fox,weight\n");
+        for r in 0..30_000usize {
+            if let Some((_, line)) = bad.iter().find(|(at, _)| *at == r) {
+                text.push_str(line);
+                continue;
+            }
+            let y = classes[(r * 7 + r / 3) % 4];
+            let raw: Vec<f64> = (0..4).map(|c| ((r * 31 + c * 17) % 101) as f64 + 1.0).collect();
+            let sum: f64 = raw.iter().sum();
+            let probs: Vec<String> = raw.iter().map(|v| format!("{}", v / sum)).collect();
+            text.push_str(&format!("{y},{},{}\n", probs.join(","), (r % 5) as f64 * 0.5));
+        }
+        text
+    };
+    let run = |text: &str, pipelined: bool| {
+        let spec = ColumnSpec { non_finite: NonFinite::Skip, ..ColumnSpec::default() };
+        let options = report::Options {
+            ci: Some(webeval::metrics::ci::CiOptions { level: 0.9, replicates: 5, seed: 3 }),
+            pipelined,
+            ..report::Options::default()
+        };
+        let mut progress = |_: u64, _: u64| true;
+        match report::evaluate_with("p.csv", text.as_bytes(), &spec, &options, &mut progress) {
+            Ok(r) => serde_json::to_string(&r).expect("json"),
+            Err(e) => format!("error: {e}"),
+        }
+    };
+    let skipped = csv(&[(10_000, "dog,nan,0.2,0.3,0.5,1\n"), (20_000, "cat,0.1,0.2,0.3,inf,1\n")]);
+    let one = run(&skipped, false);
+    assert!(one.contains("skipped 2 rows"), "{}", &one[..one.len().min(300)]);
+    assert_eq!(run(&skipped, true), one);
+    // a feed error (row 15000) before a reader error (row 25000): the feed error, both ways
+    let bad = csv(&[(15_000, "cat,0.1,x,0.3,0.6,1\n"), (25_000, "cat,0.1\n")]);
+    let one = run(&bad, false);
+    assert!(one.starts_with("error: ") && one.contains("line 15002") && one.contains("'x'"), "{one}");
+    assert_eq!(run(&bad, true), one);
+    let ragged = csv(&[(25_000, "cat,0.1\n")]);
+    let one = run(&ragged, false);
+    assert!(one.starts_with("error: ") && one.contains("25002"), "{one}");
+    assert_eq!(run(&ragged, true), one);
+}

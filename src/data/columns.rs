@@ -283,11 +283,52 @@ fn canonical_label(raw: &str) -> Cow<'_, str> {
 /// spellings it refuses. Both round correctly, so a cell both accept reads the same.
 #[inline]
 pub fn parse_f64(raw: &[u8]) -> Option<f64> {
+    if let Some(v) = parse_plain_decimal(raw) {
+        return Some(v);
+    }
     match fast_float2::parse::<f64, _>(raw) {
         Ok(v) => Some(v),
         // Numbers are ASCII: a cell that is not UTF-8 is not a number.
         Err(_) => std::str::from_utf8(raw).ok()?.parse().ok(),
     }
+}
+
+/// Exact powers of ten: every one up to 10^22 is a double.
+const POW10: [f64; 20] =
+    [1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19];
+
+/// The shape a predictions file's numbers nearly always have, `[-+]digits[.digits]` with at
+/// most 19 digits, read as an integer and one division (Clinger's fast path: when the
+/// integer is below 2^53 both operands are exact, so the correctly rounded quotient is the
+/// correctly rounded number). `None` for anything else (exponents, long mantissas, text).
+#[inline]
+fn parse_plain_decimal(raw: &[u8]) -> Option<f64> {
+    let (neg, s) = match raw.split_first() {
+        Some((b'-', rest)) => (true, rest),
+        Some((b'+', rest)) => (false, rest),
+        _ => (false, raw),
+    };
+    let mut m: u64 = 0;
+    let mut i = 0;
+    while let Some(d) = s.get(i).map(|c| c.wrapping_sub(b'0')).filter(|d| *d < 10) {
+        m = m.wrapping_mul(10).wrapping_add(u64::from(d));
+        i += 1;
+    }
+    let whole = i;
+    let mut frac = 0;
+    if s.get(i) == Some(&b'.') {
+        i += 1;
+        while let Some(d) = s.get(i).map(|c| c.wrapping_sub(b'0')).filter(|d| *d < 10) {
+            m = m.wrapping_mul(10).wrapping_add(u64::from(d));
+            i += 1;
+            frac += 1;
+        }
+    }
+    if i != s.len() || whole + frac == 0 || whole + frac > 19 || m > 1 << 53 {
+        return None;
+    }
+    let v = m as f64 / POW10[frac];
+    Some(if neg { -v } else { v })
 }
 
 /// What is done to the score columns before the metrics see them.
@@ -723,6 +764,20 @@ impl Plan {
         Ok(())
     }
 
+    /// The columns read as numbers (scores, weight, regression values, indicators): what a
+    /// reading thread may parse ahead ([`Record::parse_numbers`]).
+    pub fn numeric_columns(&self) -> Vec<usize> {
+        let mut cols: Vec<usize> = self.input_cols.iter().chain(&self.ml_truth).chain(&self.ml_pred).copied().collect();
+        cols.extend(self.roles.weight);
+        if self.task == Task::Regression {
+            cols.push(self.roles.label);
+            cols.extend(self.roles.pred);
+        }
+        cols.sort_unstable();
+        cols.dedup();
+        cols
+    }
+
     pub fn evaluation(&self) -> Evaluation {
         let width = self.score_cols.len();
         if self.task == Task::Multilabel {
@@ -733,6 +788,9 @@ impl Plan {
     }
 
     fn number(&self, record: &Record, col: usize, line: u64, expected: &str) -> Result<f64> {
+        if let Some(v) = record.parsed(col) {
+            return Ok(v);
+        }
         let raw = record.get(col).trim_ascii();
         let parsed = parse_f64(raw);
         match parsed {
@@ -907,12 +965,56 @@ mod tests {
             "1_000",
             " 1",
             "3.14abc",
+            "9007199254740992",
+            "9007199254740993",
+            "0.9007199254740993",
+            "1234567890123456789",
+            "12345678901234567890",
+            "0.1234567890123456789",
+            "-0.0",
+            ".",
+            "-.",
+            "+.5",
+            "0.30000000000000004",
+            "00000000000000000001.5",
+            "1.2.3",
+            "1-",
         ] {
             let std = raw.parse::<f64>().ok();
             let got = super::parse_f64(raw.as_bytes());
             assert_eq!(got.map(f64::to_bits), std.map(f64::to_bits), "{raw:?}: {got:?} vs {std:?}");
         }
         assert_eq!(super::parse_f64(b"\xff1"), None);
+    }
+
+    /// Random plain decimals (the fast path's shape, up to and past its limits) read as std
+    /// reads them, bit for bit.
+    #[test]
+    fn plain_decimals_read_as_std_does() {
+        let mut rng = crate::metrics::ci::SplitMix64::new(11);
+        for _ in 0..200_000 {
+            let r = rng.next_u64();
+            let whole = (r % 8) as usize;
+            let frac = ((r >> 8) % 16) as usize;
+            let mut text = String::new();
+            if r >> 20 & 1 == 1 {
+                text.push('-');
+            }
+            let mut digits = rng.next_u64();
+            for i in 0..whole + frac {
+                if i == whole {
+                    text.push('.');
+                }
+                if i % 16 == 15 {
+                    digits = rng.next_u64();
+                }
+                text.push(char::from(b'0' + (digits % 10) as u8));
+                digits /= 10;
+            }
+            let std = text.parse::<f64>().ok();
+            let got = super::parse_f64(text.as_bytes());
+            assert_eq!(got.map(f64::to_bits), std.map(f64::to_bits), "{text:?}");
+        }
     }
 
     #[test]

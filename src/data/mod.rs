@@ -52,6 +52,9 @@ pub trait Rows {
 pub struct Record {
     bytes: Vec<u8>,
     spans: Vec<(usize, usize)>,
+    /// Field numbers parsed ahead of the feed ([`Record::parse_numbers`]): one per field,
+    /// NaN where not parsed or not a finite number (the feed then looks at the bytes).
+    numbers: Vec<f64>,
     /// Scratch for readers that produce strings (see [`Rows::next_bytes`]).
     strings: Vec<String>,
 }
@@ -74,6 +77,25 @@ impl Record {
     fn clear(&mut self) {
         self.bytes.clear();
         self.spans.clear();
+        self.numbers.clear();
+    }
+
+    /// Parse the numbers of `columns` now (on a reading thread), so the feed finds them.
+    pub fn parse_numbers(&mut self, columns: &[usize]) {
+        self.numbers.clear();
+        self.numbers.resize(self.len(), f64::NAN);
+        for &c in columns {
+            if let Some(slot) = self.numbers.get_mut(c) {
+                let (a, b) = self.spans[c];
+                *slot = columns::parse_f64(self.bytes[a..b].trim_ascii()).unwrap_or(f64::NAN);
+            }
+        }
+    }
+
+    /// Field `i`'s number when [`Record::parse_numbers`] found a finite one.
+    #[inline]
+    pub fn parsed(&self, i: usize) -> Option<f64> {
+        self.numbers.get(i).copied().filter(|v| v.is_finite())
     }
 
     fn push_field(&mut self, field: &[u8]) {
