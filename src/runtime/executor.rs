@@ -66,6 +66,12 @@ pub trait Kernel: Send + Sync {
     /// `inputs[i]` is `None` for an omitted optional input. Returns the node's outputs in
     /// order (trailing optional outputs may be left out).
     fn run(&self, inputs: &[Option<&Tensor>], pool: &mut BufferPool) -> Result<Vec<Tensor>>;
+    /// For a kernel whose one output is input 0 under a new shape (Reshape, Flatten, ...):
+    /// that shape. When the step is input 0's last reader, the executor moves the buffer
+    /// instead of running the kernel (which would copy it).
+    fn view_shape(&self, _inputs: &[Option<&Tensor>]) -> Option<Result<Vec<usize>>> {
+        None
+    }
 }
 
 /// What a backend may look at while compiling a node.
@@ -390,7 +396,17 @@ impl Session {
                         )),
                     ));
                 }
-                st.kernel.run(&ins, &mut pool).map_err(|e| node_error(node, e))?
+                // Input 0 dies here and is not a constant: a reshape can take its buffer.
+                let dying =
+                    st.inputs.first().copied().flatten().filter(|s| st.release.contains(s) && values[*s].is_some());
+                match dying.and_then(|s| Some((s, st.kernel.view_shape(&ins)?))) {
+                    Some((s, shape)) => {
+                        let shape = shape.map_err(|e| node_error(node, e))?;
+                        let t = values[s].take().ok_or_else(|| Error::Runtime("view input vanished".into()))?;
+                        vec![t.reshaped(shape).map_err(|e| node_error(node, e))?]
+                    }
+                    None => st.kernel.run(&ins, &mut pool).map_err(|e| node_error(node, e))?,
+                }
             };
             for (o, t) in st.outputs.iter().zip(outs) {
                 if let Some(o) = o {

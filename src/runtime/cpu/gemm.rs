@@ -213,26 +213,35 @@ pub fn sgemm(
                 let acc = accumulate || pc > 0;
                 for (ib, ic) in (0..m).step_by(mc).enumerate() {
                     let mcur = mc.min(m - ic);
-                    let ap: &[f32] = match a {
+                    // (A's values, the distance between its depth steps.)
+                    let (ap, astride): (&[f32], usize) = match a {
+                        // One unscaled row is read in place by the row kernel: no packing.
+                        Operand::Strided(am) if m == 1 && alpha == 1.0 => {
+                            let row = &am.data[pc * am.cs..];
+                            assert!(row.len() > (kc - 1) * am.cs, "sgemm: A is too small");
+                            (row, am.cs)
+                        }
                         Operand::Strided(am) => {
                             pack_a(am, ic, mcur, pc, kc, mr, alpha, abuf);
-                            abuf
+                            (abuf, mr)
                         }
-                        Operand::Packed(p) => &p.data[p.offsets[ib * k_blocks + pb]..],
+                        Operand::Packed(p) => (&p.data[p.offsets[ib * k_blocks + pb]..], mr),
                     };
                     if m == 1 {
                         // A single row (batch-1 layers, recurrent steps): the MR-row tile would
                         // spend MR-1 rows on padding. Whole strips go straight into C, a last
                         // partial one through the tile.
                         let full = ncur / nr;
-                        // SAFETY: the packed A row holds kc steps of stride mr, the block holds
+                        // SAFETY: A's row holds kc steps of stride astride, the block holds
                         // ceil(ncur/nr) strips of nr*kc floats, and C row 0 has n >= jc + full*nr.
-                        unsafe { (kernel.row)(kc, ap.as_ptr(), mr, bp.as_ptr(), full, c[jc..].as_mut_ptr(), acc) };
+                        unsafe { (kernel.row)(kc, ap.as_ptr(), astride, bp.as_ptr(), full, c[jc..].as_mut_ptr(), acc) };
                         let cols = ncur - full * nr;
                         if cols > 0 {
                             let strip = &bp[full * nr * kc..][..nr * kc];
                             // SAFETY: one strip of nr*kc floats into the tile's first nr floats.
-                            unsafe { (kernel.row)(kc, ap.as_ptr(), mr, strip.as_ptr(), 1, tile.as_mut_ptr(), false) };
+                            unsafe {
+                                (kernel.row)(kc, ap.as_ptr(), astride, strip.as_ptr(), 1, tile.as_mut_ptr(), false)
+                            };
                             let c0 = jc + full * nr;
                             for (o, s) in c[c0..c0 + cols].iter_mut().zip(tile.iter()) {
                                 *o = if acc { *o + s } else { *s };

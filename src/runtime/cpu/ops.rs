@@ -128,6 +128,30 @@ where
     }
 }
 
+/// A kernel that only gives input 0 a new shape (Reshape, Flatten, Squeeze, Unsqueeze): the
+/// closure computes that shape. The executor moves input 0's buffer into the output when this
+/// node is its last reader ([`Kernel::view_shape`]); otherwise `run` copies it.
+pub struct ViewKernel<F>(pub F);
+
+impl<F> Kernel for ViewKernel<F>
+where
+    F: Fn(&[Option<&Tensor>]) -> Result<Vec<usize>> + Send + Sync,
+{
+    fn run(&self, inputs: &[Option<&Tensor>], _: &mut BufferPool) -> Result<Vec<Tensor>> {
+        Ok(vec![input(inputs, 0)?.clone().reshaped((self.0)(inputs)?)?])
+    }
+    fn view_shape(&self, inputs: &[Option<&Tensor>]) -> Option<Result<Vec<usize>>> {
+        Some((self.0)(inputs))
+    }
+}
+
+fn view_kernel<F>(f: F) -> Option<Box<dyn Kernel>>
+where
+    F: Fn(&[Option<&Tensor>]) -> Result<Vec<usize>> + Send + Sync + 'static,
+{
+    Some(Box::new(ViewKernel(f)))
+}
+
 pub fn kernel<F>(f: F) -> Option<Box<dyn Kernel>>
 where
     F: Fn(&[Option<&Tensor>], &mut BufferPool) -> Result<Vec<Tensor>> + Send + Sync + 'static,
@@ -262,41 +286,38 @@ impl Backend for CpuBackend {
             }
             "Reshape" => {
                 let allowzero = node.attr_int("allowzero", 0)? != 0;
-                kernel(move |ins, _| {
+                view_kernel(move |ins| {
                     let t = input(ins, 0)?;
                     let spec = input(ins, 1)?.to_i64_vec();
-                    let shape = reshape_dims(&t.shape, &spec, allowzero)?;
-                    Ok(vec![t.clone().reshaped(shape)?])
+                    reshape_dims(&t.shape, &spec, allowzero)
                 })
             }
             "Flatten" => {
                 let axis = node.attr_int("axis", 1)?;
-                kernel(move |ins, _| {
+                view_kernel(move |ins| {
                     let t = input(ins, 0)?;
                     let a = if axis < 0 { axis + t.rank() as i64 } else { axis };
                     if a < 0 || a > t.rank() as i64 {
                         return Err(bad(format!("Flatten axis {axis} out of range for rank {}", t.rank())));
                     }
                     let a = a as usize;
-                    let outer = numel(&t.shape[..a]);
-                    Ok(vec![t.clone().reshaped(vec![outer, numel(&t.shape[a..])])?])
+                    Ok(vec![numel(&t.shape[..a]), numel(&t.shape[a..])])
                 })
             }
             "Squeeze" | "Unsqueeze" => {
                 let attr_axes = node.attr_ints("axes")?.map(<[i64]>::to_vec);
                 let squeeze = op == "Squeeze";
-                kernel(move |ins, _| {
+                view_kernel(move |ins| {
                     let t = input(ins, 0)?;
                     let axes = match ins.get(1).copied().flatten() {
                         Some(a) => Some(a.to_i64_vec()),
                         None => attr_axes.clone(),
                     };
-                    let shape = if squeeze {
-                        squeeze_shape(&t.shape, axes)?
+                    if squeeze {
+                        squeeze_shape(&t.shape, axes)
                     } else {
-                        unsqueeze_shape(&t.shape, &axes.unwrap_or_default())?
-                    };
-                    Ok(vec![t.clone().reshaped(shape)?])
+                        unsqueeze_shape(&t.shape, &axes.unwrap_or_default())
+                    }
                 })
             }
             "Transpose" => {

@@ -26,6 +26,8 @@ struct Cell {
     plain: bool,
     /// W^T and R^T of each direction packed at load time when they are initializers.
     packed: Option<Vec<(gemm::Packed, gemm::Packed)>>,
+    /// Whether output Y (every step's hidden state) is read; models that only use Y_h skip it.
+    want_y: bool,
 }
 
 pub fn compile(node: &Node, ctx: &CompileCtx) -> Result<Option<Box<dyn Kernel>>> {
@@ -70,6 +72,7 @@ pub fn compile(node: &Node, ctx: &CompileCtx) -> Result<Option<Box<dyn Kernel>>>
         layout: node.attr_int("layout", 0)?,
         packed: None,
         plain: false,
+        want_y: node.outputs.first().is_some_and(|o| !o.is_empty()),
     };
     let packed = match (ctx.constant(node, 1), ctx.constant(node, 2)) {
         (Some(wt), Some(rt)) if wt.rank() == 3 && rt.rank() == 3 => {
@@ -102,7 +105,11 @@ pub fn compile(node: &Node, ctx: &CompileCtx) -> Result<Option<Box<dyn Kernel>>>
 impl Cell {
     fn run(&self, ins: &[Option<&Tensor>]) -> Result<Vec<Tensor>> {
         let (xt, _) = input_f32(ins, 0)?;
-        let x = if self.layout == 1 { transpose(xt, &[1, 0, 2])? } else { xt.clone() };
+        let x = if self.layout == 1 {
+            std::borrow::Cow::Owned(transpose(xt, &[1, 0, 2])?)
+        } else {
+            std::borrow::Cow::Borrowed(xt)
+        };
         let xv = x.as_f32("X")?;
         let (wt, w) = input_f32(ins, 1)?;
         let (_, r) = input_f32(ins, 2)?;
@@ -125,7 +132,7 @@ impl Cell {
             .map(|t| t.to_i64_vec().iter().map(|&v| v.clamp(0, seq as i64) as usize).collect());
         let h0 = opt(5);
         let (c0, peep) = if self.lstm { (opt(6), opt(7)) } else { (None, None) };
-        let mut y = vec![0f32; seq * self.dirs * batch * h];
+        let mut y = vec![0f32; if self.want_y { seq * self.dirs * batch * h } else { 0 }];
         let mut yh = vec![0f32; self.dirs * batch * h];
         let mut yc = vec![0f32; self.dirs * batch * h];
         let kern = super::best();
@@ -133,11 +140,18 @@ impl Cell {
             let wd = &w[d * gh * isz..(d + 1) * gh * isz];
             let rd = &r[d * gh * h..(d + 1) * gh * h];
             // Input projection for all steps: [seq*batch, gh] = X · W^T + Wb.
+            // An LSTM adds Rb here too and accumulates each step's recurrent product into that
+            // step's rows of xp (GRU keeps them apart: its reset gate scales the recurrent part).
             let mut xp = vec![0f32; seq * batch * gh];
             if let Some(b) = &bias {
-                let wb = &b[d * 2 * gh..d * 2 * gh + gh];
+                let mut wb = b[d * 2 * gh..d * 2 * gh + gh].to_vec();
+                if self.lstm {
+                    for (w, r) in wb.iter_mut().zip(&b[d * 2 * gh + gh..(d + 1) * 2 * gh]) {
+                        *w += r;
+                    }
+                }
                 for row in xp.chunks_mut(gh) {
-                    row.copy_from_slice(wb);
+                    row.copy_from_slice(&wb);
                 }
             }
             // Weights packed at load time, or now (R^T is read every time step: once per direction).
@@ -181,40 +195,47 @@ impl Cell {
                 if let Some(v) = &c0 {
                     cs.copy_from_slice(&v[(d * batch + b0) * h..(d * batch + b0 + nb) * h]);
                 }
-                let mut hr = vec![0f32; nb * gh];
+                let mut hr = vec![0f32; if self.lstm { 0 } else { nb * gh }];
                 for step in 0..len {
                     let t = if reverse { len - 1 - step } else { step };
-                    for row in hr.chunks_mut(gh) {
-                        row.copy_from_slice(&rb);
+                    // The group's rows of step t: nb consecutive rows of xp.
+                    let rows = (t * batch + b0) * gh..(t * batch + b0 + nb) * gh;
+                    let hmat = Operand::Strided(MatRef::row_major(&hs, h));
+                    if self.lstm {
+                        gemm::sgemm(
+                            kern,
+                            nb,
+                            gh,
+                            h,
+                            1.0,
+                            hmat,
+                            Operand::Packed(r_packed),
+                            &mut xp[rows.clone()],
+                            gh,
+                            true,
+                        );
+                    } else {
+                        for row in hr.chunks_mut(gh) {
+                            row.copy_from_slice(&rb);
+                        }
+                        gemm::sgemm(kern, nb, gh, h, 1.0, hmat, Operand::Packed(r_packed), &mut hr, gh, true);
                     }
-                    gemm::sgemm(
-                        kern,
-                        nb,
-                        gh,
-                        h,
-                        1.0,
-                        Operand::Strided(MatRef::row_major(&hs, h)),
-                        Operand::Packed(r_packed),
-                        &mut hr,
-                        gh,
-                        true,
-                    );
                     for bi in 0..nb {
-                        let xrow = &xp[(t * batch + b0 + bi) * gh..][..gh];
-                        let hrow = &hr[bi * gh..][..gh];
+                        let xrow = &xp[rows.start + bi * gh..][..gh];
+                        // LSTM: xrow already holds the recurrent product and both biases.
+                        let hrow: &[f32] = if self.lstm { &[] } else { &hr[bi * gh..][..gh] };
                         let cl = |v: f32| self.clip.map_or(v, |c| v.clamp(-c, c));
                         if self.lstm && self.plain {
                             // Default activations, no clip, peepholes or coupled gates.
                             let (xi, xo, xf, xc) = (&xrow[..h], &xrow[h..2 * h], &xrow[2 * h..3 * h], &xrow[3 * h..]);
-                            let (ri, ro, rf, rc) = (&hrow[..h], &hrow[h..2 * h], &hrow[2 * h..3 * h], &hrow[3 * h..]);
                             let (cs, hs) = (&mut cs[bi * h..(bi + 1) * h], &mut hs[bi * h..(bi + 1) * h]);
                             use super::fastmath::{sigmoid, tanh};
                             for j in 0..h {
-                                let i = sigmoid(xi[j] + ri[j]);
-                                let f = sigmoid(xf[j] + rf[j]);
-                                let g = tanh(xc[j] + rc[j]);
+                                let i = sigmoid(xi[j]);
+                                let f = sigmoid(xf[j]);
+                                let g = tanh(xc[j]);
                                 let c = f * cs[j] + i * g;
-                                let o = sigmoid(xo[j] + ro[j]);
+                                let o = sigmoid(xo[j]);
                                 cs[j] = c;
                                 hs[j] = o * tanh(c);
                             }
@@ -223,16 +244,12 @@ impl Cell {
                                 let cprev = cs[bi * h + j];
                                 let pi = pd.map_or(0.0, |p| p[j] * cprev);
                                 let pf = pd.map_or(0.0, |p| p[2 * h + j] * cprev);
-                                let i = (acts[0])(cl(xrow[j] + hrow[j] + pi));
-                                let f = if self.input_forget {
-                                    1.0 - i
-                                } else {
-                                    (acts[0])(cl(xrow[2 * h + j] + hrow[2 * h + j] + pf))
-                                };
-                                let g = (acts[1])(cl(xrow[3 * h + j] + hrow[3 * h + j]));
+                                let i = (acts[0])(cl(xrow[j] + pi));
+                                let f = if self.input_forget { 1.0 - i } else { (acts[0])(cl(xrow[2 * h + j] + pf)) };
+                                let g = (acts[1])(cl(xrow[3 * h + j]));
                                 let c = f * cprev + i * g;
                                 let po = pd.map_or(0.0, |p| p[h + j] * c);
-                                let o = (acts[0])(cl(xrow[h + j] + hrow[h + j] + po));
+                                let o = (acts[0])(cl(xrow[h + j] + po));
                                 cs[bi * h + j] = c;
                                 hs[bi * h + j] = o * (acts[2])(c);
                             }
@@ -254,7 +271,7 @@ impl Cell {
                             }
                         }
                     }
-                    for bi in 0..nb {
+                    for bi in (0..nb).filter(|_| self.want_y) {
                         let dst = ((t * self.dirs + d) * batch + b0 + bi) * h;
                         y[dst..dst + h].copy_from_slice(&hs[bi * h..(bi + 1) * h]);
                     }
@@ -266,11 +283,15 @@ impl Cell {
                 }
             }
         }
-        let mut yt = Tensor::f32(vec![seq, self.dirs, batch, h], y);
+        // An unread Y is an empty placeholder (the executor drops outputs nobody reads).
+        let y_shape = if self.want_y { vec![seq, self.dirs, batch, h] } else { vec![0] };
+        let mut yt = Tensor::f32(y_shape, y);
         let mut yht = Tensor::f32(vec![self.dirs, batch, h], yh);
         let mut yct = Tensor::f32(vec![self.dirs, batch, h], yc);
         if self.layout == 1 {
-            yt = transpose(&yt, &[2, 0, 1, 3])?;
+            if self.want_y {
+                yt = transpose(&yt, &[2, 0, 1, 3])?;
+            }
             yht = transpose(&yht, &[1, 0, 2])?;
             yct = transpose(&yct, &[1, 0, 2])?;
         }
