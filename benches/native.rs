@@ -208,7 +208,8 @@ fn infer(args: &[String]) {
         times.push(run());
     }
     times.sort_by(f64::total_cmp);
-    println!("{}", serde_json::json!({ "median_s": times[times.len() / 2], "runs": times.len() }));
+    let kernel = webeval::runtime::cpu::best().name;
+    println!("{}", serde_json::json!({ "median_s": times[times.len() / 2], "runs": times.len(), "kernel": kernel }));
 }
 
 fn inspect(path: &str, runs: usize) {

@@ -214,7 +214,7 @@ function benchInference(exe) {
       const args = [join(dir, m.file), m.input, String(batch), ...m.shape.map(String)];
       const nat = runJson(exe, ['infer', ...args]);
       const ort = runJson(PYTHON, ['benches/ort_infer.py', ...args]);
-      const row = { model: key, file: m.file, batch, native: nat, onnxruntime: ort,
+      const row = { model: key, file: m.file, batch, load_average_1m: loadavg()[0], native: nat, onnxruntime: ort,
         throughput_ratio_vs_onnxruntime: ratio(nat.median_s, ort.median_s) };
       log('inference', JSON.stringify(row));
       rows.push(row);
@@ -513,7 +513,9 @@ export function markdown(r) {
       `${p.note ?? ''}. Native: ${m.native_binary}; in-process time of \`model::inspect_path\` + the card's JSON.`, '');
   }
   if (r.inference?.native) {
+    const kernel = r.inference.native.find((i) => i.native?.kernel)?.native.kernel;
     lines.push('## Inference (native, one thread): webeval runtime vs onnxruntime (Python)', '',
+      `GEMM microkernel picked at run time: ${kernel ?? 'not recorded'}; load average ${r.inference.native.map((i) => f(i.load_average_1m, 1)).join(', ')} (per row).`, '',
       '| model | batch | webeval ms | onnxruntime ms | throughput ratio (≥ 1 = webeval faster) |', '|---|---:|---:|---:|---:|');
     for (const i of r.inference.native) {
       const ms = (x) => (x?.median_s == null ? (x?.error ? 'failed' : '—') : (x.median_s * 1e3).toFixed(3));
@@ -532,10 +534,10 @@ export function markdown(r) {
     const ver = r.inference.wasm.find((i) => i.onnxruntime_web?.version)?.onnxruntime_web.version;
     const wr = r.inference.wasm_run;
     if (wr) lines.push('', `Browser inference run ${wr.started} → ${wr.finished}, load average ${f(wr.load_average_1m_at_start, 1)} at start, ${f(wr.load_average_1m_at_end, 1)} at end.`);
-    lines.push('', `onnxruntime-web ${ver ?? '(version unknown)'}: wasm EP, numThreads 1, simd, graphOptimizationLevel all; webeval: \`ModelSession.run\` (input copied in, first float output copied out). Median per-run time over ≥ 1 s of samples (each ≥ 10 ms of back-to-back runs: the page's timer has 0.1 ms resolution) after 3 warm-ups, same page, same input.`, '');
+    lines.push('', `onnxruntime-web ${ver ?? '(version unknown)'}: wasm EP, numThreads 1, simd, graphOptimizationLevel all; webeval: \`ModelSession.run\` (input copied in, first float output copied out). Median per-run time over ≥ 1 s of samples each (a sample is ≥ 10 ms of back-to-back runs: the page's timer has 0.1 ms resolution) after 3 warm-ups, same page, same input; the two runtimes' samples alternate, so load swings on the shared machine hit both alike. webeval build loaded: ${r.inference.wasm.find((i) => i.webeval?.build)?.webeval.build ?? 'simd128'} (www/core.js).`, '');
     const g = r.inference.gemm_wasm;
     if (g && !g.error) {
-      lines.push(`GEMM in wasm: measured simd128 peak (12 independent f32x4 mul+add chains) **${f(g.simd128_peak_gflops, 1)} GFLOPS**; ` +
+      lines.push(`GEMM in wasm: measured simd128 peak (12 independent f32x4 multiply-add chains, fused in the relaxed-SIMD build${g.build ? `; build ${g.build}` : ''}) **${f(g.simd128_peak_gflops, 1)} GFLOPS**; ` +
         g.gemm.map((x) => `${x.m}×${x.n}×${x.k}: ${f(x.gflops, 1)} GFLOPS (**${f(x.percent_of_peak, 0)}%**)`).join(', ') + '.', '');
     }
   }

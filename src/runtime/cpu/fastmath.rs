@@ -12,7 +12,11 @@ pub fn exp(x: f32) -> f32 {
     // 1.5 * 2^23: adding and subtracting it rounds to the nearest integer without a call.
     const ROUND: f32 = 12_582_912.0;
     let x = x.clamp(-87.3, 88.7);
-    let n = (x * LOG2E + ROUND) - ROUND;
+    let t = x * LOG2E + ROUND;
+    let n = t - ROUND;
+    // n as an integer, read from t's mantissa (t is in [2^23, 2^24), where floats step by 1):
+    // a float-to-int conversion (`n as i32`, saturating) kept these loops scalar on x86.
+    let ni = t.to_bits() as i32 - ROUND.to_bits() as i32;
     let r = x - n * 0.693_359_4 - n * -2.121_944_4e-4;
     let mut p = 1.987_569_1e-4;
     p = p * r + 1.398_2e-3;
@@ -22,7 +26,7 @@ pub fn exp(x: f32) -> f32 {
     p = p * r + 0.5;
     let e = p * r * r + r + 1.0;
     // 2^n by building the exponent bits (n is in [-126, 128] after the clamp).
-    let scale = f32::from_bits(((n as i32 + 127).clamp(1, 254) as u32) << 23);
+    let scale = f32::from_bits(((ni + 127).clamp(1, 254) as u32) << 23);
     let y = e * scale;
     if n > 127.0 {
         y * 2.0
