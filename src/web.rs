@@ -505,23 +505,32 @@ impl ModelSession {
     /// Run on `input` of `shape` (fed to the model's first input); returns the first float32
     /// output, flattened.
     pub fn run(&self, input: Vec<f32>, shape: Vec<u32>) -> Result<Vec<f32>, JsError> {
-        let shape: Vec<usize> = shape.iter().map(|&d| d as usize).collect();
-        if crate::runtime::tensor::numel(&shape) != input.len() {
-            return Err(JsError::new(&format!(
-                "input has {} values but shape {shape:?} needs {}",
-                input.len(),
-                crate::runtime::tensor::numel(&shape)
-            )));
-        }
-        let outs =
-            self.session.run(vec![(self.input.clone(), crate::runtime::Tensor::f32(shape, input))]).map_err(js_err)?;
-        outs.into_iter()
-            .find_map(|(_, t)| match t.data {
-                crate::runtime::Data::F32(v) => Some(v),
-                _ => None,
-            })
-            .ok_or_else(|| JsError::new("the model has no float32 output"))
+        let outs = self.session.run(one_feed(&self.input, input, shape)?).map_err(js_err)?;
+        first_f32(outs)
     }
+}
+
+/// The feeds of a one-input model session: `input` of `shape` as `name`, or why they do not fit.
+fn one_feed(name: &str, input: Vec<f32>, shape: Vec<u32>) -> Result<Vec<(String, crate::runtime::Tensor)>, JsError> {
+    let shape: Vec<usize> = shape.iter().map(|&d| d as usize).collect();
+    if crate::runtime::tensor::numel(&shape) != input.len() {
+        return Err(JsError::new(&format!(
+            "input has {} values but shape {shape:?} needs {}",
+            input.len(),
+            crate::runtime::tensor::numel(&shape)
+        )));
+    }
+    Ok(vec![(name.to_string(), crate::runtime::Tensor::f32(shape, input))])
+}
+
+/// A session's first float32 output, flattened.
+fn first_f32(outs: Vec<(String, crate::runtime::Tensor)>) -> Result<Vec<f32>, JsError> {
+    outs.into_iter()
+        .find_map(|(_, t)| match t.data {
+            crate::runtime::Data::F32(v) => Some(v),
+            _ => None,
+        })
+        .ok_or_else(|| JsError::new("the model has no float32 output"))
 }
 
 /// A model compiled for WebGPU, kept across calls (the benchmark's WebGPU side, the
@@ -567,25 +576,9 @@ impl GpuModelSession {
     pub fn run(&self, input: Vec<f32>, shape: Vec<u32>) -> js_sys::Promise {
         let (session, name) = (self.session.clone(), self.input.clone());
         wasm_bindgen_futures::future_to_promise(async move {
-            let shape: Vec<usize> = shape.iter().map(|&d| d as usize).collect();
-            if crate::runtime::tensor::numel(&shape) != input.len() {
-                return Err(JsError::new(&format!(
-                    "input has {} values but shape {shape:?} needs {}",
-                    input.len(),
-                    crate::runtime::tensor::numel(&shape)
-                ))
-                .into());
-            }
-            let feeds = vec![(name, crate::runtime::Tensor::f32(shape, input))];
-            let outs = session.run_tensors(feeds).await.map_err(|e| JsValue::from(js_err(e)))?;
-            let first = outs
-                .into_iter()
-                .find_map(|(_, t)| match t.data {
-                    crate::runtime::Data::F32(v) => Some(v),
-                    _ => None,
-                })
-                .ok_or_else(|| JsValue::from(JsError::new("the model has no float32 output")))?;
-            Ok(js_sys::Float32Array::from(&first[..]).into())
+            let feeds = one_feed(&name, input, shape)?;
+            let outs = session.run_tensors(feeds).await.map_err(js_err)?;
+            Ok(js_sys::Float32Array::from(&first_f32(outs)?[..]).into())
         })
     }
 }
