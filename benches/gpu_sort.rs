@@ -2,8 +2,7 @@
 //! (`cargo bench --bench gpu_sort`): decides whether metrics sort on the GPU.
 //!
 //! CPU: `metrics::sort::for_each_sorted`, the path every ROC/PR walk takes (keys built from the
-//! f32 scores, row + positive flag as payload, radix sort, key-range batches past 4 M items),
-//! and std's `sort_unstable_by` on the bare keys for reference. GPU: the bitonic sort of the
+//! f32 scores, row + positive flag as payload, sorted as `metrics::sort` does it), and std's `sort_unstable_by` on the bare keys for reference. GPU: the bitonic sort of the
 //! bare f32 keys, with the upload and the readback the metrics would pay. It sorts keys only:
 //! the metrics need the payloads too, which a GPU key-value sort would move as well, so its time
 //! here is a lower bound on what the GPU would cost.

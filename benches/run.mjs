@@ -570,7 +570,7 @@ export function markdown(r) {
   if (r.gpu_sort?.rows) {
     const g = r.gpu_sort;
     lines.push('## The metrics\' sort on the GPU vs the CPU (`cargo bench --bench gpu_sort`, native)', '',
-      `Run ${g.started} → ${g.finished}, load average ${f(g.load_average_1m_at_start, 1)} → ${f(g.load_average_1m_at_end, 1)}; ${g.adapter}. ${g.command}.`, '',
+      `Run ${g.started} → ${g.finished}, load average ${f(g.load_average_1m_at_start, 1)} → ${f(g.load_average_1m_at_end, 1)}; ${g.adapter}. ${g.command}.${g.cpu_sort_version ? ` CPU sort: ${g.cpu_sort_version}.` : ''}`, '',
       '| n | metrics sort ms | std sort ms (keys only) | GPU upload + sort + readback ms (keys only) | GPU ÷ metrics sort time |', '|---:|---:|---:|---:|---:|');
     for (const x of g.rows) lines.push(`| ${x.n.toExponential(0)} | ${f(x.metrics_sort_ms, 1)} | ${f(x.std_sort_ms, 1)} | ${f(x.gpu_total_ms, 1)} | ${f(x.gpu_over_metrics, 1)}× |`);
     lines.push('', `${g.note}.`, '');

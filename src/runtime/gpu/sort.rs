@@ -1,7 +1,7 @@
 //! Sorting f32 keys on the GPU (bitonic), measured against the CPU's sort for the metric
 //! engine's AUC / curve sorts (benches/gpu_sort.rs checks it equals the CPU sort and times
-//! both). Not wired into metrics: on lavapipe it was 30x (10^6 keys) to 86x (10^7) slower than
-//! `metrics::sort`, and no hardware adapter was there to measure; see ARCHITECTURE.md.
+//! both). Not wired into metrics: on lavapipe it was 78x (10^7 keys) to 144x (10^6) slower
+//! than `metrics::sort`, and no hardware adapter was there to measure; see ARCHITECTURE.md.
 
 use super::device::{GpuTensor, Recorder};
 use super::elementwise::groups;
