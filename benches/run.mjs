@@ -171,7 +171,7 @@ async function benchIngest(context, base, exe) {
   }
   const bytes = statSync(file).size;
   const out = {
-    file_bytes: bytes, rows: rowsWanted,
+    started: new Date().toISOString(), file_bytes: bytes, rows: rowsWanted,
     note: 'webeval: full report (parse + metrics, curves, exact AUC) and read = until the last row is parsed and fed to the accumulators (the time of the last progress call); pandas: read_csv only',
     load_average_1m_at_start: loadavg()[0],
   };
@@ -189,7 +189,10 @@ async function benchIngest(context, base, exe) {
     const b = await evaluateWithin(page, () => window.benchIngest());
     out.wasm_worker = { seconds: b.seconds, mb_per_s: mbps(b.seconds), read_seconds: b.read_seconds, read_mb_per_s: mbps(b.read_seconds), rows: b.rows, wasm_memory_bytes: b.wasm_memory_bytes, load_average_1m: loadavg()[0] };
   } catch (e) {
-    out.wasm_worker = { error: String(e.message ?? e).split('\n')[0], page_errors: errors.slice(0, 3) };
+    // the reading may have finished before the report failed or ran out of time
+    const st = await page.evaluate(() => window.ingestState).catch(() => null);
+    out.wasm_worker = { error: String(e.message ?? e).split('\n')[0], page_errors: errors.slice(0, 3),
+      read_seconds: st?.read_seconds ?? null, read_mb_per_s: mbps(st?.read_seconds), rows_read: st?.rows ?? null, load_average_1m: loadavg()[0] };
   }
   await page.close();
   log('  wasm worker', JSON.stringify(out.wasm_worker));
@@ -384,6 +387,8 @@ async function main() {
   const started = new Date().toISOString();
   const results = { started, quick, machine: machine(), ci_replicates: CI };
   const previous = existsSync(join(root, 'benches', 'results.json')) ? JSON.parse(readFileSync(join(root, 'benches', 'results.json'), 'utf8')) : {};
+  // The metrics section's settings and run stamp stay with its results when it is not rerun.
+  if (!only.has('metrics')) for (const k of ['ci_replicates', 'metrics_run']) if (previous[k] !== undefined) results[k] = previous[k];
   // Sections that record their own run time and load: run alone, they keep the previous header.
   const partialWasm = !quick && [...only].every((k) => ['inference-wasm', 'inference-gpu', 'model', 'startup'].includes(k));
   if (partialWasm) for (const k of ['started', 'machine', 'ci_replicates', 'quick']) if (previous[k] !== undefined) results[k] = previous[k];
@@ -484,6 +489,7 @@ export function markdown(r) {
     const row = (name, x, rt) => `| ${name} | ${f(x?.read_mb_per_s, 1)} | ${f(x?.read_cpu_mb_per_s, 1)} | ${f(x?.mb_per_s, 1)} | ${f(x?.seconds)} | ${f(rt?.read)}× | ${f(rt?.full)}× | ${mib(x?.peak_rss_bytes ?? x?.wasm_memory_bytes)} | ${f(x?.load_average_1m, 1)} |`;
     const rv = i.ratio_vs_pandas ?? {};
     lines.push(`## Ingest: ${mib(i.file_bytes)} CSV (label + 10 probabilities), MB/s`, '',
+      ...(i.started ? [`Run ${i.started}; load average ${f(i.load_average_1m_at_start, 1)} → ${f(i.load_average_1m_at_end, 1)}.`, ''] : []),
       '| | read MB/s | read MB per CPU-second | full report MB/s | seconds | read ÷ pandas | full ÷ pandas | memory (peak RSS / wasm) | load avg |', '|---|---:|---:|---:|---:|---:|---:|---:|---:|',
       row('webeval wasm (page worker, File stream)', i.wasm_worker, { read: rv.wasm_worker_read, full: rv.wasm_worker }),
       row('webeval native', i.native, { read: rv.native_read, full: rv.native }),
