@@ -78,16 +78,15 @@ fn round_up(x: usize, m: usize) -> usize {
 #[allow(clippy::too_many_arguments)]
 fn pack_a(a: MatRef, r0: usize, mc: usize, p0: usize, kc: usize, mr: usize, alpha: f32, out: &mut Vec<f32>) {
     out.clear();
-    let mut i = 0;
-    while i < mc {
-        let rows = mr.min(mc - i);
-        for p in 0..kc {
-            let base = (p0 + p) * a.cs;
-            for r in 0..mr {
-                out.push(if r < rows { alpha * a.data[(r0 + i + r) * a.rs + base] } else { 0.0 });
+    out.resize(mc.div_ceil(mr) * mr * kc, 0.0);
+    // Row by row (a row-major A is then read sequentially); padding rows stay zero.
+    for (s, strip) in out.chunks_exact_mut(mr * kc).enumerate() {
+        for r in 0..mr.min(mc - s * mr) {
+            let row = &a.data[(r0 + s * mr + r) * a.rs..];
+            for (p, d) in strip.iter_mut().skip(r).step_by(mr).enumerate() {
+                *d = alpha * row[(p0 + p) * a.cs];
             }
         }
-        i += mr;
     }
 }
 
