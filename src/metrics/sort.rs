@@ -167,17 +167,30 @@ fn for_each_sorted_in(
     }
     let shift = 64 - BUCKET_BITS;
     let (starts, low) = histogram(n, &key, shift);
-    let limit = limit.max(1);
     let lowest = low.trailing_zeros() as usize / 8;
     if lowest >= 4 {
-        let e =
-            Emitter { f: &mut f, limit, chunk: limit.min(CHUNK_ITEMS), lowest, out: Vec::new(), scratch: Vec::new() };
-        e.passes(n, |i| Key32::pack(key(i), payload(i)), &key, &starts, pass_bytes);
+        sort_packed::<Key32>(limit, pass_bytes, lowest, key, payload, &starts, f);
     } else {
-        let e =
-            Emitter { f: &mut f, limit, chunk: limit.min(CHUNK_ITEMS), lowest, out: Vec::new(), scratch: Vec::new() };
-        e.passes(n, |i| Item { key: key(i), payload: payload(i) }, &key, &starts, pass_bytes);
+        sort_packed::<Item>(limit, pass_bytes, lowest, key, payload, &starts, f);
     }
+}
+
+/// The bucket passes of [`for_each_sorted_in`] with items stored as `T` (`starts`: the
+/// top-16-bit bucket bounds of all the items).
+fn sort_packed<T: Packed>(
+    limit: usize,
+    pass_bytes: usize,
+    lowest: usize,
+    key: impl Fn(usize) -> u64,
+    payload: impl Fn(usize) -> u32,
+    starts: &[usize],
+    mut f: impl FnMut(&[Item]),
+) {
+    let limit = limit.max(1);
+    let e: Emitter<'_, T, _> =
+        Emitter { f: &mut f, limit, chunk: limit.min(CHUNK_ITEMS), lowest, out: Vec::new(), scratch: Vec::new() };
+    let n = starts[starts.len() - 1];
+    e.passes(n, |i| T::pack(key(i), payload(i)), &key, starts, pass_bytes);
 }
 
 /// A sort item as the bucket pass stores it.
