@@ -2,6 +2,8 @@
 // side in one run on one machine, written to benches/results.json and benches/RESULTS.md.
 //
 //   node benches/run.mjs [--quick] [--only metrics,ingest,inference,inference-wasm,inference-gpu,startup,model] [--ci N] [--ingest-mb N]
+//                        [--rows N,N] [--case-timeout SECONDS] [--native-exe PATH]
+//   (--rows with --only metrics reruns those sizes and keeps the other rows, each with its date)
 //   node benches/run.mjs --markdown     (rewrite RESULTS.md from results.json; measures nothing)
 //
 // - metrics: the full report (all metrics + curves + bootstrap CI) of generated binary and
@@ -122,12 +124,20 @@ async function benchMetrics(context, base, exe, rows, save, sizes) {
   for (const n of sizes) {
     for (const classes of CLASSES) {
       log(`metrics: ${n} rows, ${classes} classes, CI ${CI} replicates`);
-      const row = { rows: n, classes, ci_replicates: CI };
+      const row = { rows: n, classes, ci_replicates: CI, started: new Date().toISOString(), cpu: cpus()[0]?.model, load_average_1m_at_start: loadavg()[0] };
       // The browser: a fresh page (own wasm memory) per case.
       const { page, errors } = await benchPage(context, base);
       try {
+        // CPU time of the page's main thread (where evaluateArrays runs) around the call: the
+        // machine is shared, so wall time includes waiting for a core.
+        await evaluateWithin(page, ([r, c]) => window.prepareMetrics(r, c), [n, classes]);
+        const cdp = await page.context().newCDPSession(page);
+        await cdp.send('Performance.enable');
+        const threadTime = async () => (await cdp.send('Performance.getMetrics')).metrics.find((m) => m.name === 'ThreadTime')?.value;
+        const cpu0 = await threadTime();
         const b = await evaluateWithin(page, ([r, c, ci]) => window.benchMetrics(r, c, ci), [n, classes, CI]);
-        row.wasm = { seconds: b.seconds, ns_per_row: (b.seconds / n) * 1e9, wasm_memory_bytes: b.wasm_memory_bytes };
+        const cpu1 = await threadTime();
+        row.wasm = { seconds: b.seconds, cpu_seconds: cpu1 != null && cpu0 != null ? cpu1 - cpu0 : null, ns_per_row: (b.seconds / n) * 1e9, wasm_memory_bytes: b.wasm_memory_bytes };
         row._wasmMetrics = scalars(b.metrics);
       } catch (e) {
         row.wasm = { error: String(e.message ?? e).split('\n')[0], page_errors: errors.slice(0, 3) };
@@ -138,12 +148,15 @@ async function benchMetrics(context, base, exe, rows, save, sizes) {
       row.native = nat.error ? nat : { seconds: nat.seconds, ns_per_row: (nat.seconds / n) * 1e9, peak_rss_bytes: nat.peak_rss_bytes };
       row._nativeMetrics = scalars(nat.metrics);
       log('  native', JSON.stringify(row.native));
-      // scikit-learn: at 10^7 rows the bootstrap is timed on 1 replicate and scaled.
-      const measured = n >= 5_000_000 ? 1 : n >= 500_000 ? 3 : CI;
+      // scikit-learn: at 10^6 rows the bootstrap is timed on 3 replicates and scaled, at 10^7
+      // on 1 (binary) or on none (10 classes: one replicate is estimated from its measured
+      // parts, see benches/sklearn_metrics.py).
+      const measured = n >= 5_000_000 ? (classes > 2 ? 0 : 1) : n >= 500_000 ? 3 : CI;
       const sk = runJson(PYTHON, ['benches/sklearn_metrics.py', String(n), String(classes), String(CI), String(measured)]);
       row.sklearn = sk.error ? sk : {
-        seconds: sk.seconds, seconds_point: sk.seconds_point, seconds_ci: sk.seconds_ci,
-        ci_measured_replicates: sk.ci_measured_replicates, ns_per_row: (sk.seconds / n) * 1e9, peak_rss_bytes: sk.peak_rss_bytes,
+        seconds: sk.seconds, seconds_point: sk.seconds_point, seconds_ci: sk.seconds_ci, cpu_seconds: sk.cpu_seconds,
+        ci_measured_replicates: sk.ci_measured_replicates, replicate_estimate: sk.replicate_estimate ?? undefined,
+        ns_per_row: (sk.seconds / n) * 1e9, peak_rss_bytes: sk.peak_rss_bytes,
       };
       log('  sklearn', JSON.stringify(row.sklearn));
       row.speedup_vs_sklearn = { wasm: ratio(row.wasm.seconds, row.sklearn.seconds), native: ratio(row.native.seconds, row.sklearn.seconds) };
@@ -153,7 +166,9 @@ async function benchMetrics(context, base, exe, rows, save, sizes) {
       };
       delete row._wasmMetrics;
       delete row._nativeMetrics;
+      row.load_average_1m_at_end = loadavg()[0];
       rows.push(row);
+      rows.sort((a, b) => a.rows - b.rows || a.classes - b.classes);
       save();
     }
   }
@@ -390,7 +405,10 @@ async function main() {
   // The metrics section's settings and run stamp stay with its results when it is not rerun.
   if (!only.has('metrics')) for (const k of ['ci_replicates', 'metrics_run']) if (previous[k] !== undefined) results[k] = previous[k];
   // Sections that record their own run time and load: run alone, they keep the previous header.
-  const partialWasm = !quick && [...only].every((k) => ['inference-wasm', 'inference-gpu', 'model', 'startup'].includes(k));
+  // A metrics run of some sizes only (--rows) is partial too: its own run goes in metrics_run.
+  const partialMetrics = !quick && opt('rows', null) != null && [...only].every((k) => k === 'metrics');
+  const partialWasm = partialMetrics || (!quick && [...only].every((k) => ['inference-wasm', 'inference-gpu', 'model', 'startup'].includes(k)));
+  const thisRun = { started, machine: results.machine };
   if (partialWasm) for (const k of ['started', 'machine', 'ci_replicates', 'quick']) if (previous[k] !== undefined) results[k] = previous[k];
   const exe = only.has('metrics') || only.has('ingest') || only.has('inference') || only.has('model') ? nativeBinary() : null;
   const server = await createServer({ root, server: { host: '127.0.0.1', port: 0, hmr: false }, logLevel: 'warn', clearScreen: false });
@@ -406,6 +424,7 @@ async function main() {
     // (gpu_sort: written by hand from `cargo bench --bench gpu_sort`, which this runner does not run.)
     for (const k of ['metrics', 'ingest', 'inference', 'startup', 'model', 'gpu_sort']) if (!(k in out) && previous[k]) out[k] = previous[k];
     // A partial run keeps everything else the file holds (notes other tools added included).
+    if (partialMetrics) out.metrics_run = { ...thisRun, finished: new Date().toISOString(), machine: { ...thisRun.machine, load_average_1m_at_end: loadavg()[0] } };
     if (partialWasm) for (const k of Object.keys(previous)) if (!(k in out)) out[k] = previous[k];
     const name = quick ? 'results.quick.json' : 'results.json';
     writeFileSync(join(root, 'benches', name), JSON.stringify(out, null, 2) + '\n');
@@ -415,7 +434,14 @@ async function main() {
   // The slowest cases (10^7 rows) go last, so a run cut short has everything else.
   const big = SIZES.filter((n) => n >= 5_000_000);
   try {
-    if (only.has('metrics')) await benchMetrics(context, base, exe, (results.metrics = []), save, SIZES.filter((n) => !big.includes(n)));
+    // Sizes not measured this time (--rows) keep their previous rows when the replicate count
+    // is the same; each row carries its own date and load.
+    if (only.has('metrics')) {
+      const mr = previous.metrics_run;
+      results.metrics = (previous.metrics ?? []).filter((m) => !SIZES.includes(m.rows) && m.ci_replicates === CI)
+        .map((m) => (m.started ? m : { ...m, started: mr?.started, cpu: mr?.machine?.cpu, load_average_1m_at_start: mr?.machine?.load_average_1m_at_start, load_average_1m_at_end: mr?.machine?.load_average_1m_at_end }));
+    }
+    if (only.has('metrics')) await benchMetrics(context, base, exe, results.metrics, save, SIZES.filter((n) => !big.includes(n)));
     if (only.has('ingest')) { results.ingest = await benchIngest(context, base, exe); save(); }
     if (only.has('inference')) {
       results.inference = benchInference(exe);
@@ -464,6 +490,7 @@ async function main() {
 }
 
 const f = (x, d = 2) => (x == null || Number.isNaN(x) ? '—' : Number(x).toFixed(d));
+const times = (x) => (x == null ? '—' : `${f(x)}×`);
 const mib = (b) => (b == null ? '—' : `${(b / 2 ** 20).toFixed(0)} MiB`);
 
 export function markdown(r) {
@@ -473,16 +500,21 @@ export function markdown(r) {
     `${r.machine.chromium}; ${r.machine.python}; ${r.machine.rustc}.`, ''];
   if (r.metrics) {
     lines.push(`## Metrics: full report (all metrics + curves + ${r.ci_replicates}-replicate bootstrap CI)`, '',
-      '| rows | classes | wasm (Chromium) s | native s | scikit-learn s | wasm ÷ sklearn speed-up | native speed-up | wasm ns/row | native ns/row | wasm memory | native peak RSS | sklearn peak RSS | max rel. diff native vs sklearn |',
-      '|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
+      '| rows | classes | wasm (Chromium) s | native s | scikit-learn s | wasm ÷ sklearn speed-up | native speed-up | CPU s: wasm / sklearn | wasm ÷ sklearn CPU speed-up | wasm ns/row | native ns/row | wasm memory | native peak RSS | sklearn peak RSS | max rel. diff native vs sklearn | measured (load avg) |',
+      '|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|');
+    const when = (m) => `${m.started?.slice(0, 16).replace('T', ' ') ?? '—'}, ${m.cpu ?? '—'} (${f(m.load_average_1m_at_start, 1)} → ${f(m.load_average_1m_at_end, 1)})`;
     for (const m of r.metrics) {
-      lines.push(`| ${m.rows.toExponential(0)} | ${m.classes} | ${m.wasm.error ? 'failed' : f(m.wasm.seconds, 3)} | ${f(m.native.seconds, 3)} | ${f(m.sklearn.seconds, 3)} | ${f(m.speedup_vs_sklearn.wasm)}× | ${f(m.speedup_vs_sklearn.native)}× | ${f(m.wasm.ns_per_row, 0)} | ${f(m.native.ns_per_row, 0)} | ${mib(m.wasm.wasm_memory_bytes)} | ${mib(m.native.peak_rss_bytes)} | ${mib(m.sklearn.peak_rss_bytes)} | ${m.agreement.native_vs_sklearn.max_rel_diff.toExponential(1)} (${m.agreement.native_vs_sklearn.shared_keys} keys) |`);
+      const est = m.sklearn.ci_measured_replicates === 0 ? '*' : '';
+      lines.push(`| ${m.rows.toExponential(0)} | ${m.classes} | ${m.wasm.error ? 'failed' : f(m.wasm.seconds, 3)} | ${f(m.native.seconds, 3)} | ${f(m.sklearn.seconds, 3)}${est} | ${f(m.speedup_vs_sklearn.wasm)}× | ${f(m.speedup_vs_sklearn.native)}× | ${f(m.wasm.cpu_seconds, 1)} / ${f(m.sklearn.cpu_seconds, 1)} | ${times(ratio(m.wasm.cpu_seconds, m.sklearn.cpu_seconds))} | ${f(m.wasm.ns_per_row, 0)} | ${f(m.native.ns_per_row, 0)} | ${mib(m.wasm.wasm_memory_bytes)} | ${mib(m.native.peak_rss_bytes)} | ${mib(m.sklearn.peak_rss_bytes)} | ${m.agreement.native_vs_sklearn.max_rel_diff.toExponential(1)} (${m.agreement.native_vs_sklearn.shared_keys} keys) | ${when(m)} |`);
     }
     const errs = r.metrics.filter((m) => m.wasm.error || m.native.error || m.sklearn.error);
     for (const m of errs) lines.push('', `- ${m.rows} rows × ${m.classes} classes: ${[m.wasm.error && `wasm: ${m.wasm.error}`, m.native.error && `native: ${m.native.error}`, m.sklearn.error && `sklearn: ${m.sklearn.error}`].filter(Boolean).join('; ')}`);
-    lines.push('', 'scikit-learn\'s bootstrap is timed on fewer replicates at 10^6 (3) and 10^7 (1) rows and scaled linearly to the same replicate count. Memory: wasm = the wasm instance\'s linear memory after the run (includes the input arrays); peak RSS = the whole process.', '');
+    lines.push('', 'scikit-learn\'s bootstrap is timed on fewer replicates at 10^6 (3) and 10^7 (binary: 1) rows and scaled linearly to the same replicate count. ' +
+      '\\* 10^7 × 10: no replicate is run (one takes ~6 min of CPU here); one replicate = drawing and gathering one resample (timed) + one pass of the same scalar metrics over as many rows (the point estimate\'s own pass, timed); at 2·10^5 × 10 this estimate came to 0.86 × the point estimate\'s time where a measured replicate took 0.87 ×. ' +
+      'CPU s = CPU time of the thread that did the work (wasm: the page\'s main thread, from the DevTools protocol\'s ThreadTime; scikit-learn: process_time, scaled like the wall time), which waiting for a shared core does not inflate; — = not recorded then. ' +
+      'Memory: wasm = the wasm instance\'s linear memory after the run (includes the input arrays); peak RSS = the whole process. Measured = the row\'s start (UTC), the CPU, and the 1-minute load average at its start and end, on 2 shared cores.', '');
     const mr = r.metrics_run;
-    if (mr) lines.push(`(Metrics section from the run of ${mr.started} → ${mr.finished}, load average ${f(mr.machine?.load_average_1m_at_start, 1)} → ${f(mr.machine?.load_average_1m_at_end, 1)} on ${mr.machine?.cpu}; the machine line above is the other sections' run.)`, '');
+    if (mr) lines.push(`(Latest metrics run ${mr.started} → ${mr.finished} on ${mr.machine?.cpu}; the machine line above is the other sections' run.)`, '');
   }
   if (r.ingest) {
     const i = r.ingest;
