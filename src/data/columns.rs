@@ -231,19 +231,18 @@ fn single_label_roles(
 
 /// The columns named in `wanted`, each with its class (`class` of its name), in that order.
 fn named(names: &[String], wanted: &[String], class: fn(&str) -> String, file: &str) -> Result<Vec<(String, usize)>> {
-    let mut out = Vec::with_capacity(wanted.len());
-    for w in wanted {
-        let i = position(names, w, file)?;
-        out.push((class(&names[i]), i));
-    }
-    Ok(out)
+    wanted.iter().map(|w| position(names, w, file).map(|i| (class(&names[i]), i))).collect()
+}
+
+/// A `prob_<class>`-style name's class part (trimmed, non-empty), or `None`.
+fn prob_suffix(name: &str) -> Option<&str> {
+    let n = name.trim();
+    PROB_PREFIXES.iter().find_map(|p| n.strip_prefix(p)).filter(|c| !c.is_empty())
 }
 
 /// The class a per-class score column stands for: its name less a `prob_`-style prefix.
 pub fn prob_class(name: &str) -> String {
-    let n = name.trim();
-    let rest = PROB_PREFIXES.iter().find_map(|p| n.strip_prefix(p)).filter(|c| !c.is_empty());
-    labels::canonical(rest.unwrap_or(n))
+    labels::canonical(prob_suffix(name).unwrap_or(name.trim()))
 }
 
 /// The label a multilabel indicator column stands for: its name less a `label_`/`pred_`-style
@@ -254,16 +253,8 @@ pub fn indicator_class(name: &str) -> String {
 
 /// The `prob_<class>` columns (class, column), other than the `score` column.
 fn prob_columns(names: &[String], score: Option<usize>) -> Vec<(String, usize)> {
-    let mut probs = Vec::new();
-    for (i, n) in names.iter().enumerate() {
-        let n = n.trim();
-        if let Some(class) = PROB_PREFIXES.iter().find_map(|p| n.strip_prefix(p)) {
-            if !class.is_empty() && Some(i) != score {
-                probs.push((labels::canonical(class), i));
-            }
-        }
-    }
-    probs
+    let columns = names.iter().enumerate().filter(|(i, _)| Some(*i) != score);
+    columns.filter_map(|(i, n)| prob_suffix(n).map(|class| (labels::canonical(class), i))).collect()
 }
 
 /// [`labels::canonical`] without allocating when `raw` (trimmed) already is canonical.

@@ -80,14 +80,13 @@ pub fn detect(file: &str, head: &[u8], spec: &ColumnSpec) -> Result<Detected> {
             sample,
         })
         .collect();
-    let mut problems = Vec::new();
-    let (task, error) = match &resolved {
+    let (task, problems, error) = match &resolved {
         Ok(roles) => {
             assign(&mut columns, roles);
-            problems = ambiguities(&names, spec, roles);
-            (if roles.labels.is_empty() { None } else { Some("multilabel") }, None)
+            let task = (!roles.labels.is_empty()).then_some("multilabel");
+            (task, ambiguities(&names, spec, roles), None)
         }
-        Err(e) => (None, Some(e.to_string())),
+        Err(e) => (None, Vec::new(), Some(e.to_string())),
     };
     Ok(Detected { file: file.to_string(), format: opened.format_name(), columns, task, problems, error })
 }

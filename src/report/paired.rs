@@ -401,9 +401,12 @@ impl Tally {
             let m = u64::from(m);
             let mut all_right = true;
             for (c, &cell) in t.per.iter_mut().zip(row) {
-                // bit 0 truth, bit 1 prediction: 3 = TP, 2 = FP, 1 = FN
-                if let Some(slot) = [None, Some(2), Some(1), Some(0)][usize::from(cell & 3)] {
-                    c[slot] += m;
+                // bit 0 truth, bit 1 prediction
+                match cell {
+                    3 => c[0] += m, // true positive
+                    2 => c[1] += m, // false positive
+                    1 => c[2] += m, // false negative
+                    _ => {}
                 }
                 all_right &= cell == 0 || cell == 3;
                 t.wrong += m * u64::from(cell == 1 || cell == 2);
