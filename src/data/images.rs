@@ -8,7 +8,8 @@
 //! names and class `i` is output `i`, as in torchvision.
 
 use crate::error::{Error, Location, Result};
-use image::imageops::FilterType;
+use image::imageops::{self, FilterType};
+use image::{ImageBuffer, Pixel};
 use std::io::{Read, Seek};
 
 /// Memory order of a batch.
@@ -104,10 +105,24 @@ pub fn decode_into(file: &str, bytes: &[u8], spec: &ImageSpec, out: &mut Vec<f32
         .map_err(|e| image_error(file, e.to_string()))?
         .decode()
         .map_err(|e| image_error(file, format!("cannot decode the image ({e}); expected a PNG or JPEG file")))?;
+    // Brought to 8-bit RGB or grey first, so resizing is compiled for two pixel types rather
+    // than for every layout a decoder can return (about 40 KB of wasm).
+    if spec.channels == 3 {
+        write_pixels(&fit(file, img.to_rgb8(), spec)?, spec, out);
+    } else {
+        write_pixels(&fit(file, img.to_luma8(), spec)?, spec, out);
+    }
+    Ok(())
+}
+
+type Buffer<P> = ImageBuffer<P, Vec<u8>>;
+
+/// Resize (and crop) to the model's `width x height` as `spec.resize` says.
+fn fit<P: Pixel<Subpixel = u8> + 'static>(file: &str, img: Buffer<P>, spec: &ImageSpec) -> Result<Buffer<P>> {
     let (w, h) = (spec.width, spec.height);
-    let img = match spec.resize {
-        Resize::Stretch if (img.width(), img.height()) == (w, h) => img,
-        Resize::Stretch => img.resize_exact(w, h, FilterType::Triangle),
+    Ok(match spec.resize {
+        Resize::Stretch if img.dimensions() == (w, h) => img,
+        Resize::Stretch => imageops::resize(&img, w, h, FilterType::Triangle),
         Resize::ShorterThenCenterCrop { shorter } => {
             let (iw, ih) = (img.width().max(1), img.height().max(1));
             let scale = f64::from(shorter) / f64::from(iw.min(ih));
@@ -121,37 +136,30 @@ pub fn decode_into(file: &str, bytes: &[u8], spec: &ImageSpec, out: &mut Vec<f32
                     ),
                 ));
             }
-            let resized = if (nw, nh) == (iw, ih) { img } else { img.resize_exact(nw, nh, FilterType::Triangle) };
-            resized.crop_imm((nw - w) / 2, (nh - h) / 2, w, h)
+            let resized = if (nw, nh) == (iw, ih) { img } else { imageops::resize(&img, nw, nh, FilterType::Triangle) };
+            imageops::crop_imm(&resized, (nw - w) / 2, (nh - h) / 2, w, h).to_image()
         }
-    };
-    let (w, h, c) = (w as usize, h as usize, spec.channels);
+    })
+}
+
+/// Append the pixels, normalised by the spec's mean and std, in its layout.
+fn write_pixels<P: Pixel<Subpixel = u8>>(img: &Buffer<P>, spec: &ImageSpec, out: &mut Vec<f32>) {
+    let (w, h, c) = (img.width() as usize, img.height() as usize, spec.channels);
     let start = out.len();
     out.resize(start + w * h * c, 0.0);
     let dst = &mut out[start..];
     let scale: Vec<f32> = spec.std.iter().map(|s| 1.0 / (255.0 * s)).collect();
     let shift: Vec<f32> = spec.mean.iter().zip(&spec.std).map(|(m, s)| m / s).collect();
-    let mut put = |y: usize, x: usize, ch: usize, v: u8| {
-        let at = match spec.layout {
-            TensorLayout::Nchw => (ch * h + y) * w + x,
-            TensorLayout::Nhwc => (y * w + x) * c + ch,
-        };
-        dst[at] = f32::from(v) * scale[ch] - shift[ch];
-    };
-    if c == 3 {
-        let rgb = img.to_rgb8();
-        for (x, y, p) in rgb.enumerate_pixels() {
-            for ch in 0..3 {
-                put(y as usize, x as usize, ch, p.0[ch]);
-            }
-        }
-    } else {
-        let grey = img.to_luma8();
-        for (x, y, p) in grey.enumerate_pixels() {
-            put(y as usize, x as usize, 0, p.0[0]);
+    for (x, y, p) in img.enumerate_pixels() {
+        let (x, y) = (x as usize, y as usize);
+        for (ch, &v) in p.channels().iter().enumerate().take(c) {
+            let at = match spec.layout {
+                TensorLayout::Nchw => (ch * h + y) * w + x,
+                TensorLayout::Nhwc => (y * w + x) * c + ch,
+            };
+            dst[at] = f32::from(v) * scale[ch] - shift[ch];
         }
     }
-    Ok(())
 }
 
 /// One image, one example.
