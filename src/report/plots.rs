@@ -54,6 +54,34 @@ fn render(name: &str, draw: impl FnOnce(&Area<'_>) -> Result<()>) -> Result<Stri
     Ok(svg)
 }
 
+/// Numeric axes over `x` and `y` with labels, descriptions and a light grid: the frame of the
+/// curve and scatter plots (`y_labels` is the width left for the y tick labels).
+fn gridded<'a, 'b>(
+    root: &'a Area<'b>,
+    name: &str,
+    x: (f64, f64),
+    y: (f64, f64),
+    y_labels: u32,
+    (x_desc, y_desc): (&str, &str),
+) -> Result<Chart<'a, 'b>> {
+    let mut chart = ChartBuilder::on(root)
+        .margin(12)
+        .x_label_area_size(36)
+        .y_label_area_size(y_labels)
+        .build_cartesian_2d(x.0..x.1, y.0..y.1)
+        .or_plot(name)?;
+    chart
+        .configure_mesh()
+        .x_desc(x_desc)
+        .y_desc(y_desc)
+        .label_style(("sans-serif", 13))
+        .axis_desc_style(("sans-serif", 15))
+        .light_line_style(RGBColor(235, 235, 235))
+        .draw()
+        .or_plot(name)?;
+    Ok(chart)
+}
+
 /// One coloured line per entry, at most 12, with a legend box at `position`.
 fn labelled_lines<'a, 'b: 'a>(
     chart: &mut Chart<'a, 'b>,
@@ -226,21 +254,7 @@ fn curves_svg(
     diagonal: bool,
 ) -> Result<String> {
     render(name, |root| {
-        let mut chart = ChartBuilder::on(root)
-            .margin(12)
-            .x_label_area_size(36)
-            .y_label_area_size(44)
-            .build_cartesian_2d(0.0..1.0, 0.0..1.02)
-            .or_plot(name)?;
-        chart
-            .configure_mesh()
-            .x_desc(x_desc)
-            .y_desc(y_desc)
-            .label_style(("sans-serif", 13))
-            .axis_desc_style(("sans-serif", 15))
-            .light_line_style(RGBColor(235, 235, 235))
-            .draw()
-            .or_plot(name)?;
+        let mut chart = gridded(root, name, (0.0, 1.0), (0.0, 1.02), 44, (x_desc, y_desc))?;
         if diagonal {
             chart
                 .draw_series(LineSeries::new(vec![(0.0, 0.0), (1.0, 1.0)], RGBColor(180, 180, 180).stroke_width(1)))
@@ -301,21 +315,7 @@ fn scatter_svg(
     note: &str,
 ) -> Result<String> {
     render(name, |root| {
-        let mut chart = ChartBuilder::on(root)
-            .margin(12)
-            .x_label_area_size(36)
-            .y_label_area_size(56)
-            .build_cartesian_2d(x_range.0..x_range.1, y_range.0..y_range.1)
-            .or_plot(name)?;
-        chart
-            .configure_mesh()
-            .x_desc(x_desc)
-            .y_desc(y_desc)
-            .label_style(("sans-serif", 13))
-            .axis_desc_style(("sans-serif", 15))
-            .light_line_style(RGBColor(235, 235, 235))
-            .draw()
-            .or_plot(name)?;
+        let mut chart = gridded(root, name, x_range, y_range, 56, (x_desc, y_desc))?;
         chart.draw_series(LineSeries::new(reference, RGBColor(150, 150, 150).stroke_width(1))).or_plot(name)?;
         let color = PALETTE[0].mix(0.45);
         chart.draw_series(pts.iter().map(|&p| Circle::new(p, 2, color.filled()))).or_plot(name)?;
