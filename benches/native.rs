@@ -10,6 +10,8 @@
 //! - `native inspect MODEL [RUNS]`: `webeval inspect MODEL --format json`'s work (read from disk,
 //!   external data from the model's folder, the card as JSON), median of RUNS (default 3).
 //! - `native profile MODEL INPUT BATCH DIM...`: where that time goes, per op (`Session::profile`).
+//! - `native gemm M N K [REPS]`: GFLOPS of the packed GEMM alone (`runtime::cpu::probe`), best of
+//!   five timings (REPS calls each; default: about 2 GFLOP), with the CPU seconds used.
 
 use std::time::Instant;
 use webeval::metrics::ci::CiOptions;
@@ -95,6 +97,7 @@ fn main() {
         Some("infer") => infer(&args[1..]),
         Some("inspect") => inspect(args.get(1).map_or("", String::as_str), arg(2, 3)),
         Some("profile") => profile(&args[1..]),
+        Some("gemm") => gemm(arg(1, 256), arg(2, 512), arg(3, 784), arg(4, 0)),
         Some("gen-csv") => gen_csv(args.get(1).map_or("", String::as_str), arg(2, 1_000_000)),
         _ => metrics(arg(1, 100_000), arg(2, 2), arg(3, 0)),
     }
@@ -210,6 +213,20 @@ fn infer(args: &[String]) {
     times.sort_by(f64::total_cmp);
     let kernel = webeval::runtime::cpu::best().name;
     println!("{}", serde_json::json!({ "median_s": times[times.len() / 2], "runs": times.len(), "kernel": kernel }));
+}
+
+fn gemm(m: usize, n: usize, k: usize, reps: usize) {
+    let reps = if reps > 0 { reps } else { (2e9 / (2.0 * (m * n * k) as f64)).ceil() as usize };
+    let origin = Instant::now();
+    let mut clock = || origin.elapsed().as_secs_f64() * 1e3;
+    let cpu = cpu_seconds();
+    let best = (0..5).map(|_| webeval::runtime::cpu::probe::gemm_gflops(m, n, k, reps, &mut clock)).fold(0.0, f64::max);
+    let kernel = webeval::runtime::cpu::best().name;
+    println!(
+        "{}",
+        serde_json::json!({ "m": m, "n": n, "k": k, "reps": reps, "gflops": best, "kernel": kernel,
+            "cpu_seconds": cpu_seconds() - cpu, "wall_seconds": origin.elapsed().as_secs_f64() })
+    );
 }
 
 fn inspect(path: &str, runs: usize) {

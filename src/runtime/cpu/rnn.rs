@@ -1,5 +1,10 @@
-//! LSTM and GRU. The input projection of every time step is one GEMM; the recurrence does a
-//! small GEMM per step over the whole batch (or per sequence when `sequence_lens` differ).
+//! LSTM and GRU: the input projection of many steps is one GEMM, the recurrence a small GEMM
+//! per step over the whole batch (or per sequence when `sequence_lens` differ), then a pass
+//! over the gates.
+//!
+//! The LSTM projects its input in chunks of steps that fit in cache (all steps of one
+//! sequence; one step at batch 256): projecting every step at once made a 16 MB buffer at
+//! batch 256 that each step's product and gate pass then fetched from memory.
 
 use super::gemm::{self, MatRef, Operand};
 use super::ops::{activation, bad, input_f32, kernel, transpose};
@@ -28,6 +33,8 @@ struct Cell {
     packed: Option<Vec<(gemm::Packed, gemm::Packed)>>,
     /// Whether output Y (every step's hidden state) is read; models that only use Y_h skip it.
     want_y: bool,
+    /// [`CHUNK_FLOATS`] (smaller in tests).
+    chunk_floats: usize,
 }
 
 pub fn compile(node: &Node, ctx: &CompileCtx) -> Result<Option<Box<dyn Kernel>>> {
@@ -73,6 +80,7 @@ pub fn compile(node: &Node, ctx: &CompileCtx) -> Result<Option<Box<dyn Kernel>>>
         packed: None,
         plain: false,
         want_y: node.outputs.first().is_some_and(|o| !o.is_empty()),
+        chunk_floats: CHUNK_FLOATS,
     };
     let packed = match (ctx.constant(node, 1), ctx.constant(node, 2)) {
         (Some(wt), Some(rt)) if wt.rank() == 3 && rt.rank() == 3 => {
@@ -102,6 +110,126 @@ pub fn compile(node: &Node, ctx: &CompileCtx) -> Result<Option<Box<dyn Kernel>>>
     Ok(kernel(move |ins, _| cell.run(ins)))
 }
 
+/// Floats of input projections computed ahead of the recurrence (256 KB: stays in L2).
+const CHUNK_FLOATS: usize = 1 << 16;
+
+/// A direction's sizes and the inputs shared by both cells.
+struct Step<'a> {
+    d: usize,
+    seq: usize,
+    batch: usize,
+    isz: usize,
+    h: usize,
+    x: &'a [f32],
+    /// `B` (both halves, every direction) when given.
+    bias: Option<&'a [f32]>,
+    /// Per batch row, when `sequence_lens` is given.
+    lens: Option<&'a [usize]>,
+    h0: Option<&'a [f32]>,
+    c0: Option<&'a [f32]>,
+    peep: Option<&'a [f32]>,
+}
+
+impl Step<'_> {
+    /// Batch rows run together: the whole batch when every sequence has the full length,
+    /// else one group per sequence: (first row, rows, length).
+    fn groups(&self) -> Vec<(usize, usize, usize)> {
+        match self.lens {
+            Some(l) if l.iter().any(|&v| v != self.seq) => (0..self.batch).map(|b| (b, 1, l[b])).collect(),
+            _ => vec![(0, self.batch, self.seq)],
+        }
+    }
+    /// Rows `b0..b0+nb` of an initial state (`[dirs, batch, h]`) for this direction, or zeros.
+    fn initial(&self, v: Option<&[f32]>, b0: usize, nb: usize) -> Vec<f32> {
+        let (d, batch, h) = (self.d, self.batch, self.h);
+        v.map_or_else(|| vec![0f32; nb * h], |v| v[(d * batch + b0) * h..(d * batch + b0 + nb) * h].to_vec())
+    }
+}
+
+/// The outputs being filled: Y (`[seq, dirs, batch, h]`, empty when unread), Y_h and Y_c
+/// (`[dirs, batch, h]`).
+struct Outs {
+    y: Vec<f32>,
+    yh: Vec<f32>,
+    yc: Vec<f32>,
+    dirs: usize,
+}
+
+impl Outs {
+    /// Hidden rows of group rows `b0..` at step `t` (row stride `stride`, starting at `off`) into Y.
+    fn step(&mut self, s: &Step, t: usize, b0: usize, hs: &[f32], stride: usize, off: usize) {
+        if self.y.is_empty() {
+            return;
+        }
+        let h = s.h;
+        for (bi, row) in hs.chunks(stride).enumerate() {
+            let dst = ((t * self.dirs + s.d) * s.batch + b0 + bi) * h;
+            self.y[dst..dst + h].copy_from_slice(&row[off..off + h]);
+        }
+    }
+    /// The last hidden (and cell) rows of a group.
+    fn last(&mut self, s: &Step, b0: usize, hs: &[f32], stride: usize, off: usize, cs: Option<&[f32]>) {
+        let h = s.h;
+        for (bi, row) in hs.chunks(stride).enumerate() {
+            let dst = (s.d * s.batch + b0 + bi) * h;
+            self.yh[dst..dst + h].copy_from_slice(&row[off..off + h]);
+            if let Some(c) = cs {
+                self.yc[dst..dst + h].copy_from_slice(&c[bi * h..(bi + 1) * h]);
+            }
+        }
+    }
+}
+
+/// The default LSTM cell over `gates` (rows of i, o, f, c pre-activations, biases not yet
+/// added): the cell state `cs` and hidden state `hs` in place. Simple loops the compiler vectorises: one pass per activation, where a single
+/// loop computing all five per element ran ~8x slower natively.
+#[inline(always)]
+fn plain_cell_body(gates: &mut [f32], bias: &[f32], cs: &mut [f32], hs: &mut [f32], h: usize) {
+    use super::fastmath::{sigmoid, tanh};
+    let (biof, bg) = bias.split_at(3 * h);
+    for ((g, c), hrow) in gates.chunks_exact_mut(4 * h).zip(cs.chunks_exact_mut(h)).zip(hs.chunks_exact_mut(h)) {
+        let (iof, g) = g.split_at_mut(3 * h);
+        for (v, b) in iof.iter_mut().zip(biof) {
+            *v = sigmoid(*v + b);
+        }
+        for (v, b) in g.iter_mut().zip(bg) {
+            *v = tanh(*v + b);
+        }
+        let (xi, xo, xf) = (&iof[..h], &iof[h..2 * h], &iof[2 * h..3 * h]);
+        let (g, c, hrow) = (&g[..h], &mut c[..h], &mut hrow[..h]);
+        for j in 0..h {
+            let cc = xf[j] * c[j] + xi[j] * g[j];
+            c[j] = cc;
+            hrow[j] = xo[j] * tanh(cc);
+        }
+    }
+}
+
+/// [`plain_cell_body`] built for the widest vectors this CPU has: the crate is compiled for
+/// baseline x86_64 (SSE2), where these loops ran ~3x slower than with AVX-512.
+fn plain_cell(gates: &mut [f32], bias: &[f32], cs: &mut [f32], hs: &mut [f32], h: usize) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        #[target_feature(enable = "avx512f")]
+        unsafe fn avx512(g: &mut [f32], b: &[f32], c: &mut [f32], hs: &mut [f32], h: usize) {
+            plain_cell_body(g, b, c, hs, h)
+        }
+        #[target_feature(enable = "avx2,fma")]
+        unsafe fn avx2(g: &mut [f32], b: &[f32], c: &mut [f32], hs: &mut [f32], h: usize) {
+            plain_cell_body(g, b, c, hs, h)
+        }
+        if std::is_x86_feature_detected!("avx512f") {
+            // SAFETY: the CPU has AVX-512F.
+            return unsafe { avx512(gates, bias, cs, hs, h) };
+        }
+        if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
+            // SAFETY: the CPU has AVX2 and FMA.
+            return unsafe { avx2(gates, bias, cs, hs, h) };
+        }
+    }
+    plain_cell_body(gates, bias, cs, hs, h)
+}
+
 impl Cell {
     fn run(&self, ins: &[Option<&Tensor>]) -> Result<Vec<Tensor>> {
         let (xt, _) = input_f32(ins, 0)?;
@@ -112,7 +240,7 @@ impl Cell {
         };
         let xv = x.as_f32("X")?;
         let (wt, w) = input_f32(ins, 1)?;
-        let (_, r) = input_f32(ins, 2)?;
+        let (rt, r) = input_f32(ins, 2)?;
         if x.rank() != 3 || wt.rank() != 3 {
             return Err(bad("X must be [seq, batch, input] and W [dirs, gates*hidden, input]"));
         }
@@ -123,37 +251,50 @@ impl Cell {
         if wt.shape != [self.dirs, gh, isz] {
             return Err(bad(format!("W has shape {:?}, expected {:?}", wt.shape, [self.dirs, gh, isz])));
         }
-        let opt = |i: usize| ins.get(i).copied().flatten().map(|t| t.to_f32_vec());
-        let bias = opt(3);
-        let lens: Option<Vec<usize>> = ins
-            .get(4)
-            .copied()
-            .flatten()
-            .map(|t| t.to_i64_vec().iter().map(|&v| v.clamp(0, seq as i64) as usize).collect());
-        let h0 = opt(5);
-        let (c0, peep) = if self.lstm { (opt(6), opt(7)) } else { (None, None) };
-        let mut y = vec![0f32; if self.want_y { seq * self.dirs * batch * h } else { 0 }];
-        let mut yh = vec![0f32; self.dirs * batch * h];
-        let mut yc = vec![0f32; self.dirs * batch * h];
-        let kern = super::best();
-        for d in 0..self.dirs {
-            let wd = &w[d * gh * isz..(d + 1) * gh * isz];
-            let rd = &r[d * gh * h..(d + 1) * gh * h];
-            // Input projection for all steps: [seq*batch, gh] = X · W^T + Wb.
-            // An LSTM adds Rb here too and accumulates each step's recurrent product into that
-            // step's rows of xp (GRU keeps them apart: its reset gate scales the recurrent part).
-            let mut xp = vec![0f32; seq * batch * gh];
-            if let Some(b) = &bias {
-                let mut wb = b[d * 2 * gh..d * 2 * gh + gh].to_vec();
-                if self.lstm {
-                    for (w, r) in wb.iter_mut().zip(&b[d * 2 * gh + gh..(d + 1) * 2 * gh]) {
-                        *w += r;
-                    }
-                }
-                for row in xp.chunks_mut(gh) {
-                    row.copy_from_slice(&wb);
-                }
+        if rt.shape != [self.dirs, gh, h] {
+            return Err(bad(format!("R has shape {:?}, expected {:?}", rt.shape, [self.dirs, gh, h])));
+        }
+        let opt = |i: usize, len: usize, name: &str| -> Result<Option<Vec<f32>>> {
+            match ins.get(i).copied().flatten() {
+                Some(t) if t.len() < len => Err(bad(format!("{name} has {} values, expected {len}", t.len()))),
+                Some(t) => Ok(Some(t.to_f32_vec())),
+                None => Ok(None),
             }
+        };
+        let dirs = self.dirs;
+        let bias = opt(3, dirs * 2 * gh, "B")?;
+        let lens: Option<Vec<usize>> = match ins.get(4).copied().flatten() {
+            Some(t) if t.len() != batch => {
+                return Err(bad(format!("sequence_lens has {} values, expected {batch}", t.len())))
+            }
+            Some(t) => Some(t.to_i64_vec().iter().map(|&v| v.clamp(0, seq as i64) as usize).collect()),
+            None => None,
+        };
+        let h0 = opt(5, dirs * batch * h, "initial_h")?;
+        let (c0, peep) =
+            if self.lstm { (opt(6, dirs * batch * h, "initial_c")?, opt(7, dirs * 3 * h, "P")?) } else { (None, None) };
+        let mut outs = Outs {
+            y: vec![0f32; if self.want_y { seq * dirs * batch * h } else { 0 }],
+            yh: vec![0f32; dirs * batch * h],
+            yc: vec![0f32; if self.lstm { dirs * batch * h } else { 0 }],
+            dirs,
+        };
+        let kern = super::best();
+        for d in 0..dirs {
+            let step = Step {
+                d,
+                seq,
+                batch,
+                isz,
+                h,
+                x: xv,
+                bias: bias.as_deref(),
+                lens: lens.as_deref(),
+                h0: h0.as_deref(),
+                c0: c0.as_deref(),
+                peep: peep.as_deref(),
+            };
+            let (wd, rd) = (&w[d * gh * isz..(d + 1) * gh * isz], &r[d * gh * h..(d + 1) * gh * h]);
             // Weights packed at load time, or now (R^T is read every time step: once per direction).
             let fresh;
             let (w_op, r_packed) = match self.packed.as_ref().and_then(|p| p.get(d)) {
@@ -163,144 +304,249 @@ impl Cell {
                     (Operand::Strided(MatRef::transposed(wd, isz)), &fresh)
                 }
             };
-            gemm::sgemm(
-                kern,
-                seq * batch,
-                gh,
-                isz,
-                1.0,
-                Operand::Strided(MatRef::row_major(xv, isz)),
-                w_op,
-                &mut xp,
-                gh,
-                true,
-            );
-            let rb: Vec<f32> = bias.as_ref().map_or(vec![0.0; gh], |b| b[d * 2 * gh + gh..(d + 1) * 2 * gh].to_vec());
-            let reverse = self.reverse_only || d == 1;
-            let per = if self.lstm { 3 } else { 2 };
-            let acts = &self.acts[d * per..(d + 1) * per];
-            let pd = peep.as_ref().map(|p| &p[d * 3 * h..(d + 1) * 3 * h]);
-            let uniform = lens.as_ref().is_none_or(|l| l.iter().all(|&v| v == seq));
-            let groups: Vec<(usize, usize, usize)> = if uniform {
-                vec![(0, batch, seq)]
+            if self.lstm {
+                self.lstm_direction(&step, w_op, r_packed, &mut outs);
             } else {
-                (0..batch).map(|b| (b, 1, lens.as_ref().map_or(seq, |l| l[b]))).collect()
-            };
-            for (b0, nb, len) in groups {
-                let mut hs = vec![0f32; nb * h];
-                let mut cs = vec![0f32; nb * h];
-                if let Some(v) = &h0 {
-                    hs.copy_from_slice(&v[(d * batch + b0) * h..(d * batch + b0 + nb) * h]);
-                }
-                if let Some(v) = &c0 {
-                    cs.copy_from_slice(&v[(d * batch + b0) * h..(d * batch + b0 + nb) * h]);
-                }
-                let mut hr = vec![0f32; if self.lstm { 0 } else { nb * gh }];
-                for step in 0..len {
-                    let t = if reverse { len - 1 - step } else { step };
-                    // The group's rows of step t: nb consecutive rows of xp.
-                    let rows = (t * batch + b0) * gh..(t * batch + b0 + nb) * gh;
-                    let hmat = Operand::Strided(MatRef::row_major(&hs, h));
-                    if self.lstm {
-                        gemm::sgemm(
-                            kern,
-                            nb,
-                            gh,
-                            h,
-                            1.0,
-                            hmat,
-                            Operand::Packed(r_packed),
-                            &mut xp[rows.clone()],
-                            gh,
-                            true,
-                        );
-                    } else {
-                        for row in hr.chunks_mut(gh) {
-                            row.copy_from_slice(&rb);
-                        }
-                        gemm::sgemm(kern, nb, gh, h, 1.0, hmat, Operand::Packed(r_packed), &mut hr, gh, true);
-                    }
-                    for bi in 0..nb {
-                        let xrow = &mut xp[rows.start + bi * gh..][..gh];
-                        // LSTM: xrow already holds the recurrent product and both biases.
-                        let hrow: &[f32] = if self.lstm { &[] } else { &hr[bi * gh..][..gh] };
-                        let cl = |v: f32| self.clip.map_or(v, |c| v.clamp(-c, c));
-                        if self.lstm && self.plain {
-                            // Default activations, no clip, peepholes or coupled gates.
-                            // One simple pass per activation (gates i, o, f are contiguous, then
-                            // c): loops the compiler vectorises, where a single loop computing
-                            // all five per element ran ~8x slower natively.
-                            use super::fastmath::{sigmoid, tanh};
-                            let (iof, g) = xrow.split_at_mut(3 * h);
-                            for v in iof.iter_mut() {
-                                *v = sigmoid(*v);
-                            }
-                            for v in g.iter_mut() {
-                                *v = tanh(*v);
-                            }
-                            let (xi, xo, xf) = (&iof[..h], &iof[h..2 * h], &iof[2 * h..]);
-                            let (cs, hs) = (&mut cs[bi * h..(bi + 1) * h], &mut hs[bi * h..(bi + 1) * h]);
-                            for j in 0..h {
-                                let c = xf[j] * cs[j] + xi[j] * g[j];
-                                cs[j] = c;
-                                hs[j] = xo[j] * tanh(c);
-                            }
-                        } else if self.lstm {
-                            for j in 0..h {
-                                let cprev = cs[bi * h + j];
-                                let pi = pd.map_or(0.0, |p| p[j] * cprev);
-                                let pf = pd.map_or(0.0, |p| p[2 * h + j] * cprev);
-                                let i = (acts[0])(cl(xrow[j] + pi));
-                                let f = if self.input_forget { 1.0 - i } else { (acts[0])(cl(xrow[2 * h + j] + pf)) };
-                                let g = (acts[1])(cl(xrow[3 * h + j]));
-                                let c = f * cprev + i * g;
-                                let po = pd.map_or(0.0, |p| p[h + j] * c);
-                                let o = (acts[0])(cl(xrow[h + j] + po));
-                                cs[bi * h + j] = c;
-                                hs[bi * h + j] = o * (acts[2])(c);
-                            }
-                        } else {
-                            let hprev = hs[bi * h..(bi + 1) * h].to_vec();
-                            let z: Vec<f32> = (0..h).map(|j| (acts[0])(cl(xrow[j] + hrow[j]))).collect();
-                            let rr: Vec<f32> = (0..h).map(|j| (acts[0])(cl(xrow[h + j] + hrow[h + j]))).collect();
-                            let rh: Vec<f32> = rr.iter().zip(&hprev).map(|(a, b)| a * b).collect();
-                            for j in 0..h {
-                                let hh = if self.linear_before_reset {
-                                    (acts[1])(cl(xrow[2 * h + j] + rr[j] * hrow[2 * h + j]))
-                                } else {
-                                    // (r ⊙ H_prev) · R_h^T + Rb_h
-                                    let row = &rd[(2 * h + j) * h..(2 * h + j + 1) * h];
-                                    let s: f32 = rh.iter().zip(row).map(|(a, b)| a * b).sum();
-                                    (acts[1])(cl(xrow[2 * h + j] + s + rb[2 * h + j]))
-                                };
-                                hs[bi * h + j] = (1.0 - z[j]) * hh + z[j] * hprev[j];
-                            }
-                        }
-                    }
-                    for bi in (0..nb).filter(|_| self.want_y) {
-                        let dst = ((t * self.dirs + d) * batch + b0 + bi) * h;
-                        y[dst..dst + h].copy_from_slice(&hs[bi * h..(bi + 1) * h]);
-                    }
-                }
-                for bi in 0..nb {
-                    let dst = (d * batch + b0 + bi) * h;
-                    yh[dst..dst + h].copy_from_slice(&hs[bi * h..(bi + 1) * h]);
-                    yc[dst..dst + h].copy_from_slice(&cs[bi * h..(bi + 1) * h]);
-                }
+                self.gru_direction(&step, w_op, r_packed, rd, &mut outs);
             }
         }
+        let Outs { y, yh, yc, .. } = outs;
         // An unread Y is an empty placeholder (the executor drops outputs nobody reads).
-        let y_shape = if self.want_y { vec![seq, self.dirs, batch, h] } else { vec![0] };
+        let y_shape = if self.want_y { vec![seq, dirs, batch, h] } else { vec![0] };
         let mut yt = Tensor::f32(y_shape, y);
-        let mut yht = Tensor::f32(vec![self.dirs, batch, h], yh);
-        let mut yct = Tensor::f32(vec![self.dirs, batch, h], yc);
+        let mut yht = Tensor::f32(vec![dirs, batch, h], yh);
         if self.layout == 1 {
             if self.want_y {
                 yt = transpose(&yt, &[2, 0, 1, 3])?;
             }
             yht = transpose(&yht, &[1, 0, 2])?;
+        }
+        if !self.lstm {
+            return Ok(vec![yt, yht]);
+        }
+        let mut yct = Tensor::f32(vec![dirs, batch, h], yc);
+        if self.layout == 1 {
             yct = transpose(&yct, &[1, 0, 2])?;
         }
-        Ok(if self.lstm { vec![yt, yht, yct] } else { vec![yt, yht] })
+        Ok(vec![yt, yht, yct])
+    }
+
+    /// One LSTM direction, in chunks of steps whose input projections (one GEMM per chunk)
+    /// fit in cache; per step, the recurrent product accumulates into that step's rows, then
+    /// the cell. A single-sequence chunk is every step (the weights of the input projection are
+    /// read once, not once per step); at batch 256 a chunk is one step.
+    fn lstm_direction(&self, s: &Step, w_op: Operand, r_packed: &gemm::Packed, outs: &mut Outs) {
+        let (d, isz, h) = (s.d, s.isz, s.h);
+        let gh = 4 * h;
+        let kern = super::best();
+        // Wb + Rb, added in the gate pass.
+        let bias: Vec<f32> = s.bias.map_or(vec![0.0; gh], |b| {
+            let b = &b[d * 2 * gh..(d + 1) * 2 * gh];
+            b[..gh].iter().zip(&b[gh..]).map(|(w, r)| w + r).collect()
+        });
+        let reverse = self.reverse_only || d == 1;
+        let acts = &self.acts[d * 3..(d + 1) * 3];
+        let pd = s.peep.map(|p| &p[d * 3 * h..(d + 1) * 3 * h]);
+        let cl = |v: f32| self.clip.map_or(v, |c| v.clamp(-c, c));
+        for (b0, nb, len) in s.groups() {
+            let mut hs = s.initial(s.h0, b0, nb);
+            let mut cs = s.initial(s.c0, b0, nb);
+            // Steps per chunk: about 256 KB of projections.
+            let chunk = (self.chunk_floats / (nb * gh)).clamp(1, len.max(1));
+            let mut xp = vec![0f32; chunk * nb * gh];
+            // A group is the whole batch (its rows of a step are consecutive) or one sequence.
+            let row_stride = if nb == s.batch { isz } else { s.batch * isz };
+            for c0 in (0..len).step_by(chunk) {
+                let steps = chunk.min(len - c0);
+                // The chunk's steps in time order: t0..t0+steps.
+                let t0 = if reverse { len - c0 - steps } else { c0 };
+                let x = MatRef { data: &s.x[(t0 * s.batch + b0) * isz..], rs: row_stride, cs: 1 };
+                let xp = &mut xp[..steps * nb * gh];
+                gemm::sgemm(kern, steps * nb, gh, isz, 1.0, Operand::Strided(x), w_op, xp, gh, false);
+                for i in 0..steps {
+                    let t = if reverse { t0 + steps - 1 - i } else { t0 + i };
+                    let g = &mut xp[(t - t0) * nb * gh..(t - t0 + 1) * nb * gh];
+                    let a = Operand::Strided(MatRef::row_major(&hs, h));
+                    gemm::sgemm(kern, nb, gh, h, 1.0, a, Operand::Packed(r_packed), g, gh, true);
+                    if self.plain {
+                        plain_cell(g, &bias, &mut cs, &mut hs, h);
+                    } else {
+                        for ((x, c), hrow) in g.chunks_exact(gh).zip(cs.chunks_exact_mut(h)).zip(hs.chunks_exact_mut(h))
+                        {
+                            let x: Vec<f32> = x.iter().zip(&bias).map(|(v, b)| v + b).collect();
+                            for j in 0..h {
+                                let cprev = c[j];
+                                let pi = pd.map_or(0.0, |p| p[j] * cprev);
+                                let pf = pd.map_or(0.0, |p| p[2 * h + j] * cprev);
+                                let i = (acts[0])(cl(x[j] + pi));
+                                let f = if self.input_forget { 1.0 - i } else { (acts[0])(cl(x[2 * h + j] + pf)) };
+                                let gg = (acts[1])(cl(x[3 * h + j]));
+                                let cc = f * cprev + i * gg;
+                                let po = pd.map_or(0.0, |p| p[h + j] * cc);
+                                let o = (acts[0])(cl(x[h + j] + po));
+                                c[j] = cc;
+                                hrow[j] = o * (acts[2])(cc);
+                            }
+                        }
+                    }
+                    outs.step(s, t, b0, &hs, h, 0);
+                }
+            }
+            outs.last(s, b0, &hs, h, 0, Some(&cs));
+        }
+    }
+
+    /// One GRU direction: the input projection of every step in one GEMM, then per step the
+    /// recurrent GEMM and the gates (z, r, h).
+    fn gru_direction(&self, s: &Step, w_op: Operand, r_packed: &gemm::Packed, rd: &[f32], outs: &mut Outs) {
+        let (d, seq, batch, isz, h) = (s.d, s.seq, s.batch, s.isz, s.h);
+        let gh = 3 * h;
+        let kern = super::best();
+        // [seq*batch, gh] = X · W^T + Wb.
+        let mut xp = vec![0f32; seq * batch * gh];
+        if let Some(b) = s.bias {
+            for row in xp.chunks_mut(gh) {
+                row.copy_from_slice(&b[d * 2 * gh..d * 2 * gh + gh]);
+            }
+        }
+        let a = Operand::Strided(MatRef::row_major(s.x, isz));
+        gemm::sgemm(kern, seq * batch, gh, isz, 1.0, a, w_op, &mut xp, gh, true);
+        let rb: Vec<f32> = s.bias.map_or(vec![0.0; gh], |b| b[d * 2 * gh + gh..(d + 1) * 2 * gh].to_vec());
+        let reverse = self.reverse_only || d == 1;
+        let acts = &self.acts[d * 2..(d + 1) * 2];
+        let cl = |v: f32| self.clip.map_or(v, |c| v.clamp(-c, c));
+        for (b0, nb, len) in s.groups() {
+            let mut hs = s.initial(s.h0, b0, nb);
+            let mut hr = vec![0f32; nb * gh];
+            for st in 0..len {
+                let t = if reverse { len - 1 - st } else { st };
+                let rows = (t * batch + b0) * gh..(t * batch + b0 + nb) * gh;
+                for row in hr.chunks_mut(gh) {
+                    row.copy_from_slice(&rb);
+                }
+                let hmat = Operand::Strided(MatRef::row_major(&hs, h));
+                gemm::sgemm(kern, nb, gh, h, 1.0, hmat, Operand::Packed(r_packed), &mut hr, gh, true);
+                for bi in 0..nb {
+                    let xrow = &xp[rows.start + bi * gh..][..gh];
+                    let hrow = &hr[bi * gh..][..gh];
+                    let hprev = hs[bi * h..(bi + 1) * h].to_vec();
+                    let z: Vec<f32> = (0..h).map(|j| (acts[0])(cl(xrow[j] + hrow[j]))).collect();
+                    let rr: Vec<f32> = (0..h).map(|j| (acts[0])(cl(xrow[h + j] + hrow[h + j]))).collect();
+                    let rh: Vec<f32> = rr.iter().zip(&hprev).map(|(a, b)| a * b).collect();
+                    for j in 0..h {
+                        let hh = if self.linear_before_reset {
+                            (acts[1])(cl(xrow[2 * h + j] + rr[j] * hrow[2 * h + j]))
+                        } else {
+                            // (r ⊙ H_prev) · R_h^T + Rb_h
+                            let row = &rd[(2 * h + j) * h..(2 * h + j + 1) * h];
+                            let s: f32 = rh.iter().zip(row).map(|(a, b)| a * b).sum();
+                            (acts[1])(cl(xrow[2 * h + j] + s + rb[2 * h + j]))
+                        };
+                        hs[bi * h + j] = (1.0 - z[j]) * hh + z[j] * hprev[j];
+                    }
+                }
+                outs.step(s, t, b0, &hs, h, 0);
+            }
+            outs.last(s, b0, &hs, h, 0, None);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The ONNX LSTM equations in f64 (default activations; gates i, o, f, c): Y `[seq, dirs,
+    /// batch, h]` and Y_c, with each sequence run for its own length.
+    #[allow(clippy::too_many_arguments)]
+    fn reference(x: &[f32], w: &[f32], r: &[f32], b: &[f32], dims: [usize; 5], lens: &[usize]) -> (Vec<f64>, Vec<f64>) {
+        let [seq, batch, isz, h, dirs] = dims;
+        let gh = 4 * h;
+        let sig = |v: f64| 1.0 / (1.0 + (-v).exp());
+        let mut y = vec![0f64; seq * dirs * batch * h];
+        let mut yc = vec![0f64; dirs * batch * h];
+        for d in 0..dirs {
+            for bi in 0..batch {
+                let (mut hs, mut cs) = (vec![0f64; h], vec![0f64; h]);
+                for st in 0..lens[bi] {
+                    let t = if d == 1 { lens[bi] - 1 - st } else { st };
+                    let xt = &x[(t * batch + bi) * isz..][..isz];
+                    let pre: Vec<f64> = (0..gh)
+                        .map(|j| {
+                            let wj = &w[(d * gh + j) * isz..][..isz];
+                            let rj = &r[(d * gh + j) * h..][..h];
+                            let s: f64 = xt.iter().zip(wj).map(|(a, b)| f64::from(*a) * f64::from(*b)).sum::<f64>()
+                                + hs.iter().zip(rj).map(|(a, b)| a * f64::from(*b)).sum::<f64>();
+                            s + f64::from(b[d * 2 * gh + j]) + f64::from(b[d * 2 * gh + gh + j])
+                        })
+                        .collect();
+                    for j in 0..h {
+                        let (i, o, f, g) = (sig(pre[j]), sig(pre[h + j]), sig(pre[2 * h + j]), pre[3 * h + j].tanh());
+                        cs[j] = f * cs[j] + i * g;
+                        hs[j] = o * cs[j].tanh();
+                    }
+                    y[((t * dirs + d) * batch + bi) * h..][..h].copy_from_slice(&hs);
+                }
+                yc[(d * batch + bi) * h..][..h].copy_from_slice(&cs);
+            }
+        }
+        (y, yc)
+    }
+
+    fn lstm(dirs: usize, h: usize, plain: bool, chunk_floats: usize) -> Cell {
+        let names = ["Sigmoid", "Tanh", "Tanh"];
+        Cell {
+            lstm: true,
+            hidden: h,
+            dirs,
+            reverse_only: false,
+            clip: None,
+            acts: (0..3 * dirs).map(|i| activation(names[i % 3], None, None).expect("activation")).collect(),
+            linear_before_reset: false,
+            input_forget: false,
+            layout: 0,
+            plain,
+            packed: None,
+            want_y: true,
+            chunk_floats,
+        }
+    }
+
+    /// Chunks of one step and of several (forward and reverse, whole batch and per-sequence
+    /// groups), the vectorised cell and the general one all give the equations' values.
+    #[test]
+    fn lstm_chunks_match_the_equations() {
+        let (seq, batch, isz, h, dirs) = (7, 5, 3, 4, 2);
+        let val = |i: usize, s: f32| ((i as f32 * 0.618).fract() - 0.5) * s;
+        let x: Vec<f32> = (0..seq * batch * isz).map(|i| val(i, 2.0)).collect();
+        let w: Vec<f32> = (0..dirs * 4 * h * isz).map(|i| val(i + 7, 1.0)).collect();
+        let r: Vec<f32> = (0..dirs * 4 * h * h).map(|i| val(i + 11, 1.0)).collect();
+        let b: Vec<f32> = (0..dirs * 8 * h).map(|i| val(i + 13, 0.5)).collect();
+        let t = |shape: Vec<usize>, v: &[f32]| Tensor::f32(shape, v.to_vec());
+        let (xt, wt, rt, bt) = (
+            t(vec![seq, batch, isz], &x),
+            t(vec![dirs, 4 * h, isz], &w),
+            t(vec![dirs, 4 * h, h], &r),
+            t(vec![dirs, 8 * h], &b),
+        );
+        for lens in [vec![seq; batch], vec![7, 3, 0, 5, 6]] {
+            let lt = Tensor::i64(vec![batch], lens.iter().map(|&v| v as i64).collect());
+            let (y, yc) = reference(&x, &w, &r, &b, [seq, batch, isz, h, dirs], &lens);
+            // 16 floats per row of gates: chunks of 1 step (whole batch) and 2 (one sequence).
+            for (plain, chunk) in [(true, 40), (false, 40), (true, CHUNK_FLOATS)] {
+                let ins = [Some(&xt), Some(&wt), Some(&rt), Some(&bt), Some(&lt)];
+                let out = lstm(dirs, h, plain, chunk).run(&ins).expect("run");
+                for (got, want) in [(&out[0], &y), (&out[2], &yc)] {
+                    let got = got.as_f32("out").expect("f32");
+                    assert_eq!(got.len(), want.len());
+                    for (g, w) in got.iter().zip(want.iter()) {
+                        assert!(
+                            (f64::from(*g) - w).abs() < 1e-5,
+                            "plain {plain} chunk {chunk} lens {lens:?}: {g} vs {w}"
+                        );
+                    }
+                }
+            }
+        }
     }
 }
