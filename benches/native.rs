@@ -3,8 +3,9 @@
 //!
 //! - `native metrics ROWS CLASSES CI_REPLICATES`: the full report of
 //!   `webeval::report::evaluate_arrays` on benches/gen.py's predictions, already in memory;
-//! - `native ingest FILE [pipelined]`: `webeval eval FILE`'s work (`report::evaluate`, streamed
-//!   from disk; `pipelined`: read on one thread, feed on another);
+//! - `native ingest FILE [THREADS|pipelined]`: `webeval eval FILE`'s work
+//!   (`report::evaluate_path`, streamed from disk by THREADS threads, default one per CPU, as
+//!   the CLI does; `pipelined`: read on one thread, feed on another);
 //! - `native gen-csv FILE ROWS`: write the ingest benchmark's CSV (label + 10 probabilities);
 //! - `native infer MODEL INPUT BATCH DIM...`: median time of `runtime::Session::run`;
 //! - `native inspect MODEL [RUNS]`: `webeval inspect MODEL --format json`'s work (read from disk,
@@ -93,7 +94,7 @@ fn main() {
     let args: Vec<String> = std::env::args().skip(1).filter(|a| !a.starts_with("--")).collect();
     let arg = |i: usize, d: usize| args.get(i).and_then(|a| a.parse().ok()).unwrap_or(d);
     match args.first().map(String::as_str) {
-        Some("ingest") => ingest(args.get(1).map_or("", String::as_str), args.get(2).is_some_and(|a| a == "pipelined")),
+        Some("ingest") => ingest(args.get(1).map_or("", String::as_str), args.get(2).map_or("", String::as_str)),
         Some("infer") => infer(&args[1..]),
         Some("inspect") => inspect(args.get(1).map_or("", String::as_str), arg(2, 3)),
         Some("profile") => profile(&args[1..]),
@@ -103,7 +104,7 @@ fn main() {
     }
 }
 
-fn ingest(path: &str, pipelined: bool) {
+fn ingest(path: &str, mode: &str) {
     let file = std::fs::File::open(path).unwrap_or_else(|e| fail(&format!("{path}: {e}")));
     let bytes = file.metadata().map_or(0, |m| m.len());
     let t = Instant::now();
@@ -117,13 +118,20 @@ fn ingest(path: &str, pipelined: bool) {
         read_cpu = cpu_seconds() - cpu0;
         true
     };
-    let options = Options { pipelined, ..Options::default() };
-    let reader = std::io::BufReader::with_capacity(1 << 20, file);
-    let report = webeval::report::evaluate_with(path, reader, &spec, &options, &mut progress)
-        .unwrap_or_else(|e| fail(&e.to_string()));
+    let pipelined = mode == "pipelined";
+    let threads = mode.parse().unwrap_or_else(|_| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    let options = Options { pipelined, threads: if pipelined { 1 } else { threads }, ..Options::default() };
+    let report = if pipelined {
+        let reader = std::io::BufReader::with_capacity(1 << 20, file);
+        webeval::report::evaluate_with(path, reader, &spec, &options, &mut progress)
+    } else {
+        drop(file);
+        webeval::report::evaluate_path(path, &spec, &options, &mut progress)
+    }
+    .unwrap_or_else(|e| fail(&e.to_string()));
     let seconds = t.elapsed().as_secs_f64();
     let accuracy = report.metrics.get("accuracy_score").cloned();
-    let out = serde_json::json!({ "seconds": seconds, "read_seconds": read, "read_cpu_seconds": read_cpu, "bytes": bytes, "rows": report.n,
+    let out = serde_json::json!({ "seconds": seconds, "read_seconds": read, "read_cpu_seconds": read_cpu, "bytes": bytes, "rows": report.n, "threads": options.threads,
         "peak_rss_bytes": peak_rss(), "accuracy": accuracy });
     println!("{out}");
 }

@@ -192,9 +192,15 @@ async function benchIngest(context, base, exe) {
   };
   const mbps = (s) => (s ? bytes / 1e6 / s : null);
   // Native first (also warms the page cache for the others).
-  const nat = runJson(exe, ['ingest', file]);
-  out.native = nat.error ? nat : { seconds: nat.seconds, mb_per_s: mbps(nat.seconds), read_seconds: nat.read_seconds, read_mb_per_s: mbps(nat.read_seconds), read_cpu_seconds: nat.read_cpu_seconds, read_cpu_mb_per_s: mbps(nat.read_cpu_seconds), peak_rss_bytes: nat.peak_rss_bytes, load_average_1m: loadavg()[0] };
+  // The CLI's default (one thread per CPU, canonical chunks), then one thread.
+  const native = (threads) => {
+    const nat = runJson(exe, ['ingest', file, ...(threads ? [String(threads)] : [])]);
+    return nat.error ? nat : { threads: nat.threads, seconds: nat.seconds, mb_per_s: mbps(nat.seconds), read_seconds: nat.read_seconds, read_mb_per_s: mbps(nat.read_seconds), read_cpu_seconds: nat.read_cpu_seconds, read_cpu_mb_per_s: mbps(nat.read_cpu_seconds), peak_rss_bytes: nat.peak_rss_bytes, load_average_1m: loadavg()[0] };
+  };
+  out.native = native(0);
   log('  native', JSON.stringify(out.native));
+  out.native_one_thread = native(1);
+  log('  native, one thread', JSON.stringify(out.native_one_thread));
   const pd = runJson(PYTHON, ['benches/pandas_ingest.py', file]);
   out.pandas = pd.error ? pd : { seconds: pd.seconds, mb_per_s: mbps(pd.seconds), cpu_seconds: pd.cpu_seconds, cpu_mb_per_s: mbps(pd.cpu_seconds), peak_rss_bytes: pd.peak_rss_bytes, pandas: pd.pandas, load_average_1m: loadavg()[0] };
   log('  pandas', JSON.stringify(out.pandas));
@@ -216,6 +222,8 @@ async function benchIngest(context, base, exe) {
     wasm_worker: ratio(out.wasm_worker.seconds, pdS), native: ratio(out.native.seconds, pdS),
     wasm_worker_read: ratio(out.wasm_worker.read_seconds, pdS), native_read: ratio(out.native.read_seconds, pdS),
     native_read_cpu: ratio(out.native.read_cpu_seconds, out.pandas.cpu_seconds),
+    native_one_thread_read: ratio(out.native_one_thread.read_seconds, pdS),
+    native_one_thread_read_cpu: ratio(out.native_one_thread.read_cpu_seconds, out.pandas.cpu_seconds),
   };
   out.load_average_1m_at_end = loadavg()[0];
   return out;
@@ -524,7 +532,8 @@ export function markdown(r) {
       ...(i.started ? [`Run ${i.started}; load average ${f(i.load_average_1m_at_start, 1)} → ${f(i.load_average_1m_at_end, 1)}.`, ''] : []),
       '| | read MB/s | read MB per CPU-second | full report MB/s | seconds | read ÷ pandas | full ÷ pandas | memory (peak RSS / wasm) | load avg |', '|---|---:|---:|---:|---:|---:|---:|---:|---:|',
       row('webeval wasm (page worker, File stream)', i.wasm_worker, { read: rv.wasm_worker_read, full: rv.wasm_worker }),
-      row('webeval native', i.native, { read: rv.native_read, full: rv.native }),
+      row(`webeval native${i.native?.threads ? `, ${i.native.threads} threads` : ''}`, i.native, { read: rv.native_read, full: rv.native }),
+      ...(i.native_one_thread ? [row('webeval native, 1 thread', i.native_one_thread, { read: rv.native_one_thread_read })] : []),
       `| pandas.read_csv | ${f(i.pandas?.mb_per_s, 1)} | ${f(i.pandas?.cpu_mb_per_s, 1)} | — | ${f(i.pandas?.seconds)} | 1.00× | — | ${mib(i.pandas?.peak_rss_bytes)} | ${f(i.pandas?.load_average_1m, 1)} |`,
       '', `${i.note}.`, ...(rv.native_read_cpu ? ['', `Per CPU-second (user + system time, which the machine's other load inflates less than wall time), native reading is ${f(rv.native_read_cpu)}× pandas.read_csv.`] : []), '');
     if (i.wasm_worker?.error) lines.push(`- wasm worker: ${i.wasm_worker.error}`, '');

@@ -118,6 +118,11 @@ enum Command {
         /// when a core is free, slower on a busy machine).
         #[arg(long)]
         pipelined: bool,
+        /// Threads reading one uncompressed CSV/TSV file (0: one per CPU available). The
+        /// file is cut into 16 MiB chunks merged in file order, so any number gives the
+        /// same report.
+        #[arg(long, value_name = "N", default_value_t = 0)]
+        threads: u16,
     },
     /// Run an ONNX model on a dataset; write its predictions (CSV: y_true, y_pred, prob_<class>)
     /// and print latency per batch (p50/p95/p99) and throughput.
@@ -214,6 +219,7 @@ fn run(cli: Cli) -> webeval::Result<String> {
             ci_seed,
             score_budget,
             pipelined,
+            threads,
             ..
         } => {
             let file = file.ok_or_else(|| {
@@ -242,6 +248,11 @@ fn run(cli: Cli) -> webeval::Result<String> {
                 ci: ci.map(|level| CiOptions { level, replicates: ci_replicates, seed: ci_seed }),
                 score_budget,
                 pipelined,
+                threads: match threads {
+                    0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+                    n => usize::from(n),
+                },
+                ..webeval::report::Options::default()
             };
             let total = (file != "-").then(|| std::fs::metadata(&file).ok()).flatten().map(|m| m.len());
             let bar = progress_bar(total);
@@ -258,10 +269,16 @@ fn run(cli: Cli) -> webeval::Result<String> {
                     .map_err(|e| webeval::Error::Io { file: name.to_string(), message: e.to_string() })?;
                 Ok((name.to_string(), Box::new(f)))
             };
-            let (name, reader) = input(&file)?;
             let report = match labels_file {
-                None => webeval::report::evaluate_with(&name, reader, &spec, &options, &mut progress)?,
+                None if file != "-" && !pipelined => {
+                    webeval::report::evaluate_path(&file, &spec, &options, &mut progress)?
+                }
+                None => {
+                    let (name, reader) = input(&file)?;
+                    webeval::report::evaluate_with(&name, reader, &spec, &options, &mut progress)?
+                }
                 Some(l) => {
+                    let (name, reader) = input(&file)?;
                     let (lname, lreader) = input(&l)?;
                     webeval::report::evaluate_with_labels_with(
                         (&name, reader),

@@ -117,6 +117,33 @@ fn prefixed(file: &str, message: &str) -> String {
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
+impl Error {
+    /// The same error with its line moved down by `lines`: a chunk of a file is read with
+    /// lines counted from its start, and its errors are placed in the file when merged.
+    pub fn shift_lines(mut self, lines: u64) -> Self {
+        if let Some(loc) = self.location_mut() {
+            if let Some(line) = &mut loc.line {
+                *line += lines;
+            }
+        }
+        self
+    }
+
+    fn location_mut(&mut self) -> Option<&mut Location> {
+        match self {
+            Error::EmptyFile(loc) | Error::NoRows(loc) => Some(loc),
+            Error::RaggedRow { loc, .. }
+            | Error::NotNumeric { loc, .. }
+            | Error::Malformed { loc, .. }
+            | Error::NonFinite { loc, .. }
+            | Error::MissingColumn { loc, .. }
+            | Error::UnknownColumn { loc, .. }
+            | Error::ClassMismatch { loc, .. } => Some(loc),
+            _ => None,
+        }
+    }
+}
+
 impl From<serde_json::Error> for Error {
     fn from(e: serde_json::Error) -> Self {
         Error::Serialize(e.to_string())

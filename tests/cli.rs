@@ -94,6 +94,11 @@ fn explicit_columns_and_task_flags() {
     let (code, _, stderr) = webeval(&["eval", "www/demo/breast_cancer.csv", "--label", "nope"]);
     assert_eq!(code, 2);
     assert!(stderr.contains("column 'nope' was asked for"), "{stderr}");
+    // --threads: any number gives the same report (tests/data.rs checks files of many chunks)
+    let threads = |n: &str| webeval(&["eval", "www/demo/breast_cancer.csv", "--threads", n, "--format", "json"]);
+    let (one, three) = (threads("1"), threads("3"));
+    assert_eq!(one.0, 0, "{}", one.2);
+    assert_eq!(one.1, three.1);
     let (code, stdout, _) = webeval(&["eval", "www/demo/diabetes.csv", "--format", "text"]);
     assert_eq!(code, 0);
     assert!(stdout.contains("regression task, 133 rows"), "{stdout}");

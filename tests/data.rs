@@ -559,3 +559,164 @@ fn pipelined_reading_gives_the_single_thread_report_and_errors() {
     assert!(one.starts_with("error: ") && one.contains("25002"), "{one}");
     assert_eq!(run(&ragged, true), one);
 }
+
+/// Generated files for the chunking test: each case's text. Rows past the plan's
+/// 1000-row sample, so most chunks are read by the other threads; quoted fields with
+/// newlines (long enough to hold a chunk boundary), CRLF and blank lines; errors late in
+/// the file.
+fn chunking_cases() -> Vec<(&'static str, ColumnSpec, String)> {
+    let note = |r: usize| match r % 7 {
+        0 => format!("\"a note\nover {} lines, \"\"quoted\"\"\n{}\"", r % 5 + 2, "x".repeat(r % 300)),
+        3 => "\"a,b\"".to_string(),
+        _ => "plain".to_string(),
+    };
+    let classes = ["cat", "dog", "eel", "fox"];
+    let multi = |bad: &[(usize, &str)]| {
+        let mut text = String::from("label,prob_cat,prob_dog,prob_eel,prob_fox,weight,note\r\n");
+        for r in 0..4000usize {
+            if let Some((_, line)) = bad.iter().find(|(at, _)| *at == r) {
+                text.push_str(line);
+                continue;
+            }
+            let y = classes[(r * 7 + r / 3) % 4];
+            let raw: Vec<f64> = (0..4).map(|c| ((r * 31 + c * 17) % 101) as f64 + 1.0).collect();
+            let sum: f64 = raw.iter().sum();
+            let probs: Vec<String> = raw.iter().map(|v| format!("{}", v / sum)).collect();
+            text.push_str(&format!("{y},{},{},{}\r\n", probs.join(","), (r % 5) as f64 * 0.5, note(r)));
+            if r % 97 == 0 {
+                text.push_str("\r\n");
+            }
+        }
+        text
+    };
+    let skip = ColumnSpec { non_finite: NonFinite::Skip, ..ColumnSpec::default() };
+    let mut binary = String::from("y_true,y_score,note\n");
+    let mut regression = String::from("y_true,y_pred\n");
+    let mut labels_only = String::from("y_true,y_pred\n");
+    let mut multilabel = String::from("label_a,label_b,label_c,pred_a,pred_b,pred_c\n");
+    for r in 0..5000usize {
+        let s = ((r * 7919) % 1000) as f64 / 1000.0;
+        binary.push_str(&format!("{},{s},{}\n", usize::from((r * 13) % 10 < 4 + (s * 4.0) as usize), note(r)));
+        regression.push_str(&format!("{},{}\n", (r % 89) as f64 * 0.37, ((r * 17) % 83) as f64 * 0.41));
+        // labels seen only late in the file, and more than fit the per-cell lists past row 4000
+        let t = if r < 3000 { format!("c{}", r % 3) } else { format!("late{}", r % 60) };
+        let p = if r % 4 == 0 { format!("c{}", (r / 4) % 3) } else { t.clone() };
+        labels_only.push_str(&format!("{t},{p}\n"));
+        let bits: Vec<String> =
+            (0..6).map(|j| ((r >> j) & 1 ^ usize::from(j >= 3 && r % 5 == 0)).to_string()).collect();
+        multilabel.push_str(&format!("{}\n", bits.join(",")));
+    }
+    let mut cells = labels_only.clone();
+    cells.truncate(labels_only.find("\nlate").map_or(labels_only.len(), |i| i + 1));
+    vec![
+        (
+            "multi.csv",
+            skip.clone(),
+            multi(&[(1500, "dog,nan,0.2,0.3,0.5,1,x\r\n"), (3500, "cat,0.1,0.2,0.3,inf,1,y\r\n")]),
+        ),
+        ("binary.csv", ColumnSpec::default(), binary),
+        ("regression.csv", ColumnSpec::default(), regression),
+        ("labels.csv", ColumnSpec::default(), labels_only),
+        ("cells.csv", ColumnSpec::default(), cells),
+        ("multilabel.csv", ColumnSpec { task: Some(Task::Multilabel), ..ColumnSpec::default() }, multilabel),
+        ("not_numeric.csv", skip.clone(), multi(&[(2500, "cat,0.1,x,0.3,0.6,1,z\r\n"), (3000, "cat,0.1\r\n")])),
+        ("ragged.csv", skip.clone(), multi(&[(3000, "cat,0.1,0.2,\"0.3\n\",0.4\r\n")])),
+        ("non_finite.csv", ColumnSpec::default(), multi(&[(2200, "dog,0.2,0.2,0.3,NaN,1,x\r\n")])),
+    ]
+}
+
+/// The canonical chunks: one thread (the wasm path, `evaluate_with`) and 2 or 3 threads
+/// (`evaluate_path`) give byte-identical JSON, or the same error, at every chunk size; and
+/// chunked reading keeps what one unchunked pass gives: the rows, lines and errors exactly,
+/// the metrics to rounding.
+#[test]
+fn chunked_reading_gives_the_same_report_on_any_number_of_threads() {
+    let _turn = turn();
+    let dir = std::env::temp_dir().join(format!("webeval-chunks-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let ci = Some(webeval::metrics::ci::CiOptions { level: 0.9, replicates: 7, seed: 11 });
+    let json = |r: webeval::Result<Report>| match r {
+        Ok(r) => serde_json::to_string(&r).expect("json"),
+        Err(e) => format!("error: {e}"),
+    };
+    for (name, spec, text) in chunking_cases() {
+        let path = dir.join(name);
+        std::fs::write(&path, &text).expect("write");
+        let path = path.to_string_lossy().to_string();
+        let options = |chunk_bytes: Option<u64>, threads: usize| report::Options {
+            ci,
+            chunk_bytes,
+            threads,
+            ..report::Options::default()
+        };
+        let mut progress = |_: u64, _: u64| true;
+        let whole = json(report::evaluate_with(&path, text.as_bytes(), &spec, &options(None, 1), &mut progress));
+        for chunk_bytes in [211, 4096] {
+            let one = json(report::evaluate_with(
+                &path,
+                text.as_bytes(),
+                &spec,
+                &options(Some(chunk_bytes), 1),
+                &mut progress,
+            ));
+            for threads in [1, 2, 3] {
+                let many =
+                    json(report::evaluate_path(&path, &spec, &options(Some(chunk_bytes), threads), &mut progress));
+                assert!(
+                    many == one,
+                    "{name}, {chunk_bytes}-byte chunks, {threads} threads:\n{many:.600}\nvs one:\n{one:.600}"
+                );
+            }
+            if whole.starts_with("error: ") {
+                assert_eq!(one, whole, "{name}: chunked errors are the one-pass errors");
+                continue;
+            }
+            let (a, b): (Value, Value) =
+                (serde_json::from_str(&one).expect("json"), serde_json::from_str(&whole).expect("json"));
+            for key in ["n", "classes", "notes", "per_class"] {
+                if key == "per_class" {
+                    let counts = |v: &Value| {
+                        v[key].as_array().map(|a| a.iter().map(|c| c["support"].clone()).collect::<Vec<_>>())
+                    };
+                    assert_eq!(counts(&a), counts(&b), "{name}: support");
+                } else {
+                    assert_eq!(a[key], b[key], "{name}: {key}");
+                }
+            }
+            for key in ["worst", "cells"] {
+                assert_eq!(a["examples"][key], b["examples"][key], "{name}: examples.{key}");
+            }
+            assert_eq!(a["examples"]["sample"]["of"], b["examples"]["sample"]["of"], "{name}");
+            let metrics = a["metrics"].as_object().expect("metrics");
+            assert!(!metrics.is_empty(), "{name}");
+            for (k, v) in metrics {
+                let (x, y) = (&v["value"], &b["metrics"][k]["value"]);
+                match (x.as_f64(), y.as_f64()) {
+                    (Some(x), Some(y)) => assert!(close(x, y), "{name}: {k} {x} vs {y}"),
+                    _ => assert_eq!(x, y, "{name}: {k}"),
+                }
+            }
+        }
+        match name {
+            "multi.csv" => assert!(whole.contains("skipped 2 rows"), "{whole:.300}"),
+            "not_numeric.csv" => assert!(whole.contains("'x'"), "{whole}"),
+            "ragged.csv" | "non_finite.csv" => assert!(whole.starts_with("error: "), "{whole}"),
+            _ => assert!(!whole.starts_with("error: "), "{name}: {whole:.300}"),
+        }
+    }
+    // a labels file: its rows are matched one by one, so it is read as one chunk
+    let labels = |chunk_bytes| {
+        let mut progress = |_: u64, _: u64| true;
+        let options = report::Options { ci, chunk_bytes, ..report::Options::default() };
+        let (p, l) = ("multi_probs.npy", "multi_labels.csv");
+        json(report::evaluate_with_labels_with(
+            (p, open(p)),
+            (l, open(l)),
+            &ColumnSpec::default(),
+            &options,
+            &mut progress,
+        ))
+    };
+    assert_eq!(labels(Some(50)), labels(None));
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -60,6 +60,21 @@ pub struct Records<R: Read> {
     decimal_comma: bool,
     /// The record before decimal fixing, for decimal-comma files.
     raw: Record,
+    /// Byte offset in the source of `buf[0]`, and whether the byte before it is `\n`.
+    origin: u64,
+    after_newline: bool,
+    /// Canonical chunking (see [`super::Chunk`]): the chunk size, the chunk of the record
+    /// last returned, and the chunk after which reading stops (another reader has the rest).
+    chunk_bytes: u64,
+    chunk: super::Chunk,
+    last_chunk: Option<u64>,
+}
+
+/// What a reader starting in the middle of a delimited file needs from its header.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Dialect {
+    pub delimiter: u8,
+    pub decimal_comma: bool,
 }
 
 /// `-0,25` or `3,5e-2`: one comma between digits and nothing else unusual.
@@ -99,6 +114,11 @@ impl<R: Read> Records<R> {
             header: Vec::new(),
             decimal_comma,
             raw: Record::default(),
+            origin: 0,
+            after_newline: false,
+            chunk_bytes: u64::MAX,
+            chunk: super::Chunk::default(),
+            last_chunk: None,
         };
         records.fill()?;
         if records.buf[..records.end].starts_with(b"\xef\xbb\xbf") {
@@ -117,8 +137,70 @@ impl<R: Read> Records<R> {
         Ok(records)
     }
 
+    /// A reader of the records of chunk `chunk` alone (`chunk_bytes` each), from `start`, a
+    /// record start right after a `\n` at or after the chunk's nominal start; `source` reads
+    /// the file from `start` on. Lines count from 1 at `start`.
+    pub fn resume(
+        file: &str,
+        source: R,
+        header: Vec<String>,
+        dialect: Dialect,
+        start: u64,
+        chunk_bytes: u64,
+        chunk: u64,
+    ) -> Self {
+        Records {
+            file: file.to_string(),
+            source,
+            buf: Vec::new(),
+            pos: 0,
+            end: 0,
+            eof: false,
+            line: 1,
+            delimiter: dialect.delimiter,
+            core: csv_core::ReaderBuilder::new().delimiter(dialect.delimiter).build(),
+            core_ends: Vec::new(),
+            header,
+            decimal_comma: dialect.decimal_comma,
+            raw: Record::default(),
+            origin: start,
+            after_newline: true,
+            chunk_bytes: chunk_bytes.max(1),
+            chunk: super::Chunk { index: chunk, line_base: 0 },
+            last_chunk: Some(chunk),
+        }
+    }
+
     pub fn header(&self) -> &[String] {
         &self.header
+    }
+
+    pub fn dialect(&self) -> Dialect {
+        Dialect { delimiter: self.delimiter, decimal_comma: self.decimal_comma }
+    }
+
+    /// At a position between records: a `\n`-preceded position at or past the next chunk's
+    /// nominal start begins that chunk; true when that chunk is past `last_chunk` (stop).
+    #[inline]
+    fn chunk_boundary(&mut self) -> bool {
+        let after_newline = if self.pos > 0 { self.buf[self.pos - 1] == b'\n' } else { self.after_newline };
+        if !after_newline {
+            return false;
+        }
+        let index = (self.origin + self.pos as u64) / self.chunk_bytes;
+        if index <= self.chunk.index {
+            return false;
+        }
+        if self.last_chunk.is_some_and(|last| index > last) {
+            return true;
+        }
+        self.chunk = super::Chunk { index, line_base: self.line - 1 };
+        false
+    }
+
+    /// The byte offset and the physical lines before it where reading stopped (or is).
+    pub fn position(&self) -> (u64, u64) {
+        (self.origin + self.pos as u64, self.line - 1)
     }
 
     /// Move the unparsed bytes to the front and read more after them (the buffer grows only
@@ -130,6 +212,10 @@ impl<R: Read> Records<R> {
         if self.buf.is_empty() {
             self.buf.resize(BUFFER, 0);
         }
+        if self.pos > 0 {
+            self.after_newline = self.buf[self.pos - 1] == b'\n';
+        }
+        self.origin += self.pos as u64;
         self.buf.copy_within(self.pos..self.end, 0);
         self.end -= self.pos;
         self.pos = 0;
@@ -155,6 +241,9 @@ impl<R: Read> Records<R> {
     /// The next record (any width) into `into`, with the line it starts on.
     fn record(&mut self, into: &mut Record) -> Result<Option<u64>> {
         loop {
+            if self.chunk_boundary() {
+                return Ok(None);
+            }
             let Some(nl) = memchr::memchr(b'\n', &self.buf[self.pos..self.end]) else {
                 if self.fill()? {
                     continue;
@@ -315,6 +404,21 @@ impl<R: Read> Rows for Records<R> {
     }
     fn next_bytes(&mut self, out: &mut Record) -> Result<Option<u64>> {
         Records::next_bytes(self, out)
+    }
+    fn chunk(&self) -> super::Chunk {
+        self.chunk
+    }
+    fn set_chunking(&mut self, bytes: u64) {
+        self.chunk_bytes = bytes.max(1);
+    }
+    fn dialect(&self) -> Option<Dialect> {
+        Some(Records::dialect(self))
+    }
+    fn stop_after(&mut self, last: u64) {
+        self.last_chunk = Some(last);
+    }
+    fn position(&self) -> (u64, u64) {
+        Records::position(self)
     }
 }
 

@@ -43,7 +43,42 @@ pub trait Rows {
         out.strings = strings;
         line
     }
+
+    /// The canonical chunk of the record last returned. Delimited text is cut into chunks
+    /// at fixed byte offsets ([`Rows::set_chunking`]), each one accumulated on its own and
+    /// merged in order, so a file read by one thread or split across several gives the same
+    /// report. Other formats are one chunk.
+    fn chunk(&self) -> Chunk {
+        Chunk::default()
+    }
+    /// Cut into chunks of about `bytes` (call before the first record).
+    fn set_chunking(&mut self, _bytes: u64) {}
+    /// Delimited text: what a reader starting at another chunk needs.
+    fn dialect(&self) -> Option<csv::Dialect> {
+        None
+    }
+    /// Return no records past chunk `last` (another reader takes the rest).
+    fn stop_after(&mut self, _last: u64) {}
+    /// The byte offset where reading stopped and the physical lines before it (delimited
+    /// text; (0, 0) elsewhere).
+    fn position(&self) -> (u64, u64) {
+        (0, 0)
+    }
 }
+
+/// Where a record lies in its file's canonical chunks: chunk `index` covers the records
+/// that start from the first `\n`-preceded record start at or after `index × chunk bytes`
+/// up to the next chunk's start (so a quoted newline never splits a record);
+/// `line_base` is the number of physical lines before the chunk.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Chunk {
+    pub index: u64,
+    pub line_base: u64,
+}
+
+/// The default chunk size: big enough that merging costs nothing next to reading, small
+/// enough that a 1 GB file gives dozens of chunks to share among threads or workers.
+pub const CHUNK_BYTES: u64 = 16 << 20;
 
 /// One record's fields as bytes, with its buffers kept between records: the fields' bytes
 /// and each field's `(start, end)` in them (a delimited line is copied whole, delimiters

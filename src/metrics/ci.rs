@@ -182,21 +182,16 @@ impl RowKeys {
         match self.runs.as_slice() {
             [] => KeyLookup::Offset(0),
             [(r, k)] => KeyLookup::Offset(k.wrapping_sub(*r)),
-            runs => {
-                let mut keys = Vec::with_capacity(self.rows as usize);
-                for (i, &(r, k)) in runs.iter().enumerate() {
-                    let end = runs.get(i + 1).map_or(self.rows, |x| x.0);
-                    keys.extend((0..end - r).map(|j| k.wrapping_add(j)));
-                }
-                KeyLookup::Table(keys)
-            }
+            runs => KeyLookup::Runs(runs.to_vec()),
         }
     }
 }
 
 pub enum KeyLookup {
     Offset(u64),
-    Table(Vec<u64>),
+    /// (first row, its key) of each run of consecutive keys (a merge of chunks: a few
+    /// dozen runs, searched rather than expanded to a key per row).
+    Runs(Vec<(u64, u64)>),
 }
 
 impl KeyLookup {
@@ -204,7 +199,11 @@ impl KeyLookup {
     pub fn key(&self, row: usize) -> u64 {
         match self {
             KeyLookup::Offset(o) => o.wrapping_add(row as u64),
-            KeyLookup::Table(t) => t.get(row).copied().unwrap_or(row as u64),
+            KeyLookup::Runs(runs) => {
+                let row = row as u64;
+                let i = runs.partition_point(|&(r, _)| r <= row).saturating_sub(1);
+                runs.get(i).map_or(row, |&(r, k)| k.wrapping_add(row - r))
+            }
         }
     }
 }

@@ -351,7 +351,8 @@ impl ScoreAccumulator {
         if self.k == 1 {
             self.truth.extend(other.truth.iter().map(|&t| label_map.get(t as usize).copied().unwrap_or(t)));
             self.scores.extend(&other.scores);
-            if other.sketch.is_some() || self.truth.len() > self.budget() {
+            // once either side is binned, every row is (a sketch never goes back to exact)
+            if self.sketch.is_some() || other.sketch.is_some() || self.truth.len() > self.budget() {
                 self.switch_to_sketch();
             }
             if let (Some(a), Some(b)) = (&mut self.sketch, &other.sketch) {

@@ -3,13 +3,17 @@
 
 mod arrays;
 pub mod paired;
+#[cfg(not(target_arch = "wasm32"))]
+mod parallel;
 pub mod plots;
 pub mod rows;
 pub mod text;
 
 pub use arrays::{evaluate_arrays, ArrayReport};
+#[cfg(not(target_arch = "wasm32"))]
+pub use parallel::evaluate_path;
 
-use crate::data::{self, ByteCounter, ColumnSpec, Format, NonFinite, Plan, Record, Rows};
+use crate::data::{self, ByteCounter, Chunk, ColumnSpec, Format, NonFinite, Plan, Record, Rows};
 use crate::error::{Error, Location, Result};
 use crate::metrics::ci::CiOptions;
 use crate::metrics::classification::ClassStats;
@@ -37,6 +41,17 @@ pub struct Options {
     /// with the same report. Off by default: on the 2-core benchmark machine under load ~8 it
     /// read a 200 MB CSV at 69 MB/s against 80 MB/s on one thread. Wasm is always one thread.
     pub pipelined: bool,
+    /// Threads reading one uncompressed delimited file natively (0 or 1: this thread
+    /// alone); see [`evaluate_path`]. The report is the same for any number.
+    pub threads: usize,
+    /// The canonical chunk size (default [`data::CHUNK_BYTES`]); tests make it small.
+    pub chunk_bytes: Option<u64>,
+}
+
+impl Options {
+    fn chunk_bytes(&self) -> u64 {
+        self.chunk_bytes.unwrap_or(data::CHUNK_BYTES).max(1)
+    }
 }
 
 /// The evaluation report: the JSON object of the CLI contract.
@@ -201,74 +216,169 @@ fn run_logged(
     progress: Progress,
     paired: bool,
 ) -> Result<(Report, Option<paired::PairedLog>)> {
+    rows.set_chunking(options.chunk_bytes());
+    let (plan, sample) = sample_plan(file, rows.as_mut(), spec)?;
+    let setup = Setup::new(&plan, spec, options, paired)?;
+    let mut chunks = Chunks::new(&setup);
+    for (line, chunk, record) in &sample {
+        chunks.feed(record, *line, *chunk)?;
+    }
+    let n = sample.len() as u64;
+    drop(sample);
+    #[cfg(not(target_arch = "wasm32"))]
+    let n = if options.pipelined {
+        stream_pipelined(rows.as_mut(), &mut chunks, n, bytes, progress)?
+    } else {
+        stream(rows.as_mut(), &mut chunks, n, bytes, progress)?
+    };
+    #[cfg(target_arch = "wasm32")]
+    let n = stream(rows.as_mut(), &mut chunks, n, bytes, progress)?;
+    progress(bytes.get(), n);
+    let fed = chunks.finish();
+    finish(file, &plan, fed, Source { file: file.to_string(), format, bytes: bytes.get() })
+}
+
+/// A record with its line and chunk.
+type Located = (u64, Chunk, Record);
+
+/// Read the header's roles and the first rows, and decide the plan (task, classes, scores)
+/// from them; the rows come back, each with its line and chunk, to be fed.
+fn sample_plan(file: &str, rows: &mut dyn Rows, spec: &ColumnSpec) -> Result<(Plan, Vec<Located>)> {
     let names = rows.header().to_vec();
     let roles = data::columns::resolve(&names, spec, file)?;
-
-    let mut sample: Vec<(u64, Record)> = Vec::new();
+    let mut sample: Vec<Located> = Vec::new();
     let mut buf = Record::default();
     while sample.len() < SAMPLE_ROWS {
         match rows.next_bytes(&mut buf)? {
-            Some(line) => sample.push((line, std::mem::take(&mut buf))),
+            Some(line) => sample.push((line, rows.chunk(), std::mem::take(&mut buf))),
             None => break,
         }
     }
     if sample.is_empty() {
         return Err(Error::NoRows(Location::file(file)));
     }
-    let sample_rows: Vec<Vec<String>> = sample.iter().map(|(_, r)| r.to_strings()).collect();
+    let sample_rows: Vec<Vec<String>> = sample.iter().map(|(_, _, r)| r.to_strings()).collect();
     let plan = Plan::new(file, names, roles, &sample_rows, spec)?;
-    drop(sample_rows);
-    let mut eval = plan.evaluation();
-    if let Some(ci) = options.ci {
-        if !(ci.level > 0.0 && ci.level < 1.0) || ci.replicates == 0 {
-            return Err(Error::InvalidArgument(format!(
-                "confidence level must be between 0 and 1 (e.g. 0.95) with at least one replicate; got {} and {}",
-                ci.level, ci.replicates
-            )));
-        }
-        eval = eval.with_ci(ci);
-    }
-    if let Some(budget) = options.score_budget {
-        eval = eval.with_score_budget(budget);
-    }
-    let width = plan.score_cols.len();
-    let mut feeder = Feeder {
-        plan: &plan,
-        non_finite: spec.non_finite,
-        tracker: rows::RowTracker::new(plan.task, &plan.classes, width, plan.threshold),
-        log: paired.then(|| paired::PairedLog::new(plan.task, &plan.classes, width, plan.threshold)),
-        eval,
-        state: data::columns::FeedState::default(),
-        skipped: Skipped::default(),
-        row: 0,
+    Ok((plan, sample))
+}
+
+/// The report from all chunks' accumulators, merged.
+fn finish(file: &str, plan: &Plan, fed: Option<Feeder>, source: Source) -> Result<(Report, Option<paired::PairedLog>)> {
+    let Some(Feeder { eval, tracker, log, skipped, .. }) = fed else {
+        return Err(Error::NoRows(Location::file(file)));
     };
-    for (line, record) in &sample {
-        feeder.feed(record, *line)?;
-    }
-    let n = sample.len() as u64;
-    drop(sample);
-    #[cfg(not(target_arch = "wasm32"))]
-    let n = if options.pipelined {
-        stream_pipelined(rows.as_mut(), &mut feeder, n, bytes, progress)?
-    } else {
-        stream(rows.as_mut(), &mut feeder, n, bytes, progress)?
-    };
-    #[cfg(target_arch = "wasm32")]
-    let n = stream(rows.as_mut(), &mut feeder, n, bytes, progress)?;
-    progress(bytes.get(), n);
-    let Feeder { eval, tracker, log, skipped, .. } = feeder;
     if eval.rows() == 0 {
         return Err(Error::NoRows(Location::file(file)));
     }
     let finished = eval.finish();
-    let mut report = Report::new(&plan, finished, Source { file: file.to_string(), format, bytes: bytes.get() });
+    let mut report = Report::new(plan, finished, source);
     report.notes.extend(skipped.note());
     report.examples = Some(tracker.finish());
     Ok((report, log))
 }
 
-/// Everything one stream's rows go into, in file order: the accumulators, the row trackers
-/// (and the paired-test log), and what is kept between rows.
+/// What every chunk's accumulators start from.
+struct Setup<'p> {
+    plan: &'p Plan,
+    non_finite: NonFinite,
+    ci: Option<CiOptions>,
+    score_budget: Option<usize>,
+    paired: bool,
+}
+
+impl<'p> Setup<'p> {
+    fn new(plan: &'p Plan, spec: &ColumnSpec, options: &Options, paired: bool) -> Result<Self> {
+        if let Some(ci) = options.ci {
+            if !(ci.level > 0.0 && ci.level < 1.0) || ci.replicates == 0 {
+                return Err(Error::InvalidArgument(format!(
+                    "confidence level must be between 0 and 1 (e.g. 0.95) with at least one replicate; got {} and {}",
+                    ci.level, ci.replicates
+                )));
+            }
+        }
+        Ok(Setup { plan, non_finite: spec.non_finite, ci: options.ci, score_budget: options.score_budget, paired })
+    }
+
+    /// Empty accumulators for chunk `index`. Its rows' bootstrap keys start at
+    /// `index << 32` (a chunk holds fewer rows than that), so each row's draws depend on
+    /// where it is in the file, not on who read it.
+    fn feeder(&self, index: u64) -> Feeder<'p> {
+        let plan = self.plan;
+        let mut eval = plan.evaluation();
+        if let Some(ci) = self.ci {
+            eval = eval.with_ci(ci);
+        }
+        if let Some(budget) = self.score_budget {
+            eval = eval.with_score_budget(budget);
+        }
+        let eval = eval.with_first_row(index << 32);
+        let width = plan.score_cols.len();
+        Feeder {
+            plan,
+            non_finite: self.non_finite,
+            tracker: rows::RowTracker::new(plan.task, &plan.classes, width, plan.threshold).for_chunk(index),
+            log: self.paired.then(|| paired::PairedLog::new(plan.task, &plan.classes, width, plan.threshold)),
+            eval,
+            state: data::columns::FeedState::default(),
+            skipped: Skipped::default(),
+            row: 0,
+        }
+    }
+}
+
+/// Rows in file order, each into its chunk's own accumulators; a finished chunk is merged
+/// into the ones before it. One thread or many, the same chunks are merged in the same
+/// order, so the report does not depend on how the file was read.
+struct Chunks<'s, 'p> {
+    setup: &'s Setup<'p>,
+    current: Option<(Chunk, Feeder<'p>)>,
+    merged: Option<Feeder<'p>>,
+}
+
+impl<'s, 'p> Chunks<'s, 'p> {
+    fn new(setup: &'s Setup<'p>) -> Self {
+        Chunks { setup, current: None, merged: None }
+    }
+
+    /// One row at (file) line `line` of chunk `chunk`.
+    fn feed(&mut self, record: &Record, line: u64, chunk: Chunk) -> Result<()> {
+        if self.current.as_ref().map(|c| c.0.index) != Some(chunk.index) {
+            self.close();
+            self.current = Some((chunk, self.setup.feeder(chunk.index)));
+        }
+        match &mut self.current {
+            Some((c, f)) => f.feed(record, line - c.line_base).map_err(|e| e.shift_lines(c.line_base)),
+            None => Ok(()),
+        }
+    }
+
+    fn close(&mut self) {
+        if let Some((c, f)) = self.current.take() {
+            self.add(f, c.line_base);
+        }
+    }
+
+    /// Merge the next chunk's accumulators (lines counted from its start; `line_base` lines
+    /// before it).
+    fn add(&mut self, mut part: Feeder<'p>, line_base: u64) {
+        match &mut self.merged {
+            Some(merged) => merged.absorb(part, line_base),
+            None => {
+                part.shift_lines(line_base);
+                self.merged = Some(part);
+            }
+        }
+    }
+
+    fn finish(mut self) -> Option<Feeder<'p>> {
+        self.close();
+        self.merged
+    }
+}
+
+/// Everything one chunk's rows go into, in file order: the accumulators, the row trackers
+/// (and the paired-test log), and what is kept between rows. Rows and lines count from the
+/// chunk's start.
 struct Feeder<'p> {
     plan: &'p Plan,
     non_finite: NonFinite,
@@ -280,7 +390,7 @@ struct Feeder<'p> {
     row: u64,
 }
 
-impl Feeder<'_> {
+impl<'p> Feeder<'p> {
     fn feed(&mut self, record: &Record, line: u64) -> Result<()> {
         self.tracker.at(self.row, line);
         self.row += 1;
@@ -293,6 +403,26 @@ impl Feeder<'_> {
             other => other,
         }
     }
+
+    /// Append the next chunk's rows, `line_base` lines after this chunk's first line.
+    fn absorb(&mut self, other: Feeder<'p>, line_base: u64) {
+        let row_base = self.row;
+        self.eval.merge(&other.eval);
+        let eval = &mut self.eval;
+        self.tracker.merge(other.tracker, row_base, line_base, &mut |name| eval.intern(name));
+        if let (Some(log), Some(theirs)) = (&mut self.log, other.log) {
+            log.merge(theirs, &mut |name| eval.intern(name));
+        }
+        self.skipped.merge(other.skipped, line_base);
+        self.row += other.row;
+    }
+
+    fn shift_lines(&mut self, line_base: u64) {
+        self.tracker.shift_lines(line_base);
+        if let Some(loc) = &mut self.skipped.first {
+            loc.line = loc.line.map(|l| l + line_base);
+        }
+    }
 }
 
 /// Rows between progress calls (each may cancel).
@@ -301,14 +431,14 @@ const PROGRESS_ROWS: u64 = 8192;
 /// Read and feed the rows after the first `n`, one at a time; returns the rows read.
 fn stream(
     rows: &mut dyn Rows,
-    feeder: &mut Feeder,
+    chunks: &mut Chunks,
     mut n: u64,
     bytes: &ByteCounter,
     progress: Progress,
 ) -> Result<u64> {
     let mut buf = Record::default();
     while let Some(line) = rows.next_bytes(&mut buf)? {
-        feeder.feed(&buf, line)?;
+        chunks.feed(&buf, line, rows.chunk())?;
         n += 1;
         if n.is_multiple_of(PROGRESS_ROWS) && !progress(bytes.get(), n) {
             return Err(Error::Cancelled);
@@ -324,23 +454,23 @@ fn stream(
 #[cfg(not(target_arch = "wasm32"))]
 fn stream_pipelined(
     rows: &mut dyn Rows,
-    feeder: &mut Feeder,
+    chunks: &mut Chunks,
     mut n: u64,
     bytes: &ByteCounter,
     progress: Progress,
 ) -> Result<u64> {
     use std::sync::mpsc;
     const BATCH: usize = 2048;
-    type Batch = Vec<(u64, Record)>;
-    let numeric = feeder.plan.numeric_columns();
+    type Batch = Vec<Located>;
+    let numeric = chunks.setup.plan.numeric_columns();
     let (to_feed, batches) = mpsc::sync_channel::<Result<Batch>>(4);
     let (give_back, returned) = mpsc::channel::<Batch>();
     std::thread::scope(|scope| {
         let worker = scope.spawn(move || -> Result<()> {
             for batch in batches {
                 let batch = batch?;
-                for (line, record) in &batch {
-                    feeder.feed(record, *line)?;
+                for (line, chunk, record) in &batch {
+                    chunks.feed(record, *line, *chunk)?;
                 }
                 // the reader may have finished: then the batch is simply dropped
                 let _ = give_back.send(batch);
@@ -356,12 +486,13 @@ fn stream_pipelined(
                 let mut done = false;
                 while filled < BATCH {
                     if filled == batch.len() {
-                        batch.push((0, Record::default()));
+                        batch.push((0, Chunk::default(), Record::default()));
                     }
-                    let (line, record) = &mut batch[filled];
+                    let (line, chunk, record) = &mut batch[filled];
                     match rows.next_bytes(record) {
                         Ok(Some(l)) => {
                             *line = l;
+                            *chunk = rows.chunk();
                             record.parse_numbers(&numeric);
                             filled += 1;
                         }
@@ -456,6 +587,17 @@ impl Skipped {
     fn add(&mut self, loc: Location) {
         self.count += 1;
         self.first.get_or_insert(loc);
+    }
+
+    /// Add the next chunk's, whose lines start `line_base` lines after this one's.
+    fn merge(&mut self, other: Skipped, line_base: u64) {
+        self.count += other.count;
+        if self.first.is_none() {
+            self.first = other.first.map(|mut loc| {
+                loc.line = loc.line.map(|l| l + line_base);
+                loc
+            });
+        }
     }
 
     fn note(&self) -> Option<String> {

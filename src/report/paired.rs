@@ -92,6 +92,27 @@ impl PairedLog {
         self.bits.extend(truth.iter().zip(pred).map(|(&t, &p)| u8::from(t != 0.0) | (u8::from(p != 0.0) << 1)));
     }
 
+    /// Append the rows of `other`, the next chunk of the same file; `id` gives a label's id
+    /// in this log's evaluation.
+    pub fn merge(&mut self, other: PairedLog, id: &mut dyn FnMut(&str) -> u32) {
+        let map: Vec<u32> = other
+            .labels
+            .names
+            .iter()
+            .map(|name| {
+                let i = id(name);
+                self.register(i, name);
+                self.labels.local(i)
+            })
+            .collect();
+        self.truth.extend(other.truth.iter().map(|&t| map[t as usize]));
+        self.pred.extend(other.pred.iter().map(|&p| map[p as usize]));
+        self.score.extend(other.score);
+        self.values.extend(other.values);
+        self.bits.extend(other.bits);
+        self.weighted |= other.weighted;
+    }
+
     fn len(&self) -> usize {
         match self.task {
             Task::Regression => self.values.len(),

@@ -301,6 +301,77 @@ impl RowTracker {
         self.seen += 1;
     }
 
+    /// Chunk `index` of a file gets its own sample stream, so chunks do not repeat draws.
+    pub fn for_chunk(mut self, index: u64) -> Self {
+        self.rng = SplitMix64::new(SAMPLE_SEED ^ index.wrapping_mul(0x9E37_79B9_7F4A_7C15));
+        self
+    }
+
+    /// Add the rows of `other`, the next chunk of the file, whose rows and lines count from
+    /// its start: `row_base` rows and `line_base` lines come before it. `id` gives a label's
+    /// id in this tracker's evaluation. The worst rows are the top `WORST_K` of both (ties
+    /// to the earlier row, as in one pass); each cell keeps its first rows; the regression
+    /// sample stays a uniform sample of all rows.
+    pub fn merge(&mut self, other: RowTracker, row_base: u64, line_base: u64, id: &mut dyn FnMut(&str) -> u32) {
+        let map: Vec<u32> = other
+            .labels
+            .names
+            .iter()
+            .map(|name| {
+                let i = id(name);
+                self.register(i, name);
+                self.labels.local(i)
+            })
+            .collect();
+        for mut r in other.worst.into_iter().map(|r| r.0) {
+            r.row.row += row_base;
+            r.row.line += line_base;
+            if self.worst.len() < WORST_K {
+                self.worst.push(std::cmp::Reverse(r));
+            } else if self.worst.peek().is_some_and(|least| r > least.0) {
+                self.worst.pop();
+                self.worst.push(std::cmp::Reverse(r));
+            }
+        }
+        if self.labels.names.len() > MAX_CELL_CLASSES || other.cells.is_none() {
+            self.cells = None;
+        }
+        if let (Some(cells), Some(theirs)) = (&mut self.cells, other.cells) {
+            for (i, cell) in theirs.into_iter().enumerate().filter(|(_, c)| c.count > 0) {
+                if cells.is_empty() {
+                    cells.resize_with(MAX_CELL_CLASSES * MAX_CELL_CLASSES, Cell::default);
+                }
+                let (t, p) = (map[i / MAX_CELL_CLASSES] as usize, map[i % MAX_CELL_CLASSES] as usize);
+                let mine = &mut cells[t * MAX_CELL_CLASSES + p];
+                mine.count += cell.count;
+                let room = CELL_ROWS.saturating_sub(mine.rows.len());
+                mine.rows.extend(cell.rows.iter().take(room).map(|&[r, l]| [r + row_base, l + line_base]));
+            }
+        }
+        self.sample =
+            merge_samples(std::mem::take(&mut self.sample), self.seen, other.sample, other.seen, &mut self.rng);
+        self.seen += other.seen;
+    }
+
+    /// Lines of the rows kept, moved down by `line_base` (a first chunk that does not start
+    /// the file).
+    pub fn shift_lines(&mut self, line_base: u64) {
+        if line_base == 0 {
+            return;
+        }
+        let worst = std::mem::take(&mut self.worst);
+        self.worst = worst
+            .into_iter()
+            .map(|mut r| {
+                r.0.row.line += line_base;
+                r
+            })
+            .collect();
+        for cell in self.cells.iter_mut().flatten() {
+            cell.rows.iter_mut().for_each(|r| r[1] += line_base);
+        }
+    }
+
     pub fn finish(self) -> Examples {
         let worst_by = match (self.task, self.scoring) {
             (Task::Regression, _) => Some("absolute error |truth − prediction|".to_string()),
@@ -339,6 +410,44 @@ impl RowTracker {
         });
         Examples { worst_by, worst: worst.into_iter().map(|r| r.row).collect(), cells, cell_limit: CELL_ROWS, sample }
     }
+}
+
+/// A uniform sample of `na + nb` rows from uniform samples of `na` and `nb` of them (each
+/// all its rows when it has at most `SAMPLE_SIZE`): how many come from each side is drawn as
+/// a draw without replacement from the two populations, and which ones by a partial shuffle.
+fn merge_samples(
+    mut a: Vec<(f64, f64)>,
+    na: u64,
+    mut b: Vec<(f64, f64)>,
+    nb: u64,
+    rng: &mut SplitMix64,
+) -> Vec<(f64, f64)> {
+    if na + nb <= SAMPLE_SIZE as u64 {
+        a.extend(b);
+        return a;
+    }
+    let (mut ra, mut rb) = (na, nb);
+    let mut from_a = 0;
+    for _ in 0..SAMPLE_SIZE {
+        if ((u128::from(rng.next_u64()) * u128::from(ra + rb)) >> 64) < u128::from(ra) {
+            ra -= 1;
+            from_a += 1;
+        } else {
+            rb -= 1;
+        }
+    }
+    let mut pick = |v: &mut Vec<(f64, f64)>, k: usize| {
+        let k = k.min(v.len());
+        for i in 0..k {
+            let j = i + rng.below(v.len() - i);
+            v.swap(i, j);
+        }
+        v.truncate(k);
+    };
+    pick(&mut a, from_a);
+    pick(&mut b, SAMPLE_SIZE - from_a);
+    a.extend(b);
+    a
 }
 
 /// The labels one consumer has seen, numbered in first-seen order, mapped from the
