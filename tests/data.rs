@@ -718,5 +718,16 @@ fn chunked_reading_gives_the_same_report_on_any_number_of_threads() {
         ))
     };
     assert_eq!(labels(Some(50)), labels(None));
+    // cancelling stops every thread: the progress callback's `false` comes back as Cancelled
+    let (name, spec, _) = &chunking_cases()[1];
+    let path = dir.join(name).to_string_lossy().to_string();
+    let options = report::Options { chunk_bytes: Some(211), threads: 3, ..report::Options::default() };
+    let mut calls = 0;
+    let mut cancel = |_: u64, _: u64| {
+        calls += 1;
+        calls < 3
+    };
+    let got = report::evaluate_path(&path, spec, &options, &mut cancel);
+    assert!(matches!(got, Err(webeval::Error::Cancelled)), "{:?}", got.map(|r| r.n));
     let _ = std::fs::remove_dir_all(&dir);
 }
