@@ -718,6 +718,21 @@ fn chunked_reading_gives_the_same_report_on_any_number_of_threads() {
         ))
     };
     assert_eq!(labels(Some(50)), labels(None));
+    // gzip and other formats are read by one thread, as one chunk, whatever `threads` says
+    for file in ["multi.csv.gz", "multi.jsonl", "multi.json"] {
+        let path = fixture(file).to_string_lossy().to_string();
+        let mut progress = |_: u64, _: u64| true;
+        let one = json(report::evaluate_with(
+            &path,
+            open(file),
+            &ColumnSpec::default(),
+            &report::Options::default(),
+            &mut progress,
+        ));
+        let options = report::Options { chunk_bytes: Some(50), threads: 3, ..report::Options::default() };
+        let many = json(report::evaluate_path(&path, &ColumnSpec::default(), &options, &mut progress));
+        assert!(!one.starts_with("error: ") && many == one, "{file}: {many:.300}");
+    }
     // cancelling stops every thread: the progress callback's `false` comes back as Cancelled
     let (name, spec, _) = &chunking_cases()[1];
     let path = dir.join(name).to_string_lossy().to_string();
