@@ -247,6 +247,7 @@ fn run(cli: Cli) -> webeval::Result<String> {
             let options = webeval::report::Options {
                 ci: ci.map(|level| CiOptions { level, replicates: ci_replicates, seed: ci_seed }),
                 score_budget,
+                sketch_bytes: None,
                 pipelined,
                 threads: match threads {
                     0 => std::thread::available_parallelism().map_or(1, |n| n.get()),

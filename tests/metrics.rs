@@ -1,6 +1,8 @@
 //! Metric goldens: every case file of `tests/fixtures/metrics/` goes through the public
 //! pipeline (`report::evaluate_csv`) and must match scikit-learn within 1e-9 relative.
 //! The goldens and the files come from `tests/fixtures/metrics/make_goldens.py`.
+//! Each case also runs past a tiny score budget, where the ranking metrics come from binned
+//! sketches: each such value must be within its reported error bound of scikit-learn's.
 
 use serde_json::Value;
 use std::path::{Path, PathBuf};
@@ -23,11 +25,29 @@ fn goldens() -> serde_json::Map<String, Value> {
     }
 }
 
-fn evaluate(file: &str, task: Option<Task>) -> Report {
+/// How a case is evaluated: with every score stored, or past a score budget of `budget`
+/// scores into sketches of at most `sketch_bytes` (`Some(1)`: the fewest cells, so the grid
+/// coarsens).
+#[derive(Debug, Clone, Copy, Default)]
+struct Mode {
+    budget: Option<usize>,
+    sketch_bytes: Option<usize>,
+}
+
+const MODES: [Mode; 3] = [
+    Mode { budget: None, sketch_bytes: None },
+    Mode { budget: Some(4), sketch_bytes: None },
+    Mode { budget: Some(4), sketch_bytes: Some(1) },
+];
+
+fn evaluate(file: &str, task: Option<Task>, mode: Mode) -> Report {
     let path = fixtures().join(file);
     let f = std::fs::File::open(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     let spec = ColumnSpec { task, ..ColumnSpec::default() };
-    let report = if file.ends_with(".csv") {
+    let report = if mode.budget.is_some() {
+        let options = Options { score_budget: mode.budget, sketch_bytes: mode.sketch_bytes, ..Options::default() };
+        evaluate_with(file, f, &spec, &options, &mut |_, _| true)
+    } else if file.ends_with(".csv") {
         evaluate_csv(file, f, &spec, &mut |_, _| true)
     } else {
         // the same data as JSON Lines or .npz: the format found from the file
@@ -62,20 +82,58 @@ fn same(got: Option<&Value>, want: &Value) -> bool {
     }
 }
 
-/// Run one golden case; returns one line per metric that differs.
-fn check(case: &str, expected: &Value) -> Vec<String> {
+/// A sketched value against scikit-learn's exact one: within the reported bound (a null
+/// golden only by a null value).
+fn within(got: Option<&Value>, want: &Value, bound: &Value) -> bool {
+    match (got.and_then(Value::as_f64), want.as_f64(), bound.as_f64()) {
+        (None, None, _) => true,
+        (Some(g), Some(w), Some(b)) => (g - w).abs() <= b + REL_TOL * w.abs() + 1e-15,
+        _ => false,
+    }
+}
+
+/// A ranking metric that needs every score (the `@samples` ones stream per row).
+fn needs_scores(key: &str) -> bool {
+    (key.starts_with("roc_auc_score") || key.starts_with("average_precision_score")) && !key.ends_with("@samples")
+}
+
+/// Run one golden case in one mode; returns one line per metric that differs.
+fn check(case: &str, expected: &Value, mode: Mode) -> Vec<String> {
     let file = expected["file"].as_str().expect("file");
     let task = Task::parse(expected["task"].as_str().expect("task"));
-    let report = evaluate(file, task);
+    let report = evaluate(file, task, mode);
     let mut bad = Vec::new();
     if Some(report.task) != task {
         bad.push(format!("{case}: task {:?}, expected {:?}", report.task, task));
     }
+    let scored = report.columns.score.is_some() || !report.columns.probs.is_empty();
+    let bounds = report.sketch.as_ref().map(|s| &s.error_bound);
+    if mode.budget.is_some() && scored && bounds.is_none() {
+        bad.push(format!("{case}: past a budget of {:?} scores, no sketch", mode.budget));
+    }
     for (key, want) in expected["metrics"].as_object().expect("metrics") {
         let got = report.metrics.get(key);
-        if !same(got, want) {
-            bad.push(format!("{case}: {key} = {}, scikit-learn {want}", got.map_or("absent".into(), Value::to_string)));
+        let ok = match (bounds, needs_scores(key)) {
+            (Some(b), true) => match b.get(key) {
+                Some(bound) => within(got, want, bound),
+                None => {
+                    bad.push(format!("{case}: {key} has no error bound"));
+                    true
+                }
+            },
+            _ => same(got, want),
+        };
+        if !ok {
+            let bound = bounds.and_then(|b| b.get(key)).map_or(String::new(), |b| format!(" (bound {b})"));
+            bad.push(format!(
+                "{case} {mode:?}: {key} = {}{bound}, scikit-learn {want}",
+                got.map_or("absent".into(), Value::to_string)
+            ));
         }
+    }
+    if mode.budget.is_some() {
+        // thresholds, curves and intervals of the binned scores are checked elsewhere
+        return bad;
     }
     if let Some(t) = expected.get("thresholds") {
         bad.extend(check_thresholds(case, &report, t));
@@ -154,6 +212,7 @@ fn check_thresholds(case: &str, report: &Report, want: &Value) -> Vec<String> {
 fn goldens_match_scikit_learn() {
     let all = goldens();
     assert!(all.len() >= 30, "expected the full golden set, found {} cases", all.len());
-    let bad: Vec<String> = all.iter().flat_map(|(case, expected)| check(case, expected)).collect();
+    let bad: Vec<String> =
+        all.iter().flat_map(|(case, expected)| MODES.iter().flat_map(|&m| check(case, expected, m))).collect();
     assert!(bad.is_empty(), "{} mismatches:\n{}", bad.len(), bad.join("\n"));
 }

@@ -6,8 +6,8 @@
 use proptest::prelude::*;
 use serde_json::Value;
 use webeval::data::ColumnSpec;
-use webeval::metrics::ci::CiOptions;
-use webeval::metrics::{Evaluation, MetricMap, Task};
+use webeval::metrics::ci::{CiOptions, Method};
+use webeval::metrics::{Evaluation, Finished, MetricMap, Task};
 use webeval::report::evaluate_csv;
 
 /// One generated row: truth, prediction, scores (one per class or one positive score),
@@ -461,6 +461,223 @@ fn score_sketch_stays_within_its_bounds() {
                 "{key}: merged sketches {} vs one pass {s}",
                 get(&chunks.metrics)
             );
+        }
+    }
+}
+
+/// Continuous scores for one score layout: a binary positive-class score, 4 class
+/// probabilities, or 3 multilabel scores; weights 1, 2 or 3.
+fn scored_rows(kind: Kind, n: usize, seed: u64) -> Vec<Row> {
+    let mut g = Lcg(seed);
+    (0..n)
+        .map(|_| {
+            let k = match kind {
+                Kind::Multiclass => 4,
+                Kind::Multilabel => 3,
+                _ => 2,
+            };
+            let t = g.below(k);
+            let mut probs: Vec<f64> = (0..k).map(|c| g.next() + if c == t { 0.6 } else { 0.0 }).collect();
+            let sum: f64 = probs.iter().sum();
+            probs.iter_mut().for_each(|p| *p /= sum);
+            let yt: Vec<f64> = (0..k).map(|_| f64::from(u8::from(g.next() < 0.4))).collect();
+            let scores = match kind {
+                Kind::Binary => vec![probs[1]],
+                Kind::Multilabel => yt.iter().map(|t| (g.next() + 0.5 * t) / 1.5).collect(),
+                _ => probs,
+            };
+            let yp = scores.iter().map(|&s| f64::from(u8::from(s > 0.5))).collect();
+            Row {
+                truth: t.to_string(),
+                pred: t.to_string(),
+                scores,
+                y: 0.0,
+                p: 0.0,
+                w: 1.0 + (g.next() * 3.0).floor(),
+                yt,
+                yp,
+            }
+        })
+        .collect()
+}
+
+fn scored_evaluation(kind: Kind) -> Evaluation {
+    let names = |k: usize| (0..k).map(|c| c.to_string()).collect::<Vec<_>>();
+    match kind {
+        Kind::Multiclass => Evaluation::new(Task::Multiclass, names(4), 4),
+        Kind::Multilabel => Evaluation::new(Task::Multilabel, names(3), 3),
+        _ => Evaluation::new(Task::Binary, Vec::new(), 1),
+    }
+}
+
+const SCORED: [Kind; 3] = [Kind::Binary, Kind::Multiclass, Kind::Multilabel];
+
+/// One evaluation of `data` in `parts` chunks (merged, each chunk numbering its rows from
+/// where the previous one ended), past `budget` scores into sketches of `sketch_bytes`.
+fn sketched(
+    kind: Kind,
+    data: &[Row],
+    budget: Option<usize>,
+    sketch_bytes: usize,
+    ci: Option<CiOptions>,
+    parts: usize,
+) -> Finished {
+    let mut merged: Option<Evaluation> = None;
+    let mut first = 0;
+    for chunk in data.chunks(data.len().div_ceil(parts)) {
+        let mut e = scored_evaluation(kind);
+        if let Some(ci) = ci {
+            e = e.with_ci(ci);
+        }
+        if let Some(b) = budget {
+            e = e.with_score_budget(b).with_sketch_bytes(sketch_bytes);
+        }
+        let mut e = e.with_first_row(first);
+        first += chunk.len() as u64;
+        feed(&mut e, chunk, |r| r.w);
+        match &mut merged {
+            None => merged = Some(e),
+            Some(m) => m.merge(&e),
+        }
+    }
+    merged.expect("rows").finish()
+}
+
+/// Past the score budget every score layout (binary, multiclass one-vs-rest / one-vs-one /
+/// micro, multilabel per label / micro) bins its scores: each ranking metric is within its
+/// reported bound of the exact one, on the finest grid and on a coarsened one; the other
+/// metrics do not move; and sketches of chunks merge into the one-pass sketch, intervals
+/// included.
+#[test]
+fn every_score_layout_sketches_within_its_bounds_and_merges() {
+    let ci = CiOptions { level: 0.9, replicates: 8, seed: 3 };
+    for kind in SCORED {
+        let data = scored_rows(kind, 12_000, 5);
+        let exact = sketched(kind, &data, None, 0, Some(ci), 1);
+        assert!(exact.sketch.is_none());
+        // 0: the default memory (the finest grid); 256 KiB: a coarser grid
+        for bytes in [0, 256 << 10] {
+            let one = sketched(kind, &data, Some(1000), bytes, Some(ci), 1);
+            let info = one.sketch.clone().expect("past the budget");
+            assert_eq!(info.rows, data.len() as u64, "{kind:?}");
+            let ranking: Vec<&String> = exact
+                .metrics
+                .keys()
+                .filter(|k| {
+                    (k.starts_with("roc_auc_score") || k.starts_with("average_precision_score"))
+                        && !k.ends_with("@samples")
+                })
+                .collect();
+            assert!(ranking.len() >= if kind == Kind::Binary { 3 } else { 6 }, "{kind:?}: {ranking:?}");
+            let mut widest = 0.0f64;
+            for key in ranking {
+                let get = |m: &MetricMap| m[key].as_f64().unwrap_or(f64::NAN);
+                let (e, s) = (get(&exact.metrics), get(&one.metrics));
+                let bound = info.error_bound.get(key).and_then(Value::as_f64).expect("a bound per ranking metric");
+                assert!((e - s).abs() <= bound + 1e-12, "{kind:?} {bytes} {key}: exact {e}, sketch {s}, bound {bound}");
+                widest = widest.max(bound);
+            }
+            if bytes == 0 {
+                assert!(widest < 1e-4, "{kind:?}: a bound of {widest} is loose for continuous scores");
+            } else {
+                assert!(widest > 1e-4 && widest < 0.05, "{kind:?}: the coarse grid's widest bound is {widest}");
+                assert!(info.bins <= (256 << 10) / 72, "{kind:?}: {} cells in 256 KiB", info.bins);
+            }
+            let streamed: Vec<&String> = exact.metrics.keys().filter(|k| !info.error_bound.contains_key(*k)).collect();
+            for key in streamed {
+                assert!(
+                    same_value(&exact.metrics[key], &one.metrics[key], 1e-12),
+                    "{kind:?} {key}: {} vs {} (not binned)",
+                    exact.metrics[key],
+                    one.metrics[key]
+                );
+            }
+            let chunks = sketched(kind, &data, Some(1000), bytes, Some(ci), 5);
+            let bad = diff(&one.metrics, &chunks.metrics, &[], 1e-9);
+            assert!(bad.is_empty(), "{kind:?} {bytes}: merged sketches vs one pass:\n{}", bad.join("\n"));
+            let merged_info = chunks.sketch.expect("merged sketch");
+            assert_eq!((merged_info.rows, merged_info.bins), (info.rows, info.bins), "{kind:?} {bytes}");
+            assert!(diff(&info.error_bound, &merged_info.error_bound, &[], 1e-9).is_empty(), "{kind:?} bounds");
+            assert_eq!(one.intervals.keys().collect::<Vec<_>>(), chunks.intervals.keys().collect::<Vec<_>>());
+            for (k, i) in &one.intervals {
+                let m = chunks.intervals[k];
+                assert!(close(i.low, m.low, 1e-9) && close(i.high, m.high, 1e-9), "{kind:?} {k}: {i:?} vs {m:?}");
+            }
+        }
+    }
+}
+
+/// The sketches' memory does not grow with the rows: past the budget, 8x the rows hold at
+/// most the configured bytes (the grid coarsens instead), while the exact store would grow
+/// 8x.
+#[test]
+fn sketch_memory_does_not_grow_with_rows() {
+    let ci = CiOptions { level: 0.95, replicates: 20, seed: 1 };
+    let limit = 256 << 10;
+    for kind in SCORED {
+        let data = scored_rows(kind, 160_000, 9);
+        let mut e = scored_evaluation(kind).with_ci(ci).with_score_budget(1000).with_sketch_bytes(limit);
+        let mut sizes = Vec::new();
+        for chunk in data.chunks(20_000) {
+            feed(&mut e, chunk, |r| r.w);
+            sizes.push(e.sketch_bytes());
+        }
+        // vectors and the index grow by doubling: at most twice what the cells need
+        for &s in &sizes {
+            assert!(s > 0 && s <= 2 * limit, "{kind:?}: {s} bytes against a limit of {limit}: {sizes:?}");
+        }
+        let f = e.finish();
+        let info = f.sketch.expect("past the budget");
+        assert_eq!(info.rows, data.len() as u64);
+        let last = sizes.last().copied().unwrap_or(0);
+        assert!(last <= sizes[0], "{kind:?}: {sizes:?} bytes after each 20,000 rows grew");
+    }
+}
+
+/// Sketched metrics get the exact path's percentile bootstrap: the same seed gives the same
+/// intervals, another seed other ones; each covers the exact value, lies within a hair of
+/// the exact path's bootstrap interval (the same Poisson draws, binned), and narrows as the
+/// rows grow.
+#[test]
+fn sketched_intervals_are_seeded_cover_the_exact_value_and_shrink() {
+    let ci = CiOptions { level: 0.95, replicates: 60, seed: 17 };
+    for kind in SCORED {
+        let width = |n: usize| {
+            let data = scored_rows(kind, n, 23);
+            let sk = sketched(kind, &data, Some(100), 0, Some(ci), 1);
+            let info = sk.sketch.clone().expect("past the budget");
+            let keys: Vec<String> = info.error_bound.keys().cloned().collect();
+            let mut widths = Vec::new();
+            for key in &keys {
+                let Some(i) = sk.intervals.get(key) else { panic!("{kind:?} {n}: no interval for {key}") };
+                assert_eq!(i.method, Method::Bootstrap, "{kind:?} {key}");
+                widths.push(i.high - i.low);
+            }
+            (sk, keys, widths)
+        };
+        let (sk, keys, small) = width(3000);
+        let data = scored_rows(kind, 3000, 23);
+        assert_eq!(sketched(kind, &data, Some(100), 0, Some(ci), 1).intervals, sk.intervals, "{kind:?}: same seed");
+        let other = sketched(kind, &data, Some(100), 0, Some(CiOptions { seed: 18, ..ci }), 1);
+        assert!(keys.iter().any(|k| other.intervals[k] != sk.intervals[k]), "{kind:?}: another seed");
+        let exact = sketched(kind, &data, None, 0, Some(ci), 1);
+        for key in &keys {
+            let (i, v) = (sk.intervals[key], exact.metrics[key].as_f64().expect("defined"));
+            assert!(i.low <= v && v <= i.high, "{kind:?} {key}: the exact {v} outside {i:?}");
+            if let Some(e) = exact.intervals.get(key).filter(|e| e.method == Method::Bootstrap) {
+                // each replicate's binned value is within that replicate's bound (of the
+                // point's size) of its exact value, and so are the percentiles
+                let bound = sk.sketch.as_ref().and_then(|s| s.error_bound[key].as_f64()).unwrap_or(0.0);
+                assert!(
+                    (e.low - i.low).abs() <= 4.0 * bound + 1e-12 && (e.high - i.high).abs() <= 4.0 * bound + 1e-12,
+                    "{kind:?} {key}: sketched {i:?} vs exact {e:?}"
+                );
+            }
+        }
+        let (_, _, large) = width(48_000);
+        for ((key, s), l) in keys.iter().zip(&small).zip(&large) {
+            // 16x the rows: about a quarter of the width
+            assert!(*l < 0.5 * s, "{kind:?} {key}: width {s} at 3,000 rows, {l} at 48,000");
         }
     }
 }

@@ -23,7 +23,7 @@ use ci::{CiOptions, Interval, Poisson, RowKeys};
 use classification::{ClassStats, ConfusionAccumulator};
 use labels::LabelIndex;
 use multilabel::MultilabelAccumulator;
-use ranking::{Calibration, NamedCurve, ScoreAccumulator, SketchInfo, NO_COLUMN};
+use ranking::{Budget, Calibration, MergeKeys, NamedCurve, ScoreAccumulator, SketchInfo, Sketching, NO_COLUMN};
 use regression::RegressionAccumulator;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -92,6 +92,10 @@ pub struct Evaluation {
     /// [`Evaluation::with_score_budget`].
     #[serde(default)]
     score_budget: usize,
+    /// Most bytes of the sketches past the budget (0: the default), see
+    /// [`Evaluation::with_sketch_bytes`].
+    #[serde(default)]
+    sketch_bytes: usize,
     /// The bootstrap key of the next row, and the keys of the rows so far.
     next_key: u64,
     keys: RowKeys,
@@ -142,6 +146,7 @@ impl Evaluation {
             multilabel: None,
             ci: None,
             score_budget: 0,
+            sketch_bytes: 0,
             next_key: 0,
             keys: RowKeys::default(),
             rep: Vec::new(),
@@ -152,16 +157,18 @@ impl Evaluation {
 
     fn build(&mut self, replicates: usize) {
         self.multilabel = (self.task == Task::Multilabel)
-            .then(|| MultilabelAccumulator::new(&self.declared_classes, self.score_width > 0, replicates));
+            .then(|| MultilabelAccumulator::new(&self.declared_classes, self.score_width > 0, replicates))
+            .map(|m| m.with_budget(self.budget()));
         let (confusion, scores, regression) = match self.task {
             Task::Multilabel => (None, None, None),
             Task::Regression => (None, None, Some(RegressionAccumulator::new())),
             _ => {
                 let scores = match self.score_width {
                     0 => None,
-                    1 => Some(ScoreAccumulator::binary().with_replicates(replicates).with_budget(self.score_budget)),
-                    _ => Some(ScoreAccumulator::per_class(&self.declared_classes).with_replicates(replicates)),
+                    1 => Some(ScoreAccumulator::binary()),
+                    _ => Some(ScoreAccumulator::per_class(&self.declared_classes)),
                 };
+                let scores = scores.map(|s| s.with_replicates(replicates).with_budget(self.budget()));
                 (Some(ConfusionAccumulator::new(replicates)), scores, None)
             }
         };
@@ -180,13 +187,33 @@ impl Evaluation {
         self
     }
 
-    /// Past `scores` stored scores, a binary score's ROC-AUC, AP and curves come from a binned
-    /// sketch with error bounds (`Finished::sketch`) instead of every score. Call before the
-    /// first update.
+    /// Past `scores` stored scores (a row stores one per score column), the ROC-AUC, AP
+    /// and curves of every score layout (binary, per-class, multilabel) come from binned
+    /// sketches with error bounds (`Finished::sketch`) instead of every score; with
+    /// intervals, their bootstrap replicates too. Call before the first update.
     pub fn with_score_budget(mut self, scores: usize) -> Self {
         self.score_budget = scores;
         self.build(self.ci.map_or(0, |c| c.replicates));
         self
+    }
+
+    /// Hold at most about `bytes` in the sketches (default
+    /// [`ranking::DEFAULT_SKETCH_BYTES`]); past it their grid coarsens and the error bounds
+    /// grow. Call before the first update.
+    pub fn with_sketch_bytes(mut self, bytes: usize) -> Self {
+        self.sketch_bytes = bytes;
+        self.build(self.ci.map_or(0, |c| c.replicates));
+        self
+    }
+
+    fn budget(&self) -> Budget {
+        Budget { scores: self.score_budget, sketch_bytes: self.sketch_bytes }
+    }
+
+    /// Bytes held by the score sketches (0 while every score is stored).
+    pub fn sketch_bytes(&self) -> usize {
+        self.scores.as_ref().map_or(0, ScoreAccumulator::sketch_bytes)
+            + self.multilabel.as_ref().map_or(0, MultilabelAccumulator::sketch_bytes)
     }
 
     /// Number this evaluation's rows from `first` on for the bootstrap's draws. A chunk of
@@ -226,6 +253,9 @@ impl Evaluation {
         if let Some(s) = &mut self.scores {
             let truth = if s.width() == 1 { t } else { self.label_column[t as usize] };
             s.update(truth, scores, weight, &self.rep);
+            if s.over_budget() {
+                s.switch_to_sketch(&self.keys.lookup(), Poisson::new(self.ci.map_or(0, |c| c.seed)));
+            }
         }
     }
 
@@ -247,6 +277,9 @@ impl Evaluation {
         self.draw(weight);
         if let Some(m) = &mut self.multilabel {
             m.update(truth, pred, scores, weight, &self.rep);
+            if m.over_budget() {
+                m.switch_to_sketch(&self.keys.lookup(), Poisson::new(self.ci.map_or(0, |c| c.seed)));
+            }
         }
     }
 
@@ -261,17 +294,18 @@ impl Evaluation {
 
     pub fn merge(&mut self, other: &Evaluation) {
         let map: Vec<u32> = other.labels.names().iter().map(|n| self.intern(n)).collect();
+        let keys = MergeKeys { mine: &self.keys, theirs: &other.keys, poisson: self.poisson() };
         if let (Some(a), Some(b)) = (&mut self.confusion, &other.confusion) {
             a.merge(b, &map);
         }
         if let (Some(a), Some(b)) = (&mut self.scores, &other.scores) {
-            a.merge(b, &map);
+            a.merge(b, &map, &keys);
         }
         if let (Some(a), Some(b)) = (&mut self.regression, &other.regression) {
             a.merge(b);
         }
         if let (Some(a), Some(b)) = (&mut self.multilabel, &other.multilabel) {
-            a.merge(b);
+            a.merge(b, &keys);
         }
         self.keys.merge(&other.keys);
         if self.ci != other.ci {
@@ -332,6 +366,7 @@ impl Evaluation {
             out.per_class = report.per_label;
             out.curves = report.curves;
             out.score_replicates = report.replicates;
+            out.sketch = report.sketch;
         }
         if let Some(c) = &self.confusion {
             let cm = c.finish(self.labels.names());

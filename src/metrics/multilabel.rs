@@ -10,13 +10,18 @@
 //! precision, ranking loss, and each row's ROC-AUC and AP for `average="samples"`) only need
 //! the row's own scores, so they stream too. Only the per-label and micro ROC-AUC / AP need
 //! every score; they are kept as in the single-label case and walked once per label at
-//! `finish`, the bootstrap replicates alongside.
+//! `finish`, the bootstrap replicates alongside. Past the score budget each label's scores
+//! go to a binned sketch instead ([`super::sketch`]), as in the single-label case.
 //!
 //! Label order is the file's column order, as scikit-learn's indicator columns are.
 
 use super::ci::{KeyLookup, Poisson};
 use super::classification::{count_json, ClassStats, BETAS};
-use super::ranking::{mean, weighted, NamedCurve, Store, Walk, WalkSetup};
+use super::ranking::{
+    bounds_of, mean, walk_groups, weighted, Budget, MergeKeys, NamedCurve, RankingParts, SketchInfo, Sketching, Store,
+    Walk, WalkResult, WalkSetup,
+};
+use super::sketch::{self, Groups, ScoreSketch};
 use super::sort::{self, POSITIVE};
 use super::{num, MetricMap};
 use serde::{Deserialize, Serialize};
@@ -57,6 +62,12 @@ pub struct MultilabelAccumulator {
     truth: Vec<u64>,
     scores: Store,
     weights: Option<Vec<f64>>,
+    /// Most scores stored; past it they go to `sketches`.
+    #[serde(default)]
+    budget: Budget,
+    /// Past the budget: one sketch per label, by truth (0/1); empty while scores are stored.
+    #[serde(default)]
+    sketches: Vec<ScoreSketch>,
     /// Per-row scratch: label order by descending score, and the row's label cells.
     #[serde(skip)]
     order: Vec<usize>,
@@ -73,6 +84,8 @@ pub struct MultilabelReport {
     pub per_label: Vec<ClassStats>,
     /// Per-label ROC and PR curves (with scores).
     pub curves: Vec<NamedCurve>,
+    /// Set when the ranking metrics came from the binned sketches.
+    pub sketch: Option<SketchInfo>,
 }
 
 /// `num / den`, or `zero` when the denominator is zero (scikit-learn's `zero_division`).
@@ -84,6 +97,28 @@ fn ratio(num: f64, den: f64, zero: f64) -> f64 {
     }
 }
 
+impl Sketching for MultilabelAccumulator {
+    fn sketches(&self) -> &[ScoreSketch] {
+        &self.sketches
+    }
+
+    /// One sketch per label, by truth (0/1), each row with its replicate weights
+    /// regenerated from its key.
+    fn sketch_stored(&self, keys: &KeyLookup, poisson: Poisson) -> Vec<ScoreSketch> {
+        let k = self.k();
+        let cell = |i: usize, l: usize| Some((self.scores.get(i * k + l), u32::from(self.bit(i, l))));
+        let weights = self.weights.as_deref();
+        self.budget.sketch_rows(k, self.stored_rows(), self.replicates, weights, keys, poisson, &cell)
+    }
+
+    fn keep(&mut self, sketches: Vec<ScoreSketch>) {
+        self.truth = Vec::new();
+        self.scores = Store::default();
+        self.weights = None;
+        self.sketches = sketches;
+    }
+}
+
 impl MultilabelAccumulator {
     /// `labels` in column order; `scored`: a score column per label is fed with each row.
     pub fn new(labels: &[String], scored: bool, replicates: usize) -> Self {
@@ -91,6 +126,28 @@ impl MultilabelAccumulator {
         a.sums = vec![0.0; (replicates + 1) * a.block()];
         a.tn = vec![0.0; labels.len()];
         a
+    }
+
+    /// Store at most `budget.scores` scores (one per label per row); past that, bin them.
+    /// Call before the first row.
+    pub fn with_budget(mut self, budget: Budget) -> Self {
+        self.budget = budget;
+        self
+    }
+
+    /// More scores are stored than the budget allows: time for [`Self::switch_to_sketch`].
+    pub fn over_budget(&self) -> bool {
+        self.scored && !self.sketched() && self.stored_rows() * self.k() > self.budget.scores()
+    }
+
+    /// Rows whose scores are stored.
+    fn stored_rows(&self) -> usize {
+        self.truth.len() / self.words().max(1)
+    }
+
+    /// Bytes held by the sketches (0 while the scores are stored).
+    pub fn sketch_bytes(&self) -> usize {
+        self.sketches.iter().map(ScoreSketch::bytes).sum()
     }
 
     pub fn labels(&self) -> &[String] {
@@ -181,7 +238,12 @@ impl MultilabelAccumulator {
             }
         }
 
-        if self.scored {
+        if self.scored && self.sketched() {
+            let rep = &rep[..rep.len().min(self.replicates)];
+            for (l, s) in self.sketches.iter_mut().enumerate() {
+                s.add(scores.get(l).copied().unwrap_or(f64::NAN), u32::from(is(truth, l)), weight, rep);
+            }
+        } else if self.scored {
             let words = self.words();
             let at = self.truth.len();
             self.truth.resize(at + words, 0);
@@ -259,8 +321,9 @@ impl MultilabelAccumulator {
     }
 
     /// Add `other` (chunks of the same file: labels matched by name; a label we do not
-    /// have is dropped, one other lacks counts as never set and unscored).
-    pub fn merge(&mut self, other: &Self) {
+    /// have is dropped, one other lacks counts as never set and unscored; `keys`: both
+    /// sides' row keys, to sketch stored rows when the merged scores pass the budget).
+    pub fn merge(&mut self, other: &Self, keys: &MergeKeys) {
         let k = self.k();
         let to: Vec<Option<usize>> = other.labels.iter().map(|n| self.labels.iter().position(|m| m == n)).collect();
         let block = self.block();
@@ -284,7 +347,17 @@ impl MultilabelAccumulator {
                 self.tn[*l] += x;
             }
         }
-        if self.scored && other.scored {
+        let sketching = self.sketched()
+            || other.sketched()
+            || (self.stored_rows() + other.stored_rows()) * self.k() > self.budget.scores();
+        if self.scored && other.scored && sketching {
+            let theirs = keys.both_sketched(self, other);
+            for (j, sk) in theirs.iter().enumerate() {
+                if let Some(mine) = to[j].and_then(|l| self.sketches.get_mut(l)) {
+                    mine.merge(sk, &[]);
+                }
+            }
+        } else if self.scored && other.scored {
             let rows = self.rows as usize;
             if other.weights.is_some() && self.weights.is_none() {
                 self.weights = Some(vec![1.0; rows]);
@@ -332,9 +405,9 @@ impl MultilabelAccumulator {
             .enumerate()
             .map(|(r, b)| self.label_metrics(b, (r == 0).then_some(&self.tn[..])))
             .collect();
-        let mut curves = Vec::new();
+        let (mut curves, mut sketch) = (Vec::new(), None);
         if self.scored {
-            curves = self.score_metrics(keys, poisson, full, &mut out);
+            (curves, sketch) = self.score_metrics(keys, poisson, full, &mut out);
         }
         let k = self.k();
         let point = &self.sums[..block];
@@ -345,7 +418,7 @@ impl MultilabelAccumulator {
             })
             .collect();
         let metrics = out.remove(0);
-        MultilabelReport { metrics, replicates: out, per_label, curves }
+        MultilabelReport { metrics, replicates: out, per_label, curves, sketch }
     }
 
     /// The label-based metrics from one replicate's sums (`tn`: summed true negatives, for
@@ -423,44 +496,61 @@ impl MultilabelAccumulator {
         m
     }
 
-    /// Per-label and micro ROC-AUC / AP for every replicate (into `out`), and the curves.
-    fn score_metrics(&self, keys: &KeyLookup, poisson: Poisson, full: bool, out: &mut [MetricMap]) -> Vec<NamedCurve> {
+    /// Per-label and micro ROC-AUC / AP for every replicate (into `out`), the curves, and
+    /// (past the budget) what the sketches did.
+    fn score_metrics(
+        &self,
+        keys: &KeyLookup,
+        poisson: Poisson,
+        full: bool,
+        out: &mut [MetricMap],
+    ) -> (Vec<NamedCurve>, Option<SketchInfo>) {
         let k = self.k();
-        let n = self.rows as usize;
-        let walk = WalkSetup {
-            replicates: self.replicates,
-            poisson,
-            keys,
-            weights: self.weights.as_deref(),
-            decode: self.scores.decoder(),
-        };
-        let flag = |row: usize, l: usize| row as u32 | if self.bit(row, l) { POSITIVE } else { 0 };
         let mut curves = Vec::new();
-        let mut per_label = Vec::with_capacity(k);
-        for l in 0..k {
-            let mut w = Walk::new(&walk, None, full, false);
-            sort::for_each_sorted(n, |i| self.scores.key(i * k + l), |i| flag(i, l), |items| w.feed(items));
-            let mut res = w.finish();
+        let mut per_label: Vec<WalkResult> = Vec::with_capacity(k);
+        let mut record = |l: usize, mut res: WalkResult| {
             if let Some(curve) = res.curve.take() {
                 let s = &res.states[0];
                 curves.push(curve.into_named(self.labels[l].clone(), s.auc(), s.average_precision()));
             }
-            per_label.push(res.states);
-        }
-        let mut w = Walk::new(&walk, None, false, false);
-        sort::for_each_sorted(n * k, |i| self.scores.key(i), |i| flag(i / k, i % k), |items| w.feed(items));
-        let micro = w.finish().states;
+            per_label.push(res);
+        };
+        let (micro, bounds) = if self.sketched() {
+            let groups: Vec<Groups> = self.sketches.iter().map(|s| s.groups(&|t| Some(t == 1))).collect();
+            for (l, g) in groups.iter().enumerate() {
+                record(l, walk_groups(g, false, full));
+            }
+            let micro_groups = Groups::sum(&groups);
+            let label_bounds: Vec<sketch::Bounds> = groups.iter().map(bounds_of).collect();
+            let micro_bounds = bounds_of(&micro_groups);
+            let bounds = (label_bounds, micro_bounds);
+            (walk_groups(&micro_groups, false, false), Some(bounds))
+        } else {
+            let n = self.rows as usize;
+            let walk = WalkSetup::new(self.replicates, poisson, keys, self.weights.as_deref(), &self.scores);
+            let flag = |row: usize, l: usize| row as u32 | if self.bit(row, l) { POSITIVE } else { 0 };
+            for l in 0..k {
+                let mut w = Walk::new(&walk, None, full, false);
+                sort::for_each_sorted(n, |i| self.scores.key(i * k + l), |i| flag(i, l), |items| w.feed(items));
+                record(l, w.finish());
+            }
+            let mut w = Walk::new(&walk, None, false, false);
+            sort::for_each_sorted(n * k, |i| self.scores.key(i), |i| flag(i / k, i % k), |items| w.feed(items));
+            (w.finish(), None)
+        };
         for (r, m) in out.iter_mut().enumerate() {
-            let aucs: Vec<f64> = per_label.iter().map(|s| s[r].auc()).collect();
-            let aps: Vec<f64> = per_label.iter().map(|s| s[r].average_precision()).collect();
-            let support: Vec<f64> = per_label.iter().map(|s| s[r].tp).collect();
-            m.insert("roc_auc_score@macro".into(), num(mean(&aucs)));
-            m.insert("roc_auc_score@weighted".into(), num(weighted(&aucs, &support)));
-            m.insert("roc_auc_score@micro".into(), num(micro[r].auc()));
-            m.insert("average_precision_score@macro".into(), num(mean(&aps)));
-            m.insert("average_precision_score@weighted".into(), num(weighted(&aps, &support)));
-            m.insert("average_precision_score@micro".into(), num(micro[r].average_precision()));
+            m.extend(RankingParts::of(&per_label, &micro, None, r).metrics());
         }
-        curves
+        let sketch = bounds.map(|(labels, micro)| {
+            let parts = RankingParts {
+                auc: labels.iter().map(|b| b.roc_auc).collect(),
+                ap: labels.iter().map(|b| b.average_precision).collect(),
+                support: per_label.iter().map(|o| o.states[0].tp).collect(),
+                micro: (micro.roc_auc, micro.average_precision),
+                pairs: None,
+            };
+            SketchInfo::new(self.budget.scores(), &self.sketches, parts.metrics())
+        });
+        (curves, sketch)
     }
 }

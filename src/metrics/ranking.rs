@@ -10,12 +10,13 @@
 //! replicates together, the replicate weights regenerated from the rows' keys. Curves follow
 //! sklearn's `roc_curve` and `precision_recall_curve`: one point per distinct threshold.
 
-use super::ci::{KeyLookup, Poisson};
-use super::sketch::{self, ScoreSketch};
+use super::ci::{KeyLookup, Poisson, RowKeys};
+use super::sketch::{self, Groups, ScoreSketch};
 use super::sort::{self, Item, POSITIVE};
 use super::threshold::ThresholdExplorer;
 use super::{num, MetricMap};
 use serde::{Deserialize, Serialize};
+use std::borrow::Cow;
 
 /// No score column for this row's truth (a label outside the probability headers).
 pub const NO_COLUMN: u32 = u32::MAX;
@@ -121,17 +122,106 @@ pub struct ScoreAccumulator {
     sums: Vec<f64>,
     /// Every score of the rows in the sums lies in [0, 1].
     in_unit: bool,
-    /// Most scores stored for the exact ranking metrics (binary layout); past it they go to
-    /// `sketch` (0: [`DEFAULT_SCORE_BUDGET`]).
+    /// Most scores stored for the exact ranking metrics; past it they go to `sketches`.
     #[serde(default)]
-    budget: usize,
+    budget: Budget,
+    /// Past the budget: one sketch (binary, by label id) or one per column (per-class, by
+    /// the truth's column); empty while the scores are stored.
     #[serde(default)]
-    sketch: Option<ScoreSketch>,
+    sketches: Vec<ScoreSketch>,
 }
 
 /// Scores stored for exact ROC-AUC / AP before the binned sketch takes over (f32 score and
 /// a label id each: 512 MiB).
 pub const DEFAULT_SCORE_BUDGET: usize = 1 << 26;
+/// Memory of one accumulator's sketches together: their grid coarsens past it.
+pub const DEFAULT_SKETCH_BYTES: usize = 1 << 27;
+
+/// Most scores stored for the exact ranking metrics, and most bytes of the sketches that take
+/// over past them (0: [`DEFAULT_SCORE_BUDGET`], [`DEFAULT_SKETCH_BYTES`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct Budget {
+    pub scores: usize,
+    pub sketch_bytes: usize,
+}
+
+impl Budget {
+    pub fn scores(&self) -> usize {
+        nonzero(self.scores, DEFAULT_SCORE_BUDGET)
+    }
+
+    /// `count` sketches sharing the sketch bytes, filled with `rows` stored rows, each with
+    /// its replicate weights regenerated from its key; `cell(row, c)`: sketch `c`'s score
+    /// and label id of that row (`None`: left out).
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn sketch_rows(
+        &self,
+        count: usize,
+        rows: usize,
+        replicates: usize,
+        weights: Option<&[f64]>,
+        keys: &KeyLookup,
+        poisson: Poisson,
+        cell: &dyn Fn(usize, usize) -> Option<(f64, u32)>,
+    ) -> Vec<ScoreSketch> {
+        let bytes = nonzero(self.sketch_bytes, DEFAULT_SKETCH_BYTES) / count.max(1);
+        let mut sk: Vec<ScoreSketch> = (0..count).map(|_| ScoreSketch::new(replicates, bytes)).collect();
+        let mut rep = vec![0.0; replicates];
+        for i in 0..rows {
+            let w = weights.map_or(1.0, |w| w[i]);
+            if replicates > 0 {
+                poisson.fill(keys.key(i), w, &mut rep);
+            }
+            for (c, s) in sk.iter_mut().enumerate() {
+                if let Some((score, label)) = cell(i, c) {
+                    s.add(score, label, w, &rep);
+                }
+            }
+        }
+        sk
+    }
+}
+
+/// Where a merge finds the bootstrap keys of both sides' stored rows, to sketch them.
+pub struct MergeKeys<'a> {
+    pub mine: &'a RowKeys,
+    pub theirs: &'a RowKeys,
+    pub poisson: Poisson,
+}
+
+/// An accumulator that stores scores until its budget, then sketches them.
+pub(super) trait Sketching {
+    fn sketches(&self) -> &[ScoreSketch];
+    /// The stored rows (their keys: `keys`) as sketches.
+    fn sketch_stored(&self, keys: &KeyLookup, poisson: Poisson) -> Vec<ScoreSketch>;
+    /// Drop the stored rows and keep `sketches` instead (from now on every row goes there).
+    fn keep(&mut self, sketches: Vec<ScoreSketch>);
+
+    fn sketched(&self) -> bool {
+        !self.sketches().is_empty()
+    }
+
+    /// Move the stored rows into sketches.
+    fn switch_to_sketch(&mut self, keys: &KeyLookup, poisson: Poisson) {
+        let sk = self.sketch_stored(keys, poisson);
+        self.keep(sk);
+    }
+}
+
+impl MergeKeys<'_> {
+    /// Both sides of a merge as sketches: `mine` switched in place, `other`'s sketches as
+    /// they are or made from its stored rows.
+    pub(super) fn both_sketched<'o, T: Sketching>(&self, mine: &mut T, other: &'o T) -> Cow<'o, [ScoreSketch]> {
+        if !mine.sketched() {
+            mine.switch_to_sketch(&self.mine.lookup(), self.poisson);
+        }
+        if other.sketched() {
+            Cow::Borrowed(other.sketches())
+        } else {
+            Cow::Owned(other.sketch_stored(&self.theirs.lookup(), self.poisson))
+        }
+    }
+}
 
 /// What the sketch did, for the report: rows binned, bins, and each binned metric's bound.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -141,6 +231,52 @@ pub struct SketchInfo {
     pub bins: usize,
     /// Metric key -> the largest distance between the reported value and the exact one.
     pub error_bound: super::MetricMap,
+}
+
+impl SketchInfo {
+    /// `sketches`: one per column, each holding every binned row.
+    pub(super) fn new(budget: usize, sketches: &[ScoreSketch], error_bound: MetricMap) -> Self {
+        SketchInfo {
+            budget,
+            rows: sketches.first().map_or(0, ScoreSketch::rows),
+            bins: sketches.iter().map(ScoreSketch::cells).sum(),
+            error_bound,
+        }
+    }
+}
+
+/// `v`, or `default` when `v` is 0 (an unset option).
+pub(super) fn nonzero(v: usize, default: usize) -> usize {
+    if v == 0 {
+        default
+    } else {
+        v
+    }
+}
+
+impl Sketching for ScoreAccumulator {
+    fn sketches(&self) -> &[ScoreSketch] {
+        &self.sketches
+    }
+
+    /// One sketch (binary) or one per column, each row with its replicate weights
+    /// regenerated from its key (`keys`: the stored rows' keys).
+    fn sketch_stored(&self, keys: &KeyLookup, poisson: Poisson) -> Vec<ScoreSketch> {
+        let k = self.k;
+        let truth = &self.truth;
+        // per-class: rows whose truth has no column are left out, as in the exact walks
+        let cell =
+            |i: usize, c: usize| (k == 1 || (truth[i] as usize) < k).then(|| (self.scores.get(i * k + c), truth[i]));
+        let count = if k == 1 { 1 } else { k };
+        self.budget.sketch_rows(count, truth.len(), self.replicates, self.weights.as_deref(), keys, poisson, &cell)
+    }
+
+    fn keep(&mut self, sketches: Vec<ScoreSketch>) {
+        self.truth = Vec::new();
+        self.scores = Store::default();
+        self.weights = None;
+        self.sketches = sketches;
+    }
 }
 
 impl ScoreAccumulator {
@@ -181,32 +317,20 @@ impl ScoreAccumulator {
         self.k
     }
 
-    /// Store at most `scores` scores for the exact metrics; past that, bin them (binary
-    /// layout; per-class scores stay exact). Call before the first row.
-    pub fn with_budget(mut self, scores: usize) -> Self {
-        self.budget = scores;
+    /// Store at most `budget.scores` scores (a row has one per column) for the exact
+    /// metrics; past that, bin them. Call before the first row.
+    pub fn with_budget(mut self, budget: Budget) -> Self {
+        self.budget = budget;
         self
     }
 
     fn budget(&self) -> usize {
-        if self.budget == 0 {
-            DEFAULT_SCORE_BUDGET
-        } else {
-            self.budget
-        }
+        self.budget.scores()
     }
 
-    /// Move the stored rows into the sketch (from now on every row goes there).
-    fn switch_to_sketch(&mut self) {
-        let mut sk = self.sketch.take().unwrap_or_default();
-        for (i, &t) in self.truth.iter().enumerate() {
-            let w = self.weights.as_ref().map_or(1.0, |w| w[i]);
-            sk.add(self.scores.get(i), t, w);
-        }
-        self.truth = Vec::new();
-        self.scores = Store::default();
-        self.weights = None;
-        self.sketch = Some(sk);
+    /// More scores are stored than the budget allows: time for [`Self::switch_to_sketch`].
+    pub fn over_budget(&self) -> bool {
+        !self.sketched() && self.truth.len() * self.k > self.budget()
     }
 
     /// The column holding class `name`'s probability (per-class layout), or NO_COLUMN.
@@ -226,15 +350,28 @@ impl ScoreAccumulator {
         self.truth.len() * 4 + self.scores.bytes() + self.weights.as_ref().map_or(0, |w| w.len() * 8)
     }
 
+    /// Bytes held by the sketches (0 while the scores are stored).
+    pub fn sketch_bytes(&self) -> usize {
+        self.sketches.iter().map(ScoreSketch::bytes).sum()
+    }
+
     /// One row. `truth`: the label id (binary) or column (per-class, NO_COLUMN when none);
     /// `scores` should hold `k` values (missing ones count as NaN, extra ones are ignored,
     /// so a bad caller gets bad numbers, never a panic); `rep`: the row's weight in each
     /// bootstrap replicate (empty without intervals).
     pub fn update(&mut self, truth: u32, scores: &[f64], weight: f64, rep: &[f64]) {
-        if let (Some(sk), 1) = (&mut self.sketch, self.k) {
-            let p = scores.first().copied().unwrap_or(f64::NAN);
-            sk.add(p, truth, weight);
-            self.sum_binary(truth as usize, p, weight, &rep[..rep.len().min(self.replicates)]);
+        let rep = &rep[..rep.len().min(self.replicates)];
+        if self.sketched() {
+            let score = |c: usize| scores.get(c).copied().unwrap_or(f64::NAN);
+            if self.k == 1 {
+                self.sketches[0].add(score(0), truth, weight, rep);
+                self.sum_binary(truth as usize, score(0), weight, rep);
+            } else if (truth as usize) < self.k {
+                for (c, s) in self.sketches.iter_mut().enumerate() {
+                    s.add(score(c), truth, weight, rep);
+                }
+                self.sum_per_class(truth as usize, scores, weight, rep);
+            }
             return;
         }
         let row = self.truth.len();
@@ -248,14 +385,10 @@ impl ScoreAccumulator {
         if let Some(w) = &mut self.weights {
             w.push(weight);
         }
-        let rep = &rep[..rep.len().min(self.replicates)];
         if self.k == 1 {
             self.sum_binary(truth as usize, scores.first().copied().unwrap_or(f64::NAN), weight, rep);
-            if self.truth.len() > self.budget() {
-                self.switch_to_sketch();
-            }
         } else if (truth as usize) < self.k {
-            self.sum_per_class(truth as usize, row, weight, rep);
+            self.sum_per_class(truth as usize, scores, weight, rep);
         }
     }
 
@@ -284,9 +417,9 @@ impl ScoreAccumulator {
         }
     }
 
-    fn sum_per_class(&mut self, t: usize, row: usize, weight: f64, rep: &[f64]) {
-        let k = self.k;
-        let s = |c: usize| self.scores.get(row * k + c);
+    /// A row's streamed sums from its scores (missing ones count as NaN, as stored).
+    fn sum_per_class(&mut self, t: usize, scores: &[f64], weight: f64, rep: &[f64]) {
+        let s = |c: usize| scores.get(c).copied().unwrap_or(f64::NAN);
         let st = s(t);
         let (rank_t, mut ll_brier) = (self.rank[t], 0.0);
         let (mut above, mut unit) = (0usize, true);
@@ -337,7 +470,28 @@ impl ScoreAccumulator {
     /// Append `other`'s rows. Binary truth ids go through `label_map` (other's label id ->
     /// ours); per-class columns are matched by class name, so chunks read with differently
     /// ordered headers still merge, and a class we have no column for is dropped.
-    pub fn merge(&mut self, other: &Self, label_map: &[u32]) {
+    pub fn merge(&mut self, other: &Self, label_map: &[u32], keys: &MergeKeys) {
+        self.in_unit &= other.in_unit;
+        let k = self.k;
+        // per-class: other's column j is our column to[j] (NO_COLUMN: we have none)
+        let from: Vec<Option<usize>> =
+            (0..k).map(|c| other.columns.iter().position(|o| *o == self.columns[c]).filter(|&i| i < other.k)).collect();
+        let to: Vec<u32> =
+            (0..other.k).map(|j| from.iter().position(|f| *f == Some(j)).map_or(NO_COLUMN, |c| c as u32)).collect();
+        self.merge_sums(other, label_map);
+        if self.sketched() || other.sketched() || (self.truth.len() + other.truth.len()) * k > self.budget() {
+            let theirs = keys.both_sketched(self, other);
+            if k == 1 {
+                self.sketches[0].merge(&theirs[0], label_map);
+            } else {
+                for (j, sk) in theirs.iter().enumerate() {
+                    if let Some(mine) = to.get(j).and_then(|&c| self.sketches.get_mut(c as usize)) {
+                        mine.merge(sk, &to);
+                    }
+                }
+            }
+            return;
+        }
         let rows = self.rows();
         if other.weights.is_some() && self.weights.is_none() {
             self.weights = Some(vec![1.0; rows]);
@@ -347,46 +501,40 @@ impl ScoreAccumulator {
             (Some(a), None) => a.extend(std::iter::repeat_n(1.0, other.rows())),
             _ => {}
         }
-        self.in_unit &= other.in_unit;
-        if self.k == 1 {
+        if k == 1 {
             self.truth.extend(other.truth.iter().map(|&t| label_map.get(t as usize).copied().unwrap_or(t)));
             self.scores.extend(&other.scores);
-            // once either side is binned, every row is (a sketch never goes back to exact)
-            if self.sketch.is_some() || other.sketch.is_some() || self.truth.len() > self.budget() {
-                self.switch_to_sketch();
-            }
-            if let (Some(a), Some(b)) = (&mut self.sketch, &other.sketch) {
-                a.merge(b, label_map);
-            }
-            let block = (self.replicates + 1) * BIN_FIELDS;
-            let other_block = (other.replicates + 1) * BIN_FIELDS;
-            // replicates drawn differently cannot be added: then only the point sums
-            let len = if other.replicates == self.replicates { block } else { BIN_FIELDS };
-            for (l, sums) in other.sums.chunks_exact(other_block).enumerate() {
-                let to = label_map.get(l).copied().unwrap_or(l as u32) as usize;
-                if self.sums.len() < (to + 1) * block {
-                    self.sums.resize((to + 1) * block, 0.0);
-                }
-                for (a, b) in self.sums[to * block..to * block + len].iter_mut().zip(sums) {
-                    *a += b;
-                }
-            }
             return;
         }
-        let k = self.k;
-        let from: Vec<Option<usize>> =
-            (0..k).map(|c| other.columns.iter().position(|o| *o == self.columns[c]).filter(|&i| i < other.k)).collect();
-        let to: Vec<u32> =
-            (0..other.k).map(|j| from.iter().position(|f| *f == Some(j)).map_or(NO_COLUMN, |c| c as u32)).collect();
         for r in 0..other.rows() {
             for f in &from {
                 self.scores.push(f.map_or(f64::NAN, |i| other.scores.get(r * other.k + i)));
             }
         }
         self.truth.extend(other.truth.iter().map(|&t| to.get(t as usize).copied().unwrap_or(NO_COLUMN)));
-        let len = if other.sums.len() == self.sums.len() { self.sums.len() } else { MC_FIELDS };
-        for (a, b) in self.sums[..len].iter_mut().zip(&other.sums) {
-            *a += b;
+    }
+
+    /// Add `other`'s streamed sums (binary: per label through `label_map`).
+    fn merge_sums(&mut self, other: &Self, label_map: &[u32]) {
+        if self.k != 1 {
+            let len = if other.sums.len() == self.sums.len() { self.sums.len() } else { MC_FIELDS };
+            for (a, b) in self.sums[..len].iter_mut().zip(&other.sums) {
+                *a += b;
+            }
+            return;
+        }
+        let block = (self.replicates + 1) * BIN_FIELDS;
+        let other_block = (other.replicates + 1) * BIN_FIELDS;
+        // replicates drawn differently cannot be added: then only the point sums
+        let len = if other.replicates == self.replicates { block } else { BIN_FIELDS };
+        for (l, sums) in other.sums.chunks_exact(other_block).enumerate() {
+            let to = label_map.get(l).copied().unwrap_or(l as u32) as usize;
+            if self.sums.len() < (to + 1) * block {
+                self.sums.resize((to + 1) * block, 0.0);
+            }
+            for (a, b) in self.sums[to * block..to * block + len].iter_mut().zip(sums) {
+                *a += b;
+            }
         }
     }
 
@@ -402,19 +550,12 @@ impl ScoreAccumulator {
         poisson: Poisson,
         full: bool,
     ) -> ScoreReport {
-        let walk = WalkSetup {
-            replicates: self.replicates,
-            poisson,
-            keys,
-            weights: self.weights.as_deref(),
-            decode: self.scores.decoder(),
-        };
-        if self.k == 1 && self.sketch.is_some() {
-            self.finish_sketch(names, classes, full)
-        } else if self.k == 1 {
-            self.finish_binary(names, classes, &walk, full)
-        } else {
-            self.finish_multiclass(&walk, full)
+        let walk = WalkSetup::new(self.replicates, poisson, keys, self.weights.as_deref(), &self.scores);
+        match (self.sketched(), self.k == 1) {
+            (true, true) => self.finish_sketch(names, classes, full),
+            (true, false) => self.finish_multiclass_sketch(full),
+            (false, true) => self.finish_binary(names, classes, &walk, full),
+            (false, false) => self.finish_multiclass(&walk, full),
         }
     }
 
@@ -454,38 +595,25 @@ impl ScoreAccumulator {
         self.binary_report(names, classes, w.finish(), &totals, full)
     }
 
-    /// Past the budget: the ranking metrics of the point estimate from the bins, with their
-    /// bounds; the bootstrap replicates keep their streamed metrics only.
+    /// Past the budget: the ranking metrics of the point estimate and of every replicate
+    /// from the bins, with the point's error bounds.
     fn finish_sketch(&self, names: &[String], classes: &[String], full: bool) -> ScoreReport {
-        let sk = self.sketch.as_ref().expect("sketch mode");
-        let (pos_id, totals) = self.binary_totals(names, classes);
-        let groups = sk.groups(|l| l == pos_id);
-        let mut point = RocState::default();
-        let mut curve = BinaryCurve { thresholds: Vec::new(), tps: Vec::new(), fps: Vec::new() };
-        for g in &groups {
-            point.apply(g.pos, g.neg, totals.first().copied());
-            if g.pos != 0.0 || g.neg != 0.0 {
-                curve.thresholds.push(g.threshold);
-                curve.tps.push(point.tp);
-                curve.fps.push(point.fp);
-            }
-        }
-        let mut states = vec![RocState::default(); self.replicates + 1];
-        states[0] = point;
-        let results = WalkResult { states, curve: full.then_some(curve), delong: None };
+        let (pos_id, _) = self.binary_totals(names, classes);
+        let groups = self.sketches[0].groups(&|l| Some(l == pos_id));
+        let totals: Vec<(f64, f64)> = (0..groups.width).map(|r| groups.totals(r)).collect();
+        let results = walk_groups(&groups, true, full);
         let mut report = self.binary_report(names, classes, results, &totals, full);
-        for m in &mut report.replicates {
-            for key in [RANKING_KEYS[0].to_string(), partial_key(), RANKING_KEYS[1].to_string()] {
-                m.remove(&key);
-            }
-        }
-        let b = sketch::bounds(&groups, MAX_FPR);
+        let b = sketch::bounds(&groups.point(), MAX_FPR);
         let mut error_bound = MetricMap::new();
         error_bound.insert(RANKING_KEYS[0].into(), num(b.roc_auc));
         error_bound.insert(partial_key(), num(b.partial_roc_auc));
         error_bound.insert(RANKING_KEYS[1].into(), num(b.average_precision));
-        report.sketch = Some(SketchInfo { budget: self.budget(), rows: sk.rows(), bins: sk.bins(), error_bound });
+        report.sketch = Some(self.sketch_info(error_bound));
         report
+    }
+
+    fn sketch_info(&self, error_bound: MetricMap) -> SketchInfo {
+        SketchInfo::new(self.budget(), &self.sketches, error_bound)
     }
 
     fn binary_report(
@@ -563,7 +691,6 @@ impl ScoreAccumulator {
     /// loss, Brier score, top-k accuracy and top-label calibration.
     fn finish_multiclass(&self, walk: &WalkSetup, full: bool) -> ScoreReport {
         let k = self.k;
-        let reps = self.replicates + 1;
         // rows grouped by their truth's class rank (rows without a column are left out)
         let mut starts = vec![0usize; k + 1];
         for &t in &self.truth {
@@ -631,36 +758,77 @@ impl ScoreAccumulator {
             |items| w.feed(items),
         );
         let micro = w.finish();
-        // one-vs-one: for each pair, the mean of the two AUCs on the rows of those two classes.
-        let mut pair_auc: Vec<Vec<f64>> = vec![Vec::new(); reps];
-        let mut pair_weight: Vec<Vec<f64>> = vec![Vec::new(); reps];
-        for (a, b) in (0..k).flat_map(|a| (a + 1..k).map(move |b| (a, b))) {
-            let (Some(x), Some(y)) = (pairs[a][b].take(), pairs[b][a].take()) else { continue };
-            for r in 0..reps {
-                pair_auc[r].push((x.states[r].auc() + y.states[r].auc()) / 2.0);
-                pair_weight[r].push(x.states[r].tp + y.states[r].tp);
-            }
-        }
+        let pairs: Vec<(WalkResult, WalkResult)> =
+            pairs_of(k).filter_map(|(a, b)| pairs[a][b].take().zip(pairs[b][a].take())).collect();
+        self.multiclass_report(&ovr, &pairs, &micro, curves)
+    }
 
+    /// Past the budget: the same metrics from each column's bins, with their error bounds.
+    /// Column `c`'s sketch holds every row by its truth's column, so its bins give class
+    /// `c`'s one-vs-rest curve, each one-vs-one pair's (the rows of two classes), and, all
+    /// columns summed, the micro curve.
+    fn finish_multiclass_sketch(&self, full: bool) -> ScoreReport {
+        let k = self.k;
+        let col = |cls: usize| self.by_rank[cls];
+        let groups = |cls: usize, role: &dyn Fn(u32) -> Option<bool>| self.sketches[col(cls)].groups(role);
+        let ovr_groups: Vec<Groups> =
+            (0..k).map(|cls| groups(cls, &|l| ((l as usize) < k).then_some(l as usize == col(cls)))).collect();
+        let mut curves = Vec::new();
+        let mut ovr = Vec::with_capacity(k);
+        for (cls, g) in ovr_groups.iter().enumerate() {
+            let mut res = walk_groups(g, false, full);
+            if let Some(curve) = res.curve.take() {
+                let s = &res.states[0];
+                curves.push(curve.into_named(self.columns[col(cls)].clone(), s.auc(), s.average_precision()));
+            }
+            ovr.push(res);
+        }
+        let micro_groups = Groups::sum(&ovr_groups);
+        let micro = walk_groups(&micro_groups, false, false);
+        let (mut pairs, mut pair_bounds) = (Vec::new(), Vec::new());
+        for (a, b) in pairs_of(k) {
+            let pair = |x: usize, y: usize| {
+                groups(x, &|l| match l as usize {
+                    c if c == col(x) => Some(true),
+                    c if c == col(y) => Some(false),
+                    _ => None,
+                })
+            };
+            let (ab, ba) = (pair(a, b), pair(b, a));
+            pair_bounds.push((bounds_of(&ab).roc_auc + bounds_of(&ba).roc_auc) / 2.0);
+            pairs.push((walk_groups(&ab, false, false), walk_groups(&ba, false, false)));
+        }
+        let mut report = self.multiclass_report(&ovr, &pairs, &micro, curves);
+        let point = RankingParts::of(&ovr, &micro, Some(&pairs), 0);
+        let ovr_bounds: Vec<sketch::Bounds> = ovr_groups.iter().map(bounds_of).collect();
+        let micro_bounds = bounds_of(&micro_groups);
+        let bounds = RankingParts {
+            auc: ovr_bounds.iter().map(|b| b.roc_auc).collect(),
+            ap: ovr_bounds.iter().map(|b| b.average_precision).collect(),
+            support: point.support,
+            micro: (micro_bounds.roc_auc, micro_bounds.average_precision),
+            pairs: point.pairs.map(|(_, w)| (pair_bounds, w)),
+        };
+        report.sketch = Some(self.sketch_info(bounds.metrics()));
+        report
+    }
+
+    /// The multiclass report from the walks: one-vs-rest per class (rank order), one-vs-one
+    /// per pair (`pairs_of` order) and micro, plus the streamed sums.
+    fn multiclass_report(
+        &self,
+        ovr: &[WalkResult],
+        pairs: &Vec<(WalkResult, WalkResult)>,
+        micro: &WalkResult,
+        curves: Vec<NamedCurve>,
+    ) -> ScoreReport {
+        let k = self.k;
+        let reps = self.replicates + 1;
         let base = 3 + TOP_K.len();
         let mut out = Vec::with_capacity(reps);
         let mut calibration = None;
         for r in 0..reps {
-            let mut metrics = MetricMap::new();
-            let aucs: Vec<f64> = ovr.iter().map(|o| o.states[r].auc()).collect();
-            let aps: Vec<f64> = ovr.iter().map(|o| o.states[r].average_precision()).collect();
-            let supports: Vec<f64> = ovr.iter().map(|o| o.states[r].tp).collect();
-            metrics.insert("roc_auc_score@macro".into(), num(mean(&aucs)));
-            metrics.insert("roc_auc_score@weighted".into(), num(weighted(&aucs, &supports)));
-            metrics.insert("roc_auc_score@micro".into(), num(micro.states[r].auc()));
-            metrics.insert("average_precision_score@macro".into(), num(mean(&aps)));
-            metrics.insert("average_precision_score@weighted".into(), num(weighted(&aps, &supports)));
-            metrics.insert("average_precision_score@micro".into(), num(micro.states[r].average_precision()));
-            let total: f64 = supports.iter().sum();
-            let prevalence: Vec<f64> = pair_weight[r].iter().map(|w| w / total).collect();
-            metrics.insert("roc_auc_score@ovo".into(), num(mean(&pair_auc[r])));
-            metrics.insert("roc_auc_score@ovo,weighted".into(), num(weighted(&pair_auc[r], &prevalence)));
-
+            let mut metrics = RankingParts::of(ovr, micro, Some(pairs), r).metrics();
             let s = &self.sums[r * MC_FIELDS..(r + 1) * MC_FIELDS];
             let wsum = s[0];
             metrics.insert("log_loss".into(), num(s[1] / wsum));
@@ -685,6 +853,93 @@ impl ScoreAccumulator {
     }
 }
 
+/// The class pairs (a, b), a < b, of one-vs-one.
+fn pairs_of(k: usize) -> impl Iterator<Item = (usize, usize)> {
+    (0..k).flat_map(move |a| (a + 1..k).map(move |b| (a, b)))
+}
+
+/// The error bounds of the metrics binned in `g`.
+pub(super) fn bounds_of(g: &Groups) -> sketch::Bounds {
+    sketch::bounds(&g.point(), MAX_FPR)
+}
+
+/// A walk over binned groups (descending), point estimate and replicates together; `partial`:
+/// also the partial AUC (each replicate against its own totals); `record`: the point's curve.
+pub(super) fn walk_groups(g: &Groups, partial: bool, record: bool) -> WalkResult {
+    let w = g.width;
+    let totals: Vec<(f64, f64)> = (0..w).map(|r| g.totals(r)).collect();
+    let mut states = vec![RocState::default(); w];
+    let mut curve = record.then(|| BinaryCurve { thresholds: Vec::new(), tps: Vec::new(), fps: Vec::new() });
+    for i in 0..g.len() {
+        for (r, st) in states.iter_mut().enumerate() {
+            st.apply(g.pos[i * w + r], g.neg[i * w + r], partial.then_some(totals[r]));
+        }
+        if let Some(c) = &mut curve {
+            if g.pos[i * w] != 0.0 || g.neg[i * w] != 0.0 {
+                c.thresholds.push(g.threshold(i));
+                c.tps.push(states[0].tp);
+                c.fps.push(states[0].fp);
+            }
+        }
+    }
+    WalkResult { states, curve, delong: None }
+}
+
+/// What the averaged ranking metrics of one replicate are made of: per class (one-vs-rest,
+/// multilabel: per label) ROC-AUC, AP and support, the micro ROC-AUC and AP, and per
+/// one-vs-one pair the mean of its two AUCs and its weight (multiclass only). The error
+/// bounds of sketched metrics go through the same averages: each average is over fixed
+/// weights (the exact supports), so the average of values within their bounds is within the
+/// average of the bounds.
+pub(super) struct RankingParts {
+    pub(super) auc: Vec<f64>,
+    pub(super) ap: Vec<f64>,
+    pub(super) support: Vec<f64>,
+    pub(super) micro: (f64, f64),
+    pub(super) pairs: Option<(Vec<f64>, Vec<f64>)>,
+}
+
+impl RankingParts {
+    /// Replicate `r`'s parts from the walks.
+    pub(super) fn of(
+        per_class: &[WalkResult],
+        micro: &WalkResult,
+        pairs: Option<&Vec<(WalkResult, WalkResult)>>,
+        r: usize,
+    ) -> Self {
+        RankingParts {
+            auc: per_class.iter().map(|o| o.states[r].auc()).collect(),
+            ap: per_class.iter().map(|o| o.states[r].average_precision()).collect(),
+            support: per_class.iter().map(|o| o.states[r].tp).collect(),
+            micro: (micro.states[r].auc(), micro.states[r].average_precision()),
+            // one-vs-one: for each pair, the mean of the two AUCs on the rows of those two
+            // classes, weighted by the pair's rows
+            pairs: pairs.map(|p| {
+                p.iter()
+                    .map(|(x, y)| ((x.states[r].auc() + y.states[r].auc()) / 2.0, x.states[r].tp + y.states[r].tp))
+                    .unzip()
+            }),
+        }
+    }
+
+    pub(super) fn metrics(&self) -> MetricMap {
+        let mut m = MetricMap::new();
+        m.insert("roc_auc_score@macro".into(), num(mean(&self.auc)));
+        m.insert("roc_auc_score@weighted".into(), num(weighted(&self.auc, &self.support)));
+        m.insert("roc_auc_score@micro".into(), num(self.micro.0));
+        m.insert("average_precision_score@macro".into(), num(mean(&self.ap)));
+        m.insert("average_precision_score@weighted".into(), num(weighted(&self.ap, &self.support)));
+        m.insert("average_precision_score@micro".into(), num(self.micro.1));
+        if let Some((auc, weight)) = &self.pairs {
+            let total: f64 = self.support.iter().sum();
+            let prevalence: Vec<f64> = weight.iter().map(|w| w / total).collect();
+            m.insert("roc_auc_score@ovo".into(), num(mean(auc)));
+            m.insert("roc_auc_score@ovo,weighted".into(), num(weighted(auc, &prevalence)));
+        }
+        m
+    }
+}
+
 pub(super) fn mean(v: &[f64]) -> f64 {
     if v.is_empty() {
         f64::NAN
@@ -705,6 +960,19 @@ pub(super) struct WalkSetup<'a> {
     pub(super) keys: &'a KeyLookup,
     pub(super) weights: Option<&'a [f64]>,
     pub(super) decode: fn(u64) -> f64,
+}
+
+impl<'a> WalkSetup<'a> {
+    /// A walk over the rows of `store` (with their `weights`, unit when `None`).
+    pub(super) fn new(
+        replicates: usize,
+        poisson: Poisson,
+        keys: &'a KeyLookup,
+        weights: Option<&'a [f64]>,
+        store: &Store,
+    ) -> Self {
+        WalkSetup { replicates, poisson, keys, weights, decode: store.decoder() }
+    }
 }
 
 /// One replicate's running ROC/PR sums over a descending walk.

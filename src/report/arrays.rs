@@ -57,9 +57,8 @@ pub fn evaluate_arrays(truth: &[u32], scores: &[f32], width: usize, options: &Op
         }
         eval = eval.with_ci(ci);
     }
-    if let Some(budget) = options.score_budget {
-        eval = eval.with_score_budget(budget);
-    }
+    eval =
+        eval.with_score_budget(options.score_budget.unwrap_or(0)).with_sketch_bytes(options.sketch_bytes.unwrap_or(0));
     let ids: Vec<u32> = names.iter().map(|n| eval.intern(n)).collect();
     let mut row = vec![0.0f64; width];
     for (&t, s) in truth.iter().zip(scores.chunks_exact(width)) {

@@ -35,8 +35,10 @@ const THRESHOLD_POINTS: usize = 1000;
 pub struct Options {
     /// Confidence intervals: every scalar metric becomes `{"value","ci_low","ci_high","ci_method"}`.
     pub ci: Option<CiOptions>,
-    /// Most scores stored for exact ROC-AUC / AP (default 2^26); past it, a binned sketch.
+    /// Most scores stored for exact ROC-AUC / AP (default 2^26); past it, binned sketches.
     pub score_budget: Option<usize>,
+    /// Most bytes of those sketches together (default 128 MiB); past it their grid coarsens.
+    pub sketch_bytes: Option<usize>,
     /// Natively: read rows (and parse their numbers) on one thread and feed them on another,
     /// with the same report. Off by default: on the 2-core benchmark machine under load ~8 it
     /// read a 200 MB CSV at 69 MB/s against 80 MB/s on one thread. Wasm is always one thread.
@@ -283,6 +285,7 @@ struct Setup<'p> {
     non_finite: NonFinite,
     ci: Option<CiOptions>,
     score_budget: Option<usize>,
+    sketch_bytes: Option<usize>,
     paired: bool,
 }
 
@@ -296,7 +299,8 @@ impl<'p> Setup<'p> {
                 )));
             }
         }
-        Ok(Setup { plan, non_finite: spec.non_finite, ci: options.ci, score_budget: options.score_budget, paired })
+        let (score_budget, sketch_bytes) = (options.score_budget, options.sketch_bytes);
+        Ok(Setup { plan, non_finite: spec.non_finite, ci: options.ci, score_budget, sketch_bytes, paired })
     }
 
     /// Empty accumulators for chunk `index`. Its rows' bootstrap keys start at
@@ -308,10 +312,10 @@ impl<'p> Setup<'p> {
         if let Some(ci) = self.ci {
             eval = eval.with_ci(ci);
         }
-        if let Some(budget) = self.score_budget {
-            eval = eval.with_score_budget(budget);
-        }
-        let eval = eval.with_first_row(index << 32);
+        let eval = eval
+            .with_score_budget(self.score_budget.unwrap_or(0))
+            .with_sketch_bytes(self.sketch_bytes.unwrap_or(0))
+            .with_first_row(index << 32);
         let width = plan.score_cols.len();
         Feeder {
             plan,
