@@ -511,27 +511,38 @@ mod images {
     }
 }
 
+/// A 4-class CSV with probabilities and weights; row `r` is replaced by `bad`'s line for
+/// it, and ends with a `note` column when `note` gives one (then CRLF line ends and a blank
+/// line every 97 rows).
+fn four_classes(rows: usize, bad: &[(usize, &str)], note: &dyn Fn(usize) -> Option<String>) -> String {
+    let classes = ["cat", "dog", "eel", "fox"];
+    let crlf = note(0).is_some();
+    let mut text = String::from("label,prob_cat,prob_dog,prob_eel,prob_fox,weight");
+    text.push_str(if crlf { ",note\r\n" } else { "\n" });
+    for r in 0..rows {
+        if let Some((_, line)) = bad.iter().find(|(at, _)| *at == r) {
+            text.push_str(line);
+            continue;
+        }
+        let y = classes[(r * 7 + r / 3) % 4];
+        let raw: Vec<f64> = (0..4).map(|c| ((r * 31 + c * 17) % 101) as f64 + 1.0).collect();
+        let sum: f64 = raw.iter().sum();
+        let probs: Vec<String> = raw.iter().map(|v| format!("{}", v / sum)).collect();
+        text.push_str(&format!("{y},{},{}", probs.join(","), (r % 5) as f64 * 0.5));
+        match note(r) {
+            Some(n) => text.push_str(&format!(",{n}\r\n{}", if r % 97 == 0 { "\r\n" } else { "" })),
+            None => text.push('\n'),
+        }
+    }
+    text
+}
+
 /// Natively rows can be read on one thread and fed on another: the report, and the first
 /// error, are those of the single-thread path (which is what wasm runs).
 #[test]
 fn pipelined_reading_gives_the_single_thread_report_and_errors() {
     let _turn = turn();
-    let classes = ["cat", "dog", "eel", "fox"];
-    let csv = |bad: &[(usize, &str)]| {
-        let mut text = String::from("label,prob_cat,prob_dog,prob_eel,prob_fox,weight\n");
-        for r in 0..30_000usize {
-            if let Some((_, line)) = bad.iter().find(|(at, _)| *at == r) {
-                text.push_str(line);
-                continue;
-            }
-            let y = classes[(r * 7 + r / 3) % 4];
-            let raw: Vec<f64> = (0..4).map(|c| ((r * 31 + c * 17) % 101) as f64 + 1.0).collect();
-            let sum: f64 = raw.iter().sum();
-            let probs: Vec<String> = raw.iter().map(|v| format!("{}", v / sum)).collect();
-            text.push_str(&format!("{y},{},{}\n", probs.join(","), (r % 5) as f64 * 0.5));
-        }
-        text
-    };
+    let csv = |bad: &[(usize, &str)]| four_classes(30_000, bad, &|_| None);
     let run = |text: &str, pipelined: bool| {
         let spec = ColumnSpec { non_finite: NonFinite::Skip, ..ColumnSpec::default() };
         let options = report::Options {
@@ -570,25 +581,7 @@ fn chunking_cases() -> Vec<(&'static str, ColumnSpec, String)> {
         3 => "\"a,b\"".to_string(),
         _ => "plain".to_string(),
     };
-    let classes = ["cat", "dog", "eel", "fox"];
-    let multi = |bad: &[(usize, &str)]| {
-        let mut text = String::from("label,prob_cat,prob_dog,prob_eel,prob_fox,weight,note\r\n");
-        for r in 0..4000usize {
-            if let Some((_, line)) = bad.iter().find(|(at, _)| *at == r) {
-                text.push_str(line);
-                continue;
-            }
-            let y = classes[(r * 7 + r / 3) % 4];
-            let raw: Vec<f64> = (0..4).map(|c| ((r * 31 + c * 17) % 101) as f64 + 1.0).collect();
-            let sum: f64 = raw.iter().sum();
-            let probs: Vec<String> = raw.iter().map(|v| format!("{}", v / sum)).collect();
-            text.push_str(&format!("{y},{},{},{}\r\n", probs.join(","), (r % 5) as f64 * 0.5, note(r)));
-            if r % 97 == 0 {
-                text.push_str("\r\n");
-            }
-        }
-        text
-    };
+    let multi = |bad: &[(usize, &str)]| four_classes(4000, bad, &|r| Some(note(r)));
     let skip = ColumnSpec { non_finite: NonFinite::Skip, ..ColumnSpec::default() };
     let mut binary = String::from("y_true,y_score,note\n");
     let mut regression = String::from("y_true,y_pred\n");

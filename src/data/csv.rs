@@ -100,26 +100,9 @@ impl<R: Read> Records<R> {
                 .take(20)
                 .flat_map(|line| line.split(|&b| b == b';'))
                 .any(is_comma_decimal);
-        let mut records = Records {
-            file: file.to_string(),
-            source,
-            buf: Vec::new(),
-            pos: 0,
-            end: 0,
-            eof: false,
-            line: 1,
-            delimiter,
-            core: csv_core::ReaderBuilder::new().delimiter(delimiter).build(),
-            core_ends: Vec::new(),
-            header: Vec::new(),
-            decimal_comma,
-            raw: Record::default(),
-            origin: 0,
-            after_newline: false,
-            chunk_bytes: u64::MAX,
-            chunk: super::Chunk::default(),
-            last_chunk: None,
-        };
+        let mut records =
+            Records::resume(file, source, Vec::new(), Dialect { delimiter, decimal_comma }, 0, u64::MAX, 0);
+        (records.after_newline, records.last_chunk) = (false, None);
         records.fill()?;
         if records.buf[..records.end].starts_with(b"\xef\xbb\xbf") {
             records.pos = 3;

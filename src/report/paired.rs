@@ -95,16 +95,7 @@ impl PairedLog {
     /// Append the rows of `other`, the next chunk of the same file; `id` gives a label's id
     /// in this log's evaluation.
     pub fn merge(&mut self, other: PairedLog, id: &mut dyn FnMut(&str) -> u32) {
-        let map: Vec<u32> = other
-            .labels
-            .names
-            .iter()
-            .map(|name| {
-                let i = id(name);
-                self.register(i, name);
-                self.labels.local(i)
-            })
-            .collect();
+        let map = self.labels.adopt(&other.labels, id, &self.classes, &mut self.class_of);
         self.truth.extend(other.truth.iter().map(|&t| map[t as usize]));
         self.pred.extend(other.pred.iter().map(|&p| map[p as usize]));
         self.score.extend(other.score);

@@ -313,16 +313,7 @@ impl RowTracker {
     /// to the earlier row, as in one pass); each cell keeps its first rows; the regression
     /// sample stays a uniform sample of all rows.
     pub fn merge(&mut self, other: RowTracker, row_base: u64, line_base: u64, id: &mut dyn FnMut(&str) -> u32) {
-        let map: Vec<u32> = other
-            .labels
-            .names
-            .iter()
-            .map(|name| {
-                let i = id(name);
-                self.register(i, name);
-                self.labels.local(i)
-            })
-            .collect();
+        let map = self.labels.adopt(&other.labels, id, &self.classes, &mut self.class_of);
         for mut r in other.worst.into_iter().map(|r| r.0) {
             r.row.row += row_base;
             r.row.line += line_base;
@@ -472,6 +463,27 @@ impl LocalLabels {
         self.local[i] = self.names.len() as u32;
         self.names.push(name.to_string());
         true
+    }
+
+    /// Register `other`'s labels (another chunk's) by their ids in this consumer's
+    /// evaluation (`id`), each new one with its index in `classes` pushed to `class_of`;
+    /// returns the local id here of each of `other`'s local ids.
+    pub(crate) fn adopt(
+        &mut self,
+        other: &LocalLabels,
+        id: &mut dyn FnMut(&str) -> u32,
+        classes: &[String],
+        class_of: &mut Vec<Option<usize>>,
+    ) -> Vec<u32> {
+        let mut map = Vec::with_capacity(other.names.len());
+        for name in &other.names {
+            let i = id(name);
+            if self.register(i, name) {
+                class_of.push(classes.iter().position(|c| c == name));
+            }
+            map.push(self.local(i));
+        }
+        map
     }
 
     /// The local id of a registered evaluation id.
