@@ -697,6 +697,24 @@ fn chunked_reading_gives_the_same_report_on_any_number_of_threads() {
             _ => assert!(!whole.starts_with("error: "), "{name}: {whole:.300}"),
         }
     }
+    // past the score budget (binned scores, merged per chunk) too
+    for (name, spec, text) in chunking_cases().into_iter().filter(|c| matches!(c.0, "binary.csv" | "multi.csv")) {
+        let path = dir.join(name).to_string_lossy().to_string();
+        let options = |threads| report::Options {
+            ci,
+            chunk_bytes: Some(4096),
+            threads,
+            score_budget: Some(300),
+            ..report::Options::default()
+        };
+        let mut progress = |_: u64, _: u64| true;
+        let one = json(report::evaluate_with(&path, text.as_bytes(), &spec, &options(1), &mut progress));
+        assert!(one.contains("\"sketch\""), "{name}: {one:.300}");
+        for threads in [2, 3] {
+            let many = json(report::evaluate_path(&path, &spec, &options(threads), &mut progress));
+            assert!(many == one, "{name}, binned, {threads} threads");
+        }
+    }
     // a labels file: its rows are matched one by one, so it is read as one chunk
     let labels = |chunk_bytes| {
         let mut progress = |_: u64, _: u64| true;
