@@ -106,7 +106,14 @@ async function timeInterleaved(fns, seconds) {
       times[i].push((now() - t) / reps[i]);
     }
   }
-  return times.map((t, i) => summary(t, reps[i]));
+  const out = times.map((t, i) => summary(t, reps[i]));
+  // Each sample's time over the first runtime's sample just before it: a pair shares the load of
+  // its moment, so the median of these ratios moves less with load swings than a ratio of medians.
+  for (let i = 1; i < fns.length; i++) {
+    const r = times[i].map((t, j) => t / times[0][j]).sort((a, b) => a - b);
+    out[i].paired_ratio_to_first = r[r.length >> 1];
+  }
+  return out;
 }
 
 /** One model at one batch size: both runtimes, their median times and how far apart their outputs are. */

@@ -241,7 +241,8 @@ function benchInference(exe) {
       const nat = runJson(exe, ['infer', ...args]);
       const ort = runJson(PYTHON, ['benches/ort_infer.py', ...args]);
       const row = { model: key, file: m.file, batch, load_average_1m: loadavg()[0], native: nat, onnxruntime: ort,
-        throughput_ratio_vs_onnxruntime: ratio(nat.median_s, ort.median_s) };
+        throughput_ratio_vs_onnxruntime: ratio(nat.median_s, ort.median_s),
+        cpu_time_ratio_vs_onnxruntime: ratio(nat.cpu_s_per_run, ort.cpu_s_per_run) };
       log('inference', JSON.stringify(row));
       rows.push(row);
     }
@@ -265,8 +266,9 @@ async function benchInferenceWasm(context, base) {
       for (const batch of [1, 256]) {
         const row = { model: key, file: m.file, batch, load_average_1m: loadavg()[0] };
         try {
-          Object.assign(row, await evaluateWithin(page, ([u, s, b]) => window.benchInference(u, s, b, 1), [`${base}/benches/models/${m.file}`, m.shape, batch]));
+          Object.assign(row, await evaluateWithin(page, ([u, s, b]) => window.benchInference(u, s, b, 2), [`${base}/benches/models/${m.file}`, m.shape, batch]));
           row.throughput_ratio_vs_onnxruntime_web = ratio(row.webeval.median_ms, row.onnxruntime_web.median_ms);
+          row.paired_throughput_ratio_vs_onnxruntime_web = row.onnxruntime_web.paired_ratio_to_first ?? null;
         } catch (e) {
           row.error = String(e.message ?? e).split('\n')[0];
           row.page_errors = errors.slice(0, 3);
@@ -564,25 +566,27 @@ export function markdown(r) {
     const kernel = r.inference.native.find((i) => i.native?.kernel)?.native.kernel;
     lines.push('## Inference (native, one thread): webeval runtime vs onnxruntime (Python)', '',
       `GEMM microkernel picked at run time: ${kernel ?? 'not recorded'}; load average ${r.inference.native.map((i) => f(i.load_average_1m, 1)).join(', ')} (per row).`, '',
-      '| model | batch | webeval ms | onnxruntime ms | throughput ratio (≥ 1 = webeval faster) |', '|---|---:|---:|---:|---:|');
+      'Wall time is the median run; CPU time the mean CPU seconds per run of each process (the two run one after the other, so on the shared machine the CPU-time ratio is the one the load moves least).', '',
+      '| model | batch | webeval ms | onnxruntime ms | throughput ratio (≥ 1 = webeval faster) | webeval CPU ms | onnxruntime CPU ms | CPU-time ratio |', '|---|---:|---:|---:|---:|---:|---:|---:|');
     for (const i of r.inference.native) {
       const ms = (x) => (x?.median_s == null ? (x?.error ? 'failed' : '—') : (x.median_s * 1e3).toFixed(3));
-      lines.push(`| ${i.model} (${i.file}) | ${i.batch} | ${ms(i.native)} | ${ms(i.onnxruntime)} | ${f(i.throughput_ratio_vs_onnxruntime)}× |`);
+      const cms = (x) => (x?.cpu_s_per_run == null ? '—' : (x.cpu_s_per_run * 1e3).toFixed(3));
+      lines.push(`| ${i.model} (${i.file}) | ${i.batch} | ${ms(i.native)} | ${ms(i.onnxruntime)} | ${f(i.throughput_ratio_vs_onnxruntime)}× | ${cms(i.native)} | ${cms(i.onnxruntime)} | ${f(i.cpu_time_ratio_vs_onnxruntime)}× |`);
     }
     for (const i of r.inference.native.filter((x) => x.native.error)) lines.push('', `- ${i.model} batch ${i.batch}: ${i.native.error}`);
     lines.push('');
   }
   if (Array.isArray(r.inference?.wasm)) {
     lines.push('## Inference in the browser (headless Chromium, wasm, one thread): webeval vs onnxruntime-web', '',
-      '| model | batch | webeval ms | onnxruntime-web ms | throughput ratio (≥ 1 = webeval faster) | max abs output diff | load avg |', '|---|---:|---:|---:|---:|---:|---:|');
+      '| model | batch | webeval ms | onnxruntime-web ms | throughput ratio (≥ 1 = webeval faster) | paired ratio | max abs output diff | load avg |', '|---|---:|---:|---:|---:|---:|---:|---:|');
     for (const i of r.inference.wasm) {
-      lines.push(i.error ? `| ${i.model} | ${i.batch} | failed: ${i.error} | | | | |`
-        : `| ${i.model} (${i.file}) | ${i.batch} | ${f(i.webeval.median_ms, 3)} | ${f(i.onnxruntime_web.median_ms, 3)} | ${f(i.throughput_ratio_vs_onnxruntime_web)}× | ${i.max_abs_diff == null ? '—' : i.max_abs_diff.toExponential(1)} | ${f(i.load_average_1m, 1)} |`);
+      lines.push(i.error ? `| ${i.model} | ${i.batch} | failed: ${i.error} | | | | | |`
+        : `| ${i.model} (${i.file}) | ${i.batch} | ${f(i.webeval.median_ms, 3)} | ${f(i.onnxruntime_web.median_ms, 3)} | ${f(i.throughput_ratio_vs_onnxruntime_web)}× | ${f(i.paired_throughput_ratio_vs_onnxruntime_web)}× | ${i.max_abs_diff == null ? '—' : i.max_abs_diff.toExponential(1)} | ${f(i.load_average_1m, 1)} |`);
     }
     const ver = r.inference.wasm.find((i) => i.onnxruntime_web?.version)?.onnxruntime_web.version;
     const wr = r.inference.wasm_run;
     if (wr) lines.push('', `Browser inference run ${wr.started} → ${wr.finished}, load average ${f(wr.load_average_1m_at_start, 1)} at start, ${f(wr.load_average_1m_at_end, 1)} at end.`);
-    lines.push('', `onnxruntime-web ${ver ?? '(version unknown)'}: wasm EP, numThreads 1, simd, graphOptimizationLevel all; webeval: \`ModelSession.run\` (input copied in, first float output copied out). Median per-run time over ≥ 1 s of samples each (a sample is ≥ 10 ms of back-to-back runs: the page's timer has 0.1 ms resolution) after 3 warm-ups, same page, same input; the two runtimes' samples alternate, so load swings on the shared machine hit both alike. webeval build loaded: ${r.inference.wasm.find((i) => i.webeval?.build)?.webeval.build ?? 'simd128'} (www/core.js).`, '');
+    lines.push('', `onnxruntime-web ${ver ?? '(version unknown)'}: wasm EP, numThreads 1, simd, graphOptimizationLevel all; webeval: \`ModelSession.run\` (input copied in, first float output copied out). Median per-run time over ≥ 2 s of samples each (a sample is ≥ 10 ms of back-to-back runs: the page's timer has 0.1 ms resolution) after 3 warm-ups, same page, same input; the two runtimes' samples alternate, so load swings on the shared machine hit both alike; the paired ratio is the median over sample pairs of onnxruntime-web's sample time over webeval's sample just before it. webeval build loaded: ${r.inference.wasm.find((i) => i.webeval?.build)?.webeval.build ?? 'simd128'} (www/core.js).`, '');
     const g = r.inference.gemm_wasm;
     if (g && !g.error) {
       lines.push(`GEMM in wasm: measured simd128 peak (12 independent f32x4 multiply-add chains, fused in the relaxed-SIMD build${g.build ? `; build ${g.build}` : ''}) **${f(g.simd128_peak_gflops, 1)} GFLOPS**; ` +
