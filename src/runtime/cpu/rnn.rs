@@ -415,9 +415,15 @@ impl Cell {
         let reverse = self.reverse_only || d == 1;
         let acts = &self.acts[d * 2..(d + 1) * 2];
         let cl = |v: f32| self.clip.map_or(v, |c| v.clamp(-c, c));
+        // Without linear_before_reset the candidate's recurrent part is (r ⊙ H_prev) · R_h^T: one
+        // GEMM over the step's rows once r is known (it was a scalar dot product per value).
+        let rh_packed = (!self.linear_before_reset)
+            .then(|| gemm::pack_right(kern, MatRef::transposed(&rd[2 * h * h..3 * h * h], h), h, h));
         for (b0, nb, len) in s.groups() {
             let mut hs = s.initial(s.h0, b0, nb);
             let mut hr = vec![0f32; nb * gh];
+            // z; r (r ⊙ H_prev without linear_before_reset); (r ⊙ H_prev) · R_h^T.
+            let (mut z, mut rr, mut cand) = (vec![0f32; nb * h], vec![0f32; nb * h], vec![0f32; nb * h]);
             for st in 0..len {
                 let t = if reverse { len - 1 - st } else { st };
                 let rows = (t * batch + b0) * gh..(t * batch + b0 + nb) * gh;
@@ -427,22 +433,27 @@ impl Cell {
                 let hmat = Operand::Strided(MatRef::row_major(&hs, h));
                 gemm::sgemm(kern, nb, gh, h, 1.0, hmat, Operand::Packed(r_packed), &mut hr, gh, true);
                 for bi in 0..nb {
-                    let xrow = &xp[rows.start + bi * gh..][..gh];
-                    let hrow = &hr[bi * gh..][..gh];
-                    let hprev = hs[bi * h..(bi + 1) * h].to_vec();
-                    let z: Vec<f32> = (0..h).map(|j| (acts[0])(cl(xrow[j] + hrow[j]))).collect();
-                    let rr: Vec<f32> = (0..h).map(|j| (acts[0])(cl(xrow[h + j] + hrow[h + j]))).collect();
-                    let rh: Vec<f32> = rr.iter().zip(&hprev).map(|(a, b)| a * b).collect();
+                    let (xrow, hrow) = (&xp[rows.start + bi * gh..][..gh], &hr[bi * gh..][..gh]);
                     for j in 0..h {
-                        let hh = if self.linear_before_reset {
-                            (acts[1])(cl(xrow[2 * h + j] + rr[j] * hrow[2 * h + j]))
-                        } else {
-                            // (r ⊙ H_prev) · R_h^T + Rb_h
-                            let row = &rd[(2 * h + j) * h..(2 * h + j + 1) * h];
-                            let s: f32 = rh.iter().zip(row).map(|(a, b)| a * b).sum();
-                            (acts[1])(cl(xrow[2 * h + j] + s + rb[2 * h + j]))
-                        };
-                        hs[bi * h + j] = (1.0 - z[j]) * hh + z[j] * hprev[j];
+                        let i = bi * h + j;
+                        z[i] = (acts[0])(cl(xrow[j] + hrow[j]));
+                        let r = (acts[0])(cl(xrow[h + j] + hrow[h + j]));
+                        rr[i] = if self.linear_before_reset { r } else { r * hs[i] };
+                    }
+                }
+                if let Some(p) = &rh_packed {
+                    let a = Operand::Strided(MatRef::row_major(&rr, h));
+                    gemm::sgemm(kern, nb, h, h, 1.0, a, Operand::Packed(p), &mut cand, h, false);
+                }
+                for bi in 0..nb {
+                    let (xrow, hrow) = (&xp[rows.start + bi * gh..][..gh], &hr[bi * gh..][..gh]);
+                    for j in 0..h {
+                        let i = bi * h + j;
+                        // linear_before_reset: r ⊙ (H_prev · R_h^T + Rb_h); else the GEMM's + Rb_h.
+                        let rec =
+                            if self.linear_before_reset { rr[i] * hrow[2 * h + j] } else { cand[i] + rb[2 * h + j] };
+                        let hh = (acts[1])(cl(xrow[2 * h + j] + rec));
+                        hs[i] = (1.0 - z[i]) * hh + z[i] * hs[i];
                     }
                 }
                 outs.step(s, t, b0, &hs, h, 0);
