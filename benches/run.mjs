@@ -454,7 +454,9 @@ async function main() {
     if (only.has('metrics')) await benchMetrics(context, base, exe, results.metrics, save, SIZES.filter((n) => !big.includes(n)));
     if (only.has('ingest')) { results.ingest = await benchIngest(context, base, exe); save(); }
     if (only.has('inference')) {
-      results.inference = benchInference(exe);
+      // The WebGPU half is its own section (--only inference-gpu): kept unless rerun below.
+      const { gpu, gemm_gpu, gpu_run } = previous.inference ?? {};
+      results.inference = { ...benchInference(exe), ...(gpu ? { gpu, gemm_gpu, gpu_run } : {}) };
       save();
       const w = await benchInferenceWasm(context, base);
       results.inference.wasm = w.rows;
