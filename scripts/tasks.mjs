@@ -73,6 +73,15 @@ function buildWasm() {
     process.exit(1);
   }
   copyFileSync(join(root, dir, 'pkg', 'webeval_bg.wasm'), join(root, 'www', 'pkg', 'webeval_relaxed_bg.wasm'));
+  // The Parquet decoder, a second module from the same crate (feature `parquet-module`), which
+  // www/parquet.js fetches only when a .parquet file is dropped; its own target directory, as
+  // its features differ.
+  const pq = 'target/parquet';
+  run('cargo', [...build, '--no-default-features', '--features', 'parquet-module'], {
+    env: { ...process.env, CARGO_TARGET_DIR: pq },
+  });
+  run('wasm-bindgen', ['--target', 'web', '--no-typescript', '--out-name', 'webeval_parquet', '--out-dir', 'www/pkg',
+    `${pq}/wasm32-unknown-unknown/release/webeval.wasm`]);
 }
 
 function serve(args) {

@@ -262,28 +262,28 @@ fn run(cli: Cli) -> webeval::Result<String> {
                 bar.set_message(format!("{rows} rows"));
                 true
             };
-            let input = |name: &str| -> webeval::Result<(String, Box<dyn std::io::Read>)> {
+            // Files by path (Parquet needs random access); `-` streams stdin.
+            let input = |name: &str| -> webeval::Result<(String, webeval::data::Opened<'static>)> {
                 if name == "-" {
-                    return Ok(("<stdin>".into(), Box::new(std::io::stdin().lock())));
+                    let stdin: Box<dyn std::io::Read> = Box::new(std::io::stdin().lock());
+                    return Ok(("<stdin>".into(), webeval::data::open("<stdin>", stdin, None)?));
                 }
-                let f = std::fs::File::open(name)
-                    .map_err(|e| webeval::Error::Io { file: name.to_string(), message: e.to_string() })?;
-                Ok((name.to_string(), Box::new(f)))
+                Ok((name.to_string(), webeval::data::open_path(name)?))
             };
             let report = match labels_file {
                 None if file != "-" && !pipelined => {
                     webeval::report::evaluate_path(&file, &spec, &options, &mut progress)?
                 }
                 None => {
-                    let (name, reader) = input(&file)?;
-                    webeval::report::evaluate_with(&name, reader, &spec, &options, &mut progress)?
+                    let (name, opened) = input(&file)?;
+                    webeval::report::evaluate_opened(&name, opened, &spec, &options, &mut progress)?
                 }
                 Some(l) => {
-                    let (name, reader) = input(&file)?;
-                    let (lname, lreader) = input(&l)?;
-                    webeval::report::evaluate_with_labels_with(
-                        (&name, reader),
-                        (&lname, lreader),
+                    let (name, opened) = input(&file)?;
+                    let (lname, lopened) = input(&l)?;
+                    webeval::report::evaluate_with_labels_opened(
+                        (&name, opened),
+                        (&lname, lopened),
                         &spec,
                         &options,
                         &mut progress,

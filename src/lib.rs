@@ -17,7 +17,10 @@ pub mod model;
 pub mod report;
 pub mod runtime;
 
-#[cfg(target_arch = "wasm32")]
+#[cfg(all(target_arch = "wasm32", not(feature = "parquet-module")))]
 pub mod web;
+/// The page's second module (feature `parquet-module`): the Parquet decoder's boundary.
+#[cfg(all(target_arch = "wasm32", feature = "parquet-module"))]
+pub mod web_parquet;
 
 pub use error::{Error, Location, Result};

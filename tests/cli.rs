@@ -158,3 +158,24 @@ fn model_eval_reports_the_device() {
     assert_ne!(code, 0);
     assert!(err.contains("auto") && err.contains("gpu"), "{err}");
 }
+
+/// A Parquet file by path gives the report of the same data as CSV (only the source differs),
+/// and a nested column chosen as the score is refused by name and type.
+#[test]
+fn eval_reads_parquet_like_csv() {
+    let data = "tests/fixtures/data";
+    let json = |file: &str| {
+        let (code, out, err) = webeval(&["eval", &format!("{data}/{file}"), "--format", "json"]);
+        assert_eq!(code, 0, "{file}: {err}");
+        let mut v: Value = serde_json::from_str(&out).expect("json");
+        let source = v.as_object_mut().expect("object").remove("source").expect("source");
+        (v, source)
+    };
+    let (csv, _) = json("multi.csv");
+    let (parquet, source) = json("multi_gzip_plain.parquet");
+    assert_eq!(parquet, csv);
+    assert_eq!(source["format"], "parquet");
+    let (code, _, err) = webeval(&["eval", &format!("{data}/err_nested.parquet")]);
+    assert_ne!(code, 0);
+    assert!(err.contains("err_nested.parquet, column 'prob': is a list (nested) column"), "{err}");
+}

@@ -59,9 +59,14 @@ fn open(name: &str) -> std::fs::File {
 fn evaluate(files: &[String], labels: Option<&str>, spec: &ColumnSpec) -> webeval::Result<Report> {
     let mut progress = |_: u64, _: u64| true;
     let file = &files[0];
+    let options = report::Options::default();
+    let opened = webeval::data::open_file(file, open(file))?;
     match labels {
-        None => report::evaluate(file, open(file), spec, &mut progress),
-        Some(l) => report::evaluate_with_labels((file, open(file)), (l, open(l)), spec, &mut progress),
+        None => report::evaluate_opened(file, opened, spec, &options, &mut progress),
+        Some(l) => {
+            let labels = webeval::data::open_file(l, open(l))?;
+            report::evaluate_with_labels_opened((file, opened), (l, labels), spec, &options, &mut progress)
+        }
     }
 }
 
@@ -308,6 +313,131 @@ fn streaming_memory_does_not_grow_with_the_file() {
     assert!(
         big_peak < small_peak * 3 / 2 + (1 << 20),
         "peak heap {big_peak} B for {big_bytes} B of CSV vs {small_peak} B for {small_bytes} B"
+    );
+}
+
+/// The page's Parquet module hands rows to the main module as CSV text: read back by the
+/// delimited-text reader, that text gives every fixture's header, cells and line numbers
+/// exactly as the Parquet reader does (so the page's report is the CLI's).
+#[test]
+fn parquet_csv_text_reads_back_as_the_same_records() {
+    use webeval::data::parquet::ParquetRows;
+    use webeval::data::{Record, Rows};
+    let _turn = turn();
+    let dir = fixture("");
+    let mut checked = 0;
+    for entry in std::fs::read_dir(&dir).expect("fixtures") {
+        let name = entry.expect("entry").file_name().into_string().expect("utf-8");
+        if !name.ends_with(".parquet") || name.starts_with("err_") {
+            continue;
+        }
+        let mut direct = ParquetRows::new(&name, open(&name)).expect("opens");
+        let mut text = Vec::new();
+        let mut via = ParquetRows::new(&name, open(&name)).expect("opens");
+        // small pieces, so text crosses row groups and pieces
+        loop {
+            let before = text.len();
+            via.write_csv(&mut text, before + 100).expect("text");
+            if text.len() == before {
+                break;
+            }
+        }
+        let mut csv = webeval::data::open(&name, text.as_slice(), None).expect("csv").rows;
+        assert_eq!(direct.header(), csv.header(), "{name}");
+        let (mut a, mut b) = (Record::default(), Record::default());
+        let mut rows = 0;
+        loop {
+            let (la, lb) = (direct.next_bytes(&mut a).expect("parquet"), csv.next_bytes(&mut b).expect("csv"));
+            assert_eq!(la, lb, "{name}: line numbers");
+            if la.is_none() {
+                break;
+            }
+            assert_eq!(a.to_strings(), b.to_strings(), "{name}, line {la:?}");
+            rows += 1;
+        }
+        assert!(rows > 0, "{name}");
+        checked += 1;
+    }
+    assert!(checked >= 8, "{checked} Parquet fixtures");
+}
+
+/// Writes a Parquet file of `rows` rows in row groups of 10,000 (labels, predictions, weights
+/// with nulls, and an id column no role reads) with the parquet crate's writer.
+fn write_parquet(path: &std::path::Path, rows: i64) {
+    use parquet::data_type::{ByteArray, ByteArrayType, DoubleType, Int64Type};
+    use parquet::file::properties::WriterProperties;
+    use parquet::file::writer::SerializedFileWriter;
+    let schema = "message m { required int64 y_true; required int64 y_pred; optional double weight; required binary id (STRING); }";
+    let schema = std::sync::Arc::new(parquet::schema::parser::parse_message_type(schema).expect("schema"));
+    let props = WriterProperties::builder().set_compression(parquet::basic::Compression::SNAPPY).build();
+    let file = std::fs::File::create(path).expect("create");
+    let mut w = SerializedFileWriter::new(file, schema, std::sync::Arc::new(props)).expect("writer");
+    for start in (0..rows).step_by(10_000) {
+        let r: Vec<i64> = (start..rows.min(start + 10_000)).collect();
+        let mut group = w.next_row_group().expect("row group");
+        let mut i = 0;
+        while let Some(mut col) = group.next_column().expect("column") {
+            match i {
+                0 => col.typed::<Int64Type>().write_batch(&r.iter().map(|r| r % 3).collect::<Vec<_>>(), None, None),
+                1 => col.typed::<Int64Type>().write_batch(
+                    &r.iter().map(|r| r * 7 / 5 % 3).collect::<Vec<_>>(),
+                    None,
+                    None,
+                ),
+                2 => {
+                    // every 10th weight is null (the row is then skipped under --non-finite skip)
+                    let defs: Vec<i16> = r.iter().map(|r| i16::from(r % 10 != 0)).collect();
+                    let w: Vec<f64> =
+                        r.iter().filter(|r| *r % 10 != 0).map(|r| (r % 97) as f64 / 97.0 + 0.25).collect();
+                    col.typed::<DoubleType>().write_batch(&w, Some(&defs), None)
+                }
+                _ => {
+                    let ids: Vec<ByteArray> =
+                        r.iter().map(|r| ByteArray::from(format!("row-{r:020}").as_str())).collect();
+                    col.typed::<ByteArrayType>().write_batch(&ids, None, None)
+                }
+            }
+            .expect("write");
+            col.close().expect("close column");
+            i += 1;
+        }
+        group.close().expect("close row group");
+    }
+    w.close().expect("close file");
+}
+
+#[test]
+fn parquet_memory_is_bounded_by_a_row_group() {
+    let _turn = turn();
+    let dir = std::env::temp_dir().join(format!("webeval-parquet-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let spec = ColumnSpec { non_finite: NonFinite::Skip, ..ColumnSpec::default() };
+    let run = |rows: i64| {
+        let path = dir.join(format!("big{rows}.parquet"));
+        write_parquet(&path, rows);
+        let size = std::fs::metadata(&path).expect("size").len();
+        let base = LIVE.load(Ordering::Relaxed);
+        PEAK.store(base, Ordering::Relaxed);
+        let mut bytes = 0;
+        let mut progress = |b: u64, _: u64| {
+            bytes = b;
+            true
+        };
+        let opened = webeval::data::open_path(path.to_str().expect("utf-8 path")).expect("open");
+        let r = report::evaluate_opened("big.parquet", opened, &spec, &report::Options::default(), &mut progress)
+            .expect("report");
+        assert_eq!(r.n, rows as u64 - (rows as u64).div_ceil(10), "rows with a null weight are skipped");
+        assert_eq!(bytes, size, "progress reaches the file size");
+        (PEAK.load(Ordering::Relaxed).saturating_sub(base), size)
+    };
+    let (small_peak, small_size) = run(20_000);
+    let (big_peak, big_size) = run(1_000_000);
+    std::fs::remove_dir_all(&dir).ok();
+    assert!(big_size > 40 * small_size, "{big_size} vs {small_size} bytes");
+    // 50x the row groups may not take more than 1.5x (+1 MiB slack) the memory.
+    assert!(
+        big_peak < small_peak * 3 / 2 + (1 << 20),
+        "peak heap {big_peak} B for {big_size} B of Parquet vs {small_peak} B for {small_size} B"
     );
 }
 

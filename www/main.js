@@ -45,7 +45,7 @@ function showProgress(msg) {
 
 const isModel = (f) => /\.onnx$/i.test(f.name);
 /** Datasets and predictions files; anything else dropped beside a model is its external data. */
-const isData = (f) => /\.(csv|tsv|txt|json|jsonl|npy|npz|gz|zip|png|jpe?g)$/i.test(f.name);
+const isData = (f) => /\.(csv|tsv|txt|json|jsonl|npy|npz|parquet|gz|zip|png|jpe?g)$/i.test(f.name);
 
 /** The model card, re-inspected at another batch size when the card's batch control changes. */
 async function showModelCard(model, external, options = {}) {
@@ -67,7 +67,7 @@ async function evaluate(file, mapping = {}) {
 }
 
 /** Files whose columns come from a header (the mapping panel applies), not arrays or images. */
-const hasHeader = (f) => /\.(csv|tsv|txt|json|jsonl|ndjson)(\.gz)?$/i.test(f.name);
+const hasHeader = (f) => /\.(csv|tsv|txt|json|jsonl|ndjson)(\.gz)?$|\.parquet$/i.test(f.name);
 
 /** The last predictions file evaluated, and the mapping it was evaluated with. */
 let current = null;

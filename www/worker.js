@@ -6,6 +6,7 @@
 // 'progress'|'result'|'error', ...}. Cancelling is done by the page terminating this worker.
 import init, { evaluateStream, evaluateWithLabels, compareStreams, detectColumns, inspectModel, runModel, runModelOn, version } from './pkg/webeval.js';
 import { coreWasmUrl } from './core.js';
+import { isParquet, parquetColumns, parquetStream, asParquet, streamOf } from './parquet.js';
 
 const CHUNK = 1 << 20;
 /** Bytes read for column detection: the header and a few rows, even gzip-compressed. */
@@ -52,6 +53,10 @@ self.onmessage = async (event) => {
       send({ id, type: 'result', result: version() });
       return;
     }
+    if (kind === 'columns' && isParquet(file)) {
+      send({ id, type: 'result', result: await parquetColumns(file, options ?? {}) });
+      return;
+    }
     if (kind === 'columns') {
       const head = new Uint8Array(new FileReaderSync().readAsArrayBuffer(file.slice(0, HEAD)));
       send({ id, type: 'result', result: detectColumns(file.name, head, options ?? {}) });
@@ -91,7 +96,13 @@ self.onmessage = async (event) => {
         send({ id, type: 'progress', phase: second ? `reading ${data.name}` : `reading ${file.name}`, done: Math.min(total, at), rows, total });
         return true;
       };
-      send({ id, type: 'result', result: compareStreams(file.name, chunks(file), data.name, chunks(data), options ?? {}, progress) });
+      const [a, b] = [await streamOf(file, options ?? {}, chunks), await streamOf(data, options ?? {}, chunks)];
+      try {
+        send({ id, type: 'result', result: a.wrap(b.wrap(compareStreams(file.name, a.read, data.name, b.read, options ?? {}, progress))) });
+      } finally {
+        a.done();
+        b.done();
+      }
       return;
     }
     if (kind === 'labels') {
@@ -100,12 +111,33 @@ self.onmessage = async (event) => {
         send({ id, type: 'progress', phase: `evaluating with labels from ${data.name}`, done, rows, total: file.size });
         return true;
       };
-      send({ id, type: 'result', result: evaluateWithLabels(file.name, chunks(file), data.name, chunks(data), options ?? {}, progress) });
+      // Roles are resolved on both files' columns together: a Parquet file here decodes all of its own.
+      const [p, l] = [await streamOf(file, null, chunks), await streamOf(data, null, chunks, true)];
+      try {
+        send({ id, type: 'result', result: p.wrap(l.wrap(evaluateWithLabels(file.name, p.read, data.name, l.read, options ?? {}, progress))) });
+      } finally {
+        p.done();
+        l.done();
+      }
       return;
     }
     if (kind !== 'evaluate') throw new Error(`unknown request '${kind}'`);
     const total = file.size;
     send({ id, type: 'progress', phase: 'reading', done: 0, total });
+    if (isParquet(file)) {
+      // Row groups decoded by the Parquet module, handed over as CSV text; progress in file bytes.
+      const pq = await parquetStream(file, options ?? {});
+      const progress = (_, rows) => {
+        send({ id, type: 'progress', phase: 'evaluating', done: pq.position(), rows, total });
+        return true;
+      };
+      try {
+        send({ id, type: 'result', result: asParquet(evaluateStream(file.name, pq.read, options ?? {}, progress), file) });
+      } finally {
+        pq.done();
+      }
+      return;
+    }
     // The file streams in 1 MiB slices, so memory does not grow with its size.
     const progress = (done, rows) => {
       send({ id, type: 'progress', phase: 'evaluating', done, rows, total });

@@ -83,6 +83,15 @@ pub struct Roles {
     pub preds: Vec<(String, usize)>,
 }
 
+impl Roles {
+    /// Every column some role reads, in no particular order.
+    #[cfg(not(target_arch = "wasm32"))]
+    pub fn columns(&self) -> Vec<usize> {
+        let lists = self.probs.iter().chain(&self.labels).chain(&self.preds).map(|(_, c)| *c);
+        [Some(self.label), self.pred, self.score, self.weight].into_iter().flatten().chain(lists).collect()
+    }
+}
+
 /// Which multilabel role a header name has, with its label: truth or prediction indicator.
 fn indicator(name: &str) -> Option<(bool, String)> {
     let n = name.trim();

@@ -15,6 +15,8 @@ pub mod images;
 pub mod json;
 pub mod mapping;
 pub mod npy;
+#[cfg(any(not(target_arch = "wasm32"), feature = "parquet-module"))]
+pub mod parquet;
 
 pub use columns::{ColumnSpec, NonFinite, Plan, Roles};
 
@@ -63,6 +65,14 @@ pub trait Rows {
     /// text; (0, 0) elsewhere).
     fn position(&self) -> (u64, u64) {
         (0, 0)
+    }
+
+    /// The columns the evaluation reads, told once before the first record: a columnar
+    /// source (Parquet) decodes only those and refuses one it cannot read; others ignore it.
+    /// (Not in the page's main module: there the worker selects in the Parquet module.)
+    #[cfg(any(not(target_arch = "wasm32"), feature = "parquet-module"))]
+    fn select(&mut self, _columns: &[usize]) -> Result<()> {
+        Ok(())
     }
 }
 
@@ -162,6 +172,9 @@ pub enum Format {
     JsonArray,
     Npy,
     Npz,
+    /// Natively; in the page the worker hands Parquet files to the Parquet module.
+    #[cfg(not(target_arch = "wasm32"))]
+    Parquet,
 }
 
 impl Format {
@@ -172,12 +185,16 @@ impl Format {
             Format::JsonArray => "json",
             Format::Npy => "npy",
             Format::Npz => "npz",
+            #[cfg(not(target_arch = "wasm32"))]
+            Format::Parquet => "parquet",
         }
     }
 }
 
 const GZIP_MAGIC: &[u8] = &[0x1f, 0x8b];
 const ZIP_MAGIC: &[u8] = b"PK\x03\x04";
+#[cfg(not(target_arch = "wasm32"))]
+const PARQUET_MAGIC: &[u8] = b"PAR1";
 
 /// Decide the format from the magic bytes first (they cannot lie), then the extension,
 /// then the first non-blank character.
@@ -188,6 +205,10 @@ pub fn detect(file: &str, head: &[u8]) -> Format {
     }
     if head.starts_with(ZIP_MAGIC) {
         return Format::Npz;
+    }
+    #[cfg(not(target_arch = "wasm32"))]
+    if head.starts_with(PARQUET_MAGIC) {
+        return Format::Parquet;
     }
     if lower.ends_with(".jsonl") || lower.ends_with(".ndjson") {
         return Format::JsonLines;
@@ -283,6 +304,29 @@ pub fn open<'a, R: Read + 'a>(file: &str, reader: R, force: Option<Format>) -> R
     Ok(opened)
 }
 
+/// Open a file on disk: Parquet (which needs random access) by its footer, anything else
+/// as [`open`] streams it. `file` is the name messages use.
+#[cfg(not(target_arch = "wasm32"))]
+pub fn open_file(file: &str, mut f: std::fs::File) -> Result<Opened<'static>> {
+    use std::io::{Seek, SeekFrom};
+    let mut magic = [0u8; 4];
+    let n = f.read(&mut magic).map_err(|e| io_error(file, e))?;
+    f.seek(SeekFrom::Start(0)).map_err(|e| io_error(file, e))?;
+    if magic[..n] == *PARQUET_MAGIC {
+        let rows = parquet::ParquetRows::new(file, f)?;
+        let bytes = rows.byte_counter();
+        return Ok(Opened { rows: Box::new(rows), format: Format::Parquet, gzip: false, bytes });
+    }
+    open(file, f, None)
+}
+
+/// [`open_file`] by path (messages name the path).
+#[cfg(not(target_arch = "wasm32"))]
+pub fn open_path(path: &str) -> Result<Opened<'static>> {
+    let f = std::fs::File::open(path).map_err(|e| io_error(path, e))?;
+    open_file(path, f)
+}
+
 fn strip_suffix_ci<'s>(s: &'s str, suffix: &str) -> Option<&'s str> {
     let n = s.len().checked_sub(suffix.len())?;
     (s.is_char_boundary(n) && s[n..].eq_ignore_ascii_case(suffix)).then(|| &s[..n])
@@ -306,6 +350,13 @@ fn open_plain<'a>(file: &str, name: &str, reader: Box<dyn Read + 'a>, force: Opt
         Format::JsonArray => Box::new(json::JsonArray::new(file, reader)?),
         Format::Npy => Box::new(npy::NpyRows::new(file, stem(name), reader)?),
         Format::Npz => Box::new(npy::ArchiveRows::new(file, reader)?),
+        #[cfg(not(target_arch = "wasm32"))]
+        Format::Parquet => {
+            return Err(Error::Malformed {
+                loc: Location::file(file),
+                message: "is a Parquet file, whose index is at its end, so it is read from a file (CLI: the path; page: its Parquet module), not from a stream, stdin or a .gz".into(),
+            })
+        }
     };
     Ok(Opened { rows, format, gzip: false, bytes: ByteCounter::default() })
 }
@@ -358,6 +409,14 @@ impl<'a> Zipped<'a> {
 impl Rows for Zipped<'_> {
     fn header(&self) -> &[String] {
         &self.header
+    }
+
+    #[cfg(any(not(target_arch = "wasm32"), feature = "parquet-module"))]
+    fn select(&mut self, columns: &[usize]) -> Result<()> {
+        let width = self.left.header().len();
+        let (left, right): (Vec<usize>, Vec<usize>) = columns.iter().partition(|&&c| c < width);
+        self.left.select(&left)?;
+        self.right.select(&right.iter().map(|c| c - width).collect::<Vec<_>>())
     }
 
     fn next_record(&mut self, out: &mut Vec<String>) -> Result<Option<u64>> {
@@ -433,6 +492,15 @@ impl<'a> Joined<'a> {
 impl Rows for Joined<'_> {
     fn header(&self) -> &[String] {
         &self.header
+    }
+
+    /// The labels file is already in memory; the predictions read their columns and the id.
+    #[cfg(any(not(target_arch = "wasm32"), feature = "parquet-module"))]
+    fn select(&mut self, columns: &[usize]) -> Result<()> {
+        let width = self.left.header().len();
+        let mut left: Vec<usize> = columns.iter().copied().filter(|&c| c < width).collect();
+        left.push(self.left_id);
+        self.left.select(&left)
     }
 
     fn next_record(&mut self, out: &mut Vec<String>) -> Result<Option<u64>> {

@@ -148,7 +148,18 @@ pub fn evaluate_with<R: Read>(
     options: &Options,
     progress: Progress,
 ) -> Result<Report> {
-    let opened = data::open(file, reader, None)?;
+    evaluate_opened(file, data::open(file, reader, None)?, spec, options, progress)
+}
+
+/// [`evaluate_with`] of a source already opened (e.g. by [`data::open_file`], which also
+/// reads Parquet).
+pub fn evaluate_opened(
+    file: &str,
+    opened: data::Opened<'_>,
+    spec: &ColumnSpec,
+    options: &Options,
+    progress: Progress,
+) -> Result<Report> {
     let format = opened.format_name();
     run(file, opened.rows, format, &opened.bytes, spec, options, progress)
 }
@@ -182,6 +193,17 @@ pub fn evaluate_with_labels_with<P: Read, L: Read>(
 ) -> Result<Report> {
     let p = data::open(pred_file, pred, None)?;
     let l = data::open(labels_file, labels, None)?;
+    evaluate_with_labels_opened((pred_file, p), (labels_file, l), spec, options, progress)
+}
+
+/// [`evaluate_with_labels_with`] of sources already opened.
+pub fn evaluate_with_labels_opened(
+    (pred_file, p): (&str, data::Opened<'_>),
+    (labels_file, l): (&str, data::Opened<'_>),
+    spec: &ColumnSpec,
+    options: &Options,
+    progress: Progress,
+) -> Result<Report> {
     let format = format!("{}, labels: {}", p.format_name(), l.format_name());
     let files = [pred_file.to_string(), labels_file.to_string()];
     let (rows, how): (Box<dyn Rows + '_>, String) = match &spec.id {
@@ -248,6 +270,9 @@ type Located = (u64, Chunk, Record);
 fn sample_plan(file: &str, rows: &mut dyn Rows, spec: &ColumnSpec) -> Result<(Plan, Vec<Located>)> {
     let names = rows.header().to_vec();
     let roles = data::columns::resolve(&names, spec, file)?;
+    // Natively a Parquet source decodes only these (the page's worker selects in its module).
+    #[cfg(not(target_arch = "wasm32"))]
+    rows.select(&roles.columns())?;
     let mut sample: Vec<Located> = Vec::new();
     let mut buf = Record::default();
     while sample.len() < SAMPLE_ROWS {

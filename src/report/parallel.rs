@@ -29,12 +29,10 @@ pub fn evaluate_path(path: &str, spec: &ColumnSpec, options: &Options, progress:
     let open = || File::open(path).map_err(|e| io_error(path, e));
     let size = open()?.metadata().map_err(|e| io_error(path, e))?.len();
     let chunk_bytes = options.chunk_bytes();
-    if options.threads <= 1 || size < 2 * chunk_bytes {
-        return super::evaluate_with(path, open()?, spec, options, progress);
-    }
-    let opened = data::open(path, open()?, None)?;
-    if opened.format != Format::Delimited || opened.gzip {
-        return super::evaluate_with(path, open()?, spec, options, progress);
+    // (open_file: a Parquet file is read by row groups, on this thread)
+    let opened = data::open_file(path, open()?)?;
+    if options.threads <= 1 || size < 2 * chunk_bytes || opened.format != Format::Delimited || opened.gzip {
+        return super::evaluate_opened(path, opened, spec, options, progress);
     }
     let format = opened.format_name();
     let mut rows = opened.rows;
