@@ -12,7 +12,8 @@
 //! the column detection, the missing-value policy and the feed are those of delimited text,
 //! and the page's Parquet module can hand its rows to the main module as CSV text
 //! ([`ParquetRows::write_csv`]) and get the very report the CLI gives. Record numbers in
-//! messages are the lines of that CSV (row r, 1-based, is line r + 1, the header being line 1).
+//! messages are the lines of that CSV (row r, 1-based, is line r + 1, the header being line 1,
+//! unless a cell above holds a line break).
 //!
 //! Read: boolean, int32/int64 (signed or unsigned), float, double, float16, decimals,
 //! strings (plain or dictionary-encoded) and binary, required or nullable, in uncompressed,
@@ -127,6 +128,8 @@ pub struct ParquetRows<S: Source> {
     group_rows: usize,
     pos: usize,
     row: u64,
+    /// The CSV line the next row starts on (a cell with a line break spans several).
+    line: u64,
     bytes: ByteCounter,
     scratch: Record,
     wrote_header: bool,
@@ -310,6 +313,7 @@ impl<S: Source> ParquetRows<S> {
             group_rows: 0,
             pos: 0,
             row: 0,
+            line: 0,
             bytes: ByteCounter::default(),
             scratch: Record::default(),
             wrote_header: false,
@@ -509,6 +513,11 @@ impl<S: Source> ParquetRows<S> {
     }
 }
 
+/// The physical lines a (quoted) cell adds to its CSV row.
+fn line_breaks(cell: &[u8]) -> u64 {
+    memchr::memchr_iter(b'\n', cell).count() as u64
+}
+
 fn count_leaves(t: &SchemaType) -> usize {
     if t.is_primitive() {
         1
@@ -695,13 +704,20 @@ impl<S: Source> Rows for ParquetRows<S> {
                 return Ok(None);
             }
         }
-        out.clear();
-        for cells in &self.cells {
-            out.push_field(cells.as_ref().map_or(&[][..], |c| c.get(self.pos)));
+        if self.line == 0 {
+            self.line = 2 + self.header.iter().map(|h| line_breaks(h.as_bytes())).sum::<u64>();
         }
+        out.clear();
+        let line = self.line;
+        for cells in &self.cells {
+            let cell = cells.as_ref().map_or(&[][..], |c| c.get(self.pos));
+            self.line += line_breaks(cell);
+            out.push_field(cell);
+        }
+        self.line += 1;
         self.pos += 1;
         self.row += 1;
-        Ok(Some(self.row + 1))
+        Ok(Some(line))
     }
 }
 
