@@ -79,6 +79,17 @@ test('the mapping panel works on Parquet columns', async () => {
   for (const [key, value] of Object.entries(want.metrics)) assert.ok(close(got[key], value, key), key);
 });
 
+test('Parquet predictions with a CSV labels file are matched by row', async () => {
+  await s.page.goto(s.url);
+  await s.page.setInputFiles('#file-input', ['multi_probs.parquet', 'multi_labels.csv'].map((f) => join(fixtures, f)));
+  await s.page.waitForFunction(() => ['done', 'error', 'mapping'].includes(document.body.dataset.state), null, { timeout: 120_000 });
+  assert.equal(await errorText(), '');
+  const got = await readMetrics(s.page);
+  const want = cases.find((c) => c.files[0] === 'multi_probs.parquet' && c.labels === 'multi_labels.csv').expect;
+  assert.equal(Number(got.n), want.n);
+  for (const [key, value] of Object.entries(want.metrics)) assert.ok(close(got[key], value, key), key);
+});
+
 test('damaged files and unreadable columns are clear errors', async () => {
   for (const [file, parts] of [
     ['err_nested.parquet', ["err_nested.parquet, column 'prob'", 'is a list (nested) column', 'expected a flat column of numbers']],
