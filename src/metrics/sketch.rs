@@ -60,7 +60,7 @@ pub struct ScoreSketch {
     rows: u64,
     /// Cell by (bin, label); rebuilt from `cells` when missing (after deserialising).
     #[serde(skip)]
-    index: HashMap<(u32, u32), u32>,
+    index: HashMap<(u32, u32), u32, foldhash::fast::FixedState>,
 }
 
 /// One bin in descending score order: its lowest score, positive / negative weight and rows.
