@@ -2,8 +2,10 @@
 //!
 //! im2col costs memory (C*kh*kw x OH*OW per image) but reuses the one well-tuned kernel and
 //! its fused bias/activation epilogue; 1x1 stride-1 convolutions skip it and read the input
-//! directly. The column buffer is reused across the images of a batch. Over the binding
-//! limit, im2col runs a range of channels at a time and the GEMM splits itself (gemm.rs).
+//! directly. The images of a batch are done in blocks as large as one binding allows (the
+//! whole batch when it fits): one im2col dispatch for the block, then one GEMM batched over
+//! its images, so a batch of 256 is a few dispatches, not 512. Over the binding limit,
+//! im2col runs a range of channels at a time and the GEMM splits itself (gemm.rs).
 
 use super::device::{GpuTensor, Recorder, View};
 use super::elementwise::Act;
@@ -141,36 +143,72 @@ pub fn conv2d(
     let kg = cg * kh * kw;
     let cog = cout / group;
     let direct = kh == 1 && kw == 1 && win.strides == [1, 1] && win.pads == [0; 4];
-    let cols = if direct { None } else { Some(gpu.empty(&[c * kh * kw, hw])?) };
+    // Images per im2col block: as many as one binding holds (the whole batch when it fits),
+    // so the block's columns feed one batched GEMM.
+    let per_image = c * kh * kw * hw;
+    let block = if direct { nb } else { (gpu.view_elems() / per_image.max(1)).min(nb).max(1) };
+    let cols = if direct { None } else { Some(gpu.empty(&[block * per_image])?) };
     let ep = Epilogue {
         bias: bias.map(|b| (&b.buf, BiasLayout { off: 0, bstride: cog, rs: 1, cs: 0 })),
         alpha: 1.0,
         beta: 1.0,
         act,
     };
-    for img in 0..nb {
-        let x_off = img * c * h * wd;
+    // The image step of B: the columns of one image, or its input when the conv is 1x1.
+    let b_image = if direct { c * h * wd } else { per_image };
+    for i0 in (0..nb).step_by(block.max(1)) {
+        let imgs = block.min(nb - i0);
         let (bbuf, b_off) = match &cols {
             Some(cols) => {
+                // Image i's channels are planes i*C.., and its columns start at plane i*C's
+                // output, so one im2col over imgs*C planes lays out the block's columns.
                 let geom = [h, wd, oh, ow];
-                window_planes(rec, "im2col", win, geom, (&x.buf, x_off), (&cols.buf, 0), c, kh * kw * hw, 0)?;
+                let x_off = i0 * c * h * wd;
+                window_planes(rec, "im2col", win, geom, (&x.buf, x_off), (&cols.buf, 0), imgs * c, kh * kw * hw, 0)?;
                 (&cols.buf, 0)
             }
-            None => (&x.buf, x_off),
+            None => (&x.buf, i0 * c * h * wd),
         };
-        let call = GemmCall {
-            m: cog,
-            n: hw,
-            k: kg,
-            batch: group,
-            a_off: 0,
-            a_bstride: cog * kg,
-            b_off,
-            b_bstride: kg * hw,
-            c_off: img * cout * hw,
-            c_bstride: cog * hw,
-        };
-        gemm::record(rec, &w.buf, bbuf, &out.buf, call, &ep)?;
+        let c_off = i0 * cout * hw;
+        // One batched GEMM over the images of the block per group (the usual group = 1), or,
+        // when there are more groups than images (depthwise), over the groups per image.
+        if group <= imgs {
+            for g in 0..group {
+                let call = GemmCall {
+                    m: cog,
+                    n: hw,
+                    k: kg,
+                    batch: imgs,
+                    a_off: g * cog * kg,
+                    a_bstride: 0,
+                    b_off: b_off + g * kg * hw,
+                    b_bstride: b_image,
+                    c_off: c_off + g * cog * hw,
+                    c_bstride: cout * hw,
+                };
+                let ep = Epilogue {
+                    bias: ep.bias.map(|(buf, l)| (buf, BiasLayout { off: g * cog, bstride: 0, ..l })),
+                    ..ep
+                };
+                gemm::record(rec, &w.buf, bbuf, &out.buf, call, &ep)?;
+            }
+        } else {
+            for img in 0..imgs {
+                let call = GemmCall {
+                    m: cog,
+                    n: hw,
+                    k: kg,
+                    batch: group,
+                    a_off: 0,
+                    a_bstride: cog * kg,
+                    b_off: b_off + img * b_image,
+                    b_bstride: kg * hw,
+                    c_off: c_off + img * cout * hw,
+                    c_bstride: cog * hw,
+                };
+                gemm::record(rec, &w.buf, bbuf, &out.buf, call, &ep)?;
+            }
+        }
     }
     Ok(out)
 }

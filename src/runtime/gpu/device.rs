@@ -226,6 +226,21 @@ impl Gpu {
         (self.summary.max_binding_bytes.saturating_sub(slack) / 4) as usize
     }
 
+    /// How many units of `unit` elements one dispatch may bind (at least 1, at most `units`):
+    /// kernels that split a tensor over the binding limit walk it in ranges of whole units.
+    /// A single unit over the limit is refused with `GpuLimit`, naming `what`.
+    pub(crate) fn split_count(&self, what: &str, unit: usize, units: usize) -> Result<usize> {
+        let room = self.view_elems();
+        if unit > room {
+            return Err(Error::GpuLimit {
+                tensor: what.to_string(),
+                bytes: unit as u64 * 4,
+                limit: self.summary.max_binding_bytes,
+            });
+        }
+        Ok((room / unit.max(1)).min(units).max(1))
+    }
+
     /// An uninitialised f32 tensor. Sizes are padded to 16 bytes so vec4 kernels may bind it.
     pub fn empty(&self, shape: &[usize]) -> Result<GpuTensor> {
         self.check()?;

@@ -1,9 +1,11 @@
 //! Elementwise and layout kernels: activations, broadcasting binary ops, Transpose, Expand.
 //!
 //! Everything is one strided-view kernel (see elementwise.wgsl), so layout ops cost no
-//! extra WGSL and broadcasting follows numpy rules exactly like the CPU path.
+//! extra WGSL and broadcasting follows numpy rules exactly like the CPU path. A tensor over
+//! the adapter's binding limit is done in parts (`parts`): runs along one axis whose output
+//! and reads each fit one binding, so it stays on the GPU.
 
-use super::device::{GpuTensor, Recorder};
+use super::device::{GpuTensor, Recorder, View};
 use crate::error::{Error, Result};
 
 pub(crate) const ACTIVATION_WGSL: &str = include_str!("activation.wgsl");
@@ -155,19 +157,149 @@ fn pack(v: &[usize]) -> [u32; MAX_RANK] {
     out
 }
 
-fn params(out: &[usize], sa: &[usize], sb: &[usize], op: u32, p0: f32, p1: f32, a_off: usize) -> Result<Vec<u32>> {
-    if out.len() > MAX_RANK {
-        return Err(Error::InvalidArgument(format!(
-            "GPU elementwise kernels handle tensors of rank <= {MAX_RANK}, got shape {out:?}"
-        )));
+/// The uniform words of one dispatch: the output `shape`, each input's strides, and where
+/// the dispatch starts (`start`, an output element index) and sits in its bindings.
+struct Words<'a> {
+    shape: &'a [usize],
+    sa: &'a [usize],
+    sb: &'a [usize],
+    op: u32,
+    p0: f32,
+    p1: f32,
+}
+
+impl Words<'_> {
+    fn pack(&self, len: usize, start: usize, [a_off, b_off, out_off]: [u32; 3]) -> Result<Vec<u32>> {
+        if self.shape.len() > MAX_RANK {
+            return Err(Error::InvalidArgument(format!(
+                "GPU elementwise kernels handle tensors of rank <= {MAX_RANK}, got shape {:?}",
+                self.shape
+            )));
+        }
+        let mut w = Vec::with_capacity(36);
+        w.extend(pack(self.shape));
+        w.extend(pack(self.sa));
+        w.extend(pack(self.sb));
+        w.extend([len as u32, self.shape.len() as u32, self.op, out_off]);
+        w.extend([self.p0.to_bits(), self.p1.to_bits(), a_off, b_off, start as u32, 0, 0, 0]);
+        Ok(w)
     }
-    let n: usize = out.iter().product();
-    let mut w = Vec::with_capacity(32);
-    w.extend(pack(out));
-    w.extend(pack(sa));
-    w.extend(pack(sb));
-    w.extend([n as u32, out.len() as u32, op, 0, p0.to_bits(), p1.to_bits(), a_off as u32, 0]);
-    Ok(w)
+}
+
+/// One dispatch of a split strided kernel: output elements `start..start + len`, and the
+/// range (first element, length) each input is read in.
+#[derive(Debug, PartialEq)]
+pub(crate) struct Part {
+    pub start: usize,
+    pub len: usize,
+    pub reads: Vec<(usize, usize)>,
+}
+
+/// At most this many dispatches for one split op; past it the node runs on the CPU.
+const MAX_PARTS: usize = 1 << 16;
+
+/// Splits the row-major output of `shape`, whose element at coordinates c reads input j at
+/// `offset_j + Σ c[d] * strides_j[d]`, into parts whose output and reads each span at most
+/// `room` elements. A part is a run of indices along one axis with every later axis whole:
+/// the outermost such axis whose blocks fit, so a tensor that fits is one part, and a
+/// batched one is split along its batch. Strides are never negative, so a part's reads run
+/// from its first element's offset to its last's.
+pub(crate) fn parts(shape: &[usize], inputs: &[(&[usize], usize)], room: usize) -> Result<Vec<Part>> {
+    let n: usize = shape.iter().product();
+    if n == 0 {
+        return Ok(vec![]);
+    }
+    let r = shape.len();
+    // inner[k]: elements of axes k..; span[j][k]: elements input j spans over axes k..
+    let mut inner = vec![1; r + 1];
+    let mut span = vec![vec![1; r + 1]; inputs.len()];
+    for k in (0..r).rev() {
+        inner[k] = inner[k + 1] * shape[k];
+        for (sp, (st, _)) in span.iter_mut().zip(inputs) {
+            sp[k] = sp[k + 1] + (shape[k] - 1) * st[k];
+        }
+    }
+    let fits = |k: usize| inner[k] <= room && span.iter().all(|sp| sp[k] <= room);
+    let k = (0..=r).find(|&k| fits(k)).unwrap_or(r);
+    if k == 0 {
+        let reads = inputs.iter().zip(&span).map(|((_, off), sp)| (*off, sp[0])).collect();
+        return Ok(vec![Part { start: 0, len: n, reads }]);
+    }
+    // Runs along axis a = k - 1 of `per` indices, every axis after it whole.
+    let a = k - 1;
+    let mut per = shape[a].min(room / inner[k]).max(1);
+    for ((st, _), sp) in inputs.iter().zip(&span) {
+        if st[a] > 0 && sp[k] <= room {
+            per = per.min((room - sp[k]) / st[a] + 1);
+        }
+    }
+    let prefixes: usize = shape[..a].iter().product();
+    let count = prefixes.saturating_mul(shape[a].div_ceil(per));
+    if count > MAX_PARTS {
+        return Err(Error::GpuLimit {
+            tensor: format!("a strided view of shape {shape:?} ({count} binding-sized parts)"),
+            bytes: n as u64 * 4,
+            limit: room as u64 * 4,
+        });
+    }
+    let mut out = Vec::with_capacity(count);
+    for p in 0..prefixes {
+        // The offset of the prefix's first element in each input.
+        let mut base: Vec<usize> = inputs.iter().map(|(_, off)| *off).collect();
+        let mut rem = p;
+        for d in (0..a).rev() {
+            let c = rem % shape[d];
+            rem /= shape[d];
+            for (b, (st, _)) in base.iter_mut().zip(inputs) {
+                *b += c * st[d];
+            }
+        }
+        for j0 in (0..shape[a]).step_by(per) {
+            let c = per.min(shape[a] - j0);
+            let reads = base
+                .iter()
+                .zip(inputs)
+                .zip(&span)
+                .map(|((b, (st, _)), sp)| (b + j0 * st[a], (c - 1) * st[a] + sp[k]))
+                .collect();
+            out.push(Part { start: (p * shape[a] + j0) * inner[k], len: c * inner[k], reads });
+        }
+    }
+    Ok(out)
+}
+
+/// Records `entry` of elementwise.wgsl (output `out`, inputs `ins` with their strides and
+/// offsets) in binding-sized parts (see [`parts`]).
+fn record_split(
+    rec: &mut Recorder<'_>,
+    entry: &str,
+    words: &Words<'_>,
+    out: &GpuTensor,
+    ins: &[(&GpuTensor, usize)],
+) -> Result<()> {
+    let gpu = rec.gpu();
+    let pipe = gpu.pipeline("elementwise", &with_activation(SOURCE), &[], entry)?;
+    let strides = [words.sa, words.sb];
+    let inputs: Vec<(&[usize], usize)> = ins.iter().zip(strides).map(|((_, off), st)| (st, *off)).collect();
+    let align = gpu.summary().binding_align_bytes;
+    for part in parts(words.shape, &inputs, gpu.view_elems())? {
+        let ov = View::range(&out.buf, part.start, part.len);
+        let mut views = vec![View::range(&ins[0].0.buf, part.reads[0].0, part.reads[0].1), ov];
+        let mut offs = [0u32; 3];
+        for (j, ((t, off), &(lo, len))) in ins.iter().zip(&part.reads).enumerate() {
+            let v = View::range(&t.buf, lo, len);
+            // The kernel adds its walk from `start` to this: wrapping u32 arithmetic lands on
+            // the element's place in the binding (offset - lo + the binding's remainder).
+            offs[j] = (*off as u32).wrapping_sub(lo as u32).wrapping_add(v.rel(align) as u32);
+            if j == 1 {
+                views.push(v);
+            }
+        }
+        offs[2] = ov.rel(align) as u32;
+        let w = words.pack(part.len, part.start, offs)?;
+        rec.dispatch_views(&pipe, &w, &views, groups(part.len, 256))?;
+    }
+    Ok(())
 }
 
 pub(crate) fn groups(n: usize, per_group: usize) -> [u32; 3] {
@@ -183,12 +315,10 @@ pub fn strided(
     offset: usize,
     act: Act,
 ) -> Result<GpuTensor> {
-    let gpu = rec.gpu();
-    let out = gpu.empty(shape)?;
+    let out = rec.gpu().empty(shape)?;
     let (op, p0, p1) = act.code();
-    let w = params(shape, strides, &[], op, p0, p1, offset)?;
-    let pipe = gpu.pipeline("elementwise", &with_activation(SOURCE), &[], "unary")?;
-    rec.dispatch(&pipe, &w, &[&x.buf, &out.buf], groups(out.len(), 256))?;
+    let words = Words { shape, sa: strides, sb: &[], op, p0, p1 };
+    record_split(rec, "unary", &words, &out, &[(x, offset)])?;
     Ok(out)
 }
 
@@ -220,19 +350,10 @@ pub fn expand(rec: &mut Recorder<'_>, x: &GpuTensor, shape: &[usize]) -> Result<
 
 /// A broadcasting binary op (Add, Mul, ...).
 pub fn binary(rec: &mut Recorder<'_>, a: &GpuTensor, b: &GpuTensor, op: BinOp) -> Result<GpuTensor> {
-    let gpu = rec.gpu();
     let shape = broadcast_shape(&a.shape, &b.shape)?;
-    let out = gpu.empty(&shape)?;
-    let w = params(
-        &shape,
-        &broadcast_strides(&a.shape, &shape),
-        &broadcast_strides(&b.shape, &shape),
-        op as u32,
-        0.0,
-        0.0,
-        0,
-    )?;
-    let pipe = gpu.pipeline("elementwise", &with_activation(SOURCE), &[], "binary")?;
-    rec.dispatch(&pipe, &w, &[&a.buf, &out.buf, &b.buf], groups(out.len(), 256))?;
+    let out = rec.gpu().empty(&shape)?;
+    let (sa, sb) = (broadcast_strides(&a.shape, &shape), broadcast_strides(&b.shape, &shape));
+    let words = Words { shape: &shape, sa: &sa, sb: &sb, op: op as u32, p0: 0.0, p1: 0.0 };
+    record_split(rec, "binary", &words, &out, &[(a, 0), (b, 0)])?;
     Ok(out)
 }

@@ -1,13 +1,16 @@
 // Elementwise kernels over strided views: one invocation per output element walks the output
 // coordinates and reads each input through its own strides, so broadcasting (stride 0),
-// Transpose and Expand are the same kernel as Relu or Add. Rank <= 8.
+// Transpose and Expand are the same kernel as Relu or Add. Rank <= 8. A dispatch may cover
+// output elements `start..start + n` only (a tensor over the binding limit, elementwise.rs):
+// it walks from `start`, and `a_off` / `b_off` / `out_off` place that walk in its bindings.
 
 struct Params {
     shape: array<vec4<u32>, 2>,
     sa: array<vec4<u32>, 2>,
     sb: array<vec4<u32>, 2>,
-    n: u32, rank: u32, op: u32, pad0: u32,
+    n: u32, rank: u32, op: u32, out_off: u32,
     p0: f32, p1: f32, a_off: u32, b_off: u32,
+    start: u32, pad0: u32, pad1: u32, pad2: u32,
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
@@ -52,7 +55,7 @@ fn unary(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec
          @builtin(local_invocation_index) lid: u32) {
     let i = linear_id(wg, nwg, lid);
     if (i >= p.n) { return; }
-    out[i] = activate(a[offsets(i).x], p.op, p.p0, p.p1);
+    out[p.out_off + i] = activate(a[offsets(p.start + i).x], p.op, p.p0, p.p1);
 }
 
 @compute @workgroup_size(256, 1, 1)
@@ -60,6 +63,6 @@ fn binary(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: ve
           @builtin(local_invocation_index) lid: u32) {
     let i = linear_id(wg, nwg, lid);
     if (i >= p.n) { return; }
-    let o = offsets(i);
-    out[i] = binop(a[o.x], b[o.y], p.op);
+    let o = offsets(p.start + i);
+    out[p.out_off + i] = binop(a[o.x], b[o.y], p.op);
 }

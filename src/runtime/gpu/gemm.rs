@@ -1,6 +1,7 @@
 //! Matrix multiplication: ONNX MatMul and Gemm, and the GEMM behind conv.
 //!
-//! One register-tiled kernel (gemm.wgsl, with its matrix-vector twin for M = 1) with a fused
+//! One register-tiled kernel (gemm.wgsl, with its matrix-vector twin for M = 1; tiles 16 or
+//! 32 rows high for small M, as a conv's output channels often are) with a fused
 //! epilogue (alpha, bias, activation), so a Linear or Conv layer plus its activation is one
 //! dispatch. The vec4 variant is picked whenever K, N and every offset are multiples of 4.
 //! Operands over the adapter's binding limit are split into row and K blocks ([`record`]),
@@ -195,9 +196,15 @@ fn dispatch(
         [call.k, call.n, lda, call.a_off, call.a_bstride, call.b_off, call.b_bstride, call.c_off, call.c_bstride]
             .iter()
             .all(|v| v % 4 == 0);
-    let defines: &[&str] = if vec4 { &["VEC4"] } else { &[] };
-    let pipe = gpu.pipeline("gemm", &elementwise::with_activation(SOURCE), defines, "main")?;
-    let groups = [call.n.div_ceil(TILE) as u32, call.m.div_ceil(TILE) as u32, call.batch as u32];
+    // The tile's height: 64 rows, or 16 / 32 when M is no more (a conv's output channels).
+    let (tm, tile_def) = match call.m {
+        0..=16 => (16, Some("TM16")),
+        17..=32 => (32, Some("TM32")),
+        _ => (TILE, None),
+    };
+    let defines: Vec<&str> = vec4.then_some("VEC4").into_iter().chain(tile_def).collect();
+    let pipe = gpu.pipeline("gemm", &elementwise::with_activation(SOURCE), &defines, "main")?;
+    let groups = [call.n.div_ceil(TILE) as u32, call.m.div_ceil(tm) as u32, call.batch as u32];
     rec.dispatch_views(&pipe, &words, &views, groups)
 }
 

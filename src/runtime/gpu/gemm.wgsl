@@ -88,9 +88,11 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
     }
 }
 //#else
-// A 16x16 workgroup computes a 64x64 tile of C through 64x16 / 16x64 tiles of A and B staged
-// in workgroup memory; each invocation owns a 4x4 block held in registers. With VEC4 (K, N,
-// lda and every offset multiples of 4) A, B and C are read and written as vec4.
+// A 16 x TM/4 workgroup computes a TM x 64 tile of C through TM x 16 / 16 x 64 tiles of A and
+// B staged in workgroup memory; each invocation owns a 4x4 block held in registers. TM is 64,
+// or 32 / 16 (TM32 / TM16) when M is that small (a conv's output channels), so no invocation
+// works on padding rows. The last K tile stops at K (a 3x3 conv on one channel has K = 9).
+// With VEC4 (K, N, lda and every offset multiples of 4) A, B and C are read and written as vec4.
 //#if VEC4
 @group(0) @binding(1) var<storage, read> a: array<vec4<f32>>;
 @group(0) @binding(2) var<storage, read> b: array<vec4<f32>>;
@@ -100,6 +102,19 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
 @group(0) @binding(2) var<storage, read> b: array<f32>;
 @group(0) @binding(3) var<storage, read_write> c: array<f32>;
 //#endif
+
+//#if TM16
+const TM: u32 = 16u;
+//#else
+//#if TM32
+const TM: u32 = 32u;
+//#else
+const TM: u32 = 64u;
+//#endif
+//#endif
+// vec4s of A per k, and invocations per workgroup.
+const TMV: u32 = TM / 4u;
+const WG: u32 = 16u * TMV;
 
 // [k][m/4] and [k][n/4]: the inner loop reads one vec4 of each per k.
 var<workgroup> As: array<vec4<f32>, 256>;
@@ -133,68 +148,93 @@ fn load_b(base: u32, k: u32, col: u32) -> vec4<f32> {
 //#endif
 }
 
+// Writes one row of an invocation's 4x4 block through the epilogue (columns past N and
+// rows past M are skipped).
+fn store(c_base: u32, batch: u32, row: u32, col0: u32, acc: vec4<f32>) {
+    if (row >= p.m) { return; }
+    let ci = c_base + row * p.n + col0;
+//#if VEC4
+    var prev = vec4<f32>(0.0);
+    if (p.accumulate != 0u) { prev = c[ci / 4u]; }
+    var v = acc;
+    for (var j = 0u; j < 4u; j++) {
+        v[j] = epilogue(v[j], prev[j], batch, row, col0 + j);
+    }
+    c[ci / 4u] = v;
+//#else
+    for (var j = 0u; j < 4u; j++) {
+        if (col0 + j < p.n) {
+            var prev = 0.0;
+            if (p.accumulate != 0u) { prev = c[ci + j]; }
+            c[ci + j] = epilogue(acc[j], prev, batch, row, col0 + j);
+        }
+    }
+//#endif
+}
+
+//#if TM16
+@compute @workgroup_size(16, 4, 1)
+//#else
+//#if TM32
+@compute @workgroup_size(16, 8, 1)
+//#else
 @compute @workgroup_size(16, 16, 1)
+//#endif
+//#endif
 fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>,
         @builtin(local_invocation_index) tid: u32) {
     let batch = wg.z;
-    let m0 = wg.y * 64u;
+    let m0 = wg.y * TM;
     let n0 = wg.x * 64u;
     let a_base = p.a_off + batch * p.a_bstride;
     let b_base = p.b_off + batch * p.b_bstride;
     let c_base = p.c_off + batch * p.c_bstride;
 
-    // Which slice of the A / B tiles this invocation stages.
+    // Which slice of the A tile this invocation stages (one vec4 along K); B's 256 vec4s
+    // are staged WG at a time.
     let ar = tid / 4u;
     let ak = (tid % 4u) * 4u;
-    let bk = tid / 16u;
-    let bn = (tid % 16u) * 4u;
 
-    var acc: array<vec4<f32>, 4>;
-    for (var i = 0u; i < 4u; i++) { acc[i] = vec4<f32>(0.0); }
+    // Four named accumulators, not an array: an indexed private array can end up in memory
+    // (software adapters keep it there), and every multiply-add would load and store it.
+    var acc0 = vec4<f32>(0.0);
+    var acc1 = vec4<f32>(0.0);
+    var acc2 = vec4<f32>(0.0);
+    var acc3 = vec4<f32>(0.0);
 
     let tiles = (p.k + 15u) / 16u;
+    // Where this invocation's vec4 of A lands: four k rows of As, one component each.
+    let as_i = ak * TMV + ar / 4u;
+    let as_c = ar % 4u;
     for (var t = 0u; t < tiles; t++) {
         let k0 = t * 16u;
         let av = load_a(a_base, m0 + ar, k0 + ak);
-        for (var i = 0u; i < 4u; i++) {
-            As[(ak + i) * 16u + ar / 4u][ar % 4u] = av[i];
+        As[as_i][as_c] = av.x;
+        As[as_i + TMV][as_c] = av.y;
+        As[as_i + 2u * TMV][as_c] = av.z;
+        As[as_i + 3u * TMV][as_c] = av.w;
+        for (var l = tid; l < 256u; l += WG) {
+            Bs[l] = load_b(b_base, k0 + l / 16u, n0 + (l % 16u) * 4u);
         }
-        Bs[bk * 16u + bn / 4u] = load_b(b_base, k0 + bk, n0 + bn);
         workgroupBarrier();
-        for (var kk = 0u; kk < 16u; kk++) {
-            let x = As[kk * 16u + lid.y];
+        let kend = min(16u, p.k - k0);
+        for (var kk = 0u; kk < kend; kk++) {
+            let x = As[kk * TMV + lid.y];
             let y = Bs[kk * 16u + lid.x];
-            acc[0] += x.x * y;
-            acc[1] += x.y * y;
-            acc[2] += x.z * y;
-            acc[3] += x.w * y;
+            acc0 += x.x * y;
+            acc1 += x.y * y;
+            acc2 += x.z * y;
+            acc3 += x.w * y;
         }
         workgroupBarrier();
     }
 
     let col0 = n0 + lid.x * 4u;
     if (col0 >= p.n) { return; }
-    for (var i = 0u; i < 4u; i++) {
-        let row = m0 + lid.y * 4u + i;
-        if (row >= p.m) { break; }
-        let ci = c_base + row * p.n + col0;
-//#if VEC4
-        var prev = vec4<f32>(0.0);
-        if (p.accumulate != 0u) { prev = c[ci / 4u]; }
-        var v = acc[i];
-        for (var j = 0u; j < 4u; j++) {
-            v[j] = epilogue(v[j], prev[j], batch, row, col0 + j);
-        }
-        c[ci / 4u] = v;
-//#else
-        for (var j = 0u; j < 4u; j++) {
-            if (col0 + j < p.n) {
-                var prev = 0.0;
-                if (p.accumulate != 0u) { prev = c[ci + j]; }
-                c[ci + j] = epilogue(acc[i][j], prev, batch, row, col0 + j);
-            }
-        }
-//#endif
-    }
+    let row0 = m0 + lid.y * 4u;
+    store(c_base, batch, row0, col0, acc0);
+    store(c_base, batch, row0 + 1u, col0, acc1);
+    store(c_base, batch, row0 + 2u, col0, acc2);
+    store(c_base, batch, row0 + 3u, col0, acc3);
 }
 //#endif

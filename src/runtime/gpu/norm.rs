@@ -3,7 +3,7 @@
 //! BatchNorm's four parameter vectors are constants in every exported model, so they are
 //! folded on the host into one scale and shift per channel and the GPU does one FMA per value.
 
-use super::device::{GpuTensor, Recorder};
+use super::device::{GpuTensor, Recorder, View};
 use super::softmax::norm_axis;
 use crate::error::{Error, Result};
 
@@ -51,9 +51,18 @@ pub fn channel_affine(
     let inner: usize = x.shape.iter().skip(2).product();
     let gpu = rec.gpu();
     let out = gpu.empty(&x.shape)?;
-    let words = [x.len() as u32, inner as u32, c as u32, 0, 0, 0, 0, 0];
     let pipe = gpu.pipeline("norm", SOURCE, &[], "channel_affine")?;
-    rec.dispatch(&pipe, &words, &[&x.buf, &out.buf, &scale.buf, &shift.buf], super::elementwise::groups(x.len(), 256))?;
+    let (sv, hv) = (View::whole(&scale.buf), View::whole(&shift.buf));
+    // Over the binding limit, ranges of elements; the kernel finds the channel from the
+    // range's start.
+    let per = gpu.split_count("BatchNormalization input", 1, x.len())?;
+    let align = gpu.summary().binding_align_bytes;
+    for i0 in (0..x.len()).step_by(per) {
+        let len = per.min(x.len() - i0);
+        let (xv, ov) = (View::range(&x.buf, i0, len), View::range(&out.buf, i0, len));
+        let words = [len as u32, inner as u32, c as u32, 0, 0, i0 as u32, xv.rel(align) as u32, ov.rel(align) as u32];
+        rec.dispatch_views(&pipe, &words, &[xv, ov, sv, hv], super::elementwise::groups(len, 256))?;
+    }
     Ok(out)
 }
 
@@ -82,8 +91,16 @@ pub fn layer_norm(
     if rows == 0 {
         return Ok(out);
     }
-    let words = [n as u32, 1, 1, rows as u32, eps.to_bits(), 0, 0, 0];
     let pipe = gpu.pipeline("norm", SOURCE, &[], "layer_norm")?;
-    rec.dispatch(&pipe, &words, &[&x.buf, &out.buf, &scale.buf, &bias.buf], [rows as u32, 1, 1])?;
+    let (sv, bv) = (View::whole(&scale.buf), View::whole(&bias.buf));
+    // Over the binding limit, a range of whole rows at a time.
+    let per = gpu.split_count(&format!("one LayerNormalization row of {n} values"), n, rows)?;
+    let align = gpu.summary().binding_align_bytes;
+    for r0 in (0..rows).step_by(per) {
+        let nr = per.min(rows - r0);
+        let (xv, ov) = (View::range(&x.buf, r0 * n, nr * n), View::range(&out.buf, r0 * n, nr * n));
+        let words = [n as u32, 1, 1, nr as u32, eps.to_bits(), 0, xv.rel(align) as u32, ov.rel(align) as u32];
+        rec.dispatch_views(&pipe, &words, &[xv, ov, sv, bv], [nr as u32, 1, 1])?;
+    }
     Ok(out)
 }

@@ -3,7 +3,7 @@
 //! The kernel reduces the middle axis of [outer, n, inner]; reduced axes that are not one
 //! contiguous block are first transposed to the end.
 
-use super::device::{GpuTensor, Recorder};
+use super::device::{GpuTensor, Recorder, View};
 use super::elementwise;
 use super::softmax::norm_axis;
 use crate::error::Result;
@@ -63,11 +63,14 @@ pub fn reduce(rec: &mut Recorder<'_>, x: &GpuTensor, axes: &[i64], op: ReduceOp,
     if rows == 0 {
         return Ok(out);
     }
-    rows_kernel(rec, "main", &src, &out, [n, inner, rows], op as u32)?;
+    rows_kernel(rec, "main", &src, &out, [n, inner, rows], op as u32, inner)?;
     Ok(out)
 }
 
-/// Records reduce.wgsl's `entry` over the `rows` rows of `n` values `inner` apart in `x`.
+/// Records reduce.wgsl's `entry` over the `rows` rows of `n` values `inner` apart in `x`;
+/// `out_block` is what one [n, inner] block of `x` writes (n * inner for softmax, inner for
+/// a reduction). Over the binding limit, the rows are done a range of whole blocks at a time;
+/// a single block over the limit is refused with `GpuLimit` (its node runs on the CPU).
 pub(crate) fn rows_kernel(
     rec: &mut Recorder<'_>,
     entry: &str,
@@ -75,10 +78,22 @@ pub(crate) fn rows_kernel(
     out: &GpuTensor,
     [n, inner, rows]: [usize; 3],
     op: u32,
+    out_block: usize,
 ) -> Result<()> {
-    let pipe = rec.gpu().pipeline("reduce", SOURCE, &[], entry)?;
-    let w = [n as u32, inner as u32, rows as u32, op];
-    rec.dispatch(&pipe, &w, &[&x.buf, &out.buf], [rows as u32, 1, 1])
+    let gpu = rec.gpu();
+    let pipe = gpu.pipeline("reduce", SOURCE, &[], entry)?;
+    let block = n * inner;
+    let blocks = rows / inner.max(1);
+    let per = gpu.split_count(&format!("{entry} over blocks of {n}x{inner}"), block.max(out_block), blocks)?;
+    let align = gpu.summary().binding_align_bytes;
+    for b0 in (0..blocks).step_by(per) {
+        let nb = per.min(blocks - b0);
+        let xv = View::range(&x.buf, b0 * block, nb * block);
+        let ov = View::range(&out.buf, b0 * out_block, nb * out_block);
+        let w = [n as u32, inner as u32, (nb * inner) as u32, op, xv.rel(align) as u32, ov.rel(align) as u32, 0, 0];
+        rec.dispatch_views(&pipe, &w, &[xv, ov], [(nb * inner) as u32, 1, 1])?;
+    }
+    Ok(())
 }
 
 /// GlobalAveragePool / GlobalMaxPool over NC(spatial...) -> NC1..1.

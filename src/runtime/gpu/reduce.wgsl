@@ -1,12 +1,14 @@
 // Row kernels over [outer, n, inner]: a "row" is one (outer, inner) pair, its n values `inner`
-// apart; one workgroup of 64 per row, combining through a workgroup tree.
+// apart; one workgroup of 64 per row, combining through a workgroup tree. `x_off` / `y_off`
+// place the rows within the bindings: a tensor over the binding limit is done a range of
+// whole [n, inner] blocks at a time (reduce.rs).
 // - `main`: reductions of the middle axis (ReduceSum/Mean/Max/Min/Prod/SumSquare/L1/L2,
 //   ArgMax/ArgMin, global pooling), one output value per row; arg* keep the first index on
 //   ties, as ONNX's default select_last_index = 0 asks.
 // - `softmax`: Softmax (op 0) / LogSoftmax (op 1) along the row: max, then the sum of
 //   exp(x - max), then the write, so rows of any length stay numerically stable.
 
-struct Params { n: u32, inner: u32, rows: u32, op: u32 }
+struct Params { n: u32, inner: u32, rows: u32, op: u32, x_off: u32, y_off: u32, pad0: u32, pad1: u32 }
 
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> x: array<f32>;
@@ -20,7 +22,7 @@ var<workgroup> idx: array<u32, 64>;
 fn row_of(wg: vec3<u32>, nwg: vec3<u32>) -> vec2<u32> {
     let row = wg.y * nwg.x + wg.x;
     let r = min(row, p.rows - 1u);
-    return vec2<u32>(row, (r / p.inner) * p.n * p.inner + r % p.inner);
+    return vec2<u32>(row, p.x_off + (r / p.inner) * p.n * p.inner + r % p.inner);
 }
 
 fn init(op: u32) -> f32 {
@@ -95,7 +97,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3
     if (p.op == 1u) { out = out / f32(p.n); }
     if (p.op == 7u) { out = sqrt(out); }
     if (arg) { out = f32(idx[0]); }
-    y[rb.x] = out;
+    y[p.y_off + rb.x] = out;
 }
 
 @compute @workgroup_size(64, 1, 1)
@@ -118,10 +120,11 @@ fn softmax(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: v
     let lt = log(total);
     for (var j = lid; j < p.n; j += 64u) {
         let i = base + j * p.inner;
+        let o = i - p.x_off + p.y_off;
         if (p.op != 0u) {
-            y[i] = x[i] - mx - lt;
+            y[o] = x[i] - mx - lt;
         } else {
-            y[i] = exp(x[i] - mx) / total;
+            y[o] = exp(x[i] - mx) / total;
         }
     }
 }

@@ -39,7 +39,10 @@ enum Value {
 
 #[derive(Debug, Clone)]
 enum Op {
-    MatMul,
+    /// `act`: an activation fused into the product's epilogue (see `fuse_activations`).
+    MatMul {
+        act: Act,
+    },
     Gemm {
         trans_a: bool,
         trans_b: bool,
@@ -47,12 +50,17 @@ enum Op {
         beta: f32,
         /// A constant B transposed once at load time (then `trans_b` is false).
         b_t: Option<GpuTensor>,
+        act: Act,
     },
     Conv {
         win: Window,
         group: usize,
+        act: Act,
     },
     Act(Act),
+    /// An activation whose producer applies it in its epilogue when that producer ran on the
+    /// GPU (the value passes through); after a CPU fallback of the producer, applied here.
+    Applied(Act),
     Binary(BinOp),
     Softmax {
         axis: i64,
@@ -231,7 +239,7 @@ fn gpu_op(gpu: &Gpu, node: &Node, opset: i64, host: &HashMap<String, Tensor>) ->
     let const_f32 = |i: usize| konst(i).and_then(|t| t.as_f32("").ok()).map(|v| v.to_vec());
     let act = |a: Act| Ok::<Op, Error>(Op::Act(a));
     let op = match node.op_type.as_str() {
-        "MatMul" => Op::MatMul,
+        "MatMul" => Op::MatMul { act: Act::Identity },
         "Gemm" => {
             let trans_b = node.attr_int("transB", 0)? != 0;
             // PyTorch's Linear exports B as [N, K] with transB: transpose the weights once here
@@ -258,6 +266,7 @@ fn gpu_op(gpu: &Gpu, node: &Node, opset: i64, host: &HashMap<String, Tensor>) ->
                 alpha: node.attr_float("alpha", 1.0)?,
                 beta: node.attr_float("beta", 1.0)?,
                 b_t,
+                act: Act::Identity,
             }
         }
         "Conv" => {
@@ -269,7 +278,7 @@ fn gpu_op(gpu: &Gpu, node: &Node, opset: i64, host: &HashMap<String, Tensor>) ->
                 return Err(unsupported(node, "auto_pad"));
             }
             let k = &w.shape[2..];
-            Op::Conv { win: window(node, k)?, group: node.attr_int("group", 1)?.max(1) as usize }
+            Op::Conv { win: window(node, k)?, group: node.attr_int("group", 1)?.max(1) as usize, act: Act::Identity }
         }
         "Relu" => act(Act::Relu)?,
         "LeakyRelu" => act(Act::LeakyRelu { alpha: node.attr_float("alpha", 0.01)? })?,
@@ -490,6 +499,7 @@ impl GpuSession {
                 outputs: names(&node.outputs),
             });
         }
+        fuse_activations(&mut steps, &graph.outputs.iter().map(|o| o.name.as_str()).collect::<Vec<_>>());
         // Constants in the form their readers want: floats the GPU reads are uploaded,
         // integers stay on the host, the rest stays a host tensor.
         let mut constants: HashMap<String, Value> = HashMap::new();
@@ -607,6 +617,8 @@ impl GpuSession {
             }
         }
         let mut rec = Some(gpu.recorder());
+        // Values whose consumer's activation their producer's epilogue already applied.
+        let mut fused: Vec<&str> = Vec::new();
         for (si, st) in self.steps.iter().enumerate() {
             let mut ins: Vec<Option<Value>> = Vec::with_capacity(st.inputs.len());
             for n in &st.inputs {
@@ -628,10 +640,18 @@ impl GpuSession {
                 });
             }
             let gpu_result = match &st.place {
+                Place::Gpu(Op::Applied(_)) if st.inputs[0].as_deref().is_some_and(|n| fused.contains(&n)) => {
+                    ins[0].clone()
+                }
                 Place::Gpu(op) => {
                     let r = rec.get_or_insert_with(|| gpu.recorder());
                     match record(r, op, &ins) {
-                        Ok(v) => Some(v),
+                        Ok(v) => {
+                            if op.fused_act().is_some() {
+                                fused.extend(st.outputs.first().and_then(|o| o.as_deref()));
+                            }
+                            Some(v)
+                        }
                         Err(e @ (Error::GpuDeviceLost(_) | Error::Gpu(_))) => return Err(e),
                         Err(why) => {
                             self.note(cpu_note(&why_for(&st.name, &self.graph.nodes[st.node].op_type, why)));
@@ -777,6 +797,50 @@ impl GpuSession {
     #[cfg(not(target_arch = "wasm32"))]
     pub fn run_tensors_blocking(&self, feeds: Vec<(String, Tensor)>) -> Result<Vec<(String, Tensor)>> {
         pollster::block_on(self.run_tensors(feeds))
+    }
+}
+
+impl Op {
+    /// The activation fused into this product's epilogue, if any.
+    fn fused_act(&self) -> Option<Act> {
+        match self {
+            Op::MatMul { act } | Op::Gemm { act, .. } | Op::Conv { act, .. } if *act != Act::Identity => Some(*act),
+            _ => None,
+        }
+    }
+}
+
+/// Fuses an activation into the epilogue of the MatMul / Gemm / Conv that feeds it, when that
+/// product's output is read by the activation alone (and is not a graph output): Conv + Relu
+/// becomes one dispatch that writes the activated value, not two passes over the tensor. The
+/// activation's step stays as `Op::Applied`, a pass-through that applies the activation only
+/// if the producer ran on the CPU after all.
+fn fuse_activations(steps: &mut [Step], graph_outputs: &[&str]) {
+    let mut readers: HashMap<&str, usize> = HashMap::new();
+    for st in steps.iter() {
+        for n in st.inputs.iter().flatten() {
+            *readers.entry(n.as_str()).or_default() += 1;
+        }
+    }
+    let mut pairs = Vec::new();
+    for (i, st) in steps.iter().enumerate() {
+        let Place::Gpu(Op::MatMul { .. } | Op::Gemm { .. } | Op::Conv { .. }) = &st.place else { continue };
+        let [Some(out)] = st.outputs.as_slice() else { continue };
+        if readers.get(out.as_str()) != Some(&1) || graph_outputs.contains(&out.as_str()) {
+            continue;
+        }
+        let reader = steps.iter().enumerate().skip(i + 1).find(|(_, s)| s.inputs.iter().flatten().any(|n| n == out));
+        if let Some((j, Step { place: Place::Gpu(Op::Act(a)), inputs, .. })) = reader {
+            if inputs.len() == 1 {
+                pairs.push((i, j, *a));
+            }
+        }
+    }
+    for (i, j, a) in pairs {
+        if let Place::Gpu(Op::MatMul { act } | Op::Gemm { act, .. } | Op::Conv { act, .. }) = &mut steps[i].place {
+            *act = a;
+        }
+        steps[j].place = Place::Gpu(Op::Applied(a));
     }
 }
 
@@ -948,8 +1012,8 @@ fn record(rec: &mut Recorder<'_>, op: &Op, ins: &[Option<Value>]) -> Result<Valu
     let first =
         ins.first().and_then(|v| v.as_ref()).ok_or_else(|| Error::InvalidArgument("input 0 is missing".into()))?;
     Ok(match op {
-        Op::MatMul => Value::Gpu(gemm::matmul(rec, &gpu_in(g, ins, 0)?, &gpu_in(g, ins, 1)?, None, Act::Identity)?),
-        Op::Gemm { trans_a, trans_b, alpha, beta, b_t } => {
+        Op::MatMul { act } => Value::Gpu(gemm::matmul(rec, &gpu_in(g, ins, 0)?, &gpu_in(g, ins, 1)?, None, *act)?),
+        Op::Gemm { trans_a, trans_b, alpha, beta, b_t, act } => {
             let c = match ins.get(2) {
                 Some(Some(_)) => Some(gpu_in(g, ins, 2)?),
                 _ => None,
@@ -958,19 +1022,9 @@ fn record(rec: &mut Recorder<'_>, op: &Op, ins: &[Option<Value>]) -> Result<Valu
                 Some(t) => t.clone(),
                 None => gpu_in(g, ins, 1)?,
             };
-            Value::Gpu(gemm::gemm(
-                rec,
-                &gpu_in(g, ins, 0)?,
-                &b,
-                c.as_ref(),
-                *trans_a,
-                *trans_b,
-                *alpha,
-                *beta,
-                Act::Identity,
-            )?)
+            Value::Gpu(gemm::gemm(rec, &gpu_in(g, ins, 0)?, &b, c.as_ref(), *trans_a, *trans_b, *alpha, *beta, *act)?)
         }
-        Op::Conv { win, group } => {
+        Op::Conv { win, group, act } => {
             let (x, w) = (&gpu_in(g, ins, 0)?, &gpu_in(g, ins, 1)?);
             let b = match ins.get(2) {
                 Some(Some(_)) => Some(gpu_in(g, ins, 2)?),
@@ -979,14 +1033,14 @@ fn record(rec: &mut Recorder<'_>, op: &Op, ins: &[Option<Value>]) -> Result<Valu
             if x.shape.len() == 3 {
                 let x4 = x.reshaped(&[x.shape[0], x.shape[1], 1, x.shape[2]])?;
                 let w4 = w.reshaped(&[w.shape[0], w.shape[1], 1, w.shape[2]])?;
-                let y = conv::conv2d(rec, &x4, &w4, b.as_ref(), win, *group, Act::Identity)?;
+                let y = conv::conv2d(rec, &x4, &w4, b.as_ref(), win, *group, *act)?;
                 let s = [y.shape[0], y.shape[1], y.shape[3]];
                 Value::Gpu(y.reshaped(&s)?)
             } else {
-                Value::Gpu(conv::conv2d(rec, x, w, b.as_ref(), win, *group, Act::Identity)?)
+                Value::Gpu(conv::conv2d(rec, x, w, b.as_ref(), win, *group, *act)?)
             }
         }
-        Op::Act(a) => Value::Gpu(ew::unary(rec, &gpu_in(g, ins, 0)?, *a)?),
+        Op::Act(a) | Op::Applied(a) => Value::Gpu(ew::unary(rec, &gpu_in(g, ins, 0)?, *a)?),
         Op::Binary(b) => match (first, ins.get(1).and_then(|v| v.as_ref())) {
             // Integer shape arithmetic stays on the host.
             (Value::Ints(sa, va), Some(Value::Ints(sb, vb)))

@@ -29,6 +29,6 @@ pub fn softmax(rec: &mut Recorder<'_>, x: &GpuTensor, axis: i64, log: bool, flat
     if x.is_empty() {
         return Ok(out);
     }
-    super::reduce::rows_kernel(rec, "softmax", x, &out, [n, inner, outer * inner], u32::from(log))?;
+    super::reduce::rows_kernel(rec, "softmax", x, &out, [n, inner, outer * inner], u32::from(log), n * inner)?;
     Ok(out)
 }
