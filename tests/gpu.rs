@@ -973,6 +973,21 @@ struct Golden {
     data: Vec<f64>,
 }
 
+/// A GPU session's outputs against the case's onnxruntime goldens, within ONNX tolerances.
+fn assert_matches_onnxruntime(case: &ModelCase, out: &[webeval::runtime::gpu::session::Output]) {
+    assert_eq!(out.len(), case.outputs.len(), "{}", case.model);
+    for ((name, shape, got), want) in out.iter().zip(&case.outputs) {
+        assert_eq!(shape, &want.shape, "{} {name}", case.model);
+        for (i, (&g, &w)) in got.iter().zip(&want.data).enumerate() {
+            assert!(
+                (g as f64 - w).abs() <= ATOL + RTOL * w.abs(),
+                "{} {name}[{i}]: {g} vs onnxruntime {w}",
+                case.model
+            );
+        }
+    }
+}
+
 #[test]
 fn whole_models_match_onnxruntime() {
     use webeval::runtime::gpu::session::{select_blocking, DevicePref};
@@ -999,17 +1014,7 @@ fn whole_models_match_onnxruntime() {
             assert!(session.notes().is_empty(), "{}: {:?}", case.model, session.notes());
         }
         let out = session.run_blocking(&[(&case.input, &case.shape, &case.x)]).unwrap();
-        assert_eq!(out.len(), case.outputs.len());
-        for ((name, shape, got), want) in out.iter().zip(&case.outputs) {
-            assert_eq!(shape, &want.shape, "{} {name}", case.model);
-            for (i, (&g, &w)) in got.iter().zip(&want.data).enumerate() {
-                assert!(
-                    (g as f64 - w).abs() <= ATOL + RTOL * w.abs(),
-                    "{} {name}[{i}]: {g} vs onnxruntime {w}",
-                    case.model
-                );
-            }
-        }
+        assert_matches_onnxruntime(&case, &out);
         let forced = select_blocking(DevicePref::Cpu, &model).unwrap();
         assert_eq!((forced.device, forced.session.is_none()), ("cpu", true));
     }
@@ -1036,15 +1041,6 @@ fn whole_models_over_the_binding_limit() {
         } else {
             assert!(notes.iter().any(|n| n.contains("conv2")), "{notes:?}");
         }
-        for ((name, shape, got), want) in out.iter().zip(&case.outputs) {
-            assert_eq!(shape, &want.shape, "{} {name}", case.model);
-            for (i, (&g, &w)) in got.iter().zip(&want.data).enumerate() {
-                assert!(
-                    (g as f64 - w).abs() <= ATOL + RTOL * w.abs(),
-                    "{} {name}[{i}]: {g} vs onnxruntime {w}",
-                    case.model
-                );
-            }
-        }
+        assert_matches_onnxruntime(&case, &out);
     }
 }

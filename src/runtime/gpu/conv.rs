@@ -172,42 +172,25 @@ pub fn conv2d(
         let c_off = i0 * cout * hw;
         // One batched GEMM over the images of the block per group (the usual group = 1), or,
         // when there are more groups than images (depthwise), over the groups per image.
-        if group <= imgs {
-            for g in 0..group {
-                let call = GemmCall {
-                    m: cog,
-                    n: hw,
-                    k: kg,
-                    batch: imgs,
-                    a_off: g * cog * kg,
-                    a_bstride: 0,
-                    b_off: b_off + g * kg * hw,
-                    b_bstride: b_image,
-                    c_off: c_off + g * cog * hw,
-                    c_bstride: cout * hw,
-                };
-                let ep = Epilogue {
-                    bias: ep.bias.map(|(buf, l)| (buf, BiasLayout { off: g * cog, bstride: 0, ..l })),
-                    ..ep
-                };
-                gemm::record(rec, &w.buf, bbuf, &out.buf, call, &ep)?;
-            }
-        } else {
-            for img in 0..imgs {
-                let call = GemmCall {
-                    m: cog,
-                    n: hw,
-                    k: kg,
-                    batch: group,
-                    a_off: 0,
-                    a_bstride: cog * kg,
-                    b_off: b_off + img * b_image,
-                    b_bstride: kg * hw,
-                    c_off: c_off + img * cout * hw,
-                    c_bstride: cog * hw,
-                };
-                gemm::record(rec, &w.buf, bbuf, &out.buf, call, &ep)?;
-            }
+        let by_image = group <= imgs;
+        let (loops, batch) = if by_image { (group, imgs) } else { (imgs, group) };
+        for l in 0..loops {
+            let (g, img) = if by_image { (l, 0) } else { (0, l) };
+            let call = GemmCall {
+                m: cog,
+                n: hw,
+                k: kg,
+                batch,
+                a_off: g * cog * kg,
+                a_bstride: if by_image { 0 } else { cog * kg },
+                b_off: b_off + img * b_image + g * kg * hw,
+                b_bstride: if by_image { b_image } else { kg * hw },
+                c_off: c_off + img * cout * hw + g * cog * hw,
+                c_bstride: if by_image { cout * hw } else { cog * hw },
+            };
+            let bstride = if by_image { 0 } else { cog };
+            let bias = ep.bias.map(|(buf, l)| (buf, BiasLayout { off: g * cog, bstride, ..l }));
+            gemm::record(rec, &w.buf, bbuf, &out.buf, call, &Epilogue { bias, ..ep })?;
         }
     }
     Ok(out)

@@ -89,19 +89,21 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
 }
 //#else
 // A 16 x TM/4 workgroup computes a TM x 64 tile of C through TM x 16 / 16 x 64 tiles of A and
-// B staged in workgroup memory; each invocation owns a 4x4 block held in registers. TM is 64,
+// B staged in workgroup memory; each invocation owns 4 rows x 4 columns held in registers, the
+// columns 16 apart (x, x+16, x+32, x+48), so neighbouring invocations read and write
+// neighbouring floats of B's tile and of C (one vector access for a SIMD group, on a GPU or a
+// software adapter, rather than a gather). TM is 64,
 // or 32 / 16 (TM32 / TM16) when M is that small (a conv's output channels), so no invocation
 // works on padding rows. The last K tile stops at K (a 3x3 conv on one channel has K = 9).
-// With VEC4 (K, N, lda and every offset multiples of 4) A, B and C are read and written as vec4.
+// With VEC4 (K, N, lda and every offset multiples of 4) A and B are read as vec4.
 //#if VEC4
 @group(0) @binding(1) var<storage, read> a: array<vec4<f32>>;
 @group(0) @binding(2) var<storage, read> b: array<vec4<f32>>;
-@group(0) @binding(3) var<storage, read_write> c: array<vec4<f32>>;
 //#else
 @group(0) @binding(1) var<storage, read> a: array<f32>;
 @group(0) @binding(2) var<storage, read> b: array<f32>;
-@group(0) @binding(3) var<storage, read_write> c: array<f32>;
 //#endif
+@group(0) @binding(3) var<storage, read_write> c: array<f32>;
 
 //#if TM16
 const TM: u32 = 16u;
@@ -116,9 +118,9 @@ const TM: u32 = 64u;
 const TMV: u32 = TM / 4u;
 const WG: u32 = 16u * TMV;
 
-// [k][m/4] and [k][n/4]: the inner loop reads one vec4 of each per k.
+// [k][m/4] and [k][n]: per k the inner loop reads one vec4 of As and four floats of Bs.
 var<workgroup> As: array<vec4<f32>, 256>;
-var<workgroup> Bs: array<vec4<f32>, 256>;
+var<workgroup> Bs: array<f32, 1024>;
 
 fn load_a(base: u32, row: u32, k: u32) -> vec4<f32> {
     if (row >= p.m) { return vec4<f32>(0.0); }
@@ -148,28 +150,19 @@ fn load_b(base: u32, k: u32, col: u32) -> vec4<f32> {
 //#endif
 }
 
-// Writes one row of an invocation's 4x4 block through the epilogue (columns past N and
-// rows past M are skipped).
-fn store(c_base: u32, batch: u32, row: u32, col0: u32, acc: vec4<f32>) {
+// Writes one row of an invocation's block (columns col, col+16, col+32, col+48) through the
+// epilogue; columns past N and rows past M are skipped.
+fn store(c_base: u32, batch: u32, row: u32, col: u32, acc: vec4<f32>) {
     if (row >= p.m) { return; }
-    let ci = c_base + row * p.n + col0;
-//#if VEC4
-    var prev = vec4<f32>(0.0);
-    if (p.accumulate != 0u) { prev = c[ci / 4u]; }
-    var v = acc;
     for (var j = 0u; j < 4u; j++) {
-        v[j] = epilogue(v[j], prev[j], batch, row, col0 + j);
-    }
-    c[ci / 4u] = v;
-//#else
-    for (var j = 0u; j < 4u; j++) {
-        if (col0 + j < p.n) {
+        let cj = col + j * 16u;
+        if (cj < p.n) {
+            let ci = c_base + row * p.n + cj;
             var prev = 0.0;
-            if (p.accumulate != 0u) { prev = c[ci + j]; }
-            c[ci + j] = epilogue(acc[j], prev, batch, row, col0 + j);
+            if (p.accumulate != 0u) { prev = c[ci]; }
+            c[ci] = epilogue(acc[j], prev, batch, row, cj);
         }
     }
-//#endif
 }
 
 //#if TM16
@@ -214,13 +207,19 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
         As[as_i + 2u * TMV][as_c] = av.z;
         As[as_i + 3u * TMV][as_c] = av.w;
         for (var l = tid; l < 256u; l += WG) {
-            Bs[l] = load_b(b_base, k0 + l / 16u, n0 + (l % 16u) * 4u);
+            let bv = load_b(b_base, k0 + l / 16u, n0 + (l % 16u) * 4u);
+            let bi = l * 4u;
+            Bs[bi] = bv.x;
+            Bs[bi + 1u] = bv.y;
+            Bs[bi + 2u] = bv.z;
+            Bs[bi + 3u] = bv.w;
         }
         workgroupBarrier();
         let kend = min(16u, p.k - k0);
         for (var kk = 0u; kk < kend; kk++) {
             let x = As[kk * TMV + lid.y];
-            let y = Bs[kk * 16u + lid.x];
+            let bk = kk * 64u + lid.x;
+            let y = vec4<f32>(Bs[bk], Bs[bk + 16u], Bs[bk + 32u], Bs[bk + 48u]);
             acc0 += x.x * y;
             acc1 += x.y * y;
             acc2 += x.z * y;
@@ -229,7 +228,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
         workgroupBarrier();
     }
 
-    let col0 = n0 + lid.x * 4u;
+    let col0 = n0 + lid.x;
     if (col0 >= p.n) { return; }
     let row0 = m0 + lid.y * 4u;
     store(c_base, batch, row0, col0, acc0);
