@@ -20,17 +20,19 @@
 //! snappy or gzip column chunks. Nested columns (lists, structs, maps), dates and timestamps
 //! appear in the header but are refused, with their type, when chosen for a role.
 
+mod zstd;
+
 use super::{ByteCounter, Record, Rows};
 use crate::error::{Error, Location, Result};
 use bytes::Bytes;
 use parquet::basic::{Compression, ConvertedType, LogicalType, Repetition, Type as Physical};
-use parquet::column::reader::{ColumnReader, ColumnReaderImpl};
+use parquet::column::reader::{get_column_reader, ColumnReader, ColumnReaderImpl};
 use parquet::data_type::DataType;
 use parquet::errors::ParquetError;
 use parquet::file::metadata::page_index::RowGroupPageIndex;
 use parquet::file::metadata::{ParquetMetaData, ParquetMetaDataReader};
 use parquet::file::properties::ReaderProperties;
-use parquet::file::reader::{ChunkReader, Length, RowGroupReader};
+use parquet::file::reader::{ChunkReader, Length, RowGroupReader as _};
 use parquet::file::serialized_reader::SerializedRowGroupReader;
 use parquet::schema::types::Type as SchemaType;
 use std::io::Write as _;
@@ -423,11 +425,19 @@ impl<S: Source> ParquetRows<S> {
                 extent = extent.max(end);
                 if self.cells[c].is_some() {
                     let codec = rg.column(leaf).compression();
-                    if !matches!(codec, Compression::UNCOMPRESSED | Compression::SNAPPY | Compression::GZIP(_)) {
+                    if !matches!(
+                        codec,
+                        Compression::UNCOMPRESSED
+                            | Compression::SNAPPY
+                            | Compression::GZIP(_)
+                            | Compression::ZSTD(_)
+                            | Compression::LZ4
+                            | Compression::LZ4_RAW
+                    ) {
                         return Err(malformed(
                             &self.file,
                             Some(&col.name),
-                            format!("is compressed with {}, which webeval does not decode; expected snappy, gzip or no compression (pyarrow: write_table(table, path, compression=\"snappy\"))", codec.to_string().split('(').next().unwrap_or_default()),
+                            format!("is compressed with {}, which webeval does not decode; expected zstd, snappy, gzip, lz4 or no compression (pyarrow: write_table(table, path, compression=\"zstd\"))", codec.to_string().split('(').next().unwrap_or_default()),
                         ));
                     }
                     let bytes = self
@@ -438,14 +448,20 @@ impl<S: Source> ParquetRows<S> {
                 }
             }
             let props = Arc::new(ReaderProperties::builder().build());
-            let reader = SerializedRowGroupReader::new(Arc::new(fetched), rg, RowGroupPageIndex::new(g, None), props)
+            let (rg, zstd) =
+                zstd::as_uncompressed(rg).map_err(|e| damaged(&self.file, None, &format!("row group {g}"), e))?;
+            let reader = SerializedRowGroupReader::new(Arc::new(fetched), &rg, RowGroupPageIndex::new(g, None), props)
                 .map_err(|e| damaged(&self.file, None, &format!("row group {g}"), e))?;
             for (c, col) in self.columns.iter().enumerate() {
                 let (Some(cells), Some(leaf)) = (self.cells[c].as_mut(), col.leaf) else { continue };
                 cells.clear();
                 let what = format!("row group {g}");
-                let column =
-                    reader.get_column_reader(leaf).map_err(|e| damaged(&self.file, Some(&col.name), &what, e))?;
+                let mut pages =
+                    reader.get_column_page_reader(leaf).map_err(|e| damaged(&self.file, Some(&col.name), &what, e))?;
+                if zstd[leaf] {
+                    pages = Box::new(zstd::Pages::new(pages, rg.column(leaf).uncompressed_size()));
+                }
+                let column = get_column_reader(rg.column(leaf).column_descr_ptr(), pages);
                 decode(column, &col.kind, col.max_def, rows, cells)
                     .map_err(|e| damaged(&self.file, Some(&col.name), &what, e))?;
                 if cells.ends.len() != rows {

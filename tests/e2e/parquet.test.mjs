@@ -49,7 +49,7 @@ test('the Parquet module is fetched only for a Parquet file', async () => {
 
 test('the same data as CSV and as Parquet gives the same report', async () => {
   for (const [csv, parquets] of [
-    ['multi.csv', ['multi.parquet', 'multi_gzip_plain.parquet', 'multi_required.parquet']],
+    ['multi.csv', ['multi.parquet', 'multi_gzip_plain.parquet', 'multi_required.parquet', 'multi_zstd.parquet', 'multi_zstd_v2.parquet', 'multi_lz4.parquet']],
     ['binary.csv', ['binary.parquet', 'binary_plain.parquet']],
     ['regression.csv', ['regression.parquet']],
   ]) {
@@ -95,7 +95,7 @@ test('damaged files and unreadable columns are clear errors', async () => {
     ['err_nested.parquet', ["err_nested.parquet, column 'prob'", 'is a list (nested) column', 'expected a flat column of numbers']],
     ['err_truncated.parquet', ['err_truncated.parquet', 'cut short or damaged']],
     ['err_damaged.parquet', ["err_damaged.parquet, column 'y_true'", 'damaged or cut short']],
-    ['err_zstd.parquet', ["err_zstd.parquet, column 'y_true'", 'ZSTD']],
+    ['err_brotli.parquet', ["err_brotli.parquet, column 'y_true'", 'BROTLI', 'zstd']],
     ['nan.parquet', ["nan.parquet, line 4, column 'y_score'", 'missing or not a finite number']],
   ]) {
     await drop(file);
