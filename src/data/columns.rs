@@ -279,13 +279,21 @@ fn canonical_label(raw: &str) -> Cow<'_, str> {
     Cow::Owned(labels::canonical(raw))
 }
 
-/// A number from a cell's bytes: fast-float's parser (no UTF-8 pass), std's for the rare
-/// spellings it refuses. Both round correctly, so a cell both accept reads the same.
+/// A number from a cell's bytes: plain decimals here, fast-float's parser (no UTF-8 pass)
+/// for the rest, std's for the rare spellings it refuses. All three round correctly, so a
+/// cell any two accept reads the same.
 #[inline]
 pub fn parse_f64(raw: &[u8]) -> Option<f64> {
-    if let Some(v) = parse_plain_decimal(raw) {
-        return Some(v);
+    match parse_plain_decimal(raw) {
+        Some(v) => Some(v),
+        None => parse_general(raw),
     }
+}
+
+/// Exponents, long mantissas, `inf`/`nan` and text: kept out of line, so the plain-decimal
+/// path inlines into the feed.
+#[inline(never)]
+fn parse_general(raw: &[u8]) -> Option<f64> {
     match fast_float2::parse::<f64, _>(raw) {
         Ok(v) => Some(v),
         // Numbers are ASCII: a cell that is not UTF-8 is not a number.
@@ -297,10 +305,82 @@ pub fn parse_f64(raw: &[u8]) -> Option<f64> {
 const POW10: [f64; 20] =
     [1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19];
 
+/// Powers of ten as integers, for appending `r` digits to a mantissa.
+const POW10_U64: [u64; 9] = [1, 10, 100, 1_000, 10_000, 100_000, 1_000_000, 10_000_000, 100_000_000];
+
+const ZEROS: u64 = u64::from_le_bytes([b'0'; 8]);
+
+/// Whether all 8 bytes of `w` are ASCII digits (fast-float's test: a digit's high nibble is
+/// 3, and stays 3 when 6 is added).
+#[inline]
+fn eight_digits(w: u64) -> bool {
+    const HIGH: u64 = 0xF0F0_F0F0_F0F0_F0F0;
+    (w & HIGH) | ((w.wrapping_add(0x0606_0606_0606_0606) & HIGH) >> 4) == 0x3333_3333_3333_3333
+}
+
+/// The value of 8 ASCII digits (first digit in the lowest byte), in three multiplications
+/// (fast-float's SWAR reduction: pairs, then quads, then the two halves).
+#[inline]
+fn eight_digit_value(w: u64) -> u64 {
+    const MASK: u64 = 0x0000_00FF_0000_00FF;
+    const MUL1: u64 = 100 + (1_000_000 << 32);
+    const MUL2: u64 = 1 + (10_000 << 32);
+    let v = w.wrapping_sub(ZEROS);
+    let v = v.wrapping_mul(10).wrapping_add(v >> 8);
+    (v & MASK).wrapping_mul(MUL1).wrapping_add(((v >> 16) & MASK).wrapping_mul(MUL2)) >> 32
+}
+
+/// `s[at..at + 8]` as a little-endian word.
+#[inline]
+fn word(s: &[u8], at: usize) -> u64 {
+    let mut b = [0; 8];
+    b.copy_from_slice(&s[at..at + 8]);
+    u64::from_le_bytes(b)
+}
+
+/// `m` with the digits `s[from..]` appended (`s[from..]` holds at most 16 bytes), or `None`
+/// when one is not a digit. Whole words are read 8 digits at a time; a shorter tail is read
+/// as the word ending at `s`'s end with the bytes before `from` replaced by `'0'` (leading
+/// zeros), or digit by digit when `s` is shorter than a word.
+#[inline]
+fn append_digits(mut m: u64, s: &[u8], mut from: usize) -> Option<u64> {
+    while s.len() - from >= 8 {
+        let w = word(s, from);
+        if !eight_digits(w) {
+            return None;
+        }
+        m = m.wrapping_mul(100_000_000).wrapping_add(eight_digit_value(w));
+        from += 8;
+    }
+    let r = s.len() - from;
+    if r == 0 {
+        return Some(m);
+    }
+    if s.len() >= 8 {
+        let before = 8 * (8 - r) as u32;
+        let low = (1u64 << before) - 1;
+        let w = (word(s, s.len() - 8) & !low) | (ZEROS & low);
+        if !eight_digits(w) {
+            return None;
+        }
+        return Some(m.wrapping_mul(POW10_U64[r]).wrapping_add(eight_digit_value(w)));
+    }
+    for &c in &s[from..] {
+        let d = c.wrapping_sub(b'0');
+        if d >= 10 {
+            return None;
+        }
+        m = m.wrapping_mul(10).wrapping_add(u64::from(d));
+    }
+    Some(m)
+}
+
 /// The shape a predictions file's numbers nearly always have, `[-+]digits[.digits]` with at
 /// most 19 digits, read as an integer and one division (Clinger's fast path: when the
 /// integer is below 2^53 both operands are exact, so the correctly rounded quotient is the
 /// correctly rounded number). `None` for anything else (exponents, long mantissas, text).
+/// The whole part is read digit by digit (it is short in scores and probabilities), the
+/// fraction 8 digits at a time ([`append_digits`]).
 #[inline]
 fn parse_plain_decimal(raw: &[u8]) -> Option<f64> {
     let (neg, s) = match raw.split_first() {
@@ -316,19 +396,34 @@ fn parse_plain_decimal(raw: &[u8]) -> Option<f64> {
     }
     let whole = i;
     let mut frac = 0;
-    if s.get(i) == Some(&b'.') {
-        i += 1;
-        while let Some(d) = s.get(i).map(|c| c.wrapping_sub(b'0')).filter(|d| *d < 10) {
-            m = m.wrapping_mul(10).wrapping_add(u64::from(d));
-            i += 1;
-            frac += 1;
+    if i < s.len() {
+        if s[i] != b'.' {
+            return None;
         }
+        frac = s.len() - i - 1;
+        if whole + frac > 19 {
+            return None;
+        }
+        m = append_digits(m, s, i + 1)?;
     }
-    if i != s.len() || whole + frac == 0 || whole + frac > 19 || m > 1 << 53 {
+    if whole + frac == 0 || whole + frac > 19 || m > 1 << 53 {
         return None;
     }
     let v = m as f64 / POW10[frac];
     Some(if neg { -v } else { v })
+}
+
+/// The index of the first largest score (what a fold comparing against the best so far
+/// gives), keeping the best value in a register so the compare can become a select.
+#[inline]
+fn arg_max(v: &[f64]) -> usize {
+    let (mut best, mut top) = (0, v[0]);
+    for (i, &x) in v.iter().enumerate().skip(1) {
+        if x > top {
+            (best, top) = (i, x);
+        }
+    }
+    best
 }
 
 /// What is done to the score columns before the metrics see them.
@@ -391,17 +486,30 @@ impl RowSink for Evaluation {
 }
 
 /// Label cells already seen, by their (trimmed) bytes: the sink's id and whether the label
-/// is one of the plan's classes. Small label sets (the usual case) are scanned linearly;
-/// past [`LabelCache::SMALL`] a hash map takes over, up to [`LabelCache::MAX`] entries
-/// (beyond that, new spellings are resolved afresh each row: correct, only slower).
+/// is one of the plan's classes. Small label sets (the usual case) are scanned linearly, a
+/// label of up to 7 bytes compared as one integer ([`short_key`]); past [`LabelCache::SMALL`]
+/// a hash map takes over, up to [`LabelCache::MAX`] entries (beyond that, new spellings are
+/// resolved afresh each row: correct, only slower).
 #[derive(Debug, Default)]
 struct LabelCache {
     small: Vec<CacheEntry>,
     map: std::collections::HashMap<Box<[u8]>, (u32, bool)>,
 }
 
-/// A label cell's bytes, its sink id and whether it is one of the plan's classes.
-type CacheEntry = (Box<[u8]>, (u32, bool));
+/// A label cell's [`short_key`] (`u64::MAX` when longer), its bytes, its sink id and whether
+/// it is one of the plan's classes.
+type CacheEntry = (u64, Box<[u8]>, (u32, bool));
+
+/// Up to 7 bytes and their count packed into one integer (the count in the top byte, so
+/// `u64::MAX` is no key).
+#[inline]
+fn short_key(raw: &[u8]) -> Option<u64> {
+    if raw.len() > 7 {
+        return None;
+    }
+    let packed = raw.iter().enumerate().fold(0u64, |k, (i, &c)| k | u64::from(c) << (8 * i));
+    Some(packed | (raw.len() as u64) << 56)
+}
 
 impl LabelCache {
     const SMALL: usize = 16;
@@ -409,19 +517,21 @@ impl LabelCache {
 
     #[inline]
     fn get(&self, raw: &[u8]) -> Option<(u32, bool)> {
-        if self.map.is_empty() {
-            self.small.iter().find(|(k, _)| **k == *raw).map(|(_, v)| *v)
-        } else {
-            self.map.get(raw).copied()
+        if !self.map.is_empty() {
+            return self.map.get(raw).copied();
+        }
+        match short_key(raw) {
+            Some(key) => self.small.iter().find(|e| e.0 == key).map(|e| e.2),
+            None => self.small.iter().find(|e| *e.1 == *raw).map(|e| e.2),
         }
     }
 
     fn insert(&mut self, raw: &[u8], v: (u32, bool)) {
         if self.small.len() < Self::SMALL {
-            self.small.push((raw.into(), v));
+            self.small.push((short_key(raw).unwrap_or(u64::MAX), raw.into(), v));
         } else if self.map.len() < Self::MAX {
             if self.map.is_empty() {
-                self.map.extend(self.small.iter().cloned());
+                self.map.extend(self.small.iter().map(|e| (e.1.clone(), e.2)));
             }
             self.map.insert(raw.into(), v);
         }
@@ -787,6 +897,13 @@ impl Plan {
         Evaluation::new(self.task, declared, width)
     }
 
+    /// A cell's finite number, `None` for anything [`Plan::number`] refuses: the feed's
+    /// score loop, which asks `number` for the error only when this fails.
+    #[inline]
+    fn finite(&self, record: &Record, col: usize) -> Option<f64> {
+        record.parsed(col).or_else(|| parse_f64(record.get(col).trim_ascii()).filter(|v| v.is_finite()))
+    }
+
     fn number(&self, record: &Record, col: usize, line: u64, expected: &str) -> Result<f64> {
         if let Some(v) = record.parsed(col) {
             return Ok(v);
@@ -887,7 +1004,11 @@ impl Plan {
         let scratch = &mut state.scores;
         scratch.clear();
         for &c in &self.input_cols {
-            scratch.push(self.number(record, c, line, "a score or probability (a number)")?);
+            let v = match self.finite(record, c) {
+                Some(v) => v,
+                None => self.number(record, c, line, "a score or probability (a number)")?,
+            };
+            scratch.push(v);
         }
         self.transform.apply(scratch);
         if let Some(k) = self.keep {
@@ -910,9 +1031,7 @@ impl Plan {
         // The predicted label: a cell, or the class the scores pick (index into `classes`).
         let pred = match r.pred {
             Some(p) => Ok(self.label(record, p, line, &state.labels)?),
-            None if scratch.len() >= 2 => {
-                Err(scratch.iter().enumerate().fold(0, |best, (i, v)| if *v > scratch[best] { i } else { best }))
-            }
+            None if scratch.len() >= 2 => Err(arg_max(scratch)),
             None => Err(usize::from(scratch[0] > self.threshold)),
         };
         let t = self.label_id(truth, truth_known, record, r.label, sink, &mut state.labels);
@@ -1014,6 +1133,16 @@ mod tests {
             let std = text.parse::<f64>().ok();
             let got = super::parse_f64(text.as_bytes());
             assert_eq!(got.map(f64::to_bits), std.map(f64::to_bits), "{text:?}");
+            // one byte changed to a near-digit (a word holding it must fail its digit test)
+            let mut bytes = text.into_bytes();
+            if !bytes.is_empty() {
+                let at = (r >> 24) as usize % bytes.len();
+                bytes[at] = b"/:.e-+ \0\xff"[(r >> 40) as usize % 9];
+                let text = String::from_utf8_lossy(&bytes);
+                let std = text.parse::<f64>().ok();
+                let got = super::parse_f64(&bytes);
+                assert_eq!(got.map(f64::to_bits), std.map(f64::to_bits), "{text:?}");
+            }
         }
     }
 
