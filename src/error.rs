@@ -8,7 +8,7 @@ use std::fmt;
 
 /// Where in a user file something went wrong. `line` and `column` are 1-based, as editors
 /// show them; either may be unknown.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Location {
     pub file: String,
     pub line: Option<u64>,

@@ -158,7 +158,7 @@ pub fn evaluate_stream(
 ) -> Result<String, JsError> {
     let (spec, eval_options) = EvalOptions::parse(options)?;
     let mut on_progress = progress_fn(&progress);
-    let reader = crate::data::ChunkReader::new(|| js_chunk(&read));
+    let reader = js_reader(read);
     let report = report::evaluate_with(file_name, reader, &spec, &eval_options, &mut on_progress).map_err(js_err)?;
     report_json(&report)
 }
@@ -179,8 +179,8 @@ pub fn compare_streams(
 ) -> Result<String, JsError> {
     let (spec, eval_options) = EvalOptions::parse(options)?;
     let mut on_progress = progress_fn(&progress);
-    let a = crate::data::ChunkReader::new(|| js_chunk(&read_a));
-    let b = crate::data::ChunkReader::new(|| js_chunk(&read_b));
+    let a = js_reader(read_a);
+    let b = js_reader(read_b);
     let out = report::compare((name_a, a), (name_b, b), &spec, &eval_options, &mut on_progress).map_err(js_err)?;
     serde_json::to_string(&out).map_err(|e| JsError::new(&e.to_string()))
 }
@@ -200,8 +200,8 @@ pub fn evaluate_with_labels(
 ) -> Result<String, JsError> {
     let (spec, eval_options) = EvalOptions::parse(options)?;
     let mut on_progress = progress_fn(&progress);
-    let preds = crate::data::ChunkReader::new(|| js_chunk(&read));
-    let labels = crate::data::ChunkReader::new(|| js_chunk(&read_labels));
+    let preds = js_reader(read);
+    let labels = js_reader(read_labels);
     let report = report::evaluate_with_labels_with(
         (file_name, preds),
         (labels_name, labels),
@@ -211,6 +211,12 @@ pub fn evaluate_with_labels(
     )
     .map_err(js_err)?;
     report_json(&report)
+}
+
+/// A `Read` over the page's `read()` callback. One concrete type for every entry point, so
+/// that what is generic over the source (format detection, the gzip decoder) is compiled once.
+fn js_reader(read: js_sys::Function) -> crate::data::ChunkReader<impl FnMut() -> std::io::Result<Option<Vec<u8>>>> {
+    crate::data::ChunkReader::new(move || js_chunk(&read))
 }
 
 fn js_chunk(read: &js_sys::Function) -> std::io::Result<Option<Vec<u8>>> {

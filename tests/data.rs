@@ -887,3 +887,66 @@ fn chunked_reading_gives_the_same_report_on_any_number_of_threads() {
     assert!(matches!(got, Err(webeval::Error::Cancelled)), "{:?}", got.map(|r| r.n));
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// The page's multi-worker split (`report::split::Part`, one per Web Worker): chunks read by
+/// another worker's `Part` cross as bytes and are offered out of order; the merge re-reads
+/// chunks whose guessed start was inside quotes or that failed where they were read. The
+/// report is byte-identical to one reader's (and an error the same error), in every case of
+/// the chunking test, past the score budget too.
+#[test]
+fn chunk_states_crossing_as_bytes_merge_to_the_one_reader_report() {
+    use webeval::report::split::{ChunkRead, Part, Source};
+    struct Mem(Vec<u8>);
+    impl Source for Mem {
+        fn open_at(&self, at: u64) -> webeval::Result<Box<dyn std::io::Read + '_>> {
+            Ok(Box::new(&self.0[(at as usize).min(self.0.len())..]))
+        }
+    }
+    let ci = Some(webeval::metrics::ci::CiOptions { level: 0.9, replicates: 7, seed: 11 });
+    let json = |r: webeval::Result<Report>| match r {
+        Ok(r) => serde_json::to_string(&r).expect("json"),
+        Err(e) => format!("error: {e}"),
+    };
+    let mut checked = 0;
+    for (name, spec, text) in chunking_cases() {
+        for (chunk_bytes, score_budget) in [(211, None), (4096, None), (4096, Some(300))] {
+            let options =
+                report::Options { ci, chunk_bytes: Some(chunk_bytes), score_budget, ..report::Options::default() };
+            let mut progress = |_: u64, _: u64| true;
+            let one = json(report::evaluate_with(name, text.as_bytes(), &spec, &options, &mut progress));
+            let src = Mem(text.clone().into_bytes());
+            let size = text.len() as u64;
+            let mut split = || -> webeval::Result<Report> {
+                let open = || Part::open(name, std::io::Cursor::new(text.clone().into_bytes()), size, &spec, &options);
+                let (mut main, helper) = (open()?.expect("splittable"), open()?.expect("splittable"));
+                let (first, count) = (main.splitter().first, main.splitter().count);
+                let mut tick = |_: u64| true;
+                // the helper's chunks arrive before the start is read, last first; every
+                // third chunk is read by the merging part itself
+                let mut own = Vec::new();
+                for k in (first..count).rev() {
+                    if k % 3 == 0 {
+                        own.push(k);
+                        continue;
+                    }
+                    let bytes = helper.splitter().read_chunk(&src, k, None, &mut tick).encode()?;
+                    main.offer(ChunkRead::decode(&bytes)?);
+                }
+                main.read_start(&mut progress)?;
+                for k in own {
+                    let got = main.splitter().read_chunk(&src, k, None, &mut tick);
+                    main.offer(got);
+                }
+                assert!(main.advance(&src, &mut tick)?, "{name}: every chunk merged");
+                main.finish()
+            };
+            let many = json(split());
+            assert!(many == one, "{name}, {chunk_bytes}-byte chunks, split:\n{many:.600}\nvs one:\n{one:.600}");
+            checked += 1;
+        }
+    }
+    assert_eq!(checked, 27);
+    // a damaged state is an error, not a panic
+    let err = webeval::report::split::ChunkRead::decode(&[7, 1, 2]).err().expect("an error");
+    assert!(err.to_string().contains("damaged"), "{err}");
+}

@@ -52,7 +52,7 @@ pub enum Method {
 }
 
 /// SplitMix64: tiny, fast, and the same sequence everywhere.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct SplitMix64(u64);
 
 impl SplitMix64 {

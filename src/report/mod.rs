@@ -7,6 +7,7 @@ pub mod paired;
 mod parallel;
 pub mod plots;
 pub mod rows;
+pub mod split;
 pub mod text;
 
 pub use arrays::{evaluate_arrays, ArrayReport};
@@ -20,7 +21,7 @@ use crate::metrics::classification::ClassStats;
 use crate::metrics::ranking::{Calibration, NamedCurve};
 use crate::metrics::threshold::{ThresholdExplorer, ThresholdMetrics};
 use crate::metrics::{labels, Evaluation, Finished, MetricMap, Task};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::io::Read;
 
 /// Rows read before the task and classes are decided.
@@ -242,24 +243,24 @@ fn run_logged(
 ) -> Result<(Report, Option<paired::PairedLog>)> {
     rows.set_chunking(options.chunk_bytes());
     let (plan, sample) = sample_plan(file, rows.as_mut(), spec)?;
-    let setup = Setup::new(&plan, spec, options, paired)?;
-    let mut chunks = Chunks::new(&setup);
+    let setup = Setup::new(plan, spec, options, paired)?;
+    let mut chunks = Chunks::default();
     for (line, chunk, record) in &sample {
-        chunks.feed(record, *line, *chunk)?;
+        chunks.feed(&setup, record, *line, *chunk)?;
     }
     let n = sample.len() as u64;
     drop(sample);
     #[cfg(not(target_arch = "wasm32"))]
     let n = if options.pipelined {
-        stream_pipelined(rows.as_mut(), &mut chunks, n, bytes, progress)?
+        stream_pipelined(rows.as_mut(), &setup, &mut chunks, n, bytes, progress)?
     } else {
-        stream(rows.as_mut(), &mut chunks, n, bytes, progress)?
+        stream(rows.as_mut(), &setup, &mut chunks, n, bytes, progress)?
     };
     #[cfg(target_arch = "wasm32")]
-    let n = stream(rows.as_mut(), &mut chunks, n, bytes, progress)?;
+    let n = stream(rows.as_mut(), &setup, &mut chunks, n, bytes, progress)?;
     progress(bytes.get(), n);
     let fed = chunks.finish();
-    finish(file, &plan, fed, Source { file: file.to_string(), format, bytes: bytes.get() })
+    finish(file, &setup.plan, fed, Source { file: file.to_string(), format, bytes: bytes.get() })
 }
 
 /// A record with its line and chunk.
@@ -305,8 +306,8 @@ fn finish(file: &str, plan: &Plan, fed: Option<Feeder>, source: Source) -> Resul
 }
 
 /// What every chunk's accumulators start from.
-struct Setup<'p> {
-    plan: &'p Plan,
+struct Setup {
+    plan: Plan,
     non_finite: NonFinite,
     ci: Option<CiOptions>,
     score_budget: Option<usize>,
@@ -314,8 +315,8 @@ struct Setup<'p> {
     paired: bool,
 }
 
-impl<'p> Setup<'p> {
-    fn new(plan: &'p Plan, spec: &ColumnSpec, options: &Options, paired: bool) -> Result<Self> {
+impl Setup {
+    fn new(plan: Plan, spec: &ColumnSpec, options: &Options, paired: bool) -> Result<Self> {
         if let Some(ci) = options.ci {
             if !(ci.level > 0.0 && ci.level < 1.0) || ci.replicates == 0 {
                 return Err(Error::InvalidArgument(format!(
@@ -331,8 +332,8 @@ impl<'p> Setup<'p> {
     /// Empty accumulators for chunk `index`. Its rows' bootstrap keys start at
     /// `index << 32` (a chunk holds fewer rows than that), so each row's draws depend on
     /// where it is in the file, not on who read it.
-    fn feeder(&self, index: u64) -> Feeder<'p> {
-        let plan = self.plan;
+    fn feeder(&self, index: u64) -> Feeder {
+        let plan = &self.plan;
         let mut eval = plan.evaluation();
         if let Some(ci) = self.ci {
             eval = eval.with_ci(ci);
@@ -343,8 +344,6 @@ impl<'p> Setup<'p> {
             .with_first_row(index << 32);
         let width = plan.score_cols.len();
         Feeder {
-            plan,
-            non_finite: self.non_finite,
             tracker: rows::RowTracker::new(plan.task, &plan.classes, width, plan.threshold).for_chunk(index),
             log: self.paired.then(|| paired::PairedLog::new(plan.task, &plan.classes, width, plan.threshold)),
             eval,
@@ -358,25 +357,21 @@ impl<'p> Setup<'p> {
 /// Rows in file order, each into its chunk's own accumulators; a finished chunk is merged
 /// into the ones before it. One thread or many, the same chunks are merged in the same
 /// order, so the report does not depend on how the file was read.
-struct Chunks<'s, 'p> {
-    setup: &'s Setup<'p>,
-    current: Option<(Chunk, Feeder<'p>)>,
-    merged: Option<Feeder<'p>>,
+#[derive(Default)]
+struct Chunks {
+    current: Option<(Chunk, Feeder)>,
+    merged: Option<Feeder>,
 }
 
-impl<'s, 'p> Chunks<'s, 'p> {
-    fn new(setup: &'s Setup<'p>) -> Self {
-        Chunks { setup, current: None, merged: None }
-    }
-
+impl Chunks {
     /// One row at (file) line `line` of chunk `chunk`.
-    fn feed(&mut self, record: &Record, line: u64, chunk: Chunk) -> Result<()> {
+    fn feed(&mut self, setup: &Setup, record: &Record, line: u64, chunk: Chunk) -> Result<()> {
         if self.current.as_ref().map(|c| c.0.index) != Some(chunk.index) {
             self.close();
-            self.current = Some((chunk, self.setup.feeder(chunk.index)));
+            self.current = Some((chunk, setup.feeder(chunk.index)));
         }
         match &mut self.current {
-            Some((c, f)) => f.feed(record, line - c.line_base).map_err(|e| e.shift_lines(c.line_base)),
+            Some((c, f)) => f.feed(setup, record, line - c.line_base).map_err(|e| e.shift_lines(c.line_base)),
             None => Ok(()),
         }
     }
@@ -389,7 +384,7 @@ impl<'s, 'p> Chunks<'s, 'p> {
 
     /// Merge the next chunk's accumulators (lines counted from its start; `line_base` lines
     /// before it).
-    fn add(&mut self, mut part: Feeder<'p>, line_base: u64) {
+    fn add(&mut self, mut part: Feeder, line_base: u64) {
         match &mut self.merged {
             Some(merged) => merged.absorb(part, line_base),
             None => {
@@ -399,7 +394,7 @@ impl<'s, 'p> Chunks<'s, 'p> {
         }
     }
 
-    fn finish(mut self) -> Option<Feeder<'p>> {
+    fn finish(mut self) -> Option<Feeder> {
         self.close();
         self.merged
     }
@@ -408,9 +403,7 @@ impl<'s, 'p> Chunks<'s, 'p> {
 /// Everything one chunk's rows go into, in file order: the accumulators, the row trackers
 /// (and the paired-test log), and what is kept between rows. Rows and lines count from the
 /// chunk's start.
-struct Feeder<'p> {
-    plan: &'p Plan,
-    non_finite: NonFinite,
+struct Feeder {
     eval: Evaluation,
     tracker: rows::RowTracker,
     log: Option<paired::PairedLog>,
@@ -419,13 +412,13 @@ struct Feeder<'p> {
     row: u64,
 }
 
-impl<'p> Feeder<'p> {
-    fn feed(&mut self, record: &Record, line: u64) -> Result<()> {
+impl Feeder {
+    fn feed(&mut self, setup: &Setup, record: &Record, line: u64) -> Result<()> {
         self.tracker.at(self.row, line);
         self.row += 1;
         let mut tee = rows::Tee { eval: &mut self.eval, rows: &mut self.tracker, paired: self.log.as_mut() };
-        match self.plan.feed(record, line, &mut tee, &mut self.state) {
-            Err(Error::NonFinite { loc, .. }) if self.non_finite == NonFinite::Skip => {
+        match setup.plan.feed(record, line, &mut tee, &mut self.state) {
+            Err(Error::NonFinite { loc, .. }) if setup.non_finite == NonFinite::Skip => {
                 self.skipped.add(loc);
                 Ok(())
             }
@@ -434,7 +427,7 @@ impl<'p> Feeder<'p> {
     }
 
     /// Append the next chunk's rows, `line_base` lines after this chunk's first line.
-    fn absorb(&mut self, other: Feeder<'p>, line_base: u64) {
+    fn absorb(&mut self, other: Feeder, line_base: u64) {
         let row_base = self.row;
         self.eval.merge(&other.eval);
         let eval = &mut self.eval;
@@ -460,6 +453,7 @@ const PROGRESS_ROWS: u64 = 8192;
 /// Read and feed the rows after the first `n`, one at a time; returns the rows read.
 fn stream(
     rows: &mut dyn Rows,
+    setup: &Setup,
     chunks: &mut Chunks,
     mut n: u64,
     bytes: &ByteCounter,
@@ -467,7 +461,7 @@ fn stream(
 ) -> Result<u64> {
     let mut buf = Record::default();
     while let Some(line) = rows.next_bytes(&mut buf)? {
-        chunks.feed(&buf, line, rows.chunk())?;
+        chunks.feed(setup, &buf, line, rows.chunk())?;
         n += 1;
         if n.is_multiple_of(PROGRESS_ROWS) && !progress(bytes.get(), n) {
             return Err(Error::Cancelled);
@@ -483,6 +477,7 @@ fn stream(
 #[cfg(not(target_arch = "wasm32"))]
 fn stream_pipelined(
     rows: &mut dyn Rows,
+    setup: &Setup,
     chunks: &mut Chunks,
     mut n: u64,
     bytes: &ByteCounter,
@@ -491,7 +486,7 @@ fn stream_pipelined(
     use std::sync::mpsc;
     const BATCH: usize = 2048;
     type Batch = Vec<Located>;
-    let numeric = chunks.setup.plan.numeric_columns();
+    let numeric = setup.plan.numeric_columns();
     let (to_feed, batches) = mpsc::sync_channel::<Result<Batch>>(4);
     let (give_back, returned) = mpsc::channel::<Batch>();
     std::thread::scope(|scope| {
@@ -499,7 +494,7 @@ fn stream_pipelined(
             for batch in batches {
                 let batch = batch?;
                 for (line, chunk, record) in &batch {
-                    chunks.feed(record, *line, *chunk)?;
+                    chunks.feed(setup, record, *line, *chunk)?;
                 }
                 // the reader may have finished: then the batch is simply dropped
                 let _ = give_back.send(batch);
@@ -606,7 +601,7 @@ pub fn compare<A: Read, B: Read>(
 }
 
 /// Rows left out under [`NonFinite::Skip`], for the report's notes.
-#[derive(Default)]
+#[derive(Default, Serialize, Deserialize)]
 struct Skipped {
     count: u64,
     first: Option<Location>,

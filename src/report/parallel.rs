@@ -1,23 +1,14 @@
 //! Native: one uncompressed delimited file read by several threads, with the same report as
-//! one thread.
-//!
-//! The file's canonical chunks ([`data::Chunk`]) are what one thread merges anyway, so
-//! threads only change who reads a chunk. This thread reads the header, the sample the plan
-//! is made from and the rest of the sample's chunk; each other chunk is read by whichever
-//! thread takes it, from a guessed start: the first line start at or after its nominal
-//! offset. That guess is right unless the newline before it is inside a quoted field; the
-//! chunk before it, read from a start known to be right, ends exactly where its successor
-//! must begin, so the merge (in file order) checks each guess and re-reads a chunk whose
-//! guess was wrong from the true start. A chunk counts its lines from its own start; the
-//! merge adds the lines before it, so rows and errors keep their file line.
+//! one thread. This thread reads the header, the sample and the rest of the sample's chunk;
+//! the other threads (and this one, when it would wait) read the other chunks from their
+//! guessed starts, and this thread merges them in file order ([`split`](super::split)).
 
-use super::{finish, sample_plan, Chunks, Feeder, Options, Progress, Report, Setup, Source, PROGRESS_ROWS};
-use crate::data::csv::{Dialect, Records};
-use crate::data::{self, ColumnSpec, Format, Record};
+use super::split::{self, ChunkRead, Merge, Splitter};
+use super::{Options, Progress, Report};
+use crate::data::{self, ColumnSpec};
 use crate::error::{Error, Result};
-use std::collections::BTreeMap;
 use std::fs::File;
-use std::io::{BufRead, BufReader, Read, Seek, SeekFrom};
+use std::io::{Read, Seek, SeekFrom};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc;
 use std::time::Duration;
@@ -28,201 +19,86 @@ use std::time::Duration;
 pub fn evaluate_path(path: &str, spec: &ColumnSpec, options: &Options, progress: Progress) -> Result<Report> {
     let open = || File::open(path).map_err(|e| io_error(path, e));
     let size = open()?.metadata().map_err(|e| io_error(path, e))?.len();
-    let chunk_bytes = options.chunk_bytes();
     // (open_file: a Parquet file is read by row groups, on this thread)
     let opened = data::open_file(path, open()?)?;
-    if options.threads <= 1 || size < 2 * chunk_bytes || opened.format != Format::Delimited || opened.gzip {
+    if options.threads <= 1 || !split::splittable(&opened, size, options) {
         return super::evaluate_opened(path, opened, spec, options, progress);
     }
     let format = opened.format_name();
     let mut rows = opened.rows;
-    rows.set_chunking(chunk_bytes);
-    let (plan, sample) = sample_plan(path, rows.as_mut(), spec)?;
-    let setup = Setup::new(&plan, spec, options, false)?;
-    let Some(dialect) = rows.dialect() else {
-        return Err(Error::Runtime(format!("{path}: delimited text without a dialect")));
+    let (sp, sample) = Splitter::new(path, rows.as_mut(), spec, options, size)?;
+    let src = FileSource { path, read: AtomicU64::new(0) };
+    let (fed_rows, cancel) = (AtomicU64::new(0), AtomicBool::new(false));
+    let next = AtomicU64::new(sp.first);
+    let tick = |n: u64| {
+        fed_rows.fetch_add(n, Ordering::Relaxed);
+        !cancel.load(Ordering::Relaxed)
     };
-    let last_sampled = sample.last().map_or(0, |s| s.1.index);
-    rows.stop_after(last_sampled);
-    let job = Job {
-        path,
-        header: rows.header().to_vec(),
-        dialect,
-        chunk_bytes,
-        size,
-        setup: &setup,
-        read: AtomicU64::new(0),
-        rows: AtomicU64::new(0),
-        cancel: AtomicBool::new(false),
-    };
-    let count = size.div_ceil(chunk_bytes);
-    let next = AtomicU64::new(last_sampled + 1);
-    let fed = std::thread::scope(|scope| {
+    let merged = std::thread::scope(|scope| {
         let (to_merge, done) = mpsc::channel::<ChunkRead>();
         for _ in 1..options.threads {
-            let (to_merge, job, next) = (to_merge.clone(), &job, &next);
+            let (to_merge, sp, src, next, tick, cancel) = (to_merge.clone(), &sp, &src, &next, &tick, &cancel);
             scope.spawn(move || loop {
                 let k = next.fetch_add(1, Ordering::Relaxed);
-                if k >= count || job.cancel.load(Ordering::Relaxed) {
+                if k >= sp.count || cancel.load(Ordering::Relaxed) {
                     break;
                 }
-                if to_merge.send(job.read_chunk(k, None)).is_err() {
+                if to_merge.send(sp.read_chunk(src, k, None, &mut |n| tick(n))).is_err() {
                     break;
                 }
             });
         }
         drop(to_merge);
-        let merged = (|| -> Result<Option<Feeder>> {
-            let mut chunks = Chunks::new(&setup);
-            for (line, chunk, record) in &sample {
-                chunks.feed(record, *line, *chunk)?;
-            }
-            let mut n = sample.len() as u64;
+        let merged = (|| -> Result<Merge> {
             let mut report = |bytes: u64, n: u64| {
-                let read = (bytes + job.read.load(Ordering::Relaxed)).min(size);
-                progress(read, n + job.rows.load(Ordering::Relaxed))
+                let read = (bytes + src.read.load(Ordering::Relaxed)).min(size);
+                progress(read, n + fed_rows.load(Ordering::Relaxed))
             };
-            let mut buf = Record::default();
-            while let Some(line) = rows.next_bytes(&mut buf)? {
-                chunks.feed(&buf, line, rows.chunk())?;
-                n += 1;
-                if n.is_multiple_of(PROGRESS_ROWS) && !report(opened.bytes.get(), n) {
+            let mut merge = Merge::start(&sp, rows.as_mut(), sample, &opened.bytes, &mut report)?;
+            loop {
+                if merge.advance(&sp, &src, &mut |n| tick(n))? {
+                    return Ok(merge);
+                }
+                if !report(opened.bytes.get(), merge.rows()) {
                     return Err(Error::Cancelled);
                 }
-            }
-            chunks.close();
-            // merge the other chunks in file order, each checked to start where the one
-            // before it ended
-            let (mut expected, mut line_base) = rows.position();
-            let mut pending: BTreeMap<u64, ChunkRead> = BTreeMap::new();
-            for k in last_sampled + 1..count {
-                let got = loop {
-                    if let Some(got) = pending.remove(&k) {
-                        break got;
-                    }
-                    // help with the chunks not taken yet, then wait for the others
-                    let j = next.fetch_add(1, Ordering::Relaxed);
-                    if j < count {
-                        pending.insert(j, job.read_chunk(j, None));
-                        continue;
-                    }
-                    match done.recv_timeout(Duration::from_millis(100)) {
-                        Ok(got) => {
-                            pending.insert(got.index, got);
-                        }
-                        Err(mpsc::RecvTimeoutError::Timeout) => {
-                            if !report(opened.bytes.get(), n) {
-                                return Err(Error::Cancelled);
-                            }
-                        }
-                        Err(mpsc::RecvTimeoutError::Disconnected) => {
-                            // a reader thread stopped without its chunk (it panicked): read it here
-                            break job.read_chunk(k, None);
-                        }
-                    }
-                };
-                let got = if got.start == expected { got } else { job.read_chunk(k, Some(expected)) };
-                let fed = got.fed.map_err(|e| e.shift_lines(line_base))?;
-                n += fed.row;
-                if fed.row > 0 {
-                    chunks.add(fed, line_base);
+                if merge.has(merge.next()) {
+                    continue;
                 }
-                line_base += got.lines;
-                expected = got.end;
-                if !report(opened.bytes.get(), n) {
-                    return Err(Error::Cancelled);
+                // help with the chunks not taken yet, then wait for the others
+                let j = next.fetch_add(1, Ordering::Relaxed);
+                if j < sp.count {
+                    merge.offer(sp.read_chunk(&src, j, None, &mut |n| tick(n)));
+                    continue;
+                }
+                match done.recv_timeout(Duration::from_millis(100)) {
+                    Ok(got) => merge.offer(got),
+                    Err(mpsc::RecvTimeoutError::Timeout) => {}
+                    Err(mpsc::RecvTimeoutError::Disconnected) => {
+                        // a reader thread stopped without its chunk (it panicked): read it here
+                        let k = merge.next();
+                        merge.offer(sp.read_chunk(&src, k, None, &mut |n| tick(n)));
+                    }
                 }
             }
-            Ok(chunks.finish())
         })();
-        job.cancel.store(true, Ordering::Relaxed);
+        cancel.store(true, Ordering::Relaxed);
         merged
     })?;
-    finish(path, &plan, fed, Source { file: path.to_string(), format, bytes: size }).map(|(report, _)| report)
+    merged.finish(&sp, format)
 }
 
-/// What every reader thread shares.
-struct Job<'a, 'p> {
+/// The file by offset, counting the bytes read for progress.
+struct FileSource<'a> {
     path: &'a str,
-    header: Vec<String>,
-    dialect: Dialect,
-    chunk_bytes: u64,
-    size: u64,
-    setup: &'a Setup<'p>,
-    /// Bytes read and rows fed by the chunk readers, for progress.
     read: AtomicU64,
-    rows: AtomicU64,
-    cancel: AtomicBool,
 }
 
-/// One chunk as read: where it started and ended, the physical lines in it, and its
-/// accumulators (or the first error in it, lines counted from its start).
-struct ChunkRead<'p> {
-    index: u64,
-    start: u64,
-    end: u64,
-    lines: u64,
-    fed: Result<Feeder<'p>>,
-}
-
-impl<'p> Job<'_, 'p> {
-    /// Read chunk `k` from `start`, or from the first line start at or after its nominal
-    /// offset.
-    fn read_chunk(&self, k: u64, start: Option<u64>) -> ChunkRead<'p> {
-        let mut out = ChunkRead { index: k, start: 0, end: 0, lines: 0, fed: Err(Error::Cancelled) };
-        let result = (|| -> Result<Feeder<'p>> {
-            let mut file = File::open(self.path).map_err(|e| io_error(self.path, e))?;
-            out.start = match start {
-                Some(at) => at,
-                None => self.line_start_after(&mut file, k * self.chunk_bytes)?,
-            };
-            out.end = out.start;
-            file.seek(SeekFrom::Start(out.start)).map_err(|e| io_error(self.path, e))?;
-            let source = Counted { file, read: &self.read };
-            let mut records =
-                Records::resume(self.path, source, self.header.clone(), self.dialect, out.start, self.chunk_bytes, k);
-            let mut feeder = self.setup.feeder(k);
-            let mut record = Record::default();
-            let result = (|| {
-                while let Some(line) = records.next_bytes(&mut record)? {
-                    feeder.feed(&record, line)?;
-                    if feeder.row.is_multiple_of(PROGRESS_ROWS) {
-                        self.rows.fetch_add(PROGRESS_ROWS, Ordering::Relaxed);
-                        if self.cancel.load(Ordering::Relaxed) {
-                            return Err(Error::Cancelled);
-                        }
-                    }
-                }
-                Ok(())
-            })();
-            (out.end, out.lines) = records.position();
-            result.map(|()| feeder)
-        })();
-        out.fed = result;
-        out
-    }
-
-    /// The offset right after the first `\n` at or after `at - 1` (the end of the file when
-    /// there is none): a chunk's guessed start.
-    fn line_start_after(&self, file: &mut File, at: u64) -> Result<u64> {
-        if at == 0 {
-            return Ok(0);
-        }
-        file.seek(SeekFrom::Start(at - 1)).map_err(|e| io_error(self.path, e))?;
-        let mut reader = BufReader::with_capacity(1 << 16, file);
-        let mut pos = at - 1;
-        loop {
-            let buf = reader.fill_buf().map_err(|e| io_error(self.path, e))?;
-            if buf.is_empty() {
-                return Ok(self.size);
-            }
-            if let Some(i) = memchr::memchr(b'\n', buf) {
-                return Ok(pos + i as u64 + 1);
-            }
-            let n = buf.len();
-            pos += n as u64;
-            reader.consume(n);
-        }
+impl split::Source for FileSource<'_> {
+    fn open_at(&self, at: u64) -> Result<Box<dyn Read + '_>> {
+        let mut file = File::open(self.path).map_err(|e| io_error(self.path, e))?;
+        file.seek(SeekFrom::Start(at)).map_err(|e| io_error(self.path, e))?;
+        Ok(Box::new(Counted { file, read: &self.read }))
     }
 }
 

@@ -76,7 +76,7 @@ pub struct Sample {
 }
 
 /// How a classification row's loss is computed.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 enum Scoring {
     None,
     /// One probability per class, in `classes` order: −ln p(true class).
@@ -88,10 +88,95 @@ enum Scoring {
     BinaryMargin(f64),
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(into = "RankedWire", from = "RankedWire")]
 struct Ranked {
     loss: f64,
     row: WorstRow,
+}
+
+/// A kept row as a chunk's state carries it to another worker (`report::split`): every
+/// field always present (the binary format has no field names to skip by) and the JSON
+/// cells as exact values.
+#[derive(Serialize, Deserialize)]
+struct RankedWire {
+    loss: f64,
+    row: u64,
+    line: u64,
+    truth: WireValue,
+    pred: WireValue,
+    score: Option<f64>,
+}
+
+/// A label or value cell of [`WorstRow`]: the JSON scalars, a number as its exact bits.
+#[derive(Serialize, Deserialize)]
+enum WireValue {
+    Null,
+    Bool(bool),
+    Unsigned(u64),
+    Signed(i64),
+    Float(f64),
+    Text(String),
+}
+
+impl From<&serde_json::Value> for WireValue {
+    fn from(v: &serde_json::Value) -> Self {
+        use serde_json::Value;
+        match v {
+            Value::Bool(b) => WireValue::Bool(*b),
+            Value::Number(n) => match (n.as_u64(), n.as_i64(), n.as_f64()) {
+                (Some(u), _, _) => WireValue::Unsigned(u),
+                (_, Some(i), _) => WireValue::Signed(i),
+                (_, _, Some(f)) => WireValue::Float(f),
+                _ => WireValue::Null,
+            },
+            Value::String(s) => WireValue::Text(s.clone()),
+            // rows hold scalars only; anything else is kept as its JSON text
+            Value::Array(_) | Value::Object(_) => WireValue::Text(v.to_string()),
+            Value::Null => WireValue::Null,
+        }
+    }
+}
+
+impl From<WireValue> for serde_json::Value {
+    fn from(v: WireValue) -> Self {
+        match v {
+            WireValue::Null => serde_json::Value::Null,
+            WireValue::Bool(b) => b.into(),
+            WireValue::Unsigned(u) => u.into(),
+            WireValue::Signed(i) => i.into(),
+            WireValue::Float(f) => serde_json::Number::from_f64(f).map_or(serde_json::Value::Null, Into::into),
+            WireValue::Text(s) => s.into(),
+        }
+    }
+}
+
+impl From<Ranked> for RankedWire {
+    fn from(r: Ranked) -> Self {
+        let w = &r.row;
+        RankedWire {
+            loss: r.loss,
+            row: w.row,
+            line: w.line,
+            truth: (&w.truth).into(),
+            pred: (&w.pred).into(),
+            score: w.score,
+        }
+    }
+}
+
+impl From<RankedWire> for Ranked {
+    fn from(w: RankedWire) -> Self {
+        let row = WorstRow {
+            row: w.row,
+            line: w.line,
+            truth: w.truth.into(),
+            pred: w.pred.into(),
+            score: w.score,
+            loss: w.loss,
+        };
+        Ranked { loss: w.loss, row }
+    }
 }
 
 impl PartialEq for Ranked {
@@ -112,14 +197,14 @@ impl Ord for Ranked {
     }
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Serialize, Deserialize)]
 struct Cell {
     count: u64,
     rows: Vec<[u64; 2]>,
 }
 
 /// Collects the bounded examples while the rows stream past.
-#[derive(Debug)]
+#[derive(Debug, Serialize, Deserialize)]
 pub struct RowTracker {
     task: Task,
     classes: Vec<String>,
@@ -443,7 +528,7 @@ fn merge_samples(
 
 /// The labels one consumer has seen, numbered in first-seen order, mapped from the
 /// evaluation's ids (which also count declared classes that rows may never mention).
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub(crate) struct LocalLabels {
     /// Local id by evaluation id (u32::MAX: not seen).
     local: Vec<u32>,
