@@ -74,44 +74,17 @@ impl Pages {
 
 impl PageReader for Pages {
     fn get_next_page(&mut self) -> Result<Option<Page>> {
-        let Some(page) = self.inner.get_next_page()? else { return Ok(None) };
-        Ok(Some(match page {
-            Page::DictionaryPage { buf, num_values, encoding, is_sorted } => {
-                Page::DictionaryPage { buf: self.inflate(&buf, 0)?, num_values, encoding, is_sorted }
-            }
-            Page::DataPage { buf, num_values, encoding, def_level_encoding, rep_level_encoding, statistics } => {
-                let buf = self.inflate(&buf, 0)?;
-                Page::DataPage { buf, num_values, encoding, def_level_encoding, rep_level_encoding, statistics }
-            }
-            Page::DataPageV2 {
-                buf,
-                num_values,
-                encoding,
-                num_nulls,
-                num_rows,
-                def_levels_byte_len,
-                rep_levels_byte_len,
-                is_compressed,
-                statistics,
-            } => {
-                let buf = if is_compressed {
-                    self.inflate(&buf, def_levels_byte_len as usize + rep_levels_byte_len as usize)?
-                } else {
-                    buf
-                };
-                Page::DataPageV2 {
-                    buf,
-                    num_values,
-                    encoding,
-                    num_nulls,
-                    num_rows,
-                    def_levels_byte_len,
-                    rep_levels_byte_len,
-                    is_compressed: false,
-                    statistics,
+        let Some(mut page) = self.inner.get_next_page()? else { return Ok(None) };
+        match &mut page {
+            Page::DictionaryPage { buf, .. } | Page::DataPage { buf, .. } => *buf = self.inflate(buf, 0)?,
+            Page::DataPageV2 { buf, def_levels_byte_len, rep_levels_byte_len, is_compressed, .. } => {
+                if *is_compressed {
+                    *buf = self.inflate(buf, *def_levels_byte_len as usize + *rep_levels_byte_len as usize)?;
+                    *is_compressed = false;
                 }
             }
-        }))
+        }
+        Ok(Some(page))
     }
 
     fn peek_next_page(&mut self) -> Result<Option<PageMetadata>> {
