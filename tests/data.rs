@@ -175,6 +175,7 @@ fn check_mapping(file: &str, spec: &ColumnSpec, roles: &[(&str, Option<Role>, Op
 
 #[test]
 fn column_mapping_detection() {
+    let _turn = turn();
     use Role::*;
     let auto = ColumnSpec::default();
     let w = Some(Weight);
@@ -895,6 +896,7 @@ fn chunked_reading_gives_the_same_report_on_any_number_of_threads() {
 /// the chunking test, past the score budget too.
 #[test]
 fn chunk_states_crossing_as_bytes_merge_to_the_one_reader_report() {
+    let _turn = turn();
     use webeval::report::split::{ChunkRead, Part, Source};
     struct Mem(Vec<u8>);
     impl Source for Mem {
