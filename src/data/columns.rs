@@ -338,7 +338,7 @@ fn word(s: &[u8], at: usize) -> u64 {
     u64::from_le_bytes(b)
 }
 
-/// `m` with the digits `s[from..]` appended (`s[from..]` holds at most 16 bytes), or `None`
+/// `m` with the digits `s[from..]` appended (at most 19 of them, so `m` cannot wrap), or `None`
 /// when one is not a digit. Whole words are read 8 digits at a time; a shorter tail is read
 /// as the word ending at `s`'s end with the bytes before `from` replaced by `'0'` (leading
 /// zeros), or digit by digit when `s` is shorter than a word.
