@@ -431,8 +431,9 @@ async function main() {
     if (!partialWasm) out.finished = new Date().toISOString();
     out.machine = partialWasm ? results.machine : { ...results.machine, load_average_1m_at_end: loadavg()[0] };
     // Sections not run this time keep their previous results.
-    // (gpu_sort: written by hand from `cargo bench --bench gpu_sort`, which this runner does not run.)
-    for (const k of ['metrics', 'ingest', 'inference', 'startup', 'model', 'gpu_sort']) if (!(k in out) && previous[k]) out[k] = previous[k];
+    // (gpu_sort, gpu_gemm: written from `cargo bench --bench gpu_sort` / `gpu_gemm -- --json`,
+    // which this runner does not run.)
+    for (const k of ['metrics', 'ingest', 'inference', 'startup', 'model', 'gpu_sort', 'gpu_gemm']) if (!(k in out) && previous[k]) out[k] = previous[k];
     // A partial run keeps everything else the file holds (notes other tools added included).
     if (partialMetrics) out.metrics_run = { ...thisRun, finished: new Date().toISOString(), machine: { ...thisRun.machine, load_average_1m_at_end: loadavg()[0] } };
     if (partialWasm) for (const k of Object.keys(previous)) if (!(k in out)) out[k] = previous[k];
@@ -620,6 +621,16 @@ export function markdown(r) {
       for (const x of g) lines.push(`| ${x.m} × ${x.n} × ${x.k} | ${x.webeval_kernel_error ? 'failed' : f(x.webeval_kernel_gflops, 2)} | ${gf(x.webeval)} | ${gf(x.onnxruntime_web)} | ${f(x.throughput_ratio_vs_onnxruntime_web)}× |`);
       lines.push('');
     } else if (g?.error) lines.push(`GEMM on WebGPU: failed: ${g.error}`, '');
+  }
+  if (r.gpu_gemm?.rows) {
+    const g = r.gpu_gemm;
+    const t = (s) => new Date(s * 1000).toISOString().slice(0, 16).replace('T', ' ');
+    lines.push('## GEMM kernels natively (`cargo bench --bench gpu_gemm -- --json FILE`)', '',
+      `Run ${t(g.started_unix_s)} → ${t(g.finished_unix_s)} UTC, load average ${f(g.load_average_1m_at_start, 1)} → ${f(g.load_average_1m_at_end, 1)}; ${g.adapter.name} (${g.adapter.backend}, ${g.adapter.device_type}, ${g.adapter.driver}). ${g.command ?? ''}`, '',
+      'GFLOPS of the kernel alone (products recorded into one submission, one value read back); each tile forced, then the choice by size:', '',
+      '| M × N × K | 64-wide tile | 128 × 128 tile | by size |', '|---|---:|---:|---:|');
+    for (const x of g.rows) lines.push(`| ${x.m} × ${x.n} × ${x.k} | ${f(x.gflops_64, 2)} | ${f(x.gflops_128, 2)} | ${f(x.gflops_by_size, 2)} |`);
+    lines.push('');
   }
   if (r.gpu_sort?.rows) {
     const g = r.gpu_sort;

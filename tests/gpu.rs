@@ -449,6 +449,45 @@ fn matmul_shapes() {
     }
 }
 
+/// Every tiled kernel on the same products, each forced on its own device (the choice by
+/// size would give the 128 x 128 tile only to big products): partial tiles in M, N and K,
+/// batches, the fused bias and activation, and K split over a 64 KiB binding (accumulated).
+#[test]
+fn matmul_every_tile() {
+    use webeval::runtime::gpu::gemm::Tiles;
+    let cases: &[(&[usize], &[usize], bool, Act)] = &[
+        (&[128, 128], &[128, 128], false, Act::Identity),
+        (&[200, 132], &[132, 260], false, Act::Identity),
+        (&[3, 130, 36], &[36, 132], true, Act::Relu),
+        (&[2, 64, 20], &[2, 20, 300], true, Act::Gelu),
+        (&[257, 4], &[4, 8], true, Act::Sigmoid),
+        // Not vec4-aligned: the 128 x 128 tile falls back to the 64-wide one.
+        (&[150, 33], &[33, 140], false, Act::Identity),
+    ];
+    let split: &[(&[usize], &[usize], bool, Act)] =
+        &[(&[300, 200], &[200, 100], true, Act::Tanh), (&[2, 140, 96], &[2, 96, 200], false, Act::Identity)];
+    for tiles in [Tiles::Small, Tiles::Big] {
+        let whole = device().map(|_| Gpu::new_blocking().expect("a second device"));
+        for (g, cases) in [(whole, cases), (small_device(SMALL_BINDING), split)] {
+            if let Some(g) = &g {
+                g.force_gemm_tiles(tiles);
+            }
+            for (i, &(sa, sb, has_bias, act)) in cases.iter().enumerate() {
+                let (a, b) = (r(sa, 1500 + i as u64), r(sb, 1520 + i as u64));
+                let n = sb[sb.len() - 1];
+                let bias = r(&[n], 1540 + i as u64);
+                let mm = ref_matmul(&a, &b);
+                let expected = if has_bias { ref_binary(&mm, &bias, |x, y| x + y) } else { mm };
+                let expected = ref_map(&expected, |v| ref_act(v, act));
+                let name = format!("{tiles:?} tiles: matmul {sa:?} x {sb:?}");
+                check_on(g.as_ref(), &name, &[a, b, bias], &expected, |rec, t| {
+                    gpu::matmul(rec, &t[0], &t[1], has_bias.then_some(&t[2]), act)
+                });
+            }
+        }
+    }
+}
+
 #[test]
 fn matmul_fused_bias_activation() {
     for (i, act) in [Act::Relu, Act::Gelu, Act::Sigmoid, Act::Tanh].into_iter().enumerate() {

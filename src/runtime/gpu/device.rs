@@ -8,7 +8,7 @@
 use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Waker};
 
@@ -81,6 +81,8 @@ pub struct Gpu {
     limits: wgpu::Limits,
     health: Arc<Health>,
     pipelines: Arc<Mutex<HashMap<String, wgpu::ComputePipeline>>>,
+    /// The GEMM tile forced by tests and the bench (a [`super::gemm::Tiles`] code; 0 = by size).
+    gemm_tiles: Arc<AtomicU8>,
 }
 
 impl std::fmt::Debug for Gpu {
@@ -157,7 +159,15 @@ impl Gpu {
             max_workgroup_storage_bytes: limits.max_compute_workgroup_storage_size,
             binding_align_bytes: limits.min_storage_buffer_offset_alignment.max(4),
         };
-        Ok(Gpu { device, queue, summary, limits, health, pipelines: Arc::new(Mutex::new(HashMap::new())) })
+        Ok(Gpu {
+            device,
+            queue,
+            summary,
+            limits,
+            health,
+            pipelines: Arc::new(Mutex::new(HashMap::new())),
+            gemm_tiles: Arc::new(AtomicU8::new(0)),
+        })
     }
 
     /// Blocking [`Gpu::new`] for the CLI and tests.
@@ -202,6 +212,16 @@ impl Gpu {
             return Err(Error::GpuDeviceLost(why));
         }
         Ok(())
+    }
+
+    /// Forces the GEMM's tile on this device (`Tiles::BySize` restores the choice by size), so
+    /// tests check every kernel on any adapter and the bench compares them.
+    pub fn force_gemm_tiles(&self, tiles: super::gemm::Tiles) {
+        self.gemm_tiles.store(tiles as u8, Ordering::Relaxed);
+    }
+
+    pub(crate) fn gemm_tiles(&self) -> super::gemm::Tiles {
+        super::gemm::Tiles::from_code(self.gemm_tiles.load(Ordering::Relaxed))
     }
 
     pub(crate) fn limits(&self) -> &wgpu::Limits {

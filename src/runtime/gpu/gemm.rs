@@ -1,9 +1,10 @@
 //! Matrix multiplication: ONNX MatMul and Gemm, and the GEMM behind conv.
 //!
-//! One register-tiled kernel (gemm.wgsl, with its matrix-vector twin for M = 1; tiles 16 or
-//! 32 rows high for small M, as a conv's output channels often are) with a fused
-//! epilogue (alpha, bias, activation), so a Linear or Conv layer plus its activation is one
-//! dispatch. The vec4 variant is picked whenever K, N and every offset are multiples of 4.
+//! Register-tiled kernels in gemm.wgsl sharing one fused epilogue (alpha, bias, activation),
+//! so a Linear or Conv layer plus its activation is one dispatch: a 128 x 128 tile with 8 x 8
+//! values per invocation for most products, a 64-wide tile (16, 32 or 64 rows high) for small
+//! M or operands that are not vec4-aligned, and a matrix-vector kernel for M = 1 ([`Tiles`]).
+//! vec4 loads are used whenever K, N and every offset are multiples of 4.
 //! Operands over the adapter's binding limit are split into row and K blocks ([`record`]),
 //! so a big weight or activation stays on the GPU.
 
@@ -13,6 +14,31 @@ use crate::error::{Error, Result};
 
 const SOURCE: &str = include_str!("gemm.wgsl");
 pub(crate) const TILE: usize = 64;
+const BIG: usize = 128;
+
+/// Which tiled kernel runs a product (M > 1). By size: the 128 x 128 tile when the operands
+/// are vec4-aligned and M and N at least 64, else the 64-wide tile (16, 32 or 64 rows high by
+/// M). On lavapipe the big tile was 2-3x faster from 96 rows up, even at 128 x 128 x 128, and
+/// about even at M or N = 64 (half its rows or columns padding) and at 48 rows. It was not
+/// measured on a hardware GPU, where a small C gives the 128 x 128 tile few workgroups; such a
+/// product is microseconds there either way. Forcing the big tile on operands that are not
+/// vec4-aligned runs the small one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Tiles {
+    BySize = 0,
+    Small = 1,
+    Big = 2,
+}
+
+impl Tiles {
+    pub(crate) fn from_code(code: u8) -> Tiles {
+        match code {
+            1 => Tiles::Small,
+            2 => Tiles::Big,
+            _ => Tiles::BySize,
+        }
+    }
+}
 
 /// Where one batched GEMM reads and writes, in f32 elements. Batch `i` of A starts at
 /// `a_off + i * a_bstride` (0 broadcasts), etc.
@@ -196,6 +222,17 @@ fn dispatch(
         [call.k, call.n, lda, call.a_off, call.a_bstride, call.b_off, call.b_bstride, call.c_off, call.c_bstride]
             .iter()
             .all(|v| v % 4 == 0);
+    let big = vec4
+        && match gpu.gemm_tiles() {
+            Tiles::Big => true,
+            Tiles::Small => false,
+            Tiles::BySize => call.m >= 64 && call.n >= 64,
+        };
+    if big && call.m.div_ceil(BIG) <= max {
+        let pipe = gpu.pipeline("gemm", &elementwise::with_activation(SOURCE), &["VEC4", "BIG"], "main")?;
+        let groups = [call.n.div_ceil(BIG) as u32, call.m.div_ceil(BIG) as u32, call.batch as u32];
+        return rec.dispatch_views(&pipe, &words, &views, groups);
+    }
     // The tile's height: 64 rows, or 16 / 32 when M is no more (a conv's output channels).
     let (tm, tile_def) = match call.m {
         0..=16 => (16, Some("TM16")),

@@ -88,6 +88,135 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
     }
 }
 //#else
+//#if BIG
+// Big products (many 128 x 128 tiles of C): a 16 x 16 workgroup computes a 128 x 128 tile
+// through 16-deep tiles of A and B in workgroup memory (16 KiB, WebGPU's guaranteed minimum).
+// Each invocation owns 8 x 8 values of C, rows ty*4.. and 64+ty*4.., columns tx*4.. and
+// 64+tx*4.., so per k it reads four vec4s of workgroup memory for 64 multiply-adds (the
+// 64-row kernel below reads five values for 16), and neighbouring invocations read
+// neighbouring vec4s. The next tile's global reads are issued before the current tile's
+// arithmetic and held in registers, hiding memory latency behind it. Operands are read as
+// vec4 (K, N, lda and every offset multiples of 4); rows, columns and K past the end read 0.
+@group(0) @binding(1) var<storage, read> a: array<vec4<f32>>;
+@group(0) @binding(2) var<storage, read> b: array<vec4<f32>>;
+@group(0) @binding(3) var<storage, read_write> c: array<f32>;
+
+// [k][m/4] and [k][n/4], 16 k of each.
+var<workgroup> As: array<vec4<f32>, 512>;
+var<workgroup> Bs: array<vec4<f32>, 512>;
+
+fn load_a(base: u32, row: u32, k: u32) -> vec4<f32> {
+    if (row >= p.m || k >= p.k) { return vec4<f32>(0.0); }
+    return a[(base + row * p.lda + k) / 4u];
+}
+
+fn load_b(base: u32, k: u32, col: u32) -> vec4<f32> {
+    if (k >= p.k || col >= p.n) { return vec4<f32>(0.0); }
+    return b[(base + k * p.n + col) / 4u];
+}
+
+// A's vec4 along k for `row` lands transposed: four k rows of As, one component each.
+fn stage_a(row: u32, kq: u32, v: vec4<f32>) {
+    let i = kq * 128u + row / 4u;
+    let comp = row % 4u;
+    As[i][comp] = v.x;
+    As[i + 32u][comp] = v.y;
+    As[i + 64u][comp] = v.z;
+    As[i + 96u][comp] = v.w;
+}
+
+// Four consecutive columns of one row of C through the epilogue, skipping those past N or M.
+fn store4(c_base: u32, batch: u32, row: u32, col: u32, acc: vec4<f32>) {
+    if (row >= p.m) { return; }
+    for (var j = 0u; j < 4u; j++) {
+        if (col + j < p.n) {
+            let ci = c_base + row * p.n + col + j;
+            var prev = 0.0;
+            if (p.accumulate != 0u) { prev = c[ci]; }
+            c[ci] = epilogue(acc[j], prev, batch, row, col + j);
+        }
+    }
+}
+
+@compute @workgroup_size(16, 16, 1)
+fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>,
+        @builtin(local_invocation_index) tid: u32) {
+    let batch = wg.z;
+    let m0 = wg.y * 128u;
+    let n0 = wg.x * 128u;
+    let a_base = p.a_off + batch * p.a_bstride;
+    let b_base = p.b_off + batch * p.b_bstride;
+    let c_base = p.c_off + batch * p.c_bstride;
+    let tx = lid.x;
+    let ty = lid.y;
+
+    // What this invocation stages per tile: A rows ar and ar+64 at k offset akq*4; B k rows
+    // bk and bk+8 at column vec4 bc.
+    let ar = tid / 4u;
+    let akq = tid % 4u;
+    let bk = tid / 32u;
+    let bc = tid % 32u;
+
+    // Named accumulators, not an array (software adapters keep indexed arrays in memory):
+    // cRH is row R of the invocation's eight, column half H.
+    var c00 = vec4<f32>(0.0); var c01 = vec4<f32>(0.0);
+    var c10 = vec4<f32>(0.0); var c11 = vec4<f32>(0.0);
+    var c20 = vec4<f32>(0.0); var c21 = vec4<f32>(0.0);
+    var c30 = vec4<f32>(0.0); var c31 = vec4<f32>(0.0);
+    var c40 = vec4<f32>(0.0); var c41 = vec4<f32>(0.0);
+    var c50 = vec4<f32>(0.0); var c51 = vec4<f32>(0.0);
+    var c60 = vec4<f32>(0.0); var c61 = vec4<f32>(0.0);
+    var c70 = vec4<f32>(0.0); var c71 = vec4<f32>(0.0);
+
+    var pa0 = load_a(a_base, m0 + ar, akq * 4u);
+    var pa1 = load_a(a_base, m0 + ar + 64u, akq * 4u);
+    var pb0 = load_b(b_base, bk, n0 + bc * 4u);
+    var pb1 = load_b(b_base, bk + 8u, n0 + bc * 4u);
+    let tiles = (p.k + 15u) / 16u;
+    for (var t = 0u; t < tiles; t++) {
+        stage_a(ar, akq, pa0);
+        stage_a(ar + 64u, akq, pa1);
+        Bs[bk * 32u + bc] = pb0;
+        Bs[(bk + 8u) * 32u + bc] = pb1;
+        workgroupBarrier();
+        let k1 = (t + 1u) * 16u;
+        if (k1 < p.k) {
+            pa0 = load_a(a_base, m0 + ar, k1 + akq * 4u);
+            pa1 = load_a(a_base, m0 + ar + 64u, k1 + akq * 4u);
+            pb0 = load_b(b_base, k1 + bk, n0 + bc * 4u);
+            pb1 = load_b(b_base, k1 + bk + 8u, n0 + bc * 4u);
+        }
+        for (var kk = 0u; kk < 16u; kk++) {
+            let x0 = As[kk * 32u + ty];
+            let x1 = As[kk * 32u + 16u + ty];
+            let y0 = Bs[kk * 32u + tx];
+            let y1 = Bs[kk * 32u + 16u + tx];
+            c00 += x0.x * y0; c01 += x0.x * y1;
+            c10 += x0.y * y0; c11 += x0.y * y1;
+            c20 += x0.z * y0; c21 += x0.z * y1;
+            c30 += x0.w * y0; c31 += x0.w * y1;
+            c40 += x1.x * y0; c41 += x1.x * y1;
+            c50 += x1.y * y0; c51 += x1.y * y1;
+            c60 += x1.z * y0; c61 += x1.z * y1;
+            c70 += x1.w * y0; c71 += x1.w * y1;
+        }
+        workgroupBarrier();
+    }
+
+    let r0 = m0 + ty * 4u;
+    let r1 = m0 + 64u + ty * 4u;
+    let q0 = n0 + tx * 4u;
+    let q1 = n0 + 64u + tx * 4u;
+    store4(c_base, batch, r0, q0, c00); store4(c_base, batch, r0, q1, c01);
+    store4(c_base, batch, r0 + 1u, q0, c10); store4(c_base, batch, r0 + 1u, q1, c11);
+    store4(c_base, batch, r0 + 2u, q0, c20); store4(c_base, batch, r0 + 2u, q1, c21);
+    store4(c_base, batch, r0 + 3u, q0, c30); store4(c_base, batch, r0 + 3u, q1, c31);
+    store4(c_base, batch, r1, q0, c40); store4(c_base, batch, r1, q1, c41);
+    store4(c_base, batch, r1 + 1u, q0, c50); store4(c_base, batch, r1 + 1u, q1, c51);
+    store4(c_base, batch, r1 + 2u, q0, c60); store4(c_base, batch, r1 + 2u, q1, c61);
+    store4(c_base, batch, r1 + 3u, q0, c70); store4(c_base, batch, r1 + 3u, q1, c71);
+}
+//#else
 // A 16 x TM/4 workgroup computes a TM x 64 tile of C through TM x 16 / 16 x 64 tiles of A and
 // B staged in workgroup memory; each invocation owns 4 rows x 4 columns held in registers, the
 // columns 16 apart (x, x+16, x+32, x+48), so neighbouring invocations read and write
@@ -236,4 +365,5 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
     store(c_base, batch, row0 + 2u, col0, acc2);
     store(c_base, batch, row0 + 3u, col0, acc3);
 }
+//#endif
 //#endif
