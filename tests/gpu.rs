@@ -449,6 +449,14 @@ fn matmul_shapes() {
     }
 }
 
+/// Inputs [A, B, bias over N] seeded from `seed`, and act(A x B (+ bias)) by the reference.
+fn matmul_case(seed: u64, sa: &[usize], sb: &[usize], has_bias: bool, act: Act) -> (Vec<T>, T) {
+    let (a, b, bias) = (r(sa, seed), r(sb, seed + 1), r(&[sb[sb.len() - 1]], seed + 2));
+    let mm = ref_matmul(&a, &b);
+    let expected = if has_bias { ref_binary(&mm, &bias, |x, y| x + y) } else { mm };
+    (vec![a, b, bias], ref_map(&expected, |v| ref_act(v, act)))
+}
+
 /// Every tiled kernel on the same products, each forced on its own device (the choice by
 /// size would give the 128 x 128 tile only to big products): partial tiles in M, N and K,
 /// batches, the fused bias and activation, and K split over a 64 KiB binding (accumulated).
@@ -473,14 +481,9 @@ fn matmul_every_tile() {
                 g.force_gemm_tiles(tiles);
             }
             for (i, &(sa, sb, has_bias, act)) in cases.iter().enumerate() {
-                let (a, b) = (r(sa, 1500 + i as u64), r(sb, 1520 + i as u64));
-                let n = sb[sb.len() - 1];
-                let bias = r(&[n], 1540 + i as u64);
-                let mm = ref_matmul(&a, &b);
-                let expected = if has_bias { ref_binary(&mm, &bias, |x, y| x + y) } else { mm };
-                let expected = ref_map(&expected, |v| ref_act(v, act));
+                let (inputs, expected) = matmul_case(1500 + 3 * i as u64, sa, sb, has_bias, act);
                 let name = format!("{tiles:?} tiles: matmul {sa:?} x {sb:?}");
-                check_on(g.as_ref(), &name, &[a, b, bias], &expected, |rec, t| {
+                check_on(g.as_ref(), &name, &inputs, &expected, |rec, t| {
                     gpu::matmul(rec, &t[0], &t[1], has_bias.then_some(&t[2]), act)
                 });
             }
@@ -843,13 +846,8 @@ fn matmul_split_over_the_binding_limit() {
         (&[2, 90, 33], &[2, 33, 600], false, Act::Identity),
     ];
     for (i, &(sa, sb, has_bias, act)) in cases.iter().enumerate() {
-        let (a, b) = (r(sa, 1400 + i as u64), r(sb, 1420 + i as u64));
-        let n = sb[sb.len() - 1];
-        let bias = r(&[n], 1440 + i as u64);
-        let mm = ref_matmul(&a, &b);
-        let expected = if has_bias { ref_binary(&mm, &bias, |x, y| x + y) } else { mm };
-        let expected = ref_map(&expected, |v| ref_act(v, act));
-        check_on(g.as_ref(), &format!("split matmul {sa:?} x {sb:?}"), &[a, b, bias], &expected, |rec, t| {
+        let (inputs, expected) = matmul_case(1400 + 3 * i as u64, sa, sb, has_bias, act);
+        check_on(g.as_ref(), &format!("split matmul {sa:?} x {sb:?}"), &inputs, &expected, |rec, t| {
             let out = gpu::matmul(rec, &t[0], &t[1], has_bias.then_some(&t[2]), act)?;
             assert!(rec.dispatches() > 1, "{sa:?} x {sb:?} was not split");
             Ok(out)
