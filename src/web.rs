@@ -550,15 +550,21 @@ pub struct GpuModelSession {
 }
 
 /// Compile an ONNX model for this browser's WebGPU adapter (whatever kind it is: the caller
-/// asked for the GPU). Rejects when there is no WebGPU or no adapter.
+/// asked for the GPU). Rejects when there is no WebGPU or no adapter. `max_binding_bytes`
+/// (tests only) lowers the storage-binding size the kernels split tensors at, so the split
+/// paths run on any adapter. WebGPU never gives a device a limit below its default, so the
+/// device itself may still accept more; every binding the session makes stays within this.
 #[cfg(feature = "gpu")]
 #[wasm_bindgen(js_name = gpuModelSession)]
-pub async fn gpu_model_session(model_bytes: Vec<u8>) -> Result<GpuModelSession, JsError> {
+pub async fn gpu_model_session(
+    model_bytes: Vec<u8>,
+    max_binding_bytes: Option<u32>,
+) -> Result<GpuModelSession, JsError> {
     if !has_webgpu() {
         return Err(JsError::new("this browser has no WebGPU (navigator.gpu is missing)"));
     }
     let model = crate::model::Model::from_bytes("model.onnx", model_bytes).map_err(js_err)?;
-    let gpu = crate::runtime::gpu::Gpu::new().await.map_err(js_err)?;
+    let gpu = crate::runtime::gpu::Gpu::with_max_binding(max_binding_bytes.map(u64::from)).await.map_err(js_err)?;
     let session = crate::runtime::gpu::GpuSession::compile(gpu, &model).map_err(js_err)?;
     let input = session.input_names().first().cloned().ok_or_else(|| JsError::new("the model has no inputs"))?;
     Ok(GpuModelSession { session: std::rc::Rc::new(session), input })

@@ -1,6 +1,6 @@
 // Shared set-up for browser tests: serve dist/ with Vite's preview server and drive Debian's
 // Chromium through playwright-core (never a downloaded browser), with the flags DESIGN.md lists.
-import { preview } from 'vite';
+import { preview, createServer } from 'vite';
 import { chromium } from 'playwright-core';
 import { mkdtempSync, mkdirSync, existsSync, readFileSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
@@ -13,9 +13,18 @@ export const screenshots = join(root, 'tests', 'e2e', 'screenshots');
 
 const CHROMIUM = process.env.CHROMIUM ?? '/usr/bin/chromium';
 
-export async function start({ webgpu = false } = {}) {
-  if (!existsSync(join(root, 'dist', 'index.html'))) throw new Error('dist/ missing: run `npm run build` first');
-  const server = await preview({ root, preview: { host: '127.0.0.1', port: 4173 + Math.floor(Math.random() * 2000), strictPort: false }, logLevel: 'warn' });
+/** `dev`: Vite's dev server of the source tree instead of dist/, for tests that import the wasm
+ * core's exports themselves (/www/pkg/webeval.js, built by `npm run build`). */
+export async function start({ webgpu = false, dev = false } = {}) {
+  let server;
+  if (dev) {
+    if (!existsSync(join(root, 'www', 'pkg', 'webeval.js'))) throw new Error('www/pkg/ missing: run `npm run build` first');
+    server = await createServer({ root, server: { host: '127.0.0.1', port: 0, hmr: false }, logLevel: 'warn', clearScreen: false });
+    await server.listen();
+  } else {
+    if (!existsSync(join(root, 'dist', 'index.html'))) throw new Error('dist/ missing: run `npm run build` first');
+    server = await preview({ root, preview: { host: '127.0.0.1', port: 4173 + Math.floor(Math.random() * 2000), strictPort: false }, logLevel: 'warn' });
+  }
   const url = server.resolvedUrls.local[0];
   const args = [
     '--headless', '--no-sandbox', '--disable-quic', '--no-first-run', '--disable-background-networking',
@@ -41,7 +50,8 @@ export async function start({ webgpu = false } = {}) {
     url, page, context, offOrigin, consoleErrors,
     async close() {
       await context.close();
-      await new Promise((resolve) => server.httpServer.close(resolve));
+      if (dev) await server.close();
+      else await new Promise((resolve) => server.httpServer.close(resolve));
     },
   };
 }

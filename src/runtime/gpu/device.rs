@@ -96,13 +96,35 @@ impl Gpu {
     /// limits, so big models are not refused because of WebGPU's conservative defaults.
     /// `Err(GpuUnavailable)` when there is none: the caller runs on the CPU.
     pub async fn new() -> Result<Gpu> {
-        Gpu::with_limits(|_| {}).await
+        Gpu::with_max_binding(None).await
+    }
+
+    /// [`Gpu::new`] with the storage-binding size lowered to `bytes` when given (the wasm
+    /// export's test-only argument): one compiled path with [`Gpu::new`], no second copy.
+    pub async fn with_max_binding(bytes: Option<u64>) -> Result<Gpu> {
+        Gpu::open(&mut |l| {
+            if let Some(b) = bytes {
+                l.max_storage_buffer_binding_size = l.max_storage_buffer_binding_size.min(b);
+            }
+        })
+        .await
     }
 
     /// [`Gpu::new`] with the device's limits lowered by `lower` (which may only lower them:
     /// they start as the adapter's). Tests use it to exercise the splitting of tensors over
     /// the binding limit on any adapter.
     pub async fn with_limits(lower: impl FnOnce(&mut wgpu::Limits)) -> Result<Gpu> {
+        let mut lower = Some(lower);
+        Gpu::open(&mut |l| {
+            if let Some(f) = lower.take() {
+                f(l)
+            }
+        })
+        .await
+    }
+
+    /// Not generic over `lower`, so each caller shares one compiled copy (wasm size).
+    async fn open(lower: &mut dyn FnMut(&mut wgpu::Limits)) -> Result<Gpu> {
         let mut desc = wgpu::InstanceDescriptor::new_without_display_handle_from_env();
         if cfg!(target_arch = "wasm32") {
             desc.backends = wgpu::Backends::BROWSER_WEBGPU;
