@@ -93,20 +93,32 @@ const summary = (times, reps) => {
 
 /** Time each function of `fns` in alternating samples for about `seconds` each: the median
  *  per-run time of each. Alternating means a change in the machine's load (it is shared)
- *  hits both sides of a comparison alike instead of whichever happened to run then. */
+ *  hits both sides of a comparison alike instead of whichever happened to run then. Where the
+ *  runner exposes `benchCpuMs` (the WebGPU section: CPU milliseconds used so far by the
+ *  browser's GPU process, where SwiftShader runs the kernels, and its pages), each side also
+ *  gets its mean CPU time per run: the work done, which the load does not stretch as it does
+ *  wall time (the clock ticks every 10 ms, so the mean over all samples, not a median). */
 async function timeInterleaved(fns, seconds) {
   const reps = [];
   for (const fn of fns) reps.push(await calibrate(fn));
   const times = fns.map(() => []);
+  const cpu = fns.map(() => ({ gpu: 0, page: 0, runs: 0 }));
+  const cpuMs = window.benchCpuMs;
   const start = now();
   while ((now() - start < fns.length * seconds * 1000 || times[0].length < 5) && times[0].length < 500) {
     for (const [i, fn] of fns.entries()) {
+      const c0 = cpuMs && (await cpuMs());
       const t = now();
       for (let r = 0; r < reps[i]; r++) await fn();
       times[i].push((now() - t) / reps[i]);
+      if (cpuMs) {
+        const c1 = await cpuMs();
+        Object.assign(cpu[i], { gpu: cpu[i].gpu + c1.gpu - c0.gpu, page: cpu[i].page + c1.page - c0.page, runs: cpu[i].runs + reps[i] });
+      }
     }
   }
   const out = times.map((t, i) => summary(t, reps[i]));
+  if (cpuMs) cpu.forEach((c, i) => Object.assign(out[i], { gpu_process_cpu_ms: c.gpu / c.runs, page_cpu_ms: c.page / c.runs }));
   // Each sample's time over the first runtime's sample just before it: a pair shares the load of
   // its moment, so the median of these ratios moves less with load swings than a ratio of medians.
   for (let i = 1; i < fns.length; i++) {

@@ -2,7 +2,7 @@
 // side in one run on one machine, written to benches/results.json and benches/RESULTS.md.
 //
 //   node benches/run.mjs [--quick] [--only metrics,ingest,inference,inference-wasm,inference-gpu,startup,model] [--ci N] [--ingest-mb N]
-//                        [--rows N,N] [--case-timeout SECONDS] [--native-exe PATH]
+//                        [--rows N,N] [--case-timeout SECONDS] [--native-exe PATH] [--gpu-models mlp,cnn]
 //   (--rows with --only metrics reruns those sizes and keeps the other rows, each with its date)
 //   node benches/run.mjs --markdown     (rewrite RESULTS.md from results.json; measures nothing)
 //
@@ -38,6 +38,8 @@ const opt = (name, d) => {
   return argv[i].includes('=') ? argv[i].split('=')[1] : argv[i + 1];
 };
 const quick = flag('quick');
+/** --gpu-models mlp,cnn: the WebGPU section runs only these models (of benches/models/models.json), no GEMM table. */
+const GPU_MODELS = opt('gpu-models', null)?.split(',') ?? null;
 const only = new Set(opt('only', 'metrics,ingest,inference,inference-gpu,startup,model').split(','));
 const SIZES = (opt('rows', quick ? '10000,100000' : '100000,1000000,10000000')).split(',').map(Number);
 const CLASSES = [2, 10];
@@ -78,7 +80,31 @@ async function launch({ webgpu = false } = {}) {
     args: ['--headless', '--no-sandbox', '--disable-quic', '--no-first-run', '--disable-background-networking',
       '--disable-component-update', '--disable-sync', webgpu ? '--enable-unsafe-webgpu' : '--disable-gpu'],
   });
-  return { context, close: async () => { await context.close(); rmSync(userDataDir, { recursive: true, force: true }); } };
+  return { context, userDataDir, close: async () => { await context.close(); rmSync(userDataDir, { recursive: true, force: true }); } };
+}
+
+/** CPU milliseconds (user + system) used so far by the Chromium started with `userDataDir`:
+ *  its GPU process (`gpu`: where SwiftShader runs WebGPU's kernels) and its renderers (`page`:
+ *  the page's JS and wasm). Linux /proc, clock ticks of 10 ms. */
+function chromiumCpuMs(userDataDir) {
+  const out = { gpu: 0, page: 0 };
+  for (const pid of readdirSync('/proc')) {
+    if (!/^\d+$/.test(pid)) continue;
+    let cmd;
+    let stat;
+    try {
+      cmd = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
+      if (!cmd.includes(userDataDir)) continue;
+      stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    } catch {
+      continue; // gone meanwhile
+    }
+    const kind = cmd.includes('--type=gpu-process') ? 'gpu' : cmd.includes('--type=renderer') ? 'page' : null;
+    if (!kind) continue;
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    out[kind] += (Number(f[11]) + Number(f[12])) * 10; // utime + stime, USER_HZ = 100
+  }
+  return out;
 }
 
 /** A fresh page on the bench page, so wasm memory sizes are per case. */
@@ -300,19 +326,24 @@ async function benchInferenceGpu(base) {
   const models = JSON.parse(readFileSync(join(dir, 'models.json'), 'utf8'));
   const sizes = JSON.parse(readFileSync(join(dir, 'gemm.json'), 'utf8'));
   const run = { started: new Date().toISOString(), load_average_1m_at_start: loadavg()[0], timing: 'the two runtimes in alternating samples, as in the CPU table' };
-  const { context, close } = await launch({ webgpu: true });
+  const { context, userDataDir, close } = await launch({ webgpu: true });
   const rows = [];
   let gemm;
   try {
+    await context.exposeFunction('benchCpuMs', () => chromiumCpuMs(userDataDir));
     const { page, errors } = await benchPage(context, base);
     run.adapter = await page.evaluate(() => window.benchGpuAdapter());
     log('gpu adapter', JSON.stringify(run.adapter));
     for (const [key, m] of Object.entries(models)) {
+      if (GPU_MODELS && !GPU_MODELS.includes(key)) continue;
       for (const batch of [1, 256]) {
-        const row = { model: key, file: m.file, batch, load_average_1m: loadavg()[0] };
+        const row = { model: key, file: m.file, batch, started: new Date().toISOString(), load_average_1m: loadavg()[0] };
         try {
           Object.assign(row, await evaluateWithin(page, ([u, s, b]) => window.benchInferenceGpu(u, s, b, 1), [`${base}/benches/models/${m.file}`, m.shape, batch]));
           row.throughput_ratio_vs_onnxruntime_web = ratio(row.webeval?.median_ms, row.onnxruntime_web?.median_ms);
+          row.paired_throughput_ratio_vs_onnxruntime_web = row.onnxruntime_web?.paired_ratio_to_first ?? null;
+          const cpu = (x) => (x?.gpu_process_cpu_ms ?? NaN) + (x?.page_cpu_ms ?? NaN);
+          row.cpu_time_ratio_vs_onnxruntime_web = ratio(cpu(row.webeval), cpu(row.onnxruntime_web));
         } catch (e) {
           row.error = String(e.message ?? e).split('\n')[0];
           row.page_errors = errors.slice(0, 3);
@@ -321,7 +352,7 @@ async function benchInferenceGpu(base) {
         rows.push(row);
       }
     }
-    try {
+    if (!GPU_MODELS) try {
       gemm = await evaluateWithin(page, ([b, s]) => window.benchGemmGpu(b, s, 1), [base, sizes]);
       for (const g of gemm) g.throughput_ratio_vs_onnxruntime_web = ratio(g.webeval?.median_ms, g.onnxruntime_web?.median_ms);
     } catch (e) {
@@ -475,7 +506,19 @@ async function main() {
     }
     if (only.has('inference-gpu')) {
       const g = await benchInferenceGpu(base);
-      results.inference = { ...(results.inference ?? previous.inference ?? {}), gpu: g.rows, gemm_gpu: g.gemm, gpu_run: g.run };
+      const prev = results.inference ?? previous.inference ?? {};
+      // --gpu-models: those models' rows replace their previous ones (each row has its date and
+      // load); the other rows, the GEMM table and the section's run header are kept.
+      if (GPU_MODELS) {
+        const old = (prev.gpu ?? []).filter((r) => !GPU_MODELS.includes(r.model));
+        g.rows = Object.keys(JSON.parse(readFileSync(join(root, 'benches', 'models', 'models.json'), 'utf8')))
+          .flatMap((k) => (GPU_MODELS.includes(k) ? g.rows : old).filter((r) => r.model === k));
+        g.gemm = prev.gemm_gpu;
+        const { started, finished, load_average_1m_at_start, load_average_1m_at_end } = g.run;
+        const rerun = { models: GPU_MODELS, started, finished, load_average_1m_at_start, load_average_1m_at_end };
+        g.run = { ...prev.gpu_run, rerun: [...(prev.gpu_run?.rerun ?? []), rerun] };
+      }
+      results.inference = { ...prev, gpu: g.rows, gemm_gpu: g.gemm, gpu_run: g.run };
       save();
     }
     if (only.has('startup')) {
@@ -603,12 +646,16 @@ export function markdown(r) {
     lines.push('## WebGPU in the browser (headless Chromium, SwiftShader): webeval vs onnxruntime-web\'s WebGPU EP', '',
       `Run ${wr.started} → ${wr.finished}, load average ${f(wr.load_average_1m_at_start, 1)} at start, ${f(wr.load_average_1m_at_end, 1)} at end. ` +
       `Adapter: ${[a.vendor, a.architecture, a.description].filter(Boolean).join(' / ') || a.error || '?'}${a.fallback ? ' (a fallback adapter: software)' : ''}. ` +
-      'SwiftShader runs WebGPU on the CPU, so the milliseconds mean nothing for a real GPU: only the ratios (same page, same input, same adapter) do.', '',
-      '| model | batch | webeval ms | onnxruntime-web WebGPU ms | throughput ratio (≥ 1 = webeval faster) | max abs output diff | load avg |', '|---|---:|---:|---:|---:|---:|---:|');
+      'SwiftShader runs WebGPU on the CPU, so the milliseconds mean nothing for a real GPU: only the ratios (same page, same input, same adapter) do.' +
+      (wr.rerun ?? []).map((x) => ` Rows of ${x.models.join(', ')} rerun ${x.started} → ${x.finished}, load ${f(x.load_average_1m_at_start, 1)} → ${f(x.load_average_1m_at_end, 1)} (\`--gpu-models\`).`).join(''), '',
+      '| model | batch | webeval ms | onnxruntime-web WebGPU ms | throughput ratio (≥ 1 = webeval faster) | paired ratio | webeval CPU ms (GPU process + page) | onnxruntime-web CPU ms | CPU-time ratio | max abs output diff | load avg |', '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
+    const cms = (x) => (x?.gpu_process_cpu_ms == null ? '—' : `${f(x.gpu_process_cpu_ms + x.page_cpu_ms, 3)} (${f(x.gpu_process_cpu_ms, 3)} + ${f(x.page_cpu_ms, 3)})`);
+    const rt = (v) => (v == null ? '—' : `${f(v)}×`);
     for (const i of r.inference.gpu) {
-      lines.push(i.error ? `| ${i.model} | ${i.batch} | failed: ${i.error} | | | | |`
-        : `| ${i.model} (${i.file}) | ${i.batch} | ${ms(i.webeval)} | ${ms(i.onnxruntime_web)} | ${f(i.throughput_ratio_vs_onnxruntime_web)}× | ${i.max_abs_diff == null ? '—' : i.max_abs_diff.toExponential(1)} | ${f(i.load_average_1m, 1)} |`);
+      lines.push(i.error ? `| ${i.model} | ${i.batch} | failed: ${i.error} | | | | | | | | |`
+        : `| ${i.model} (${i.file}) | ${i.batch} | ${ms(i.webeval)} | ${ms(i.onnxruntime_web)} | ${f(i.throughput_ratio_vs_onnxruntime_web)}× | ${rt(i.paired_throughput_ratio_vs_onnxruntime_web)} | ${cms(i.webeval)} | ${cms(i.onnxruntime_web)} | ${rt(i.cpu_time_ratio_vs_onnxruntime_web)} | ${i.max_abs_diff == null ? '—' : i.max_abs_diff.toExponential(1)} | ${f(i.load_average_1m, 1)} |`);
     }
+    lines.push('', 'CPU ms: mean CPU time per run of Chromium\'s GPU process (SwiftShader runs the kernels there) plus its renderer (the page\'s JS and wasm), read from /proc around each sample (10 ms clock ticks): the work each runtime does, which the shared machine\'s load does not stretch as it stretches wall time; it does not show how well a runtime spreads over the cores.');
     const cpuNodes = [...new Set(r.inference.gpu.flatMap((i) => i.webeval?.cpu_nodes ?? []))];
     if (cpuNodes.length) lines.push('', `On the CPU inside webeval's GPU session: ${cpuNodes.join('; ')}.`);
     const ver = r.inference.gpu.find((i) => i.onnxruntime_web?.version)?.onnxruntime_web.version;
