@@ -118,9 +118,9 @@ enum Command {
         /// when a core is free, slower on a busy machine).
         #[arg(long)]
         pipelined: bool,
-        /// Threads reading one uncompressed CSV/TSV file (0: one per CPU available). The
-        /// file is cut into 16 MiB chunks merged in file order, so any number gives the
-        /// same report.
+        /// Threads reading one uncompressed CSV/TSV file, and computing a multiclass file's
+        /// per-class ROC/PR walks (0: one per CPU available). The file is cut into 16 MiB
+        /// chunks merged in file order, so any number gives the same report.
         #[arg(long, value_name = "N", default_value_t = 0)]
         threads: u16,
     },

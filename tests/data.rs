@@ -861,6 +861,7 @@ fn chunked_reading_gives_the_same_report_on_any_number_of_threads() {
     };
     assert_eq!(labels(Some(50)), labels(None));
     // gzip and other formats are read by one thread, as one chunk, whatever `threads` says
+    // (the report's per-class ranking walks use the threads: the same JSON)
     for file in ["multi.csv.gz", "multi.jsonl", "multi.json"] {
         let path = fixture(file).to_string_lossy().to_string();
         let mut progress = |_: u64, _: u64| true;

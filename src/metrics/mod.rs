@@ -102,6 +102,9 @@ pub struct Evaluation {
     /// The current row's weight in each replicate.
     #[serde(skip)]
     rep: Vec<f64>,
+    /// Most threads `finish` runs on (natively), see [`Evaluation::with_threads`].
+    #[serde(skip)]
+    threads: usize,
 }
 
 /// What a finished evaluation produced, before it is dressed up as a report.
@@ -150,6 +153,7 @@ impl Evaluation {
             next_key: 0,
             keys: RowKeys::default(),
             rep: Vec::new(),
+            threads: 1,
         };
         e.build(0);
         e
@@ -314,6 +318,13 @@ impl Evaluation {
         }
     }
 
+    /// Let `finish` run the per-class ranking walks on up to `threads` threads natively
+    /// (default one; wasm always one). The results do not depend on it.
+    pub fn with_threads(mut self, threads: usize) -> Self {
+        self.threads = threads.max(1);
+        self
+    }
+
     pub fn rows(&self) -> u64 {
         match (&self.confusion, &self.regression, &self.multilabel) {
             (Some(c), _, _) => c.rows(),
@@ -376,7 +387,7 @@ impl Evaluation {
             out.per_class = cm.per_class();
             if let Some(s) = &self.scores {
                 let keys = self.keys.lookup();
-                let sr = s.finish(self.labels.names(), &cm.classes, &keys, self.poisson(), true);
+                let sr = s.finish(self.labels.names(), &cm.classes, &keys, self.poisson(), true, self.threads);
                 metrics.extend(sr.metrics);
                 out.curves = sr.curves;
                 out.calibration = sr.calibration;

@@ -541,7 +541,8 @@ impl ScoreAccumulator {
     /// The score metrics for the point estimate and for each bootstrap replicate.
     /// `names`: label names by id; `classes`: the task's sorted class list (for `k == 1`
     /// the positive class is `classes[1]`); `keys`/`poisson`: the rows' bootstrap keys and
-    /// draws (the same the streaming sums used); `full`: also curves, explorer, DeLong.
+    /// draws (the same the streaming sums used); `full`: also curves, explorer, DeLong;
+    /// `threads`: most threads the per-class walks run on (natively; the result is the same).
     pub fn finish(
         &self,
         names: &[String],
@@ -549,13 +550,14 @@ impl ScoreAccumulator {
         keys: &KeyLookup,
         poisson: Poisson,
         full: bool,
+        threads: usize,
     ) -> ScoreReport {
         let walk = WalkSetup::new(self.replicates, poisson, keys, self.weights.as_deref(), &self.scores);
         match (self.sketched(), self.k == 1) {
             (true, true) => self.finish_sketch(names, classes, full),
             (true, false) => self.finish_multiclass_sketch(full),
             (false, true) => self.finish_binary(names, classes, &walk, full),
-            (false, false) => self.finish_multiclass(&walk, full),
+            (false, false) => self.finish_multiclass(&walk, full, threads),
         }
     }
 
@@ -689,7 +691,7 @@ impl ScoreAccumulator {
 
     /// One probability column per class: one-vs-rest and one-vs-one ranking metrics, log
     /// loss, Brier score, top-k accuracy and top-label calibration.
-    fn finish_multiclass(&self, walk: &WalkSetup, full: bool) -> ScoreReport {
+    fn finish_multiclass(&self, walk: &WalkSetup, full: bool, threads: usize) -> ScoreReport {
         let k = self.k;
         // rows grouped by their truth's class rank (rows without a column are left out)
         let mut starts = vec![0usize; k + 1];
@@ -714,21 +716,23 @@ impl ScoreAccumulator {
         let truth_rank = |row: usize| self.truth.get(row).and_then(|&t| self.rank.get(t as usize)).copied();
         let score_key = |row: usize, cls: usize| self.scores.key(row * k + self.by_rank[cls]);
 
-        let mut curves = Vec::new();
         // per class: one result per replicate. The same walk also feeds one-vs-one (Hand &
         // Till, as sklearn's multi_class="ovo"): class `cls`'s descending order restricted to
         // the rows of `cls` and another class is exactly the order a sort of that pair's rows
         // gives (the radix sort is stable and the rows are grouped by class), so the pairs
         // reuse it instead of sorting 2 x pairs more times. `pairs[cls][o]`: that walk.
-        let mut ovr: Vec<WalkResult> = Vec::with_capacity(k);
-        let mut pairs: Vec<Vec<Option<WalkResult>>> = Vec::with_capacity(k);
-        for cls in 0..k {
+        // (the curve is thinned here: a class's whole curve is three floats per distinct score)
+        type ClassWalks = (WalkResult, Option<NamedCurve>, Vec<Option<WalkResult>>);
+        let class_walks = |cls: usize| -> ClassWalks {
             let mut w = Walk::new(walk, None, full, false);
             let mut pair_walks: Vec<Walk> = (0..k).map(|_| Walk::new(walk, None, false, false)).collect();
             let mut bufs: Vec<Vec<Item>> = vec![Vec::new(); k];
+            // the class's keys gathered once (a row's scores are k apart): the sort reads
+            // each key twice, and reading them in place missed the cache both times
+            let keys: Vec<u64> = grouped.iter().map(|&row| score_key(row as usize, cls)).collect();
             sort::for_each_sorted(
                 grouped.len(),
-                |i| score_key(grouped[i] as usize, cls),
+                |i| keys[i],
                 |i| {
                     let row = grouped[i];
                     row | if truth_rank(row as usize) == Some(cls) { POSITIVE } else { 0 }
@@ -738,26 +742,42 @@ impl ScoreAccumulator {
                     route_pairs(items, cls, &truth_rank, &mut pair_walks, &mut bufs);
                 },
             );
+            let pairs = pair_walks.into_iter().enumerate().map(|(o, pw)| (o != cls).then(|| pw.finish())).collect();
             let mut res = w.finish();
-            if let Some(curve) = res.curve.take() {
+            let curve = res.curve.take().map(|curve| {
                 let s = &res.states[0];
-                curves.push(curve.into_named(self.columns[self.by_rank[cls]].clone(), s.auc(), s.average_precision()));
-            }
-            ovr.push(res);
-            pairs.push(pair_walks.into_iter().enumerate().map(|(o, pw)| (o != cls).then(|| pw.finish())).collect());
-        }
+                curve.into_named(self.columns[self.by_rank[cls]].clone(), s.auc(), s.average_precision())
+            });
+            (res, curve, pairs)
+        };
         // micro: every (row, class) cell is one binary decision.
-        let mut w = Walk::new(walk, None, false, false);
-        sort::for_each_sorted(
-            grouped.len() * k,
-            |i| score_key(grouped[i / k] as usize, i % k),
-            |i| {
-                let row = grouped[i / k];
-                row | if truth_rank(row as usize) == Some(i % k) { POSITIVE } else { 0 }
-            },
-            |items| w.feed(items),
-        );
-        let micro = w.finish();
+        let micro_walk = || {
+            let mut w = Walk::new(walk, None, false, false);
+            sort::for_each_sorted(
+                grouped.len() * k,
+                |i| score_key(grouped[i / k] as usize, i % k),
+                |i| {
+                    let row = grouped[i / k];
+                    row | if truth_rank(row as usize) == Some(i % k) { POSITIVE } else { 0 }
+                },
+                |items| w.feed(items),
+            );
+            w.finish()
+        };
+        // job 0 is the micro walk (the longest, so it starts first), job 1 + c class c's
+        let mut jobs = in_parallel(k + 1, threads, |j| match j {
+            0 => (micro_walk(), None, Vec::new()),
+            _ => class_walks(j - 1),
+        });
+        let (micro, _, _) = jobs.remove(0);
+        let mut curves = Vec::new();
+        let mut ovr: Vec<WalkResult> = Vec::with_capacity(k);
+        let mut pairs: Vec<Vec<Option<WalkResult>>> = Vec::with_capacity(k);
+        for (res, curve, pair_results) in jobs {
+            curves.extend(curve);
+            ovr.push(res);
+            pairs.push(pair_results);
+        }
         let pairs: Vec<(WalkResult, WalkResult)> =
             pairs_of(k).filter_map(|(a, b)| pairs[a][b].take().zip(pairs[b][a].take())).collect();
         self.multiclass_report(&ovr, &pairs, &micro, curves)
@@ -851,6 +871,43 @@ impl ScoreAccumulator {
         let metrics = out.remove(0);
         ScoreReport { metrics, replicates: out, curves, calibration, delong: None, explorer: None, sketch: None }
     }
+}
+
+/// `job(0)`, `job(1)`, ... `job(n - 1)` in that order, run on up to `threads` threads natively
+/// (each takes the next job not yet taken, so the longest should come first); in wasm, and
+/// for `threads` <= 1, one after the other here.
+fn in_parallel<T: Send>(n: usize, threads: usize, job: impl Fn(usize) -> T + Sync) -> Vec<T> {
+    #[cfg(not(target_arch = "wasm32"))]
+    if threads.min(n) > 1 {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        let next = AtomicUsize::new(0);
+        let work = || {
+            let mut done = Vec::new();
+            loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                if i >= n {
+                    return done;
+                }
+                done.push((i, job(i)));
+            }
+        };
+        let mut done = std::thread::scope(|scope| {
+            let others: Vec<_> = (1..threads.min(n)).map(|_| scope.spawn(work)).collect();
+            let mut done = work();
+            for other in others {
+                match other.join() {
+                    Ok(theirs) => done.extend(theirs),
+                    Err(panic) => std::panic::resume_unwind(panic),
+                }
+            }
+            done
+        });
+        done.sort_unstable_by_key(|d| d.0);
+        return done.into_iter().map(|d| d.1).collect();
+    }
+    #[cfg(target_arch = "wasm32")]
+    let _ = threads;
+    (0..n).map(job).collect()
 }
 
 /// The class pairs (a, b), a < b, of one-vs-one.

@@ -45,7 +45,8 @@ pub struct Options {
     /// read a 200 MB CSV at 69 MB/s against 80 MB/s on one thread. Wasm is always one thread.
     pub pipelined: bool,
     /// Threads reading one uncompressed delimited file natively (0 or 1: this thread
-    /// alone); see [`evaluate_path`]. The report is the same for any number.
+    /// alone; see [`evaluate_path`]), and natively the report's per-class ranking walks
+    /// (multiclass files of any format). The report is the same for any number.
     pub threads: usize,
     /// The canonical chunk size (default [`data::CHUNK_BYTES`]); tests make it small.
     pub chunk_bytes: Option<u64>,
@@ -313,6 +314,8 @@ struct Setup {
     score_budget: Option<usize>,
     sketch_bytes: Option<usize>,
     paired: bool,
+    /// Threads for the report's per-class ranking walks ([`Options::threads`]).
+    threads: usize,
 }
 
 impl Setup {
@@ -326,7 +329,8 @@ impl Setup {
             }
         }
         let (score_budget, sketch_bytes) = (options.score_budget, options.sketch_bytes);
-        Ok(Setup { plan, non_finite: spec.non_finite, ci: options.ci, score_budget, sketch_bytes, paired })
+        let threads = options.threads;
+        Ok(Setup { plan, non_finite: spec.non_finite, ci: options.ci, score_budget, sketch_bytes, paired, threads })
     }
 
     /// Empty accumulators for chunk `index`. Its rows' bootstrap keys start at
@@ -341,7 +345,8 @@ impl Setup {
         let eval = eval
             .with_score_budget(self.score_budget.unwrap_or(0))
             .with_sketch_bytes(self.sketch_bytes.unwrap_or(0))
-            .with_first_row(index << 32);
+            .with_first_row(index << 32)
+            .with_threads(self.threads);
         let width = plan.score_cols.len();
         Feeder {
             tracker: rows::RowTracker::new(plan.task, &plan.classes, width, plan.threshold).for_chunk(index),

@@ -62,6 +62,11 @@ pub fn evaluate_path(path: &str, spec: &ColumnSpec, options: &Options, progress:
                 if !report(opened.bytes.get(), merge.rows()) {
                     return Err(Error::Cancelled);
                 }
+                // take what the others read so far, so that merging goes on between this
+                // thread's own chunks (not all at the end, every chunk's state held till then)
+                while let Ok(got) = done.try_recv() {
+                    merge.offer(got);
+                }
                 if merge.has(merge.next()) {
                     continue;
                 }
