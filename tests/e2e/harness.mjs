@@ -2,7 +2,7 @@
 // Chromium through playwright-core (never a downloaded browser), with the flags DESIGN.md lists.
 import { preview, createServer } from 'vite';
 import { chromium } from 'playwright-core';
-import { mkdtempSync, mkdirSync, existsSync, readFileSync } from 'node:fs';
+import { mkdtempSync, mkdirSync, existsSync, readFileSync, rmSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join, dirname } from 'node:path';
@@ -50,6 +50,8 @@ export async function start({ webgpu = false, dev = false } = {}) {
     url, page, context, offOrigin, consoleErrors,
     async close() {
       await context.close();
+      // the profile folder is ours alone; left behind, every test run adds ~13 MB to /tmp
+      rmSync(userDataDir, { recursive: true, force: true, maxRetries: 3 });
       if (dev) await server.close();
       else await new Promise((resolve) => server.httpServer.close(resolve));
     },
