@@ -3,9 +3,10 @@
 //!
 //! - `native metrics ROWS CLASSES CI_REPLICATES`: the full report of
 //!   `webeval::report::evaluate_arrays` on benches/gen.py's predictions, already in memory;
-//! - `native ingest FILE [THREADS|pipelined]`: `webeval eval FILE`'s work
+//! - `native ingest FILE [THREADS|pipelined] [CI_REPLICATES]`: `webeval eval FILE`'s work
 //!   (`report::evaluate_path`, streamed from disk by THREADS threads, default one per CPU, as
-//!   the CLI does; `pipelined`: read on one thread, feed on another);
+//!   the CLI does; `pipelined`: read on one thread, feed on another), with 95% bootstrap
+//!   intervals of CI_REPLICATES replicates when given (the page's default is 200);
 //! - `native gen-csv FILE ROWS`: write the ingest benchmark's CSV (label + 10 probabilities);
 //! - `native infer MODEL INPUT BATCH DIM...`: median time of `runtime::Session::run`, and its
 //!   mean CPU time;
@@ -95,7 +96,9 @@ fn main() {
     let args: Vec<String> = std::env::args().skip(1).filter(|a| !a.starts_with("--")).collect();
     let arg = |i: usize, d: usize| args.get(i).and_then(|a| a.parse().ok()).unwrap_or(d);
     match args.first().map(String::as_str) {
-        Some("ingest") => ingest(args.get(1).map_or("", String::as_str), args.get(2).map_or("", String::as_str)),
+        Some("ingest") => {
+            ingest(args.get(1).map_or("", String::as_str), args.get(2).map_or("", String::as_str), arg(3, 0))
+        }
         Some("infer") => infer(&args[1..]),
         Some("inspect") => inspect(args.get(1).map_or("", String::as_str), arg(2, 3)),
         Some("profile") => profile(&args[1..]),
@@ -105,7 +108,7 @@ fn main() {
     }
 }
 
-fn ingest(path: &str, mode: &str) {
+fn ingest(path: &str, mode: &str, replicates: usize) {
     let file = std::fs::File::open(path).unwrap_or_else(|e| fail(&format!("{path}: {e}")));
     let bytes = file.metadata().map_or(0, |m| m.len());
     let t = Instant::now();
@@ -121,7 +124,8 @@ fn ingest(path: &str, mode: &str) {
     };
     let pipelined = mode == "pipelined";
     let threads = mode.parse().unwrap_or_else(|_| std::thread::available_parallelism().map_or(1, |n| n.get()));
-    let options = Options { pipelined, threads: if pipelined { 1 } else { threads }, ..Options::default() };
+    let ci = (replicates > 0).then(|| CiOptions { replicates, ..CiOptions::default() });
+    let options = Options { pipelined, threads: if pipelined { 1 } else { threads }, ci, ..Options::default() };
     let report = if pipelined {
         let reader = std::io::BufReader::with_capacity(1 << 20, file);
         webeval::report::evaluate_with(path, reader, &spec, &options, &mut progress)
@@ -132,8 +136,11 @@ fn ingest(path: &str, mode: &str) {
     .unwrap_or_else(|e| fail(&e.to_string()));
     let seconds = t.elapsed().as_secs_f64();
     let accuracy = report.metrics.get("accuracy_score").cloned();
-    let out = serde_json::json!({ "seconds": seconds, "read_seconds": read, "read_cpu_seconds": read_cpu, "bytes": bytes, "rows": report.n, "threads": options.threads,
-        "peak_rss_bytes": peak_rss(), "accuracy": accuracy });
+    // FNV-1a of the report's JSON: two builds gave the same report when these match
+    let json = serde_json::to_string(&report).unwrap_or_default();
+    let fnv = json.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3));
+    let out = serde_json::json!({ "report_fnv": format!("{fnv:016x}"), "report_bytes": json.len(), "seconds": seconds, "read_seconds": read, "read_cpu_seconds": read_cpu, "bytes": bytes, "rows": report.n, "threads": options.threads,
+        "ci_replicates": replicates, "peak_rss_bytes": peak_rss(), "accuracy": accuracy });
     println!("{out}");
 }
 

@@ -216,3 +216,67 @@ fn goldens_match_scikit_learn() {
         all.iter().flat_map(|(case, expected)| MODES.iter().flat_map(|&m| check(case, expected, m))).collect();
     assert!(bad.is_empty(), "{} mismatches:\n{}", bad.len(), bad.join("\n"));
 }
+
+/// Past the score budget the sketches bin their rows a sorted batch at a time. The report
+/// must be byte-for-byte the one of binning each row as it arrives (a batch of one row), for
+/// any batch: on every scored golden case (binary, multiclass, multilabel; weights, ties;
+/// CSV, JSON Lines, .npz), without and with intervals (so each cell holds replicate weights
+/// too), on the finest grid and on the fewest cells (the grid coarsens many times, the cap
+/// crossed inside batches), read as one chunk (rows binned as they stream) and as many small
+/// chunks on two threads (each chunk's stored rows binned at a merge, sketches merged).
+#[test]
+fn sketch_batches_give_the_row_at_a_time_report() {
+    let all = goldens();
+    let ci = CiOptions { level: 0.9, replicates: 9, seed: 5 };
+    let json = |file: &str, task: Option<Task>, options: &Options| {
+        let path = fixtures().join(file);
+        let spec = ColumnSpec { task, ..ColumnSpec::default() };
+        let report = if options.threads > 1 {
+            webeval::report::evaluate_path(&path.to_string_lossy(), &spec, options, &mut |_, _| true)
+        } else {
+            let f = std::fs::File::open(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+            evaluate_with(file, f, &spec, options, &mut |_, _| true)
+        };
+        serde_json::to_string(&report.unwrap_or_else(|e| panic!("{file}: {e}"))).expect("json")
+    };
+    let (mut checked, mut coarse) = (0, 0);
+    for expected in all.values() {
+        let file = expected["file"].as_str().expect("file");
+        let task = Task::parse(expected["task"].as_str().expect("task"));
+        for (ci, sketch_bytes, chunked) in [
+            (None, None, false),
+            (None, Some(1), false),
+            (Some(ci), None, false),
+            (Some(ci), Some(1), false),
+            (Some(ci), Some(1), true),
+        ] {
+            if chunked && !file.ends_with(".csv") {
+                continue;
+            }
+            let options = |batch: usize| Options {
+                ci,
+                score_budget: Some(4),
+                sketch_bytes,
+                sketch_batch: Some(batch),
+                chunk_bytes: chunked.then_some(2000),
+                threads: if chunked { 2 } else { 1 },
+                ..Options::default()
+            };
+            let one_at_a_time = json(file, task, &options(1));
+            if !one_at_a_time.contains("\"sketch\"") {
+                break; // no scores: nothing is binned
+            }
+            coarse += usize::from(sketch_bytes.is_some());
+            for batch in [2, 7, 64, 0] {
+                let batched = json(file, task, &options(batch));
+                assert!(
+                    batched == one_at_a_time,
+                    "{file} (ci {}, sketch bytes {sketch_bytes:?}, chunked {chunked}): batch {batch} differs",
+                    ci.is_some()
+                );
+            }
+            checked += 1;
+        }
+    }
+    assert!(checked >= 150 && coarse >= 90, "{checked} sketched reports compared, {coarse} on coarse grids");
+}

@@ -681,3 +681,47 @@ fn sketched_intervals_are_seeded_cover_the_exact_value_and_shrink() {
         }
     }
 }
+
+/// Past the budget the sketches hold rows back for their next sorted batch; those rows are
+/// part of the state. An evaluation finished, merged, or sent as bytes (postcard, as chunk
+/// states cross between workers) while rows still wait gives exactly what it gives with
+/// them binned first.
+#[test]
+fn rows_waiting_for_a_sketch_batch_are_never_lost() {
+    let ci = CiOptions { level: 0.9, replicates: 8, seed: 3 };
+    for kind in SCORED {
+        let data = scored_rows(kind, 6_000, 9);
+        let half = data.len() / 2;
+        let part = |rows: &[Row], first: u64| {
+            let e = scored_evaluation(kind).with_ci(ci).with_score_budget(1000).with_sketch_batch(700);
+            let mut e = e.with_first_row(first);
+            feed(&mut e, rows, |r| r.w);
+            e
+        };
+        let (a, b) = (part(&data[..half], 0), part(&data[half..], half as u64));
+        let flushed = |e: &Evaluation| {
+            let mut e = e.clone();
+            e.flush();
+            e
+        };
+        let view = |e: &Evaluation| {
+            let f = e.finish();
+            assert!(f.sketch.is_some(), "{kind:?}: past the budget");
+            serde_json::to_string(&(&f.metrics, &f.intervals, &f.sketch)).expect("json")
+        };
+        // rows wait in both halves (3000 rows less the stored ones, in batches of 700)
+        assert!(a.sketch_bytes() > 0 && format!("{a:?}") != format!("{:?}", flushed(&a)), "{kind:?}");
+        assert_eq!(view(&a), view(&flushed(&a)), "{kind:?}: finished with rows waiting");
+        let mut want = flushed(&a);
+        want.merge(&flushed(&b));
+        let want = view(&want);
+        let mut merged = a.clone();
+        merged.merge(&b);
+        assert_eq!(view(&merged), want, "{kind:?}: merged with rows waiting on both sides");
+        let bytes = postcard::to_allocvec(&b).expect("encode");
+        let crossed: Evaluation = postcard::from_bytes(&bytes).expect("decode");
+        let mut merged = a.clone();
+        merged.merge(&crossed);
+        assert_eq!(view(&merged), want, "{kind:?}: merged after crossing as bytes");
+    }
+}

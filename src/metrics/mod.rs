@@ -96,6 +96,9 @@ pub struct Evaluation {
     /// [`Evaluation::with_sketch_bytes`].
     #[serde(default)]
     sketch_bytes: usize,
+    /// Rows binned per sorted batch (0: the default), see [`Evaluation::with_sketch_batch`].
+    #[serde(default)]
+    sketch_batch: usize,
     /// The bootstrap key of the next row, and the keys of the rows so far.
     next_key: u64,
     keys: RowKeys,
@@ -150,6 +153,7 @@ impl Evaluation {
             ci: None,
             score_budget: 0,
             sketch_bytes: 0,
+            sketch_batch: 0,
             next_key: 0,
             keys: RowKeys::default(),
             rep: Vec::new(),
@@ -210,8 +214,17 @@ impl Evaluation {
         self
     }
 
+    /// Bin at most `rows` rows per sorted batch in the sketches (0: the default,
+    /// [`sketch::BATCH_ROWS`] or fewer for wide rows; 1: row at a time). The results do not
+    /// depend on it. Call before the first update.
+    pub fn with_sketch_batch(mut self, rows: usize) -> Self {
+        self.sketch_batch = rows;
+        self.build(self.ci.map_or(0, |c| c.replicates));
+        self
+    }
+
     fn budget(&self) -> Budget {
-        Budget { scores: self.score_budget, sketch_bytes: self.sketch_bytes }
+        Budget { scores: self.score_budget, sketch_bytes: self.sketch_bytes, batch_rows: self.sketch_batch }
     }
 
     /// Bytes held by the score sketches (0 while every score is stored).
@@ -293,6 +306,18 @@ impl Evaluation {
         self.keys.push(key);
         if let Some(r) = &mut self.regression {
             r.update(truth, pred, weight);
+        }
+    }
+
+    /// Bin the rows the score sketches hold back for their next sorted batch. Reports and
+    /// merges are the same without it (they bin a copy of those rows), so this only saves
+    /// that copy: call it when no more rows come (before `finish`, a merge or an encoding).
+    pub fn flush(&mut self) {
+        if let Some(s) = &mut self.scores {
+            s.flush();
+        }
+        if let Some(m) = &mut self.multilabel {
+            m.flush();
         }
     }
 

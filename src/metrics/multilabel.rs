@@ -21,7 +21,7 @@ use super::ranking::{
     bounds_of, mean, walk_groups, weighted, Budget, MergeKeys, NamedCurve, RankingParts, SketchInfo, Sketching, Store,
     Walk, WalkResult, WalkSetup,
 };
-use super::sketch::{self, Groups, ScoreSketch};
+use super::sketch::{self, Groups, SketchSet};
 use super::sort::{self, POSITIVE};
 use super::{num, MetricMap};
 use serde::{Deserialize, Serialize};
@@ -67,7 +67,7 @@ pub struct MultilabelAccumulator {
     budget: Budget,
     /// Past the budget: one sketch per label, by truth (0/1); empty while scores are stored.
     #[serde(default)]
-    sketches: Vec<ScoreSketch>,
+    sketches: SketchSet,
     /// Per-row scratch: label order by descending score, and the row's label cells.
     #[serde(skip)]
     order: Vec<usize>,
@@ -98,20 +98,20 @@ fn ratio(num: f64, den: f64, zero: f64) -> f64 {
 }
 
 impl Sketching for MultilabelAccumulator {
-    fn sketches(&self) -> &[ScoreSketch] {
+    fn sketch_set(&self) -> &SketchSet {
         &self.sketches
     }
 
     /// One sketch per label, by truth (0/1), each row with its replicate weights
     /// regenerated from its key.
-    fn sketch_stored(&self, keys: &KeyLookup, poisson: Poisson) -> Vec<ScoreSketch> {
+    fn sketch_stored(&self, keys: &KeyLookup, poisson: Poisson) -> SketchSet {
         let k = self.k();
-        let cell = |i: usize, l: usize| Some((self.scores.get(i * k + l), u32::from(self.bit(i, l))));
+        let cell = |i: usize, l: usize| (self.scores.get(i * k + l), u32::from(self.bit(i, l)));
         let weights = self.weights.as_deref();
-        self.budget.sketch_rows(k, self.stored_rows(), self.replicates, weights, keys, poisson, &cell)
+        self.budget.sketch_rows(k, self.stored_rows(), self.replicates, weights, keys, poisson, &|_| true, &cell)
     }
 
-    fn keep(&mut self, sketches: Vec<ScoreSketch>) {
+    fn keep(&mut self, sketches: SketchSet) {
         self.truth = Vec::new();
         self.scores = Store::default();
         self.weights = None;
@@ -147,7 +147,12 @@ impl MultilabelAccumulator {
 
     /// Bytes held by the sketches (0 while the scores are stored).
     pub fn sketch_bytes(&self) -> usize {
-        self.sketches.iter().map(ScoreSketch::bytes).sum()
+        self.sketches.bytes()
+    }
+
+    /// Bin the rows waiting for the sketches (see [`SketchSet`]).
+    pub fn flush(&mut self) {
+        self.sketches.flush();
     }
 
     pub fn labels(&self) -> &[String] {
@@ -240,9 +245,7 @@ impl MultilabelAccumulator {
 
         if self.scored && self.sketched() {
             let rep = &rep[..rep.len().min(self.replicates)];
-            for (l, s) in self.sketches.iter_mut().enumerate() {
-                s.add(scores.get(l).copied().unwrap_or(f64::NAN), u32::from(is(truth, l)), weight, rep);
-            }
+            self.sketches.push(&|l| (scores.get(l).copied().unwrap_or(f64::NAN), u32::from(is(truth, l))), weight, rep);
         } else if self.scored {
             let words = self.words();
             let at = self.truth.len();
@@ -352,8 +355,9 @@ impl MultilabelAccumulator {
             || (self.stored_rows() + other.stored_rows()) * self.k() > self.budget.scores();
         if self.scored && other.scored && sketching {
             let theirs = keys.both_sketched(self, other);
+            let sketches = self.sketches.get_mut();
             for (j, sk) in theirs.iter().enumerate() {
-                if let Some(mine) = to[j].and_then(|l| self.sketches.get_mut(l)) {
+                if let Some(mine) = to[j].and_then(|l| sketches.get_mut(l)) {
                     mine.merge(sk, &[]);
                 }
             }
@@ -515,8 +519,9 @@ impl MultilabelAccumulator {
             }
             per_label.push(res);
         };
+        let sketches = self.sketches.get();
         let (micro, bounds) = if self.sketched() {
-            let groups: Vec<Groups> = self.sketches.iter().map(|s| s.groups(&|t| Some(t == 1))).collect();
+            let groups: Vec<Groups> = sketches.iter().map(|s| s.groups(&|t| Some(t == 1))).collect();
             for (l, g) in groups.iter().enumerate() {
                 record(l, walk_groups(g, false, full));
             }
@@ -549,7 +554,7 @@ impl MultilabelAccumulator {
                 micro: (micro.roc_auc, micro.average_precision),
                 pairs: None,
             };
-            SketchInfo::new(self.budget.scores(), &self.sketches, parts.metrics())
+            SketchInfo::new(self.budget.scores(), &sketches, parts.metrics())
         });
         (curves, sketch)
     }

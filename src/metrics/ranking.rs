@@ -11,7 +11,7 @@
 //! sklearn's `roc_curve` and `precision_recall_curve`: one point per distinct threshold.
 
 use super::ci::{KeyLookup, Poisson, RowKeys};
-use super::sketch::{self, Groups, ScoreSketch};
+use super::sketch::{self, Groups, ScoreSketch, SketchSet};
 use super::sort::{self, Item, POSITIVE};
 use super::threshold::ThresholdExplorer;
 use super::{num, MetricMap};
@@ -128,7 +128,7 @@ pub struct ScoreAccumulator {
     /// Past the budget: one sketch (binary, by label id) or one per column (per-class, by
     /// the truth's column); empty while the scores are stored.
     #[serde(default)]
-    sketches: Vec<ScoreSketch>,
+    sketches: SketchSet,
 }
 
 /// Scores stored for exact ROC-AUC / AP before the binned sketch takes over (f32 score and
@@ -138,11 +138,15 @@ pub const DEFAULT_SCORE_BUDGET: usize = 1 << 26;
 pub const DEFAULT_SKETCH_BYTES: usize = 1 << 27;
 
 /// Most scores stored for the exact ranking metrics, and most bytes of the sketches that take
-/// over past them (0: [`DEFAULT_SCORE_BUDGET`], [`DEFAULT_SKETCH_BYTES`]).
+/// over past them (0: [`DEFAULT_SCORE_BUDGET`], [`DEFAULT_SKETCH_BYTES`]); rows binned per
+/// sorted batch (0: [`sketch::BATCH_ROWS`] or fewer, see [`SketchSet::new`]; the result does
+/// not depend on it).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
 pub struct Budget {
     pub scores: usize,
     pub sketch_bytes: usize,
+    #[serde(default)]
+    pub batch_rows: usize,
 }
 
 impl Budget {
@@ -150,9 +154,16 @@ impl Budget {
         nonzero(self.scores, DEFAULT_SCORE_BUDGET)
     }
 
-    /// `count` sketches sharing the sketch bytes, filled with `rows` stored rows, each with
-    /// its replicate weights regenerated from its key; `cell(row, c)`: sketch `c`'s score
-    /// and label id of that row (`None`: left out).
+    /// `count` empty sketches sharing the sketch bytes.
+    pub(super) fn sketch_set(&self, count: usize, replicates: usize) -> SketchSet {
+        let bytes = nonzero(self.sketch_bytes, DEFAULT_SKETCH_BYTES) / count.max(1);
+        SketchSet::new(count, replicates, bytes, self.batch_rows)
+    }
+
+    /// `count` sketches filled with `rows` stored rows (those `keep` keeps), each with its
+    /// replicate weights regenerated from its key; `cell(row, c)`: sketch `c`'s score and
+    /// label id of that row. Binned in sorted batches, so a switch to the sketch (the whole
+    /// store at once) costs about a sort of the stored scores.
     #[allow(clippy::too_many_arguments)]
     pub(super) fn sketch_rows(
         &self,
@@ -162,23 +173,20 @@ impl Budget {
         weights: Option<&[f64]>,
         keys: &KeyLookup,
         poisson: Poisson,
-        cell: &dyn Fn(usize, usize) -> Option<(f64, u32)>,
-    ) -> Vec<ScoreSketch> {
-        let bytes = nonzero(self.sketch_bytes, DEFAULT_SKETCH_BYTES) / count.max(1);
-        let mut sk: Vec<ScoreSketch> = (0..count).map(|_| ScoreSketch::new(replicates, bytes)).collect();
+        keep: &dyn Fn(usize) -> bool,
+        cell: &dyn Fn(usize, usize) -> (f64, u32),
+    ) -> SketchSet {
+        let mut set = self.sketch_set(count, replicates);
         let mut rep = vec![0.0; replicates];
-        for i in 0..rows {
+        for i in (0..rows).filter(|&i| keep(i)) {
             let w = weights.map_or(1.0, |w| w[i]);
             if replicates > 0 {
                 poisson.fill(keys.key(i), w, &mut rep);
             }
-            for (c, s) in sk.iter_mut().enumerate() {
-                if let Some((score, label)) = cell(i, c) {
-                    s.add(score, label, w, &rep);
-                }
-            }
+            set.push(&|c| cell(i, c), w, &rep);
         }
-        sk
+        set.flush();
+        set
     }
 }
 
@@ -191,14 +199,14 @@ pub struct MergeKeys<'a> {
 
 /// An accumulator that stores scores until its budget, then sketches them.
 pub(super) trait Sketching {
-    fn sketches(&self) -> &[ScoreSketch];
+    fn sketch_set(&self) -> &SketchSet;
     /// The stored rows (their keys: `keys`) as sketches.
-    fn sketch_stored(&self, keys: &KeyLookup, poisson: Poisson) -> Vec<ScoreSketch>;
+    fn sketch_stored(&self, keys: &KeyLookup, poisson: Poisson) -> SketchSet;
     /// Drop the stored rows and keep `sketches` instead (from now on every row goes there).
-    fn keep(&mut self, sketches: Vec<ScoreSketch>);
+    fn keep(&mut self, sketches: SketchSet);
 
     fn sketched(&self) -> bool {
-        !self.sketches().is_empty()
+        !self.sketch_set().is_empty()
     }
 
     /// Move the stored rows into sketches.
@@ -216,9 +224,9 @@ impl MergeKeys<'_> {
             mine.switch_to_sketch(&self.mine.lookup(), self.poisson);
         }
         if other.sketched() {
-            Cow::Borrowed(other.sketches())
+            other.sketch_set().get()
         } else {
-            Cow::Owned(other.sketch_stored(&self.theirs.lookup(), self.poisson))
+            Cow::Owned(other.sketch_stored(&self.theirs.lookup(), self.poisson).into_vec())
         }
     }
 }
@@ -255,23 +263,24 @@ pub(super) fn nonzero(v: usize, default: usize) -> usize {
 }
 
 impl Sketching for ScoreAccumulator {
-    fn sketches(&self) -> &[ScoreSketch] {
+    fn sketch_set(&self) -> &SketchSet {
         &self.sketches
     }
 
     /// One sketch (binary) or one per column, each row with its replicate weights
     /// regenerated from its key (`keys`: the stored rows' keys).
-    fn sketch_stored(&self, keys: &KeyLookup, poisson: Poisson) -> Vec<ScoreSketch> {
+    fn sketch_stored(&self, keys: &KeyLookup, poisson: Poisson) -> SketchSet {
         let k = self.k;
         let truth = &self.truth;
         // per-class: rows whose truth has no column are left out, as in the exact walks
-        let cell =
-            |i: usize, c: usize| (k == 1 || (truth[i] as usize) < k).then(|| (self.scores.get(i * k + c), truth[i]));
+        let keep = |i: usize| k == 1 || (truth[i] as usize) < k;
+        let cell = |i: usize, c: usize| (self.scores.get(i * k + c), truth[i]);
         let count = if k == 1 { 1 } else { k };
-        self.budget.sketch_rows(count, truth.len(), self.replicates, self.weights.as_deref(), keys, poisson, &cell)
+        let weights = self.weights.as_deref();
+        self.budget.sketch_rows(count, truth.len(), self.replicates, weights, keys, poisson, &keep, &cell)
     }
 
-    fn keep(&mut self, sketches: Vec<ScoreSketch>) {
+    fn keep(&mut self, sketches: SketchSet) {
         self.truth = Vec::new();
         self.scores = Store::default();
         self.weights = None;
@@ -352,7 +361,12 @@ impl ScoreAccumulator {
 
     /// Bytes held by the sketches (0 while the scores are stored).
     pub fn sketch_bytes(&self) -> usize {
-        self.sketches.iter().map(ScoreSketch::bytes).sum()
+        self.sketches.bytes()
+    }
+
+    /// Bin the rows waiting for the sketches (see [`SketchSet`]).
+    pub fn flush(&mut self) {
+        self.sketches.flush();
     }
 
     /// One row. `truth`: the label id (binary) or column (per-class, NO_COLUMN when none);
@@ -363,13 +377,12 @@ impl ScoreAccumulator {
         let rep = &rep[..rep.len().min(self.replicates)];
         if self.sketched() {
             let score = |c: usize| scores.get(c).copied().unwrap_or(f64::NAN);
+            if self.k == 1 || (truth as usize) < self.k {
+                self.sketches.push(&|c| (score(c), truth), weight, rep);
+            }
             if self.k == 1 {
-                self.sketches[0].add(score(0), truth, weight, rep);
                 self.sum_binary(truth as usize, score(0), weight, rep);
             } else if (truth as usize) < self.k {
-                for (c, s) in self.sketches.iter_mut().enumerate() {
-                    s.add(score(c), truth, weight, rep);
-                }
                 self.sum_per_class(truth as usize, scores, weight, rep);
             }
             return;
@@ -481,11 +494,12 @@ impl ScoreAccumulator {
         self.merge_sums(other, label_map);
         if self.sketched() || other.sketched() || (self.truth.len() + other.truth.len()) * k > self.budget() {
             let theirs = keys.both_sketched(self, other);
+            let sketches = self.sketches.get_mut();
             if k == 1 {
-                self.sketches[0].merge(&theirs[0], label_map);
+                sketches[0].merge(&theirs[0], label_map);
             } else {
                 for (j, sk) in theirs.iter().enumerate() {
-                    if let Some(mine) = to.get(j).and_then(|&c| self.sketches.get_mut(c as usize)) {
+                    if let Some(mine) = to.get(j).and_then(|&c| sketches.get_mut(c as usize)) {
                         mine.merge(sk, &to);
                     }
                 }
@@ -601,7 +615,8 @@ impl ScoreAccumulator {
     /// from the bins, with the point's error bounds.
     fn finish_sketch(&self, names: &[String], classes: &[String], full: bool) -> ScoreReport {
         let (pos_id, _) = self.binary_totals(names, classes);
-        let groups = self.sketches[0].groups(&|l| Some(l == pos_id));
+        let sketches = self.sketches.get();
+        let groups = sketches[0].groups(&|l| Some(l == pos_id));
         let totals: Vec<(f64, f64)> = (0..groups.width).map(|r| groups.totals(r)).collect();
         let results = walk_groups(&groups, true, full);
         let mut report = self.binary_report(names, classes, results, &totals, full);
@@ -610,12 +625,8 @@ impl ScoreAccumulator {
         error_bound.insert(RANKING_KEYS[0].into(), num(b.roc_auc));
         error_bound.insert(partial_key(), num(b.partial_roc_auc));
         error_bound.insert(RANKING_KEYS[1].into(), num(b.average_precision));
-        report.sketch = Some(self.sketch_info(error_bound));
+        report.sketch = Some(SketchInfo::new(self.budget(), &sketches, error_bound));
         report
-    }
-
-    fn sketch_info(&self, error_bound: MetricMap) -> SketchInfo {
-        SketchInfo::new(self.budget(), &self.sketches, error_bound)
     }
 
     fn binary_report(
@@ -790,7 +801,8 @@ impl ScoreAccumulator {
     fn finish_multiclass_sketch(&self, full: bool) -> ScoreReport {
         let k = self.k;
         let col = |cls: usize| self.by_rank[cls];
-        let groups = |cls: usize, role: &dyn Fn(u32) -> Option<bool>| self.sketches[col(cls)].groups(role);
+        let sketches = self.sketches.get();
+        let groups = |cls: usize, role: &dyn Fn(u32) -> Option<bool>| sketches[col(cls)].groups(role);
         let ovr_groups: Vec<Groups> =
             (0..k).map(|cls| groups(cls, &|l| ((l as usize) < k).then_some(l as usize == col(cls)))).collect();
         let mut curves = Vec::new();
@@ -829,7 +841,7 @@ impl ScoreAccumulator {
             micro: (micro_bounds.roc_auc, micro_bounds.average_precision),
             pairs: point.pairs.map(|(_, w)| (pair_bounds, w)),
         };
-        report.sketch = Some(self.sketch_info(bounds.metrics()));
+        report.sketch = Some(SketchInfo::new(self.budget(), &sketches, bounds.metrics()));
         report
     }
 

@@ -27,10 +27,20 @@
 //!
 //! An average of such metrics (macro, weighted by exact supports, one-vs-one) is within the
 //! same average of their bounds.
+//!
+//! Rows are binned a batch at a time ([`SketchSet`]): one cell per score at random in
+//! megabytes of cells cost two dependent cache misses a score (the index, then the weights),
+//! so a batch is stable-sorted by (label, bin) and walked against an index kept in the same
+//! order, and cells are met in order. The result is bit-for-bit the row-at-a-time one: new
+//! cells are numbered in order of their first row, the rows of a cell are added in arrival
+//! order (the same float sums), and a batch that would pass the cell cap is cut after the row
+//! that passes it, so the grid coarsens at the same row. A merge is a batch of the other
+//! sketch's cells; coarsening walks the index, in which the cells that become one are
+//! neighbours.
 
-use super::sort;
+use super::sort::{self, Item};
 use serde::{Deserialize, Serialize};
-use std::collections::HashMap;
+use std::borrow::Cow;
 
 /// Mantissa bits kept in a bin on the finest grid: bins are 2^-15 of the score wide
 /// (relative).
@@ -43,6 +53,12 @@ const MAX_COARSE: u32 = 23;
 const CELL_BYTES: usize = 40;
 /// The fewest cells any sketch may hold, whatever its byte budget.
 const MIN_CELLS: usize = 64;
+/// Most rows a [`SketchSet`] holds before binning them, and most bytes they may take (at
+/// most a 32nd of the sketches' own bytes).
+pub const BATCH_ROWS: usize = 1 << 14;
+const BATCH_BYTES: usize = 4 << 20;
+/// A run of a batch whose cell is not in the sketch yet.
+const NEW: u32 = u32::MAX;
 
 /// Weighted rows (point and each replicate) and row counts per (bin, label id).
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -58,9 +74,161 @@ pub struct ScoreSketch {
     weights: Vec<f64>,
     counts: Vec<u64>,
     rows: u64,
-    /// Cell by (bin, label); rebuilt from `cells` when missing (after deserialising).
+    /// (label << 32 | bin, cell) of every cell, ascending; rebuilt from `cells` when missing
+    /// (after deserialising).
     #[serde(skip)]
-    index: HashMap<(u32, u32), u32, foldhash::fast::FixedState>,
+    index: Vec<(u64, u32)>,
+}
+
+/// Cells in (label, bin) order: the order of a sorted batch.
+#[inline]
+fn cell_key(bin: u32, label: u32) -> u64 {
+    u64::from(label) << 32 | u64::from(bin)
+}
+
+/// A key `shift` bits coarser in its bin.
+#[inline]
+fn coarser(key: u64, shift: u32) -> u64 {
+    key & !0xFFFF_FFFF | u64::from((key as u32) >> shift)
+}
+
+/// The first position at or after `from` whose key is at least `key` (`index` ascending):
+/// a galloping search, as a sorted batch moves forward through the index.
+#[inline]
+fn seek(index: &[(u64, u32)], from: usize, key: u64) -> usize {
+    let rest = &index[from.min(index.len())..];
+    let mut bound = 1;
+    while bound <= rest.len() && rest[bound - 1].0 < key {
+        bound *= 2;
+    }
+    let lo = bound / 2;
+    let hi = bound.min(rest.len());
+    from + lo + rest[lo..hi].partition_point(|e| e.0 < key)
+}
+
+/// Equal keys of a sorted batch (`start..end`) and their cell ([`NEW`] if none yet).
+#[derive(Debug, Clone, Copy)]
+struct Run {
+    start: u32,
+    end: u32,
+    cell: u32,
+    fresh: bool,
+}
+
+/// A sorted batch's buffers, reused between batches.
+#[derive(Debug, Clone, Default)]
+pub struct Scratch {
+    sorted: Vec<Item>,
+    spare: Vec<Item>,
+}
+
+/// The sketches of a layout's score columns (each row has one cell in every sketch), fed a
+/// batch of rows at a time. Rows wait here until [`BATCH_ROWS`] (or [`BATCH_BYTES`]) of
+/// them are held, then each sketch bins them as one sorted batch. The waiting rows are part
+/// of the state: they are serialised with it, and the sketches are only reachable through
+/// [`SketchSet::get`] (a flushed copy when rows wait) or [`SketchSet::get_mut`] (flushes
+/// first), so no reader can miss them; [`SketchSet::flush`] saves the copy.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct SketchSet {
+    sketches: Vec<ScoreSketch>,
+    replicates: usize,
+    /// Most rows waiting (0: the default).
+    batch: usize,
+    /// Per waiting row: its weight, its `replicates` replicate weights, and its
+    /// [`ScoreSketch::row_key`] in each sketch.
+    weights: Vec<f64>,
+    rep: Vec<f64>,
+    keys: Vec<u64>,
+    #[serde(skip)]
+    scratch: Scratch,
+}
+
+impl SketchSet {
+    /// `count` sketches keeping `replicates` replicate weights, of about `bytes` each;
+    /// `batch`: most rows binned at once (0: [`BATCH_ROWS`], fewer when rows are wide or
+    /// the sketches small).
+    pub fn new(count: usize, replicates: usize, bytes: usize, batch: usize) -> Self {
+        let row_bytes = 8 * (1 + replicates + count);
+        let most = BATCH_BYTES.min(bytes.saturating_mul(count) / 32);
+        let batch = if batch == 0 { (most / row_bytes).clamp(64, BATCH_ROWS) } else { batch };
+        SketchSet {
+            sketches: (0..count).map(|_| ScoreSketch::new(replicates, bytes)).collect(),
+            replicates,
+            batch,
+            ..Self::default()
+        }
+    }
+
+    /// No sketches (the scores are still stored).
+    pub fn is_empty(&self) -> bool {
+        self.sketches.is_empty()
+    }
+
+    /// One row: `cell(c)` is its score and label id in sketch `c`, `rep` its weight in each
+    /// replicate (missing ones count as 0, extra ones are ignored).
+    #[inline]
+    pub fn push(&mut self, cell: &dyn Fn(usize) -> (f64, u32), weight: f64, rep: &[f64]) {
+        for c in 0..self.sketches.len() {
+            let (score, label) = cell(c);
+            self.keys.push(ScoreSketch::row_key(score, label));
+        }
+        self.weights.push(weight);
+        let r = self.replicates;
+        let have = rep.len().min(r);
+        self.rep.extend_from_slice(&rep[..have]);
+        self.rep.resize(self.rep.len() + r - have, 0.0);
+        if self.weights.len() >= self.batch.max(1) {
+            self.flush();
+        }
+    }
+
+    /// Bin the waiting rows.
+    pub fn flush(&mut self) {
+        let rows = self.weights.len();
+        if rows == 0 {
+            return;
+        }
+        let count = self.sketches.len();
+        let mut items = Vec::with_capacity(rows);
+        for (c, sketch) in self.sketches.iter_mut().enumerate() {
+            items.clear();
+            items.extend((0..rows).map(|r| Item { key: self.keys[r * count + c], payload: r as u32 }));
+            sketch.add_rows(&items, &self.weights, &self.rep, &mut self.scratch);
+        }
+        self.weights.clear();
+        self.rep.clear();
+        self.keys.clear();
+    }
+
+    /// The sketches with every row in (a flushed copy while rows wait).
+    pub fn get(&self) -> Cow<'_, [ScoreSketch]> {
+        if self.weights.is_empty() {
+            Cow::Borrowed(&self.sketches)
+        } else {
+            let mut copy = self.clone();
+            copy.flush();
+            Cow::Owned(copy.sketches)
+        }
+    }
+
+    /// The sketches, every waiting row binned first.
+    pub fn get_mut(&mut self) -> &mut [ScoreSketch] {
+        self.flush();
+        &mut self.sketches
+    }
+
+    /// The sketches, every waiting row binned.
+    pub fn into_vec(mut self) -> Vec<ScoreSketch> {
+        self.flush();
+        self.sketches
+    }
+
+    /// Bytes held, waiting rows included.
+    pub fn bytes(&self) -> usize {
+        self.sketches.iter().map(ScoreSketch::bytes).sum::<usize>()
+            + (self.weights.capacity() + self.rep.capacity() + self.keys.capacity()) * 8
+            + (self.scratch.sorted.capacity() + self.scratch.spare.capacity()) * 16
+    }
 }
 
 /// One bin in descending score order: its lowest score, positive / negative weight and rows.
@@ -107,41 +275,153 @@ impl ScoreSketch {
         sort::f32_of_key(((u64::from(bin) + 1) << (SHIFT + coarse)) - (1 << 32))
     }
 
-    fn reindex(&mut self) {
-        self.index.clear();
-        for (i, &c) in self.cells.iter().enumerate() {
-            self.index.insert(c, i as u32);
-        }
-    }
-
-    /// The cell of `key`, created empty if new.
-    fn slot(&mut self, key: (u32, u32)) -> usize {
+    /// The index, rebuilt if it does not hold every cell (a new or deserialised sketch).
+    fn ensure_index(&mut self) {
         if self.index.len() != self.cells.len() {
-            self.reindex();
+            self.index = self.cells.iter().enumerate().map(|(i, &(b, l))| (cell_key(b, l), i as u32)).collect();
+            self.index.sort_unstable();
         }
-        let next = self.cells.len() as u32;
-        let i = *self.index.entry(key).or_insert(next);
-        if i == next {
-            self.cells.push(key);
-            self.weights.resize(self.weights.len() + self.width, 0.0);
-            self.counts.push(0);
-        }
-        i as usize
     }
 
-    /// One row: its score, label id, weight and its weight in each replicate (`rep`, at
-    /// most `width - 1` used; missing ones count as 0).
-    pub fn add(&mut self, score: f64, label: u32, weight: f64, rep: &[f64]) {
-        let i = self.slot((Self::bin_at(score, self.coarse), label));
-        let w = &mut self.weights[i * self.width..(i + 1) * self.width];
-        w[0] += weight;
-        for (a, &x) in w[1..].iter_mut().zip(rep) {
-            *a += x;
+    /// Rows binned in arrival order: `items` hold each row's (label << 32 | finest-grid
+    /// bin) and its row number in `weights` (ascending), `rep` its replicate weights
+    /// (`width - 1` a row). The same cells, weights and grid as adding the rows one at a
+    /// time.
+    pub fn add_rows(&mut self, items: &[Item], weights: &[f64], rep: &[f64], scratch: &mut Scratch) {
+        self.rows += items.len() as u64;
+        let r = self.width - 1;
+        self.absorb(items, 0, true, scratch, &mut |row, w, count| {
+            let row = row as usize;
+            w[0] += weights[row];
+            for (a, x) in w[1..].iter_mut().zip(&rep[row * r..(row + 1) * r]) {
+                *a += x;
+            }
+            *count += 1;
+        });
+    }
+
+    /// Add `items` (keys on the grid `grid` bits coarser than the finest, payloads
+    /// ascending in arrival order) as one pass in arrival order would: `add(payload, cell
+    /// weights, cell rows)` is called for each item, a cell's items in arrival order, and
+    /// new cells are numbered in order of their first item. With `capped`, the grid
+    /// coarsens after the item that passes the cap, as row-at-a-time adding does.
+    fn absorb<F>(&mut self, items: &[Item], grid: u32, capped: bool, scratch: &mut Scratch, add: &mut F)
+    where
+        F: FnMut(u32, &mut [f64], &mut u64),
+    {
+        let mut rest = items;
+        while !rest.is_empty() {
+            let shift = self.coarse.saturating_sub(grid);
+            let sorted = &mut scratch.sorted;
+            sorted.clear();
+            sorted.extend(rest.iter().map(|it| Item { key: coarser(it.key, shift), payload: it.payload }));
+            sort::sort_items_stable(sorted, &mut scratch.spare);
+            self.ensure_index();
+            let mut runs = self.resolve(sorted);
+            let new = runs.iter().filter(|r| r.fresh).count();
+            if capped && self.coarse < MAX_COARSE && self.cells.len() + new > self.cap {
+                // one at a time, the row that makes cap + 1 cells is the last on this grid
+                let mut firsts: Vec<u32> = Vec::with_capacity(new);
+                firsts.extend(runs.iter().filter(|r| r.fresh).map(|r| sorted[r.start as usize].payload));
+                let nth = self.cap.saturating_sub(self.cells.len());
+                let (_, &mut last, _) = firsts.select_nth_unstable(nth);
+                sorted.retain(|it| it.payload <= last);
+                let mut runs = self.resolve(sorted);
+                let sorted = std::mem::take(&mut scratch.sorted);
+                self.apply(&sorted, &mut runs, add);
+                scratch.sorted = sorted;
+                self.fit();
+                rest = &rest[rest.partition_point(|it| it.payload <= last)..];
+                continue;
+            }
+            let sorted = std::mem::take(&mut scratch.sorted);
+            self.apply(&sorted, &mut runs, add);
+            scratch.sorted = sorted;
+            break;
         }
-        self.counts[i] += 1;
-        self.rows += 1;
-        if self.cells.len() > self.cap {
-            self.fit();
+    }
+
+    /// The runs of equal keys in `sorted` and their cells, found by walking the index
+    /// forward.
+    fn resolve(&self, sorted: &[Item]) -> Vec<Run> {
+        let mut runs = Vec::new();
+        let (mut at, mut s) = (0, 0);
+        while s < sorted.len() {
+            let key = sorted[s].key;
+            let mut e = s + 1;
+            while e < sorted.len() && sorted[e].key == key {
+                e += 1;
+            }
+            at = seek(&self.index, at, key);
+            let cell = match self.index.get(at) {
+                Some(&(k, i)) if k == key => i,
+                _ => NEW,
+            };
+            runs.push(Run { start: s as u32, end: e as u32, cell, fresh: cell == NEW });
+            s = e;
+        }
+        runs
+    }
+
+    /// Create the new cells of `runs` (numbered in order of their first item), then add
+    /// every run's items to its cell.
+    fn apply<F>(&mut self, sorted: &[Item], runs: &mut [Run], add: &mut F)
+    where
+        F: FnMut(u32, &mut [f64], &mut u64),
+    {
+        let mut fresh: Vec<(u32, u32)> = (0..runs.len() as u32)
+            .filter(|&r| runs[r as usize].fresh)
+            .map(|r| (sorted[runs[r as usize].start as usize].payload, r))
+            .collect();
+        if !fresh.is_empty() {
+            // in order of their first item: by a table of payloads when they are many
+            let range = sorted.iter().map(|it| it.payload).max().map_or(0, |m| m as usize + 1);
+            if fresh.len() * 16 >= range {
+                let mut by_first = vec![NEW; range];
+                for &(first, r) in &fresh {
+                    by_first[first as usize] = r;
+                }
+                fresh.clear();
+                fresh.extend(by_first.iter().filter(|&&r| r != NEW).map(|&r| (0, r)));
+            } else {
+                fresh.sort_unstable();
+            }
+            for &(_, r) in &fresh {
+                let run = &mut runs[r as usize];
+                let key = sorted[run.start as usize].key;
+                run.cell = self.cells.len() as u32;
+                self.cells.push((key as u32, (key >> 32) as u32));
+            }
+            self.weights.resize(self.cells.len() * self.width, 0.0);
+            self.counts.resize(self.cells.len(), 0);
+            let added: Vec<(u64, u32)> =
+                runs.iter().filter(|r| r.fresh).map(|r| (sorted[r.start as usize].key, r.cell)).collect();
+            self.insert_index(&added);
+        }
+        let w = self.width;
+        for run in runs.iter() {
+            let i = run.cell as usize;
+            let (cell, count) = (&mut self.weights[i * w..(i + 1) * w], &mut self.counts[i]);
+            for it in &sorted[run.start as usize..run.end as usize] {
+                add(it.payload, cell, count);
+            }
+        }
+    }
+
+    /// Merge `added` (ascending, keys not in the index) into the index.
+    fn insert_index(&mut self, added: &[(u64, u32)]) {
+        let old = self.index.len();
+        self.index.resize(old + added.len(), (0, 0));
+        let (mut i, mut j) = (old, added.len());
+        while j > 0 {
+            let k = i + j - 1;
+            if i > 0 && self.index[i - 1].0 > added[j - 1].0 {
+                self.index[k] = self.index[i - 1];
+                i -= 1;
+            } else {
+                self.index[k] = added[j - 1];
+                j -= 1;
+            }
         }
     }
 
@@ -152,43 +432,79 @@ impl ScoreSketch {
         }
     }
 
-    /// Move to the grid `coarse` bits coarser than the finest (at least the current one).
+    /// Move to the grid `coarse` bits coarser than the finest (at least the current one):
+    /// the old cells, in order, into the new grid's. The index is in (label, bin) order, so
+    /// the old cells that become one new cell are neighbours in it: one walk, no sort.
     fn regrid(&mut self, coarse: u32) {
-        let shift = coarse.saturating_sub(self.coarse);
-        if shift == 0 {
+        if coarse <= self.coarse {
             return;
         }
+        let shift = coarse - self.coarse;
+        self.ensure_index();
         let old = std::mem::take(self);
         *self = ScoreSketch { width: old.width, cap: old.cap, coarse, rows: old.rows, ..Self::default() };
-        for (i, &(b, l)) in old.cells.iter().enumerate() {
-            let j = self.slot((b >> shift, l));
-            for (a, x) in self.weights[j * old.width..(j + 1) * old.width]
-                .iter_mut()
-                .zip(&old.weights[i * old.width..(i + 1) * old.width])
-            {
-                *a += x;
+        // old cells in index order, then each new cell's old cells in their own order
+        let mut members: Vec<u32> = old.index.iter().map(|&(_, i)| i).collect();
+        let mut groups: Vec<(u64, u32, u32)> = Vec::new();
+        let mut s = 0;
+        while s < members.len() {
+            let key = coarser(old.index[s].0, shift);
+            let mut e = s + 1;
+            while e < members.len() && coarser(old.index[e].0, shift) == key {
+                e += 1;
             }
-            self.counts[j] += old.counts[i];
+            members[s..e].sort_unstable();
+            groups.push((key, s as u32, e as u32));
+            s = e;
+        }
+        // new cells numbered in order of their first old cell
+        let mut by_first = vec![NEW; old.cells.len()];
+        for (g, &(_, s, _)) in groups.iter().enumerate() {
+            by_first[members[s as usize] as usize] = g as u32;
+        }
+        let mut cell_of = vec![0u32; groups.len()];
+        for &g in by_first.iter().filter(|&&g| g != NEW) {
+            let key = groups[g as usize].0;
+            cell_of[g as usize] = self.cells.len() as u32;
+            self.cells.push((key as u32, (key >> 32) as u32));
+        }
+        let w = old.width;
+        self.weights = vec![0.0; self.cells.len() * w];
+        self.counts = vec![0; self.cells.len()];
+        self.index = groups.iter().zip(&cell_of).map(|(&(key, _, _), &c)| (key, c)).collect();
+        for (&(_, s, e), &j) in groups.iter().zip(&cell_of) {
+            let j = j as usize;
+            for &i in &members[s as usize..e as usize] {
+                let i = i as usize;
+                for (a, x) in self.weights[j * w..(j + 1) * w].iter_mut().zip(&old.weights[i * w..(i + 1) * w]) {
+                    *a += x;
+                }
+                self.counts[j] += old.counts[i];
+            }
         }
     }
 
     /// Add `other`, whose label id `i` is our `map[i]`. Replicates are added only when both
     /// keep the same number (replicates drawn differently cannot be combined).
     pub fn merge(&mut self, other: &ScoreSketch, map: &[u32]) {
+        let scratch = &mut Scratch::default();
         let coarse = self.coarse.max(other.coarse);
         self.regrid(coarse);
-        let shift = coarse - other.coarse;
         let take = if other.width == self.width { self.width } else { 1 };
-        for (i, &(b, l)) in other.cells.iter().enumerate() {
-            let l = map.get(l as usize).copied().unwrap_or(l);
-            let j = self.slot((b >> shift, l));
-            for (a, x) in
-                self.weights[j * self.width..j * self.width + take].iter_mut().zip(&other.weights[i * other.width..])
-            {
+        let items: Vec<Item> = other
+            .cells
+            .iter()
+            .enumerate()
+            .map(|(i, &(b, l))| Item { key: cell_key(b, map.get(l as usize).copied().unwrap_or(l)), payload: i as u32 })
+            .collect();
+        let ow = other.width;
+        self.absorb(&items, other.coarse, false, scratch, &mut |i, cell, count| {
+            let i = i as usize;
+            for (a, x) in cell[..take].iter_mut().zip(&other.weights[i * ow..]) {
                 *a += x;
             }
-            self.counts[j] += other.counts[i];
-        }
+            *count += other.counts[i];
+        });
         self.rows += other.rows;
         self.fit();
     }
@@ -213,6 +529,12 @@ impl ScoreSketch {
             + self.weights.capacity() * 8
             + self.counts.capacity() * 8
             + self.index.capacity() * 16
+    }
+
+    /// The finest-grid key of a score in cell `label` (for [`Self::add_rows`]).
+    #[inline]
+    pub fn row_key(score: f64, label: u32) -> u64 {
+        cell_key(Self::bin(score), label)
     }
 
     /// The bins in descending score order; `role(label id)` says whether a label's rows are
@@ -361,6 +683,208 @@ pub fn bounds(groups: &[Group], max_fpr: f64) -> Bounds {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::collections::HashMap;
+
+    /// The sketch as it was before batches: one row at a time through a hash index (the
+    /// reference the batched sketch must equal bit for bit).
+    #[derive(Debug, Clone)]
+    struct OneAtATime {
+        width: usize,
+        cap: usize,
+        coarse: u32,
+        cells: Vec<(u32, u32)>,
+        weights: Vec<f64>,
+        counts: Vec<u64>,
+        rows: u64,
+        index: HashMap<(u32, u32), u32>,
+    }
+
+    impl OneAtATime {
+        fn new(replicates: usize, bytes: usize) -> Self {
+            let s = ScoreSketch::new(replicates, bytes);
+            OneAtATime {
+                width: s.width,
+                cap: s.cap,
+                coarse: 0,
+                cells: Vec::new(),
+                weights: Vec::new(),
+                counts: Vec::new(),
+                rows: 0,
+                index: HashMap::new(),
+            }
+        }
+
+        fn slot(&mut self, key: (u32, u32)) -> usize {
+            let next = self.cells.len() as u32;
+            let i = *self.index.entry(key).or_insert(next);
+            if i == next {
+                self.cells.push(key);
+                self.weights.resize(self.weights.len() + self.width, 0.0);
+                self.counts.push(0);
+            }
+            i as usize
+        }
+
+        fn add(&mut self, score: f64, label: u32, weight: f64, rep: &[f64]) {
+            let i = self.slot((ScoreSketch::bin_at(score, self.coarse), label));
+            let w = &mut self.weights[i * self.width..(i + 1) * self.width];
+            w[0] += weight;
+            for (a, &x) in w[1..].iter_mut().zip(rep) {
+                *a += x;
+            }
+            self.counts[i] += 1;
+            self.rows += 1;
+            if self.cells.len() > self.cap {
+                self.fit();
+            }
+        }
+
+        fn fit(&mut self) {
+            while self.cells.len() > self.cap && self.coarse < MAX_COARSE {
+                self.regrid(self.coarse + 1);
+            }
+        }
+
+        fn regrid(&mut self, coarse: u32) {
+            let shift = coarse.saturating_sub(self.coarse);
+            if shift == 0 {
+                return;
+            }
+            let old = self.clone();
+            *self = OneAtATime { coarse, rows: old.rows, ..OneAtATime::new(old.width - 1, 0) };
+            self.cap = old.cap;
+            for (i, &(b, l)) in old.cells.iter().enumerate() {
+                let j = self.slot((b >> shift, l));
+                for (a, x) in self.weights[j * old.width..(j + 1) * old.width]
+                    .iter_mut()
+                    .zip(&old.weights[i * old.width..(i + 1) * old.width])
+                {
+                    *a += x;
+                }
+                self.counts[j] += old.counts[i];
+            }
+        }
+
+        fn merge(&mut self, other: &OneAtATime, map: &[u32]) {
+            let coarse = self.coarse.max(other.coarse);
+            self.regrid(coarse);
+            let shift = coarse - other.coarse;
+            let take = if other.width == self.width { self.width } else { 1 };
+            for (i, &(b, l)) in other.cells.iter().enumerate() {
+                let l = map.get(l as usize).copied().unwrap_or(l);
+                let j = self.slot((b >> shift, l));
+                for (a, x) in self.weights[j * self.width..j * self.width + take]
+                    .iter_mut()
+                    .zip(&other.weights[i * other.width..])
+                {
+                    *a += x;
+                }
+                self.counts[j] += other.counts[i];
+            }
+            self.rows += other.rows;
+            self.fit();
+        }
+
+        /// Whether `s` holds the same cells in the same order, the same weights (bits),
+        /// counts, rows and grid.
+        fn same(&self, s: &ScoreSketch) -> bool {
+            let bits = |w: &[f64]| w.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+            self.coarse == s.coarse
+                && self.cells == s.cells
+                && bits(&self.weights) == bits(&s.weights)
+                && self.counts == s.counts
+                && self.rows == s.rows
+        }
+    }
+
+    /// A row: its (score, label) in each of three sketches, weight and replicate weights.
+    type Row = (Vec<(f64, u32)>, f64, Vec<f64>);
+
+    /// A row stream: scores over many exponents, a few tied values, negatives and NaN;
+    /// labels `0..labels`; fractional weights (so the order of additions shows in the sums)
+    /// and Poisson-like replicate counts.
+    fn rows(n: usize, labels: u32, replicates: usize, seed: u64) -> Vec<Row> {
+        let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+        let mut next = move || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        (0..n)
+            .map(|_| {
+                let cells = (0..3)
+                    .map(|_| {
+                        let r = next();
+                        let score = match r % 9 {
+                            0 => f64::from((r >> 8) as u32 % 5) * 0.25,
+                            1 => -((r >> 8) as f64 / 2f64.powi(64)) * 7.0,
+                            2 if r % 27 == 2 => f64::NAN,
+                            _ => ((r >> 11) as f64 / 2f64.powi(53)).powi(1 + (r >> 4) as i32 % 6),
+                        };
+                        (score, (next() % u64::from(labels)) as u32)
+                    })
+                    .collect();
+                let weight = 0.1 * (1 + next() % 13) as f64;
+                let rep = (0..replicates).map(|_| weight * (next() % 4) as f64).collect();
+                (cells, weight, rep)
+            })
+            .collect()
+    }
+
+    /// Batches of any size bin rows as one row at a time does: the same cells in the same
+    /// order, the same float sums, the grid coarsened at the same row (caps crossed inside
+    /// batches); and merges of such sketches (with a label map, across grids, with and
+    /// without matching replicates) equal the one-at-a-time merges.
+    #[test]
+    fn batches_and_merges_equal_one_row_at_a_time() {
+        for (replicates, bytes, labels) in [(0, 1, 3), (0, 40_000, 2), (4, 1, 5), (4, 3_000, 3), (0, 1 << 20, 4)] {
+            let feed = |data: &[Row], batch: usize| {
+                let mut set = SketchSet::new(3, replicates, bytes, batch);
+                let mut reference: Vec<OneAtATime> = (0..3).map(|_| OneAtATime::new(replicates, bytes)).collect();
+                for (cells, weight, rep) in data {
+                    set.push(&|c| cells[c], *weight, rep);
+                    for (c, r) in reference.iter_mut().enumerate() {
+                        r.add(cells[c].0, cells[c].1, *weight, rep);
+                    }
+                }
+                (set, reference)
+            };
+            let a = rows(5000, labels, replicates, 1 + bytes as u64);
+            let b = rows(3000, labels + 1, replicates, 2 + bytes as u64);
+            for batch in [1, 2, 5, 64, 1000, 0] {
+                let (mut set, mut reference) = feed(&a, batch);
+                let got = set.get().into_owned();
+                for (c, r) in reference.iter().enumerate() {
+                    assert!(r.same(&got[c]), "{replicates} reps, {bytes} B, batch {batch}: sketch {c}");
+                }
+                let (theirs, their_ref) = feed(&b, batch);
+                let map: Vec<u32> = (0..=labels).rev().collect();
+                let theirs = theirs.into_vec();
+                for (c, s) in set.get_mut().iter_mut().enumerate() {
+                    s.merge(&theirs[c], &map);
+                    reference[c].merge(&their_ref[c], &map);
+                    assert!(reference[c].same(s), "{replicates} reps, {bytes} B, batch {batch}: merged {c}");
+                }
+                if replicates > 0 {
+                    // replicates drawn differently: only the point weights are added
+                    let (other, other_ref) = {
+                        let mut set = SketchSet::new(1, 1, bytes, batch);
+                        let mut r = OneAtATime::new(1, bytes);
+                        for (cells, weight, rep) in &b {
+                            set.push(&|_| cells[0], *weight, &rep[..1]);
+                            r.add(cells[0].0, cells[0].1, *weight, &rep[..1]);
+                        }
+                        (set.into_vec(), r)
+                    };
+                    let s = &mut set.get_mut()[0];
+                    s.merge(&other[0], &[]);
+                    reference[0].merge(&other_ref, &[]);
+                    assert!(reference[0].same(s), "{replicates} reps, {bytes} B, batch {batch}: merged other width");
+                }
+            }
+        }
+    }
 
     #[test]
     fn bins_are_monotone_and_thresholds_inside() {

@@ -79,6 +79,12 @@ pub fn sort_items(items: &mut [Item], scratch: &mut Vec<Item>) {
     radix(items, scratch, 0..8);
 }
 
+/// Sort by key, ascending, items with equal keys kept in their given order (LSD radix, 8-bit
+/// digits, constant digits skipped). `scratch` is reused between calls.
+pub fn sort_items_stable(items: &mut [Item], scratch: &mut Vec<Item>) {
+    radix(items, scratch, 0..8);
+}
+
 /// Stable LSD radix sort of `items` on key bytes `digits` (the others are equal in every
 /// item), constant digits skipped; `scratch` is reused between calls.
 fn radix<T: Packed>(items: &mut [T], scratch: &mut Vec<T>, digits: Range<usize>) {

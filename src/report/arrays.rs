@@ -57,8 +57,10 @@ pub fn evaluate_arrays(truth: &[u32], scores: &[f32], width: usize, options: &Op
         }
         eval = eval.with_ci(ci);
     }
-    eval =
-        eval.with_score_budget(options.score_budget.unwrap_or(0)).with_sketch_bytes(options.sketch_bytes.unwrap_or(0));
+    eval = eval
+        .with_score_budget(options.score_budget.unwrap_or(0))
+        .with_sketch_bytes(options.sketch_bytes.unwrap_or(0))
+        .with_sketch_batch(options.sketch_batch.unwrap_or(0));
     let ids: Vec<u32> = names.iter().map(|n| eval.intern(n)).collect();
     let mut row = vec![0.0f64; width];
     for (&t, s) in truth.iter().zip(scores.chunks_exact(width)) {
@@ -72,6 +74,7 @@ pub fn evaluate_arrays(truth: &[u32], scores: &[f32], width: usize, options: &Op
         };
         eval.update_ids(ids[t as usize], ids[pred], &row, 1.0);
     }
+    eval.flush();
     let f = eval.finish();
     let metrics = metrics_with_intervals(&f);
     let threshold = 0.5;

@@ -40,6 +40,9 @@ pub struct Options {
     pub score_budget: Option<usize>,
     /// Most bytes of those sketches together (default 128 MiB); past it their grid coarsens.
     pub sketch_bytes: Option<usize>,
+    /// Rows the sketches bin per sorted batch (default 16,384, fewer for wide rows); the
+    /// report is the same for any number (1: row at a time).
+    pub sketch_batch: Option<usize>,
     /// Natively: read rows (and parse their numbers) on one thread and feed them on another,
     /// with the same report. Off by default: on the 2-core benchmark machine under load ~8 it
     /// read a 200 MB CSV at 69 MB/s against 80 MB/s on one thread. Wasm is always one thread.
@@ -293,12 +296,13 @@ fn sample_plan(file: &str, rows: &mut dyn Rows, spec: &ColumnSpec) -> Result<(Pl
 
 /// The report from all chunks' accumulators, merged.
 fn finish(file: &str, plan: &Plan, fed: Option<Feeder>, source: Source) -> Result<(Report, Option<paired::PairedLog>)> {
-    let Some(Feeder { eval, tracker, log, skipped, .. }) = fed else {
+    let Some(Feeder { mut eval, tracker, log, skipped, .. }) = fed else {
         return Err(Error::NoRows(Location::file(file)));
     };
     if eval.rows() == 0 {
         return Err(Error::NoRows(Location::file(file)));
     }
+    eval.flush();
     let finished = eval.finish();
     let mut report = Report::new(plan, finished, source);
     report.notes.extend(skipped.note());
@@ -313,6 +317,7 @@ struct Setup {
     ci: Option<CiOptions>,
     score_budget: Option<usize>,
     sketch_bytes: Option<usize>,
+    sketch_batch: Option<usize>,
     paired: bool,
     /// Threads for the report's per-class ranking walks ([`Options::threads`]).
     threads: usize,
@@ -328,9 +333,19 @@ impl Setup {
                 )));
             }
         }
-        let (score_budget, sketch_bytes) = (options.score_budget, options.sketch_bytes);
+        let (score_budget, sketch_bytes, sketch_batch) =
+            (options.score_budget, options.sketch_bytes, options.sketch_batch);
         let threads = options.threads;
-        Ok(Setup { plan, non_finite: spec.non_finite, ci: options.ci, score_budget, sketch_bytes, paired, threads })
+        Ok(Setup {
+            plan,
+            non_finite: spec.non_finite,
+            ci: options.ci,
+            score_budget,
+            sketch_bytes,
+            sketch_batch,
+            paired,
+            threads,
+        })
     }
 
     /// Empty accumulators for chunk `index`. Its rows' bootstrap keys start at
@@ -345,6 +360,7 @@ impl Setup {
         let eval = eval
             .with_score_budget(self.score_budget.unwrap_or(0))
             .with_sketch_bytes(self.sketch_bytes.unwrap_or(0))
+            .with_sketch_batch(self.sketch_batch.unwrap_or(0))
             .with_first_row(index << 32)
             .with_threads(self.threads);
         let width = plan.score_cols.len();
@@ -390,6 +406,8 @@ impl Chunks {
     /// Merge the next chunk's accumulators (lines counted from its start; `line_base` lines
     /// before it).
     fn add(&mut self, mut part: Feeder, line_base: u64) {
+        // a finished chunk's sketches bin their waiting rows now: the merge would bin a copy
+        part.eval.flush();
         match &mut self.merged {
             Some(merged) => merged.absorb(part, line_base),
             None => {

@@ -117,6 +117,8 @@ impl Splitter {
                 Ok(())
             })();
             (out.end, out.lines) = records.position();
+            // binned by the thread that read the chunk, not the one merging
+            feeder.eval.flush();
             result.map(|()| feeder)
         })();
         out
