@@ -106,6 +106,17 @@ fn seek(index: &[(u64, u32)], from: usize, key: u64) -> usize {
     from + lo + rest[lo..hi].partition_point(|e| e.0 < key)
 }
 
+/// The first item of the `nth` (from 0) new cell of `runs`, in arrival order.
+fn nth_first(sorted: &[Item], runs: &[Run], nth: usize) -> u32 {
+    let range = sorted.iter().map(|it| it.payload).max().map_or(0, |m| m as usize + 1);
+    let mut first = vec![false; range];
+    for r in runs.iter().filter(|r| r.fresh) {
+        first[sorted[r.start as usize].payload as usize] = true;
+    }
+    let at = first.iter().enumerate().filter(|(_, &f)| f).nth(nth).map_or(range, |(i, _)| i);
+    at as u32
+}
+
 /// Equal keys of a sorted batch (`start..end`) and their cell ([`NEW`] if none yet).
 #[derive(Debug, Clone, Copy)]
 struct Run {
@@ -278,8 +289,14 @@ impl ScoreSketch {
     /// The index, rebuilt if it does not hold every cell (a new or deserialised sketch).
     fn ensure_index(&mut self) {
         if self.index.len() != self.cells.len() {
-            self.index = self.cells.iter().enumerate().map(|(i, &(b, l))| (cell_key(b, l), i as u32)).collect();
-            self.index.sort_unstable();
+            let mut items: Vec<Item> = self
+                .cells
+                .iter()
+                .enumerate()
+                .map(|(i, &(b, l))| Item { key: cell_key(b, l), payload: i as u32 })
+                .collect();
+            sort::sort_items(&mut items, &mut Vec::new());
+            self.index = items.iter().map(|it| (it.key, it.payload)).collect();
         }
     }
 
@@ -321,10 +338,8 @@ impl ScoreSketch {
             let new = runs.iter().filter(|r| r.fresh).count();
             if capped && self.coarse < MAX_COARSE && self.cells.len() + new > self.cap {
                 // one at a time, the row that makes cap + 1 cells is the last on this grid
-                let mut firsts: Vec<u32> = Vec::with_capacity(new);
-                firsts.extend(runs.iter().filter(|r| r.fresh).map(|r| sorted[r.start as usize].payload));
                 let nth = self.cap.saturating_sub(self.cells.len());
-                let (_, &mut last, _) = firsts.select_nth_unstable(nth);
+                let last = nth_first(sorted, &runs, nth);
                 sorted.retain(|it| it.payload <= last);
                 let mut runs = self.resolve(sorted);
                 let sorted = std::mem::take(&mut scratch.sorted);
@@ -374,18 +389,14 @@ impl ScoreSketch {
             .map(|r| (sorted[runs[r as usize].start as usize].payload, r))
             .collect();
         if !fresh.is_empty() {
-            // in order of their first item: by a table of payloads when they are many
+            // in order of their first item, by a table of payloads
             let range = sorted.iter().map(|it| it.payload).max().map_or(0, |m| m as usize + 1);
-            if fresh.len() * 16 >= range {
-                let mut by_first = vec![NEW; range];
-                for &(first, r) in &fresh {
-                    by_first[first as usize] = r;
-                }
-                fresh.clear();
-                fresh.extend(by_first.iter().filter(|&&r| r != NEW).map(|&r| (0, r)));
-            } else {
-                fresh.sort_unstable();
+            let mut by_first = vec![NEW; range];
+            for &(first, r) in &fresh {
+                by_first[first as usize] = r;
             }
+            fresh.clear();
+            fresh.extend(by_first.iter().filter(|&&r| r != NEW).map(|&r| (0, r)));
             for &(_, r) in &fresh {
                 let run = &mut runs[r as usize];
                 let key = sorted[run.start as usize].key;
@@ -453,7 +464,14 @@ impl ScoreSketch {
             while e < members.len() && coarser(old.index[e].0, shift) == key {
                 e += 1;
             }
-            members[s..e].sort_unstable();
+            // a handful of cells: insertion sort
+            for i in s + 1..e {
+                let mut j = i;
+                while j > s && members[j - 1] > members[j] {
+                    members.swap(j - 1, j);
+                    j -= 1;
+                }
+            }
             groups.push((key, s as u32, e as u32));
             s = e;
         }
