@@ -72,10 +72,7 @@ fn r(shape: &[usize], seed: u64) -> T {
 /// the kernels' splitting of operands over the limit runs on any adapter (one per limit).
 fn small_device(bytes: u64) -> Option<Gpu> {
     device()?;
-    let g = Gpu::with_limits_blocking(|l| {
-        l.max_storage_buffer_binding_size = l.max_storage_buffer_binding_size.min(bytes);
-    })
-    .expect("a device with lowered limits");
+    let g = Gpu::with_max_binding_blocking(bytes).expect("a device with lowered limits");
     assert_eq!(g.summary().max_binding_bytes, bytes);
     Some(g)
 }

@@ -99,32 +99,10 @@ impl Gpu {
         Gpu::with_max_binding(None).await
     }
 
-    /// [`Gpu::new`] with the storage-binding size lowered to `bytes` when given (the wasm
-    /// export's test-only argument): one compiled path with [`Gpu::new`], no second copy.
+    /// [`Gpu::new`] with the storage-binding size lowered to `bytes` when given (it starts as
+    /// the adapter's), so tests and the wasm export's test-only argument exercise the
+    /// splitting of tensors over the binding limit on any adapter.
     pub async fn with_max_binding(bytes: Option<u64>) -> Result<Gpu> {
-        Gpu::open(&mut |l| {
-            if let Some(b) = bytes {
-                l.max_storage_buffer_binding_size = l.max_storage_buffer_binding_size.min(b);
-            }
-        })
-        .await
-    }
-
-    /// [`Gpu::new`] with the device's limits lowered by `lower` (which may only lower them:
-    /// they start as the adapter's). Tests use it to exercise the splitting of tensors over
-    /// the binding limit on any adapter.
-    pub async fn with_limits(lower: impl FnOnce(&mut wgpu::Limits)) -> Result<Gpu> {
-        let mut lower = Some(lower);
-        Gpu::open(&mut |l| {
-            if let Some(f) = lower.take() {
-                f(l)
-            }
-        })
-        .await
-    }
-
-    /// Not generic over `lower`, so each caller shares one compiled copy (wasm size).
-    async fn open(lower: &mut dyn FnMut(&mut wgpu::Limits)) -> Result<Gpu> {
         let mut desc = wgpu::InstanceDescriptor::new_without_display_handle_from_env();
         if cfg!(target_arch = "wasm32") {
             desc.backends = wgpu::Backends::BROWSER_WEBGPU;
@@ -143,7 +121,9 @@ impl Gpu {
             .map_err(|e| Error::GpuUnavailable(e.to_string()))?;
         let info = adapter.get_info();
         let mut limits = adapter.limits();
-        lower(&mut limits);
+        if let Some(b) = bytes {
+            limits.max_storage_buffer_binding_size = limits.max_storage_buffer_binding_size.min(b);
+        }
         let (device, queue) = adapter
             .request_device(&wgpu::DeviceDescriptor {
                 label: Some("webeval"),
@@ -198,10 +178,10 @@ impl Gpu {
         pollster::block_on(Gpu::new())
     }
 
-    /// Blocking [`Gpu::with_limits`].
+    /// Blocking [`Gpu::with_max_binding`].
     #[cfg(not(target_arch = "wasm32"))]
-    pub fn with_limits_blocking(lower: impl FnOnce(&mut wgpu::Limits)) -> Result<Gpu> {
-        pollster::block_on(Gpu::with_limits(lower))
+    pub fn with_max_binding_blocking(bytes: u64) -> Result<Gpu> {
+        pollster::block_on(Gpu::with_max_binding(Some(bytes)))
     }
 
     pub fn summary(&self) -> &AdapterSummary {
