@@ -179,3 +179,22 @@ fn eval_reads_parquet_like_csv() {
     assert_ne!(code, 0);
     assert!(err.contains("err_nested.parquet, column 'prob': is a list (nested) column"), "{err}");
 }
+
+/// A reader that stops early (`webeval eval … | head`) closes the pipe: the CLI exits 0 without
+/// a panic message.
+#[test]
+fn closed_stdout_is_not_a_panic() {
+    use std::process::Stdio;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_webeval"))
+        .args(["eval", "www/demo/breast_cancer.csv", "--format", "json", "--ci", "0.95"])
+        .current_dir(root())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run webeval");
+    drop(child.stdout.take()); // closed before the report (200 bootstrap replicates) is written
+    let out = child.wait_with_output().expect("wait for webeval");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+}

@@ -13,6 +13,21 @@ export const screenshots = join(root, 'tests', 'e2e', 'screenshots');
 
 const CHROMIUM = process.env.CHROMIUM ?? '/usr/bin/chromium';
 
+let cli;
+/** The native CLI as `cargo test` built it (`npm test` runs `cargo test` first, so this compiles
+ * nothing there). `cargo run` would build it again: without the dev-dependencies (proptest, csv)
+ * some shared dependencies get other features, which recompiled them and webeval, ~100 s of a
+ * clean CI run. */
+export function cliExe() {
+  if (cli) return cli;
+  const r = spawnSync('cargo', ['test', '--no-run', '--message-format=json'], { cwd: root, encoding: 'utf8', maxBuffer: 1 << 28, stdio: ['ignore', 'pipe', 'inherit'] });
+  if (r.status !== 0) throw new Error('cargo test --no-run failed');
+  cli = r.stdout.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l))
+    .find((m) => m.reason === 'compiler-artifact' && m.target?.kind?.includes('bin') && m.target.name === 'webeval' && m.executable)?.executable;
+  if (!cli) throw new Error('no webeval binary in the output of cargo test --no-run');
+  return cli;
+}
+
 /** `dev`: Vite's dev server of the source tree instead of dist/, for tests that import the wasm
  * core's exports themselves (/www/pkg/webeval.js, built by `npm run build`). */
 export async function start({ webgpu = false, dev = false } = {}) {

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { readFileSync, readdirSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
-import { start, readMetrics, close, root, screenshots, settled } from './harness.mjs';
+import { start, readMetrics, close, root, screenshots, settled, cliExe } from './harness.mjs';
 
 const goldens = JSON.parse(readFileSync(join(root, 'tests/fixtures/e2e/goldens.json'), 'utf8'));
 let s;
@@ -106,8 +106,7 @@ test('the threshold slider updates every threshold metric live', async () => {
 
 /** The CLI's JSON for a demo file (the same core, natively) — the export must equal it. */
 function execEval(name, extra = []) {
-  const args = ['run', '-q', '--', 'eval', join(root, 'www/demo', name), '--format', 'json', ...extra];
-  return execFileSync('cargo', args, { cwd: root, encoding: 'utf8' });
+  return execFileSync(cliExe(), ['eval', join(root, 'www/demo', name), '--format', 'json', ...extra], { cwd: root, encoding: 'utf8' });
 }
 
 test('exports: JSON is the CLI object, Markdown and HTML are complete, plots as SVG and PNG, table to clipboard', async () => {
