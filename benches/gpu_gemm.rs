@@ -2,8 +2,9 @@
 //!
 //! Each size is recorded `reps` times into one submission and timed to a one-value readback
 //! (`gemm::gflops`, the probe the page's bench calls too), so the figure is kernel
-//! throughput, not upload/readback. Every size runs with the 64-wide tile, the 128 x 128 tile
-//! and the choice by size, side by side, so the choice can be checked on the adapter at hand.
+//! throughput, not upload/readback. Every size runs with the 64-wide tile, the 128 x 128 tile,
+//! the 16-wide tile and the choice by size, side by side, so the choice can be checked on the
+//! adapter at hand (`--sizes 64x64x64,256x10x512` runs only those M x N x K).
 //! `--json FILE` also writes the rows with the adapter and the load average around the run
 //! (benches/results.json's `gpu_gemm`, shown by `node benches/run.mjs --markdown`). On lavapipe (software Vulkan) the numbers measure
 //! LLVM-compiled CPU code, not a GPU.
@@ -40,7 +41,19 @@ fn main() {
     let Some(g) = common::device() else { return };
     let (started, load_at_start) = (unix_seconds(), load());
     let json_out = std::env::args().skip_while(|a| a != "--json").nth(1);
-    println!("{:>6} {:>6} {:>6} {:>12} {:>12} {:>12}", "M", "N", "K", "64-wide", "128x128", "by size");
+    // `--sizes MxNxK,...`: only those sizes (else the list below).
+    let only: Option<Vec<(usize, usize, usize)>> = std::env::args().skip_while(|a| a != "--sizes").nth(1).map(|s| {
+        s.split(',')
+            .filter_map(|d| {
+                let v: Vec<usize> = d.split('x').filter_map(|x| x.parse().ok()).collect();
+                (v.len() == 3).then(|| (v[0], v[1], v[2]))
+            })
+            .collect()
+    });
+    println!(
+        "{:>6} {:>6} {:>6} {:>12} {:>12} {:>12} {:>12}",
+        "M", "N", "K", "64-wide", "128x128", "16-wide", "by size"
+    );
     let sizes: &[(usize, usize, usize)] = &[
         (64, 64, 64),
         (128, 128, 128),
@@ -64,22 +77,35 @@ fn main() {
         (3136, 64, 576),
         (196, 256, 2304),
         (127, 129, 131),
+        // N <= 16: the MLP's output layer at batch 256, and the 16-wide tile's own sizes.
+        (256, 10, 512),
+        (1024, 16, 1024),
     ];
+    let sizes = only.as_deref().unwrap_or(sizes);
     let mut rows = Vec::new();
     for &(m, n, k) in sizes {
         // Software adapters take minutes at the biggest size; skip what one product would.
         if g.summary().device_type == "Cpu" && m * n * k > 1 << 31 {
             continue;
         }
-        let r: Vec<_> = [Tiles::Small, Tiles::Big, Tiles::BySize].iter().map(|&t| measure(&g, t, (m, n, k))).collect();
+        let r: Vec<_> = [Tiles::Small, Tiles::Big, Tiles::Narrow, Tiles::BySize]
+            .iter()
+            .map(|&t| measure(&g, t, (m, n, k)))
+            .collect();
         let cell = |r: &Result<(usize, f64), String>| match r {
             Ok((_, gf)) => format!("{gf:.2}"),
             Err(e) => format!("failed: {e}"),
         };
-        println!("{m:>6} {n:>6} {k:>6} {:>12} {:>12} {:>12}", cell(&r[0]), cell(&r[1]), cell(&r[2]));
+        println!(
+            "{m:>6} {n:>6} {k:>6} {:>12} {:>12} {:>12} {:>12}",
+            cell(&r[0]),
+            cell(&r[1]),
+            cell(&r[2]),
+            cell(&r[3])
+        );
         let gf = |r: &Result<(usize, f64), String>| r.as_ref().ok().map(|x| x.1);
         rows.push(serde_json::json!({ "m": m, "n": n, "k": k, "gflops_64": gf(&r[0]), "gflops_128": gf(&r[1]),
-            "gflops_by_size": gf(&r[2]) }));
+            "gflops_16": gf(&r[2]), "gflops_by_size": gf(&r[3]) }));
     }
     g.force_gemm_tiles(Tiles::BySize);
     if let Some(path) = json_out {

@@ -76,7 +76,10 @@ def lstm():
 
 # The GEMM sizes of the WebGPU bench (M x N x K): one MatMul of the input [M, K] by a constant
 # [K, N]; M is the batch, so the same file serves every M.
-GEMM_SIZES = [(1, 1024, 1024), (64, 64, 64), (256, 256, 256), (256, 512, 784), (512, 512, 512), (1024, 1024, 1024)]
+GEMM_SIZES = [(1, 1024, 1024), (64, 64, 64), (256, 256, 256), (256, 512, 784), (512, 512, 512), (1024, 1024, 1024),
+              # N = 10, a classifier's output: a linear model on 784 pixels at batch 1, and the MLP's last
+              # layer at batch 256 (the 16-wide tile)
+              (1, 10, 784), (256, 10, 512)]
 
 
 def matmul(n, k):

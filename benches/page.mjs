@@ -253,8 +253,13 @@ window.benchGemmGpu = async (base, sizes, seconds = 1) => {
     const flop = 2 * m * n * k;
     const row = { m, n, k };
     try {
-      const once = flop / ((await gpuGemmGflops(m, n, k, 1)) * 1e9);
-      row.webeval_kernel_gflops = await gpuGemmGflops(m, n, k, Math.max(1, Math.min(50, Math.round(0.5 / once))));
+      // About 0.5 s of products per figure: by size, then each tile forced (gemm::Tiles codes).
+      const probe = async (tiles) => {
+        const once = flop / ((await gpuGemmGflops(m, n, k, 1, tiles)) * 1e9);
+        return gpuGemmGflops(m, n, k, Math.max(1, Math.min(50, Math.round(0.5 / once))), tiles);
+      };
+      row.webeval_kernel_gflops = await probe(0);
+      row.webeval_kernel_gflops_by_tile = { '64-wide': await probe(1), '128x128': await probe(2), '16-wide': await probe(3) };
     } catch (e) {
       row.webeval_kernel_error = errorOf(e);
     }

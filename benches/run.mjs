@@ -2,7 +2,8 @@
 // side in one run on one machine, written to benches/results.json and benches/RESULTS.md.
 //
 //   node benches/run.mjs [--quick] [--only metrics,ingest,inference,inference-wasm,inference-gpu,startup,model] [--ci N] [--ingest-mb N]
-//                        [--rows N,N] [--case-timeout SECONDS] [--native-exe PATH] [--gpu-models mlp,cnn]
+//                        [--rows N,N] [--case-timeout SECONDS] [--native-exe PATH] [--gpu-models mlp,cnn|none]
+//                        [--gpu-gemm 64x64x64,256x10x512]
 //   (--rows with --only metrics reruns those sizes and keeps the other rows, each with its date)
 //   node benches/run.mjs --markdown     (rewrite RESULTS.md from results.json; measures nothing)
 //
@@ -38,8 +39,12 @@ const opt = (name, d) => {
   return argv[i].includes('=') ? argv[i].split('=')[1] : argv[i + 1];
 };
 const quick = flag('quick');
-/** --gpu-models mlp,cnn: the WebGPU section runs only these models (of benches/models/models.json), no GEMM table. */
+/** --gpu-models mlp,cnn: the WebGPU section runs only these models (of benches/models/models.json; `none`
+ *  for none), no GEMM table unless --gpu-gemm 64x64x64,256x10x512 names rows of it (M×N×K of
+ *  benches/models/gemm.json) to rerun; the other rows keep their previous results. */
 const GPU_MODELS = opt('gpu-models', null)?.split(',') ?? null;
+const GPU_GEMM = opt('gpu-gemm', null)?.split(',') ?? null;
+const gemmKey = (s) => `${s.m}x${s.n}x${s.k}`;
 const only = new Set(opt('only', 'metrics,ingest,inference,inference-gpu,startup,model').split(','));
 const SIZES = (opt('rows', quick ? '10000,100000' : '100000,1000000,10000000')).split(',').map(Number);
 const CLASSES = [2, 10];
@@ -352,8 +357,9 @@ async function benchInferenceGpu(base) {
         rows.push(row);
       }
     }
-    if (!GPU_MODELS) try {
-      gemm = await evaluateWithin(page, ([b, s]) => window.benchGemmGpu(b, s, 1), [base, sizes]);
+    if (!GPU_MODELS || GPU_GEMM) try {
+      const todo = GPU_GEMM ? sizes.filter((s) => GPU_GEMM.includes(gemmKey(s))) : sizes;
+      gemm = await evaluateWithin(page, ([b, s]) => window.benchGemmGpu(b, s, 1), [base, todo]);
       for (const g of gemm) g.throughput_ratio_vs_onnxruntime_web = ratio(g.webeval?.median_ms, g.onnxruntime_web?.median_ms);
     } catch (e) {
       gemm = { error: String(e.message ?? e).split('\n')[0] };
@@ -513,10 +519,17 @@ async function main() {
         const old = (prev.gpu ?? []).filter((r) => !GPU_MODELS.includes(r.model));
         g.rows = Object.keys(JSON.parse(readFileSync(join(root, 'benches', 'models', 'models.json'), 'utf8')))
           .flatMap((k) => (GPU_MODELS.includes(k) ? g.rows : old).filter((r) => r.model === k));
-        g.gemm = prev.gemm_gpu;
+        if (!GPU_GEMM) g.gemm = prev.gemm_gpu;
         const { started, finished, load_average_1m_at_start, load_average_1m_at_end } = g.run;
-        const rerun = { models: GPU_MODELS, started, finished, load_average_1m_at_start, load_average_1m_at_end };
+        const rerun = { models: [...GPU_MODELS.filter((m) => m !== 'none'), ...(GPU_GEMM ?? []).map((k) => `MatMul ${k}`)], started, finished, load_average_1m_at_start, load_average_1m_at_end };
         g.run = { ...prev.gpu_run, rerun: [...(prev.gpu_run?.rerun ?? []), rerun] };
+      }
+      // --gpu-gemm: the rerun GEMM rows replace theirs, in gemm.json's order, each with its date.
+      if (GPU_GEMM && Array.isArray(g.gemm)) {
+        const fresh = new Map(g.gemm.map((x) => [gemmKey(x), { ...x, measured: g.run.finished }]));
+        const old = new Map((Array.isArray(prev.gemm_gpu) ? prev.gemm_gpu : []).map((x) => [gemmKey(x), x]));
+        g.gemm = JSON.parse(readFileSync(join(root, 'benches', 'models', 'gemm.json'), 'utf8'))
+          .map((s) => fresh.get(gemmKey(s)) ?? old.get(gemmKey(s))).filter(Boolean);
       }
       results.inference = { ...prev, gpu: g.rows, gemm_gpu: g.gemm, gpu_run: g.run };
       save();
@@ -664,8 +677,9 @@ export function markdown(r) {
     if (Array.isArray(g)) {
       const gf = (x) => (x?.error ? 'failed' : f(x?.gflops, 2));
       lines.push('GEMM on WebGPU (GFLOPS; "kernel" = webeval\'s products recorded into one submission, one value read back, on a device opened for the size: one timing of about 0.5 s, noisier than the medians; "MatMul model" = one MatMul node run end to end, upload and readback included, in both runtimes; the ratio is of the MatMul models):', '',
-        '| M × N × K | webeval kernel | webeval MatMul model | onnxruntime-web MatMul model | ratio (≥ 1 = webeval faster) |', '|---|---:|---:|---:|---:|');
-      for (const x of g) lines.push(`| ${x.m} × ${x.n} × ${x.k} | ${x.webeval_kernel_error ? 'failed' : f(x.webeval_kernel_gflops, 2)} | ${gf(x.webeval)} | ${gf(x.onnxruntime_web)} | ${f(x.throughput_ratio_vs_onnxruntime_web)}× |`);
+        '| M × N × K | webeval kernel (by size) | kernel, tile forced: 64-wide / 128 × 128 / 16-wide | webeval MatMul model | onnxruntime-web MatMul model | ratio (≥ 1 = webeval faster) |', '|---|---:|---:|---:|---:|---:|');
+      const tiles = (t) => (t ? ['64-wide', '128x128', '16-wide'].map((k) => f(t[k], 2)).join(' / ') : '—');
+      for (const x of g) lines.push(`| ${x.m} × ${x.n} × ${x.k} | ${x.webeval_kernel_error ? 'failed' : f(x.webeval_kernel_gflops, 2)} | ${tiles(x.webeval_kernel_gflops_by_tile)} | ${gf(x.webeval)} | ${gf(x.onnxruntime_web)} | ${f(x.throughput_ratio_vs_onnxruntime_web)}× |`);
       lines.push('');
     } else if (g?.error) lines.push(`GEMM on WebGPU: failed: ${g.error}`, '');
   }
@@ -675,8 +689,8 @@ export function markdown(r) {
     lines.push('## GEMM kernels natively (`cargo bench --bench gpu_gemm -- --json FILE`)', '',
       `Run ${t(g.started_unix_s)} → ${t(g.finished_unix_s)} UTC, load average ${f(g.load_average_1m_at_start, 1)} → ${f(g.load_average_1m_at_end, 1)}; ${g.adapter.name} (${g.adapter.backend}, ${g.adapter.device_type}, ${g.adapter.driver}). ${g.command ?? ''}`, '',
       'GFLOPS of the kernel alone (products recorded into one submission, one value read back); each tile forced, then the choice by size:', '',
-      '| M × N × K | 64-wide tile | 128 × 128 tile | by size |', '|---|---:|---:|---:|');
-    for (const x of g.rows) lines.push(`| ${x.m} × ${x.n} × ${x.k} | ${f(x.gflops_64, 2)} | ${f(x.gflops_128, 2)} | ${f(x.gflops_by_size, 2)} |`);
+      '| M × N × K | 64-wide tile | 128 × 128 tile | 16-wide tile | by size |', '|---|---:|---:|---:|---:|');
+    for (const x of g.rows) lines.push(`| ${x.m} × ${x.n} × ${x.k} | ${f(x.gflops_64, 2)} | ${f(x.gflops_128, 2)} | ${f(x.gflops_16, 2)} | ${f(x.gflops_by_size, 2)} |`);
     lines.push('');
   }
   if (r.gpu_sort?.rows) {

@@ -596,14 +596,16 @@ impl GpuModelSession {
 }
 
 /// GFLOPS of the WebGPU GEMM kernel on `m x k` times `k x n` (benchmark probe; see
-/// `runtime::gpu::gemm::gflops`).
+/// `runtime::gpu::gemm::gflops`); `tiles` forces a tile (`gemm::Tiles`: 1 64-wide, 2 128 x 128,
+/// 3 16-wide; else by size).
 #[cfg(feature = "gpu")]
 #[wasm_bindgen(js_name = gpuGemmGflops)]
-pub async fn gpu_gemm_gflops(m: usize, n: usize, k: usize, reps: usize) -> Result<f64, JsError> {
+pub async fn gpu_gemm_gflops(m: usize, n: usize, k: usize, reps: usize, tiles: Option<u8>) -> Result<f64, JsError> {
     if !has_webgpu() {
         return Err(JsError::new("this browser has no WebGPU (navigator.gpu is missing)"));
     }
     let gpu = crate::runtime::gpu::Gpu::new().await.map_err(js_err)?;
+    gpu.force_gemm_tiles(crate::runtime::gpu::gemm::Tiles::from_code(tiles.unwrap_or(0)));
     let mut clock = now_ms;
     crate::runtime::gpu::gemm::gflops(&gpu, m, n, k, reps, &mut clock).await.map_err(js_err)
 }

@@ -468,10 +468,19 @@ fn matmul_every_tile() {
         (&[257, 4], &[4, 8], true, Act::Sigmoid),
         // Not vec4-aligned: the 128 x 128 tile falls back to the 64-wide one.
         (&[150, 33], &[33, 140], false, Act::Identity),
+        // N <= 16 (what the 16-wide tile is for): a classifier's output layer, partial tiles
+        // of rows and columns, a batch, and a vec4-aligned N.
+        (&[256, 512], &[512, 10], true, Act::Identity),
+        (&[3, 37, 21], &[3, 21, 13], true, Act::Relu),
+        (&[70, 44], &[44, 16], false, Act::Sigmoid),
     ];
-    let split: &[(&[usize], &[usize], bool, Act)] =
-        &[(&[300, 200], &[200, 100], true, Act::Tanh), (&[2, 140, 96], &[2, 96, 200], false, Act::Identity)];
-    for tiles in [Tiles::Small, Tiles::Big] {
+    let split: &[(&[usize], &[usize], bool, Act)] = &[
+        (&[300, 200], &[200, 100], true, Act::Tanh),
+        (&[2, 140, 96], &[2, 96, 200], false, Act::Identity),
+        // N <= 16 with B split along K (accumulating into C).
+        (&[300, 2000], &[2000, 10], true, Act::Relu),
+    ];
+    for tiles in [Tiles::Small, Tiles::Big, Tiles::Narrow] {
         let whole = device().map(|_| Gpu::new_blocking().expect("a second device"));
         for (g, cases) in [(whole, cases), (small_device(SMALL_BINDING), split)] {
             if let Some(g) = &g {

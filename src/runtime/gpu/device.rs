@@ -80,7 +80,9 @@ pub struct Gpu {
     summary: AdapterSummary,
     limits: wgpu::Limits,
     health: Arc<Health>,
-    pipelines: Arc<Mutex<HashMap<String, wgpu::ComputePipeline>>>,
+    pipelines: Arc<Mutex<HashMap<String, Kernel>>>,
+    /// The last readback's staging buffer, reused by the next one that fits in it.
+    staging: Arc<Mutex<Option<wgpu::Buffer>>>,
     /// The GEMM tile forced by tests and the bench (a [`super::gemm::Tiles`] code; 0 = by size).
     gemm_tiles: Arc<AtomicU8>,
 }
@@ -168,6 +170,7 @@ impl Gpu {
             limits,
             health,
             pipelines: Arc::new(Mutex::new(HashMap::new())),
+            staging: Arc::default(),
             gemm_tiles: Arc::new(AtomicU8::new(0)),
         })
     }
@@ -294,23 +297,29 @@ impl Gpu {
     }
 
     pub fn recorder(&self) -> Recorder<'_> {
-        Recorder { gpu: self, encoder: None, dispatches: 0 }
+        Recorder { gpu: self, encoder: None, dispatches: 0, pending: Vec::new(), params: Vec::new() }
     }
 
     /// Compiles (once) the kernel `entry` of `source` with the given `#if` defines.
-    pub(crate) fn pipeline(
+    pub(crate) fn pipeline(&self, family: &str, source: &str, defines: &[&str], entry: &str) -> Result<Kernel> {
+        self.pipeline_with(family, || source.to_string(), defines, entry)
+    }
+
+    /// [`Gpu::pipeline`] with the source built only when the kernel is not compiled yet (a
+    /// source with the activation snippet prepended is a fresh string).
+    pub(crate) fn pipeline_with(
         &self,
         family: &str,
-        source: &str,
+        source: impl FnOnce() -> String,
         defines: &[&str],
         entry: &str,
-    ) -> Result<wgpu::ComputePipeline> {
+    ) -> Result<Kernel> {
         let key = format!("{family}/{entry}/{}", defines.join(","));
         let mut cache = self.pipelines.lock().map_err(|_| Error::Gpu("pipeline cache poisoned".into()))?;
         if let Some(p) = cache.get(&key) {
             return Ok(p.clone());
         }
-        let code = preprocess(source, defines);
+        let code = preprocess(&source(), defines);
         let module = self.device.create_shader_module(wgpu::ShaderModuleDescriptor {
             label: Some(&key),
             source: wgpu::ShaderSource::Wgsl(code.into()),
@@ -324,8 +333,9 @@ impl Gpu {
             cache: None,
         });
         self.check()?;
-        cache.insert(key, p.clone());
-        Ok(p)
+        let k = Kernel { layout: p.get_bind_group_layout(0), pipeline: p };
+        cache.insert(key, k.clone());
+        Ok(k)
     }
 
     /// Copies tensors back to the host in one submission (the batch's single readback).
@@ -338,11 +348,17 @@ impl Gpu {
             offsets.push(total);
             total += padded_bytes(t.len());
         }
-        let staging = self.device.create_buffer(&wgpu::BufferDescriptor {
-            label: Some("readback"),
-            size: total.max(16),
-            usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
-            mapped_at_creation: false,
+        let total = total.max(16);
+        // The previous readback's buffer when it is big enough (taken out while mapped, so a
+        // concurrent run makes its own), else a new one rounded up to a power of two.
+        let reuse = self.staging.lock().ok().and_then(|mut s| s.take_if(|b| b.size() >= total));
+        let staging = reuse.unwrap_or_else(|| {
+            self.device.create_buffer(&wgpu::BufferDescriptor {
+                label: Some("readback"),
+                size: total.max(16).next_power_of_two(),
+                usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+                mapped_at_creation: false,
+            })
         });
         for (t, off) in tensors.iter().zip(&offsets) {
             if !t.is_empty() {
@@ -351,7 +367,7 @@ impl Gpu {
         }
         self.queue.submit([encoder.finish()]);
         let (tx, rx) = oneshot();
-        staging.map_async(wgpu::MapMode::Read, .., move |r| tx.send(r.is_ok()));
+        staging.map_async(wgpu::MapMode::Read, ..total, move |r| tx.send(r.is_ok()));
         #[cfg(not(target_arch = "wasm32"))]
         {
             let _ = self.device.poll(wgpu::PollType::wait_indefinitely());
@@ -362,7 +378,8 @@ impl Gpu {
             return Err(Error::GpuDeviceLost("reading results back failed".into()));
         }
         let out = {
-            let view = staging.get_mapped_range(..).map_err(|e| Error::Gpu(format!("reading results back: {e}")))?;
+            let view =
+                staging.get_mapped_range(..total).map_err(|e| Error::Gpu(format!("reading results back: {e}")))?;
             let all: &[f32] = bytemuck::cast_slice(&view);
             tensors
                 .iter()
@@ -374,6 +391,11 @@ impl Gpu {
                 .collect()
         };
         staging.unmap();
+        if let Ok(mut slot) = self.staging.lock() {
+            if slot.as_ref().is_none_or(|b| b.size() < staging.size()) {
+                *slot = Some(staging);
+            }
+        }
         Ok(out)
     }
 
@@ -385,6 +407,7 @@ impl Gpu {
     /// Submits recorded work and waits for it (benchmarks; normal use ends with a readback).
     #[cfg(not(target_arch = "wasm32"))]
     pub fn finish_blocking(&self, rec: Recorder<'_>) -> Result<()> {
+        self.check()?;
         let encoder = rec.take_encoder();
         let idx = self.queue.submit([encoder.finish()]);
         let _ = self.device.poll(wgpu::PollType::Wait { submission_index: Some(idx), timeout: None });
@@ -392,11 +415,44 @@ impl Gpu {
     }
 }
 
-/// Records many kernel dispatches into one command encoder.
+/// A compiled kernel and its bind-group layout (fetched once: on the web each fetch is a new
+/// JS object).
+#[derive(Clone)]
+pub(crate) struct Kernel {
+    pipeline: wgpu::ComputePipeline,
+    layout: wgpu::BindGroupLayout,
+}
+
+/// Records many kernel dispatches into one command encoder. Dispatches are kept until the
+/// recorder is submitted (or has many), then encoded together: their parameters go into one
+/// uniform buffer written once, and consecutive dispatches share one compute pass, so a run's
+/// fixed cost does not grow with a buffer and a pass per kernel.
 pub struct Recorder<'g> {
     gpu: &'g Gpu,
     encoder: Option<wgpu::CommandEncoder>,
     dispatches: usize,
+    pending: Vec<Pending>,
+    /// The pending dispatches' parameters, each at a multiple of the uniform-offset alignment.
+    params: Vec<u32>,
+}
+
+/// A recorded command not yet encoded.
+enum Pending {
+    Dispatch {
+        kernel: Kernel,
+        /// Word offset and length of its parameters in `Recorder::params`.
+        params: (usize, usize),
+        /// Bindings 1.. as (buffer, byte offset, byte size).
+        bufs: Vec<(wgpu::Buffer, u64, u64)>,
+        groups: [u32; 3],
+    },
+    Copy {
+        src: wgpu::Buffer,
+        src_off: u64,
+        dst: wgpu::Buffer,
+        dst_off: u64,
+        bytes: u64,
+    },
 }
 
 /// One storage binding: `len` f32 elements of `buf` from element `start`. The binding itself
@@ -439,10 +495,77 @@ impl<'g> Recorder<'g> {
         self.dispatches
     }
 
+    /// Everything recorded, encoded.
     fn take_encoder(mut self) -> wgpu::CommandEncoder {
+        self.encode();
         self.encoder
             .take()
             .unwrap_or_else(|| self.gpu.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: None }))
+    }
+
+    /// Encodes the pending commands: one uniform buffer for all their parameters, and one
+    /// compute pass for each run of dispatches between copies.
+    fn encode(&mut self) {
+        if self.pending.is_empty() {
+            return;
+        }
+        let gpu = self.gpu;
+        let uniform = (!self.params.is_empty()).then(|| {
+            // Not create_buffer_init: it panics when the device is gone; this reports it instead.
+            let u = gpu.device.create_buffer(&wgpu::BufferDescriptor {
+                label: None,
+                size: (self.params.len() * 4) as u64,
+                usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
+                mapped_at_creation: false,
+            });
+            gpu.queue.write_buffer(&u, 0, bytemuck::cast_slice(&self.params));
+            u
+        });
+        let encoder = self
+            .encoder
+            .get_or_insert_with(|| gpu.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: None }));
+        let mut pending = std::mem::take(&mut self.pending).into_iter().peekable();
+        while let Some(cmd) = pending.next() {
+            match cmd {
+                Pending::Copy { src, src_off, dst, dst_off, bytes } => {
+                    encoder.copy_buffer_to_buffer(&src, src_off, &dst, dst_off, bytes)
+                }
+                first @ Pending::Dispatch { .. } => {
+                    let mut pass = encoder
+                        .begin_compute_pass(&wgpu::ComputePassDescriptor { label: None, timestamp_writes: None });
+                    let mut next = Some(first);
+                    while let Some(Pending::Dispatch { kernel, params: (at, len), bufs, groups }) = next {
+                        let Some(uniform) = &uniform else { break };
+                        let mut entries = vec![wgpu::BindGroupEntry {
+                            binding: 0,
+                            resource: wgpu::BindingResource::Buffer(wgpu::BufferBinding {
+                                buffer: uniform,
+                                offset: at as u64 * 4,
+                                size: wgpu::BufferSize::new(len as u64 * 4),
+                            }),
+                        }];
+                        for (i, (buffer, offset, size)) in bufs.iter().enumerate() {
+                            let resource = wgpu::BindingResource::Buffer(wgpu::BufferBinding {
+                                buffer,
+                                offset: *offset,
+                                size: wgpu::BufferSize::new(*size),
+                            });
+                            entries.push(wgpu::BindGroupEntry { binding: i as u32 + 1, resource });
+                        }
+                        let bind = gpu.device.create_bind_group(&wgpu::BindGroupDescriptor {
+                            label: None,
+                            layout: &kernel.layout,
+                            entries: &entries,
+                        });
+                        pass.set_pipeline(&kernel.pipeline);
+                        pass.set_bind_group(0, &bind, &[]);
+                        pass.dispatch_workgroups(groups[0], groups[1], groups[2]);
+                        next = pending.next_if(|c| matches!(c, Pending::Dispatch { .. }));
+                    }
+                }
+            }
+        }
+        self.params.clear();
     }
 
     /// Records a copy of `elems` floats between buffers (Gather / Concat on the GPU).
@@ -454,15 +577,17 @@ impl<'g> Recorder<'g> {
         dst_off: usize,
         elems: usize,
     ) -> Result<()> {
-        let gpu = self.gpu;
-        gpu.check()?;
+        self.gpu.check()?;
         if elems == 0 {
             return Ok(());
         }
-        let encoder = self
-            .encoder
-            .get_or_insert_with(|| gpu.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: None }));
-        encoder.copy_buffer_to_buffer(src, src_off as u64 * 4, dst, dst_off as u64 * 4, elems as u64 * 4);
+        self.pending.push(Pending::Copy {
+            src: src.clone(),
+            src_off: src_off as u64 * 4,
+            dst: dst.clone(),
+            dst_off: dst_off as u64 * 4,
+            bytes: elems as u64 * 4,
+        });
         Ok(())
     }
 
@@ -471,13 +596,13 @@ impl<'g> Recorder<'g> {
     /// are folded into y; kernels rebuild the linear id from `num_workgroups`.
     pub(crate) fn dispatch(
         &mut self,
-        pipeline: &wgpu::ComputePipeline,
+        kernel: &Kernel,
         params: &[u32],
         bufs: &[&wgpu::Buffer],
         groups: [u32; 3],
     ) -> Result<()> {
         let views: Vec<View<'_>> = bufs.iter().map(|b| View::whole(b)).collect();
-        self.dispatch_views(pipeline, params, &views, groups)
+        self.dispatch_views(kernel, params, &views, groups)
     }
 
     /// [`Recorder::dispatch`] with bindings that are ranges of buffers. A range over the
@@ -485,7 +610,7 @@ impl<'g> Recorder<'g> {
     /// kernels that split their work check [`Gpu::view_elems`] first.
     pub(crate) fn dispatch_views(
         &mut self,
-        pipeline: &wgpu::ComputePipeline,
+        kernel: &Kernel,
         params: &[u32],
         bufs: &[View<'_>],
         groups: [u32; 3],
@@ -516,44 +641,19 @@ impl<'g> Recorder<'g> {
         if y > max || z > max {
             return Err(Error::Gpu(format!("dispatch of {groups:?} workgroups is over the limit {max}")));
         }
-        let mut words = params.to_vec();
-        words.resize(params.len().div_ceil(4).max(1) * 4, 0);
-        // Not create_buffer_init: it panics when the device is gone; this reports it instead.
-        let uniform = gpu.device.create_buffer(&wgpu::BufferDescriptor {
-            label: None,
-            size: (words.len() * 4) as u64,
-            usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
-            mapped_at_creation: false,
-        });
-        gpu.queue.write_buffer(&uniform, 0, bytemuck::cast_slice(&words));
-        let layout = pipeline.get_bind_group_layout(0);
-        let mut entries = vec![wgpu::BindGroupEntry { binding: 0, resource: uniform.as_entire_binding() }];
-        for (i, (v, &(offset, size))) in bufs.iter().zip(&ranges).enumerate() {
-            let resource = wgpu::BindingResource::Buffer(wgpu::BufferBinding {
-                buffer: v.buf,
-                offset,
-                size: wgpu::BufferSize::new(size),
-            });
-            entries.push(wgpu::BindGroupEntry { binding: i as u32 + 1, resource });
-        }
-        let bind = gpu.device.create_bind_group(&wgpu::BindGroupDescriptor {
-            label: None,
-            layout: &layout,
-            entries: &entries,
-        });
-        let encoder = self
-            .encoder
-            .get_or_insert_with(|| gpu.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: None }));
-        {
-            let mut pass =
-                encoder.begin_compute_pass(&wgpu::ComputePassDescriptor { label: None, timestamp_writes: None });
-            pass.set_pipeline(pipeline);
-            pass.set_bind_group(0, &bind, &[]);
-            pass.dispatch_workgroups(x, y, z);
-        }
+        // This dispatch's parameters start at the next aligned offset of the shared uniform.
+        let step = (gpu.limits().min_uniform_buffer_offset_alignment as usize / 4).max(4);
+        let at = self.params.len().div_ceil(step) * step;
+        let len = params.len().div_ceil(4).max(1) * 4;
+        self.params.resize(at, 0);
+        self.params.extend_from_slice(params);
+        self.params.resize(at + len, 0);
+        let bufs = bufs.iter().zip(ranges).map(|(v, (offset, size))| (v.buf.clone(), offset, size)).collect();
+        self.pending.push(Pending::Dispatch { kernel: kernel.clone(), params: (at, len), bufs, groups: [x, y, z] });
         self.dispatches += 1;
         // Keep command buffers bounded: very long graphs are flushed in chunks.
         if self.dispatches.is_multiple_of(512) {
+            self.encode();
             if let Some(enc) = self.encoder.take() {
                 gpu.queue.submit([enc.finish()]);
             }

@@ -278,7 +278,7 @@ fn record_split(
     ins: &[(&GpuTensor, usize)],
 ) -> Result<()> {
     let gpu = rec.gpu();
-    let pipe = gpu.pipeline("elementwise", &with_activation(SOURCE), &[], entry)?;
+    let pipe = gpu.pipeline_with("elementwise", || with_activation(SOURCE), &[], entry)?;
     let strides = [words.sa, words.sb];
     let inputs: Vec<(&[usize], usize)> = ins.iter().zip(strides).map(|((_, off), st)| (st, *off)).collect();
     let align = gpu.summary().binding_align_bytes;

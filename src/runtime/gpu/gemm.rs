@@ -3,7 +3,8 @@
 //! Register-tiled kernels in gemm.wgsl sharing one fused epilogue (alpha, bias, activation),
 //! so a Linear or Conv layer plus its activation is one dispatch: a 128 x 128 tile with 8 x 8
 //! values per invocation for most products, a 64-wide tile (16, 32 or 64 rows high) for small
-//! M or operands that are not vec4-aligned, and a matrix-vector kernel for M = 1 ([`Tiles`]).
+//! M or operands that are not vec4-aligned, a 16-wide one for N <= 16, and a matrix-vector
+//! kernel for M = 1 ([`Tiles`]).
 //! vec4 loads are used whenever K, N and every offset are multiples of 4.
 //! Operands over the adapter's binding limit are split into row and K blocks ([`record`]),
 //! so a big weight or activation stays on the GPU.
@@ -16,18 +17,22 @@ const SOURCE: &str = include_str!("gemm.wgsl");
 pub(crate) const TILE: usize = 64;
 const BIG: usize = 128;
 
-/// Which tiled kernel runs a product (M > 1). By size: the 128 x 128 tile when the operands
-/// are vec4-aligned and M and N at least 64, else the 64-wide tile (16, 32 or 64 rows high by
-/// M). On lavapipe the big tile was 2-3x faster from 96 rows up, even at 128 x 128 x 128, and
-/// about even at M or N = 64 (half its rows or columns padding) and at 48 rows. It was not
-/// measured on a hardware GPU, where a small C gives the 128 x 128 tile few workgroups; such a
-/// product is microseconds there either way. Forcing the big tile on operands that are not
-/// vec4-aligned runs the small one.
+/// Which tiled kernel runs a product (M > 1). By size: the 16-wide tile for N <= 16, the
+/// 128 x 128 tile when the operands are vec4-aligned, M and N at least 64 and its padding
+/// small ([`big_fits`]), else the 64-wide tile (16, 32 or 64 rows high by M). On lavapipe the
+/// big tile was 2-3x faster from 96 rows up, even at 128 x 128 x 128, and about even at M or
+/// N = 64 (half its rows or columns padding) and at 48 rows; on SwiftShader it lost 2.3x at
+/// 64 x 64 x 64 (three quarters padding). It was not measured on a hardware GPU, where a small
+/// C gives the 128 x 128 tile few workgroups; such a product is microseconds there either way.
+/// Forcing the big tile on operands that are not vec4-aligned runs the small one.
+/// `Narrow`, a 16-wide tile, is chosen for N <= 16 (a classifier's output layer, where the
+/// 64-wide tile is mostly padding columns).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Tiles {
     BySize = 0,
     Small = 1,
     Big = 2,
+    Narrow = 3,
 }
 
 impl Tiles {
@@ -35,9 +40,22 @@ impl Tiles {
         match code {
             1 => Tiles::Small,
             2 => Tiles::Big,
+            3 => Tiles::Narrow,
             _ => Tiles::BySize,
         }
     }
+}
+
+/// Columns of C per workgroup of the narrow tile.
+const NARROW: usize = 16;
+
+/// Whether the 128 x 128 tile suits an m x n result: it must cover at most twice the area the
+/// 64-wide tile covers (its padding), since it does about twice the work per value's cost
+/// (measured 1.5-1.75x on SwiftShader at 64^3-128^3, ~3x on lavapipe), so 64 x 64 runs the
+/// 64-wide tile (SwiftShader: 2.5 vs 5.7 ms) while 64 x 4096 or 96 x 1024 run the big one.
+fn big_fits(m: usize, n: usize) -> bool {
+    let area = |t: usize| m.div_ceil(t) * t * n.div_ceil(t) * t;
+    m >= 64 && n >= 64 && area(BIG) <= 2 * area(TILE)
 }
 
 /// Where one batched GEMM reads and writes, in f32 elements. Batch `i` of A starts at
@@ -214,7 +232,7 @@ fn dispatch(
         let gx = call.n.div_ceil(per_group);
         if gx <= max {
             let defines: &[&str] = if vec4 { &["GEMV", "VEC4"] } else { &["GEMV"] };
-            let pipe = gpu.pipeline("gemm", &elementwise::with_activation(SOURCE), defines, "main")?;
+            let pipe = gpu.pipeline_with("gemm", || elementwise::with_activation(SOURCE), defines, "main")?;
             return rec.dispatch_views(&pipe, &words, &views, [gx as u32, 1, call.batch as u32]);
         }
     }
@@ -222,14 +240,14 @@ fn dispatch(
         [call.k, call.n, lda, call.a_off, call.a_bstride, call.b_off, call.b_bstride, call.c_off, call.c_bstride]
             .iter()
             .all(|v| v % 4 == 0);
-    let big = vec4
-        && match gpu.gemm_tiles() {
-            Tiles::Big => true,
-            Tiles::Small => false,
-            Tiles::BySize => call.m >= 64 && call.n >= 64,
-        };
-    if big && call.m.div_ceil(BIG) <= max {
-        let pipe = gpu.pipeline("gemm", &elementwise::with_activation(SOURCE), &["VEC4", "BIG"], "main")?;
+    let tiles = match gpu.gemm_tiles() {
+        Tiles::BySize if call.n <= NARROW => Tiles::Narrow,
+        Tiles::BySize if big_fits(call.m, call.n) => Tiles::Big,
+        Tiles::BySize => Tiles::Small,
+        forced => forced,
+    };
+    if tiles == Tiles::Big && vec4 && call.m.div_ceil(BIG) <= max {
+        let pipe = gpu.pipeline_with("gemm", || elementwise::with_activation(SOURCE), &["VEC4", "BIG"], "main")?;
         let groups = [call.n.div_ceil(BIG) as u32, call.m.div_ceil(BIG) as u32, call.batch as u32];
         return rec.dispatch_views(&pipe, &words, &views, groups);
     }
@@ -239,9 +257,12 @@ fn dispatch(
         17..=32 => (32, Some("TM32")),
         _ => (TILE, None),
     };
-    let defines: Vec<&str> = vec4.then_some("VEC4").into_iter().chain(tile_def).collect();
-    let pipe = gpu.pipeline("gemm", &elementwise::with_activation(SOURCE), &defines, "main")?;
-    let groups = [call.n.div_ceil(TILE) as u32, call.m.div_ceil(tm) as u32, call.batch as u32];
+    // Its width: 64 columns, or 16 for the narrow tile (when N / 16 is within the grid).
+    let (tn, narrow) =
+        if tiles == Tiles::Narrow && call.n.div_ceil(NARROW) <= max { (NARROW, Some("NARROW")) } else { (TILE, None) };
+    let defines: Vec<&str> = vec4.then_some("VEC4").into_iter().chain(tile_def).chain(narrow).collect();
+    let pipe = gpu.pipeline_with("gemm", || elementwise::with_activation(SOURCE), &defines, "main")?;
+    let groups = [call.n.div_ceil(tn) as u32, call.m.div_ceil(tm) as u32, call.batch as u32];
     rec.dispatch_views(&pipe, &words, &views, groups)
 }
 

@@ -28,6 +28,20 @@ fn epilogue(acc: f32, prev: f32, batch: u32, row: u32, col: u32) -> f32 {
     return activate(v, p.act, p.act_p0, p.act_p1);
 }
 
+// Four consecutive columns of one row of C through the epilogue, skipping those past N or M
+// (the 128 x 128 and the narrow tiles; `c` is each kernel's binding 3).
+fn store4(c_base: u32, batch: u32, row: u32, col: u32, acc: vec4<f32>) {
+    if (row >= p.m) { return; }
+    for (var j = 0u; j < 4u; j++) {
+        if (col + j < p.n) {
+            let ci = c_base + row * p.n + col + j;
+            var prev = 0.0;
+            if (p.accumulate != 0u) { prev = c[ci]; }
+            c[ci] = epilogue(acc[j], prev, batch, row, col + j);
+        }
+    }
+}
+
 //#if GEMV
 // M = 1 (a batch of one row, the common inference case): the tiled GEMM would spend 63 of its
 // 64 rows on padding. Each invocation owns one column (four with VEC4) and walks K; the row of
@@ -123,19 +137,6 @@ fn stage_a(row: u32, kq: u32, v: vec4<f32>) {
     As[i + 32u][comp] = v.y;
     As[i + 64u][comp] = v.z;
     As[i + 96u][comp] = v.w;
-}
-
-// Four consecutive columns of one row of C through the epilogue, skipping those past N or M.
-fn store4(c_base: u32, batch: u32, row: u32, col: u32, acc: vec4<f32>) {
-    if (row >= p.m) { return; }
-    for (var j = 0u; j < 4u; j++) {
-        if (col + j < p.n) {
-            let ci = c_base + row * p.n + col + j;
-            var prev = 0.0;
-            if (p.accumulate != 0u) { prev = c[ci]; }
-            c[ci] = epilogue(acc[j], prev, batch, row, col + j);
-        }
-    }
 }
 
 @compute @workgroup_size(16, 16, 1)
@@ -243,13 +244,11 @@ const TM: u32 = 32u;
 const TM: u32 = 64u;
 //#endif
 //#endif
-// vec4s of A per k, and invocations per workgroup.
+// vec4s of A per k.
 const TMV: u32 = TM / 4u;
-const WG: u32 = 16u * TMV;
 
-// [k][m/4] and [k][n]: per k the inner loop reads one vec4 of As and four floats of Bs.
+// [k][m/4]: per k the inner loop reads one vec4 of As (four rows).
 var<workgroup> As: array<vec4<f32>, 256>;
-var<workgroup> Bs: array<f32, 1024>;
 
 fn load_a(base: u32, row: u32, k: u32) -> vec4<f32> {
     if (row >= p.m) { return vec4<f32>(0.0); }
@@ -278,6 +277,84 @@ fn load_b(base: u32, k: u32, col: u32) -> vec4<f32> {
     return v;
 //#endif
 }
+
+// A's vec4 along k at (`row`, `k`) of the tile lands transposed: four k rows of As, one
+// component each.
+fn stage_a(row: u32, k: u32, v: vec4<f32>) {
+    let i = k * TMV + row / 4u;
+    let comp = row % 4u;
+    As[i][comp] = v.x;
+    As[i + TMV][comp] = v.y;
+    As[i + 2u * TMV][comp] = v.z;
+    As[i + 3u * TMV][comp] = v.w;
+}
+
+//#if NARROW
+// N <= 16 (a classifier's output layer): the 64-wide tile would spend most of its columns on
+// padding. A 4 x TM/4 workgroup computes a TM x 16 tile; each invocation owns 4 rows x 4
+// consecutive columns, and per k reads one vec4 of As (its rows) and one of Bs (its columns)
+// for 16 multiply-adds. Every invocation stages four vec4s of A and, with fewer than 64
+// invocations, several of B.
+const WG: u32 = TM;
+// [k][n/4], 16 k.
+var<workgroup> Bs: array<vec4<f32>, 64>;
+
+//#if TM16
+@compute @workgroup_size(4, 4, 1)
+//#else
+//#if TM32
+@compute @workgroup_size(4, 8, 1)
+//#else
+@compute @workgroup_size(4, 16, 1)
+//#endif
+//#endif
+fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>,
+        @builtin(local_invocation_index) tid: u32) {
+    let batch = wg.z;
+    let m0 = wg.y * TM;
+    let n0 = wg.x * 16u;
+    let a_base = p.a_off + batch * p.a_bstride;
+    let b_base = p.b_off + batch * p.b_bstride;
+    let c_base = p.c_off + batch * p.c_bstride;
+    var acc0 = vec4<f32>(0.0);
+    var acc1 = vec4<f32>(0.0);
+    var acc2 = vec4<f32>(0.0);
+    var acc3 = vec4<f32>(0.0);
+    let tiles = (p.k + 15u) / 16u;
+    for (var t = 0u; t < tiles; t++) {
+        let k0 = t * 16u;
+        for (var l = tid; l < TM * 4u; l += WG) {
+            let ar = l / 4u;
+            let ak = (l % 4u) * 4u;
+            stage_a(ar, ak, load_a(a_base, m0 + ar, k0 + ak));
+        }
+        for (var l = tid; l < 64u; l += WG) {
+            Bs[l] = load_b(b_base, k0 + l / 4u, n0 + (l % 4u) * 4u);
+        }
+        workgroupBarrier();
+        let kend = min(16u, p.k - k0);
+        for (var kk = 0u; kk < kend; kk++) {
+            let x = As[kk * TMV + lid.y];
+            let y = Bs[kk * 4u + lid.x];
+            acc0 += x.x * y;
+            acc1 += x.y * y;
+            acc2 += x.z * y;
+            acc3 += x.w * y;
+        }
+        workgroupBarrier();
+    }
+    let row0 = m0 + lid.y * 4u;
+    let col = n0 + lid.x * 4u;
+    store4(c_base, batch, row0, col, acc0);
+    store4(c_base, batch, row0 + 1u, col, acc1);
+    store4(c_base, batch, row0 + 2u, col, acc2);
+    store4(c_base, batch, row0 + 3u, col, acc3);
+}
+//#else
+// Invocations per workgroup.
+const WG: u32 = 16u * TMV;
+// [k][n]: per k the inner loop reads four floats of Bs.
+var<workgroup> Bs: array<f32, 1024>;
 
 // Writes one row of an invocation's block (columns col, col+16, col+32, col+48) through the
 // epilogue; columns past N and rows past M are skipped.
@@ -325,16 +402,9 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
     var acc3 = vec4<f32>(0.0);
 
     let tiles = (p.k + 15u) / 16u;
-    // Where this invocation's vec4 of A lands: four k rows of As, one component each.
-    let as_i = ak * TMV + ar / 4u;
-    let as_c = ar % 4u;
     for (var t = 0u; t < tiles; t++) {
         let k0 = t * 16u;
-        let av = load_a(a_base, m0 + ar, k0 + ak);
-        As[as_i][as_c] = av.x;
-        As[as_i + TMV][as_c] = av.y;
-        As[as_i + 2u * TMV][as_c] = av.z;
-        As[as_i + 3u * TMV][as_c] = av.w;
+        stage_a(ar, ak, load_a(a_base, m0 + ar, k0 + ak));
         for (var l = tid; l < 256u; l += WG) {
             let bv = load_b(b_base, k0 + l / 16u, n0 + (l % 16u) * 4u);
             let bi = l * 4u;
@@ -365,5 +435,6 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
     store(c_base, batch, row0 + 2u, col0, acc2);
     store(c_base, batch, row0 + 3u, col0, acc3);
 }
+//#endif
 //#endif
 //#endif
