@@ -264,6 +264,7 @@ fn run(cli: Cli) -> webeval::Result<String> {
                 ..webeval::report::Options::default()
             };
             let total = (file != "-").then(|| std::fs::metadata(&file).ok()).flatten().map(|m| m.len());
+            let options = webeval::report::Options { size_hint: total, ..options };
             let bar = progress_bar(total);
             let mut progress = |bytes: u64, rows: u64| {
                 bar.set_position(bytes);

@@ -48,6 +48,9 @@ struct EvalOptions {
     ci_replicates: Option<usize>,
     #[serde(alias = "ciSeed")]
     ci_seed: Option<u64>,
+    /// The file's size in bytes (`File.size`): the stored scores reserve their room once.
+    #[serde(alias = "sizeHint")]
+    size_hint: Option<u64>,
 }
 
 impl EvalOptions {
@@ -73,6 +76,7 @@ impl EvalOptions {
                 replicates: opts.ci_replicates.unwrap_or(defaults.replicates),
                 seed: opts.ci_seed.unwrap_or(defaults.seed),
             }),
+            size_hint: opts.size_hint,
             ..report::Options::default()
         };
         let spec = ColumnSpec {
@@ -224,7 +228,12 @@ fn js_chunk(read: &js_sys::Function) -> std::io::Result<Option<Vec<u8>>> {
     if v.is_undefined() || v.is_null() {
         return Ok(None);
     }
-    Ok(Some(js_sys::Uint8Array::new(&v).to_vec()))
+    // `new Uint8Array(v)` of a Uint8Array copies it in JS first: use the page's array as it is
+    let bytes = match v.dyn_into::<js_sys::Uint8Array>() {
+        Ok(a) => a,
+        Err(v) => js_sys::Uint8Array::new(&v),
+    };
+    Ok(Some(bytes.to_vec()))
 }
 
 /// Evaluate predictions already in memory (e.g. a model's outputs): `truth` holds class

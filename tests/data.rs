@@ -750,9 +750,9 @@ fn chunking_cases() -> Vec<(&'static str, ColumnSpec, String)> {
 }
 
 /// The canonical chunks: one thread (the wasm path, `evaluate_with`) and 2 or 3 threads
-/// (`evaluate_path`) give byte-identical JSON, or the same error, at every chunk size; and
-/// chunked reading keeps what one unchunked pass gives: the rows, lines and errors exactly,
-/// the metrics to rounding.
+/// (`evaluate_path`) give byte-identical JSON, or the same error, at every chunk size, with
+/// or without a size hint (right, too small or too large); and chunked reading keeps what
+/// one unchunked pass gives: the rows, lines and errors exactly, the metrics to rounding.
 #[test]
 fn chunked_reading_gives_the_same_report_on_any_number_of_threads() {
     let _turn = turn();
@@ -767,10 +767,12 @@ fn chunked_reading_gives_the_same_report_on_any_number_of_threads() {
         let path = dir.join(name);
         std::fs::write(&path, &text).expect("write");
         let path = path.to_string_lossy().to_string();
+        let size = text.len() as u64;
         let options = |chunk_bytes: Option<u64>, threads: usize| report::Options {
             ci,
             chunk_bytes,
             threads,
+            size_hint: Some(size),
             ..report::Options::default()
         };
         let mut progress = |_: u64, _: u64| true;
@@ -783,6 +785,14 @@ fn chunked_reading_gives_the_same_report_on_any_number_of_threads() {
                 &options(Some(chunk_bytes), 1),
                 &mut progress,
             ));
+            for size_hint in [None, Some(1), Some(size / 3), Some(size * 10)] {
+                let hinted = report::Options { size_hint, ..options(Some(chunk_bytes), 1) };
+                let other = json(report::evaluate_with(&path, text.as_bytes(), &spec, &hinted, &mut progress));
+                assert!(
+                    other == one,
+                    "{name}, {chunk_bytes}-byte chunks, size hint {size_hint:?}:\n{other:.600}\nvs {size}:\n{one:.600}"
+                );
+            }
             for threads in [1, 2, 3] {
                 let many =
                     json(report::evaluate_path(&path, &spec, &options(Some(chunk_bytes), threads), &mut progress));

@@ -138,12 +138,13 @@ self.onmessage = async (event) => {
       }
       return;
     }
-    // The file streams in 1 MiB slices, so memory does not grow with its size.
+    // The file streams in 1 MiB slices, so memory does not grow with its size; its size lets
+    // the stored scores reserve their room once.
     const progress = (done, rows) => {
       send({ id, type: 'progress', phase: 'evaluating', done, rows, total });
       return true;
     };
-    send({ id, type: 'result', result: evaluateStream(file.name, chunks(file), options ?? {}, progress) });
+    send({ id, type: 'result', result: evaluateStream(file.name, chunks(file), { ...options, sizeHint: total }, progress) });
   } catch (err) {
     send({ id, type: 'error', message: String(err?.message ?? err) });
   }

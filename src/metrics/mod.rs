@@ -242,6 +242,17 @@ impl Evaluation {
         self
     }
 
+    /// Room for `rows` rows in all in what keeps a value per row (the stored scores, a
+    /// regression's values), reserved once: a hint from the file's size.
+    pub fn reserve(&mut self, rows: usize) {
+        if let Some(s) = &mut self.scores {
+            s.reserve(rows);
+        }
+        if let Some(r) = &mut self.regression {
+            r.reserve(rows);
+        }
+    }
+
     /// The id of a label (interned on first sight), for [`Evaluation::update_ids`].
     pub fn intern(&mut self, label: &str) -> u32 {
         let id = self.labels.intern(label);

@@ -43,7 +43,9 @@ impl Store {
                 if f64::from(f) == v || v.is_nan() {
                     s.push(f);
                 } else {
-                    let mut wide: Vec<f64> = s.iter().map(|&x| f64::from(x)).collect();
+                    // the same room as before (a size hint's reservation carries over)
+                    let mut wide = Vec::with_capacity(s.capacity().max(s.len() + 1));
+                    wide.extend(s.iter().map(|&x| f64::from(x)));
                     wide.push(v);
                     *self = Store::F64(wide);
                 }
@@ -52,18 +54,45 @@ impl Store {
         }
     }
 
-    pub(super) fn extend(&mut self, other: &Store) {
-        match other {
-            Store::F32(o) => {
-                for &v in o {
-                    self.push(f64::from(v));
-                }
+    /// Push `row[..k]` (missing values as NaN): one exactness test over the row and one
+    /// append, instead of a test and a capacity check per score.
+    #[inline]
+    pub(super) fn push_row(&mut self, row: &[f64], k: usize) {
+        match (&mut *self, row.get(..k)) {
+            (Store::F32(s), Some(row)) if row.iter().all(|&v| f64::from(v as f32) == v || v.is_nan()) => {
+                s.extend(row.iter().map(|&v| v as f32));
+                return;
             }
-            Store::F64(o) => {
-                for &v in o {
+            (Store::F64(s), Some(row)) => {
+                s.extend_from_slice(row);
+                return;
+            }
+            _ => {}
+        }
+        for i in 0..k {
+            self.push(row.get(i).copied().unwrap_or(f64::NAN));
+        }
+    }
+
+    /// Append `other`'s scores (whole slices where the widths allow).
+    pub(super) fn extend(&mut self, other: &Store) {
+        match (&mut *self, other) {
+            (Store::F32(a), Store::F32(b)) => a.extend_from_slice(b),
+            (Store::F64(a), Store::F64(b)) => a.extend_from_slice(b),
+            (Store::F64(a), Store::F32(b)) => a.extend(b.iter().map(|&x| f64::from(x))),
+            (Store::F32(_), Store::F64(b)) => {
+                for &v in b {
                     self.push(v);
                 }
             }
+        }
+    }
+
+    /// Room for `total` scores in all.
+    pub(super) fn reserve_total(&mut self, total: usize) {
+        match self {
+            Store::F32(s) => s.reserve(total.saturating_sub(s.len())),
+            Store::F64(s) => s.reserve(total.saturating_sub(s.len())),
         }
     }
 
@@ -354,6 +383,21 @@ impl ScoreAccumulator {
         self.truth.len()
     }
 
+    /// Room for `rows` rows in all, once (a hint: the stored scores then never grow by
+    /// doubling, each doubling a copy), never past the budget: more rows than that switch
+    /// to the sketch, which drops the store.
+    pub fn reserve(&mut self, rows: usize) {
+        if self.sketched() {
+            return;
+        }
+        let rows = rows.min(self.budget() / self.k.max(1));
+        self.truth.reserve(rows.saturating_sub(self.truth.len()));
+        self.scores.reserve_total(rows * self.k);
+        if let Some(w) = &mut self.weights {
+            w.reserve(rows.saturating_sub(w.len()));
+        }
+    }
+
     /// Bytes held for the exact ranking metrics.
     pub fn stored_bytes(&self) -> usize {
         self.truth.len() * 4 + self.scores.bytes() + self.weights.as_ref().map_or(0, |w| w.len() * 8)
@@ -389,9 +433,7 @@ impl ScoreAccumulator {
         }
         let row = self.truth.len();
         self.truth.push(truth);
-        for i in 0..self.k {
-            self.scores.push(scores.get(i).copied().unwrap_or(f64::NAN));
-        }
+        self.scores.push_row(scores, self.k);
         if weight != 1.0 && self.weights.is_none() {
             self.weights = Some(vec![1.0; row]);
         }
@@ -520,9 +562,14 @@ impl ScoreAccumulator {
             self.scores.extend(&other.scores);
             return;
         }
-        for r in 0..other.rows() {
-            for f in &from {
-                self.scores.push(f.map_or(f64::NAN, |i| other.scores.get(r * other.k + i)));
+        if other.k == k && from.iter().enumerate().all(|(c, f)| *f == Some(c)) {
+            // the same columns in the same order: the rows append as they are
+            self.scores.extend(&other.scores);
+        } else {
+            for r in 0..other.rows() {
+                for f in &from {
+                    self.scores.push(f.map_or(f64::NAN, |i| other.scores.get(r * other.k + i)));
+                }
             }
         }
         self.truth.extend(other.truth.iter().map(|&t| to.get(t as usize).copied().unwrap_or(NO_COLUMN)));

@@ -100,6 +100,13 @@ impl RegressionAccumulator {
         self.weights.push(w);
     }
 
+    /// Room for `rows` rows in all (see [`super::Evaluation::reserve`]).
+    pub fn reserve(&mut self, rows: usize) {
+        for v in [&mut self.y, &mut self.pred, &mut self.weights] {
+            v.reserve(rows.saturating_sub(v.len()));
+        }
+    }
+
     pub fn merge(&mut self, o: &Self) {
         self.rows += o.rows;
         self.streamed.merge(&o.streamed);

@@ -53,6 +53,11 @@ pub struct Options {
     pub threads: usize,
     /// The canonical chunk size (default [`data::CHUNK_BYTES`]); tests make it small.
     pub chunk_bytes: Option<u64>,
+    /// The source's size in bytes, when known (the page's `File.size`, the CLI's file
+    /// length; ignored for gzip): once the first chunk is read, what keeps a value per row
+    /// reserves room for the rows the rest of the file should hold, instead of growing by
+    /// doubling (a copy each time). A hint: the report does not depend on it.
+    pub size_hint: Option<u64>,
 }
 
 impl Options {
@@ -166,6 +171,14 @@ pub fn evaluate_opened(
     progress: Progress,
 ) -> Result<Report> {
     let format = opened.format_name();
+    // a compressed size says nothing about the rows' bytes
+    let unhinted;
+    let options = if opened.gzip && options.size_hint.is_some() {
+        unhinted = Options { size_hint: None, ..options.clone() };
+        &unhinted
+    } else {
+        options
+    };
     run(file, opened.rows, format, &opened.bytes, spec, options, progress)
 }
 
@@ -248,7 +261,7 @@ fn run_logged(
     rows.set_chunking(options.chunk_bytes());
     let (plan, sample) = sample_plan(file, rows.as_mut(), spec)?;
     let setup = Setup::new(plan, spec, options, paired)?;
-    let mut chunks = Chunks::default();
+    let mut chunks = Chunks::new(&setup);
     for (line, chunk, record) in &sample {
         chunks.feed(&setup, record, *line, *chunk)?;
     }
@@ -321,6 +334,8 @@ struct Setup {
     paired: bool,
     /// Threads for the report's per-class ranking walks ([`Options::threads`]).
     threads: usize,
+    /// [`Options::size_hint`].
+    size_hint: Option<u64>,
 }
 
 impl Setup {
@@ -336,6 +351,7 @@ impl Setup {
         let (score_budget, sketch_bytes, sketch_batch) =
             (options.score_budget, options.sketch_bytes, options.sketch_batch);
         let threads = options.threads;
+        let size_hint = options.size_hint;
         Ok(Setup {
             plan,
             non_finite: spec.non_finite,
@@ -345,6 +361,7 @@ impl Setup {
             sketch_batch,
             paired,
             threads,
+            size_hint,
         })
     }
 
@@ -378,18 +395,27 @@ impl Setup {
 /// Rows in file order, each into its chunk's own accumulators; a finished chunk is merged
 /// into the ones before it. One thread or many, the same chunks are merged in the same
 /// order, so the report does not depend on how the file was read.
-#[derive(Default)]
 struct Chunks {
     current: Option<(Chunk, Feeder)>,
     merged: Option<Feeder>,
+    /// [`Options::size_hint`], until [`Chunks::reserve`] has used it.
+    size_hint: Option<u64>,
+    /// Rows each new chunk's accumulators reserve room for (0: none), once known.
+    chunk_rows: usize,
 }
 
 impl Chunks {
+    fn new(setup: &Setup) -> Self {
+        Chunks { current: None, merged: None, size_hint: setup.size_hint, chunk_rows: 0 }
+    }
+
     /// One row at (file) line `line` of chunk `chunk`.
     fn feed(&mut self, setup: &Setup, record: &Record, line: u64, chunk: Chunk) -> Result<()> {
         if self.current.as_ref().map(|c| c.0.index) != Some(chunk.index) {
             self.close();
-            self.current = Some((chunk, setup.feeder(chunk.index)));
+            let mut feeder = setup.feeder(chunk.index);
+            feeder.eval.reserve(self.chunk_rows);
+            self.current = Some((chunk, feeder));
         }
         match &mut self.current {
             Some((c, f)) => f.feed(setup, record, line - c.line_base).map_err(|e| e.shift_lines(c.line_base)),
@@ -400,6 +426,23 @@ impl Chunks {
     fn close(&mut self) {
         if let Some((c, f)) = self.current.take() {
             self.add(f, c.line_base);
+        }
+    }
+
+    /// With a size hint, once a chunk is merged: `rows` rows were read in the source's first
+    /// `at` bytes, so the merged accumulators reserve room for the file's rows at that rate
+    /// (2% over), and each later chunk for as many rows as the first one had.
+    fn reserve(&mut self, rows: u64, at: u64) {
+        let (Some(size), Some(merged)) = (self.size_hint, &mut self.merged) else { return };
+        self.size_hint = None;
+        if at == 0 || size <= at {
+            return;
+        }
+        let total = (rows as f64 * size as f64 / at as f64 * 1.02) as usize;
+        merged.eval.reserve(total);
+        self.chunk_rows = (merged.row as f64 * 1.02) as usize;
+        if let Some((_, current)) = &mut self.current {
+            current.eval.reserve(self.chunk_rows);
         }
     }
 
@@ -486,6 +529,9 @@ fn stream(
     while let Some(line) = rows.next_bytes(&mut buf)? {
         chunks.feed(setup, &buf, line, rows.chunk())?;
         n += 1;
+        if chunks.size_hint.is_some() && chunks.merged.is_some() {
+            chunks.reserve(n, rows.position().0);
+        }
         if n.is_multiple_of(PROGRESS_ROWS) && !progress(bytes.get(), n) {
             return Err(Error::Cancelled);
         }

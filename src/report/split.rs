@@ -232,13 +232,14 @@ impl Merge {
         bytes: &ByteCounter,
         progress: Progress,
     ) -> Result<Merge> {
-        let mut chunks = Chunks::default();
+        let mut chunks = Chunks::new(&sp.setup);
         for (line, chunk, record) in &sample {
             chunks.feed(&sp.setup, record, *line, *chunk)?;
         }
         let n = stream(rows, &sp.setup, &mut chunks, sample.len() as u64, bytes, progress)?;
         chunks.close();
         let (expected, line_base) = rows.position();
+        chunks.reserve(n, expected);
         Ok(Merge { chunks, next: sp.first, expected, line_base, rows: n, pending: BTreeMap::new() })
     }
 
