@@ -69,6 +69,9 @@ pub struct Records<R: Read> {
     chunk_bytes: u64,
     chunk: super::Chunk,
     last_chunk: Option<u64>,
+    /// Where the next chunk starts, kept rather than multiplied out per record (a saturating
+    /// 64-bit multiply is a 128-bit library call in wasm32).
+    chunk_end: u64,
 }
 
 /// What a reader starting in the middle of a delimited file needs from its header.
@@ -152,6 +155,7 @@ impl<R: Read> Records<R> {
             chunk_bytes: chunk_bytes.max(1),
             chunk: super::Chunk { index: chunk, line_base: 0 },
             last_chunk: Some(chunk),
+            chunk_end: (chunk + 1).saturating_mul(chunk_bytes.max(1)),
         }
     }
 
@@ -172,8 +176,8 @@ impl<R: Read> Records<R> {
             return false;
         }
         let at = self.origin + self.pos as u64;
-        // still inside the current chunk (a multiplication, not a division, per record)
-        if at < (self.chunk.index + 1).saturating_mul(self.chunk_bytes) {
+        // still inside the current chunk (a comparison, not a division, per record)
+        if at < self.chunk_end {
             return false;
         }
         let index = at / self.chunk_bytes;
@@ -184,6 +188,7 @@ impl<R: Read> Records<R> {
             return true;
         }
         self.chunk = super::Chunk { index, line_base: self.line - 1 };
+        self.chunk_end = (index + 1).saturating_mul(self.chunk_bytes);
         false
     }
 
@@ -388,6 +393,7 @@ impl<R: Read> Rows for Records<R> {
     }
     fn set_chunking(&mut self, bytes: u64) {
         self.chunk_bytes = bytes.max(1);
+        self.chunk_end = (self.chunk.index + 1).saturating_mul(self.chunk_bytes);
     }
     fn dialect(&self) -> Option<Dialect> {
         Some(Records::dialect(self))

@@ -32,7 +32,9 @@ impl ConfusionAccumulator {
     #[inline]
     pub fn update(&mut self, t: u32, p: u32, weight: f64, rep: &[f64]) {
         let (t, p) = (t as usize, p as usize);
-        self.grow(t.max(p) + 1);
+        if t.max(p) >= self.counts.len() {
+            self.grow(t.max(p) + 1);
+        }
         self.counts[t][p] += weight;
         self.weighted |= weight != 1.0;
         if self.replicates > 0 {
