@@ -259,7 +259,8 @@ window.benchGemmGpu = async (base, sizes, seconds = 1) => {
         return gpuGemmGflops(m, n, k, Math.max(1, Math.min(50, Math.round(0.5 / once))), tiles);
       };
       row.webeval_kernel_gflops = await probe(0);
-      row.webeval_kernel_gflops_by_tile = { '64-wide': await probe(1), '128x128': await probe(2), '16-wide': await probe(3) };
+      // (M = 1 runs the matrix-vector kernel whatever the tile.)
+      if (m > 1) row.webeval_kernel_gflops_by_tile = { '64-wide': await probe(1), '128x128': await probe(2), '16-wide': await probe(3) };
     } catch (e) {
       row.webeval_kernel_error = errorOf(e);
     }

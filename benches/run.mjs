@@ -512,6 +512,7 @@ async function main() {
     }
     if (only.has('inference-gpu')) {
       const g = await benchInferenceGpu(base);
+      const measured = g.run.finished;
       const prev = results.inference ?? previous.inference ?? {};
       // --gpu-models: those models' rows replace their previous ones (each row has its date and
       // load); the other rows, the GEMM table and the section's run header are kept.
@@ -526,7 +527,7 @@ async function main() {
       }
       // --gpu-gemm: the rerun GEMM rows replace theirs, in gemm.json's order, each with its date.
       if (GPU_GEMM && Array.isArray(g.gemm)) {
-        const fresh = new Map(g.gemm.map((x) => [gemmKey(x), { ...x, measured: g.run.finished }]));
+        const fresh = new Map(g.gemm.map((x) => [gemmKey(x), { ...x, measured }]));
         const old = new Map((Array.isArray(prev.gemm_gpu) ? prev.gemm_gpu : []).map((x) => [gemmKey(x), x]));
         g.gemm = JSON.parse(readFileSync(join(root, 'benches', 'models', 'gemm.json'), 'utf8'))
           .map((s) => fresh.get(gemmKey(s)) ?? old.get(gemmKey(s))).filter(Boolean);
@@ -660,7 +661,7 @@ export function markdown(r) {
       `Run ${wr.started} → ${wr.finished}, load average ${f(wr.load_average_1m_at_start, 1)} at start, ${f(wr.load_average_1m_at_end, 1)} at end. ` +
       `Adapter: ${[a.vendor, a.architecture, a.description].filter(Boolean).join(' / ') || a.error || '?'}${a.fallback ? ' (a fallback adapter: software)' : ''}. ` +
       'SwiftShader runs WebGPU on the CPU, so the milliseconds mean nothing for a real GPU: only the ratios (same page, same input, same adapter) do.' +
-      (wr.rerun ?? []).map((x) => ` Rows of ${x.models.join(', ')} rerun ${x.started} → ${x.finished}, load ${f(x.load_average_1m_at_start, 1)} → ${f(x.load_average_1m_at_end, 1)} (\`--gpu-models\`).`).join(''), '',
+      (wr.rerun ?? []).map((x) => ` Rows of ${x.models.join(', ')} rerun ${x.started} → ${x.finished}, load ${f(x.load_average_1m_at_start, 1)} → ${f(x.load_average_1m_at_end, 1)} (\`--gpu-models\` / \`--gpu-gemm\`).`).join(''), '',
       '| model | batch | webeval ms | onnxruntime-web WebGPU ms | throughput ratio (≥ 1 = webeval faster) | paired ratio | webeval CPU ms (GPU process + page) | onnxruntime-web CPU ms | CPU-time ratio | max abs output diff | load avg |', '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
     const cms = (x) => (x?.gpu_process_cpu_ms == null ? '—' : `${f(x.gpu_process_cpu_ms + x.page_cpu_ms, 3)} (${f(x.gpu_process_cpu_ms, 3)} + ${f(x.page_cpu_ms, 3)})`);
     const rt = (v) => (v == null ? '—' : `${f(v)}×`);
@@ -675,11 +676,15 @@ export function markdown(r) {
     lines.push('', `onnxruntime-web ${ver ?? '(version unknown)'} WebGPU EP (ort.webgpu.min.mjs, asyncify wasm, graphOptimizationLevel all; nodes its WebGPU EP lacks run on its CPU EP, which the page cannot see); webeval: \`GpuModelSession.run\` (upload, whole graph, one readback; the nodes it ran on the CPU are listed above). The tree ensemble has no GPU kernel in either runtime: webeval runs it on its CPU path inside the GPU session, and onnxruntime-web's WebGPU bundle has no ai.onnx.ml operators at all, so it refuses the model (the error in the table). Timing: ${wr.timing ?? 'as in the CPU table'}.`, '');
     const g = r.inference.gemm_gpu;
     if (Array.isArray(g)) {
-      const gf = (x) => (x?.error ? 'failed' : f(x?.gflops, 2));
-      lines.push('GEMM on WebGPU (GFLOPS; "kernel" = webeval\'s products recorded into one submission, one value read back, on a device opened for the size: one timing of about 0.5 s, noisier than the medians; "MatMul model" = one MatMul node run end to end, upload and readback included, in both runtimes; the ratio is of the MatMul models):', '',
-        '| M × N × K | webeval kernel (by size) | kernel, tile forced: 64-wide / 128 × 128 / 16-wide | webeval MatMul model | onnxruntime-web MatMul model | ratio (≥ 1 = webeval faster) |', '|---|---:|---:|---:|---:|---:|');
-      const tiles = (t) => (t ? ['64-wide', '128x128', '16-wide'].map((k) => f(t[k], 2)).join(' / ') : '—');
-      for (const x of g) lines.push(`| ${x.m} × ${x.n} × ${x.k} | ${x.webeval_kernel_error ? 'failed' : f(x.webeval_kernel_gflops, 2)} | ${tiles(x.webeval_kernel_gflops_by_tile)} | ${gf(x.webeval)} | ${gf(x.onnxruntime_web)} | ${f(x.throughput_ratio_vs_onnxruntime_web)}× |`);
+      // Two significant digits below 0.1 GFLOPS (the small products).
+      const g2 = (x) => (x == null || Number.isNaN(x) ? '—' : x >= 0.1 ? f(x, 2) : Number(x).toPrecision(2));
+      const gf = (x) => (x?.error ? 'failed' : `${f(x?.median_ms, 1)} ms, ${g2(x?.gflops)}`);
+      const dated = g.some((x) => x.measured);
+      lines.push('GEMM on WebGPU (GFLOPS; "kernel" = webeval\'s products recorded into one submission, one value read back, on a device opened for the size: one timing of about 0.5 s, noisier than the medians; the tile forced applies to M > 1, M = 1 always runs the matrix-vector kernel; "MatMul model" = one MatMul node run end to end, upload and readback included, in both runtimes, median ms and GFLOPS; the ratio is of the MatMul models):', '',
+        // Rows rerun with --gpu-gemm carry their own date.
+        `| M × N × K | webeval kernel (by size) | kernel, tile forced: 64-wide / 128 × 128 / 16-wide | webeval MatMul model | onnxruntime-web MatMul model | ratio (≥ 1 = webeval faster) |${dated ? ' measured |' : ''}`, `|---|---:|---:|---:|---:|---:|${dated ? '---|' : ''}`);
+      const tiles = (t) => (t ? ['64-wide', '128x128', '16-wide'].map((k) => g2(t[k])).join(' / ') : '—');
+      for (const x of g) lines.push(`| ${x.m} × ${x.n} × ${x.k} | ${x.webeval_kernel_error ? 'failed' : g2(x.webeval_kernel_gflops)} | ${tiles(x.webeval_kernel_gflops_by_tile)} | ${gf(x.webeval)} | ${gf(x.onnxruntime_web)} | ${f(x.throughput_ratio_vs_onnxruntime_web)}× |${dated ? ` ${x.measured ?? wr.finished ?? '—'} |` : ''}`);
       lines.push('');
     } else if (g?.error) lines.push(`GEMM on WebGPU: failed: ${g.error}`, '');
   }

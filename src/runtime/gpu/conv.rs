@@ -12,7 +12,7 @@ use super::elementwise::Act;
 use super::gemm::{self, BiasLayout, Epilogue, GemmCall};
 use crate::error::{Error, Result};
 
-pub(crate) const SOURCE: &str = include_str!("window.wgsl");
+pub(crate) const SOURCE: &str = super::device::wgsl!("window.wgsl");
 
 /// 2-D convolution / pooling geometry. Pads are [top, left, bottom, right] as ONNX orders them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

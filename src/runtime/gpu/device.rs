@@ -302,7 +302,7 @@ impl Gpu {
 
     /// Compiles (once) the kernel `entry` of `source` with the given `#if` defines.
     pub(crate) fn pipeline(&self, family: &str, source: &str, defines: &[&str], entry: &str) -> Result<Kernel> {
-        self.pipeline_with(family, || source.to_string(), defines, entry)
+        self.pipeline_with(family, &|| source.to_string(), defines, entry)
     }
 
     /// [`Gpu::pipeline`] with the source built only when the kernel is not compiled yet (a
@@ -310,7 +310,7 @@ impl Gpu {
     pub(crate) fn pipeline_with(
         &self,
         family: &str,
-        source: impl FnOnce() -> String,
+        source: &dyn Fn() -> String,
         defines: &[&str],
         entry: &str,
     ) -> Result<Kernel> {
@@ -666,6 +666,52 @@ pub(crate) fn padded_bytes(elems: usize) -> u64 {
     ((elems as u64 * 4).div_ceil(16) * 16).max(16)
 }
 
+/// WGSL source without its full-line `//` comments (`//#` directives kept), as a buffer and
+/// the length used, evaluated at compile time by [`wgsl!`]: the comments explain the kernels
+/// in the repository but would otherwise ship in the wasm (a quarter of the shaders' bytes).
+pub(crate) const fn strip_comments<const N: usize>(src: &str) -> ([u8; N], usize) {
+    let s = src.as_bytes();
+    let mut out = [0u8; N];
+    let (mut i, mut o) = (0, 0);
+    while i < s.len() {
+        let mut end = i;
+        while end < s.len() && s[end] != b'\n' {
+            end += 1;
+        }
+        let mut f = i;
+        while f < end && (s[f] == b' ' || s[f] == b'\t') {
+            f += 1;
+        }
+        let comment = f + 1 < end && s[f] == b'/' && s[f + 1] == b'/' && !(f + 2 < end && s[f + 2] == b'#');
+        if !comment {
+            while i < end {
+                out[o] = s[i];
+                o += 1;
+                i += 1;
+            }
+            if end < s.len() {
+                out[o] = b'\n';
+                o += 1;
+            }
+        }
+        i = end + 1;
+    }
+    (out, o)
+}
+
+/// `include_str!` of a WGSL file next to this one, its comments stripped at compile time.
+macro_rules! wgsl {
+    ($file:literal) => {{
+        const SRC: &str = include_str!($file);
+        const STRIPPED: ([u8; SRC.len()], usize) = $crate::runtime::gpu::device::strip_comments::<{ SRC.len() }>(SRC);
+        match std::str::from_utf8(STRIPPED.0.split_at(STRIPPED.1).0) {
+            Ok(s) => s,
+            Err(_) => panic!("a WGSL file is not UTF-8"),
+        }
+    }};
+}
+pub(crate) use wgsl;
+
 /// Minimal `#if NAME` / `#else` / `#endif` on lines starting with `//#`, so one .wgsl file can
 /// hold a kernel's vec4 and scalar variants (WGSL has no preprocessor). `#if !NAME` negates.
 pub(crate) fn preprocess(src: &str, defines: &[&str]) -> String {
@@ -732,6 +778,15 @@ impl Future for Receiver {
 #[cfg(test)]
 mod tests {
     use super::preprocess;
+
+    #[test]
+    fn comments_are_stripped_but_directives_kept() {
+        const S: &str = "a // kept\n  // dropped\n//#if V\n\t//\nb";
+        let (buf, n) = super::strip_comments::<{ S.len() }>(S);
+        assert_eq!(std::str::from_utf8(&buf[..n]), Ok("a // kept\n//#if V\nb"));
+        assert!(super::wgsl!("gemm.wgsl").contains("fn main"));
+        assert!(!super::wgsl!("gemm.wgsl").contains("// "));
+    }
 
     #[test]
     fn preprocess_selects_branches() {

@@ -8,8 +8,8 @@
 use super::device::{GpuTensor, Recorder, View};
 use crate::error::{Error, Result};
 
-pub(crate) const ACTIVATION_WGSL: &str = include_str!("activation.wgsl");
-const SOURCE: &str = include_str!("elementwise.wgsl");
+pub(crate) const ACTIVATION_WGSL: &str = super::device::wgsl!("activation.wgsl");
+const SOURCE: &str = super::device::wgsl!("elementwise.wgsl");
 const MAX_RANK: usize = 8;
 
 /// An activation, also usable as the fused epilogue of GEMM and conv.
@@ -278,7 +278,7 @@ fn record_split(
     ins: &[(&GpuTensor, usize)],
 ) -> Result<()> {
     let gpu = rec.gpu();
-    let pipe = gpu.pipeline_with("elementwise", || with_activation(SOURCE), &[], entry)?;
+    let pipe = gpu.pipeline_with("elementwise", &|| with_activation(SOURCE), &[], entry)?;
     let strides = [words.sa, words.sb];
     let inputs: Vec<(&[usize], usize)> = ins.iter().zip(strides).map(|((_, off), st)| (st, *off)).collect();
     let align = gpu.summary().binding_align_bytes;

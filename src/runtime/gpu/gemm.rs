@@ -13,7 +13,7 @@ use super::device::{GpuTensor, Recorder, View};
 use super::elementwise::{self, Act};
 use crate::error::{Error, Result};
 
-const SOURCE: &str = include_str!("gemm.wgsl");
+const SOURCE: &str = super::device::wgsl!("gemm.wgsl");
 pub(crate) const TILE: usize = 64;
 const BIG: usize = 128;
 
@@ -232,7 +232,7 @@ fn dispatch(
         let gx = call.n.div_ceil(per_group);
         if gx <= max {
             let defines: &[&str] = if vec4 { &["GEMV", "VEC4"] } else { &["GEMV"] };
-            let pipe = gpu.pipeline_with("gemm", || elementwise::with_activation(SOURCE), defines, "main")?;
+            let pipe = gpu.pipeline_with("gemm", &|| elementwise::with_activation(SOURCE), defines, "main")?;
             return rec.dispatch_views(&pipe, &words, &views, [gx as u32, 1, call.batch as u32]);
         }
     }
@@ -247,7 +247,7 @@ fn dispatch(
         forced => forced,
     };
     if tiles == Tiles::Big && vec4 && call.m.div_ceil(BIG) <= max {
-        let pipe = gpu.pipeline_with("gemm", || elementwise::with_activation(SOURCE), &["VEC4", "BIG"], "main")?;
+        let pipe = gpu.pipeline_with("gemm", &|| elementwise::with_activation(SOURCE), &["VEC4", "BIG"], "main")?;
         let groups = [call.n.div_ceil(BIG) as u32, call.m.div_ceil(BIG) as u32, call.batch as u32];
         return rec.dispatch_views(&pipe, &words, &views, groups);
     }
@@ -261,7 +261,7 @@ fn dispatch(
     let (tn, narrow) =
         if tiles == Tiles::Narrow && call.n.div_ceil(NARROW) <= max { (NARROW, Some("NARROW")) } else { (TILE, None) };
     let defines: Vec<&str> = vec4.then_some("VEC4").into_iter().chain(tile_def).chain(narrow).collect();
-    let pipe = gpu.pipeline_with("gemm", || elementwise::with_activation(SOURCE), &defines, "main")?;
+    let pipe = gpu.pipeline_with("gemm", &|| elementwise::with_activation(SOURCE), &defines, "main")?;
     let groups = [call.n.div_ceil(tn) as u32, call.m.div_ceil(tm) as u32, call.batch as u32];
     rec.dispatch_views(&pipe, &words, &views, groups)
 }

@@ -7,7 +7,7 @@ use super::device::{GpuTensor, Recorder, View};
 use super::softmax::norm_axis;
 use crate::error::{Error, Result};
 
-const SOURCE: &str = include_str!("norm.wgsl");
+const SOURCE: &str = super::device::wgsl!("norm.wgsl");
 
 /// (scale, shift) with y = x * scale + shift equal to BatchNormalization's output.
 pub fn fold_batch_norm(

@@ -8,7 +8,7 @@ use super::elementwise;
 use super::softmax::norm_axis;
 use crate::error::Result;
 
-const SOURCE: &str = include_str!("reduce.wgsl");
+const SOURCE: &str = super::device::wgsl!("reduce.wgsl");
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ReduceOp {

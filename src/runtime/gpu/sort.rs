@@ -7,7 +7,7 @@ use super::device::{GpuTensor, Recorder};
 use super::elementwise::groups;
 use crate::error::{Error, Result};
 
-const SOURCE: &str = include_str!("sort.wgsl");
+const SOURCE: &str = super::device::wgsl!("sort.wgsl");
 
 /// Sorts `x` ascending in place. Its length must be a power of two >= 512: pad with +inf.
 pub fn sort_padded(rec: &mut Recorder<'_>, x: &GpuTensor) -> Result<()> {
