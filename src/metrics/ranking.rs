@@ -1386,22 +1386,9 @@ fn clip_prob(p: f64) -> f64 {
 
 /// The reliability-diagram bin of a confidence (sklearn `calibration_curve`'s uniform edges,
 /// `np.searchsorted(inner_edges, p, side="left")`).
-///
-/// The count of inner edges below `p`, found from a guess and at most a step or two along
-/// the edges (computed exactly as that count compares them), not a walk over all of them.
-#[inline]
 fn calibration_bin(p: f64) -> usize {
     let step = 1.0 / CALIBRATION_BINS as f64;
-    let edge = |i: usize| i as f64 * step;
-    // NaN and negatives guess 0, +inf and past 1 saturate to the last bin
-    let mut bin = ((p * CALIBRATION_BINS as f64) as usize).min(CALIBRATION_BINS - 1);
-    while bin > 0 && edge(bin) >= p {
-        bin -= 1;
-    }
-    while bin + 1 < CALIBRATION_BINS && edge(bin + 1) < p {
-        bin += 1;
-    }
-    bin
+    (1..CALIBRATION_BINS).map(|i| i as f64 * step).take_while(|&e| e < p).count()
 }
 
 /// A reliability diagram: predictions binned by confidence into equal-width bins.
@@ -1606,25 +1593,6 @@ impl BinaryCurve {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    /// The guessed bin is sklearn's count of inner edges below the value, at and around
-    /// every edge, outside [0, 1], for NaN and infinities, and at random values.
-    #[test]
-    fn calibration_bins_count_the_edges_below() {
-        let step = 1.0 / CALIBRATION_BINS as f64;
-        let count = |p: f64| (1..CALIBRATION_BINS).map(|i| i as f64 * step).take_while(|&e| e < p).count();
-        let mut values = vec![f64::NAN, f64::INFINITY, f64::NEG_INFINITY, -0.0, 0.0, 1.0, -1.0, 2.0, 1e300, -1e-300];
-        for i in 0..=CALIBRATION_BINS {
-            for e in [i as f64 * step, i as f64 / CALIBRATION_BINS as f64] {
-                values.extend([e, e.next_up(), e.next_down(), e * 1.0000001, e / 1.0000001]);
-            }
-        }
-        let mut rng = crate::metrics::ci::SplitMix64::new(3);
-        values.extend((0..100_000).map(|_| (rng.next_u64() >> 11) as f64 / (1u64 << 53) as f64));
-        for p in values {
-            assert_eq!(calibration_bin(p), count(p), "{p:?}");
-        }
-    }
 
     /// A walk fed in pieces that split runs of tied scores anywhere gives the same numbers,
     /// bit for bit, as one piece: the sort may hand over a long run in several batches.
