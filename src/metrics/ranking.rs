@@ -191,8 +191,8 @@ impl Budget {
 
     /// `count` sketches filled with `rows` stored rows (those `keep` keeps), each with its
     /// replicate weights regenerated from its key; `cell(row, c)`: sketch `c`'s score and
-    /// label id of that row. Binned in sorted batches, so a switch to the sketch (the whole
-    /// store at once) costs about a sort of the stored scores.
+    /// label id of that row. Binned in big sorted blocks ([`SketchSet::extend`]), so a switch
+    /// to the sketch (the whole store at once) costs about a sort of the stored scores.
     #[allow(clippy::too_many_arguments)]
     pub(super) fn sketch_rows(
         &self,
@@ -206,15 +206,8 @@ impl Budget {
         cell: &dyn Fn(usize, usize) -> (f64, u32),
     ) -> SketchSet {
         let mut set = self.sketch_set(count, replicates);
-        let mut rep = vec![0.0; replicates];
-        for i in (0..rows).filter(|&i| keep(i)) {
-            let w = weights.map_or(1.0, |w| w[i]);
-            if replicates > 0 {
-                poisson.fill(keys.key(i), w, &mut rep);
-            }
-            set.push(&|c| cell(i, c), w, &rep);
-        }
-        set.flush();
+        let weight = |i: usize| weights.map_or(1.0, |w| w[i]);
+        set.extend(rows, keep, cell, &weight, &mut |i, w, rep| poisson.fill(keys.key(i), w, rep));
         set
     }
 }

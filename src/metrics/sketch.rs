@@ -57,6 +57,12 @@ const MIN_CELLS: usize = 64;
 /// most a 32nd of the sketches' own bytes).
 pub const BATCH_ROWS: usize = 1 << 14;
 const BATCH_BYTES: usize = 4 << 20;
+/// Most rows of a [`SketchSet::extend`] block, and most bytes it may take (at most an 8th of
+/// the sketches' own bytes): rows at hand are binned in far bigger sorted batches than
+/// streamed ones, so a batch meets most of the cells and the index walk, the index merge and
+/// the per-batch tables cost little per row.
+const BLOCK_ROWS: usize = 1 << 18;
+const BLOCK_BYTES: usize = 16 << 20;
 /// A run of a batch whose cell is not in the sketch yet.
 const NEW: u32 = u32::MAX;
 
@@ -97,6 +103,12 @@ fn coarser(key: u64, shift: u32) -> u64 {
 #[inline]
 fn seek(index: &[(u64, u32)], from: usize, key: u64) -> usize {
     let rest = &index[from.min(index.len())..];
+    // a batch of many rows mostly finds its next key a step or two on
+    for (i, e) in rest.iter().take(4).enumerate() {
+        if e.0 >= key {
+            return from + i;
+        }
+    }
     let mut bound = 1;
     while bound <= rest.len() && rest[bound - 1].0 < key {
         bound *= 2;
@@ -145,6 +157,9 @@ pub struct SketchSet {
     replicates: usize,
     /// Most rows waiting (0: the default).
     batch: usize,
+    /// Most rows of an [`SketchSet::extend`] block (0: `batch`).
+    #[serde(default)]
+    block: usize,
     /// Per waiting row: its weight, its `replicates` replicate weights, and its
     /// [`ScoreSketch::row_key`] in each sketch.
     weights: Vec<f64>,
@@ -161,12 +176,75 @@ impl SketchSet {
     pub fn new(count: usize, replicates: usize, bytes: usize, batch: usize) -> Self {
         let row_bytes = 8 * (1 + replicates + count);
         let most = BATCH_BYTES.min(bytes.saturating_mul(count) / 32);
-        let batch = if batch == 0 { (most / row_bytes).clamp(64, BATCH_ROWS) } else { batch };
+        // a block row: its weight, replicate weights and keys, and the sorted batch's three
+        // copies
+        let block_bytes = 8 * (1 + replicates + count) + 48;
+        let block_most = BLOCK_BYTES.min(bytes.saturating_mul(count) / 8);
+        let (batch, block) = match batch {
+            0 => ((most / row_bytes).clamp(64, BATCH_ROWS), (block_most / block_bytes).clamp(64, BLOCK_ROWS)),
+            b => (b, b),
+        };
         SketchSet {
             sketches: (0..count).map(|_| ScoreSketch::new(replicates, bytes)).collect(),
             replicates,
             batch,
+            block,
             ..Self::default()
+        }
+    }
+
+    /// Rows `0..rows` all at hand (a score store switched to sketches): those `keep` keeps,
+    /// with `cell(row, c)` their score and label id in sketch `c`, `weight(row)` their
+    /// weight and `rep(row, weight, out)` their replicate weights. Binned a block of rows at
+    /// a time, one sketch after another, with none of [`Self::push`]'s staging: the same
+    /// sketches as pushing the rows in order (any batches give the same result).
+    pub fn extend(
+        &mut self,
+        rows: usize,
+        keep: &dyn Fn(usize) -> bool,
+        cell: &dyn Fn(usize, usize) -> (f64, u32),
+        weight: &dyn Fn(usize) -> f64,
+        rep: &mut dyn FnMut(usize, f64, &mut [f64]),
+    ) {
+        self.flush();
+        let block = if self.block == 0 { self.batch } else { self.block }.max(1);
+        let r = self.replicates;
+        let count = self.sketches.len();
+        let (mut ids, mut weights, mut reps, mut keys, mut items) =
+            (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        let mut start = 0;
+        while start < rows {
+            let end = rows.min(start + block);
+            ids.clear();
+            ids.extend((start..end).filter(|&i| keep(i)));
+            let n = ids.len();
+            weights.clear();
+            weights.extend(ids.iter().map(|&i| weight(i)));
+            reps.clear();
+            reps.resize(n * r, 0.0);
+            if r > 0 {
+                for (j, &i) in ids.iter().enumerate() {
+                    rep(i, weights[j], &mut reps[j * r..(j + 1) * r]);
+                }
+            }
+            // every sketch's keys in one pass over the rows (a row's cells are neighbours
+            // where they are stored), sketch by sketch
+            keys.clear();
+            keys.resize(n * count, 0);
+            for (j, &i) in ids.iter().enumerate() {
+                for c in 0..count {
+                    let (score, label) = cell(i, c);
+                    keys[c * n + j] = ScoreSketch::row_key(score, label);
+                }
+            }
+            for (c, sketch) in self.sketches.iter_mut().enumerate() {
+                items.clear();
+                items.extend(
+                    keys[c * n..(c + 1) * n].iter().enumerate().map(|(j, &key)| Item { key, payload: j as u32 }),
+                );
+                sketch.add_rows(&items, &weights, &reps, &mut self.scratch);
+            }
+            start = end;
         }
     }
 
@@ -307,6 +385,14 @@ impl ScoreSketch {
     pub fn add_rows(&mut self, items: &[Item], weights: &[f64], rep: &[f64], scratch: &mut Scratch) {
         self.rows += items.len() as u64;
         let r = self.width - 1;
+        if r == 0 && weights.iter().all(|&w| w == 1.0) {
+            // the same sums without a load of each row's weight at random
+            self.absorb(items, 0, true, scratch, &mut |_, w, count| {
+                w[0] += 1.0;
+                *count += 1;
+            });
+            return;
+        }
         self.absorb(items, 0, true, scratch, &mut |row, w, count| {
             let row = row as usize;
             w[0] += weights[row];
@@ -875,6 +961,17 @@ mod tests {
                 let got = set.get().into_owned();
                 for (c, r) in reference.iter().enumerate() {
                     assert!(r.same(&got[c]), "{replicates} reps, {bytes} B, batch {batch}: sketch {c}");
+                }
+                // the same rows at hand, some left out, in blocks
+                let keep = |i: usize| i % 7 != 3;
+                let mut ext = SketchSet::new(3, replicates, bytes, batch);
+                ext.extend(a.len(), &keep, &|i, c| a[i].0[c], &|i| a[i].1, &mut |i, _, out| {
+                    out.copy_from_slice(&a[i].2)
+                });
+                let kept: Vec<Row> = a.iter().enumerate().filter(|&(i, _)| keep(i)).map(|(_, r)| r.clone()).collect();
+                let (_, kept_ref) = feed(&kept, 1);
+                for (c, r) in kept_ref.iter().enumerate() {
+                    assert!(r.same(&ext.get()[c]), "{replicates} reps, {bytes} B, block {batch}: extended {c}");
                 }
                 let (theirs, their_ref) = feed(&b, batch);
                 let map: Vec<u32> = (0..=labels).rev().collect();

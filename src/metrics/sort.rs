@@ -105,9 +105,18 @@ fn radix<T: Packed>(items: &mut [T], scratch: &mut Vec<T>, digits: Range<usize>)
         }
         return;
     }
+    // the digits that vary: one cheap pass, then histograms of those alone
+    let first = items[0].key();
+    let varying = items.iter().fold(0, |a, it| a | (it.key() ^ first));
+    let (mut live, mut m) = ([0usize; 8], 0);
+    for d in digits.filter(|d| (varying >> (8 * d)) & 0xFF != 0) {
+        live[m] = d;
+        m += 1;
+    }
+    let live = &live[..m];
     let mut hist = [[0usize; 256]; 8];
     for it in items.iter() {
-        for d in digits.clone() {
+        for &d in live {
             hist[d][((it.key() >> (8 * d)) & 0xFF) as usize] += 1;
         }
     }
@@ -116,11 +125,8 @@ fn radix<T: Packed>(items: &mut [T], scratch: &mut Vec<T>, digits: Range<usize>)
     }
     let scratch = &mut scratch[..n];
     let mut in_scratch = false;
-    for d in digits {
+    for &d in live {
         let h = &hist[d];
-        if h.contains(&n) {
-            continue;
-        }
         let mut offsets = [0usize; 256];
         let mut sum = 0;
         for (o, &c) in offsets.iter_mut().zip(h.iter()) {
