@@ -225,7 +225,8 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
 // software adapter, rather than a gather). TM is 64,
 // or 32 / 16 (TM32 / TM16) when M is that small (a conv's output channels), so no invocation
 // works on padding rows. The last K tile stops at K (a 3x3 conv on one channel has K = 9).
-// With VEC4 (K, N, lda and every offset multiples of 4) A and B are read as vec4.
+// With VEC4 (K, N, lda and every offset multiples of 4) A and B are read as vec4. With
+// NARROW the same kernel computes a TM x 16 tile with a 4 x TM/4 workgroup (below).
 //#if VEC4
 @group(0) @binding(1) var<storage, read> a: array<vec4<f32>>;
 @group(0) @binding(2) var<storage, read> b: array<vec4<f32>>;
@@ -290,69 +291,17 @@ fn stage_a(row: u32, k: u32, v: vec4<f32>) {
 }
 
 //#if NARROW
-// N <= 16 (a classifier's output layer): the 64-wide tile would spend most of its columns on
-// padding. A 4 x TM/4 workgroup computes a TM x 16 tile; each invocation owns 4 rows x 4
-// consecutive columns, and per k reads one vec4 of As (its rows) and one of Bs (its columns)
-// for 16 multiply-adds. Every invocation stages four vec4s of A and, with fewer than 64
-// invocations, several of B.
-const WG: u32 = TM;
+// N <= 16 (a classifier's output layer), where the 64-wide tile is mostly padding columns: a
+// TM x 16 tile, each invocation owning 4 rows x 4 consecutive columns, reading per k one vec4
+// of As (its rows) and one of Bs (its columns) for 16 multiply-adds.
+const TN: u32 = 16u;
+const WX: u32 = 4u;
 // [k][n/4], 16 k.
 var<workgroup> Bs: array<vec4<f32>, 64>;
-
-//#if TM16
-@compute @workgroup_size(4, 4, 1)
 //#else
-//#if TM32
-@compute @workgroup_size(4, 8, 1)
-//#else
-@compute @workgroup_size(4, 16, 1)
-//#endif
-//#endif
-fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>,
-        @builtin(local_invocation_index) tid: u32) {
-    let batch = wg.z;
-    let m0 = wg.y * TM;
-    let n0 = wg.x * 16u;
-    let a_base = p.a_off + batch * p.a_bstride;
-    let b_base = p.b_off + batch * p.b_bstride;
-    let c_base = p.c_off + batch * p.c_bstride;
-    var acc0 = vec4<f32>(0.0);
-    var acc1 = vec4<f32>(0.0);
-    var acc2 = vec4<f32>(0.0);
-    var acc3 = vec4<f32>(0.0);
-    let tiles = (p.k + 15u) / 16u;
-    for (var t = 0u; t < tiles; t++) {
-        let k0 = t * 16u;
-        for (var l = tid; l < TM * 4u; l += WG) {
-            let ar = l / 4u;
-            let ak = (l % 4u) * 4u;
-            stage_a(ar, ak, load_a(a_base, m0 + ar, k0 + ak));
-        }
-        for (var l = tid; l < 64u; l += WG) {
-            Bs[l] = load_b(b_base, k0 + l / 4u, n0 + (l % 4u) * 4u);
-        }
-        workgroupBarrier();
-        let kend = min(16u, p.k - k0);
-        for (var kk = 0u; kk < kend; kk++) {
-            let x = As[kk * TMV + lid.y];
-            let y = Bs[kk * 4u + lid.x];
-            acc0 += x.x * y;
-            acc1 += x.y * y;
-            acc2 += x.z * y;
-            acc3 += x.w * y;
-        }
-        workgroupBarrier();
-    }
-    let row0 = m0 + lid.y * 4u;
-    let col = n0 + lid.x * 4u;
-    store4(c_base, batch, row0, col, acc0);
-    store4(c_base, batch, row0 + 1u, col, acc1);
-    store4(c_base, batch, row0 + 2u, col, acc2);
-    store4(c_base, batch, row0 + 3u, col, acc3);
-}
-//#else
-// Invocations per workgroup.
-const WG: u32 = 16u * TMV;
+// The 64-wide tile: columns 16 apart per invocation.
+const TN: u32 = 64u;
+const WX: u32 = 16u;
 // [k][n]: per k the inner loop reads four floats of Bs.
 var<workgroup> Bs: array<f32, 1024>;
 
@@ -370,29 +319,19 @@ fn store(c_base: u32, batch: u32, row: u32, col: u32, acc: vec4<f32>) {
         }
     }
 }
+//#endif
+// Invocations per workgroup: WX across the tile's columns, TM / 4 down its rows.
+const WG: u32 = WX * TMV;
 
-//#if TM16
-@compute @workgroup_size(16, 4, 1)
-//#else
-//#if TM32
-@compute @workgroup_size(16, 8, 1)
-//#else
-@compute @workgroup_size(16, 16, 1)
-//#endif
-//#endif
+@compute @workgroup_size(WX, TMV, 1)
 fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>,
         @builtin(local_invocation_index) tid: u32) {
     let batch = wg.z;
     let m0 = wg.y * TM;
-    let n0 = wg.x * 64u;
+    let n0 = wg.x * TN;
     let a_base = p.a_off + batch * p.a_bstride;
     let b_base = p.b_off + batch * p.b_bstride;
     let c_base = p.c_off + batch * p.c_bstride;
-
-    // Which slice of the A tile this invocation stages (one vec4 along K); B's 256 vec4s
-    // are staged WG at a time.
-    let ar = tid / 4u;
-    let ak = (tid % 4u) * 4u;
 
     // Four named accumulators, not an array: an indexed private array can end up in memory
     // (software adapters keep it there), and every multiply-add would load and store it.
@@ -404,7 +343,18 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
     let tiles = (p.k + 15u) / 16u;
     for (var t = 0u; t < tiles; t++) {
         let k0 = t * 16u;
-        stage_a(ar, ak, load_a(a_base, m0 + ar, k0 + ak));
+        // A's tile, TM rows of four vec4s along K: one per invocation in the 64-wide tile,
+        // four in the narrow one.
+        for (var l = tid; l < TM * 4u; l += WG) {
+            let ar = l / 4u;
+            let ak = (l % 4u) * 4u;
+            stage_a(ar, ak, load_a(a_base, m0 + ar, k0 + ak));
+        }
+//#if NARROW
+        for (var l = tid; l < 64u; l += WG) {
+            Bs[l] = load_b(b_base, k0 + l / 4u, n0 + (l % 4u) * 4u);
+        }
+//#else
         for (var l = tid; l < 256u; l += WG) {
             let bv = load_b(b_base, k0 + l / 16u, n0 + (l % 16u) * 4u);
             let bi = l * 4u;
@@ -413,12 +363,17 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
             Bs[bi + 2u] = bv.z;
             Bs[bi + 3u] = bv.w;
         }
+//#endif
         workgroupBarrier();
         let kend = min(16u, p.k - k0);
         for (var kk = 0u; kk < kend; kk++) {
             let x = As[kk * TMV + lid.y];
+//#if NARROW
+            let y = Bs[kk * 4u + lid.x];
+//#else
             let bk = kk * 64u + lid.x;
             let y = vec4<f32>(Bs[bk], Bs[bk + 16u], Bs[bk + 32u], Bs[bk + 48u]);
+//#endif
             acc0 += x.x * y;
             acc1 += x.y * y;
             acc2 += x.z * y;
@@ -427,14 +382,21 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
         workgroupBarrier();
     }
 
+    let row0 = m0 + lid.y * 4u;
+//#if NARROW
+    let col = n0 + lid.x * 4u;
+    store4(c_base, batch, row0, col, acc0);
+    store4(c_base, batch, row0 + 1u, col, acc1);
+    store4(c_base, batch, row0 + 2u, col, acc2);
+    store4(c_base, batch, row0 + 3u, col, acc3);
+//#else
     let col0 = n0 + lid.x;
     if (col0 >= p.n) { return; }
-    let row0 = m0 + lid.y * 4u;
     store(c_base, batch, row0, col0, acc0);
     store(c_base, batch, row0 + 1u, col0, acc1);
     store(c_base, batch, row0 + 2u, col0, acc2);
     store(c_base, batch, row0 + 3u, col0, acc3);
-}
 //#endif
+}
 //#endif
 //#endif
