@@ -529,8 +529,10 @@ async function main() {
       if (GPU_GEMM && Array.isArray(g.gemm)) {
         const fresh = new Map(g.gemm.map((x) => [gemmKey(x), { ...x, measured }]));
         const old = new Map((Array.isArray(prev.gemm_gpu) ? prev.gemm_gpu : []).map((x) => [gemmKey(x), x]));
-        g.gemm = JSON.parse(readFileSync(join(root, 'benches', 'models', 'gemm.json'), 'utf8'))
-          .map((s) => fresh.get(gemmKey(s)) ?? old.get(gemmKey(s))).filter(Boolean);
+        const order = JSON.parse(readFileSync(join(root, 'benches', 'models', 'gemm.json'), 'utf8')).map(gemmKey);
+        // Rows of sizes a stale gemm.json lacks are kept, after the others.
+        g.gemm = [...order, ...[...old.keys()].filter((k) => !order.includes(k))]
+          .map((k) => fresh.get(k) ?? old.get(k)).filter(Boolean);
       }
       results.inference = { ...prev, gpu: g.rows, gemm_gpu: g.gemm, gpu_run: g.run };
       save();
