@@ -473,9 +473,14 @@ async function main() {
     for (const k of ['metrics', 'ingest', 'inference', 'startup', 'model', 'gpu_sort', 'gpu_gemm']) if (!(k in out) && previous[k]) out[k] = previous[k];
     // A partial run keeps everything else the file holds (notes other tools added included).
     if (partialMetrics) out.metrics_run = { ...thisRun, finished: new Date().toISOString(), machine: { ...thisRun.machine, load_average_1m_at_end: loadavg()[0] } };
-    if (partialWasm) for (const k of Object.keys(previous)) if (!(k in out)) out[k] = previous[k];
+    // Any other key the file holds (notes other tools added, e.g. a one-off run of another
+    // size) stays, except a partial metrics run's stamp once the whole section has rerun.
+    const stale = only.has('metrics') && !partialMetrics ? ['metrics_run'] : [];
+    for (const k of Object.keys(previous)) if (!(k in out) && !stale.includes(k)) out[k] = previous[k];
+    // The file's key order is kept, new keys at the end, so a rerun's diff shows only what changed.
+    const order = [...Object.keys(previous).filter((k) => k in out), ...Object.keys(out).filter((k) => !(k in previous))];
     const name = quick ? 'results.quick.json' : 'results.json';
-    writeFileSync(join(root, 'benches', name), JSON.stringify(out, null, 2) + '\n');
+    writeFileSync(join(root, 'benches', name), JSON.stringify(Object.fromEntries(order.map((k) => [k, out[k]])), null, 2) + '\n');
     if (!quick) writeFileSync(join(root, 'benches', 'RESULTS.md'), markdown(out));
     return out;
   };
@@ -562,7 +567,7 @@ async function main() {
 }
 
 const f = (x, d = 2) => (x == null || Number.isNaN(x) ? '—' : Number(x).toFixed(d));
-const times = (x) => (x == null ? '—' : `${f(x)}×`);
+const times = (x, d = 2) => (x == null || Number.isNaN(x) ? '—' : `${f(x, d)}×`);
 const mib = (b) => (b == null ? '—' : `${(b / 2 ** 20).toFixed(0)} MiB`);
 
 export function markdown(r) {
@@ -577,7 +582,7 @@ export function markdown(r) {
     const when = (m) => `${m.started?.slice(0, 16).replace('T', ' ') ?? '—'}, ${m.cpu ?? '—'} (${f(m.load_average_1m_at_start, 1)} → ${f(m.load_average_1m_at_end, 1)})`;
     for (const m of r.metrics) {
       const est = m.sklearn.ci_measured_replicates === 0 ? '*' : '';
-      lines.push(`| ${m.rows.toExponential(0)} | ${m.classes} | ${m.wasm.error ? 'failed' : f(m.wasm.seconds, 3)} | ${f(m.native.seconds, 3)} | ${f(m.sklearn.seconds, 3)}${est} | ${f(m.speedup_vs_sklearn.wasm)}× | ${f(m.speedup_vs_sklearn.native)}× | ${f(m.wasm.cpu_seconds, 1)} / ${f(m.sklearn.cpu_seconds, 1)} | ${times(ratio(m.wasm.cpu_seconds, m.sklearn.cpu_seconds))} | ${f(m.wasm.ns_per_row, 0)} | ${f(m.native.ns_per_row, 0)} | ${mib(m.wasm.wasm_memory_bytes)} | ${mib(m.native.peak_rss_bytes)} | ${mib(m.sklearn.peak_rss_bytes)} | ${m.agreement.native_vs_sklearn.max_rel_diff.toExponential(1)} (${m.agreement.native_vs_sklearn.shared_keys} keys) | ${when(m)} |`);
+      lines.push(`| ${m.rows.toExponential(0)} | ${m.classes} | ${m.wasm.error ? 'failed' : f(m.wasm.seconds, 3)} | ${f(m.native.seconds, 3)} | ${f(m.sklearn.seconds, 3)}${est} | ${times(m.speedup_vs_sklearn.wasm)} | ${times(m.speedup_vs_sklearn.native)} | ${f(m.wasm.cpu_seconds, 1)} / ${f(m.sklearn.cpu_seconds, 1)} | ${times(ratio(m.wasm.cpu_seconds, m.sklearn.cpu_seconds))} | ${f(m.wasm.ns_per_row, 0)} | ${f(m.native.ns_per_row, 0)} | ${mib(m.wasm.wasm_memory_bytes)} | ${mib(m.native.peak_rss_bytes)} | ${mib(m.sklearn.peak_rss_bytes)} | ${m.agreement.native_vs_sklearn.max_rel_diff.toExponential(1)} (${m.agreement.native_vs_sklearn.shared_keys} keys) | ${when(m)} |`);
     }
     const errs = r.metrics.filter((m) => m.wasm.error || m.native.error || m.sklearn.error);
     for (const m of errs) lines.push('', `- ${m.rows} rows × ${m.classes} classes: ${[m.wasm.error && `wasm: ${m.wasm.error}`, m.native.error && `native: ${m.native.error}`, m.sklearn.error && `sklearn: ${m.sklearn.error}`].filter(Boolean).join('; ')}`);
@@ -590,7 +595,7 @@ export function markdown(r) {
   }
   if (r.ingest) {
     const i = r.ingest;
-    const row = (name, x, rt) => `| ${name} | ${f(x?.read_mb_per_s, 1)} | ${f(x?.read_cpu_mb_per_s, 1)} | ${f(x?.mb_per_s, 1)} | ${f(x?.seconds)} | ${rt?.read ? `${f(rt.read)}×` : '—'} | ${rt?.full ? `${f(rt.full)}×` : '—'} | ${mib(x?.peak_rss_bytes ?? x?.wasm_memory_bytes)} | ${f(x?.load_average_1m, 1)} |`;
+    const row = (name, x, rt) => `| ${name} | ${f(x?.read_mb_per_s, 1)} | ${f(x?.read_cpu_mb_per_s, 1)} | ${f(x?.mb_per_s, 1)} | ${f(x?.seconds)} | ${rt?.read ? `${times(rt.read)}` : '—'} | ${rt?.full ? `${times(rt.full)}` : '—'} | ${mib(x?.peak_rss_bytes ?? x?.wasm_memory_bytes)} | ${f(x?.load_average_1m, 1)} |`;
     const rv = i.ratio_vs_pandas ?? {};
     lines.push(`## Ingest: ${mib(i.file_bytes)} CSV (label + 10 probabilities), MB/s`, '',
       ...(i.started ? [`Run ${i.started}; load average ${f(i.load_average_1m_at_start, 1)} → ${f(i.load_average_1m_at_end, 1)}.`, ''] : []),
@@ -599,7 +604,7 @@ export function markdown(r) {
       row(`webeval native${i.native?.threads ? `, ${i.native.threads} threads` : ''}`, i.native, { read: rv.native_read, full: rv.native }),
       ...(i.native_one_thread ? [row('webeval native, 1 thread', i.native_one_thread, { read: rv.native_one_thread_read, full: rv.native_one_thread })] : []),
       `| pandas.read_csv | ${f(i.pandas?.mb_per_s, 1)} | ${f(i.pandas?.cpu_mb_per_s, 1)} | — | ${f(i.pandas?.seconds)} | 1.00× | — | ${mib(i.pandas?.peak_rss_bytes)} | ${f(i.pandas?.load_average_1m, 1)} |`,
-      '', `${i.note}.`, ...(rv.native_read_cpu ? ['', `Per CPU-second (user + system time, which the machine's other load inflates less than wall time), native reading is ${f(rv.native_read_cpu)}× pandas.read_csv${rv.native_one_thread_read_cpu ? ` (${f(rv.native_one_thread_read_cpu)}× on one thread)` : ''}.`] : []),
+      '', `${i.note}.`, ...(rv.native_read_cpu ? ['', `Per CPU-second (user + system time, which the machine's other load inflates less than wall time), native reading is ${times(rv.native_read_cpu)} pandas.read_csv${rv.native_one_thread_read_cpu ? ` (${times(rv.native_one_thread_read_cpu)} on one thread)` : ''}.`] : []),
       ...(i.native_one_thread ? ['', 'Native reads the file in 16 MiB chunks merged in file order (the same JSON for any thread count); the first row uses the CLI\'s default, one thread per CPU.'] : []), '');
     if (i.wasm_worker?.error) lines.push(`- wasm worker: ${i.wasm_worker.error}`, '');
   }
@@ -633,7 +638,7 @@ export function markdown(r) {
     for (const i of r.inference.native) {
       const ms = (x) => (x?.median_s == null ? (x?.error ? 'failed' : '—') : (x.median_s * 1e3).toFixed(3));
       const cms = (x) => (x?.cpu_s_per_run == null ? '—' : (x.cpu_s_per_run * 1e3).toFixed(3));
-      lines.push(`| ${i.model} (${i.file}) | ${i.batch} | ${ms(i.native)} | ${ms(i.onnxruntime)} | ${f(i.throughput_ratio_vs_onnxruntime)}× | ${cms(i.native)} | ${cms(i.onnxruntime)} | ${f(i.cpu_time_ratio_vs_onnxruntime)}× |`);
+      lines.push(`| ${i.model} (${i.file}) | ${i.batch} | ${ms(i.native)} | ${ms(i.onnxruntime)} | ${times(i.throughput_ratio_vs_onnxruntime)} | ${cms(i.native)} | ${cms(i.onnxruntime)} | ${times(i.cpu_time_ratio_vs_onnxruntime)} |`);
     }
     for (const i of r.inference.native.filter((x) => x.native.error)) lines.push('', `- ${i.model} batch ${i.batch}: ${i.native.error}`);
     lines.push('');
@@ -643,7 +648,7 @@ export function markdown(r) {
       '| model | batch | webeval ms | onnxruntime-web ms | throughput ratio (≥ 1 = webeval faster) | paired ratio | max abs output diff | load avg |', '|---|---:|---:|---:|---:|---:|---:|---:|');
     for (const i of r.inference.wasm) {
       lines.push(i.error ? `| ${i.model} | ${i.batch} | failed: ${i.error} | | | | | |`
-        : `| ${i.model} (${i.file}) | ${i.batch} | ${f(i.webeval.median_ms, 3)} | ${f(i.onnxruntime_web.median_ms, 3)} | ${f(i.throughput_ratio_vs_onnxruntime_web)}× | ${f(i.paired_throughput_ratio_vs_onnxruntime_web)}× | ${i.max_abs_diff == null ? '—' : i.max_abs_diff.toExponential(1)} | ${f(i.load_average_1m, 1)} |`);
+        : `| ${i.model} (${i.file}) | ${i.batch} | ${f(i.webeval.median_ms, 3)} | ${f(i.onnxruntime_web.median_ms, 3)} | ${times(i.throughput_ratio_vs_onnxruntime_web)} | ${times(i.paired_throughput_ratio_vs_onnxruntime_web)} | ${i.max_abs_diff == null ? '—' : i.max_abs_diff.toExponential(1)} | ${f(i.load_average_1m, 1)} |`);
     }
     const ver = r.inference.wasm.find((i) => i.onnxruntime_web?.version)?.onnxruntime_web.version;
     const wr = r.inference.wasm_run;
@@ -666,10 +671,9 @@ export function markdown(r) {
       (wr.rerun ?? []).map((x) => ` Rows of ${x.models.join(', ')} rerun ${x.started} → ${x.finished}, load ${f(x.load_average_1m_at_start, 1)} → ${f(x.load_average_1m_at_end, 1)} (\`--gpu-models\` / \`--gpu-gemm\`).`).join(''), '',
       '| model | batch | webeval ms | onnxruntime-web WebGPU ms | throughput ratio (≥ 1 = webeval faster) | paired ratio | webeval CPU ms (GPU process + page) | onnxruntime-web CPU ms | CPU-time ratio | max abs output diff | load avg |', '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
     const cms = (x) => (x?.gpu_process_cpu_ms == null ? '—' : `${f(x.gpu_process_cpu_ms + x.page_cpu_ms, 3)} (${f(x.gpu_process_cpu_ms, 3)} + ${f(x.page_cpu_ms, 3)})`);
-    const rt = (v) => (v == null ? '—' : `${f(v)}×`);
     for (const i of r.inference.gpu) {
       lines.push(i.error ? `| ${i.model} | ${i.batch} | failed: ${i.error} | | | | | | | | |`
-        : `| ${i.model} (${i.file}) | ${i.batch} | ${ms(i.webeval)} | ${ms(i.onnxruntime_web)} | ${f(i.throughput_ratio_vs_onnxruntime_web)}× | ${rt(i.paired_throughput_ratio_vs_onnxruntime_web)} | ${cms(i.webeval)} | ${cms(i.onnxruntime_web)} | ${rt(i.cpu_time_ratio_vs_onnxruntime_web)} | ${i.max_abs_diff == null ? '—' : i.max_abs_diff.toExponential(1)} | ${f(i.load_average_1m, 1)} |`);
+        : `| ${i.model} (${i.file}) | ${i.batch} | ${ms(i.webeval)} | ${ms(i.onnxruntime_web)} | ${times(i.throughput_ratio_vs_onnxruntime_web)} | ${times(i.paired_throughput_ratio_vs_onnxruntime_web)} | ${cms(i.webeval)} | ${cms(i.onnxruntime_web)} | ${times(i.cpu_time_ratio_vs_onnxruntime_web)} | ${i.max_abs_diff == null ? '—' : i.max_abs_diff.toExponential(1)} | ${f(i.load_average_1m, 1)} |`);
     }
     lines.push('', 'CPU ms: mean CPU time per run of Chromium\'s GPU process (SwiftShader runs the kernels there) plus its renderer (the page\'s JS and wasm), read from /proc around each sample (10 ms clock ticks): the work each runtime does, which the shared machine\'s load does not stretch as it stretches wall time; it does not show how well a runtime spreads over the cores.');
     const cpuNodes = [...new Set(r.inference.gpu.flatMap((i) => i.webeval?.cpu_nodes ?? []))];
@@ -686,7 +690,7 @@ export function markdown(r) {
         // Rows rerun with --gpu-gemm carry their own date.
         `| M × N × K | webeval kernel (by size) | kernel, tile forced: 64-wide / 128 × 128 / 16-wide | webeval MatMul model | onnxruntime-web MatMul model | ratio (≥ 1 = webeval faster) |${dated ? ' measured |' : ''}`, `|---|---:|---:|---:|---:|---:|${dated ? '---|' : ''}`);
       const tiles = (t) => (t ? ['64-wide', '128x128', '16-wide'].map((k) => g2(t[k])).join(' / ') : '—');
-      for (const x of g) lines.push(`| ${x.m} × ${x.n} × ${x.k} | ${x.webeval_kernel_error ? 'failed' : g2(x.webeval_kernel_gflops)} | ${tiles(x.webeval_kernel_gflops_by_tile)} | ${gf(x.webeval)} | ${gf(x.onnxruntime_web)} | ${f(x.throughput_ratio_vs_onnxruntime_web)}× |${dated ? ` ${x.measured ?? wr.finished ?? '—'} |` : ''}`);
+      for (const x of g) lines.push(`| ${x.m} × ${x.n} × ${x.k} | ${x.webeval_kernel_error ? 'failed' : g2(x.webeval_kernel_gflops)} | ${tiles(x.webeval_kernel_gflops_by_tile)} | ${gf(x.webeval)} | ${gf(x.onnxruntime_web)} | ${times(x.throughput_ratio_vs_onnxruntime_web)} |${dated ? ` ${x.measured ?? wr.finished ?? '—'} |` : ''}`);
       lines.push('');
     } else if (g?.error) lines.push(`GEMM on WebGPU: failed: ${g.error}`, '');
   }
@@ -705,7 +709,7 @@ export function markdown(r) {
     lines.push('## The metrics\' sort on the GPU vs the CPU (`cargo bench --bench gpu_sort`, native)', '',
       `Run ${g.started} → ${g.finished}, load average ${f(g.load_average_1m_at_start, 1)} → ${f(g.load_average_1m_at_end, 1)}; ${g.adapter}. ${g.command}.${g.cpu_sort_version ? ` CPU sort: ${g.cpu_sort_version}.` : ''}`, '',
       '| n | metrics sort ms | std sort ms (keys only) | GPU upload + sort + readback ms (keys only) | GPU ÷ metrics sort time |', '|---:|---:|---:|---:|---:|');
-    for (const x of g.rows) lines.push(`| ${x.n.toExponential(0)} | ${f(x.metrics_sort_ms, 1)} | ${f(x.std_sort_ms, 1)} | ${f(x.gpu_total_ms, 1)} | ${f(x.gpu_over_metrics, 1)}× |`);
+    for (const x of g.rows) lines.push(`| ${x.n.toExponential(0)} | ${f(x.metrics_sort_ms, 1)} | ${f(x.std_sort_ms, 1)} | ${f(x.gpu_total_ms, 1)} | ${times(x.gpu_over_metrics, 1)} |`);
     lines.push('', `${g.note}.`, '');
   }
   return lines.join('\n');
