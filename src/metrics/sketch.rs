@@ -34,7 +34,9 @@
 //! order, and cells are met in order. The result is bit-for-bit the row-at-a-time one: new
 //! cells are numbered in order of their first row, the rows of a cell are added in arrival
 //! order (the same float sums), and a batch that would pass the cell cap is cut after the row
-//! that passes it, so the grid coarsens at the same row. A merge is a batch of the other
+//! that passes it, so the grid coarsens at the same row. Rows all at hand (a score store
+//! switched to sketches: the switch at the budget, and every later chunk of a file before
+//! its merge) go in far bigger batches ([`SketchSet::extend`]). A merge is a batch of the other
 //! sketch's cells; coarsening walks the index, in which the cells that become one are
 //! neighbours.
 
