@@ -48,6 +48,24 @@ fn turn() -> std::sync::MutexGuard<'static, ()> {
     SERIAL.lock().unwrap_or_else(|e| e.into_inner())
 }
 
+/// A folder of this process's own under the temp dir, removed when dropped: also when an
+/// assertion fails (the files written into it are megabytes).
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new(name: &str) -> Self {
+        let dir = std::env::temp_dir().join(format!("webeval-{name}-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        TempDir(dir)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
 fn fixture(name: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/data").join(name)
 }
@@ -410,8 +428,8 @@ fn write_parquet(path: &std::path::Path, rows: i64) {
 #[test]
 fn parquet_memory_is_bounded_by_a_row_group() {
     let _turn = turn();
-    let dir = std::env::temp_dir().join(format!("webeval-parquet-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("temp dir");
+    let tmp = TempDir::new("parquet");
+    let dir = &tmp.0;
     let spec = ColumnSpec { non_finite: NonFinite::Skip, ..ColumnSpec::default() };
     let run = |rows: i64| {
         let path = dir.join(format!("big{rows}.parquet"));
@@ -433,7 +451,7 @@ fn parquet_memory_is_bounded_by_a_row_group() {
     };
     let (small_peak, small_size) = run(20_000);
     let (big_peak, big_size) = run(1_000_000);
-    std::fs::remove_dir_all(&dir).ok();
+    drop(tmp);
     assert!(big_size > 40 * small_size, "{big_size} vs {small_size} bytes");
     // 50x the row groups may not take more than 1.5x (+1 MiB slack) the memory.
     assert!(
@@ -756,8 +774,8 @@ fn chunking_cases() -> Vec<(&'static str, ColumnSpec, String)> {
 #[test]
 fn chunked_reading_gives_the_same_report_on_any_number_of_threads() {
     let _turn = turn();
-    let dir = std::env::temp_dir().join(format!("webeval-chunks-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("temp dir");
+    let tmp = TempDir::new("chunks");
+    let dir = &tmp.0;
     let ci = Some(webeval::metrics::ci::CiOptions { level: 0.9, replicates: 7, seed: 11 });
     let json = |r: webeval::Result<Report>| match r {
         Ok(r) => serde_json::to_string(&r).expect("json"),
@@ -897,7 +915,6 @@ fn chunked_reading_gives_the_same_report_on_any_number_of_threads() {
     };
     let got = report::evaluate_path(&path, spec, &options, &mut cancel);
     assert!(matches!(got, Err(webeval::Error::Cancelled)), "{:?}", got.map(|r| r.n));
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 /// The page's multi-worker split (`report::split::Part`, one per Web Worker): chunks read by
