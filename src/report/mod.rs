@@ -327,15 +327,9 @@ fn finish(file: &str, plan: &Plan, fed: Option<Feeder>, source: Source) -> Resul
 struct Setup {
     plan: Plan,
     non_finite: NonFinite,
-    ci: Option<CiOptions>,
-    score_budget: Option<usize>,
-    sketch_bytes: Option<usize>,
-    sketch_batch: Option<usize>,
     paired: bool,
-    /// Threads for the report's per-class ranking walks ([`Options::threads`]).
-    threads: usize,
-    /// [`Options::size_hint`].
-    size_hint: Option<u64>,
+    /// The evaluation options, checked (the CI level).
+    options: Options,
 }
 
 impl Setup {
@@ -348,21 +342,7 @@ impl Setup {
                 )));
             }
         }
-        let (score_budget, sketch_bytes, sketch_batch) =
-            (options.score_budget, options.sketch_bytes, options.sketch_batch);
-        let threads = options.threads;
-        let size_hint = options.size_hint;
-        Ok(Setup {
-            plan,
-            non_finite: spec.non_finite,
-            ci: options.ci,
-            score_budget,
-            sketch_bytes,
-            sketch_batch,
-            paired,
-            threads,
-            size_hint,
-        })
+        Ok(Setup { plan, non_finite: spec.non_finite, paired, options: options.clone() })
     }
 
     /// Empty accumulators for chunk `index`. Its rows' bootstrap keys start at
@@ -371,15 +351,16 @@ impl Setup {
     fn feeder(&self, index: u64) -> Feeder {
         let plan = &self.plan;
         let mut eval = plan.evaluation();
-        if let Some(ci) = self.ci {
+        let options = &self.options;
+        if let Some(ci) = options.ci {
             eval = eval.with_ci(ci);
         }
         let eval = eval
-            .with_score_budget(self.score_budget.unwrap_or(0))
-            .with_sketch_bytes(self.sketch_bytes.unwrap_or(0))
-            .with_sketch_batch(self.sketch_batch.unwrap_or(0))
+            .with_score_budget(options.score_budget.unwrap_or(0))
+            .with_sketch_bytes(options.sketch_bytes.unwrap_or(0))
+            .with_sketch_batch(options.sketch_batch.unwrap_or(0))
             .with_first_row(index << 32)
-            .with_threads(self.threads);
+            .with_threads(options.threads);
         let width = plan.score_cols.len();
         Feeder {
             tracker: rows::RowTracker::new(plan.task, &plan.classes, width, plan.threshold).for_chunk(index),
@@ -406,7 +387,7 @@ struct Chunks {
 
 impl Chunks {
     fn new(setup: &Setup) -> Self {
-        Chunks { current: None, merged: None, size_hint: setup.size_hint, chunk_rows: 0 }
+        Chunks { current: None, merged: None, size_hint: setup.options.size_hint, chunk_rows: 0 }
     }
 
     /// One row at (file) line `line` of chunk `chunk`.
