@@ -23,7 +23,8 @@ export function cliExe() {
   const r = spawnSync('cargo', ['test', '--no-run', '--message-format=json'], { cwd: root, encoding: 'utf8', maxBuffer: 1 << 28, stdio: ['ignore', 'pipe', 'inherit'] });
   if (r.status !== 0) throw new Error('cargo test --no-run failed');
   cli = r.stdout.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l))
-    .find((m) => m.reason === 'compiler-artifact' && m.target?.kind?.includes('bin') && m.target.name === 'webeval' && m.executable)?.executable;
+    // the binary itself, not the test harness of its unit tests (also a `bin` artifact named webeval)
+    .find((m) => m.reason === 'compiler-artifact' && m.target?.kind?.includes('bin') && m.target.name === 'webeval' && !m.profile?.test && m.executable)?.executable;
   if (!cli) throw new Error('no webeval binary in the output of cargo test --no-run');
   return cli;
 }
