@@ -106,9 +106,10 @@ impl Sketching for MultilabelAccumulator {
     /// regenerated from its key.
     fn sketch_stored(&self, keys: &KeyLookup, poisson: Poisson) -> SketchSet {
         let k = self.k();
-        let cell = |i: usize, l: usize| (self.scores.get(i * k + l), u32::from(self.bit(i, l)));
+        let label = |i: usize, l: usize| u32::from(self.bit(i, l));
         let weights = self.weights.as_deref();
-        self.budget.sketch_rows(k, self.stored_rows(), self.replicates, weights, keys, poisson, &|_| true, &cell)
+        let rows = self.stored_rows();
+        self.budget.sketch_rows(k, rows, self.replicates, weights, keys, poisson, &|_| true, &self.scores, label)
     }
 
     fn keep(&mut self, sketches: SketchSet) {

@@ -104,6 +104,32 @@ impl Store {
         }
     }
 
+    /// The sketch keys ([`ScoreSketch::row_key`]) of rows `ids` of `k` scores each, column
+    /// `c`'s (label id `label(row, c)`) in `out[c * ids.len()..]`: one pass over the rows,
+    /// the layout matched once.
+    pub(super) fn row_keys(&self, ids: &[usize], k: usize, label: impl Fn(usize, usize) -> u32, out: &mut [u64]) {
+        fn fill<T: Copy + Into<f64>>(
+            s: &[T],
+            nan: T,
+            ids: &[usize],
+            k: usize,
+            label: impl Fn(usize, usize) -> u32,
+            out: &mut [u64],
+        ) {
+            let n = ids.len();
+            for (j, &i) in ids.iter().enumerate() {
+                for c in 0..k {
+                    let score = s.get(i * k + c).copied().unwrap_or(nan).into();
+                    out[c * n + j] = ScoreSketch::row_key(score, label(i, c));
+                }
+            }
+        }
+        match self {
+            Store::F32(s) => fill(s, f32::NAN, ids, k, label, out),
+            Store::F64(s) => fill(s, f64::NAN, ids, k, label, out),
+        }
+    }
+
     #[inline]
     pub(super) fn key(&self, i: usize) -> u64 {
         match self {
@@ -190,9 +216,10 @@ impl Budget {
     }
 
     /// `count` sketches filled with `rows` stored rows (those `keep` keeps), each with its
-    /// replicate weights regenerated from its key; `cell(row, c)`: sketch `c`'s score and
-    /// label id of that row. Binned in big sorted blocks ([`SketchSet::extend`]), so a switch
-    /// to the sketch (the whole store at once) costs about a sort of the stored scores.
+    /// replicate weights regenerated from its key; `scores` holds `count` scores a row,
+    /// `label(row, c)` is sketch `c`'s label id of that row. Binned in big sorted blocks
+    /// ([`SketchSet::extend`]), so a switch to the sketch (the whole store at once) costs
+    /// about a sort of the stored scores.
     #[allow(clippy::too_many_arguments)]
     pub(super) fn sketch_rows(
         &self,
@@ -203,11 +230,12 @@ impl Budget {
         keys: &KeyLookup,
         poisson: Poisson,
         keep: &dyn Fn(usize) -> bool,
-        cell: &dyn Fn(usize, usize) -> (f64, u32),
+        scores: &Store,
+        label: impl Fn(usize, usize) -> u32,
     ) -> SketchSet {
         let mut set = self.sketch_set(count, replicates);
-        let weight = |i: usize| weights.map_or(1.0, |w| w[i]);
-        set.extend(rows, keep, cell, &weight, &mut |i, w, rep| poisson.fill(keys.key(i), w, rep));
+        let cells = |ids: &[usize], out: &mut [u64]| scores.row_keys(ids, count, &label, out);
+        set.extend(rows, keep, &cells, weights, &mut |i, w, rep| poisson.fill(keys.key(i), w, rep));
         set
     }
 }
@@ -296,10 +324,10 @@ impl Sketching for ScoreAccumulator {
         let truth = &self.truth;
         // per-class: rows whose truth has no column are left out, as in the exact walks
         let keep = |i: usize| k == 1 || (truth[i] as usize) < k;
-        let cell = |i: usize, c: usize| (self.scores.get(i * k + c), truth[i]);
         let count = if k == 1 { 1 } else { k };
         let weights = self.weights.as_deref();
-        self.budget.sketch_rows(count, truth.len(), self.replicates, weights, keys, poisson, &keep, &cell)
+        let label = |i: usize, _: usize| truth[i];
+        self.budget.sketch_rows(count, truth.len(), self.replicates, weights, keys, poisson, &keep, &self.scores, label)
     }
 
     fn keep(&mut self, sketches: SketchSet) {
@@ -515,6 +543,45 @@ impl ScoreAccumulator {
         }
     }
 
+    /// Bin `other`'s stored rows straight into our sketches (switching to them first), if
+    /// that gives the very sketches that sketching them on their own and merging would, and
+    /// say whether it did. It does when no replicates are kept, both budgets (so caps) are
+    /// the same, the columns match, and every weight is a whole number, ours summed per cell
+    /// and theirs, of at most 2^51: then every float sum is exact, so the order rows are
+    /// added in cannot change a cell's weight, and one pass and a merge end at the same grid
+    /// (the finest at which all rows' cells fit) with the cells in the same arrival order.
+    /// It saves the per-chunk sketch and its merge for each chunk read past the budget.
+    fn bin_straight(&mut self, other: &Self, label_map: &[u32], same_columns: bool, keys: &MergeKeys) -> bool {
+        let total = other.weights.as_deref().map_or(Some(0.0), |w| {
+            w.iter()
+                .all(|&x| x.abs() <= sketch::WHOLE_MAX && x == (x as i64) as f64)
+                .then(|| w.iter().map(|x| x.abs()).sum::<f64>())
+        });
+        let fits = (self.k == 1 || same_columns) && self.replicates == 0 && other.replicates == 0;
+        if !fits || self.budget != other.budget || total.is_none_or(|t| t > sketch::WHOLE_MAX) {
+            return false;
+        }
+        if !self.sketched() {
+            self.switch_to_sketch(&keys.mine.lookup(), keys.poisson);
+        }
+        if !self.sketches.whole() {
+            return false;
+        }
+        let (k, truth) = (self.k, &other.truth);
+        let keep = |i: usize| k == 1 || (truth[i] as usize) < k;
+        let label = |i: usize, _: usize| {
+            let t = truth[i];
+            if k == 1 {
+                label_map.get(t as usize).copied().unwrap_or(t)
+            } else {
+                t
+            }
+        };
+        let cells = |ids: &[usize], out: &mut [u64]| other.scores.row_keys(ids, k, label, out);
+        self.sketches.extend(truth.len(), &keep, &cells, other.weights.as_deref(), &mut |_, _, _| {});
+        true
+    }
+
     /// Append `other`'s rows. Binary truth ids go through `label_map` (other's label id ->
     /// ours); per-class columns are matched by class name, so chunks read with differently
     /// ordered headers still merge, and a class we have no column for is dropped.
@@ -528,6 +595,10 @@ impl ScoreAccumulator {
             (0..other.k).map(|j| from.iter().position(|f| *f == Some(j)).map_or(NO_COLUMN, |c| c as u32)).collect();
         self.merge_sums(other, label_map);
         if self.sketched() || other.sketched() || (self.truth.len() + other.truth.len()) * k > self.budget() {
+            let same_columns = other.k == k && from.iter().enumerate().all(|(c, f)| *f == Some(c));
+            if !other.sketched() && self.bin_straight(other, label_map, same_columns, keys) {
+                return;
+            }
             let theirs = keys.both_sketched(self, other);
             let sketches = self.sketches.get_mut();
             if k == 1 {

@@ -29,15 +29,19 @@
 //! same average of their bounds.
 //!
 //! Rows are binned a batch at a time ([`SketchSet`]): one cell per score at random in
-//! megabytes of cells cost two dependent cache misses a score (the index, then the weights),
-//! so a batch is stable-sorted by (label, bin) and walked against an index kept in the same
-//! order, and cells are met in order. The result is bit-for-bit the row-at-a-time one: new
-//! cells are numbered in order of their first row, the rows of a cell are added in arrival
-//! order (the same float sums), and a batch that would pass the cell cap is cut after the row
-//! that passes it, so the grid coarsens at the same row. Rows all at hand (a score store
-//! switched to sketches: the switch at the budget, and every later chunk of a file before
-//! its merge) go in far bigger batches ([`SketchSet::extend`]). A merge is a batch of the other
-//! sketch's cells; coarsening walks the index, in which the cells that become one are
+//! megabytes of cells cost two dependent cache misses a score, so a batch is stable-sorted
+//! by (label, bin) (8-byte items: the key above the row's place in the batch) and walked
+//! against the cells, which are kept in the same order: cells are met in order and added to
+//! in place, and new ones are inserted in one backward pass. The result is bit-for-bit the
+//! row-at-a-time one: each cell keeps its place in arrival order (the order of its first
+//! row, that is the cell numbers of one-at-a-time adding, which order the float sums of a
+//! bin's cells), the rows of a cell are added in arrival order (the same float sums; a run
+//! of unit weights onto a whole-number sum adds its count at once, which is exact), and a
+//! batch that would pass the cell cap is cut after the row that passes it, so the grid
+//! coarsens at the same row. Rows all at hand (a score store switched to sketches: the
+//! switch at the budget, and every later chunk of a file before its merge) go in far bigger
+//! batches ([`SketchSet::extend`]). A merge is a batch of the other sketch's cells in its
+//! arrival order; coarsening walks the cells, in which the cells that become one are
 //! neighbours.
 
 use super::sort::{self, Item};
@@ -49,9 +53,13 @@ use std::borrow::Cow;
 pub const MANTISSA_BITS: u32 = 15;
 /// Bits of a descending f32 key ([`sort::desc_key_f32`]) dropped to get a finest-grid bin.
 const SHIFT: u32 = 32 + 23 - MANTISSA_BITS;
+/// Bits of a finest-grid bin: a cell's key is `label << BIN_BITS | bin`.
+const BIN_BITS: u32 = 64 - SHIFT;
+const BIN_MASK: u64 = (1 << BIN_BITS) - 1;
 /// The coarsest grid: one bin per sign.
 const MAX_COARSE: u32 = 23;
-/// Bytes of a cell besides its weights: its key, row count and index entry.
+/// Bytes of a cell besides its weights: its key, first row and row count (and the
+/// sorted batches' share).
 const CELL_BYTES: usize = 40;
 /// The fewest cells any sketch may hold, whatever its byte budget.
 const MIN_CELLS: usize = 64;
@@ -61,12 +69,14 @@ pub const BATCH_ROWS: usize = 1 << 14;
 const BATCH_BYTES: usize = 4 << 20;
 /// Most rows of a [`SketchSet::extend`] block, and most bytes it may take (at most an 8th of
 /// the sketches' own bytes): rows at hand are binned in far bigger sorted batches than
-/// streamed ones, so a batch meets most of the cells and the index walk, the index merge and
-/// the per-batch tables cost little per row.
+/// streamed ones, so a batch meets most of the cells and the walk over the cells, their
+/// insertion and the per-batch tables cost little per row.
 const BLOCK_ROWS: usize = 1 << 18;
 const BLOCK_BYTES: usize = 16 << 20;
-/// A run of a batch whose cell is not in the sketch yet.
-const NEW: u32 = u32::MAX;
+
+/// Most a whole-number weight sum may be for [`SketchSet::whole`]: two such sums add
+/// exactly (below 2^53).
+pub const WHOLE_MAX: f64 = (1u64 << 51) as f64;
 
 /// Weighted rows (point and each replicate) and row counts per (bin, label id).
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -77,74 +87,68 @@ pub struct ScoreSketch {
     cap: usize,
     /// Mantissa bits dropped beyond the finest grid.
     coarse: u32,
-    cells: Vec<(u32, u32)>,
+    /// Each cell's `label << BIN_BITS | bin`, ascending.
+    keys: Vec<u64>,
+    /// Each cell's place in arrival order: ordered as the cells' first rows are (distinct,
+    /// all below `rows`). The cells' numbers one at a time (see [`Self::arrival`]).
+    firsts: Vec<u64>,
     /// `width` weights per cell.
     weights: Vec<f64>,
     counts: Vec<u64>,
     rows: u64,
-    /// (label << 32 | bin, cell) of every cell, ascending; rebuilt from `cells` when missing
-    /// (after deserialising).
-    #[serde(skip)]
-    index: Vec<(u64, u32)>,
 }
 
 /// Cells in (label, bin) order: the order of a sorted batch.
 #[inline]
 fn cell_key(bin: u32, label: u32) -> u64 {
-    u64::from(label) << 32 | u64::from(bin)
+    u64::from(label) << BIN_BITS | u64::from(bin)
 }
 
 /// A key `shift` bits coarser in its bin.
 #[inline]
 fn coarser(key: u64, shift: u32) -> u64 {
-    key & !0xFFFF_FFFF | u64::from((key as u32) >> shift)
+    key & !BIN_MASK | (key & BIN_MASK) >> shift
 }
 
-/// The first position at or after `from` whose key is at least `key` (`index` ascending):
-/// a galloping search, as a sorted batch moves forward through the index.
+/// The first position at or after `from` whose key is at least `key` (`keys` ascending):
+/// a galloping search, as a sorted batch moves forward through the cells.
 #[inline]
-fn seek(index: &[(u64, u32)], from: usize, key: u64) -> usize {
-    let rest = &index[from.min(index.len())..];
+fn seek(keys: &[u64], from: usize, key: u64) -> usize {
+    let rest = &keys[from.min(keys.len())..];
     // a batch of many rows mostly finds its next key a step or two on
-    for (i, e) in rest.iter().take(4).enumerate() {
-        if e.0 >= key {
+    for (i, &k) in rest.iter().take(4).enumerate() {
+        if k >= key {
             return from + i;
         }
     }
     let mut bound = 1;
-    while bound <= rest.len() && rest[bound - 1].0 < key {
+    while bound <= rest.len() && rest[bound - 1] < key {
         bound *= 2;
     }
     let lo = bound / 2;
     let hi = bound.min(rest.len());
-    from + lo + rest[lo..hi].partition_point(|e| e.0 < key)
+    from + lo + rest[lo..hi].partition_point(|&k| k < key)
 }
 
-/// The first item of the `nth` (from 0) new cell of `runs`, in arrival order.
-fn nth_first(sorted: &[Item], runs: &[Run], nth: usize) -> u32 {
-    let range = sorted.iter().map(|it| it.payload).max().map_or(0, |m| m as usize + 1);
-    let mut first = vec![false; range];
-    for r in runs.iter().filter(|r| r.fresh) {
-        first[sorted[r.start as usize].payload as usize] = true;
-    }
-    let at = first.iter().enumerate().filter(|(_, &f)| f).nth(nth).map_or(range, |(i, _)| i);
-    at as u32
-}
-
-/// Equal keys of a sorted batch (`start..end`) and their cell ([`NEW`] if none yet).
+/// Equal keys of a sorted batch (`start..end`) and their cell: its position, or where a new
+/// cell goes.
 #[derive(Debug, Clone, Copy)]
 struct Run {
     start: u32,
     end: u32,
-    cell: u32,
-    fresh: bool,
+    at: u32,
+    new: bool,
 }
+
+/// Adds a run of a sorted batch's items to its cell's weights and row count.
+type AddRun<'a> = dyn FnMut(&[u64], &mut [f64], &mut u64) + 'a;
 
 /// A sorted batch's buffers, reused between batches.
 #[derive(Debug, Clone, Default)]
 pub struct Scratch {
-    sorted: Vec<Item>,
-    spare: Vec<Item>,
+    sorted: Vec<u64>,
+    spare: Vec<u64>,
+    keys: Vec<u64>,
 }
 
 /// The sketches of a layout's score columns (each row has one cell in every sketch), fed a
@@ -178,9 +182,9 @@ impl SketchSet {
     pub fn new(count: usize, replicates: usize, bytes: usize, batch: usize) -> Self {
         let row_bytes = 8 * (1 + replicates + count);
         let most = BATCH_BYTES.min(bytes.saturating_mul(count) / 32);
-        // a block row: its weight, replicate weights and keys, and the sorted batch's three
+        // a block row: its weight, replicate weights and keys, and the sorted batch's two
         // copies
-        let block_bytes = 8 * (1 + replicates + count) + 48;
+        let block_bytes = 8 * (1 + replicates + count) + 16;
         let block_most = BLOCK_BYTES.min(bytes.saturating_mul(count) / 8);
         let (batch, block) = match batch {
             0 => ((most / row_bytes).clamp(64, BATCH_ROWS), (block_most / block_bytes).clamp(64, BLOCK_ROWS)),
@@ -195,59 +199,62 @@ impl SketchSet {
         }
     }
 
-    /// Rows `0..rows` all at hand (a score store switched to sketches): those `keep` keeps,
-    /// with `cell(row, c)` their score and label id in sketch `c`, `weight(row)` their
-    /// weight and `rep(row, weight, out)` their replicate weights. Binned a block of rows at
-    /// a time, one sketch after another, with none of [`Self::push`]'s staging: the same
-    /// sketches as pushing the rows in order (any batches give the same result).
+    /// Rows `0..rows` all at hand (a score store switched to sketches): those `keep` keeps;
+    /// `keys(ids, out)` writes the [`ScoreSketch::row_key`] of rows `ids` in sketch `c` to
+    /// `out[c * ids.len()..]` (one call per block, not one per score); `weights` their
+    /// weights (`None`: all 1) and `rep(row, weight, out)` their replicate weights. Binned a
+    /// block of rows at a time, one sketch after another, with none of [`Self::push`]'s
+    /// staging: the same sketches as pushing the rows in order (any batches give the same
+    /// result).
     pub fn extend(
         &mut self,
         rows: usize,
         keep: &dyn Fn(usize) -> bool,
-        cell: &dyn Fn(usize, usize) -> (f64, u32),
-        weight: &dyn Fn(usize) -> f64,
+        keys: &dyn Fn(&[usize], &mut [u64]),
+        weights: Option<&[f64]>,
         rep: &mut dyn FnMut(usize, f64, &mut [f64]),
     ) {
         self.flush();
         let block = if self.block == 0 { self.batch } else { self.block }.max(1);
         let r = self.replicates;
         let count = self.sketches.len();
-        let (mut ids, mut weights, mut reps, mut keys, mut items) =
-            (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        let (mut ids, mut ws, mut reps, mut all) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
         let mut start = 0;
         while start < rows {
             let end = rows.min(start + block);
             ids.clear();
             ids.extend((start..end).filter(|&i| keep(i)));
             let n = ids.len();
-            weights.clear();
-            weights.extend(ids.iter().map(|&i| weight(i)));
+            // without weights or replicates, rows add as counts (no weights at all)
+            ws.clear();
+            if weights.is_some() || r > 0 {
+                ws.extend(ids.iter().map(|&i| weights.map_or(1.0, |w| w.get(i).copied().unwrap_or(1.0))));
+            }
             reps.clear();
             reps.resize(n * r, 0.0);
             if r > 0 {
                 for (j, &i) in ids.iter().enumerate() {
-                    rep(i, weights[j], &mut reps[j * r..(j + 1) * r]);
+                    rep(i, ws[j], &mut reps[j * r..(j + 1) * r]);
                 }
             }
-            // every sketch's keys in one pass over the rows (a row's cells are neighbours
-            // where they are stored), sketch by sketch
-            keys.clear();
-            keys.resize(n * count, 0);
-            for (j, &i) in ids.iter().enumerate() {
-                for c in 0..count {
-                    let (score, label) = cell(i, c);
-                    keys[c * n + j] = ScoreSketch::row_key(score, label);
-                }
-            }
+            all.clear();
+            all.resize(n * count, 0);
+            keys(&ids, &mut all);
             for (c, sketch) in self.sketches.iter_mut().enumerate() {
-                items.clear();
-                items.extend(
-                    keys[c * n..(c + 1) * n].iter().enumerate().map(|(j, &key)| Item { key, payload: j as u32 }),
-                );
-                sketch.add_rows(&items, &weights, &reps, &mut self.scratch);
+                sketch.add_rows(&all[c * n..(c + 1) * n], &ws, &reps, &mut self.scratch);
             }
             start = end;
         }
+    }
+
+    /// Every cell's weights (point and replicates) and every waiting row's weights are
+    /// whole numbers of at most [`WHOLE_MAX`]: adding whole weights that sum to at most as
+    /// much again is exact, whatever the order.
+    pub fn whole(&self) -> bool {
+        let whole = |x: &f64| x.abs() <= WHOLE_MAX && *x == (*x as i64) as f64;
+        self.sketches.iter().all(|s| s.weights.iter().all(whole))
+            && self.weights.iter().all(whole)
+            && self.rep.iter().all(whole)
     }
 
     /// No sketches (the scores are still stored).
@@ -280,12 +287,13 @@ impl SketchSet {
             return;
         }
         let count = self.sketches.len();
-        let mut items = Vec::with_capacity(rows);
+        let mut keys = std::mem::take(&mut self.scratch.keys);
         for (c, sketch) in self.sketches.iter_mut().enumerate() {
-            items.clear();
-            items.extend((0..rows).map(|r| Item { key: self.keys[r * count + c], payload: r as u32 }));
-            sketch.add_rows(&items, &self.weights, &self.rep, &mut self.scratch);
+            keys.clear();
+            keys.extend(self.keys.iter().skip(c).step_by(count));
+            sketch.add_rows(&keys, &self.weights, &self.rep, &mut self.scratch);
         }
+        self.scratch.keys = keys;
         self.weights.clear();
         self.rep.clear();
         self.keys.clear();
@@ -318,7 +326,7 @@ impl SketchSet {
     pub fn bytes(&self) -> usize {
         self.sketches.iter().map(ScoreSketch::bytes).sum::<usize>()
             + (self.weights.capacity() + self.rep.capacity() + self.keys.capacity()) * 8
-            + (self.scratch.sorted.capacity() + self.scratch.spare.capacity()) * 16
+            + (self.scratch.sorted.capacity() + self.scratch.spare.capacity() + self.scratch.keys.capacity()) * 8
     }
 }
 
@@ -366,228 +374,215 @@ impl ScoreSketch {
         sort::f32_of_key(((u64::from(bin) + 1) << (SHIFT + coarse)) - (1 << 32))
     }
 
-    /// The index, rebuilt if it does not hold every cell (a new or deserialised sketch).
-    fn ensure_index(&mut self) {
-        if self.index.len() != self.cells.len() {
-            let mut items: Vec<Item> = self
-                .cells
-                .iter()
-                .enumerate()
-                .map(|(i, &(b, l))| Item { key: cell_key(b, l), payload: i as u32 })
-                .collect();
-            sort::sort_items(&mut items, &mut Vec::new());
-            self.index = items.iter().map(|it| (it.key, it.payload)).collect();
-        }
+    /// The cells in arrival order (the order of their first rows): the cell numbers of
+    /// one-at-a-time adding, which fix the order of float sums across cells.
+    fn arrival(&self) -> Vec<u32> {
+        let mut items: Vec<Item> =
+            self.firsts.iter().enumerate().map(|(i, &f)| Item { key: f, payload: i as u32 }).collect();
+        sort::sort_items(&mut items, &mut Vec::new());
+        items.iter().map(|it| it.payload).collect()
     }
 
-    /// Rows binned in arrival order: `items` hold each row's (label << 32 | finest-grid
-    /// bin) and its row number in `weights` (ascending), `rep` its replicate weights
-    /// (`width - 1` a row). The same cells, weights and grid as adding the rows one at a
-    /// time.
-    pub fn add_rows(&mut self, items: &[Item], weights: &[f64], rep: &[f64], scratch: &mut Scratch) {
-        self.rows += items.len() as u64;
+    /// Rows binned in arrival order: `keys` hold each row's [`Self::row_key`], `weights`
+    /// its weight (empty: every weight 1) and `rep` its replicate weights (`width - 1` a
+    /// row). The same cells, weights and grid as adding the rows one at a time.
+    pub fn add_rows(&mut self, keys: &[u64], weights: &[f64], rep: &[f64], scratch: &mut Scratch) {
+        let base = self.rows;
+        self.rows += keys.len() as u64;
         let r = self.width - 1;
+        let first = |j: usize| base + j as u64;
         if r == 0 && weights.iter().all(|&w| w == 1.0) {
-            // the same sums without a load of each row's weight at random
-            self.absorb(items, 0, true, scratch, &mut |_, w, count| {
-                w[0] += 1.0;
-                *count += 1;
+            // the same sums without a load of each row's weight at random: a run of n
+            // rows adds n at once where the cell's weight is a whole number (then adding
+            // 1 n times is exact too)
+            self.absorb(keys, 0, true, scratch, &first, &mut |_, run, _, w, count| {
+                let n = run.len() as u64;
+                if w[0].abs() < (1u64 << 52) as f64 && w[0] == (w[0] as i64) as f64 {
+                    w[0] += n as f64;
+                } else {
+                    for _ in 0..n {
+                        w[0] += 1.0;
+                    }
+                }
+                *count += n;
             });
             return;
         }
-        self.absorb(items, 0, true, scratch, &mut |row, w, count| {
-            let row = row as usize;
-            w[0] += weights[row];
-            for (a, x) in w[1..].iter_mut().zip(&rep[row * r..(row + 1) * r]) {
-                *a += x;
+        self.absorb(keys, 0, true, scratch, &first, &mut |from, run, mask, w, count| {
+            for &it in run {
+                let row = from + (it & mask) as usize;
+                w[0] += weights[row];
+                for (a, x) in w[1..].iter_mut().zip(&rep[row * r..(row + 1) * r]) {
+                    *a += x;
+                }
             }
-            *count += 1;
+            *count += run.len() as u64;
         });
     }
 
-    /// Add `items` (keys on the grid `grid` bits coarser than the finest, payloads
-    /// ascending in arrival order) as one pass in arrival order would: `add(payload, cell
-    /// weights, cell rows)` is called for each item, a cell's items in arrival order, and
-    /// new cells are numbered in order of their first item. With `capped`, the grid
-    /// coarsens after the item that passes the cap, as row-at-a-time adding does.
-    fn absorb<F>(&mut self, items: &[Item], grid: u32, capped: bool, scratch: &mut Scratch, add: &mut F)
-    where
-        F: FnMut(u32, &mut [f64], &mut u64),
+    /// Add the items `keys` (cell keys on the grid `grid` bits coarser than the finest, in
+    /// arrival order) as one pass in arrival order would: `add(from, run, mask, cell weights,
+    /// cell rows)` is called for each run of items of one cell, `run` packed as `key << bits
+    /// | j` (`mask` keeps `j`: the item is `keys[from + j]`) in arrival order, and a new cell's
+    /// place in arrival order is `first` of its first item. With `capped`, the grid coarsens
+    /// after the item that passes the cap, as row-at-a-time adding does.
+    fn absorb<F>(
+        &mut self,
+        keys: &[u64],
+        grid: u32,
+        capped: bool,
+        scratch: &mut Scratch,
+        first: &dyn Fn(usize) -> u64,
+        add: &mut F,
+    ) where
+        F: FnMut(usize, &[u64], u64, &mut [f64], &mut u64),
     {
-        let mut rest = items;
-        while !rest.is_empty() {
+        let mut from = 0;
+        while from < keys.len() {
             let shift = self.coarse.saturating_sub(grid);
+            // 8-byte items: the key above the item's place in the batch; labels too wide
+            // for that take smaller batches (at least 256 items)
+            let labels = keys[from..].iter().fold(0, |a, &k| a | k) >> BIN_BITS;
+            let room = (64 - BIN_BITS - (64 - labels.leading_zeros())).min(24);
+            let rest = &keys[from..keys.len().min(from + (1 << room))];
+            let bits = usize::BITS - (rest.len() - 1).leading_zeros();
+            let mask = (1u64 << bits) - 1;
             let sorted = &mut scratch.sorted;
             sorted.clear();
-            sorted.extend(rest.iter().map(|it| Item { key: coarser(it.key, shift), payload: it.payload }));
-            sort::sort_items_stable(sorted, &mut scratch.spare);
-            self.ensure_index();
-            let mut runs = self.resolve(sorted);
-            let new = runs.iter().filter(|r| r.fresh).count();
-            if capped && self.coarse < MAX_COARSE && self.cells.len() + new > self.cap {
-                // one at a time, the row that makes cap + 1 cells is the last on this grid
-                let nth = self.cap.saturating_sub(self.cells.len());
-                let last = nth_first(sorted, &runs, nth);
-                sorted.retain(|it| it.payload <= last);
-                let mut runs = self.resolve(sorted);
-                let sorted = std::mem::take(&mut scratch.sorted);
-                self.apply(&sorted, &mut runs, add);
-                scratch.sorted = sorted;
-                self.fit();
-                rest = &rest[rest.partition_point(|it| it.payload <= last)..];
-                continue;
+            sorted.extend(rest.iter().enumerate().map(|(j, &k)| coarser(k, shift) << bits | j as u64));
+            sort::sort_u64_from(sorted, &mut scratch.spare, bits as usize / 8);
+            let (mut runs, fresh) = self.resolve(sorted, bits);
+            let mut done = rest.len();
+            let cut = capped && self.coarse < MAX_COARSE && self.keys.len() + fresh > self.cap;
+            if cut {
+                // one at a time, the item that makes cap + 1 cells is the last on this grid
+                let nth = self.cap.saturating_sub(self.keys.len());
+                let mut heads: Vec<u64> =
+                    runs.iter().filter(|r| r.new).map(|r| sorted[r.start as usize] & mask).collect();
+                let last = *heads.select_nth_unstable(nth).1;
+                sorted.retain(|&it| it & mask <= last);
+                runs = self.resolve(sorted, bits).0;
+                done = last as usize + 1;
             }
             let sorted = std::mem::take(&mut scratch.sorted);
-            self.apply(&sorted, &mut runs, add);
+            self.apply(&sorted, &runs, bits, &|j| first(from + j), &mut |run, w, count| add(from, run, mask, w, count));
             scratch.sorted = sorted;
-            break;
+            if cut {
+                self.fit();
+            }
+            from += done;
         }
     }
 
-    /// The runs of equal keys in `sorted` and their cells, found by walking the index
-    /// forward.
-    fn resolve(&self, sorted: &[Item]) -> Vec<Run> {
+    /// The runs of equal keys in `sorted` (packed as `key << bits | j`) and their cells,
+    /// found by walking the cells forward, and how many runs have no cell yet.
+    fn resolve(&self, sorted: &[u64], bits: u32) -> (Vec<Run>, usize) {
         let mut runs = Vec::new();
-        let (mut at, mut s) = (0, 0);
+        let (mut at, mut s, mut fresh) = (0, 0, 0);
         while s < sorted.len() {
-            let key = sorted[s].key;
+            let key = sorted[s] >> bits;
             let mut e = s + 1;
-            while e < sorted.len() && sorted[e].key == key {
+            while e < sorted.len() && sorted[e] >> bits == key {
                 e += 1;
             }
-            at = seek(&self.index, at, key);
-            let cell = match self.index.get(at) {
-                Some(&(k, i)) if k == key => i,
-                _ => NEW,
-            };
-            runs.push(Run { start: s as u32, end: e as u32, cell, fresh: cell == NEW });
+            at = seek(&self.keys, at, key);
+            let new = self.keys.get(at) != Some(&key);
+            fresh += usize::from(new);
+            runs.push(Run { start: s as u32, end: e as u32, at: at as u32, new });
             s = e;
         }
-        runs
+        (runs, fresh)
     }
 
-    /// Create the new cells of `runs` (numbered in order of their first item), then add
-    /// every run's items to its cell.
-    fn apply<F>(&mut self, sorted: &[Item], runs: &mut [Run], add: &mut F)
-    where
-        F: FnMut(u32, &mut [f64], &mut u64),
-    {
-        let mut fresh: Vec<(u32, u32)> = (0..runs.len() as u32)
-            .filter(|&r| runs[r as usize].fresh)
-            .map(|r| (sorted[runs[r as usize].start as usize].payload, r))
-            .collect();
-        if !fresh.is_empty() {
-            // in order of their first item, by a table of payloads
-            let range = sorted.iter().map(|it| it.payload).max().map_or(0, |m| m as usize + 1);
-            let mut by_first = vec![NEW; range];
-            for &(first, r) in &fresh {
-                by_first[first as usize] = r;
-            }
-            fresh.clear();
-            fresh.extend(by_first.iter().filter(|&&r| r != NEW).map(|&r| (0, r)));
-            for &(_, r) in &fresh {
-                let run = &mut runs[r as usize];
-                let key = sorted[run.start as usize].key;
-                run.cell = self.cells.len() as u32;
-                self.cells.push((key as u32, (key >> 32) as u32));
-            }
-            self.weights.resize(self.cells.len() * self.width, 0.0);
-            self.counts.resize(self.cells.len(), 0);
-            let added: Vec<(u64, u32)> =
-                runs.iter().filter(|r| r.fresh).map(|r| (sorted[r.start as usize].key, r.cell)).collect();
-            self.insert_index(&added);
-        }
+    /// Insert the new cells of `runs` where they belong in key order (each placed in
+    /// arrival order by `first` of its first item), then add every run to its cell.
+    fn apply(&mut self, sorted: &[u64], runs: &[Run], bits: u32, first: &dyn Fn(usize) -> u64, add: &mut AddRun<'_>) {
         let w = self.width;
-        for run in runs.iter() {
-            let i = run.cell as usize;
-            let (cell, count) = (&mut self.weights[i * w..(i + 1) * w], &mut self.counts[i]);
-            for it in &sorted[run.start as usize..run.end as usize] {
-                add(it.payload, cell, count);
+        let mask = (1u64 << bits) - 1;
+        let fresh = runs.iter().filter(|r| r.new).count();
+        if fresh > 0 {
+            // one backward pass moves each old cell up by the new cells before it
+            let old = self.keys.len();
+            self.keys.resize(old + fresh, 0);
+            self.firsts.resize(old + fresh, 0);
+            self.counts.resize(old + fresh, 0);
+            self.weights.resize((old + fresh) * w, 0.0);
+            let (mut i, mut j) = (old, fresh);
+            for run in runs.iter().rev().filter(|r| r.new) {
+                let p = run.at as usize;
+                self.keys.copy_within(p..i, p + j);
+                self.firsts.copy_within(p..i, p + j);
+                self.counts.copy_within(p..i, p + j);
+                self.weights.copy_within(p * w..i * w, (p + j) * w);
+                j -= 1;
+                let (q, head) = (p + j, sorted[run.start as usize]);
+                self.keys[q] = head >> bits;
+                self.firsts[q] = first((head & mask) as usize);
+                self.counts[q] = 0;
+                self.weights[q * w..(q + 1) * w].fill(0.0);
+                i = p;
             }
         }
-    }
-
-    /// Merge `added` (ascending, keys not in the index) into the index.
-    fn insert_index(&mut self, added: &[(u64, u32)]) {
-        let old = self.index.len();
-        self.index.resize(old + added.len(), (0, 0));
-        let (mut i, mut j) = (old, added.len());
-        while j > 0 {
-            let k = i + j - 1;
-            if i > 0 && self.index[i - 1].0 > added[j - 1].0 {
-                self.index[k] = self.index[i - 1];
-                i -= 1;
-            } else {
-                self.index[k] = added[j - 1];
-                j -= 1;
-            }
+        let mut seen = 0;
+        for run in runs {
+            let q = run.at as usize + seen;
+            seen += usize::from(run.new);
+            add(
+                &sorted[run.start as usize..run.end as usize],
+                &mut self.weights[q * w..(q + 1) * w],
+                &mut self.counts[q],
+            );
         }
     }
 
     /// Coarsen until the cells fit the cap.
     fn fit(&mut self) {
-        while self.cells.len() > self.cap && self.coarse < MAX_COARSE {
+        while self.keys.len() > self.cap && self.coarse < MAX_COARSE {
             self.regrid(self.coarse + 1);
         }
     }
 
-    /// Move to the grid `coarse` bits coarser than the finest (at least the current one):
-    /// the old cells, in order, into the new grid's. The index is in (label, bin) order, so
-    /// the old cells that become one new cell are neighbours in it: one walk, no sort.
+    /// Move to the grid `coarse` bits coarser than the finest (at least the current one).
+    /// Cells are in (label, bin) order, so the old cells that become one new cell are
+    /// neighbours: one walk, in place, each new cell the sum of its old ones in arrival
+    /// order (as one-at-a-time regridding adds them), first where the first of them was.
     fn regrid(&mut self, coarse: u32) {
         if coarse <= self.coarse {
             return;
         }
         let shift = coarse - self.coarse;
-        self.ensure_index();
-        let old = std::mem::take(self);
-        *self = ScoreSketch { width: old.width, cap: old.cap, coarse, rows: old.rows, ..Self::default() };
-        // old cells in index order, then each new cell's old cells in their own order
-        let mut members: Vec<u32> = old.index.iter().map(|&(_, i)| i).collect();
-        let mut groups: Vec<(u64, u32, u32)> = Vec::new();
-        let mut s = 0;
-        while s < members.len() {
-            let key = coarser(old.index[s].0, shift);
+        let w = self.width;
+        let (mut members, mut sum) = (Vec::new(), vec![0.0; w]);
+        let (mut s, mut g) = (0, 0);
+        while s < self.keys.len() {
+            let key = coarser(self.keys[s], shift);
             let mut e = s + 1;
-            while e < members.len() && coarser(old.index[e].0, shift) == key {
+            while e < self.keys.len() && coarser(self.keys[e], shift) == key {
                 e += 1;
             }
-            // a handful of cells: insertion sort
-            for i in s + 1..e {
-                let mut j = i;
-                while j > s && members[j - 1] > members[j] {
-                    members.swap(j - 1, j);
-                    j -= 1;
-                }
-            }
-            groups.push((key, s as u32, e as u32));
-            s = e;
-        }
-        // new cells numbered in order of their first old cell
-        let mut by_first = vec![NEW; old.cells.len()];
-        for (g, &(_, s, _)) in groups.iter().enumerate() {
-            by_first[members[s as usize] as usize] = g as u32;
-        }
-        let mut cell_of = vec![0u32; groups.len()];
-        for &g in by_first.iter().filter(|&&g| g != NEW) {
-            let key = groups[g as usize].0;
-            cell_of[g as usize] = self.cells.len() as u32;
-            self.cells.push((key as u32, (key >> 32) as u32));
-        }
-        let w = old.width;
-        self.weights = vec![0.0; self.cells.len() * w];
-        self.counts = vec![0; self.cells.len()];
-        self.index = groups.iter().zip(&cell_of).map(|(&(key, _, _), &c)| (key, c)).collect();
-        for (&(_, s, e), &j) in groups.iter().zip(&cell_of) {
-            let j = j as usize;
-            for &i in &members[s as usize..e as usize] {
-                let i = i as usize;
-                for (a, x) in self.weights[j * w..(j + 1) * w].iter_mut().zip(&old.weights[i * w..(i + 1) * w]) {
+            members.clear();
+            members.extend(s..e);
+            members.sort_unstable_by_key(|&i| self.firsts[i]);
+            sum.fill(0.0);
+            let mut count = 0;
+            for &i in &members {
+                for (a, x) in sum.iter_mut().zip(&self.weights[i * w..(i + 1) * w]) {
                     *a += x;
                 }
-                self.counts[j] += old.counts[i];
+                count += self.counts[i];
             }
+            self.firsts[g] = self.firsts[members[0]];
+            self.keys[g] = key;
+            self.counts[g] = count;
+            self.weights[g * w..(g + 1) * w].copy_from_slice(&sum);
+            g += 1;
+            s = e;
         }
+        self.keys.truncate(g);
+        self.firsts.truncate(g);
+        self.counts.truncate(g);
+        self.weights.truncate(g * w);
+        self.coarse = coarse;
     }
 
     /// Add `other`, whose label id `i` is our `map[i]`. Replicates are added only when both
@@ -597,19 +592,26 @@ impl ScoreSketch {
         let coarse = self.coarse.max(other.coarse);
         self.regrid(coarse);
         let take = if other.width == self.width { self.width } else { 1 };
-        let items: Vec<Item> = other
-            .cells
+        // other's cells in its arrival order, as one pass over its rows met them
+        let order = other.arrival();
+        let keys: Vec<u64> = order
             .iter()
-            .enumerate()
-            .map(|(i, &(b, l))| Item { key: cell_key(b, map.get(l as usize).copied().unwrap_or(l)), payload: i as u32 })
+            .map(|&i| {
+                let key = other.keys[i as usize];
+                let label = (key >> BIN_BITS) as u32;
+                cell_key((key & BIN_MASK) as u32, map.get(label as usize).copied().unwrap_or(label))
+            })
             .collect();
-        let ow = other.width;
-        self.absorb(&items, other.coarse, false, scratch, &mut |i, cell, count| {
-            let i = i as usize;
-            for (a, x) in cell[..take].iter_mut().zip(&other.weights[i * ow..]) {
-                *a += x;
+        let (ow, base) = (other.width, self.rows);
+        let first = |j: usize| base + other.firsts[order[j] as usize];
+        self.absorb(&keys, other.coarse, false, scratch, &first, &mut |from, run, mask, cell, count| {
+            for &it in run {
+                let i = order[from + (it & mask) as usize] as usize;
+                for (a, x) in cell[..take].iter_mut().zip(&other.weights[i * ow..]) {
+                    *a += x;
+                }
+                *count += other.counts[i];
             }
-            *count += other.counts[i];
         });
         self.rows += other.rows;
         self.fit();
@@ -621,7 +623,7 @@ impl ScoreSketch {
 
     /// (bin, label) cells held.
     pub fn cells(&self) -> usize {
-        self.cells.len()
+        self.keys.len()
     }
 
     /// Mantissa bits the grid dropped beyond the finest (0 while the cap was never reached).
@@ -631,10 +633,7 @@ impl ScoreSketch {
 
     /// Bytes held.
     pub fn bytes(&self) -> usize {
-        self.cells.capacity() * 8
-            + self.weights.capacity() * 8
-            + self.counts.capacity() * 8
-            + self.index.capacity() * 16
+        (self.keys.capacity() + self.firsts.capacity() + self.weights.capacity() + self.counts.capacity()) * 8
     }
 
     /// The finest-grid key of a score in cell `label` (for [`Self::add_rows`]).
@@ -647,8 +646,11 @@ impl ScoreSketch {
     /// positive (`Some(true)`), negative or left out (`None`).
     pub fn groups(&self, role: &dyn Fn(u32) -> Option<bool>) -> Groups {
         let w = self.width;
-        let entries = self.cells.iter().enumerate().filter_map(|(i, &(b, l))| {
-            role(l).map(|positive| (b, positive, &self.weights[i * w..(i + 1) * w], self.counts[i]))
+        // cells in arrival order: a bin adds its cells' weights in that order
+        let entries = self.arrival().into_iter().filter_map(|i| {
+            let (i, key) = (i as usize, self.keys[i as usize]);
+            let (bin, label) = ((key & BIN_MASK) as u32, (key >> BIN_BITS) as u32);
+            role(label).map(|positive| (bin, positive, &self.weights[i * w..(i + 1) * w], self.counts[i]))
         });
         Groups::collect(self.coarse, w, entries.collect())
     }
@@ -894,22 +896,44 @@ mod tests {
         /// Whether `s` holds the same cells in the same order, the same weights (bits),
         /// counts, rows and grid.
         fn same(&self, s: &ScoreSketch) -> bool {
-            let bits = |w: &[f64]| w.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
-            self.coarse == s.coarse
-                && self.cells == s.cells
-                && bits(&self.weights) == bits(&s.weights)
-                && self.counts == s.counts
-                && self.rows == s.rows
+            let bits = self.weights.iter().map(|x| x.to_bits()).collect();
+            (self.coarse, self.cells.clone(), bits, self.counts.clone(), self.rows) == numbered(s)
         }
+    }
+
+    type Numbered = (u32, Vec<(u32, u32)>, Vec<u64>, Vec<u64>, u64);
+
+    /// A sketch's grid, cells, weights (bits), counts and rows, the cells in arrival order
+    /// (numbered as one at a time numbers them).
+    fn numbered(s: &ScoreSketch) -> Numbered {
+        let order: Vec<usize> = s.arrival().iter().map(|&i| i as usize).collect();
+        let cells = order.iter().map(|&i| ((s.keys[i] & BIN_MASK) as u32, (s.keys[i] >> BIN_BITS) as u32)).collect();
+        let weights =
+            order.iter().flat_map(|&i| &s.weights[i * s.width..(i + 1) * s.width]).map(|x| x.to_bits()).collect();
+        (s.coarse, cells, weights, order.iter().map(|&i| s.counts[i]).collect(), s.rows)
     }
 
     /// A row: its (score, label) in each of three sketches, weight and replicate weights.
     type Row = (Vec<(f64, u32)>, f64, Vec<f64>);
 
+    /// How a test stream's rows are weighted.
+    #[derive(Debug, Clone, Copy, PartialEq)]
+    enum Weights {
+        /// Fractional: the order of additions shows in the sums.
+        Fraction,
+        /// Every weight 1 (added by the run, not row by row).
+        Unit,
+        /// Whole numbers 1 to 4.
+        Whole,
+        /// The first 2^52 - 8.5, then 0, then 1 from the middle on: runs of unit rows onto a
+        /// fractional cell whose sum crosses 2^52.
+        Mixed,
+    }
+
     /// A row stream: scores over many exponents, a few tied values, negatives and NaN;
-    /// labels `0..labels`; fractional weights (so the order of additions shows in the sums)
-    /// and Poisson-like replicate counts.
-    fn rows(n: usize, labels: u32, replicates: usize, seed: u64) -> Vec<Row> {
+    /// labels `base..base + labels` (a base past 2^16 leaves the sorted batches less room);
+    /// weights as `weights` says and Poisson-like replicate counts.
+    fn rows(n: usize, labels: u32, base: u32, weights: Weights, replicates: usize, seed: u64) -> Vec<Row> {
         let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
         let mut next = move || {
             x ^= x << 13;
@@ -918,7 +942,7 @@ mod tests {
             x
         };
         (0..n)
-            .map(|_| {
+            .map(|i| {
                 let cells = (0..3)
                     .map(|_| {
                         let r = next();
@@ -928,10 +952,17 @@ mod tests {
                             2 if r % 27 == 2 => f64::NAN,
                             _ => ((r >> 11) as f64 / 2f64.powi(53)).powi(1 + (r >> 4) as i32 % 6),
                         };
-                        (score, (next() % u64::from(labels)) as u32)
+                        (score, base + (next() % u64::from(labels)) as u32)
                     })
                     .collect();
-                let weight = 0.1 * (1 + next() % 13) as f64;
+                let weight = match weights {
+                    Weights::Unit => 1.0,
+                    Weights::Whole => (1 + next() % 4) as f64,
+                    // a sum that rounds differently when its 1s are added at once
+                    Weights::Mixed if i == 0 => 2f64.powi(52) - 8.5,
+                    Weights::Mixed => f64::from(u8::from(i >= n / 2)),
+                    _ => 0.1 * (1 + next() % 13) as f64,
+                };
                 let rep = (0..replicates).map(|_| weight * (next() % 4) as f64).collect();
                 (cells, weight, rep)
             })
@@ -941,64 +972,130 @@ mod tests {
     /// Batches of any size bin rows as one row at a time does: the same cells in the same
     /// order, the same float sums, the grid coarsened at the same row (caps crossed inside
     /// batches); and merges of such sketches (with a label map, across grids, with and
-    /// without matching replicates) equal the one-at-a-time merges.
+    /// without matching replicates) equal the one-at-a-time merges. Cases: (replicates,
+    /// sketch bytes, labels, first label id, weights).
     #[test]
     fn batches_and_merges_equal_one_row_at_a_time() {
-        for (replicates, bytes, labels) in [(0, 1, 3), (0, 40_000, 2), (4, 1, 5), (4, 3_000, 3), (0, 1 << 20, 4)] {
-            let feed = |data: &[Row], batch: usize| {
-                let mut set = SketchSet::new(3, replicates, bytes, batch);
-                let mut reference: Vec<OneAtATime> = (0..3).map(|_| OneAtATime::new(replicates, bytes)).collect();
-                for (cells, weight, rep) in data {
-                    set.push(&|c| cells[c], *weight, rep);
-                    for (c, r) in reference.iter_mut().enumerate() {
-                        r.add(cells[c].0, cells[c].1, *weight, rep);
+        use Weights::*;
+        for case in [
+            (0, 1, 3, 0, Fraction),
+            (0, 40_000, 2, 0, Fraction),
+            (4, 1, 5, 0, Fraction),
+            (4, 3_000, 3, 0, Fraction),
+            (0, 1 << 20, 4, 0, Fraction),
+            (0, 40_000, 3, 0, Unit),
+            (0, 1, 2, 0, Unit),
+            (0, 1 << 20, 4, 0, Unit),
+            (0, 40_000, 3, 0, Whole),
+            (4, 3_000, 3, 0, Whole),
+            (0, 40_000, 3, 0, Mixed),
+            (0, 1, 4, 0, Mixed),
+            (0, 40_000, 3, 1 << 20, Unit),
+            (0, 3_000, 3, u32::MAX - 9, Fraction),
+        ] {
+            check(case);
+        }
+    }
+
+    /// One case of [`batches_and_merges_equal_one_row_at_a_time`].
+    fn check((replicates, bytes, labels, base, weights): (usize, usize, u32, u32, Weights)) {
+        let feed = |data: &[Row], batch: usize| {
+            let mut set = SketchSet::new(3, replicates, bytes, batch);
+            let mut reference: Vec<OneAtATime> = (0..3).map(|_| OneAtATime::new(replicates, bytes)).collect();
+            for (cells, weight, rep) in data {
+                set.push(&|c| cells[c], *weight, rep);
+                for (c, r) in reference.iter_mut().enumerate() {
+                    r.add(cells[c].0, cells[c].1, *weight, rep);
+                }
+            }
+            (set, reference)
+        };
+        let a = rows(5000, labels, base, weights, replicates, 1 + bytes as u64);
+        let b = rows(3000, labels + 1, base, weights, replicates, 2 + bytes as u64);
+        for batch in [1, 2, 5, 64, 1000, 0] {
+            let (mut set, mut reference) = feed(&a, batch);
+            let got = set.get().into_owned();
+            for (c, r) in reference.iter().enumerate() {
+                assert!(
+                    r.same(&got[c]),
+                    "{replicates} reps, {bytes} B, {weights:?}, labels from {base}, batch {batch}: sketch {c}"
+                );
+            }
+            // the same rows at hand, some left out, in blocks
+            let keep = |i: usize| i % 7 != 3;
+            let mut ext = SketchSet::new(3, replicates, bytes, batch);
+            let all: Vec<f64> = a.iter().map(|r| r.1).collect();
+            // unit weights: no weights at all
+            let given = (weights != Weights::Unit).then_some(&all[..]);
+            let keys = |ids: &[usize], out: &mut [u64]| {
+                for (j, &i) in ids.iter().enumerate() {
+                    for (c, &(score, label)) in a[i].0.iter().enumerate() {
+                        out[c * ids.len() + j] = ScoreSketch::row_key(score, label);
                     }
                 }
-                (set, reference)
             };
-            let a = rows(5000, labels, replicates, 1 + bytes as u64);
-            let b = rows(3000, labels + 1, replicates, 2 + bytes as u64);
-            for batch in [1, 2, 5, 64, 1000, 0] {
-                let (mut set, mut reference) = feed(&a, batch);
-                let got = set.get().into_owned();
-                for (c, r) in reference.iter().enumerate() {
-                    assert!(r.same(&got[c]), "{replicates} reps, {bytes} B, batch {batch}: sketch {c}");
-                }
-                // the same rows at hand, some left out, in blocks
-                let keep = |i: usize| i % 7 != 3;
-                let mut ext = SketchSet::new(3, replicates, bytes, batch);
-                ext.extend(a.len(), &keep, &|i, c| a[i].0[c], &|i| a[i].1, &mut |i, _, out| {
-                    out.copy_from_slice(&a[i].2)
-                });
-                let kept: Vec<Row> = a.iter().enumerate().filter(|&(i, _)| keep(i)).map(|(_, r)| r.clone()).collect();
-                let (_, kept_ref) = feed(&kept, 1);
-                for (c, r) in kept_ref.iter().enumerate() {
-                    assert!(r.same(&ext.get()[c]), "{replicates} reps, {bytes} B, block {batch}: extended {c}");
-                }
-                let (theirs, their_ref) = feed(&b, batch);
-                let map: Vec<u32> = (0..=labels).rev().collect();
-                let theirs = theirs.into_vec();
-                for (c, s) in set.get_mut().iter_mut().enumerate() {
-                    s.merge(&theirs[c], &map);
-                    reference[c].merge(&their_ref[c], &map);
-                    assert!(reference[c].same(s), "{replicates} reps, {bytes} B, batch {batch}: merged {c}");
-                }
-                if replicates > 0 {
-                    // replicates drawn differently: only the point weights are added
-                    let (other, other_ref) = {
-                        let mut set = SketchSet::new(1, 1, bytes, batch);
-                        let mut r = OneAtATime::new(1, bytes);
-                        for (cells, weight, rep) in &b {
-                            set.push(&|_| cells[0], *weight, &rep[..1]);
-                            r.add(cells[0].0, cells[0].1, *weight, &rep[..1]);
+            ext.extend(a.len(), &keep, &keys, given, &mut |i, _, out| out.copy_from_slice(&a[i].2));
+            let kept: Vec<Row> = a.iter().enumerate().filter(|&(i, _)| keep(i)).map(|(_, r)| r.clone()).collect();
+            let (_, kept_ref) = feed(&kept, 1);
+            for (c, r) in kept_ref.iter().enumerate() {
+                assert!(
+                    r.same(&ext.get()[c]),
+                    "{replicates} reps, {bytes} B, {weights:?}, labels from {base}, block {batch}: extended {c}"
+                );
+            }
+            let (theirs, their_ref) = feed(&b, batch);
+            let map: Vec<u32> = (0..=labels).rev().collect();
+            let theirs = theirs.into_vec();
+            for (c, s) in set.get_mut().iter_mut().enumerate() {
+                s.merge(&theirs[c], &map);
+                reference[c].merge(&their_ref[c], &map);
+                assert!(
+                    reference[c].same(s),
+                    "{replicates} reps, {bytes} B, {weights:?}, labels from {base}, batch {batch}: merged {c}"
+                );
+            }
+            if replicates == 0 && matches!(weights, Weights::Unit | Weights::Whole) {
+                // whole weights: the other rows binned straight into ours give the sketches
+                // their own sketches merged give
+                let mut straight = SketchSet::new(3, 0, bytes, batch);
+                for (data, map) in [(&a, &[][..]), (&b, &map[..])] {
+                    let keys = |ids: &[usize], out: &mut [u64]| {
+                        for (j, &i) in ids.iter().enumerate() {
+                            for (c, &(score, l)) in data[i].0.iter().enumerate() {
+                                let label = map.get(l as usize).copied().unwrap_or(l);
+                                out[c * ids.len() + j] = ScoreSketch::row_key(score, label);
+                            }
                         }
-                        (set.into_vec(), r)
                     };
-                    let s = &mut set.get_mut()[0];
-                    s.merge(&other[0], &[]);
-                    reference[0].merge(&other_ref, &[]);
-                    assert!(reference[0].same(s), "{replicates} reps, {bytes} B, batch {batch}: merged other width");
+                    let all: Vec<f64> = data.iter().map(|r| r.1).collect();
+                    straight.extend(data.len(), &|_| true, &keys, Some(&all), &mut |_, _, _| {});
                 }
+                assert!(straight.whole());
+                for (c, s) in set.get().iter().enumerate() {
+                    assert!(
+                        numbered(&straight.get()[c]) == numbered(s),
+                        "{bytes} B, {weights:?}, labels from {base}, batch {batch}: straight {c}"
+                    );
+                }
+            }
+            if replicates > 0 {
+                // replicates drawn differently: only the point weights are added
+                let (other, other_ref) = {
+                    let mut set = SketchSet::new(1, 1, bytes, batch);
+                    let mut r = OneAtATime::new(1, bytes);
+                    for (cells, weight, rep) in &b {
+                        set.push(&|_| cells[0], *weight, &rep[..1]);
+                        r.add(cells[0].0, cells[0].1, *weight, &rep[..1]);
+                    }
+                    (set.into_vec(), r)
+                };
+                let s = &mut set.get_mut()[0];
+                s.merge(&other[0], &[]);
+                reference[0].merge(&other_ref, &[]);
+                assert!(
+                    reference[0].same(s),
+                    "{replicates} reps, {bytes} B, {weights:?}, labels from {base}, batch {batch}: merged other width"
+                );
             }
         }
     }

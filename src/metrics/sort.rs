@@ -85,6 +85,13 @@ pub fn sort_items_stable(items: &mut [Item], scratch: &mut Vec<Item>) {
     radix(items, scratch, 0..8);
 }
 
+/// Sort plain `u64`s on their bytes `from_byte..8`, equal ones kept in their given order
+/// (stable LSD radix, constant digits skipped): a packed (key << bits | index) item sorts
+/// by key with its index alone in the low `8 * from_byte` bits, 8 bytes an item.
+pub fn sort_u64_from(items: &mut [u64], scratch: &mut Vec<u64>, from_byte: usize) {
+    radix(items, scratch, from_byte.min(8)..8);
+}
+
 /// Stable LSD radix sort of `items` on key bytes `digits` (the others are equal in every
 /// item), constant digits skipped; `scratch` is reused between calls.
 fn radix<T: Packed>(items: &mut [T], scratch: &mut Vec<T>, digits: Range<usize>) {
@@ -224,6 +231,21 @@ impl Packed for Item {
     #[inline]
     fn item(&self) -> Item {
         *self
+    }
+}
+
+impl Packed for u64 {
+    #[inline]
+    fn pack(key: u64, _: u32) -> Self {
+        key
+    }
+    #[inline]
+    fn key(&self) -> u64 {
+        *self
+    }
+    #[inline]
+    fn item(&self) -> Item {
+        Item { key: *self, payload: 0 }
     }
 }
 
