@@ -18,8 +18,8 @@
 use super::ci::{KeyLookup, Poisson};
 use super::classification::{count_json, ClassStats, BETAS};
 use super::ranking::{
-    bounds_of, mean, walk_groups, weighted, Budget, MergeKeys, NamedCurve, RankingParts, SketchInfo, Sketching, Store,
-    Walk, WalkResult, WalkSetup,
+    bounds_of, mean, walk_groups, weighted, Budget, Labels, MergeKeys, NamedCurve, RankingParts, SketchInfo, Sketching,
+    Store, Walk, WalkResult, WalkSetup,
 };
 use super::sketch::{self, Groups, SketchSet};
 use super::sort::{self, POSITIVE};
@@ -109,7 +109,17 @@ impl Sketching for MultilabelAccumulator {
         let label = |i: usize, l: usize| u32::from(self.bit(i, l));
         let weights = self.weights.as_deref();
         let rows = self.stored_rows();
-        self.budget.sketch_rows(k, rows, self.replicates, weights, keys, poisson, &|_| true, &self.scores, label)
+        self.budget.sketch_rows(
+            k,
+            rows,
+            self.replicates,
+            weights,
+            keys,
+            poisson,
+            &|_| true,
+            &self.scores,
+            Labels::Cells(&label),
+        )
     }
 
     fn keep(&mut self, sketches: SketchSet) {

@@ -105,28 +105,29 @@ impl Store {
     }
 
     /// The sketch keys ([`ScoreSketch::row_key`]) of rows `ids` of `k` scores each, column
-    /// `c`'s (label id `label(row, c)`) in `out[c * ids.len()..]`: one pass over the rows,
-    /// the layout matched once.
-    pub(super) fn row_keys(&self, ids: &[usize], k: usize, label: impl Fn(usize, usize) -> u32, out: &mut [u64]) {
-        fn fill<T: Copy + Into<f64>>(
-            s: &[T],
-            nan: T,
-            ids: &[usize],
-            k: usize,
-            label: impl Fn(usize, usize) -> u32,
-            out: &mut [u64],
-        ) {
+    /// `c`'s in `out[c * ids.len()..]`: one pass over the rows, the layout matched once.
+    pub(super) fn row_keys(&self, ids: &[usize], k: usize, labels: Labels, out: &mut [u64]) {
+        fn fill<T: Copy + Into<f64>>(s: &[T], nan: T, ids: &[usize], k: usize, labels: Labels, out: &mut [u64]) {
             let n = ids.len();
             for (j, &i) in ids.iter().enumerate() {
+                let row = match labels {
+                    Labels::Rows(t) => t.get(i).copied(),
+                    Labels::Cells(_) => None,
+                };
                 for c in 0..k {
                     let score = s.get(i * k + c).copied().unwrap_or(nan).into();
-                    out[c * n + j] = ScoreSketch::row_key(score, label(i, c));
+                    let label = match (row, labels) {
+                        (Some(t), _) => t,
+                        (None, Labels::Cells(f)) => f(i, c),
+                        (None, Labels::Rows(_)) => u32::MAX,
+                    };
+                    out[c * n + j] = ScoreSketch::row_key(score, label);
                 }
             }
         }
         match self {
-            Store::F32(s) => fill(s, f32::NAN, ids, k, label, out),
-            Store::F64(s) => fill(s, f64::NAN, ids, k, label, out),
+            Store::F32(s) => fill(s, f32::NAN, ids, k, labels, out),
+            Store::F64(s) => fill(s, f64::NAN, ids, k, labels, out),
         }
     }
 
@@ -151,6 +152,14 @@ impl Store {
             Store::F64(s) => s.len() * 8,
         }
     }
+}
+
+/// The label ids of stored rows' cells in their sketches: one per row (every column's), or
+/// `f(row, column)`.
+#[derive(Clone, Copy)]
+pub(super) enum Labels<'a> {
+    Rows(&'a [u32]),
+    Cells(&'a dyn Fn(usize, usize) -> u32),
 }
 
 /// Streamed sums per truth label (binary) or for all rows (per-class scores).
@@ -231,10 +240,10 @@ impl Budget {
         poisson: Poisson,
         keep: &dyn Fn(usize) -> bool,
         scores: &Store,
-        label: impl Fn(usize, usize) -> u32,
+        labels: Labels,
     ) -> SketchSet {
         let mut set = self.sketch_set(count, replicates);
-        let cells = |ids: &[usize], out: &mut [u64]| scores.row_keys(ids, count, &label, out);
+        let cells = |ids: &[usize], out: &mut [u64]| scores.row_keys(ids, count, labels, out);
         set.extend(rows, keep, &cells, weights, &mut |i, w, rep| poisson.fill(keys.key(i), w, rep));
         set
     }
@@ -326,8 +335,17 @@ impl Sketching for ScoreAccumulator {
         let keep = |i: usize| k == 1 || (truth[i] as usize) < k;
         let count = if k == 1 { 1 } else { k };
         let weights = self.weights.as_deref();
-        let label = |i: usize, _: usize| truth[i];
-        self.budget.sketch_rows(count, truth.len(), self.replicates, weights, keys, poisson, &keep, &self.scores, label)
+        self.budget.sketch_rows(
+            count,
+            truth.len(),
+            self.replicates,
+            weights,
+            keys,
+            poisson,
+            &keep,
+            &self.scores,
+            Labels::Rows(truth),
+        )
     }
 
     fn keep(&mut self, sketches: SketchSet) {
@@ -569,15 +587,12 @@ impl ScoreAccumulator {
         }
         let (k, truth) = (self.k, &other.truth);
         let keep = |i: usize| k == 1 || (truth[i] as usize) < k;
-        let label = |i: usize, _: usize| {
-            let t = truth[i];
-            if k == 1 {
-                label_map.get(t as usize).copied().unwrap_or(t)
-            } else {
-                t
-            }
+        let mapped: Vec<u32> = match k {
+            1 => truth.iter().map(|&t| label_map.get(t as usize).copied().unwrap_or(t)).collect(),
+            _ => Vec::new(),
         };
-        let cells = |ids: &[usize], out: &mut [u64]| other.scores.row_keys(ids, k, label, out);
+        let labels = Labels::Rows(if k == 1 { &mapped } else { truth });
+        let cells = |ids: &[usize], out: &mut [u64]| other.scores.row_keys(ids, k, labels, out);
         self.sketches.extend(truth.len(), &keep, &cells, other.weights.as_deref(), &mut |_, _, _| {});
         true
     }

@@ -30,7 +30,8 @@
 //!
 //! Rows are binned a batch at a time ([`SketchSet`]): one cell per score at random in
 //! megabytes of cells cost two dependent cache misses a score, so a batch is stable-sorted
-//! by (label, bin) (8-byte items: the key above the row's place in the batch) and walked
+//! by (bin, label) (8-byte items: the key, less the batch's lowest bin, above the row's place
+//! in the batch; 11-bit radix digits, two passes for most batches) and walked
 //! against the cells, which are kept in the same order: cells are met in order and added to
 //! in place, and new ones are inserted in one backward pass. The result is bit-for-bit the
 //! row-at-a-time one: each cell keeps its place in arrival order (the order of its first
@@ -41,8 +42,7 @@
 //! coarsens at the same row. Rows all at hand (a score store switched to sketches: the
 //! switch at the budget, and every later chunk of a file before its merge) go in far bigger
 //! batches ([`SketchSet::extend`]). A merge is a batch of the other sketch's cells in its
-//! arrival order; coarsening walks the cells, in which the cells that become one are
-//! neighbours.
+//! arrival order; coarsening sorts the cells in arrival order by their coarser key.
 
 use super::sort::{self, Item};
 use serde::{Deserialize, Serialize};
@@ -53,9 +53,6 @@ use std::borrow::Cow;
 pub const MANTISSA_BITS: u32 = 15;
 /// Bits of a descending f32 key ([`sort::desc_key_f32`]) dropped to get a finest-grid bin.
 const SHIFT: u32 = 32 + 23 - MANTISSA_BITS;
-/// Bits of a finest-grid bin: a cell's key is `label << BIN_BITS | bin`.
-const BIN_BITS: u32 = 64 - SHIFT;
-const BIN_MASK: u64 = (1 << BIN_BITS) - 1;
 /// The coarsest grid: one bin per sign.
 const MAX_COARSE: u32 = 23;
 /// Bytes of a cell besides its weights: its key, first row and row count (and the
@@ -87,7 +84,7 @@ pub struct ScoreSketch {
     cap: usize,
     /// Mantissa bits dropped beyond the finest grid.
     coarse: u32,
-    /// Each cell's `label << BIN_BITS | bin`, ascending.
+    /// Each cell's `bin << 32 | label`, ascending.
     keys: Vec<u64>,
     /// Each cell's place in arrival order: ordered as the cells' first rows are (distinct,
     /// all below `rows`). The cells' numbers one at a time (see [`Self::arrival`]).
@@ -98,16 +95,58 @@ pub struct ScoreSketch {
     rows: u64,
 }
 
-/// Cells in (label, bin) order: the order of a sorted batch.
+/// Cells in (bin, label) order: the order of a sorted batch.
 #[inline]
 fn cell_key(bin: u32, label: u32) -> u64 {
-    u64::from(label) << BIN_BITS | u64::from(bin)
+    u64::from(bin) << 32 | u64::from(label)
+}
+
+#[inline]
+fn bin_of(key: u64) -> u32 {
+    (key >> 32) as u32
+}
+
+#[inline]
+fn label_of(key: u64) -> u32 {
+    key as u32
 }
 
 /// A key `shift` bits coarser in its bin.
 #[inline]
 fn coarser(key: u64, shift: u32) -> u64 {
-    key & !BIN_MASK | (key & BIN_MASK) >> shift
+    cell_key(bin_of(key) >> shift, label_of(key))
+}
+
+/// How a sorted batch packs an item into 8 bytes: its cell key, less the batch's lowest bin
+/// and with its label in as few bits as the batch's labels need (so the radix sort has few
+/// varying digits), above the item's place `j` in the batch: `((bin - lo) << label_bits |
+/// label) << bits | j`, in cell key order.
+#[derive(Debug, Clone, Copy)]
+struct Packing {
+    bits: u32,
+    label_bits: u32,
+    lo: u32,
+    shift: u32,
+}
+
+impl Packing {
+    #[inline]
+    fn pack(&self, key: u64, j: usize) -> u64 {
+        let bin = u64::from((bin_of(key) >> self.shift) - self.lo);
+        (bin << self.label_bits | u64::from(label_of(key))) << self.bits | j as u64
+    }
+
+    /// The cell key of a packed item.
+    #[inline]
+    fn key(&self, item: u64) -> u64 {
+        let c = item >> self.bits;
+        cell_key((c >> self.label_bits) as u32 + self.lo, (c & ((1 << self.label_bits) - 1)) as u32)
+    }
+
+    /// The mask of an item's place in the batch.
+    fn mask(&self) -> u64 {
+        (1 << self.bits) - 1
+    }
 }
 
 /// The first position at or after `from` whose key is at least `key` (`keys` ascending):
@@ -140,15 +179,13 @@ struct Run {
     new: bool,
 }
 
-/// Adds a run of a sorted batch's items to its cell's weights and row count.
-type AddRun<'a> = dyn FnMut(&[u64], &mut [f64], &mut u64) + 'a;
-
 /// A sorted batch's buffers, reused between batches.
 #[derive(Debug, Clone, Default)]
 pub struct Scratch {
     sorted: Vec<u64>,
     spare: Vec<u64>,
     keys: Vec<u64>,
+    runs: Vec<Run>,
 }
 
 /// The sketches of a layout's score columns (each row has one cell in every sketch), fed a
@@ -327,6 +364,7 @@ impl SketchSet {
         self.sketches.iter().map(ScoreSketch::bytes).sum::<usize>()
             + (self.weights.capacity() + self.rep.capacity() + self.keys.capacity()) * 8
             + (self.scratch.sorted.capacity() + self.scratch.spare.capacity() + self.scratch.keys.capacity()) * 8
+            + self.scratch.runs.capacity() * std::mem::size_of::<Run>()
     }
 }
 
@@ -440,18 +478,28 @@ impl ScoreSketch {
         let mut from = 0;
         while from < keys.len() {
             let shift = self.coarse.saturating_sub(grid);
-            // 8-byte items: the key above the item's place in the batch; labels too wide
-            // for that take smaller batches (at least 256 items)
-            let labels = keys[from..].iter().fold(0, |a, &k| a | k) >> BIN_BITS;
-            let room = (64 - BIN_BITS - (64 - labels.leading_zeros())).min(24);
-            let rest = &keys[from..keys.len().min(from + (1 << room))];
+            let rest = &keys[from..];
+            let (mut lo, mut hi, mut labels) = (u32::MAX, 0, 0);
+            for &k in rest {
+                lo = lo.min(bin_of(k));
+                hi = hi.max(bin_of(k));
+                labels |= label_of(k);
+            }
+            let (lo, hi) = (lo >> shift, hi >> shift);
+            let label_bits = 32 - labels.leading_zeros();
+            // 8-byte items (see `Packing`); keys too wide for that take smaller batches (at
+            // least 256 items)
+            let room = (64 - (32 - (hi - lo).leading_zeros()) - label_bits).min(24);
+            let rest = &rest[..rest.len().min(1 << room)];
             let bits = usize::BITS - (rest.len() - 1).leading_zeros();
-            let mask = (1u64 << bits) - 1;
+            let pack = Packing { bits, label_bits, lo, shift };
+            let mask = pack.mask();
             let sorted = &mut scratch.sorted;
             sorted.clear();
-            sorted.extend(rest.iter().enumerate().map(|(j, &k)| coarser(k, shift) << bits | j as u64));
-            sort::sort_u64_from(sorted, &mut scratch.spare, bits as usize / 8);
-            let (mut runs, fresh) = self.resolve(sorted, bits);
+            sorted.extend(rest.iter().enumerate().map(|(j, &k)| pack.pack(k, j)));
+            sort::sort_u64_above(sorted, &mut scratch.spare, bits);
+            let runs = &mut scratch.runs;
+            let fresh = self.resolve(sorted, &pack, runs);
             let mut done = rest.len();
             let cut = capped && self.coarse < MAX_COARSE && self.keys.len() + fresh > self.cap;
             if cut {
@@ -459,14 +507,19 @@ impl ScoreSketch {
                 let nth = self.cap.saturating_sub(self.keys.len());
                 let mut heads: Vec<u64> =
                     runs.iter().filter(|r| r.new).map(|r| sorted[r.start as usize] & mask).collect();
-                let last = *heads.select_nth_unstable(nth).1;
+                sort::sort_u64_above(&mut heads, &mut Vec::new(), 0);
+                let last = heads[nth];
                 sorted.retain(|&it| it & mask <= last);
-                runs = self.resolve(sorted, bits).0;
+                self.resolve(sorted, &pack, runs);
                 done = last as usize + 1;
             }
-            let sorted = std::mem::take(&mut scratch.sorted);
-            self.apply(&sorted, &runs, bits, &|j| first(from + j), &mut |run, w, count| add(from, run, mask, w, count));
-            scratch.sorted = sorted;
+            self.insert(sorted, runs, &pack, &|j| first(from + j));
+            let w = self.width;
+            for run in runs.iter() {
+                let q = run.at as usize;
+                let (cell, count) = (&mut self.weights[q * w..(q + 1) * w], &mut self.counts[q]);
+                add(from, &sorted[run.start as usize..run.end as usize], mask, cell, count);
+            }
             if cut {
                 self.fit();
             }
@@ -474,64 +527,60 @@ impl ScoreSketch {
         }
     }
 
-    /// The runs of equal keys in `sorted` (packed as `key << bits | j`) and their cells,
-    /// found by walking the cells forward, and how many runs have no cell yet.
-    fn resolve(&self, sorted: &[u64], bits: u32) -> (Vec<Run>, usize) {
-        let mut runs = Vec::new();
+    /// The runs of equal keys in `sorted` (packed by `pack`) and their cells into `runs`,
+    /// found by walking the cells forward; returns how many runs have no cell yet.
+    fn resolve(&self, sorted: &[u64], pack: &Packing, runs: &mut Vec<Run>) -> usize {
+        runs.clear();
         let (mut at, mut s, mut fresh) = (0, 0, 0);
         while s < sorted.len() {
-            let key = sorted[s] >> bits;
+            let packed = sorted[s] >> pack.bits;
             let mut e = s + 1;
-            while e < sorted.len() && sorted[e] >> bits == key {
+            while e < sorted.len() && sorted[e] >> pack.bits == packed {
                 e += 1;
             }
+            let key = pack.key(sorted[s]);
             at = seek(&self.keys, at, key);
             let new = self.keys.get(at) != Some(&key);
             fresh += usize::from(new);
             runs.push(Run { start: s as u32, end: e as u32, at: at as u32, new });
             s = e;
         }
-        (runs, fresh)
+        fresh
     }
 
     /// Insert the new cells of `runs` where they belong in key order (each placed in
-    /// arrival order by `first` of its first item), then add every run to its cell.
-    fn apply(&mut self, sorted: &[u64], runs: &[Run], bits: u32, first: &dyn Fn(usize) -> u64, add: &mut AddRun<'_>) {
-        let w = self.width;
-        let mask = (1u64 << bits) - 1;
+    /// arrival order by `first` of its first item), and set every run's cell to where its
+    /// cell is now.
+    fn insert(&mut self, sorted: &[u64], runs: &mut [Run], pack: &Packing, first: &dyn Fn(usize) -> u64) {
         let fresh = runs.iter().filter(|r| r.new).count();
-        if fresh > 0 {
-            // one backward pass moves each old cell up by the new cells before it
-            let old = self.keys.len();
-            self.keys.resize(old + fresh, 0);
-            self.firsts.resize(old + fresh, 0);
-            self.counts.resize(old + fresh, 0);
-            self.weights.resize((old + fresh) * w, 0.0);
-            let (mut i, mut j) = (old, fresh);
-            for run in runs.iter().rev().filter(|r| r.new) {
-                let p = run.at as usize;
-                self.keys.copy_within(p..i, p + j);
-                self.firsts.copy_within(p..i, p + j);
-                self.counts.copy_within(p..i, p + j);
-                self.weights.copy_within(p * w..i * w, (p + j) * w);
-                j -= 1;
-                let (q, head) = (p + j, sorted[run.start as usize]);
-                self.keys[q] = head >> bits;
-                self.firsts[q] = first((head & mask) as usize);
-                self.counts[q] = 0;
-                self.weights[q * w..(q + 1) * w].fill(0.0);
-                i = p;
-            }
+        if fresh == 0 {
+            return;
+        }
+        // one backward pass moves each old cell up by the new cells before it
+        let (w, old) = (self.width, self.keys.len());
+        self.keys.resize(old + fresh, 0);
+        self.firsts.resize(old + fresh, 0);
+        self.counts.resize(old + fresh, 0);
+        self.weights.resize((old + fresh) * w, 0.0);
+        let (mut i, mut j) = (old, fresh);
+        for run in runs.iter().rev().filter(|r| r.new) {
+            let p = run.at as usize;
+            self.keys.copy_within(p..i, p + j);
+            self.firsts.copy_within(p..i, p + j);
+            self.counts.copy_within(p..i, p + j);
+            self.weights.copy_within(p * w..i * w, (p + j) * w);
+            j -= 1;
+            let (q, head) = (p + j, sorted[run.start as usize]);
+            self.keys[q] = pack.key(head);
+            self.firsts[q] = first((head & pack.mask()) as usize);
+            self.counts[q] = 0;
+            self.weights[q * w..(q + 1) * w].fill(0.0);
+            i = p;
         }
         let mut seen = 0;
-        for run in runs {
-            let q = run.at as usize + seen;
-            seen += usize::from(run.new);
-            add(
-                &sorted[run.start as usize..run.end as usize],
-                &mut self.weights[q * w..(q + 1) * w],
-                &mut self.counts[q],
-            );
+        for run in runs.iter_mut() {
+            run.at += seen;
+            seen += u32::from(run.new);
         }
     }
 
@@ -542,46 +591,37 @@ impl ScoreSketch {
         }
     }
 
-    /// Move to the grid `coarse` bits coarser than the finest (at least the current one).
-    /// Cells are in (label, bin) order, so the old cells that become one new cell are
-    /// neighbours: one walk, in place, each new cell the sum of its old ones in arrival
-    /// order (as one-at-a-time regridding adds them), first where the first of them was.
+    /// Move to the grid `coarse` bits coarser than the finest (at least the current one):
+    /// the cells in arrival order, stably sorted by their coarser key, so each new cell's old
+    /// cells are neighbours in arrival order, summed as one-at-a-time regridding adds them,
+    /// the new cell first where the first of them was.
     fn regrid(&mut self, coarse: u32) {
         if coarse <= self.coarse {
             return;
         }
-        let shift = coarse - self.coarse;
-        let w = self.width;
-        let (mut members, mut sum) = (Vec::new(), vec![0.0; w]);
-        let (mut s, mut g) = (0, 0);
-        while s < self.keys.len() {
-            let key = coarser(self.keys[s], shift);
-            let mut e = s + 1;
-            while e < self.keys.len() && coarser(self.keys[e], shift) == key {
-                e += 1;
+        let (shift, w) = (coarse - self.coarse, self.width);
+        let mut items: Vec<Item> = self
+            .arrival()
+            .into_iter()
+            .map(|i| Item { key: coarser(self.keys[i as usize], shift), payload: i })
+            .collect();
+        sort::sort_items_stable(&mut items, &mut Vec::new());
+        let (mut keys, mut firsts, mut counts, mut weights) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        for it in &items {
+            let i = it.payload as usize;
+            if keys.last() != Some(&it.key) {
+                keys.push(it.key);
+                firsts.push(self.firsts[i]);
+                counts.push(0);
+                weights.resize(weights.len() + w, 0.0);
             }
-            members.clear();
-            members.extend(s..e);
-            members.sort_unstable_by_key(|&i| self.firsts[i]);
-            sum.fill(0.0);
-            let mut count = 0;
-            for &i in &members {
-                for (a, x) in sum.iter_mut().zip(&self.weights[i * w..(i + 1) * w]) {
-                    *a += x;
-                }
-                count += self.counts[i];
+            let g = keys.len() - 1;
+            counts[g] += self.counts[i];
+            for (a, x) in weights[g * w..].iter_mut().zip(&self.weights[i * w..(i + 1) * w]) {
+                *a += x;
             }
-            self.firsts[g] = self.firsts[members[0]];
-            self.keys[g] = key;
-            self.counts[g] = count;
-            self.weights[g * w..(g + 1) * w].copy_from_slice(&sum);
-            g += 1;
-            s = e;
         }
-        self.keys.truncate(g);
-        self.firsts.truncate(g);
-        self.counts.truncate(g);
-        self.weights.truncate(g * w);
+        (self.keys, self.firsts, self.counts, self.weights) = (keys, firsts, counts, weights);
         self.coarse = coarse;
     }
 
@@ -598,8 +638,8 @@ impl ScoreSketch {
             .iter()
             .map(|&i| {
                 let key = other.keys[i as usize];
-                let label = (key >> BIN_BITS) as u32;
-                cell_key((key & BIN_MASK) as u32, map.get(label as usize).copied().unwrap_or(label))
+                let label = label_of(key);
+                cell_key(bin_of(key), map.get(label as usize).copied().unwrap_or(label))
             })
             .collect();
         let (ow, base) = (other.width, self.rows);
@@ -643,16 +683,47 @@ impl ScoreSketch {
     }
 
     /// The bins in descending score order; `role(label id)` says whether a label's rows are
-    /// positive (`Some(true)`), negative or left out (`None`).
+    /// positive (`Some(true)`), negative or left out (`None`). Cells are in bin order, and a
+    /// bin adds its cells' weights in arrival order.
     pub fn groups(&self, role: &dyn Fn(u32) -> Option<bool>) -> Groups {
         let w = self.width;
-        // cells in arrival order: a bin adds its cells' weights in that order
-        let entries = self.arrival().into_iter().filter_map(|i| {
-            let (i, key) = (i as usize, self.keys[i as usize]);
-            let (bin, label) = ((key & BIN_MASK) as u32, (key >> BIN_BITS) as u32);
-            role(label).map(|positive| (bin, positive, &self.weights[i * w..(i + 1) * w], self.counts[i]))
-        });
-        Groups::collect(self.coarse, w, entries.collect())
+        let mut g = Groups { coarse: self.coarse, width: w, ..Groups::default() };
+        let (mut members, mut s) = (Vec::new(), 0);
+        while s < self.keys.len() {
+            let bin = bin_of(self.keys[s]);
+            let mut e = s + 1;
+            while e < self.keys.len() && bin_of(self.keys[e]) == bin {
+                e += 1;
+            }
+            members.clear();
+            members.extend(
+                (s..e).filter_map(|i| role(label_of(self.keys[i])).map(|positive| (self.firsts[i], i, positive))),
+            );
+            s = e;
+            if members.is_empty() {
+                continue;
+            }
+            // a bin's few cells: insertion sort (std's sorts cost kilobytes of wasm)
+            for i in 1..members.len() {
+                let mut j = i;
+                while j > 0 && members[j - 1].0 > members[j].0 {
+                    members.swap(j - 1, j);
+                    j -= 1;
+                }
+            }
+            g.bins.push(bin);
+            g.rows.push(members.iter().map(|&(_, i, _)| self.counts[i]).sum());
+            g.pos.resize(g.pos.len() + w, 0.0);
+            g.neg.resize(g.neg.len() + w, 0.0);
+            let j = g.bins.len() - 1;
+            for &(_, i, positive) in &members {
+                let to = if positive { &mut g.pos } else { &mut g.neg };
+                for (a, x) in to[j * w..(j + 1) * w].iter_mut().zip(&self.weights[i * w..(i + 1) * w]) {
+                    *a += x;
+                }
+            }
+        }
+        g
     }
 }
 
@@ -907,7 +978,7 @@ mod tests {
     /// (numbered as one at a time numbers them).
     fn numbered(s: &ScoreSketch) -> Numbered {
         let order: Vec<usize> = s.arrival().iter().map(|&i| i as usize).collect();
-        let cells = order.iter().map(|&i| ((s.keys[i] & BIN_MASK) as u32, (s.keys[i] >> BIN_BITS) as u32)).collect();
+        let cells = order.iter().map(|&i| (bin_of(s.keys[i]), label_of(s.keys[i]))).collect();
         let weights =
             order.iter().flat_map(|&i| &s.weights[i * s.width..(i + 1) * s.width]).map(|x| x.to_bits()).collect();
         (s.coarse, cells, weights, order.iter().map(|&i| s.counts[i]).collect(), s.rows)

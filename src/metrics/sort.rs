@@ -85,11 +85,66 @@ pub fn sort_items_stable(items: &mut [Item], scratch: &mut Vec<Item>) {
     radix(items, scratch, 0..8);
 }
 
-/// Sort plain `u64`s on their bytes `from_byte..8`, equal ones kept in their given order
-/// (stable LSD radix, constant digits skipped): a packed (key << bits | index) item sorts
-/// by key with its index alone in the low `8 * from_byte` bits, 8 bytes an item.
-pub fn sort_u64_from(items: &mut [u64], scratch: &mut Vec<u64>, from_byte: usize) {
-    radix(items, scratch, from_byte.min(8)..8);
+/// Sort plain `u64`s by their bits `lo..64` (`lo < 64`), equal ones kept in their given
+/// order: a packed `key << lo | index` item sorts by key with its index alone below, 8 bytes
+/// an item. A stable LSD radix sort on 11-bit digits (constant digits skipped: a key of up to
+/// 22 varying bits takes two passes); at most `u32::MAX` items.
+pub fn sort_u64_above(items: &mut [u64], scratch: &mut Vec<u64>, lo: u32) {
+    const DIGIT: u32 = 11;
+    const RADIX: usize = 1 << DIGIT;
+    let n = items.len();
+    if n <= 64 {
+        // insertion sort: stable, and cheaper than the histograms for a handful of items
+        for i in 1..n {
+            let it = items[i];
+            let mut j = i;
+            while j > 0 && items[j - 1] >> lo > it >> lo {
+                items[j] = items[j - 1];
+                j -= 1;
+            }
+            items[j] = it;
+        }
+        return;
+    }
+    let first = items[0];
+    let varying = items.iter().fold(0, |a, &x| a | (x ^ first)) >> lo;
+    let (mut shifts, mut m) = ([0u32; 6], 0);
+    for s in (0..64 - lo).step_by(DIGIT as usize) {
+        if (varying >> s) & (RADIX as u64 - 1) != 0 {
+            shifts[m] = lo + s;
+            m += 1;
+        }
+    }
+    let shifts = &shifts[..m];
+    let mut hist = vec![0u32; m * RADIX];
+    for &x in items.iter() {
+        for (d, &sh) in shifts.iter().enumerate() {
+            hist[d * RADIX + ((x >> sh) as usize & (RADIX - 1))] += 1;
+        }
+    }
+    if scratch.len() < n {
+        scratch.resize(n, 0);
+    }
+    let scratch = &mut scratch[..n];
+    let mut in_scratch = false;
+    for (d, &sh) in shifts.iter().enumerate() {
+        let next = &mut hist[d * RADIX..(d + 1) * RADIX];
+        let mut sum = 0;
+        for c in next.iter_mut() {
+            (*c, sum) = (sum, sum + *c);
+        }
+        let (src, dst): (&[u64], &mut [u64]) =
+            if in_scratch { (&*scratch, &mut *items) } else { (&*items, &mut *scratch) };
+        for &x in src {
+            let b = (x >> sh) as usize & (RADIX - 1);
+            dst[next[b] as usize] = x;
+            next[b] += 1;
+        }
+        in_scratch = !in_scratch;
+    }
+    if in_scratch {
+        items.copy_from_slice(scratch);
+    }
 }
 
 /// Stable LSD radix sort of `items` on key bytes `digits` (the others are equal in every
@@ -231,21 +286,6 @@ impl Packed for Item {
     #[inline]
     fn item(&self) -> Item {
         *self
-    }
-}
-
-impl Packed for u64 {
-    #[inline]
-    fn pack(key: u64, _: u32) -> Self {
-        key
-    }
-    #[inline]
-    fn key(&self) -> u64 {
-        *self
-    }
-    #[inline]
-    fn item(&self) -> Item {
-        Item { key: *self, payload: 0 }
     }
 }
 
