@@ -42,7 +42,7 @@
 //! coarsens at the same row. Rows all at hand (a score store switched to sketches: the
 //! switch at the budget, and every later chunk of a file before its merge) go in far bigger
 //! batches ([`SketchSet::extend`]). A merge is a batch of the other sketch's cells in its
-//! arrival order; coarsening sorts the cells in arrival order by their coarser key.
+//! arrival order; coarsening regroups each range of cells that share a coarser bin.
 
 use super::sort::{self, Item};
 use serde::{Deserialize, Serialize};
@@ -109,12 +109,6 @@ fn bin_of(key: u64) -> u32 {
 #[inline]
 fn label_of(key: u64) -> u32 {
     key as u32
-}
-
-/// A key `shift` bits coarser in its bin.
-#[inline]
-fn coarser(key: u64, shift: u32) -> u64 {
-    cell_key(bin_of(key) >> shift, label_of(key))
 }
 
 /// How a sorted batch packs an item into 8 bytes: its cell key, less the batch's lowest bin
@@ -591,37 +585,58 @@ impl ScoreSketch {
         }
     }
 
-    /// Move to the grid `coarse` bits coarser than the finest (at least the current one):
-    /// the cells in arrival order, stably sorted by their coarser key, so each new cell's old
-    /// cells are neighbours in arrival order, summed as one-at-a-time regridding adds them,
-    /// the new cell first where the first of them was.
+    /// Move to the grid `coarse` bits coarser than the finest (at least the current one).
+    /// Cells are in (bin, label) order, so the old cells of one new bin are neighbours: each
+    /// such range in arrival order, then stably by label, gives each new cell's old cells
+    /// together in arrival order, summed as one-at-a-time regridding adds them, the new cell
+    /// first where the first of them was. Written back in place, range by range.
     fn regrid(&mut self, coarse: u32) {
         if coarse <= self.coarse {
             return;
         }
-        let (shift, w) = (coarse - self.coarse, self.width);
-        let mut items: Vec<Item> = self
-            .arrival()
-            .into_iter()
-            .map(|i| Item { key: coarser(self.keys[i as usize], shift), payload: i })
-            .collect();
-        sort::sort_items_stable(&mut items, &mut Vec::new());
-        let (mut keys, mut firsts, mut counts, mut weights) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
-        for it in &items {
-            let i = it.payload as usize;
-            if keys.last() != Some(&it.key) {
-                keys.push(it.key);
-                firsts.push(self.firsts[i]);
-                counts.push(0);
-                weights.resize(weights.len() + w, 0.0);
+        let (shift, w, n) = (coarse - self.coarse, self.width, self.keys.len());
+        let (mut order, mut spare, mut out, mut sums) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        let (mut g, mut s) = (0, 0);
+        while s < n {
+            let bin = bin_of(self.keys[s]) >> shift;
+            let mut e = s + 1;
+            while e < n && bin_of(self.keys[e]) >> shift == bin {
+                e += 1;
             }
-            let g = keys.len() - 1;
-            counts[g] += self.counts[i];
-            for (a, x) in weights[g * w..].iter_mut().zip(&self.weights[i * w..(i + 1) * w]) {
-                *a += x;
+            order.clear();
+            order.extend((s..e).map(|i| Item { key: self.firsts[i], payload: i as u32 }));
+            sort::sort_items(&mut order, &mut spare);
+            for it in order.iter_mut() {
+                it.key = u64::from(label_of(self.keys[it.payload as usize]));
             }
+            sort::sort_items_stable(&mut order, &mut spare);
+            out.clear();
+            sums.clear();
+            for it in &order {
+                let i = it.payload as usize;
+                let key = cell_key(bin, it.key as u32);
+                if out.last().map(|o: &(u64, u64, u64)| o.0) != Some(key) {
+                    out.push((key, self.firsts[i], 0));
+                    sums.resize(sums.len() + w, 0.0);
+                }
+                let j = out.len() - 1;
+                out[j].2 += self.counts[i];
+                for (a, x) in sums[j * w..].iter_mut().zip(&self.weights[i * w..(i + 1) * w]) {
+                    *a += x;
+                }
+            }
+            // the range is read: its new cells go back where it began
+            for (j, &(key, first, count)) in out.iter().enumerate() {
+                (self.keys[g], self.firsts[g], self.counts[g]) = (key, first, count);
+                self.weights[g * w..(g + 1) * w].copy_from_slice(&sums[j * w..(j + 1) * w]);
+                g += 1;
+            }
+            s = e;
         }
-        (self.keys, self.firsts, self.counts, self.weights) = (keys, firsts, counts, weights);
+        self.keys.truncate(g);
+        self.firsts.truncate(g);
+        self.counts.truncate(g);
+        self.weights.truncate(g * w);
         self.coarse = coarse;
     }
 
