@@ -32,7 +32,9 @@ window.benchMetrics = async (rows, classes, replicates) => {
 };
 
 /** The page's own path for a dropped file: the worker streams it through evaluateStream. */
-window.benchIngest = async () => {
+// `options`: the evaluation options (`{}`: no intervals; `{ ci: 0.95 }`: the page's default, its
+// "95% confidence intervals" box being checked).
+window.benchIngest = async (options = {}) => {
   const file = document.getElementById('file').files[0];
   const engine = new Engine();
   await engine.version(); // wasm ready: time the file, not the start-up
@@ -41,7 +43,7 @@ window.benchIngest = async () => {
   // the accumulators: before it is reading, after it is the report (sorts, curves). Kept on
   // window so the runner can still read it when the report outlives the case's time limit.
   const state = (window.ingestState = { read_seconds: null, rows: 0 });
-  const json = await engine.evaluate(file, {}, (msg) => {
+  const json = await engine.evaluate(file, options, (msg) => {
     state.rows = msg.rows ?? state.rows;
     if (msg.done >= file.size) state.read_seconds = (now() - t) / 1000;
   });

@@ -224,30 +224,43 @@ async function benchIngest(context, base, exe) {
   const mbps = (s) => (s ? bytes / 1e6 / s : null);
   // Native first (also warms the page cache for the others).
   // The CLI's default (one thread per CPU, canonical chunks), then one thread.
-  const native = (threads) => {
-    const nat = runJson(exe, ['ingest', file, ...(threads ? [String(threads)] : [])]);
+  // `replicates`: bootstrap replicates of 95% intervals (the page's default is 200)
+  const native = (threads, replicates = 0) => {
+    const nat = runJson(exe, ['ingest', file, ...(threads || replicates ? [threads ? String(threads) : 'auto'] : []), ...(replicates ? [String(replicates)] : [])]);
     return nat.error ? nat : { threads: nat.threads, seconds: nat.seconds, mb_per_s: mbps(nat.seconds), read_seconds: nat.read_seconds, read_mb_per_s: mbps(nat.read_seconds), read_cpu_seconds: nat.read_cpu_seconds, read_cpu_mb_per_s: mbps(nat.read_cpu_seconds), peak_rss_bytes: nat.peak_rss_bytes, load_average_1m: loadavg()[0] };
   };
   out.native = native(0);
   log('  native', JSON.stringify(out.native));
   out.native_one_thread = native(1);
   log('  native, one thread', JSON.stringify(out.native_one_thread));
+  // the page's default: 95% intervals, 200 bootstrap replicates (src/metrics/ci.rs)
+  out.native_ci = native(0, 200);
+  log('  native, 95% intervals', JSON.stringify(out.native_ci));
   const pd = runJson(PYTHON, ['benches/pandas_ingest.py', file]);
   out.pandas = pd.error ? pd : { seconds: pd.seconds, mb_per_s: mbps(pd.seconds), cpu_seconds: pd.cpu_seconds, cpu_mb_per_s: mbps(pd.cpu_seconds), peak_rss_bytes: pd.peak_rss_bytes, pandas: pd.pandas, load_average_1m: loadavg()[0] };
   log('  pandas', JSON.stringify(out.pandas));
-  const { page, errors } = await benchPage(context, base);
-  try {
-    await page.setInputFiles('#file', file);
-    const b = await evaluateWithin(page, () => window.benchIngest());
-    out.wasm_worker = { seconds: b.seconds, mb_per_s: mbps(b.seconds), read_seconds: b.read_seconds, read_mb_per_s: mbps(b.read_seconds), rows: b.rows, wasm_memory_bytes: b.wasm_memory_bytes, load_average_1m: loadavg()[0] };
-  } catch (e) {
-    // the reading may have finished before the report failed or ran out of time
-    const st = await page.evaluate(() => window.ingestState).catch(() => null);
-    out.wasm_worker = { error: String(e.message ?? e).split('\n')[0], page_errors: errors.slice(0, 3),
-      read_seconds: st?.read_seconds ?? null, read_mb_per_s: mbps(st?.read_seconds), rows_read: st?.rows ?? null, load_average_1m: loadavg()[0] };
-  }
-  await page.close();
+  // the page's worker with `options` (a fresh page each)
+  const worker = async (options) => {
+    const { page, errors } = await benchPage(context, base);
+    let result;
+    try {
+      await page.setInputFiles('#file', file);
+      const b = await evaluateWithin(page, (o) => window.benchIngest(o), options);
+      result = { seconds: b.seconds, mb_per_s: mbps(b.seconds), read_seconds: b.read_seconds, read_mb_per_s: mbps(b.read_seconds), rows: b.rows, wasm_memory_bytes: b.wasm_memory_bytes, load_average_1m: loadavg()[0] };
+    } catch (e) {
+      // the reading may have finished before the report failed or ran out of time
+      const st = await page.evaluate(() => window.ingestState).catch(() => null);
+      result = { error: String(e.message ?? e).split('\n')[0], page_errors: errors.slice(0, 3),
+        read_seconds: st?.read_seconds ?? null, read_mb_per_s: mbps(st?.read_seconds), rows_read: st?.rows ?? null, load_average_1m: loadavg()[0] };
+    }
+    await page.close();
+    return result;
+  };
+  out.wasm_worker = await worker({});
   log('  wasm worker', JSON.stringify(out.wasm_worker));
+  // the page's default options: its "95% confidence intervals" box is checked
+  out.wasm_worker_ci = await worker({ ci: 0.95 });
+  log('  wasm worker, 95% intervals (the page default)', JSON.stringify(out.wasm_worker_ci));
   const pdS = out.pandas.seconds;
   out.ratio_vs_pandas = {
     wasm_worker: ratio(out.wasm_worker.seconds, pdS), native: ratio(out.native.seconds, pdS),
@@ -255,6 +268,8 @@ async function benchIngest(context, base, exe) {
     native_read_cpu: ratio(out.native.read_cpu_seconds, out.pandas.cpu_seconds),
     native_one_thread: ratio(out.native_one_thread.seconds, pdS), native_one_thread_read: ratio(out.native_one_thread.read_seconds, pdS),
     native_one_thread_read_cpu: ratio(out.native_one_thread.read_cpu_seconds, out.pandas.cpu_seconds),
+    wasm_worker_ci: ratio(out.wasm_worker_ci.seconds, pdS), wasm_worker_ci_read: ratio(out.wasm_worker_ci.read_seconds, pdS),
+    native_ci: ratio(out.native_ci.seconds, pdS), native_ci_read: ratio(out.native_ci.read_seconds, pdS),
   };
   out.load_average_1m_at_end = loadavg()[0];
   return out;
@@ -601,11 +616,15 @@ export function markdown(r) {
       ...(i.started ? [`Run ${i.started}; load average ${f(i.load_average_1m_at_start, 1)} → ${f(i.load_average_1m_at_end, 1)}.`, ''] : []),
       '| | read MB/s | read MB per CPU-second | full report MB/s | seconds | read ÷ pandas | full ÷ pandas | memory (peak RSS / wasm) | load avg |', '|---|---:|---:|---:|---:|---:|---:|---:|---:|',
       row('webeval wasm (page worker, File stream)', i.wasm_worker, { read: rv.wasm_worker_read, full: rv.wasm_worker }),
+      ...(i.wasm_worker_ci ? [row('webeval wasm, 95% intervals (the page\'s default)', i.wasm_worker_ci, { read: rv.wasm_worker_ci_read, full: rv.wasm_worker_ci })] : []),
       row(`webeval native${i.native?.threads ? `, ${i.native.threads} threads` : ''}`, i.native, { read: rv.native_read, full: rv.native }),
       ...(i.native_one_thread ? [row('webeval native, 1 thread', i.native_one_thread, { read: rv.native_one_thread_read, full: rv.native_one_thread })] : []),
+      ...(i.native_ci ? [row(`webeval native, 95% intervals${i.native_ci.threads ? `, ${i.native_ci.threads} threads` : ''}`, i.native_ci, { read: rv.native_ci_read, full: rv.native_ci })] : []),
       `| pandas.read_csv | ${f(i.pandas?.mb_per_s, 1)} | ${f(i.pandas?.cpu_mb_per_s, 1)} | — | ${f(i.pandas?.seconds)} | 1.00× | — | ${mib(i.pandas?.peak_rss_bytes)} | ${f(i.pandas?.load_average_1m, 1)} |`,
       '', `${i.note}.`, ...(rv.native_read_cpu ? ['', `Per CPU-second (user + system time, which the machine's other load inflates less than wall time), native reading is ${times(rv.native_read_cpu)} pandas.read_csv${rv.native_one_thread_read_cpu ? ` (${times(rv.native_one_thread_read_cpu)} on one thread)` : ''}.`] : []),
-      ...(i.native_one_thread ? ['', 'Native reads the file in 16 MiB chunks merged in file order (the same JSON for any thread count); the first row uses the CLI\'s default, one thread per CPU.'] : []), '');
+      ...(i.native_one_thread ? ['', 'Native reads the file in 16 MiB chunks merged in file order (the same JSON for any thread count); the first row uses the CLI\'s default, one thread per CPU.'] : []),
+      ...(i.wasm_worker_ci || i.native_ci ? ['', 'With 95% intervals (the page\'s default, its "95% confidence intervals" box checked): 200 Poisson-bootstrap replicates, each row\'s replicate weights added to every streamed sum and sketch cell as it is read.'] : []), '');
+    if (i.wasm_worker_ci?.error) lines.push(`- wasm worker, 95% intervals: ${i.wasm_worker_ci.error}`, '');
     if (i.wasm_worker?.error) lines.push(`- wasm worker: ${i.wasm_worker.error}`, '');
   }
   if (r.startup) {

@@ -29,8 +29,10 @@ impl ConfusionAccumulator {
         ConfusionAccumulator { replicates, ..Self::default() }
     }
 
+    /// One row; `draws`: its multiplicity in each replicate (its weight there: `weight`
+    /// times that).
     #[inline]
-    pub fn update(&mut self, t: u32, p: u32, weight: f64, rep: &[f64]) {
+    pub fn update(&mut self, t: u32, p: u32, weight: f64, draws: &[u8]) {
         let (t, p) = (t as usize, p as usize);
         if t.max(p) >= self.counts.len() {
             self.grow(t.max(p) + 1);
@@ -42,8 +44,8 @@ impl ConfusionAccumulator {
             if cell.is_empty() {
                 cell.resize(self.replicates, 0.0);
             }
-            for (c, r) in cell.iter_mut().zip(rep) {
-                *c += r;
+            for (c, &d) in cell.iter_mut().zip(draws) {
+                *c += weight * f64::from(d);
             }
         }
         self.rows += 1;

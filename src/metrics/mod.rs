@@ -102,9 +102,10 @@ pub struct Evaluation {
     /// The bootstrap key of the next row, and the keys of the rows so far.
     next_key: u64,
     keys: RowKeys,
-    /// The current row's weight in each replicate.
+    /// The current row's multiplicity in each replicate (its weight there is its weight
+    /// times that).
     #[serde(skip)]
-    rep: Vec<f64>,
+    draws: Vec<u8>,
     /// Most threads `finish` runs on (natively), see [`Evaluation::with_threads`].
     #[serde(skip)]
     threads: usize,
@@ -156,7 +157,7 @@ impl Evaluation {
             sketch_batch: 0,
             next_key: 0,
             keys: RowKeys::default(),
-            rep: Vec::new(),
+            draws: Vec::new(),
             threads: 1,
         };
         e.build(0);
@@ -274,37 +275,37 @@ impl Evaluation {
         if t as usize >= self.labels.len() || p as usize >= self.labels.len() {
             return;
         }
-        self.draw(weight);
+        self.draw();
         if let Some(c) = &mut self.confusion {
-            c.update(t, p, weight, &self.rep);
+            c.update(t, p, weight, &self.draws);
         }
         if let Some(s) = &mut self.scores {
             let truth = if s.width() == 1 { t } else { self.label_column[t as usize] };
-            s.update(truth, scores, weight, &self.rep);
+            s.update(truth, scores, weight, &self.draws);
             if s.over_budget() {
                 s.switch_to_sketch(&self.keys.lookup(), Poisson::new(self.ci.map_or(0, |c| c.seed)));
             }
         }
     }
 
-    /// The next row's key and replicate weights.
+    /// The next row's key and replicate draws.
     #[inline]
-    fn draw(&mut self, weight: f64) {
+    fn draw(&mut self) {
         let key = self.next_key;
         self.next_key += 1;
         self.keys.push(key);
         if let Some(ci) = self.ci {
-            self.rep.resize(ci.replicates, 0.0);
-            self.poisson().fill(key, weight, &mut self.rep);
+            self.draws.resize(ci.replicates, 0);
+            self.poisson().draws(key, &mut self.draws);
         }
     }
 
     /// One row of a multilabel task: per label (declared order) whether it is true and
     /// predicted (non-zero = set), and its score when the evaluation has scores.
     pub fn update_multilabel(&mut self, truth: &[f64], pred: &[f64], scores: &[f64], weight: f64) {
-        self.draw(weight);
+        self.draw();
         if let Some(m) = &mut self.multilabel {
-            m.update(truth, pred, scores, weight, &self.rep);
+            m.update(truth, pred, scores, weight, &self.draws);
             if m.over_budget() {
                 m.switch_to_sketch(&self.keys.lookup(), Poisson::new(self.ci.map_or(0, |c| c.seed)));
             }

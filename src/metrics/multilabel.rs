@@ -192,8 +192,9 @@ impl MultilabelAccumulator {
 
     /// One row: `truth` and `pred` hold one value per label (non-zero = the label is set),
     /// `scores` one score per label when scored (missing values count as NaN, never a
-    /// panic); `rep`: the row's weight in each bootstrap replicate.
-    pub fn update(&mut self, truth: &[f64], pred: &[f64], scores: &[f64], weight: f64, rep: &[f64]) {
+    /// panic); `draws`: the row's multiplicity in each bootstrap replicate (its weight there:
+    /// `weight` times that).
+    pub fn update(&mut self, truth: &[f64], pred: &[f64], scores: &[f64], weight: f64, draws: &[u8]) {
         let k = self.k();
         let is = |v: &[f64], l: usize| v.get(l).is_some_and(|&x| x != 0.0);
         let mut v = [0.0; ROW_FIELDS];
@@ -239,7 +240,7 @@ impl MultilabelAccumulator {
 
         let block = self.block();
         for (r, sums) in self.sums.chunks_exact_mut(block).enumerate() {
-            let x = if r == 0 { weight } else { rep.get(r - 1).copied().unwrap_or(0.0) };
+            let x = if r == 0 { weight } else { draws.get(r - 1).map_or(0.0, |&d| weight * f64::from(d)) };
             if x == 0.0 && r > 0 {
                 continue;
             }
@@ -255,7 +256,7 @@ impl MultilabelAccumulator {
         }
 
         if self.scored && self.sketched() {
-            let rep = &rep[..rep.len().min(self.replicates)];
+            let rep = &draws[..draws.len().min(self.replicates)];
             self.sketches.push(&|l| (scores.get(l).copied().unwrap_or(f64::NAN), u32::from(is(truth, l))), weight, rep);
         } else if self.scored {
             let words = self.words();

@@ -164,7 +164,23 @@ pub(super) enum Labels<'a> {
 
 /// Streamed sums per truth label (binary) or for all rows (per-class scores).
 const BIN_FIELDS: usize = 5 + 2 * CALIBRATION_BINS;
-const MC_FIELDS: usize = 3 + TOP_K.len() + 3 * CALIBRATION_BINS;
+const MC_FIELDS: usize = MC_ROW + MC_BIN * CALIBRATION_BINS;
+/// Per-class sums of each block (point, then each replicate): weight, log loss, Brier and
+/// top-k hits; then per calibration bin: weight, confidence and hits. Laid out as every
+/// block's row fields, then each bin's fields for every block, so a row's adds (its fields
+/// and its bin's, in each of the blocks) fall in two runs of memory, not one line per block.
+const MC_ROW: usize = 3 + TOP_K.len();
+const MC_BIN: usize = 3;
+
+/// Where per-class sums keep block `r`'s row field `f`.
+fn mc_row(r: usize, f: usize) -> usize {
+    r * MC_ROW + f
+}
+
+/// Where per-class sums of `blocks` blocks keep block `r`'s field `f` of calibration bin `b`.
+fn mc_bin(blocks: usize, b: usize, r: usize, f: usize) -> usize {
+    blocks * MC_ROW + (b * blocks + r) * MC_BIN + f
+}
 
 /// Scores for one of two layouts: a single positive-class score per row (`k == 1`) or one
 /// probability per class per row (`k == columns.len()`, columns fixed up front).
@@ -244,7 +260,7 @@ impl Budget {
     ) -> SketchSet {
         let mut set = self.sketch_set(count, replicates);
         let cells = |ids: &[usize], out: &mut [u64]| scores.row_keys(ids, count, labels, out);
-        set.extend(rows, keep, &cells, weights, &mut |i, w, rep| poisson.fill(keys.key(i), w, rep));
+        set.extend(rows, keep, &cells, weights, &mut |i, out| poisson.draws(keys.key(i), out));
         set
     }
 }
@@ -308,6 +324,51 @@ impl SketchInfo {
             rows: sketches.first().map_or(0, ScoreSketch::rows),
             bins: sketches.iter().map(ScoreSketch::cells).sum(),
             error_bound,
+        }
+    }
+}
+
+/// Add one row to `blocks` blocks of sums, `stride` apart (the point estimate's first, then
+/// each replicate's): `v` to each block's first `N` fields, times the row's weight in the
+/// block (`weight`, and in replicate `b` `weight × draws[b]`; a missing draw counts 0). A
+/// replicate without the row (weight 0 there) gains +0.0, which leaves a sum as it is (sums
+/// start at +0.0 and so are never -0.0): the sums of skipping it, without a branch on random
+/// draws. The row's products for each possible draw (0..=12) are made once, so a replicate's
+/// adds are loads and adds.
+#[inline]
+fn add_row<const N: usize>(sums: &mut [f64], stride: usize, blocks: usize, weight: f64, draws: &[u8], v: &[f64; N]) {
+    for (a, b) in sums.iter_mut().zip(v) {
+        *a += weight * b;
+    }
+    if blocks < 2 {
+        return;
+    }
+    let mut table = [[0.0; N]; 13];
+    for (d, products) in table.iter_mut().enumerate().skip(1) {
+        let x = weight * f64::from(d as u8);
+        if x != 0.0 {
+            for (t, b) in products.iter_mut().zip(v) {
+                *t = x * b;
+            }
+        }
+    }
+    let end = (blocks - 1) * stride + N;
+    if sums.len() < end || draws.len() + 1 < blocks {
+        // a short caller (never the accumulators): block by block, missing ones skipped
+        for r in 1..blocks {
+            let products = &table[usize::from(draws.get(r - 1).copied().unwrap_or(0)).min(12)];
+            if let Some(block) = sums.get_mut(r * stride..r * stride + N) {
+                for (a, b) in block.iter_mut().zip(products) {
+                    *a += b;
+                }
+            }
+        }
+        return;
+    }
+    for (block, &d) in sums[stride..end].chunks_mut(stride).zip(draws) {
+        let products = &table[usize::from(d).min(12)];
+        for (a, b) in block[..N].iter_mut().zip(products) {
+            *a += b;
         }
     }
 }
@@ -456,8 +517,8 @@ impl ScoreAccumulator {
     /// `scores` should hold `k` values (missing ones count as NaN, extra ones are ignored,
     /// so a bad caller gets bad numbers, never a panic); `rep`: the row's weight in each
     /// bootstrap replicate (empty without intervals).
-    pub fn update(&mut self, truth: u32, scores: &[f64], weight: f64, rep: &[f64]) {
-        let rep = &rep[..rep.len().min(self.replicates)];
+    pub fn update(&mut self, truth: u32, scores: &[f64], weight: f64, draws: &[u8]) {
+        let rep = &draws[..draws.len().min(self.replicates)];
         if self.sketched() {
             let score = |c: usize| scores.get(c).copied().unwrap_or(f64::NAN);
             if self.k == 1 || (truth as usize) < self.k {
@@ -486,7 +547,7 @@ impl ScoreAccumulator {
         }
     }
 
-    fn sum_binary(&mut self, label: usize, p: f64, weight: f64, rep: &[f64]) {
+    fn sum_binary(&mut self, label: usize, p: f64, weight: f64, draws: &[u8]) {
         let block = (self.replicates + 1) * BIN_FIELDS;
         if self.sums.len() < (label + 1) * block {
             self.sums.resize((label + 1) * block, 0.0);
@@ -495,24 +556,16 @@ impl ScoreAccumulator {
         self.in_unit &= unit;
         let v = [1.0, -clip_prob(p).ln(), -clip_prob(1.0 - p).ln(), (p - 1.0).powi(2), p * p];
         let bin = calibration_bin(p);
+        let blocks = self.replicates + 1;
         let sums = &mut self.sums[label * block..(label + 1) * block];
-        for (r, s) in sums.chunks_exact_mut(BIN_FIELDS).enumerate() {
-            let x = if r == 0 { weight } else { rep[r - 1] };
-            if r > 0 && x == 0.0 {
-                continue;
-            }
-            for (a, b) in s.iter_mut().zip(&v) {
-                *a += x * b;
-            }
-            if unit {
-                s[5 + 2 * bin] += x;
-                s[6 + 2 * bin] += x * p;
-            }
+        add_row(sums, BIN_FIELDS, blocks, weight, draws, &v);
+        if unit {
+            add_row(&mut sums[5 + 2 * bin..], BIN_FIELDS, blocks, weight, draws, &[1.0, p]);
         }
     }
 
     /// A row's streamed sums from its scores (missing ones count as NaN, as stored).
-    fn sum_per_class(&mut self, t: usize, scores: &[f64], weight: f64, rep: &[f64]) {
+    fn sum_per_class(&mut self, t: usize, scores: &[f64], weight: f64, draws: &[u8]) {
         let s = |c: usize| scores.get(c).copied().unwrap_or(f64::NAN);
         let st = s(t);
         let (rank_t, mut ll_brier) = (self.rank[t], 0.0);
@@ -534,7 +587,7 @@ impl ScoreAccumulator {
             }
         }
         self.in_unit &= unit;
-        let mut v = [0.0; 3 + TOP_K.len()];
+        let mut v = [0.0; MC_ROW];
         v[0] = 1.0;
         v[1] = -clip_prob(st).ln();
         v[2] = ll_brier;
@@ -544,20 +597,10 @@ impl ScoreAccumulator {
         let correct = f64::from(u8::from(best == t));
         let bin = calibration_bin(conf);
         let calib = unit && (0.0..=1.0).contains(&conf);
-        let base = 3 + TOP_K.len();
-        for (r, sums) in self.sums.chunks_exact_mut(MC_FIELDS).enumerate() {
-            let x = if r == 0 { weight } else { rep.get(r - 1).copied().unwrap_or(0.0) };
-            if r > 0 && x == 0.0 {
-                continue;
-            }
-            for (a, b) in sums.iter_mut().zip(&v) {
-                *a += x * b;
-            }
-            if calib {
-                sums[base + 3 * bin] += x;
-                sums[base + 3 * bin + 1] += x * conf;
-                sums[base + 3 * bin + 2] += x * correct;
-            }
+        let blocks = self.sums.len() / MC_FIELDS;
+        add_row(&mut self.sums, MC_ROW, blocks, weight, draws, &v);
+        if calib {
+            add_row(&mut self.sums[mc_bin(blocks, bin, 0, 0)..], MC_BIN, blocks, weight, draws, &[1.0, conf, correct]);
         }
     }
 
@@ -593,7 +636,7 @@ impl ScoreAccumulator {
         };
         let labels = Labels::Rows(if k == 1 { &mapped } else { truth });
         let cells = |ids: &[usize], out: &mut [u64]| other.scores.row_keys(ids, k, labels, out);
-        self.sketches.extend(truth.len(), &keep, &cells, other.weights.as_deref(), &mut |_, _, _| {});
+        self.sketches.extend(truth.len(), &keep, &cells, other.weights.as_deref(), &mut |_, _| {});
         true
     }
 
@@ -657,9 +700,22 @@ impl ScoreAccumulator {
     /// Add `other`'s streamed sums (binary: per label through `label_map`).
     fn merge_sums(&mut self, other: &Self, label_map: &[u32]) {
         if self.k != 1 {
-            let len = if other.sums.len() == self.sums.len() { self.sums.len() } else { MC_FIELDS };
-            for (a, b) in self.sums[..len].iter_mut().zip(&other.sums) {
-                *a += b;
+            if other.sums.len() == self.sums.len() {
+                for (a, b) in self.sums.iter_mut().zip(&other.sums) {
+                    *a += b;
+                }
+                return;
+            }
+            // replicates drawn differently cannot be added: then only the point sums
+            let (mine, theirs) = (self.sums.len() / MC_FIELDS, other.sums.len() / MC_FIELDS);
+            let point = (0..MC_ROW).map(|f| (mc_row(0, f), mc_row(0, f))).chain(
+                (0..CALIBRATION_BINS * MC_BIN)
+                    .map(|i| (mc_bin(mine, i / MC_BIN, 0, i % MC_BIN), mc_bin(theirs, i / MC_BIN, 0, i % MC_BIN))),
+            );
+            for (a, b) in point {
+                if let (Some(a), Some(b)) = (self.sums.get_mut(a), other.sums.get(b)) {
+                    *a += b;
+                }
             }
             return;
         }
@@ -982,22 +1038,26 @@ impl ScoreAccumulator {
     ) -> ScoreReport {
         let k = self.k;
         let reps = self.replicates + 1;
-        let base = 3 + TOP_K.len();
+        let blocks = self.sums.len() / MC_FIELDS;
         let mut out = Vec::with_capacity(reps);
         let mut calibration = None;
         for r in 0..reps {
             let mut metrics = RankingParts::of(ovr, micro, Some(pairs), r).metrics();
-            let s = &self.sums[r * MC_FIELDS..(r + 1) * MC_FIELDS];
-            let wsum = s[0];
-            metrics.insert("log_loss".into(), num(s[1] / wsum));
-            metrics.insert("brier_score_loss".into(), num(s[2] / wsum));
+            let s = |f: usize| self.sums.get(mc_row(r, f)).copied().unwrap_or(0.0);
+            let wsum = s(0);
+            metrics.insert("log_loss".into(), num(s(1) / wsum));
+            metrics.insert("brier_score_loss".into(), num(s(2) / wsum));
             for (i, &kk) in TOP_K.iter().enumerate() {
                 if kk < k {
-                    metrics.insert(format!("top_k_accuracy_score@k={kk}"), num(s[3 + i] / wsum));
+                    metrics.insert(format!("top_k_accuracy_score@k={kk}"), num(s(3 + i) / wsum));
                 }
             }
             if self.in_unit {
-                let bins = |f: usize| (0..CALIBRATION_BINS).map(|b| s[base + 3 * b + f]).collect::<Vec<f64>>();
+                let bins = |f: usize| {
+                    (0..CALIBRATION_BINS)
+                        .map(|b| self.sums.get(mc_bin(blocks, b, r, f)).copied().unwrap_or(0.0))
+                        .collect::<Vec<f64>>()
+                };
                 let cal = Calibration::from_sums("top-label confidence", &bins(0), &bins(1), &bins(2));
                 metrics.extend(cal.metrics());
                 if r == 0 {

@@ -197,10 +197,11 @@ pub struct SketchSet {
     /// Most rows of an [`SketchSet::extend`] block (0: `batch`).
     #[serde(default)]
     block: usize,
-    /// Per waiting row: its weight, its `replicates` replicate weights, and its
-    /// [`ScoreSketch::row_key`] in each sketch.
+    /// Per waiting row: its weight, its `replicates` replicate draws (its weight in
+    /// replicate `b` is its weight times `draws[b]`), and its [`ScoreSketch::row_key`] in
+    /// each sketch.
     weights: Vec<f64>,
-    rep: Vec<f64>,
+    draws: Vec<u8>,
     keys: Vec<u64>,
     #[serde(skip)]
     scratch: Scratch,
@@ -211,11 +212,11 @@ impl SketchSet {
     /// `batch`: most rows binned at once (0: [`BATCH_ROWS`], fewer when rows are wide or
     /// the sketches small).
     pub fn new(count: usize, replicates: usize, bytes: usize, batch: usize) -> Self {
-        let row_bytes = 8 * (1 + replicates + count);
+        let row_bytes = 8 * (1 + count) + replicates;
         let most = BATCH_BYTES.min(bytes.saturating_mul(count) / 32);
-        // a block row: its weight, replicate weights and keys, and the sorted batch's two
+        // a block row: its weight, replicate draws and keys, and the sorted batch's two
         // copies
-        let block_bytes = 8 * (1 + replicates + count) + 16;
+        let block_bytes = 8 * (1 + count) + replicates + 16;
         let block_most = BLOCK_BYTES.min(bytes.saturating_mul(count) / 8);
         let (batch, block) = match batch {
             0 => ((most / row_bytes).clamp(64, BATCH_ROWS), (block_most / block_bytes).clamp(64, BLOCK_ROWS)),
@@ -233,7 +234,7 @@ impl SketchSet {
     /// Rows `0..rows` all at hand (a score store switched to sketches): those `keep` keeps;
     /// `keys(ids, out)` writes the [`ScoreSketch::row_key`] of rows `ids` in sketch `c` to
     /// `out[c * ids.len()..]` (one call per block, not one per score); `weights` their
-    /// weights (`None`: all 1) and `rep(row, weight, out)` their replicate weights. Binned a
+    /// weights (`None`: all 1) and `draws(row, out)` their replicate draws. Binned a
     /// block of rows at a time, one sketch after another, with none of [`Self::push`]'s
     /// staging: the same sketches as pushing the rows in order (any batches give the same
     /// result).
@@ -243,7 +244,7 @@ impl SketchSet {
         keep: &dyn Fn(usize) -> bool,
         keys: &dyn Fn(&[usize], &mut [u64]),
         weights: Option<&[f64]>,
-        rep: &mut dyn FnMut(usize, f64, &mut [f64]),
+        draws: &mut dyn FnMut(usize, &mut [u8]),
     ) {
         self.flush();
         let block = if self.block == 0 { self.batch } else { self.block }.max(1);
@@ -262,10 +263,10 @@ impl SketchSet {
                 ws.extend(ids.iter().map(|&i| weights.map_or(1.0, |w| w.get(i).copied().unwrap_or(1.0))));
             }
             reps.clear();
-            reps.resize(n * r, 0.0);
+            reps.resize(n * r, 0);
             if r > 0 {
                 for (j, &i) in ids.iter().enumerate() {
-                    rep(i, ws[j], &mut reps[j * r..(j + 1) * r]);
+                    draws(i, &mut reps[j * r..(j + 1) * r]);
                 }
             }
             all.clear();
@@ -285,7 +286,8 @@ impl SketchSet {
         let whole = |x: &f64| x.abs() <= WHOLE_MAX && *x == (*x as i64) as f64;
         self.sketches.iter().all(|s| s.weights.iter().all(whole))
             && self.weights.iter().all(whole)
-            && self.rep.iter().all(whole)
+            // a replicate weight is the row's weight times a draw of at most 12
+            && (self.draws.is_empty() || self.weights.iter().all(|w| whole(&(w * 12.0))))
     }
 
     /// No sketches (the scores are still stored).
@@ -293,19 +295,19 @@ impl SketchSet {
         self.sketches.is_empty()
     }
 
-    /// One row: `cell(c)` is its score and label id in sketch `c`, `rep` its weight in each
-    /// replicate (missing ones count as 0, extra ones are ignored).
+    /// One row: `cell(c)` is its score and label id in sketch `c`, `draws` its multiplicity
+    /// in each replicate (missing ones count as 0, extra ones are ignored).
     #[inline]
-    pub fn push(&mut self, cell: &dyn Fn(usize) -> (f64, u32), weight: f64, rep: &[f64]) {
+    pub fn push(&mut self, cell: &dyn Fn(usize) -> (f64, u32), weight: f64, draws: &[u8]) {
         for c in 0..self.sketches.len() {
             let (score, label) = cell(c);
             self.keys.push(ScoreSketch::row_key(score, label));
         }
         self.weights.push(weight);
         let r = self.replicates;
-        let have = rep.len().min(r);
-        self.rep.extend_from_slice(&rep[..have]);
-        self.rep.resize(self.rep.len() + r - have, 0.0);
+        let have = draws.len().min(r);
+        self.draws.extend_from_slice(&draws[..have]);
+        self.draws.resize(self.draws.len() + r - have, 0);
         if self.weights.len() >= self.batch.max(1) {
             self.flush();
         }
@@ -322,11 +324,11 @@ impl SketchSet {
         for (c, sketch) in self.sketches.iter_mut().enumerate() {
             keys.clear();
             keys.extend(self.keys.iter().skip(c).step_by(count));
-            sketch.add_rows(&keys, &self.weights, &self.rep, &mut self.scratch);
+            sketch.add_rows(&keys, &self.weights, &self.draws, &mut self.scratch);
         }
         self.scratch.keys = keys;
         self.weights.clear();
-        self.rep.clear();
+        self.draws.clear();
         self.keys.clear();
     }
 
@@ -356,7 +358,8 @@ impl SketchSet {
     /// Bytes held, waiting rows included.
     pub fn bytes(&self) -> usize {
         self.sketches.iter().map(ScoreSketch::bytes).sum::<usize>()
-            + (self.weights.capacity() + self.rep.capacity() + self.keys.capacity()) * 8
+            + (self.weights.capacity() + self.keys.capacity()) * 8
+            + self.draws.capacity()
             + (self.scratch.sorted.capacity() + self.scratch.spare.capacity() + self.scratch.keys.capacity()) * 8
             + self.scratch.runs.capacity() * std::mem::size_of::<Run>()
     }
@@ -416,9 +419,10 @@ impl ScoreSketch {
     }
 
     /// Rows binned in arrival order: `keys` hold each row's [`Self::row_key`], `weights`
-    /// its weight (empty: every weight 1) and `rep` its replicate weights (`width - 1` a
-    /// row). The same cells, weights and grid as adding the rows one at a time.
-    pub fn add_rows(&mut self, keys: &[u64], weights: &[f64], rep: &[f64], scratch: &mut Scratch) {
+    /// its weight (empty: every weight 1) and `draws` its replicate draws (`width - 1` a
+    /// row; its weight in replicate `b` is its weight times `draws[b]`). The same cells,
+    /// weights and grid as adding the rows one at a time.
+    pub fn add_rows(&mut self, keys: &[u64], weights: &[f64], draws: &[u8], scratch: &mut Scratch) {
         let base = self.rows;
         self.rows += keys.len() as u64;
         let r = self.width - 1;
@@ -443,9 +447,10 @@ impl ScoreSketch {
         self.absorb(keys, 0, true, scratch, &first, &mut |from, run, mask, w, count| {
             for &it in run {
                 let row = from + (it & mask) as usize;
-                w[0] += weights[row];
-                for (a, x) in w[1..].iter_mut().zip(&rep[row * r..(row + 1) * r]) {
-                    *a += x;
+                let weight = weights[row];
+                w[0] += weight;
+                for (a, &d) in w[1..].iter_mut().zip(&draws[row * r..(row + 1) * r]) {
+                    *a += weight * f64::from(d);
                 }
             }
             *count += run.len() as u64;
@@ -919,11 +924,14 @@ mod tests {
             i as usize
         }
 
-        fn add(&mut self, score: f64, label: u32, weight: f64, rep: &[f64]) {
+        /// `draws`: the row's multiplicity in each replicate, its weight there `weight`
+        /// times that (the replicate weights as they were first defined).
+        fn add(&mut self, score: f64, label: u32, weight: f64, draws: &[u8]) {
+            let rep: Vec<f64> = draws.iter().map(|&d| weight * f64::from(d)).collect();
             let i = self.slot((ScoreSketch::bin_at(score, self.coarse), label));
             let w = &mut self.weights[i * self.width..(i + 1) * self.width];
             w[0] += weight;
-            for (a, &x) in w[1..].iter_mut().zip(rep) {
+            for (a, &x) in w[1..].iter_mut().zip(&rep) {
                 *a += x;
             }
             self.counts[i] += 1;
@@ -999,8 +1007,8 @@ mod tests {
         (s.coarse, cells, weights, order.iter().map(|&i| s.counts[i]).collect(), s.rows)
     }
 
-    /// A row: its (score, label) in each of three sketches, weight and replicate weights.
-    type Row = (Vec<(f64, u32)>, f64, Vec<f64>);
+    /// A row: its (score, label) in each of three sketches, weight and replicate draws.
+    type Row = (Vec<(f64, u32)>, f64, Vec<u8>);
 
     /// How a test stream's rows are weighted.
     #[derive(Debug, Clone, Copy, PartialEq)]
@@ -1049,7 +1057,7 @@ mod tests {
                     Weights::Mixed => f64::from(u8::from(i >= n / 2)),
                     _ => 0.1 * (1 + next() % 13) as f64,
                 };
-                let rep = (0..replicates).map(|_| weight * (next() % 4) as f64).collect();
+                let rep = (0..replicates).map(|_| (next() % 4) as u8).collect();
                 (cells, weight, rep)
             })
             .collect()
@@ -1120,7 +1128,7 @@ mod tests {
                     }
                 }
             };
-            ext.extend(a.len(), &keep, &keys, given, &mut |i, _, out| out.copy_from_slice(&a[i].2));
+            ext.extend(a.len(), &keep, &keys, given, &mut |i, out| out.copy_from_slice(&a[i].2));
             let kept: Vec<Row> = a.iter().enumerate().filter(|&(i, _)| keep(i)).map(|(_, r)| r.clone()).collect();
             let (_, kept_ref) = feed(&kept, 1);
             for (c, r) in kept_ref.iter().enumerate() {
@@ -1154,7 +1162,7 @@ mod tests {
                         }
                     };
                     let all: Vec<f64> = data.iter().map(|r| r.1).collect();
-                    straight.extend(data.len(), &|_| true, &keys, Some(&all), &mut |_, _, _| {});
+                    straight.extend(data.len(), &|_| true, &keys, Some(&all), &mut |_, _| {});
                 }
                 assert!(straight.whole());
                 for (c, s) in set.get().iter().enumerate() {
