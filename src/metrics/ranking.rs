@@ -614,9 +614,7 @@ impl ScoreAccumulator {
     /// It saves the per-chunk sketch and its merge for each chunk read past the budget.
     fn bin_straight(&mut self, other: &Self, label_map: &[u32], same_columns: bool, keys: &MergeKeys) -> bool {
         let total = other.weights.as_deref().map_or(Some(0.0), |w| {
-            w.iter()
-                .all(|&x| x.abs() <= sketch::WHOLE_MAX && x == (x as i64) as f64)
-                .then(|| w.iter().map(|x| x.abs()).sum::<f64>())
+            w.iter().all(|&x| sketch::is_whole(x)).then(|| w.iter().map(|x| x.abs()).sum::<f64>())
         });
         let fits = (self.k == 1 || same_columns) && self.replicates == 0 && other.replicates == 0;
         if !fits || self.budget != other.budget || total.is_none_or(|t| t > sketch::WHOLE_MAX) {

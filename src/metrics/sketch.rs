@@ -75,6 +75,11 @@ const BLOCK_BYTES: usize = 16 << 20;
 /// exactly (below 2^53).
 pub const WHOLE_MAX: f64 = (1u64 << 51) as f64;
 
+/// `x` is a whole number of at most [`WHOLE_MAX`] in size.
+pub fn is_whole(x: f64) -> bool {
+    x.abs() <= WHOLE_MAX && x == (x as i64) as f64
+}
+
 /// Weighted rows (point and each replicate) and row counts per (bin, label id).
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct ScoreSketch {
@@ -283,11 +288,10 @@ impl SketchSet {
     /// whole numbers of at most [`WHOLE_MAX`]: adding whole weights that sum to at most as
     /// much again is exact, whatever the order.
     pub fn whole(&self) -> bool {
-        let whole = |x: &f64| x.abs() <= WHOLE_MAX && *x == (*x as i64) as f64;
-        self.sketches.iter().all(|s| s.weights.iter().all(whole))
-            && self.weights.iter().all(whole)
+        self.sketches.iter().all(|s| s.weights.iter().all(|&x| is_whole(x)))
+            && self.weights.iter().all(|&x| is_whole(x))
             // a replicate weight is the row's weight times a draw of at most 12
-            && (self.draws.is_empty() || self.weights.iter().all(|w| whole(&(w * 12.0))))
+            && (self.draws.is_empty() || self.weights.iter().all(|w| is_whole(w * 12.0)))
     }
 
     /// No sketches (the scores are still stored).
