@@ -606,9 +606,11 @@ impl ScoreAccumulator {
 
     /// Bin `other`'s stored rows straight into our sketches (switching to them first), if
     /// that gives the very sketches that sketching them on their own and merging would, and
-    /// say whether it did. It does when no replicates are kept, both budgets (so caps) are
-    /// the same, the columns match, and every weight is a whole number, ours summed per cell
-    /// and theirs, of at most 2^51: then every float sum is exact, so the order rows are
+    /// say whether it did. It does when both keep the same replicates (their draws made
+    /// from the row keys, as sketching them on their own makes them), both budgets (so caps)
+    /// are the same, the columns match, and every weight is a whole number, ours summed per
+    /// cell and theirs (times 12, the largest draw, with replicates), of at most 2^51: then
+    /// every float sum is exact, so the order rows are
     /// added in cannot change a cell's weight, and one pass and a merge end at the same grid
     /// (the finest at which all rows' cells fit) with the cells in the same arrival order.
     /// It saves the per-chunk sketch and its merge for each chunk read past the budget.
@@ -616,8 +618,10 @@ impl ScoreAccumulator {
         let total = other.weights.as_deref().map_or(Some(0.0), |w| {
             w.iter().all(|&x| sketch::is_whole(x)).then(|| w.iter().map(|x| x.abs()).sum::<f64>())
         });
-        let fits = (self.k == 1 || same_columns) && self.replicates == 0 && other.replicates == 0;
-        if !fits || self.budget != other.budget || total.is_none_or(|t| t > sketch::WHOLE_MAX) {
+        // a replicate weight is the row's weight times a draw of at most 12
+        let most = if self.replicates > 0 { sketch::WHOLE_MAX / 12.0 } else { sketch::WHOLE_MAX };
+        let fits = (self.k == 1 || same_columns) && self.replicates == other.replicates;
+        if !fits || self.budget != other.budget || total.is_none_or(|t| t > most) {
             return false;
         }
         if !self.sketched() {
@@ -634,7 +638,10 @@ impl ScoreAccumulator {
         };
         let labels = Labels::Rows(if k == 1 { &mapped } else { truth });
         let cells = |ids: &[usize], out: &mut [u64]| other.scores.row_keys(ids, k, labels, out);
-        self.sketches.extend(truth.len(), &keep, &cells, other.weights.as_deref(), &mut |_, _| {});
+        let (theirs, poisson) = (keys.theirs.lookup(), keys.poisson);
+        self.sketches.extend(truth.len(), &keep, &cells, other.weights.as_deref(), &mut |i, out| {
+            poisson.draws(theirs.key(i), out)
+        });
         true
     }
 

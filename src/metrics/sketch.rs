@@ -71,6 +71,9 @@ const BATCH_BYTES: usize = 4 << 20;
 const BLOCK_ROWS: usize = 1 << 18;
 const BLOCK_BYTES: usize = 16 << 20;
 
+/// Rows of a run whose replicate draws are gathered at once before they are added.
+const STAGE_ROWS: usize = 32;
+
 /// Most a whole-number weight sum may be for [`SketchSet::whole`]: two such sums add
 /// exactly (below 2^53).
 pub const WHOLE_MAX: f64 = (1u64 << 51) as f64;
@@ -448,13 +451,24 @@ impl ScoreSketch {
             });
             return;
         }
+        // a run's rows are scattered through the batch: their weights and draws are copied
+        // together first (independent loads, many misses in flight), then added from there
+        // (a row's adds are too long for the CPU to reach the next row's loads by itself)
+        let (mut staged, mut staged_weights) = (Vec::with_capacity(STAGE_ROWS * r), Vec::with_capacity(STAGE_ROWS));
         self.absorb(keys, 0, true, scratch, &first, &mut |from, run, mask, w, count| {
-            for &it in run {
-                let row = from + (it & mask) as usize;
-                let weight = weights[row];
-                w[0] += weight;
-                for (a, &d) in w[1..].iter_mut().zip(&draws[row * r..(row + 1) * r]) {
-                    *a += weight * f64::from(d);
+            for part in run.chunks(STAGE_ROWS) {
+                staged.clear();
+                staged_weights.clear();
+                for &it in part {
+                    let row = from + (it & mask) as usize;
+                    staged_weights.push(weights[row]);
+                    staged.extend_from_slice(&draws[row * r..(row + 1) * r]);
+                }
+                for (j, &weight) in staged_weights.iter().enumerate() {
+                    w[0] += weight;
+                    for (a, &d) in w[1..].iter_mut().zip(&staged[j * r..(j + 1) * r]) {
+                        *a += weight * f64::from(d);
+                    }
                 }
             }
             *count += run.len() as u64;
@@ -1086,6 +1100,8 @@ mod tests {
             (0, 1 << 20, 4, 0, Unit),
             (0, 40_000, 3, 0, Whole),
             (4, 3_000, 3, 0, Whole),
+            (4, 40_000, 3, 0, Unit),
+            (4, 1, 4, 0, Unit),
             (0, 40_000, 3, 0, Mixed),
             (0, 1, 4, 0, Mixed),
             (0, 40_000, 3, 1 << 20, Unit),
@@ -1152,10 +1168,10 @@ mod tests {
                     "{replicates} reps, {bytes} B, {weights:?}, labels from {base}, batch {batch}: merged {c}"
                 );
             }
-            if replicates == 0 && matches!(weights, Weights::Unit | Weights::Whole) {
+            if matches!(weights, Weights::Unit | Weights::Whole) {
                 // whole weights: the other rows binned straight into ours give the sketches
                 // their own sketches merged give
-                let mut straight = SketchSet::new(3, 0, bytes, batch);
+                let mut straight = SketchSet::new(3, replicates, bytes, batch);
                 for (data, map) in [(&a, &[][..]), (&b, &map[..])] {
                     let keys = |ids: &[usize], out: &mut [u64]| {
                         for (j, &i) in ids.iter().enumerate() {
@@ -1166,7 +1182,9 @@ mod tests {
                         }
                     };
                     let all: Vec<f64> = data.iter().map(|r| r.1).collect();
-                    straight.extend(data.len(), &|_| true, &keys, Some(&all), &mut |_, _| {});
+                    straight.extend(data.len(), &|_| true, &keys, Some(&all), &mut |i, out| {
+                        out.copy_from_slice(&data[i].2)
+                    });
                 }
                 assert!(straight.whole());
                 for (c, s) in set.get().iter().enumerate() {
