@@ -725,3 +725,29 @@ fn rows_waiting_for_a_sketch_batch_are_never_lost() {
         assert_eq!(view(&merged), want, "{kind:?}: merged after crossing as bytes");
     }
 }
+
+/// The exact walks' bootstrap draws, held in blocks of replicates when the draw table's
+/// memory is short, give the very report of one block: point estimates, curves, DeLong and
+/// every replicate's value, bit for bit, weighted or not, in every score layout.
+#[test]
+fn draw_blocks_do_not_change_the_report() {
+    let ci = CiOptions { level: 0.9, replicates: 40, seed: 7 };
+    for kind in SCORED {
+        let data = scored_rows(kind, 600, 13);
+        for weighted in [false, true] {
+            let report = |bytes: usize| {
+                let mut e = scored_evaluation(kind).with_ci(ci).with_draw_bytes(bytes);
+                feed(&mut e, &data, |r| if weighted { r.w } else { 1.0 });
+                let f = e.finish();
+                assert_eq!(f.score_replicates.len(), 40, "{kind:?}");
+                // Debug prints each float's shortest round-trip form: equal text, equal bits
+                format!("{f:?}")
+            };
+            let one = report(0);
+            // 600 rows: 3,000 bytes hold 10 replicates a block, 1 byte one
+            for bytes in [3000, 1] {
+                assert!(one == report(bytes), "{kind:?} weighted {weighted}: {bytes} bytes of draws");
+            }
+        }
+    }
+}

@@ -99,6 +99,10 @@ pub struct Evaluation {
     /// Rows binned per sorted batch (0: the default), see [`Evaluation::with_sketch_batch`].
     #[serde(default)]
     sketch_batch: usize,
+    /// Most bytes of the exact walks' bootstrap draw table (0: the default), see
+    /// [`Evaluation::with_draw_bytes`].
+    #[serde(default)]
+    draw_bytes: usize,
     /// The bootstrap key of the next row, and the keys of the rows so far.
     next_key: u64,
     keys: RowKeys,
@@ -155,6 +159,7 @@ impl Evaluation {
             score_budget: 0,
             sketch_bytes: 0,
             sketch_batch: 0,
+            draw_bytes: 0,
             next_key: 0,
             keys: RowKeys::default(),
             draws: Vec::new(),
@@ -224,8 +229,23 @@ impl Evaluation {
         self
     }
 
+    /// Hold at most about `bytes` of bootstrap draws for the exact ranking walks (default
+    /// [`ranking::DEFAULT_DRAW_BYTES`]); more replicates than fit are walked in blocks, each
+    /// sorting the scores again. The results do not depend on it. Call before the first
+    /// update.
+    pub fn with_draw_bytes(mut self, bytes: usize) -> Self {
+        self.draw_bytes = bytes;
+        self.build(self.ci.map_or(0, |c| c.replicates));
+        self
+    }
+
     fn budget(&self) -> Budget {
-        Budget { scores: self.score_budget, sketch_bytes: self.sketch_bytes, batch_rows: self.sketch_batch }
+        Budget {
+            scores: self.score_budget,
+            sketch_bytes: self.sketch_bytes,
+            batch_rows: self.sketch_batch,
+            draw_bytes: self.draw_bytes,
+        }
     }
 
     /// Bytes held by the score sketches (0 while every score is stored).

@@ -19,7 +19,7 @@ use super::ci::{KeyLookup, Poisson};
 use super::classification::{count_json, ClassStats, BETAS};
 use super::ranking::{
     bounds_of, mean, walk_groups, weighted, Budget, Labels, MergeKeys, NamedCurve, RankingParts, SketchInfo, Sketching,
-    Store, Walk, WalkResult, WalkSetup,
+    Store, Walk, WalkResult, WalkRows,
 };
 use super::sketch::{self, Groups, SketchSet};
 use super::sort::{self, POSITIVE};
@@ -544,16 +544,32 @@ impl MultilabelAccumulator {
             (walk_groups(&micro_groups, false, false), Some(bounds))
         } else {
             let n = self.rows as usize;
-            let walk = WalkSetup::new(self.replicates, poisson, keys, self.weights.as_deref(), &self.scores);
+            let walk = WalkRows {
+                rows: n,
+                replicates: self.replicates,
+                poisson,
+                keys,
+                weights: self.weights.as_deref(),
+                store: &self.scores,
+                budget: self.budget,
+            };
             let flag = |row: usize, l: usize| row as u32 | if self.bit(row, l) { POSITIVE } else { 0 };
-            for l in 0..k {
-                let mut w = Walk::new(&walk, None, full, false);
-                sort::for_each_sorted(n, |i| self.scores.key(i * k + l), |i| flag(i, l), |items| w.feed(items));
-                record(l, w.finish());
+            let (labels, micro) = walk.in_blocks(|walk, first| {
+                let labels: Vec<WalkResult> = (0..k)
+                    .map(|l| {
+                        let mut w = Walk::new(walk, None, full && first, false);
+                        sort::for_each_sorted(n, |i| self.scores.key(i * k + l), |i| flag(i, l), |items| w.feed(items));
+                        w.finish()
+                    })
+                    .collect();
+                let mut w = Walk::new(walk, None, false, false);
+                sort::for_each_sorted(n * k, |i| self.scores.key(i), |i| flag(i / k, i % k), |items| w.feed(items));
+                (labels, w.finish())
+            });
+            for (l, res) in labels.into_iter().enumerate() {
+                record(l, res);
             }
-            let mut w = Walk::new(&walk, None, false, false);
-            sort::for_each_sorted(n * k, |i| self.scores.key(i), |i| flag(i / k, i % k), |items| w.feed(items));
-            (w.finish(), None)
+            (micro, None)
         };
         for (r, m) in out.iter_mut().enumerate() {
             m.extend(RankingParts::of(&per_label, &micro, None, r).metrics());

@@ -10,7 +10,7 @@
 //! replicates together, the replicate weights regenerated from the rows' keys. Curves follow
 //! sklearn's `roc_curve` and `precision_recall_curve`: one point per distinct threshold.
 
-use super::ci::{KeyLookup, Poisson, RowKeys};
+use super::ci::{draw_blocks, DrawTable, KeyLookup, Poisson, RowKeys};
 use super::sketch::{self, Groups, ScoreSketch, SketchSet};
 use super::sort::{self, Item, POSITIVE};
 use super::threshold::ThresholdExplorer;
@@ -216,6 +216,9 @@ pub struct ScoreAccumulator {
 pub const DEFAULT_SCORE_BUDGET: usize = 1 << 26;
 /// Memory of one accumulator's sketches together: their grid coarsens past it.
 pub const DEFAULT_SKETCH_BYTES: usize = 1 << 27;
+/// Memory of the exact walks' bootstrap draw table ([`DrawTable`], half a byte a row and
+/// replicate): 200 replicates of 1.3 M rows in one block.
+pub const DEFAULT_DRAW_BYTES: usize = 1 << 27;
 
 /// Most scores stored for the exact ranking metrics, and most bytes of the sketches that take
 /// over past them (0: [`DEFAULT_SCORE_BUDGET`], [`DEFAULT_SKETCH_BYTES`]); rows binned per
@@ -227,11 +230,19 @@ pub struct Budget {
     pub sketch_bytes: usize,
     #[serde(default)]
     pub batch_rows: usize,
+    /// Most bytes of the bootstrap draw table the exact walks share (0:
+    /// [`DEFAULT_DRAW_BYTES`]); more replicates than fit are walked in blocks.
+    #[serde(default)]
+    pub draw_bytes: usize,
 }
 
 impl Budget {
     pub fn scores(&self) -> usize {
         nonzero(self.scores, DEFAULT_SCORE_BUDGET)
+    }
+
+    pub fn draw_bytes(&self) -> usize {
+        nonzero(self.draw_bytes, DEFAULT_DRAW_BYTES)
     }
 
     /// `count` empty sketches sharing the sketch bytes.
@@ -753,7 +764,15 @@ impl ScoreAccumulator {
         full: bool,
         threads: usize,
     ) -> ScoreReport {
-        let walk = WalkSetup::new(self.replicates, poisson, keys, self.weights.as_deref(), &self.scores);
+        let walk = WalkRows {
+            rows: self.truth.len(),
+            replicates: self.replicates,
+            poisson,
+            keys,
+            weights: self.weights.as_deref(),
+            store: &self.scores,
+            budget: self.budget,
+        };
         match (self.sketched(), self.k == 1) {
             (true, true) => self.finish_sketch(names, classes, full),
             (true, false) => self.finish_multiclass_sketch(full),
@@ -784,18 +803,21 @@ impl ScoreAccumulator {
         (pos_id, totals)
     }
 
-    fn finish_binary(&self, names: &[String], classes: &[String], walk: &WalkSetup, full: bool) -> ScoreReport {
+    fn finish_binary(&self, names: &[String], classes: &[String], walk: &WalkRows, full: bool) -> ScoreReport {
         let (pos_id, totals) = self.binary_totals(names, classes);
         let n = self.truth.len();
         let truth = &self.truth;
-        let mut w = Walk::new(walk, Some(&totals), full, full && self.weights.is_none());
-        sort::for_each_sorted(
-            n,
-            |i| self.scores.key(i),
-            |i| i as u32 | if truth[i] == pos_id { POSITIVE } else { 0 },
-            |items| w.feed(items),
-        );
-        self.binary_report(names, classes, w.finish(), &totals, full)
+        let results = walk.in_blocks(|setup, first| {
+            let mut w = Walk::new(setup, Some(&totals), full && first, full && first && self.weights.is_none());
+            sort::for_each_sorted(
+                n,
+                |i| self.scores.key(i),
+                |i| i as u32 | if truth[i] == pos_id { POSITIVE } else { 0 },
+                |items| w.feed(items),
+            );
+            w.finish()
+        });
+        self.binary_report(names, classes, results, &totals, full)
     }
 
     /// Past the budget: the ranking metrics of the point estimate and of every replicate
@@ -889,7 +911,7 @@ impl ScoreAccumulator {
 
     /// One probability column per class: one-vs-rest and one-vs-one ranking metrics, log
     /// loss, Brier score, top-k accuracy and top-label calibration.
-    fn finish_multiclass(&self, walk: &WalkSetup, full: bool, threads: usize) -> ScoreReport {
+    fn finish_multiclass(&self, walk: &WalkRows, full: bool, threads: usize) -> ScoreReport {
         let k = self.k;
         // rows grouped by their truth's class rank (rows without a column are left out)
         let mut starts = vec![0usize; k + 1];
@@ -919,11 +941,10 @@ impl ScoreAccumulator {
         // the rows of `cls` and another class is exactly the order a sort of that pair's rows
         // gives (the radix sort is stable and the rows are grouped by class), so the pairs
         // reuse it instead of sorting 2 x pairs more times. `pairs[cls][o]`: that walk.
-        // (the curve is thinned here: a class's whole curve is three floats per distinct score)
-        type ClassWalks = (WalkResult, Option<NamedCurve>, Vec<Option<WalkResult>>);
-        let class_walks = |cls: usize| -> ClassWalks {
+        type ClassWalks = (WalkResult, Vec<Option<WalkResult>>);
+        let class_walks = |walk: &WalkSetup, full: bool, cls: usize| -> ClassWalks {
             let mut w = Walk::new(walk, None, full, false);
-            let mut pair_walks: Vec<Walk> = (0..k).map(|_| Walk::new(walk, None, false, false)).collect();
+            let mut pair_walks: Vec<Walk> = (0..k).map(|_| Walk::new(walk, None, false, false).auc_only()).collect();
             let mut bufs: Vec<Vec<Item>> = vec![Vec::new(); k];
             // the class's keys gathered once (a row's scores are k apart): the sort reads
             // each key twice, and reading them in place missed the cache both times
@@ -941,15 +962,10 @@ impl ScoreAccumulator {
                 },
             );
             let pairs = pair_walks.into_iter().enumerate().map(|(o, pw)| (o != cls).then(|| pw.finish())).collect();
-            let mut res = w.finish();
-            let curve = res.curve.take().map(|curve| {
-                let s = &res.states[0];
-                curve.into_named(self.columns[self.by_rank[cls]].clone(), s.auc(), s.average_precision())
-            });
-            (res, curve, pairs)
+            (w.finish(), pairs)
         };
         // micro: every (row, class) cell is one binary decision.
-        let micro_walk = || {
+        let micro_walk = |walk: &WalkSetup| {
             let mut w = Walk::new(walk, None, false, false);
             sort::for_each_sorted(
                 grouped.len() * k,
@@ -963,16 +979,24 @@ impl ScoreAccumulator {
             w.finish()
         };
         // job 0 is the micro walk (the longest, so it starts first), job 1 + c class c's
-        let mut jobs = in_parallel(k + 1, threads, |j| match j {
-            0 => (micro_walk(), None, Vec::new()),
-            _ => class_walks(j - 1),
+        let mut jobs = walk.in_blocks(|walk, first| {
+            in_parallel(k + 1, threads, |j| match j {
+                0 => (micro_walk(walk), Vec::new()),
+                _ => class_walks(walk, full && first, j - 1),
+            })
         });
-        let (micro, _, _) = jobs.remove(0);
+        let (micro, _) = jobs.remove(0);
         let mut curves = Vec::new();
         let mut ovr: Vec<WalkResult> = Vec::with_capacity(k);
         let mut pairs: Vec<Vec<Option<WalkResult>>> = Vec::with_capacity(k);
-        for (res, curve, pair_results) in jobs {
-            curves.extend(curve);
+        for (cls, (mut res, pair_results)) in jobs.into_iter().enumerate() {
+            // (the curve is thinned here: a class's whole curve is three floats per distinct
+            // score)
+            if let Some(curve) = res.curve.take() {
+                let s = &res.states[0];
+                let name = self.columns[self.by_rank[cls]].clone();
+                curves.push(curve.into_named(name, s.auc(), s.average_precision()));
+            }
             ovr.push(res);
             pairs.push(pair_results);
         }
@@ -1213,25 +1237,76 @@ pub(super) fn weighted(v: &[f64], by: &[f64]) -> f64 {
     v.iter().zip(by).map(|(a, s)| a * s).sum::<f64>() / tot
 }
 
-/// What every walk over one accumulator's rows shares.
+/// What every walk over one accumulator's rows shares in one block of replicates.
 pub(super) struct WalkSetup<'a> {
+    pub(super) weights: Option<&'a [f64]>,
+    pub(super) decode: fn(u64) -> f64,
+    /// The stored rows' draws in the block's replicates.
+    pub(super) draws: DrawTable,
+}
+
+/// Where the exact walks over one accumulator's stored rows find what they share.
+pub(super) struct WalkRows<'a> {
+    pub(super) rows: usize,
     pub(super) replicates: usize,
     pub(super) poisson: Poisson,
     pub(super) keys: &'a KeyLookup,
     pub(super) weights: Option<&'a [f64]>,
-    pub(super) decode: fn(u64) -> f64,
+    pub(super) store: &'a Store,
+    pub(super) budget: Budget,
 }
 
-impl<'a> WalkSetup<'a> {
-    /// A walk over the rows of `store` (with their `weights`, unit when `None`).
-    pub(super) fn new(
-        replicates: usize,
-        poisson: Poisson,
-        keys: &'a KeyLookup,
-        weights: Option<&'a [f64]>,
-        store: &Store,
-    ) -> Self {
-        WalkSetup { replicates, poisson, keys, weights, decode: store.decoder() }
+impl WalkRows<'_> {
+    /// `walks` once per block of replicates ([`draw_blocks`]: each block's draw table within
+    /// the budget's bytes, usually one block), each later block's replicates appended to the
+    /// first's results. `walks`' flag says whether this is the first block: the only one to
+    /// record curves and DeLong (the point estimate is the same in every block).
+    pub(super) fn in_blocks<T: Blocks>(&self, mut walks: impl FnMut(&WalkSetup, bool) -> T) -> T {
+        let mut run = |(first, count): (usize, usize), is_first: bool| {
+            let draws = DrawTable::new(self.poisson, self.keys, self.rows, first, count);
+            walks(&WalkSetup { weights: self.weights, decode: self.store.decoder(), draws }, is_first)
+        };
+        let mut blocks = draw_blocks(self.rows, self.replicates, self.budget.draw_bytes()).into_iter();
+        let mut out = run(blocks.next().unwrap_or((0, 0)), true);
+        for block in blocks {
+            out.append(run(block, false));
+        }
+        out
+    }
+}
+
+/// Walk results of a later block of replicates appended to the earlier blocks'.
+pub(super) trait Blocks {
+    fn append(&mut self, later: Self);
+}
+
+impl Blocks for WalkResult {
+    fn append(&mut self, later: Self) {
+        // the later block's point estimate is this one's again
+        self.states.extend(later.states.into_iter().skip(1));
+    }
+}
+
+impl<T: Blocks> Blocks for Vec<T> {
+    fn append(&mut self, later: Self) {
+        for (a, b) in self.iter_mut().zip(later) {
+            a.append(b);
+        }
+    }
+}
+
+impl<T: Blocks> Blocks for Option<T> {
+    fn append(&mut self, later: Self) {
+        if let (Some(a), Some(b)) = (self, later) {
+            a.append(b);
+        }
+    }
+}
+
+impl<A: Blocks, B: Blocks> Blocks for (A, B) {
+    fn append(&mut self, later: Self) {
+        self.0.append(later.0);
+        self.1.append(later.1);
     }
 }
 
@@ -1276,32 +1351,6 @@ impl RocState {
         self.fp = fp1;
     }
 
-    /// A lone positive row of weight `x`: [`RocState::apply`] with `dfp = 0`, same numbers.
-    #[inline]
-    fn add_positive(&mut self, x: f64) {
-        let tp1 = self.tp + x;
-        // x = 0 adds 0 (the max only guards 0/0 before any row counted)
-        self.ap += x * (tp1 / (tp1 + self.fp).max(f64::MIN_POSITIVE));
-        self.tp = tp1;
-    }
-
-    /// A lone negative row of weight `x`: [`RocState::apply`] with `dtp = 0`, same numbers.
-    #[inline]
-    fn add_negative(&mut self, x: f64, pn: Option<(f64, f64)>) {
-        let fp1 = self.fp + x;
-        self.area += x * self.tp;
-        if let (Some((p, n)), false) = (pn, self.partial_done) {
-            let (x0, x1, y) = (self.fp / n, fp1 / n, self.tp / p);
-            if x1 > MAX_FPR {
-                self.partial += (MAX_FPR - x0) * y;
-                self.partial_done = true;
-            } else {
-                self.partial += (x1 - x0) * y;
-            }
-        }
-        self.fp = fp1;
-    }
-
     /// Trapezoidal area under (fpr, tpr); NaN when one class is absent.
     pub(super) fn auc(&self) -> f64 {
         if self.tp <= 0.0 || self.fp <= 0.0 {
@@ -1337,15 +1386,153 @@ struct DeLongSums {
     neg: (f64, f64),
 }
 
-/// A descending walk over one curve's items, point estimate and replicates together.
+/// One block's replicate states, an array per field: a row's update of every replicate is
+/// a loop that vectorises (f64x2 in wasm's simd128), where a `RocState` per replicate
+/// scattered each field over the states.
+#[derive(Debug, Default)]
+struct RepStates {
+    tp: Vec<f64>,
+    fp: Vec<f64>,
+    area: Vec<f64>,
+    ap: Vec<f64>,
+    partial: Vec<f64>,
+    done: Vec<bool>,
+    /// Whether the replicates' average precision is wanted (a division per replicate and
+    /// positive row; the one-vs-one pairs use only the AUC).
+    with_ap: bool,
+    /// Each replicate's positives and negatives, when the partial AUC is wanted (else empty).
+    positives: Vec<f64>,
+    negatives: Vec<f64>,
+}
+
+impl RepStates {
+    /// `count` replicates; `totals`: each one's (positives, negatives) for the partial AUC.
+    fn new(count: usize, totals: Option<&[(f64, f64)]>) -> Self {
+        let zeros = || vec![0.0; count];
+        let (positives, negatives) = totals
+            .map_or((Vec::new(), Vec::new()), |t| (0..count).map(|r| t.get(r).copied().unwrap_or((0.0, 0.0))).unzip());
+        RepStates {
+            tp: zeros(),
+            fp: zeros(),
+            area: zeros(),
+            ap: zeros(),
+            partial: zeros(),
+            done: vec![false; count],
+            with_ap: true,
+            positives,
+            negatives,
+        }
+    }
+
+    fn totals(&self, r: usize) -> Option<(f64, f64)> {
+        self.positives.get(r).zip(self.negatives.get(r)).map(|(&p, &n)| (p, n))
+    }
+
+    fn get(&self, r: usize) -> RocState {
+        RocState {
+            tp: self.tp[r],
+            fp: self.fp[r],
+            area: self.area[r],
+            ap: self.ap[r],
+            partial: self.partial[r],
+            partial_done: self.done[r],
+        }
+    }
+
+    /// A group of tied rows, `dtp`/`dfp` per replicate: [`RocState::apply`] each, the same
+    /// numbers (as a loop that vectorises where no partial AUC is wanted: a replicate the
+    /// group misses gains +0.0 in each sum, which leaves it as it is).
+    fn apply(&mut self, dtp: &[f64], dfp: &[f64]) {
+        let n = self.tp.len().min(dtp.len()).min(dfp.len());
+        if self.positives.is_empty() {
+            let (tp, fp, area, ap) = (&mut self.tp[..n], &mut self.fp[..n], &mut self.area[..n], &mut self.ap[..n]);
+            let (dtp, dfp) = (&dtp[..n], &dfp[..n]);
+            for r in 0..n {
+                let (tp1, fp1) = (tp[r] + dtp[r], fp[r] + dfp[r]);
+                area[r] += dfp[r] * (tp[r] + tp1) / 2.0;
+                if self.with_ap {
+                    let gain = dtp[r] * (tp1 / (tp1 + fp1));
+                    ap[r] += if dtp[r] != 0.0 { gain } else { 0.0 };
+                }
+                (tp[r], fp[r]) = (tp1, fp1);
+            }
+            return;
+        }
+        for (r, (&p, &n)) in dtp.iter().zip(dfp).enumerate().take(self.tp.len()) {
+            let mut s = self.get(r);
+            s.apply(p, n, self.totals(r));
+            (self.tp[r], self.fp[r], self.area[r], self.ap[r]) = (s.tp, s.fp, s.area, s.ap);
+            (self.partial[r], self.done[r]) = (s.partial, s.partial_done);
+        }
+    }
+
+    /// A lone positive row of weight `w`, drawn `draws[r]` times in replicate `r`:
+    /// [`RocState::apply`] with `dfp = 0` in each, the same numbers.
+    #[inline]
+    fn add_positive(&mut self, w: f64, draws: &[u8]) {
+        let n = self.tp.len().min(draws.len());
+        if !self.with_ap {
+            for (tp, &d) in self.tp[..n].iter_mut().zip(&draws[..n]) {
+                *tp += w * f64::from(d);
+            }
+            return;
+        }
+        let (tp, fp, ap) = (&mut self.tp[..n], &self.fp[..n], &mut self.ap[..n]);
+        for (((tp, &fp), ap), &d) in tp.iter_mut().zip(fp).zip(ap.iter_mut()).zip(&draws[..n]) {
+            let x = w * f64::from(d);
+            let tp1 = *tp + x;
+            // x = 0 adds 0 (the max only guards 0/0 before any row counted)
+            *ap += x * (tp1 / (tp1 + fp).max(f64::MIN_POSITIVE));
+            *tp = tp1;
+        }
+    }
+
+    /// A lone negative row: [`RocState::apply`] with `dtp = 0` in each replicate, the same
+    /// numbers (a replicate past the partial AUC's bound adds +0.0 to it: no change, as the
+    /// sum is never -0.0).
+    #[inline]
+    fn add_negative(&mut self, w: f64, draws: &[u8]) {
+        let n = self.tp.len().min(draws.len());
+        let (tp, fp, area, draws) = (&self.tp[..n], &mut self.fp[..n], &mut self.area[..n], &draws[..n]);
+        if self.positives.len() < n || self.negatives.len() < n {
+            for (((&tp, fp), area), &d) in tp.iter().zip(fp.iter_mut()).zip(area.iter_mut()).zip(draws) {
+                let x = w * f64::from(d);
+                *area += x * tp;
+                *fp += x;
+            }
+            return;
+        }
+        let (partial, done) = (&mut self.partial[..n], &mut self.done[..n]);
+        let (positives, negatives) = (&self.positives[..n], &self.negatives[..n]);
+        for r in 0..n {
+            let x = w * f64::from(draws[r]);
+            let (p, q) = (positives[r], negatives[r]);
+            let fp1 = fp[r] + x;
+            area[r] += x * tp[r];
+            let (x0, x1, y) = (fp[r] / q, fp1 / q, tp[r] / p);
+            let past = x1 > MAX_FPR;
+            let add = if past { (MAX_FPR - x0) * y } else { (x1 - x0) * y };
+            partial[r] += if done[r] { 0.0 } else { add };
+            done[r] |= past;
+            fp[r] = fp1;
+        }
+    }
+}
+
+/// A descending walk over one curve's items, point estimate and a block of replicates
+/// together.
 pub(super) struct Walk<'a> {
     setup: &'a WalkSetup<'a>,
-    /// Per replicate (positives, negatives), for the partial AUC.
-    totals: Option<&'a [(f64, f64)]>,
-    states: Vec<RocState>,
+    /// The point estimate's (positives, negatives), for the partial AUC and DeLong.
+    totals: Option<(f64, f64)>,
+    point: RocState,
+    reps: RepStates,
+    /// The open group's sums: the point's, then each replicate's.
     dtp: Vec<f64>,
     dfp: Vec<f64>,
-    buf: Vec<f64>,
+    /// The current row's draws in the block's replicates, and a batch's rows' packed.
+    draws: Vec<u8>,
+    gathered: Vec<u8>,
     group: Option<u64>,
     curve: Option<BinaryCurve>,
     delong: Option<DeLongSums>,
@@ -1358,15 +1545,19 @@ pub(super) struct WalkResult {
 }
 
 impl<'a> Walk<'a> {
-    pub(super) fn new(setup: &'a WalkSetup<'a>, totals: Option<&'a [(f64, f64)]>, record: bool, delong: bool) -> Self {
-        let reps = setup.replicates + 1;
+    /// `totals`: (positives, negatives) of the point estimate and of every replicate (not
+    /// just the block's), when the partial AUC is wanted.
+    pub(super) fn new(setup: &'a WalkSetup<'a>, totals: Option<&[(f64, f64)]>, record: bool, delong: bool) -> Self {
+        let (first, count) = (setup.draws.first(), setup.draws.count());
         Walk {
             setup,
-            totals,
-            states: vec![RocState::default(); reps],
-            dtp: vec![0.0; reps],
-            dfp: vec![0.0; reps],
-            buf: vec![0.0; setup.replicates],
+            totals: totals.and_then(|t| t.first().copied()),
+            point: RocState::default(),
+            reps: RepStates::new(count, totals.map(|t| t.get(1 + first..).unwrap_or(&[]))),
+            dtp: vec![0.0; count + 1],
+            dfp: vec![0.0; count + 1],
+            draws: vec![0; count],
+            gathered: Vec::new(),
             group: None,
             curve: record.then(|| BinaryCurve { thresholds: Vec::new(), tps: Vec::new(), fps: Vec::new() }),
             delong: delong.then(DeLongSums::default),
@@ -1375,30 +1566,39 @@ impl<'a> Walk<'a> {
 
     /// The next items of the walk, in ascending key order; a run of equal keys may go over
     /// several calls.
+    /// Without the replicates' average precision (their `ap` stays 0): only their AUC is
+    /// read.
+    pub(super) fn auc_only(mut self) -> Self {
+        self.reps.with_ap = false;
+        self
+    }
+
     pub(super) fn feed(&mut self, items: &[Item]) {
+        /// Rows whose draws are gathered at once ([`DrawTable::gather`]).
+        const GATHER: usize = 128;
         let s = self.setup;
+        let row_of = |it: &Item| (it.payload & !POSITIVE) as usize;
         for (i, it) in items.iter().enumerate() {
+            if i % GATHER == 0 {
+                let next = items.get(i..).unwrap_or(&[]).iter().take(GATHER);
+                s.draws.gather(next.map(row_of), &mut self.gathered);
+            }
             if self.group.is_some_and(|g| g != it.key) {
                 self.close();
             }
-            let row = (it.payload & !POSITIVE) as usize;
+            let row = row_of(it);
             let w = s.weights.map_or(1.0, |ws| ws.get(row).copied().unwrap_or(0.0));
             let positive = it.payload & POSITIVE != 0;
-            if s.replicates > 0 {
-                s.poisson.fill(s.keys.key(row), w, &mut self.buf);
-            }
+            s.draws.unpack(&self.gathered, i % GATHER, &mut self.draws);
             // the last item of a batch opens a group: the next batch may continue its run
             let alone = self.group.is_none() && items.get(i + 1).is_some_and(|n| n.key != it.key);
             if alone {
                 // a score no other row has (the common case): the replicates take the row
                 // directly, with no group sums (the same numbers as a group of one)
-                let totals = self.totals;
-                for (r, (st, &x)) in self.states[1..].iter_mut().zip(&self.buf).enumerate() {
-                    if positive {
-                        st.add_positive(x);
-                    } else {
-                        st.add_negative(x, totals.map(|t| t[r + 1]));
-                    }
+                if positive {
+                    self.reps.add_positive(w, &self.draws);
+                } else {
+                    self.reps.add_negative(w, &self.draws);
                 }
                 self.group = Some(it.key);
                 let d = if positive { &mut self.dtp } else { &mut self.dfp };
@@ -1409,8 +1609,8 @@ impl<'a> Walk<'a> {
             self.group = Some(it.key);
             let d = if positive { &mut self.dtp } else { &mut self.dfp };
             d[0] += w;
-            for (a, b) in d[1..].iter_mut().zip(&self.buf) {
-                *a += b;
+            for (a, &k) in d[1..].iter_mut().zip(&self.draws) {
+                *a += w * f64::from(k);
             }
         }
     }
@@ -1420,9 +1620,7 @@ impl<'a> Walk<'a> {
         if self.group.is_none() {
             return;
         }
-        for (r, st) in self.states.iter_mut().enumerate().skip(1) {
-            st.apply(self.dtp[r], self.dfp[r], self.totals.map(|t| t[r]));
-        }
+        self.reps.apply(&self.dtp[1..], &self.dfp[1..]);
         self.dtp[1..].iter_mut().for_each(|x| *x = 0.0);
         self.dfp[1..].iter_mut().for_each(|x| *x = 0.0);
         self.close_point();
@@ -1431,9 +1629,9 @@ impl<'a> Walk<'a> {
     /// The end of a group for the point estimate (and the recorded curve, DeLong).
     fn close_point(&mut self) {
         let Some(key) = self.group.take() else { return };
-        let before = self.states[0];
-        self.states[0].apply(self.dtp[0], self.dfp[0], self.totals.map(|t| t[0]));
-        if let (Some(d), Some(&(p, n))) = (&mut self.delong, self.totals.and_then(|t| t.first())) {
+        let before = self.point;
+        self.point.apply(self.dtp[0], self.dfp[0], self.totals);
+        if let (Some(d), Some((p, n))) = (&mut self.delong, self.totals) {
             let (pos_here, neg_here) = (self.dtp[0], self.dfp[0]);
             let neg_below = n - before.fp - neg_here;
             let v10 = (neg_below + 0.5 * neg_here) / n;
@@ -1445,8 +1643,8 @@ impl<'a> Walk<'a> {
         }
         if let Some(c) = &mut self.curve {
             c.thresholds.push((self.setup.decode)(key));
-            c.tps.push(self.states[0].tp);
-            c.fps.push(self.states[0].fp);
+            c.tps.push(self.point.tp);
+            c.fps.push(self.point.fp);
         }
         self.dtp[0] = 0.0;
         self.dfp[0] = 0.0;
@@ -1455,14 +1653,17 @@ impl<'a> Walk<'a> {
     pub(super) fn finish(mut self) -> WalkResult {
         self.close();
         let delong = self.delong.as_ref().and_then(|d| {
-            let (p, n) = (self.states[0].tp, self.states[0].fp);
+            let (p, n) = (self.point.tp, self.point.fp);
             if p < 2.0 || n < 2.0 {
                 return None;
             }
             let var = |(s, q): (f64, f64), m: f64| (q - s * s / m) / (m - 1.0);
             Some(var(d.pos, p) / p + var(d.neg, n) / n)
         });
-        WalkResult { states: self.states, curve: self.curve, delong }
+        let mut states = Vec::with_capacity(self.reps.tp.len() + 1);
+        states.push(self.point);
+        states.extend((0..self.reps.tp.len()).map(|r| self.reps.get(r)));
+        WalkResult { states, curve: self.curve, delong }
     }
 }
 
@@ -1745,8 +1946,8 @@ mod tests {
         let keys = KeyLookup::Offset(7);
         let weights: Vec<f64> = (0..40).map(|i| 0.5 + (i % 3) as f64).collect();
         for weights in [None, Some(&weights[..])] {
-            let setup =
-                WalkSetup { replicates: 4, poisson: Poisson::new(11), keys: &keys, weights, decode: sort::f32_of_key };
+            let draws = DrawTable::new(Poisson::new(11), &keys, 40, 0, 4);
+            let setup = WalkSetup { weights, decode: sort::f32_of_key, draws };
             let items: Vec<Item> = (0..40u32)
                 .map(|i| Item {
                     key: sort::desc_key_f32(
