@@ -400,6 +400,11 @@ async function benchStartup() {
   // The relaxed-SIMD build (www/core.js): the one Chromium loads.
   const relaxed = join(root, 'www', 'pkg', 'webeval_relaxed_bg.wasm');
   if (existsSync(relaxed)) Object.assign(out, { relaxed_wasm_bytes: statSync(relaxed).size, relaxed_wasm_gzip_bytes: gzipSize(relaxed) });
+  // The modules the worker fetches on demand (a Parquet file, a zip of images), each on its own.
+  for (const [key, file] of [['parquet', 'webeval_parquet_bg.wasm'], ['images', 'webeval_images_bg.wasm']]) {
+    const path = join(root, 'www', 'pkg', file);
+    if (existsSync(path)) out[`${key}_wasm_gzip_bytes`] = gzipSize(path);
+  }
   // The page engineer may provide benches/startup.mjs exporting measureStartup({root}).
   const custom = join(root, 'benches', 'startup.mjs');
   if (existsSync(custom)) {
@@ -410,8 +415,9 @@ async function benchStartup() {
   log('startup: vite build');
   await build({ root, logLevel: 'warn' });
   const assets = join(root, 'dist', 'assets');
-  // What a browser downloads: one of the two core builds (the relaxed one, as Chromium picks it).
-  const loaded = (f) => !(existsSync(relaxed) && /^webeval_bg-.*\.wasm$/.test(f));
+  // What a first visit downloads: one of the two core builds (the relaxed one, as Chromium picks
+  // it), and not the modules fetched on demand.
+  const loaded = (f) => !(existsSync(relaxed) && /^webeval_bg-.*\.wasm$/.test(f)) && !/^webeval_(parquet|images)/.test(f);
   out.dist_gzip_bytes = readdirSync(assets).filter(loaded).reduce((s, f) => s + gzipSize(join(assets, f)), gzipSize(join(root, 'dist', 'index.html')));
   const server = await preview({ root, preview: { host: '127.0.0.1', port: 0 }, logLevel: 'warn' });
   const url = server.resolvedUrls.local[0];
@@ -631,7 +637,8 @@ export function markdown(r) {
     const s = r.startup;
     const when = s.started ? `Run ${s.started}; load average ${f(s.load_average_1m_at_start, 1)} → ${f(s.load_average_1m_at_end, 1)}.` : '';
     lines.push('## Startup', '', ...(when ? [when, ''] : []), `- wasm: ${(s.wasm_bytes / 1024).toFixed(0)} KiB, **${(s.wasm_gzip_bytes / 1024).toFixed(0)} KiB gzip** (-9)`,
-      `- whole built page (dist/, gzip): ${s.dist_gzip_bytes ? (s.dist_gzip_bytes / 1024).toFixed(0) + ' KiB' : '—'}`,
+      `- what a first visit downloads (dist/, gzip): ${s.dist_gzip_bytes ? (s.dist_gzip_bytes / 1024).toFixed(0) + ' KiB' : '—'}`,
+      ...(s.parquet_wasm_gzip_bytes || s.images_wasm_gzip_bytes ? [`- fetched on demand (gzip): the Parquet module ${(s.parquet_wasm_gzip_bytes / 1024).toFixed(0)} KiB, the image module ${(s.images_wasm_gzip_bytes / 1024).toFixed(0)} KiB`] : []),
       `- navigation → interactive: **${f(s.interactive_ms, 0)} ms**; → engine (wasm in the worker) ready: ${f(s.engine_ready_ms, 0)} ms (median of ${s.runs}; ${s.note})`, '');
   }
   if (r.model) {

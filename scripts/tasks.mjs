@@ -59,11 +59,13 @@ function buildWasm() {
   const bindgen = (wasm, outDir) =>
     run('wasm-bindgen', ['--target', 'web', '--no-typescript', '--out-dir', outDir, wasm]);
   const build = ['build', '--lib', '--release', '--target', 'wasm32-unknown-unknown'];
-  run('cargo', build);
+  // the main module: no image decoders (the image module below has them)
+  const main = [...build, '--no-default-features', '--features', 'gpu'];
+  run('cargo', main);
   mkdirSync(join(root, 'www', 'pkg'), { recursive: true });
   bindgen('target/wasm32-unknown-unknown/release/webeval.wasm', 'www/pkg');
   const dir = 'target/relaxed';
-  run('cargo', build, {
+  run('cargo', main, {
     env: { ...process.env, CARGO_TARGET_DIR: dir, RUSTFLAGS: '-C target-feature=+simd128,+relaxed-simd' },
   });
   bindgen(`${dir}/wasm32-unknown-unknown/release/webeval.wasm`, `${dir}/pkg`);
@@ -81,6 +83,13 @@ function buildWasm() {
     env: { ...process.env, CARGO_TARGET_DIR: pq },
   });
   run('wasm-bindgen', ['--target', 'web', '--no-typescript', '--out-name', 'webeval_parquet', '--out-dir', 'www/pkg',
+    `${pq}/wasm32-unknown-unknown/release/webeval.wasm`]);
+  // The image decoders (feature `images-module`), which www/images.js fetches only when a zip of
+  // images is dropped; in the Parquet module's target directory (the same dependencies but one).
+  run('cargo', [...build, '--no-default-features', '--features', 'images-module'], {
+    env: { ...process.env, CARGO_TARGET_DIR: pq },
+  });
+  run('wasm-bindgen', ['--target', 'web', '--no-typescript', '--out-name', 'webeval_images', '--out-dir', 'www/pkg',
     `${pq}/wasm32-unknown-unknown/release/webeval.wasm`]);
 }
 

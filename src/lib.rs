@@ -17,8 +17,11 @@ pub mod model;
 pub mod report;
 pub mod runtime;
 
-#[cfg(all(target_arch = "wasm32", not(feature = "parquet-module")))]
+#[cfg(all(target_arch = "wasm32", not(feature = "parquet-module"), not(feature = "images-module")))]
 pub mod web;
+/// The page's third module (feature `images-module`): the image decoders' boundary.
+#[cfg(all(target_arch = "wasm32", feature = "images-module"))]
+pub mod web_images;
 /// The page's second module (feature `parquet-module`): the Parquet decoder's boundary.
 #[cfg(all(target_arch = "wasm32", feature = "parquet-module"))]
 pub mod web_parquet;

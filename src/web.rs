@@ -260,23 +260,6 @@ pub fn metrics_at_threshold(table: &str, threshold: f64) -> Result<String, JsErr
     serde_json::to_string(&explorer.at(threshold)).map_err(|e| JsError::new(&e.to_string()))
 }
 
-/// Decode one PNG/JPEG into a model input (`Float32Array`, CHW or HWC per `spec`).
-/// `spec` is optional: `{width, height, channels, layout: "nchw"|"nhwc",
-/// resize: "stretch" | {shorter_then_center_crop: {shorter}}, mean: [..], std: [..]}`;
-/// missing fields take ImageNet evaluation defaults (224x224, resize 256 + centre crop).
-#[cfg(feature = "images")]
-#[wasm_bindgen(js_name = decodeImage)]
-pub fn decode_image(file_name: &str, bytes: &[u8], spec: JsValue) -> Result<js_sys::Float32Array, JsError> {
-    let spec: crate::data::images::ImageSpec = if spec.is_undefined() || spec.is_null() {
-        Default::default()
-    } else {
-        serde_wasm_bindgen::from_value(spec).map_err(|e| JsError::new(&format!("bad image settings: {e}")))?
-    };
-    let mut out = Vec::with_capacity(spec.image_len());
-    crate::data::images::decode_into(file_name, bytes, &spec, &mut out).map_err(js_err)?;
-    Ok(js_sys::Float32Array::from(&out[..]))
-}
-
 /// The crate version, shown in the page footer.
 #[wasm_bindgen]
 pub fn version() -> String {
@@ -379,12 +362,15 @@ fn run_options(options: JsValue) -> Result<RunOptions, JsError> {
     serde_wasm_bindgen::from_value(options).map_err(|e| JsError::new(&format!("bad options: {e}")))
 }
 
-/// The model and dataset of a run.
+/// The model and dataset of a run. An ImageFolder `.zip` is decoded by the page's image
+/// module, through the page's `images(specJson) -> {data: Float32Array, labels: Uint32Array,
+/// classes: string[]}` over the same zip (this module has no image decoders: see `web_images`).
 fn run_inputs(
     model_bytes: Vec<u8>,
     data_bytes: &[u8],
     opts: &RunOptions,
     external: &JsValue,
+    images: Option<&js_sys::Function>,
 ) -> Result<(crate::model::Model, crate::runtime::infer::Dataset), JsError> {
     // Running needs every weight: a missing external-data file is an error naming it.
     let strict = crate::model::LoadOptions { allow_missing_external: false };
@@ -392,9 +378,30 @@ fn run_inputs(
     let model = crate::model::Model::from_bytes_with(name, model_bytes, &external_resolver(external), strict)
         .map_err(js_err)?;
     let name = opts.data_name.clone().unwrap_or_else(|| "data.csv".into());
-    let images = opts.image.clone().unwrap_or_default();
-    let ds = crate::runtime::infer::read_dataset_for(&model, &name, data_bytes, opts.label.as_deref(), &images)
-        .map_err(js_err)?;
+    let image_opts = opts.image.clone().unwrap_or_default();
+    if !name.to_ascii_lowercase().ends_with(".zip") {
+        let ds = crate::runtime::infer::read_dataset_for(&model, &name, data_bytes, opts.label.as_deref(), &image_opts)
+            .map_err(js_err)?;
+        return Ok((model, ds));
+    }
+    let decode = images.ok_or_else(|| {
+        JsError::new(&format!("{name}: a zip of images needs the page's image module (runModel's `images` argument)"))
+    })?;
+    let spec = crate::runtime::infer::image_spec(&model, &image_opts).map_err(js_err)?;
+    let spec_json = serde_json::to_string(&spec).map_err(|e| JsError::new(&e.to_string()))?;
+    // the image module's errors (a file that is no PNG/JPEG, ...) pass through as they are
+    let thrown = |e: JsValue| match e.dyn_ref::<js_sys::Error>() {
+        Some(err) => JsError::new(&String::from(err.message())),
+        None => JsError::new(&format!("{name}: {}", e.as_string().unwrap_or_else(|| format!("{e:?}")))),
+    };
+    let got = decode.call1(&JsValue::NULL, &JsValue::from_str(&spec_json)).map_err(thrown)?;
+    let field = |key: &str| js_sys::Reflect::get(&got, &JsValue::from_str(key)).map_err(thrown);
+    let features = js_sys::Float32Array::new(&field("data")?).to_vec();
+    let labels: Vec<usize> =
+        js_sys::Uint32Array::new(&field("labels")?).to_vec().into_iter().map(|i| i as usize).collect();
+    let classes: Vec<String> = serde_wasm_bindgen::from_value(field("classes")?)
+        .map_err(|e| JsError::new(&format!("{name}: the image module's classes: {e}")))?;
+    let ds = crate::runtime::infer::image_dataset(&name, &spec, classes, &labels, features).map_err(js_err)?;
     Ok((model, ds))
 }
 
@@ -417,16 +424,18 @@ fn run_json(
 /// `{"predictions": {classes, labels, probs, values, notes}, "speed": {latency_ms_p50, ...,
 ///   device: {device, reason, adapter, notes}}, "report": <the evaluation report, when the
 /// dataset has labels>}`; draw the report's plots with `renderPlots(JSON.stringify(result.report))`
-/// on the main thread. `external`: the model's external-data files, as for `inspectModel`.
+/// on the main thread. `external`: the model's external-data files, as for `inspectModel`;
+/// `images`: the image module's decoder, needed only when the dataset is a zip of images.
 #[wasm_bindgen(js_name = runModel)]
 pub fn run_model(
     model_bytes: Vec<u8>,
     data_bytes: &[u8],
     options: JsValue,
     external: JsValue,
+    images: Option<js_sys::Function>,
 ) -> Result<String, JsError> {
     let opts = run_options(options)?;
-    let (model, ds) = run_inputs(model_bytes, data_bytes, &opts, &external)?;
+    let (model, ds) = run_inputs(model_bytes, data_bytes, &opts, &external, images.as_ref())?;
     let session = crate::runtime::Session::new(&model).map_err(js_err)?;
     let batch = opts.batch_size.unwrap_or(64);
     let mut clock = now_ms;
@@ -455,10 +464,11 @@ pub async fn run_model_on(
     data_bytes: Vec<u8>,
     options: JsValue,
     external: JsValue,
+    images: Option<js_sys::Function>,
 ) -> Result<String, JsError> {
     let opts = run_options(options)?;
     let pref: crate::runtime::DevicePref = opts.device.as_deref().unwrap_or("auto").parse().map_err(js_err)?;
-    let (model, ds) = run_inputs(model_bytes, &data_bytes, &opts, &external)?;
+    let (model, ds) = run_inputs(model_bytes, &data_bytes, &opts, &external, images.as_ref())?;
     let engine = if pref != crate::runtime::DevicePref::Cpu && !has_webgpu() {
         crate::runtime::Engine::cpu(&model, "CPU: this browser has no WebGPU (navigator.gpu is missing)")
     } else {

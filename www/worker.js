@@ -7,6 +7,7 @@
 import init, { evaluateStream, evaluateWithLabels, compareStreams, detectColumns, inspectModel, runModel, runModelOn, version } from './pkg/webeval.js';
 import { coreWasmUrl } from './core.js';
 import { isParquet, parquetColumns, parquetStream, asParquet, streamOf } from './parquet.js';
+import { isImageZip, imageDecoder } from './images.js';
 
 // 4 MiB: each FileReaderSync read is a round trip to the browser's file reader, and reading a
 // 1 GB file took 4.5 s in 1 MiB slices, 3.0 s in 4 MiB ones (Chromium, 2026-11-30); the core
@@ -72,8 +73,11 @@ self.onmessage = async (event) => {
       const rows = new Uint8Array(reader.readAsArrayBuffer(data));
       const ext = externalBytes(event.data.external);
       const opts = { ...options, dataName: data.name, modelName: file.name };
+      const images = isImageZip(data.name) ? await imageDecoder(data.name, rows) : undefined;
       // A device choice goes through the async entry point (WebGPU readbacks are promises).
-      const result = opts.device ? await runModelOn(model, rows, opts, ext) : runModel(model, rows, opts, ext);
+      const result = opts.device
+        ? await runModelOn(model, rows, opts, ext, images)
+        : runModel(model, rows, opts, ext, images);
       send({ id, type: 'result', result });
       return;
     }

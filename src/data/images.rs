@@ -6,9 +6,15 @@
 //! time, so a dataset costs one batch of tensors plus whatever holds the files (the zip's
 //! bytes, or nothing when a callback fetches each file). Classes are the sorted folder
 //! names and class `i` is output `i`, as in torchvision.
+//!
+//! The settings and the index are always built; decoding (the `image` crate, feature
+//! `images`) is not in the page's main wasm module, which has no room for it under the size
+//! budget: the page's image module (`web_images`) decodes and hands the tensors over.
 
 use crate::error::{Error, Location, Result};
+#[cfg(feature = "images")]
 use image::imageops::{self, FilterType};
+#[cfg(feature = "images")]
 use image::{ImageBuffer, Pixel};
 use std::io::{Read, Seek};
 
@@ -70,6 +76,7 @@ impl ImageSpec {
         self.width as usize * self.height as usize * self.channels
     }
 
+    #[cfg_attr(not(feature = "images"), allow(dead_code))]
     fn check(&self) -> Result<()> {
         let bad = |m: String| Err(Error::InvalidArgument(format!("image settings: {m}")));
         if self.width == 0 || self.height == 0 || self.width > 8192 || self.height > 8192 {
@@ -98,6 +105,7 @@ fn image_error(file: &str, message: String) -> Error {
 }
 
 /// Decode one PNG or JPEG and append its tensor (`spec.image_len()` floats, CHW or HWC) to `out`.
+#[cfg(feature = "images")]
 pub fn decode_into(file: &str, bytes: &[u8], spec: &ImageSpec, out: &mut Vec<f32>) -> Result<()> {
     spec.check()?;
     let img = image::ImageReader::new(std::io::Cursor::new(bytes))
@@ -116,9 +124,11 @@ pub fn decode_into(file: &str, bytes: &[u8], spec: &ImageSpec, out: &mut Vec<f32
     Ok(())
 }
 
+#[cfg(feature = "images")]
 type Buffer<P> = ImageBuffer<P, Vec<u8>>;
 
 /// Resize (and crop) to the model's `width x height` as `spec.resize` says.
+#[cfg(feature = "images")]
 fn fit<P: Pixel<Subpixel = u8> + 'static>(file: &str, img: Buffer<P>, spec: &ImageSpec) -> Result<Buffer<P>> {
     let (w, h) = (spec.width, spec.height);
     Ok(match spec.resize {
@@ -144,6 +154,7 @@ fn fit<P: Pixel<Subpixel = u8> + 'static>(file: &str, img: Buffer<P>, spec: &Ima
 }
 
 /// Append the pixels, normalised by the spec's mean and std, in its layout.
+#[cfg(feature = "images")]
 fn write_pixels<P: Pixel<Subpixel = u8>>(img: &Buffer<P>, spec: &ImageSpec, out: &mut Vec<f32>) {
     let (w, h, c) = (img.width() as usize, img.height() as usize, spec.channels);
     let start = out.len();
@@ -228,6 +239,7 @@ impl<R: Read + Seek> ImageSource for ZipImages<R> {
 /// The ImageFolder index: images grouped by their parent folder's name.
 #[derive(Debug, Clone)]
 pub struct ImageFolder {
+    #[cfg_attr(not(feature = "images"), allow(dead_code))]
     file: String,
     classes: Vec<String>,
     samples: Vec<Sample>,
@@ -292,6 +304,7 @@ impl ImageFolder {
     }
 
     /// Decode images `range` into one batch.
+    #[cfg(feature = "images")]
     pub fn batch<S: ImageSource + ?Sized>(
         &self,
         source: &mut S,
@@ -320,6 +333,7 @@ impl ImageFolder {
     }
 
     /// All images in batches of `batch_size` (the last may be smaller).
+    #[cfg(feature = "images")]
     pub fn batches<'a, S: ImageSource + ?Sized>(
         &'a self,
         source: &'a mut S,

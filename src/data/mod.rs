@@ -10,7 +10,6 @@
 
 pub mod columns;
 pub mod csv;
-#[cfg(feature = "images")]
 pub mod images;
 pub mod json;
 pub mod mapping;

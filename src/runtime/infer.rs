@@ -154,7 +154,6 @@ pub struct ImageOptions {
 /// The image preprocessing for `model`: its first input's shape decides the size, channels
 /// and layout (`[N, C, H, W]` or `[N, H, W, C]` with C = 1 or 3; `[N, H, W]` is grey),
 /// `opts` override.
-#[cfg(feature = "images")]
 pub fn image_spec(model: &Model, opts: &ImageOptions) -> Result<data::images::ImageSpec> {
     use data::images::{ImageSpec, Resize, TensorLayout};
     let input = model.graph.runtime_inputs().next().ok_or_else(|| Error::Runtime("the model has no inputs".into()))?;
@@ -232,7 +231,32 @@ pub fn read_image_zip(file: &str, bytes: &[u8], model: &Model, opts: &ImageOptio
     let mut zip = data::images::ZipImages::new(file, std::io::Cursor::new(bytes))?;
     let folder = zip.folder()?;
     let batch = folder.batch(&mut zip, &spec, 0..folder.len())?;
-    let classes = folder.classes().to_vec();
+    image_dataset(file, &spec, folder.classes().to_vec(), &batch.labels, batch.data)
+}
+
+/// Decoded images (`features`: `labels.len()` tensors laid out per `spec`) as a dataset, each
+/// labelled with its folder's class: the page's image module decodes, the main module runs.
+pub fn image_dataset(
+    file: &str,
+    spec: &data::images::ImageSpec,
+    classes: Vec<String>,
+    labels: &[usize],
+    features: Vec<f32>,
+) -> Result<Dataset> {
+    let rows = labels.len();
+    if features.len() != rows * spec.image_len() || labels.iter().any(|&i| i >= classes.len()) {
+        return Err(Error::Malformed {
+            loc: Location::file(file),
+            message: format!(
+                "the decoded images do not fit the model's input: {} floats for {rows} images of {}x{}x{}, labels in 0..{}",
+                features.len(),
+                spec.channels,
+                spec.height,
+                spec.width,
+                classes.len()
+            ),
+        });
+    }
     let layout = match spec.layout {
         data::images::TensorLayout::Nchw => "NCHW",
         data::images::TensorLayout::Nhwc => "NHWC",
@@ -240,9 +264,9 @@ pub fn read_image_zip(file: &str, bytes: &[u8], model: &Model, opts: &ImageOptio
     Ok(Dataset {
         file: file.to_string(),
         names: vec![format!("{}x{}x{} image ({layout})", spec.channels, spec.height, spec.width)],
-        features: batch.data,
-        rows: folder.len(),
-        labels: Some(("folder".into(), batch.labels.iter().map(|&i| classes[i].clone()).collect())),
+        features,
+        rows,
+        labels: Some(("folder".into(), labels.iter().map(|&i| classes[i].clone()).collect())),
         classes: Some(classes),
     })
 }

@@ -1,6 +1,7 @@
 // Files as people have them, through the page: a gzip CSV gives the very report of the plain
 // CSV; a model plus a zip of images in class folders runs and is scored against the folders
-// (expected values: onnxruntime + scikit-learn, tests/fixtures/data/make_images.py); and a
+// (expected values: onnxruntime + scikit-learn, tests/fixtures/data/make_images.py), the image
+// decoders coming from the third wasm module, fetched for that run only; and a
 // large CSV streams through the worker with wasm memory that does not follow the file size.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -11,8 +12,12 @@ import { start, readMetrics, root } from './harness.mjs';
 
 const fixtures = join(root, 'tests/fixtures/data');
 let s;
+const requests = [];
 
-before(async () => { s = await start(); });
+before(async () => {
+  s = await start();
+  s.context.on('request', (r) => requests.push(r.url()));
+});
 after(async () => { await s?.close(); });
 
 /** Pick `files`, wait for the report, return its data-metric values. */
@@ -34,7 +39,10 @@ test('a .csv.gz gives the same report as the plain CSV', async () => {
 
 test('a model and a zip of class folders: the page runs the model on the images', async () => {
   const want = JSON.parse(readFileSync(join(fixtures, 'digits_images.json'), 'utf8'));
+  await report(join(fixtures, 'multi.csv'));
+  assert.deepEqual(requests.filter((u) => /webeval_images/.test(u)), [], 'a CSV fetched the image module');
   const got = await report([join(fixtures, 'digits_image_model.onnx'), join(fixtures, 'digits_images.zip')]);
+  assert.ok(requests.some((u) => /webeval_images.*\.wasm$/.test(u)), 'the image module was loaded');
   assert.equal(await s.page.$eval('#task', (e) => e.dataset.task), 'multiclass');
   assert.equal(Number(got.n), want.n);
   for (const [key, value] of Object.entries(want.metrics)) {
@@ -46,6 +54,17 @@ test('a model and a zip of class folders: the page runs the model on the images'
   // Classes are the folder names (sorted folder i = model output i), not output numbers.
   const classes = await s.page.$$eval('#confusion-table thead th.num', (els) => els.map((e) => e.textContent));
   assert.deepEqual(classes, want.classes);
+});
+
+test('a zip with a file that is no image: the error names it', async () => {
+  await s.page.goto(s.url);
+  await s.page.setInputFiles('#file-input', [join(fixtures, 'digits_image_model.onnx'), join(fixtures, 'broken_images.zip')]);
+  await s.page.waitForFunction(() => ['done', 'error'].includes(document.body.dataset.state), null, { timeout: 120_000 });
+  const err = await s.page.$eval('#error', (e) => (e.hidden ? '' : e.textContent));
+  assert.match(err, /broken_images\.zip\/digits\/zero\/1\.png/);
+  assert.match(err, /cannot decode the image/);
+  // the engine survived: the next drop works
+  await report(join(fixtures, 'multi.csv'));
 });
 
 test('a 100 MB CSV streams with bounded wasm memory', async (t) => {
