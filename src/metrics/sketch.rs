@@ -43,6 +43,11 @@
 //! switch at the budget, and every later chunk of a file before its merge) go in far bigger
 //! batches ([`SketchSet::extend`]). A merge is a batch of the other sketch's cells in its
 //! arrival order; coarsening regroups each range of cells that share a coarser bin.
+//!
+//! While every weight is a whole number (and 12 times their sum fits [`WHOLE_MAX`]) every
+//! cell sum is exact in any order, so a run of unit-weight rows adds its replicate draws up
+//! as integers first and each replicate weight once (a sketch keeps that flag through
+//! merges; the first fractional weight turns it off).
 
 use super::sort::{self, Item};
 use serde::{Deserialize, Serialize};
@@ -73,6 +78,9 @@ const BLOCK_BYTES: usize = 16 << 20;
 
 /// Rows of a run whose replicate draws are gathered at once before they are added.
 const STAGE_ROWS: usize = 32;
+/// Most rows of a run whose draws (at most 12 each) are summed in a `u16` before they are
+/// added to a whole sketch's cell.
+const RUN_SUM_ROWS: usize = 4096;
 
 /// Most a whole-number weight sum may be for [`SketchSet::whole`]: two such sums add
 /// exactly (below 2^53).
@@ -101,6 +109,13 @@ pub struct ScoreSketch {
     weights: Vec<f64>,
     counts: Vec<u64>,
     rows: u64,
+    /// Every weight added was a whole number and 12 times their magnitudes' sum (`mass`)
+    /// is at most [`WHOLE_MAX`]: every cell weight (point or replicate, whose draws are at
+    /// most 12) is a whole number that float sums hold exactly, whatever their order.
+    #[serde(default)]
+    whole: bool,
+    #[serde(default)]
+    mass: f64,
 }
 
 /// Cells in (bin, label) order: the order of a sorted batch.
@@ -396,7 +411,7 @@ impl ScoreSketch {
     pub fn new(replicates: usize, bytes: usize) -> Self {
         let width = replicates + 1;
         let cap = (bytes / (8 * width + CELL_BYTES)).max(MIN_CELLS);
-        ScoreSketch { width, cap, ..Self::default() }
+        ScoreSketch { width, cap, whole: true, ..Self::default() }
     }
 
     /// The bin of a score on the grid `coarse` bits coarser than the finest; ascending bins
@@ -434,7 +449,32 @@ impl ScoreSketch {
         self.rows += keys.len() as u64;
         let r = self.width - 1;
         let first = |j: usize| base + j as u64;
-        if r == 0 && weights.iter().all(|&w| w == 1.0) {
+        let unit = weights.iter().all(|&w| w == 1.0);
+        let mass = if unit { keys.len() as f64 } else { weights.iter().map(|w| w.abs()).sum() };
+        self.add_mass(mass, unit || weights.iter().all(|&w| is_whole(w)));
+        if r > 0 && unit && self.whole {
+            // exact sums: a run's draws add up as integers first (at most 12 a row), then
+            // each replicate adds them once, the sum rows added one by one would reach
+            let mut sums = vec![0u16; r];
+            self.absorb(keys, 0, true, scratch, &first, &mut |from, run, mask, w, count| {
+                for part in run.chunks(RUN_SUM_ROWS) {
+                    sums.fill(0);
+                    for &it in part {
+                        let row = from + (it & mask) as usize;
+                        for (s, &d) in sums.iter_mut().zip(&draws[row * r..(row + 1) * r]) {
+                            *s += u16::from(d);
+                        }
+                    }
+                    w[0] += part.len() as f64;
+                    for (a, &s) in w[1..].iter_mut().zip(&sums) {
+                        *a += f64::from(s);
+                    }
+                }
+                *count += run.len() as u64;
+            });
+            return;
+        }
+        if r == 0 && unit {
             // the same sums without a load of each row's weight at random: a run of n
             // rows adds n at once where the cell's weight is a whole number (then adding
             // 1 n times is exact too)
@@ -601,6 +641,14 @@ impl ScoreSketch {
         }
     }
 
+    /// Note rows (or another sketch's) of total weight magnitude `mass`, all of whole
+    /// weights when `whole`: the sketch stays whole while 12 times its mass is at most
+    /// [`WHOLE_MAX`].
+    fn add_mass(&mut self, mass: f64, whole: bool) {
+        self.mass += mass;
+        self.whole &= whole && self.mass * 12.0 <= WHOLE_MAX;
+    }
+
     /// Coarsen until the cells fit the cap.
     fn fit(&mut self) {
         while self.keys.len() > self.cap && self.coarse < MAX_COARSE {
@@ -670,6 +718,7 @@ impl ScoreSketch {
         let coarse = self.coarse.max(other.coarse);
         self.regrid(coarse);
         let take = if other.width == self.width { self.width } else { 1 };
+        self.add_mass(other.mass, other.whole);
         // other's cells in its arrival order, as one pass over its rows met them
         let order = other.arrival();
         let keys: Vec<u64> = order
@@ -1130,6 +1179,8 @@ mod tests {
             let (mut set, mut reference) = feed(&a, batch);
             let got = set.get().into_owned();
             for (c, r) in reference.iter().enumerate() {
+                // whole weights take the exact sums' shortcuts (unit ones the run sums)
+                assert_eq!(got[c].whole, matches!(weights, Weights::Unit | Weights::Whole));
                 assert!(
                     r.same(&got[c]),
                     "{replicates} reps, {bytes} B, {weights:?}, labels from {base}, batch {batch}: sketch {c}"
