@@ -193,6 +193,8 @@ pub struct DrawTable {
     count: usize,
     half: usize,
     bytes: Vec<u8>,
+    /// The largest sum of all rows' draws in one replicate.
+    most: u64,
 }
 
 impl DrawTable {
@@ -205,14 +207,19 @@ impl DrawTable {
         let mut bytes = vec![0u8; rows * half];
         // an odd count's last high nibble stays 0
         let mut all = vec![0u8; first + 2 * half];
+        let mut sums = vec![0u64; count];
         for (row, packed) in bytes.chunks_exact_mut(half).enumerate() {
             poisson.draws(keys.key(row), &mut all[..first + count]);
+            for (s, &d) in sums.iter_mut().zip(&all[first..]) {
+                *s += u64::from(d);
+            }
             let (low, high) = all[first..].split_at(half);
             for ((p, &l), &h) in packed.iter_mut().zip(low).zip(high) {
                 *p = l | h << 4;
             }
         }
-        DrawTable { first, count, half, bytes }
+        let most = sums.into_iter().max().unwrap_or(0);
+        DrawTable { first, count, half, bytes, most }
     }
 
     /// The block's first replicate (0-based: the report's replicate `first + 1`).
@@ -223,6 +230,12 @@ impl DrawTable {
     /// Replicates in the block.
     pub fn count(&self) -> usize {
         self.count
+    }
+
+    /// The largest sum of all rows' draws in one of the block's replicates: a row of weight
+    /// 1 counts at most that often in any replicate.
+    pub fn most(&self) -> u64 {
+        self.most
     }
 
     /// The packed draws of `rows`, one after another, into `out`: a walk's random reads of
@@ -521,6 +534,11 @@ mod tests {
             let table = DrawTable::new(p, &keys, 90, first, count);
             let mut all = vec![0u8; first + count];
             let mut got = vec![0u8; count];
+            let most = (first..first + count)
+                .map(|b| (0..90).map(|row| u64::from(p.draw(keys.key(row), b))).sum::<u64>())
+                .max()
+                .unwrap_or(0);
+            assert_eq!(table.most(), most, "block {first}+{count}");
             let mut gathered = Vec::new();
             let rows = [3, 0, 89, 40, 90, 39];
             table.gather(rows.into_iter(), &mut gathered);

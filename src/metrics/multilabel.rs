@@ -552,6 +552,7 @@ impl MultilabelAccumulator {
                 weights: self.weights.as_deref(),
                 store: &self.scores,
                 budget: self.budget,
+                per_row: k,
             };
             let flag = |row: usize, l: usize| row as u32 | if self.bit(row, l) { POSITIVE } else { 0 };
             let (labels, micro) = walk.in_blocks(|walk, first| {

@@ -772,6 +772,7 @@ impl ScoreAccumulator {
             weights: self.weights.as_deref(),
             store: &self.scores,
             budget: self.budget,
+            per_row: self.k,
         };
         match (self.sketched(), self.k == 1) {
             (true, true) => self.finish_sketch(names, classes, full),
@@ -1243,6 +1244,10 @@ pub(super) struct WalkSetup<'a> {
     pub(super) decode: fn(u64) -> f64,
     /// The stored rows' draws in the block's replicates.
     pub(super) draws: DrawTable,
+    /// Every replicate's sums are whole numbers below 2^52 in every walk: unit weights, and
+    /// at most 2^26 items counted in any replicate of a walk. Then the order a walk adds its
+    /// products in cannot change a sum ([`RepStates::add_negative`] adds runs at once).
+    pub(super) whole: bool,
 }
 
 /// Where the exact walks over one accumulator's stored rows find what they share.
@@ -1254,6 +1259,8 @@ pub(super) struct WalkRows<'a> {
     pub(super) weights: Option<&'a [f64]>,
     pub(super) store: &'a Store,
     pub(super) budget: Budget,
+    /// Most items a row gives one walk (the micro walk: one per column).
+    pub(super) per_row: usize,
 }
 
 impl WalkRows<'_> {
@@ -1264,7 +1271,8 @@ impl WalkRows<'_> {
     pub(super) fn in_blocks<T: Blocks>(&self, mut walks: impl FnMut(&WalkSetup, bool) -> T) -> T {
         let mut run = |(first, count): (usize, usize), is_first: bool| {
             let draws = DrawTable::new(self.poisson, self.keys, self.rows, first, count);
-            walks(&WalkSetup { weights: self.weights, decode: self.store.decoder(), draws }, is_first)
+            let whole = self.weights.is_none() && draws.most().saturating_mul(self.per_row as u64) <= 1 << 26;
+            walks(&WalkSetup { weights: self.weights, decode: self.store.decoder(), draws, whole }, is_first)
         };
         let mut blocks = draw_blocks(self.rows, self.replicates, self.budget.draw_bytes()).into_iter();
         let mut out = run(blocks.next().unwrap_or((0, 0)), true);
@@ -1403,11 +1411,22 @@ struct RepStates {
     /// Each replicate's positives and negatives, when the partial AUC is wanted (else empty).
     positives: Vec<f64>,
     negatives: Vec<f64>,
+    /// Whole sums ([`WalkSetup::whole`]) and no partial AUC: negative rows wait in
+    /// `pending` (each replicate's count of them since the last positive, `pending_rows` rows)
+    /// and count at once, as integer adds 8 to a 128-bit lane where each was two f64 adds and
+    /// a product.
+    whole: bool,
+    pending: Vec<u16>,
+    pending_rows: usize,
 }
 
+/// Most negative rows that wait in [`RepStates::pending`] (12 draws each fit a u16).
+const PENDING_ROWS: usize = (u16::MAX / 12) as usize;
+
 impl RepStates {
-    /// `count` replicates; `totals`: each one's (positives, negatives) for the partial AUC.
-    fn new(count: usize, totals: Option<&[(f64, f64)]>) -> Self {
+    /// `count` replicates; `totals`: each one's (positives, negatives) for the partial AUC;
+    /// `whole`: [`WalkSetup::whole`].
+    fn new(count: usize, totals: Option<&[(f64, f64)]>, whole: bool) -> Self {
         let zeros = || vec![0.0; count];
         let (positives, negatives) = totals
             .map_or((Vec::new(), Vec::new()), |t| (0..count).map(|r| t.get(r).copied().unwrap_or((0.0, 0.0))).unzip());
@@ -1419,8 +1438,11 @@ impl RepStates {
             partial: zeros(),
             done: vec![false; count],
             with_ap: true,
+            whole: whole && positives.is_empty(),
             positives,
             negatives,
+            pending: vec![0; count],
+            pending_rows: 0,
         }
     }
 
@@ -1443,6 +1465,7 @@ impl RepStates {
     /// numbers (as a loop that vectorises where no partial AUC is wanted: a replicate the
     /// group misses gains +0.0 in each sum, which leaves it as it is).
     fn apply(&mut self, dtp: &[f64], dfp: &[f64]) {
+        self.settle();
         let n = self.tp.len().min(dtp.len()).min(dfp.len());
         if self.positives.is_empty() {
             let (tp, fp, area, ap) = (&mut self.tp[..n], &mut self.fp[..n], &mut self.area[..n], &mut self.ap[..n]);
@@ -1470,6 +1493,7 @@ impl RepStates {
     /// [`RocState::apply`] with `dfp = 0` in each, the same numbers.
     #[inline]
     fn add_positive(&mut self, w: f64, draws: &[u8]) {
+        self.settle();
         let n = self.tp.len().min(draws.len());
         if !self.with_ap {
             for (tp, &d) in self.tp[..n].iter_mut().zip(&draws[..n]) {
@@ -1493,6 +1517,16 @@ impl RepStates {
     #[inline]
     fn add_negative(&mut self, w: f64, draws: &[u8]) {
         let n = self.tp.len().min(draws.len());
+        if self.whole {
+            for (c, &d) in self.pending[..n].iter_mut().zip(&draws[..n]) {
+                *c += u16::from(d);
+            }
+            self.pending_rows += 1;
+            if self.pending_rows == PENDING_ROWS {
+                self.settle();
+            }
+            return;
+        }
         let (tp, fp, area, draws) = (&self.tp[..n], &mut self.fp[..n], &mut self.area[..n], &draws[..n]);
         if self.positives.len() < n || self.negatives.len() < n {
             for (((&tp, fp), area), &d) in tp.iter().zip(fp.iter_mut()).zip(area.iter_mut()).zip(draws) {
@@ -1516,6 +1550,24 @@ impl RepStates {
             done[r] |= past;
             fp[r] = fp1;
         }
+    }
+
+    /// Count the waiting negative rows: each added `x × tp` to the area and `x` to the
+    /// negatives, whole numbers below 2^52 whose sum is exact in any order, so adding each
+    /// replicate's count `c` at once (`c × tp`, `c`) gives the same sums, bit for bit.
+    fn settle(&mut self) {
+        if self.pending_rows == 0 {
+            return;
+        }
+        let n = self.tp.len().min(self.pending.len());
+        let (tp, fp, area, pending) = (&self.tp[..n], &mut self.fp[..n], &mut self.area[..n], &mut self.pending[..n]);
+        for (((&tp, fp), area), c) in tp.iter().zip(fp.iter_mut()).zip(area.iter_mut()).zip(pending.iter_mut()) {
+            let x = f64::from(*c);
+            *area += x * tp;
+            *fp += x;
+            *c = 0;
+        }
+        self.pending_rows = 0;
     }
 }
 
@@ -1553,7 +1605,7 @@ impl<'a> Walk<'a> {
             setup,
             totals: totals.and_then(|t| t.first().copied()),
             point: RocState::default(),
-            reps: RepStates::new(count, totals.map(|t| t.get(1 + first..).unwrap_or(&[]))),
+            reps: RepStates::new(count, totals.map(|t| t.get(1 + first..).unwrap_or(&[])), setup.whole),
             dtp: vec![0.0; count + 1],
             dfp: vec![0.0; count + 1],
             draws: vec![0; count],
@@ -1652,6 +1704,7 @@ impl<'a> Walk<'a> {
 
     pub(super) fn finish(mut self) -> WalkResult {
         self.close();
+        self.reps.settle();
         let delong = self.delong.as_ref().and_then(|d| {
             let (p, n) = (self.point.tp, self.point.fp);
             if p < 2.0 || n < 2.0 {
@@ -1947,7 +2000,7 @@ mod tests {
         let weights: Vec<f64> = (0..40).map(|i| 0.5 + (i % 3) as f64).collect();
         for weights in [None, Some(&weights[..])] {
             let draws = DrawTable::new(Poisson::new(11), &keys, 40, 0, 4);
-            let setup = WalkSetup { weights, decode: sort::f32_of_key, draws };
+            let setup = WalkSetup { weights, decode: sort::f32_of_key, draws, whole: weights.is_none() };
             let items: Vec<Item> = (0..40u32)
                 .map(|i| Item {
                     key: sort::desc_key_f32(
@@ -1976,6 +2029,36 @@ mod tests {
                 assert_eq!(run(&[cut]), whole, "cut at {cut}");
             }
             assert_eq!(run(&(1..items.len()).collect::<Vec<_>>()), whole, "one item per batch");
+        }
+    }
+
+    /// With unit weights and no partial AUC, negative rows' counts wait and add at once
+    /// ([`RepStates::settle`]): the same sums, bit for bit, as adding each row's products.
+    #[test]
+    fn waiting_negatives_count_as_each_row_did() {
+        let keys = KeyLookup::Offset(3);
+        let items: Vec<Item> = (0..3000u32)
+            .map(|i| Item {
+                // runs of ties every 7th score, positives now and then
+                key: sort::desc_key_f32(1.0 - (if i % 10 < 3 { i - i % 10 } else { i }) as f32 / 3000.0),
+                payload: i | if i % 11 == 0 || i % 13 == 0 { POSITIVE } else { 0 },
+            })
+            .collect();
+        let states = |whole: bool, ap: bool| {
+            let draws = DrawTable::new(Poisson::new(5), &keys, 3000, 0, 33);
+            let setup = WalkSetup { weights: None, decode: sort::f32_of_key, draws, whole };
+            let mut w = Walk::new(&setup, None, false, false);
+            if !ap {
+                w = w.auc_only();
+            }
+            for batch in items.chunks(500) {
+                w.feed(batch);
+            }
+            let r = w.finish();
+            r.states.iter().map(|s| [s.tp, s.fp, s.area, s.ap].map(f64::to_bits)).collect::<Vec<_>>()
+        };
+        for ap in [true, false] {
+            assert_eq!(states(true, ap), states(false, ap), "average precision {ap}");
         }
     }
 }
