@@ -31,7 +31,15 @@ window.benchMetrics = async (rows, classes, replicates) => {
   return { seconds, wasm_memory_bytes: wasm.memory.buffer.byteLength, wasm_memory_before_bytes: memBefore, report_bytes: json.length, metrics: report.metrics };
 };
 
-/** The page's own path for a dropped file: the worker streams it through evaluateStream. */
+/** FNV-1a of the report's JSON text (its UTF-16 code units; the report is ASCII): two builds
+ *  of the page gave the same report when equal. */
+function fnv(text) {
+  let h = 0xcbf29ce484222325n;
+  for (let i = 0; i < text.length; i++) h = BigInt.asUintN(64, (h ^ BigInt(text.charCodeAt(i))) * 0x100000001b3n);
+  return h.toString(16).padStart(16, '0');
+}
+
+/** The page's own path for a dropped file: the worker pushes `File.stream()` into a StreamEvaluation. */
 // `options`: the evaluation options (`{}`: no intervals; `{ ci: 0.95 }`: the page's default, its
 // "95% confidence intervals" box being checked).
 window.benchIngest = async (options = {}) => {
@@ -51,7 +59,7 @@ window.benchIngest = async (options = {}) => {
   const memory = engine.memoryBytes;
   engine.worker.terminate();
   const report = JSON.parse(json);
-  return { seconds, read_seconds: state.read_seconds, wasm_memory_bytes: memory, bytes: file.size, rows: report.n, accuracy: report.metrics.accuracy_score };
+  return { seconds, read_seconds: state.read_seconds, wasm_memory_bytes: memory, bytes: file.size, rows: report.n, accuracy: report.metrics.accuracy_score, report_fnv: fnv(json) };
 };
 
 // ---- inference: webeval's wasm CPU runtime vs onnxruntime-web's wasm EP, same page, same input.

@@ -3,11 +3,13 @@
 //! Every export returns `Result<_, JsError>` so bad input becomes a rejected promise with
 //! our message, never a trap that would kill the worker's engine.
 
-use crate::data::{ColumnSpec, NonFinite};
+use crate::data::{ChunkReader, ColumnSpec, Inbox, NonFinite};
 use crate::metrics::ci::CiOptions;
 use crate::metrics::threshold::ThresholdExplorer;
 use crate::metrics::Task;
 use crate::report;
+use std::cell::RefCell;
+use std::rc::Rc;
 use wasm_bindgen::prelude::*;
 
 #[wasm_bindgen(start)]
@@ -148,11 +150,12 @@ pub fn evaluate_predictions(
     report_json(&report)
 }
 
-/// Evaluate a predictions file without holding it in memory: `read()` is called for the
-/// next chunk and returns a `Uint8Array` (empty, `null` or `undefined` at the end). In a
-/// worker: `const r = new FileReaderSync(); let at = 0;
-/// read = () => { const c = r.readAsArrayBuffer(file.slice(at, at += 1 << 20)); return new Uint8Array(c); }`.
+/// Evaluate a predictions file without holding it in memory: `read(at)` is called for the
+/// file's bytes from offset `at` on (any amount) and returns a `Uint8Array` (empty, `null` or
+/// `undefined` at the end). In a worker: `const r = new FileReaderSync();
+/// read = (at) => new Uint8Array(r.readAsArrayBuffer(file.slice(at, at + (4 << 20))))`.
 /// `progress(bytes, rows)` as for `evaluatePredictions`; bytes are compressed bytes for `.gz`.
+/// [`StreamEvaluation`] also takes the bytes pushed as the browser reads them.
 #[wasm_bindgen(js_name = evaluateStream)]
 pub fn evaluate_stream(
     file_name: &str,
@@ -160,11 +163,106 @@ pub fn evaluate_stream(
     options: JsValue,
     progress: Option<js_sys::Function>,
 ) -> Result<String, JsError> {
-    let (spec, eval_options) = EvalOptions::parse(options)?;
-    let mut on_progress = progress_fn(&progress);
-    let reader = js_reader(read);
-    let report = report::evaluate_with(file_name, reader, &spec, &eval_options, &mut on_progress).map_err(js_err)?;
-    report_json(&report)
+    StreamEvaluation::new(file_name, read, options, progress)?.complete()
+}
+
+/// Unread bytes a [`StreamEvaluation`] keeps back between pushes, so that the rows it reads
+/// seldom run past what has come (past it, `read(at)` brings the bytes at once).
+const HELD: usize = 1 << 20;
+
+/// A predictions file evaluated as its bytes are pushed, in order, from `File.stream()`: the
+/// browser reads the file ahead while the core works on what came, where `evaluateStream`'s
+/// reads and work take turns. `read(at)` as for `evaluateStream`: it brings bytes that are
+/// needed before they are pushed (a row longer than what is held), and the pushed copies of
+/// them are dropped. `push(bytes)` for each piece, then `finish()` for the report's JSON
+/// text; `free()` after either fails. `progress(bytes, rows)` as for `evaluateStream`.
+#[wasm_bindgen]
+pub struct StreamEvaluation {
+    file: String,
+    inbox: Rc<RefCell<Inbox>>,
+    progress: Option<js_sys::Function>,
+    /// Until the first rows are read: the source and what to read it with.
+    pending: Option<(JsReader, ColumnSpec, report::Options)>,
+    read: Option<report::Sequential<'static>>,
+}
+
+#[wasm_bindgen]
+impl StreamEvaluation {
+    #[wasm_bindgen(constructor)]
+    pub fn new(
+        file_name: &str,
+        read: js_sys::Function,
+        options: JsValue,
+        progress: Option<js_sys::Function>,
+    ) -> Result<StreamEvaluation, JsError> {
+        let (spec, eval_options) = EvalOptions::parse(options)?;
+        let inbox = Rc::new(RefCell::new(Inbox::default()));
+        let reader = js_reader_into(read, inbox.clone());
+        Ok(StreamEvaluation {
+            file: file_name.to_string(),
+            inbox,
+            progress,
+            pending: Some((reader, spec, eval_options)),
+            read: None,
+        })
+    }
+
+    /// The file's next bytes: the rows they complete are read, but for the last `HELD` bytes.
+    pub fn push(&mut self, bytes: Vec<u8>) -> Result<(), JsError> {
+        self.inbox.borrow_mut().push(bytes);
+        self.work(false).map_err(js_err)
+    }
+
+    /// After the last push: the rest, and the report as JSON text.
+    pub fn finish(&mut self) -> Result<String, JsError> {
+        self.inbox.borrow_mut().end();
+        self.complete_in_place()
+    }
+}
+
+impl StreamEvaluation {
+    fn complete(mut self) -> Result<String, JsError> {
+        self.complete_in_place()
+    }
+
+    fn complete_in_place(&mut self) -> Result<String, JsError> {
+        self.work(true).map_err(js_err)?;
+        let read = self.read.take().ok_or_else(|| self.stopped()).map_err(js_err)?;
+        let (report, _) = read.finish(&mut progress_fn(&self.progress)).map_err(js_err)?;
+        report_json(&report)
+    }
+
+    /// Read what is held (to the end, pulling, with `to_end`); after an error the evaluation
+    /// holds nothing, so that later calls say so instead of reading on past it.
+    fn work(&mut self, to_end: bool) -> crate::Result<()> {
+        let done = self.read_held(to_end);
+        if done.is_err() {
+            (self.pending, self.read) = (None, None);
+        }
+        done
+    }
+
+    /// [`StreamEvaluation::work`]; opens the source on the first call with enough bytes.
+    fn read_held(&mut self, to_end: bool) -> crate::Result<()> {
+        let inbox = self.inbox.clone();
+        let pause = move || !to_end && inbox.borrow().short_of(HELD);
+        if self.read.is_none() {
+            if pause() {
+                return Ok(());
+            }
+            let (reader, spec, options) = self.pending.take().ok_or_else(|| self.stopped())?;
+            let opened = crate::data::open(&self.file, reader, None)?;
+            self.read = Some(report::Sequential::open(&self.file, opened, &spec, &options)?);
+        }
+        let Some(read) = &mut self.read else { return Err(self.stopped()) };
+        read.feed(&pause, &mut progress_fn(&self.progress))?;
+        Ok(())
+    }
+
+    /// A call after an error (or after `finish`): the evaluation holds nothing more.
+    fn stopped(&self) -> crate::Error {
+        crate::Error::Runtime(format!("{}: this evaluation has stopped (an earlier error, or finished)", self.file))
+    }
 }
 
 /// Compare two predictions files, each read with `readA()` / `readB()` as in
@@ -217,14 +315,23 @@ pub fn evaluate_with_labels(
     report_json(&report)
 }
 
-/// A `Read` over the page's `read()` callback. One concrete type for every entry point, so
+/// A `Read` over the page's `read(at)` callback. One concrete type for every entry point, so
 /// that what is generic over the source (format detection, the gzip decoder) is compiled once.
-fn js_reader(read: js_sys::Function) -> crate::data::ChunkReader<impl FnMut() -> std::io::Result<Option<Vec<u8>>>> {
-    crate::data::ChunkReader::new(move || js_chunk(&read))
+type JsReader = ChunkReader<Box<dyn FnMut(u64) -> std::io::Result<Option<Vec<u8>>>>>;
+
+fn js_reader(read: js_sys::Function) -> JsReader {
+    js_reader_into(read, Rc::default())
 }
 
-fn js_chunk(read: &js_sys::Function) -> std::io::Result<Option<Vec<u8>>> {
-    let v = read.call0(&JsValue::NULL).map_err(|e| std::io::Error::other(format!("{e:?}")))?;
+/// [`js_reader`] reading what is pushed into `inbox` first.
+fn js_reader_into(read: js_sys::Function, inbox: Rc<RefCell<Inbox>>) -> JsReader {
+    ChunkReader::new(Box::new(move |at| js_chunk(&read, at)), inbox)
+}
+
+fn js_chunk(read: &js_sys::Function, at: u64) -> std::io::Result<Option<Vec<u8>>> {
+    let v = read
+        .call1(&JsValue::NULL, &JsValue::from_f64(at as f64))
+        .map_err(|e| std::io::Error::other(format!("{e:?}")))?;
     if v.is_undefined() || v.is_null() {
         return Ok(None);
     }

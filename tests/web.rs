@@ -5,7 +5,7 @@
 
 use wasm_bindgen::JsValue;
 use wasm_bindgen_test::wasm_bindgen_test;
-use webeval::web::evaluate_predictions;
+use webeval::web::{evaluate_predictions, StreamEvaluation};
 
 fn check(csv: &str, expect: Result<&str, &str>) {
     match (evaluate_predictions("t.csv", csv.as_bytes(), JsValue::UNDEFINED, None), expect) {
@@ -32,4 +32,56 @@ fn reports_and_errors_cross_the_boundary() {
     check("y_true,y_pred\n1,1\n0,0,0\n", Err("line 3"));
     check("y_true,score\n1,abc\n", Err("not a number"));
     check("a,b\n1,2\n", Err("no true-label column"));
+}
+
+/// The message of a JsError.
+fn message(e: wasm_bindgen::JsError) -> String {
+    let err = JsValue::from(e);
+    js_sys::Reflect::get(&err, &JsValue::from_str("message")).ok().and_then(|m| m.as_string()).unwrap_or_default()
+}
+
+/// `read(at)` over `bytes`, `pull` bytes at a time (what the worker's FileReaderSync does).
+fn reader(bytes: &[u8], pull: u32) -> js_sys::Function {
+    let make = js_sys::Function::new_with_args(
+        "data, n",
+        "return (at) => at < data.length ? data.subarray(at, at + n) : null",
+    );
+    let data = js_sys::Uint8Array::from(bytes);
+    make.call2(&JsValue::NULL, &data, &JsValue::from(pull)).expect("makes a reader").into()
+}
+
+/// `text` pushed in `piece`-byte pieces (reading on in between), then finished.
+fn pushed(text: &[u8], piece: usize, pull: u32) -> Result<String, String> {
+    let mut ev = StreamEvaluation::new("t.csv", reader(text, pull), JsValue::UNDEFINED, None).map_err(message)?;
+    for part in text.chunks(piece) {
+        ev.push(part.to_vec()).map_err(message)?;
+    }
+    ev.finish().map_err(message)
+}
+
+/// A file pushed in pieces gives the report the whole file gives, over more than the bytes
+/// the evaluation holds back between pushes; a row longer than that is pulled (`read(at)`)
+/// and its pushed copy dropped; an error is a JsError, and so is any call after it.
+#[wasm_bindgen_test]
+fn pushed_files_give_the_whole_files_report() {
+    let mut text = String::from("row_id,y_true,score\n");
+    for i in 0..60_000u32 {
+        // one row longer than the 1 MiB held back, so the reader runs dry in the middle of it
+        let id = if i == 30_000 { "x".repeat(3 << 20) } else { format!("r{i}") };
+        text.push_str(&format!("{id},{},{}\n", i % 2, f64::from(i % 97) / 97.0));
+    }
+    let whole = evaluate_predictions("t.csv", text.as_bytes(), JsValue::UNDEFINED, None).map_err(message);
+    assert!(whole.as_ref().is_ok_and(|j| j.contains("roc_auc_score")), "{whole:?}");
+    for (piece, pull) in [(1 << 16, 4 << 20), (1000, 777), (text.len(), 1 << 16)] {
+        assert_eq!(pushed(text.as_bytes(), piece, pull), whole, "pieces of {piece}, pulls of {pull}");
+    }
+    let bad = format!("{text}x,1,abc\n");
+    let got = pushed(bad.as_bytes(), 1 << 16, 1 << 20);
+    assert!(got.as_ref().is_err_and(|e| e.contains("not a number")), "{got:?}");
+    let mut ev =
+        StreamEvaluation::new("t.csv", reader(b"", 1), JsValue::UNDEFINED, None).map_err(message).expect("made");
+    let first = ev.finish().map_err(message);
+    assert!(first.as_ref().is_err_and(|e| e.contains("empty")), "{first:?}");
+    let again = ev.push(b"y_true,y_pred\n1,1\n".to_vec()).map_err(message);
+    assert!(again.as_ref().is_err_and(|e| e.contains("stopped")), "{again:?}");
 }

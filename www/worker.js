@@ -4,14 +4,15 @@
 // (inspect/run also take `external`: {file name: File}, a model's external-data files; a File
 // crosses to the worker as a handle and is read here, so the page never holds the bytes). Messages out: {id, type:
 // 'progress'|'result'|'error', ...}. Cancelling is done by the page terminating this worker.
-import init, { evaluateStream, evaluateWithLabels, compareStreams, detectColumns, inspectModel, runModel, runModelOn, version } from './pkg/webeval.js';
+import init, { StreamEvaluation, evaluateStream, evaluateWithLabels, compareStreams, detectColumns, inspectModel, runModel, runModelOn, version } from './pkg/webeval.js';
 import { coreWasmUrl } from './core.js';
 import { isParquet, parquetColumns, parquetStream, asParquet, streamOf } from './parquet.js';
 import { isImageZip, imageDecoder } from './images.js';
 
-// 4 MiB: each FileReaderSync read is a round trip to the browser's file reader, and reading a
-// 1 GB file took 4.5 s in 1 MiB slices, 3.0 s in 4 MiB ones (Chromium, 2026-11-30); the core
-// copies each slice once, so memory stays a few slices.
+// 4 MiB: a dropped file comes pushed from `File.stream()` (below); FileReaderSync reads only
+// what the core needs before it is pushed, and the files of the other requests. Each such read
+// is a round trip to the browser's file reader: a 1 GB file took 4.5 s in 1 MiB slices, 3.0 s
+// in 4 MiB ones (Chromium, 2026-11-30); the core copies each slice once.
 const CHUNK = 4 << 20;
 /** Bytes read for column detection: the header and a few rows, even gzip-compressed. */
 const HEAD = 1 << 18;
@@ -29,17 +30,30 @@ function bytesOf(f) {
   return f instanceof ArrayBuffer ? new Uint8Array(f) : new Uint8Array(f.buffer, f.byteOffset, f.byteLength);
 }
 
-/** A read() for the core: the file's next 4 MiB slice each call, null at the end (the file is
- * never held whole). */
+/** A read(at) for the core: the file's 4 MiB slice from offset `at`, null at the end (the
+ * file is never held whole). */
 function chunks(f) {
   const reader = new FileReaderSync();
-  let at = 0;
-  return () => {
+  return (at) => {
     if (at >= f.size) return null;
-    const chunk = reader.readAsArrayBuffer(f.slice(at, at + CHUNK));
-    at += CHUNK;
-    return new Uint8Array(chunk);
+    return new Uint8Array(reader.readAsArrayBuffer(f.slice(at, at + CHUNK)));
   };
+}
+
+/** `file` pushed into `evaluation` (a StreamEvaluation) as the browser reads it: the browser
+ * reads ahead while the core works on what came. Returns the report's JSON text. */
+async function pushed(file, evaluation) {
+  try {
+    const reader = file.stream().getReader();
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      evaluation.push(value);
+    }
+    return evaluation.finish();
+  } finally {
+    evaluation.free();
+  }
 }
 
 /** External-data companions {name: File|ArrayBuffer} → {name: Uint8Array}, or undefined. */
@@ -145,13 +159,14 @@ self.onmessage = async (event) => {
       }
       return;
     }
-    // The file streams in 4 MiB slices, so memory does not grow with its size; its size lets
-    // the stored scores reserve their room once.
+    // The file streams through the core as the browser reads it, so memory does not grow with
+    // its size; its size lets the stored scores reserve their room once.
     const progress = (done, rows) => {
       send({ id, type: 'progress', phase: 'evaluating', done, rows, total });
       return true;
     };
-    send({ id, type: 'result', result: evaluateStream(file.name, chunks(file), { ...options, sizeHint: total }, progress) });
+    const evaluation = new StreamEvaluation(file.name, chunks(file), { ...options, sizeHint: total }, progress);
+    send({ id, type: 'result', result: await pushed(file, evaluation) });
   } catch (err) {
     send({ id, type: 'error', message: String(err?.message ?? err) });
   }

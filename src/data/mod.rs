@@ -20,7 +20,10 @@ pub mod parquet;
 pub use columns::{ColumnSpec, NonFinite, Plan, Roles};
 
 use crate::error::{Error, Location, Result};
+use std::cell::RefCell;
+use std::collections::VecDeque;
 use std::io::{BufRead, BufReader, Read};
+use std::rc::Rc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
@@ -521,39 +524,102 @@ impl Rows for Joined<'_> {
     }
 }
 
-/// A `Read` over chunks handed out by a callback (`None` or an empty chunk ends the
-/// stream): how the page's worker feeds `File` slices without holding the whole file.
-pub struct ChunkReader<F> {
-    next: F,
-    chunk: Vec<u8>,
+/// The bytes of one stream waiting for their reader, in file order: pushed ahead by their
+/// producer (the page's `File.stream()`, which the browser reads while the core works), or
+/// pulled at once by [`ChunkReader`] when it runs dry before the end.
+#[derive(Default)]
+pub struct Inbox {
+    parts: VecDeque<Vec<u8>>,
+    /// Where the first part's unread bytes start.
     pos: usize,
-    done: bool,
+    /// Unread bytes held.
+    held: usize,
+    /// The file offset just past the last byte received, pushed or pulled.
+    known: u64,
+    /// Bytes pushed so far (the producer's offset).
+    pushed: u64,
+    /// No bytes come after those held.
+    ended: bool,
 }
 
-impl<F: FnMut() -> std::io::Result<Option<Vec<u8>>>> ChunkReader<F> {
-    pub fn new(next: F) -> Self {
-        ChunkReader { next, chunk: Vec::new(), pos: 0, done: false }
+impl Inbox {
+    /// The producer's next bytes; the part a pull already brought is dropped.
+    pub fn push(&mut self, mut bytes: Vec<u8>) {
+        let start = self.pushed;
+        self.pushed += bytes.len() as u64;
+        if self.pushed <= self.known {
+            return;
+        }
+        bytes.drain(..(self.known.saturating_sub(start)) as usize);
+        self.known = self.pushed;
+        self.add(bytes);
+    }
+
+    /// The producer has pushed its last bytes.
+    pub fn end(&mut self) {
+        self.ended = true;
+    }
+
+    /// Fewer than `bytes` unread bytes held and more to come: reading on would soon pull.
+    pub fn short_of(&self, bytes: usize) -> bool {
+        !self.ended && self.held < bytes
+    }
+
+    fn add(&mut self, bytes: Vec<u8>) {
+        self.held += bytes.len();
+        self.parts.push_back(bytes);
+    }
+
+    fn take(&mut self, buf: &mut [u8]) -> usize {
+        let Some(part) = self.parts.front() else { return 0 };
+        let n = buf.len().min(part.len() - self.pos);
+        buf[..n].copy_from_slice(&part[self.pos..self.pos + n]);
+        self.pos += n;
+        self.held -= n;
+        if self.pos == part.len() {
+            self.parts.pop_front();
+            self.pos = 0;
+        }
+        n
     }
 }
 
-impl<F: FnMut() -> std::io::Result<Option<Vec<u8>>>> Read for ChunkReader<F> {
+/// A `Read` over an [`Inbox`] that, when it runs dry, pulls the bytes from the offset it has
+/// reached from a callback (`None` or an empty chunk ends the stream): how the page's worker
+/// hands over a `File` without holding it whole, pushed from `File.stream()` or read in
+/// slices.
+pub struct ChunkReader<F> {
+    next: F,
+    inbox: Rc<RefCell<Inbox>>,
+}
+
+impl<F: FnMut(u64) -> std::io::Result<Option<Vec<u8>>>> ChunkReader<F> {
+    /// `inbox`: where a producer pushes the bytes ahead of this reader (or nobody does).
+    pub fn new(next: F, inbox: Rc<RefCell<Inbox>>) -> Self {
+        ChunkReader { next, inbox }
+    }
+}
+
+impl<F: FnMut(u64) -> std::io::Result<Option<Vec<u8>>>> Read for ChunkReader<F> {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        while self.pos >= self.chunk.len() {
-            if self.done {
-                return Ok(0);
-            }
-            match (self.next)()? {
-                Some(c) if !c.is_empty() => {
-                    self.chunk = c;
-                    self.pos = 0;
+        loop {
+            let at = {
+                let mut inbox = self.inbox.borrow_mut();
+                if inbox.held > 0 || inbox.ended || buf.is_empty() {
+                    return Ok(inbox.take(buf));
                 }
-                _ => self.done = true,
+                inbox.known
+            };
+            let got = (self.next)(at)?;
+            let mut inbox = self.inbox.borrow_mut();
+            match got {
+                Some(c) if !c.is_empty() => {
+                    inbox.known += c.len() as u64;
+                    inbox.add(c);
+                }
+                _ => inbox.ended = true,
             }
         }
-        let n = buf.len().min(self.chunk.len() - self.pos);
-        buf[..n].copy_from_slice(&self.chunk[self.pos..self.pos + n]);
-        self.pos += n;
-        Ok(n)
     }
 }
 
@@ -577,13 +643,67 @@ mod tests {
     fn chunk_reader_concatenates() {
         let mut chunks = vec![b"ab".to_vec(), Vec::new()].into_iter();
         let mut parts = vec![b"ab".to_vec(), b"c".to_vec()].into_iter();
-        let mut r = ChunkReader::new(move || Ok(parts.next()));
+        let mut r = ChunkReader::new(move |_| Ok(parts.next()), Rc::default());
         let mut s = String::new();
         r.read_to_string(&mut s).expect("reads");
         assert_eq!(s, "abc");
-        let mut r = ChunkReader::new(move || Ok(chunks.next()));
+        let mut r = ChunkReader::new(move |_| Ok(chunks.next()), Rc::default());
         let mut s = String::new();
         r.read_to_string(&mut s).expect("reads");
         assert_eq!(s, "ab");
+    }
+
+    /// Pushes of every size, reads of every size and pulls (when the reader runs dry) in any
+    /// mix give the stream's bytes once each, in order.
+    #[test]
+    fn chunk_reader_mixes_pushes_and_pulls() {
+        let data: Vec<u8> = (0..5000u32).map(|i| (i * 7 % 251) as u8).collect();
+        // (push size, read size, bytes a pull brings, pushes before the producer stops, reads
+        // per push): a pull runs ahead of the pushes, whose bytes it brought are then dropped
+        let cases = [
+            (1, 1, 1, 0, 1),
+            (7, 3, 5, 100, 1),
+            (100, 64, 13, 20, 1),
+            (64, 100, 4096, 3, 1),
+            (4096, 1, 1, 1, 1),
+            (333, 4096, 7, 1000, 1),
+            (10, 8, 5, 1000, 3),
+            (10, 8, 50, 1000, 3),
+            (10, 8, 4096, 1000, 3),
+        ];
+        for (push, read, pull, pushes, every) in cases {
+            let inbox = Rc::new(RefCell::new(Inbox::default()));
+            let src = data.clone();
+            let pulls = Rc::new(RefCell::new(0));
+            let counted = pulls.clone();
+            let mut r = ChunkReader::new(
+                move |at: u64| {
+                    *counted.borrow_mut() += 1;
+                    let at = at as usize;
+                    Ok((at < src.len()).then(|| src[at..(at + pull).min(src.len())].to_vec()))
+                },
+                inbox.clone(),
+            );
+            let (mut out, mut sent, mut buf) = (Vec::new(), 0, vec![0; read]);
+            for k in 0.. {
+                // the producer stays ahead by a push or two, then stops
+                if k % every == 0 && k / every < pushes && sent < data.len() {
+                    let end = (sent + push).min(data.len());
+                    inbox.borrow_mut().push(data[sent..end].to_vec());
+                    sent = end;
+                    if sent == data.len() {
+                        inbox.borrow_mut().end();
+                    }
+                }
+                let n = r.read(&mut buf).expect("reads");
+                if n == 0 {
+                    break;
+                }
+                out.extend_from_slice(&buf[..n]);
+            }
+            assert_eq!(out, data, "push {push}, read {read}, pull {pull}, pushes {pushes}");
+            let kept_up = pushes * push >= data.len() && every == 1;
+            assert_eq!(*pulls.borrow() == 0, kept_up, "pulls only where pushes fell short ({push}, {pushes}, {every})");
+        }
     }
 }

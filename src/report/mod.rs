@@ -170,16 +170,7 @@ pub fn evaluate_opened(
     options: &Options,
     progress: Progress,
 ) -> Result<Report> {
-    let format = opened.format_name();
-    // a compressed size says nothing about the rows' bytes
-    let unhinted;
-    let options = if opened.gzip && options.size_hint.is_some() {
-        unhinted = Options { size_hint: None, ..options.clone() };
-        &unhinted
-    } else {
-        options
-    };
-    run(file, opened.rows, format, &opened.bytes, spec, options, progress)
+    Ok(Sequential::open(file, opened, spec, options)?.read_all(progress)?.0)
 }
 
 /// [`evaluate`] with the format fixed to delimited text (gzip still unwrapped).
@@ -250,7 +241,7 @@ fn run(
 #[allow(clippy::too_many_arguments)]
 fn run_logged(
     file: &str,
-    mut rows: Box<dyn Rows + '_>,
+    rows: Box<dyn Rows + '_>,
     format: String,
     bytes: &ByteCounter,
     spec: &ColumnSpec,
@@ -258,26 +249,84 @@ fn run_logged(
     progress: Progress,
     paired: bool,
 ) -> Result<(Report, Option<paired::PairedLog>)> {
-    rows.set_chunking(options.chunk_bytes());
-    let (plan, sample) = sample_plan(file, rows.as_mut(), spec)?;
-    let setup = Setup::new(plan, spec, options, paired)?;
-    let mut chunks = Chunks::new(&setup);
-    for (line, chunk, record) in &sample {
-        chunks.feed(&setup, record, *line, *chunk)?;
+    Sequential::start(file, rows, format, bytes, spec, options, paired)?.read_all(progress)
+}
+
+/// One source read row by row in file order, its accumulators kept between calls: the page's
+/// worker feeds it as the browser hands over the file's bytes (`web::StreamEvaluation`), so
+/// the reading overlaps the work; [`run_logged`] reads it to the end in one call.
+pub struct Sequential<'a> {
+    file: String,
+    rows: Box<dyn Rows + 'a>,
+    format: String,
+    bytes: ByteCounter,
+    setup: Setup,
+    chunks: Chunks,
+    /// Rows read so far.
+    n: u64,
+}
+
+impl<'a> Sequential<'a> {
+    /// Read the header and the first rows of `opened` and make the plan.
+    pub fn open(file: &str, opened: data::Opened<'a>, spec: &ColumnSpec, options: &Options) -> Result<Self> {
+        let format = opened.format_name();
+        // a compressed size says nothing about the rows' bytes
+        let unhinted;
+        let options = if opened.gzip && options.size_hint.is_some() {
+            unhinted = Options { size_hint: None, ..options.clone() };
+            &unhinted
+        } else {
+            options
+        };
+        Self::start(file, opened.rows, format, &opened.bytes, spec, options, false)
     }
-    let n = sample.len() as u64;
-    drop(sample);
-    #[cfg(not(target_arch = "wasm32"))]
-    let n = if options.pipelined {
-        stream_pipelined(rows.as_mut(), &setup, &mut chunks, n, bytes, progress)?
-    } else {
-        stream(rows.as_mut(), &setup, &mut chunks, n, bytes, progress)?
-    };
-    #[cfg(target_arch = "wasm32")]
-    let n = stream(rows.as_mut(), &setup, &mut chunks, n, bytes, progress)?;
-    progress(bytes.get(), n);
-    let fed = chunks.finish();
-    finish(file, &setup.plan, fed, Source { file: file.to_string(), format, bytes: bytes.get() })
+
+    fn start(
+        file: &str,
+        mut rows: Box<dyn Rows + 'a>,
+        format: String,
+        bytes: &ByteCounter,
+        spec: &ColumnSpec,
+        options: &Options,
+        paired: bool,
+    ) -> Result<Self> {
+        rows.set_chunking(options.chunk_bytes());
+        let (plan, sample) = sample_plan(file, rows.as_mut(), spec)?;
+        let setup = Setup::new(plan, spec, options, paired)?;
+        let mut chunks = Chunks::new(&setup);
+        for (line, chunk, record) in &sample {
+            chunks.feed(&setup, record, *line, *chunk)?;
+        }
+        let n = sample.len() as u64;
+        Ok(Sequential { file: file.to_string(), rows, format, bytes: bytes.clone(), setup, chunks, n })
+    }
+
+    /// Read and feed rows until `pause()` (asked before each row) or the end; true at the end.
+    pub fn feed(&mut self, pause: &dyn Fn() -> bool, progress: Progress) -> Result<bool> {
+        let (n, end) = stream(self.rows.as_mut(), &self.setup, &mut self.chunks, self.n, &self.bytes, progress, pause)?;
+        self.n = n;
+        Ok(end)
+    }
+
+    /// Every row left, then the report.
+    fn read_all(mut self, progress: Progress) -> Result<(Report, Option<paired::PairedLog>)> {
+        #[cfg(not(target_arch = "wasm32"))]
+        if self.setup.options.pipelined {
+            self.n =
+                stream_pipelined(self.rows.as_mut(), &self.setup, &mut self.chunks, self.n, &self.bytes, progress)?;
+            return self.finish(progress);
+        }
+        self.feed(&|| false, progress)?;
+        self.finish(progress)
+    }
+
+    /// The report, once [`Sequential::feed`] has reached the end.
+    pub fn finish(self, progress: Progress) -> Result<(Report, Option<paired::PairedLog>)> {
+        progress(self.bytes.get(), self.n);
+        let fed = self.chunks.finish();
+        let source = Source { file: self.file.clone(), format: self.format, bytes: self.bytes.get() };
+        finish(&self.file, &self.setup.plan, fed, source)
+    }
 }
 
 /// A record with its line and chunk.
@@ -497,7 +546,8 @@ impl Feeder {
 /// Rows between progress calls (each may cancel).
 const PROGRESS_ROWS: u64 = 8192;
 
-/// Read and feed the rows after the first `n`, one at a time; returns the rows read.
+/// Read and feed the rows after the first `n`, one at a time, until `pause()` (asked before
+/// each row) or the end; returns the rows read and whether the end came.
 fn stream(
     rows: &mut dyn Rows,
     setup: &Setup,
@@ -505,9 +555,14 @@ fn stream(
     mut n: u64,
     bytes: &ByteCounter,
     progress: Progress,
-) -> Result<u64> {
+    pause: &dyn Fn() -> bool,
+) -> Result<(u64, bool)> {
     let mut buf = Record::default();
-    while let Some(line) = rows.next_bytes(&mut buf)? {
+    loop {
+        if pause() {
+            return Ok((n, false));
+        }
+        let Some(line) = rows.next_bytes(&mut buf)? else { return Ok((n, true)) };
         chunks.feed(setup, &buf, line, rows.chunk())?;
         n += 1;
         if chunks.size_hint.is_some() && chunks.merged.is_some() {
@@ -517,7 +572,6 @@ fn stream(
             return Err(Error::Cancelled);
         }
     }
-    Ok(n)
 }
 
 /// [`stream`] on two threads: this one reads records and parses their numbers, in batches;

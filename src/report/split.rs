@@ -236,7 +236,7 @@ impl Merge {
         for (line, chunk, record) in &sample {
             chunks.feed(&sp.setup, record, *line, *chunk)?;
         }
-        let n = stream(rows, &sp.setup, &mut chunks, sample.len() as u64, bytes, progress)?;
+        let (n, _) = stream(rows, &sp.setup, &mut chunks, sample.len() as u64, bytes, progress, &|| false)?;
         chunks.close();
         let (expected, line_base) = rows.position();
         chunks.reserve(n, expected);

@@ -1,0 +1,68 @@
+// The ingest bench's page half alone, for speed work on the worker's read: the 1 GB CSV (or any
+// file) dropped on the bench page, `runs` times, each in a fresh page, printing one JSON line a
+// run (read and full seconds, Chromium's CPU seconds, wasm memory, the report's FNV-1a hash). `--root DIR` serves
+// another checkout's page (e.g. a copy of main's www/ with its built pkg/), so two builds can
+// be timed in alternating runs at the same load.
+//   node benches/ingest_page.mjs FILE [--runs N] [--ci] [--root DIR]
+import { createServer } from 'vite';
+import { chromium } from 'playwright-core';
+import { mkdtempSync, rmSync, readdirSync, readFileSync } from 'node:fs';
+import { tmpdir, loadavg } from 'node:os';
+import { join, dirname, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const argv = process.argv.slice(2);
+
+/** CPU seconds (user + system) used so far by the Chromium started with `profile`, all its
+ *  processes (the browser's, which reads the file, and the page's, which runs the worker). */
+function chromiumCpuSeconds(profile) {
+  let ticks = 0;
+  for (const pid of readdirSync('/proc').filter((p) => /^\d+$/.test(p))) {
+    try {
+      if (!readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes(profile)) continue;
+      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      ticks += Number(f[11]) + Number(f[12]);
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return ticks / 100; // USER_HZ
+}
+
+const opt = (name, d) => (argv.includes(`--${name}`) ? argv[argv.indexOf(`--${name}`) + 1] : d);
+const file = argv[0];
+if (!file || file.startsWith('--')) {
+  console.error('usage: node benches/ingest_page.mjs FILE [--runs N] [--ci] [--root DIR]');
+  process.exit(2);
+}
+const root = resolve(opt('root', join(dirname(fileURLToPath(import.meta.url)), '..')));
+const options = argv.includes('--ci') ? { ci: 0.95 } : {};
+const server = await createServer({ root, server: { host: '127.0.0.1', port: 0, hmr: false }, logLevel: 'warn', clearScreen: false });
+await server.listen();
+const base = server.resolvedUrls.local[0].replace(/\/$/, '');
+const profile = mkdtempSync(join(tmpdir(), 'webeval-ingest-page-'));
+const context = await chromium.launchPersistentContext(profile, {
+  executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium', headless: true,
+  args: ['--headless', '--no-sandbox', '--disable-quic', '--no-first-run', '--disable-background-networking',
+    '--disable-component-update', '--disable-sync', '--disable-gpu'],
+});
+try {
+  for (let i = 0; i < Number(opt('runs', 1)); i++) {
+    const page = await context.newPage();
+    page.on('pageerror', (e) => console.error(String(e)));
+    await page.goto(`${base}/benches/page.html`);
+    await page.waitForFunction(() => typeof window.benchIngest === 'function', null, { timeout: 120_000 });
+    await page.setInputFiles('#file', file);
+    const load = loadavg()[0];
+    const cpu = chromiumCpuSeconds(profile);
+    const r = await page.evaluate((o) => window.benchIngest(o), options);
+    const chromium_cpu_seconds = chromiumCpuSeconds(profile) - cpu;
+    console.log(JSON.stringify({ root, ...r, chromium_cpu_seconds, load_average_1m: [load, loadavg()[0]] }));
+    await page.close();
+  }
+} finally {
+  await context.close();
+  rmSync(profile, { recursive: true, force: true });
+  await server.close();
+}
