@@ -175,7 +175,8 @@ const HELD: usize = 1 << 20;
 /// reads and work take turns. `read(at)` as for `evaluateStream`: it brings bytes that are
 /// needed before they are pushed (a row longer than what is held), and the pushed copies of
 /// them are dropped. `push(bytes)` for each piece, then `finish()` for the report's JSON
-/// text; `free()` after either fails. `progress(bytes, rows)` as for `evaluateStream`.
+/// text, and `free()` at the end, an error's too. `progress(bytes, rows)` as for
+/// `evaluateStream`.
 #[wasm_bindgen]
 pub struct StreamEvaluation {
     file: String,
