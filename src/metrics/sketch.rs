@@ -44,7 +44,7 @@
 //! batches ([`SketchSet::extend`]). A merge is a batch of the other sketch's cells in its
 //! arrival order; coarsening regroups each range of cells that share a coarser bin.
 //!
-//! While every weight is a whole number (and 12 times their sum fits [`WHOLE_MAX`]) every
+//! While every weight is a whole number (and 255 times their sum fits [`WHOLE_MAX`]) every
 //! cell sum is exact in any order, so a run of unit-weight rows adds its replicate draws up
 //! as integers first and each replicate weight once (a sketch keeps that flag through
 //! merges; the first fractional weight turns it off).
@@ -78,9 +78,9 @@ const BLOCK_BYTES: usize = 16 << 20;
 
 /// Rows of a run whose replicate draws are gathered at once before they are added.
 const STAGE_ROWS: usize = 32;
-/// Most rows of a run whose draws (at most 12 each) are summed in a `u16` before they are
-/// added to a whole sketch's cell.
-const RUN_SUM_ROWS: usize = 4096;
+/// Most rows of a run whose draws (bytes) are summed in a `u16` before they are added to a
+/// whole sketch's cell.
+const RUN_SUM_ROWS: usize = 256;
 
 /// Most a whole-number weight sum may be for [`SketchSet::whole`]: two such sums add
 /// exactly (below 2^53).
@@ -109,9 +109,9 @@ pub struct ScoreSketch {
     weights: Vec<f64>,
     counts: Vec<u64>,
     rows: u64,
-    /// Every weight added was a whole number and 12 times their magnitudes' sum (`mass`)
-    /// is at most [`WHOLE_MAX`]: every cell weight (point or replicate, whose draws are at
-    /// most 12) is a whole number that float sums hold exactly, whatever their order.
+    /// Every weight added was a whole number and 255 times their magnitudes' sum (`mass`)
+    /// is at most [`WHOLE_MAX`]: every cell weight (point or replicate, a row's weight times
+    /// a draw byte) is a whole number that float sums hold exactly, whatever their order.
     #[serde(default)]
     whole: bool,
     #[serde(default)]
@@ -642,11 +642,11 @@ impl ScoreSketch {
     }
 
     /// Note rows (or another sketch's) of total weight magnitude `mass`, all of whole
-    /// weights when `whole`: the sketch stays whole while 12 times its mass is at most
-    /// [`WHOLE_MAX`].
+    /// weights when `whole`: the sketch stays whole while 255 times its mass (the largest
+    /// draw a byte holds; Poisson draws stop at 12) is at most [`WHOLE_MAX`].
     fn add_mass(&mut self, mass: f64, whole: bool) {
         self.mass += mass;
-        self.whole &= whole && self.mass * 12.0 <= WHOLE_MAX;
+        self.whole &= whole && self.mass * 255.0 <= WHOLE_MAX;
     }
 
     /// Coarsen until the cells fit the cap.
