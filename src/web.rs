@@ -487,7 +487,7 @@ fn run_inputs(
         .map_err(js_err)?;
     let name = opts.data_name.clone().unwrap_or_else(|| "data.csv".into());
     let image_opts = opts.image.clone().unwrap_or_default();
-    if !name.to_ascii_lowercase().ends_with(".zip") {
+    if !crate::runtime::infer::is_image_zip(&name) {
         let ds = crate::runtime::infer::read_dataset_for(&model, &name, data_bytes, opts.label.as_deref(), &image_opts)
             .map_err(js_err)?;
         return Ok((model, ds));

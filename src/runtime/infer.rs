@@ -271,6 +271,12 @@ pub fn image_dataset(
     })
 }
 
+/// Whether `file` is read as an ImageFolder zip of images rather than as a table: the one
+/// test the page and [`read_dataset_for`] (the CLI's path) share.
+pub fn is_image_zip(file: &str) -> bool {
+    file.to_ascii_lowercase().ends_with(".zip")
+}
+
 /// A dataset for `model` from any file: an ImageFolder `.zip` (feature `images`), else a
 /// table ([`read_dataset`]).
 pub fn read_dataset_for<R: Read>(
@@ -280,7 +286,7 @@ pub fn read_dataset_for<R: Read>(
     label: Option<&str>,
     images: &ImageOptions,
 ) -> Result<Dataset> {
-    if file.to_ascii_lowercase().ends_with(".zip") {
+    if is_image_zip(file) {
         #[cfg(feature = "images")]
         {
             let (mut reader, mut bytes) = (reader, Vec::new());
