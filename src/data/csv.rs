@@ -272,10 +272,7 @@ impl<R: Read> Records<R> {
                 // a blank line
                 continue;
             }
-            let text = &self.buf[pos..pos + content];
-            into.clear();
-            into.bytes.extend_from_slice(text);
-            split_fields(text, self.delimiter, &mut into.spans);
+            into.set_line(&self.buf[pos..pos + content], self.delimiter);
             return Ok(Some(line));
         }
     }
@@ -419,10 +416,10 @@ fn byte_mask(w: u64, byte: u8) -> u64 {
 /// 8 bytes a word, each word's delimiters found by one mask (fields in a predictions file
 /// are shorter than a SIMD search's setup pays for).
 #[inline]
-fn split_fields(line: &[u8], delimiter: u8, spans: &mut Vec<(usize, usize)>) {
-    let mut from = 0;
+pub(super) fn split_fields(line: &[u8], delimiter: u8, base: usize, spans: &mut Vec<(usize, usize)>) {
+    let mut from = base;
     let mut words = line.chunks_exact(8);
-    let mut base = 0;
+    let mut base = base;
     for w in &mut words {
         let mut bytes = [0; 8];
         bytes.copy_from_slice(w);
@@ -441,7 +438,7 @@ fn split_fields(line: &[u8], delimiter: u8, spans: &mut Vec<(usize, usize)>) {
             from = base + i + 1;
         }
     }
-    spans.push((from, line.len()));
+    spans.push((from, base + words.remainder().len()));
 }
 
 /// Text that is not UTF-8, at a known line and field.
@@ -540,7 +537,7 @@ mod tests {
             let line: Vec<u8> = (0..len).map(|_| alphabet[(rng.next_u64() % alphabet.len() as u64) as usize]).collect();
             for delimiter in [b',', b'\t', b';'] {
                 spans.clear();
-                split_fields(&line, delimiter, &mut spans);
+                split_fields(&line, delimiter, 0, &mut spans);
                 let got: Vec<&[u8]> = spans.iter().map(|&(a, b)| &line[a..b]).collect();
                 let want: Vec<&[u8]> = line.split(|&c| c == delimiter).collect();
                 assert_eq!(got, want, "case {case}: {line:?}");
