@@ -150,13 +150,26 @@ impl Record {
 
     /// A delimited line's fields, with [`PAD`] zero bytes before and after the line so that
     /// [`Record::number`] may read 16 bytes around any field.
-    #[inline]
+    #[cfg(test)]
     fn set_line(&mut self, line: &[u8], delimiter: u8) {
-        self.clear();
+        self.spans.clear();
+        csv::split_fields(line, delimiter, PAD, &mut self.spans);
+        self.spans.pop();
+        self.set_scanned(line);
+    }
+
+    /// A delimited line whose fields but the last are in `spans` already (offsets past
+    /// [`PAD`], from the scan that found the line's end): the bytes as [`Record::set_line`]
+    /// keeps them, and the last field.
+    #[inline]
+    fn set_scanned(&mut self, line: &[u8]) {
+        self.bytes.clear();
+        self.numbers.clear();
         self.bytes.extend_from_slice(&[0; PAD]);
         self.bytes.extend_from_slice(line);
         self.bytes.extend_from_slice(&[0; PAD]);
-        csv::split_fields(line, delimiter, PAD, &mut self.spans);
+        let from = self.spans.last().map_or(PAD, |&(_, end)| end + 1);
+        self.spans.push((from, PAD + line.len()));
     }
 
     /// Field `i` as a number (trimmed; `None` when it is none; SIMD for the usual shape).
