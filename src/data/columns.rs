@@ -1172,23 +1172,23 @@ mod tests {
             }
             for i in 0..whole {
                 // leading zeros now and then
-                text.push(if i == 0 && (r >> 20) % 4 == 0 { '0' } else { digit(rng.next_u64()) });
+                text.push(if i == 0 && (r >> 20).is_multiple_of(4) { '0' } else { digit(rng.next_u64()) });
             }
-            if (r >> 24) % 16 != 0 {
+            if !(r >> 24).is_multiple_of(16) {
                 text.push('.');
             }
             for _ in 0..frac {
                 text.push(digit(rng.next_u64()));
             }
-            if (r >> 28) % 32 == 0 {
+            if (r >> 28).is_multiple_of(32) {
                 text.push_str(&format!("e{}", (rng.next_u64() % 40) as i64 - 20));
             }
             let mut bytes = text.into_bytes();
-            if (r >> 34) % 3 == 0 && !bytes.is_empty() {
+            if (r >> 34).is_multiple_of(3) && !bytes.is_empty() {
                 let at = (rng.next_u64() % bytes.len() as u64) as usize;
                 bytes[at] = near[(rng.next_u64() % near.len() as u64) as usize];
             }
-            if (r >> 36) % 64 == 0 {
+            if (r >> 36).is_multiple_of(64) {
                 // 2^53 and its neighbours, as decimals
                 let m = (1u64 << 53) - 2 + rng.next_u64() % 5;
                 let digits = m.to_string();

@@ -226,3 +226,44 @@ pub fn fields(bytes: &[u8], spans: &[(usize, usize)], cols: &[usize], out: &mut 
     }
     true
 }
+
+#[cfg(test)]
+mod tests {
+    /// A record's numbers at once ([`super::fields`]) are each
+    /// field's own ([`super::field`]); a field that is no number stops it with false.
+    #[test]
+    fn fields_match_one_at_a_time() {
+        let mut rng = crate::metrics::ci::SplitMix64::new(3);
+        let mut record = super::super::Record::default();
+        let mut out = Vec::new();
+        for case in 0..20_000 {
+            let n = 1 + (rng.next_u64() % 12) as usize;
+            let cells: Vec<String> = (0..n)
+                .map(|_| {
+                    let r = rng.next_u64();
+                    match r % 8 {
+                        0 => format!("{}", r % 1000),
+                        1 => format!("-{}.{}", r % 100, (r >> 20) % 100_000),
+                        2 => format!("{:e}", (r >> 11) as f64 / 3.0),
+                        _ => format!("0.{}", (r >> 8) % 10u64.pow(1 + (r >> 40) as u32 % 15)),
+                    }
+                })
+                .collect();
+            let mut line = cells.join(",");
+            let bad = case % 10 == 0;
+            if bad {
+                line.push_str(",x");
+            }
+            record.set_line(line.as_bytes(), b',');
+            let cols: Vec<usize> = (0..record.len()).collect();
+            out.clear();
+            let all = record.numbers_into(&cols, &mut out);
+            assert_eq!(all, !bad, "{line}");
+            let want: Vec<u64> = (0..n).map(|i| record.number(i).map_or(0, f64::to_bits)).collect();
+            let got: Vec<u64> = out.iter().map(|v| v.to_bits()).collect();
+            if all {
+                assert_eq!(got, want, "{line}");
+            }
+        }
+    }
+}
