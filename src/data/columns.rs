@@ -901,7 +901,7 @@ impl Plan {
     /// score loop, which asks `number` for the error only when this fails.
     #[inline]
     fn finite(&self, record: &Record, col: usize) -> Option<f64> {
-        record.parsed(col).or_else(|| parse_f64(record.get(col).trim_ascii()).filter(|v| v.is_finite()))
+        record.parsed(col).or_else(|| record.number(col).filter(|v| v.is_finite()))
     }
 
     fn number(&self, record: &Record, col: usize, line: u64, expected: &str) -> Result<f64> {
@@ -1003,12 +1003,15 @@ impl Plan {
         let (truth, truth_known) = self.label(record, r.label, line, &state.labels)?;
         let scratch = &mut state.scores;
         scratch.clear();
-        for &c in &self.input_cols {
-            let v = match self.finite(record, c) {
-                Some(v) => v,
-                None => self.number(record, c, line, "a score or probability (a number)")?,
-            };
-            scratch.push(v);
+        if !record.numbers_into(&self.input_cols, scratch) {
+            scratch.clear();
+            for &c in &self.input_cols {
+                let v = match self.finite(record, c) {
+                    Some(v) => v,
+                    None => self.number(record, c, line, "a score or probability (a number)")?,
+                };
+                scratch.push(v);
+            }
         }
         self.transform.apply(scratch);
         if let Some(k) = self.keep {
@@ -1144,6 +1147,91 @@ mod tests {
                 assert_eq!(got.map(f64::to_bits), std.map(f64::to_bits), "{text:?}");
             }
         }
+    }
+
+    /// The SIMD path ([`super::super::decimal`] through [`super::Record::number`] on a line)
+    /// against fast-float2 and std, bit for bit: random numbers of every shape around its
+    /// limits (whole and fraction lengths, signs, exponents, 2^53, 19 digits) and near-misses
+    /// (a byte changed to a dot, a sign, a space, a byte next to a digit), each in a line with
+    /// random neighbours, so no mask may let a neighbour's byte in.
+    #[test]
+    fn padded_fields_read_as_fast_float_does() {
+        let mut rng = crate::metrics::ci::SplitMix64::new(23);
+        let near = b"0123456789./:-+eE ,\0\xff";
+        let mut record = super::Record::default();
+        let digit = |r: u64| char::from(b'0' + (r % 10) as u8);
+        let mut fast = 0;
+        for case in 0..300_000 {
+            let r = rng.next_u64();
+            let (whole, frac) = ((r % 10) as usize, ((r >> 8) % 20) as usize);
+            let mut text = String::new();
+            match (r >> 16) % 8 {
+                0 => text.push('-'),
+                1 => text.push('+'),
+                _ => {}
+            }
+            for i in 0..whole {
+                // leading zeros now and then
+                text.push(if i == 0 && (r >> 20).is_multiple_of(4) { '0' } else { digit(rng.next_u64()) });
+            }
+            if !(r >> 24).is_multiple_of(16) {
+                text.push('.');
+            }
+            for _ in 0..frac {
+                text.push(digit(rng.next_u64()));
+            }
+            if (r >> 28).is_multiple_of(32) {
+                text.push_str(&format!("e{}", (rng.next_u64() % 40) as i64 - 20));
+            }
+            let mut bytes = text.into_bytes();
+            if (r >> 34).is_multiple_of(3) && !bytes.is_empty() {
+                let at = (rng.next_u64() % bytes.len() as u64) as usize;
+                bytes[at] = near[(rng.next_u64() % near.len() as u64) as usize];
+            }
+            if (r >> 36).is_multiple_of(64) {
+                // 2^53 and its neighbours, as decimals
+                let m = (1u64 << 53) - 2 + rng.next_u64() % 5;
+                let digits = m.to_string();
+                let cut = (rng.next_u64() % 17) as usize;
+                bytes = format!("{}.{}", &digits[..cut], &digits[cut..]).into_bytes();
+            }
+            // neighbours: random bytes that look like numbers, on both sides
+            let noise = |rng: &mut crate::metrics::ci::SplitMix64| -> Vec<u8> {
+                let n = (rng.next_u64() % 20) as usize;
+                (0..n).map(|_| near[(rng.next_u64() % (near.len() as u64 - 1)) as usize]).collect()
+            };
+            let (left, right) = (noise(&mut rng), noise(&mut rng));
+            let mut line = left.clone();
+            line.push(b'|');
+            line.extend_from_slice(&bytes);
+            line.push(b'|');
+            line.extend_from_slice(&right);
+            record.set_line(&line, b'|');
+            let i = left.iter().filter(|&&c| c == b'|').count() + 1;
+            assert_eq!(record.get(i), &bytes[..], "case {case}");
+            #[cfg(target_arch = "x86_64")]
+            if std::is_x86_feature_detected!("ssse3") {
+                // SAFETY: the CPU has SSSE3
+                fast += usize::from(
+                    unsafe { super::super::decimal::x86::decimal(&record.bytes, record.spans[i]) }.is_some(),
+                );
+            }
+            let got = record.number(i);
+            let trimmed = bytes.trim_ascii();
+            let want = match fast_float2::parse::<f64, _>(trimmed) {
+                Ok(v) => Some(v),
+                Err(_) => std::str::from_utf8(trimmed).ok().and_then(|t| t.parse::<f64>().ok()),
+            };
+            let text = String::from_utf8_lossy(&bytes);
+            assert_eq!(got.map(f64::to_bits), want.map(f64::to_bits), "case {case}: {text:?}");
+            if let Ok(t) = std::str::from_utf8(trimmed) {
+                assert_eq!(got.map(f64::to_bits), t.parse::<f64>().ok().map(f64::to_bits), "std, {text:?}");
+            }
+        }
+        // most cases are the fast path's shape, and it took them
+        #[cfg(target_arch = "x86_64")]
+        assert!(!std::is_x86_feature_detected!("ssse3") || fast > 100_000, "{fast}");
+        let _ = fast;
     }
 
     #[test]

@@ -10,6 +10,7 @@
 
 pub mod columns;
 pub mod csv;
+mod decimal;
 pub mod images;
 pub mod json;
 pub mod mapping;
@@ -92,6 +93,9 @@ pub struct Chunk {
 /// enough that a 1 GB file gives dozens of chunks to share among threads or workers.
 pub const CHUNK_BYTES: u64 = 16 << 20;
 
+/// Bytes of room kept before and after a delimited line in its [`Record`].
+const PAD: usize = 16;
+
 /// One record's fields as bytes, with its buffers kept between records: the fields' bytes
 /// and each field's `(start, end)` in them (a delimited line is copied whole, delimiters
 /// included, and its spans skip them).
@@ -133,8 +137,7 @@ impl Record {
         self.numbers.resize(self.len(), f64::NAN);
         for &c in columns {
             if let Some(slot) = self.numbers.get_mut(c) {
-                let (a, b) = self.spans[c];
-                *slot = columns::parse_f64(self.bytes[a..b].trim_ascii()).unwrap_or(f64::NAN);
+                *slot = decimal::field(&self.bytes, self.spans[c]).unwrap_or(f64::NAN);
             }
         }
     }
@@ -143,6 +146,44 @@ impl Record {
     #[inline]
     pub fn parsed(&self, i: usize) -> Option<f64> {
         self.numbers.get(i).copied().filter(|v| v.is_finite())
+    }
+
+    /// A delimited line's fields, with [`PAD`] zero bytes before and after the line so that
+    /// [`Record::number`] may read 16 bytes around any field.
+    #[cfg(test)]
+    fn set_line(&mut self, line: &[u8], delimiter: u8) {
+        self.spans.clear();
+        csv::split_fields(line, delimiter, PAD, &mut self.spans);
+        self.spans.pop();
+        self.set_scanned(line);
+    }
+
+    /// A delimited line whose fields but the last are in `spans` already (offsets past
+    /// [`PAD`], from the scan that found the line's end): the bytes as [`Record::set_line`]
+    /// keeps them, and the last field.
+    #[inline]
+    fn set_scanned(&mut self, line: &[u8]) {
+        self.bytes.clear();
+        self.numbers.clear();
+        self.bytes.extend_from_slice(&[0; PAD]);
+        self.bytes.extend_from_slice(line);
+        self.bytes.extend_from_slice(&[0; PAD]);
+        let from = self.spans.last().map_or(PAD, |&(_, end)| end + 1);
+        self.spans.push((from, PAD + line.len()));
+    }
+
+    /// Field `i` as a number (trimmed; `None` when it is none; SIMD for the usual shape).
+    #[inline]
+    pub fn number(&self, i: usize) -> Option<f64> {
+        decimal::field(&self.bytes, self.spans.get(i).copied().unwrap_or((0, 0)))
+    }
+
+    /// The finite numbers of fields `cols` pushed onto `out` (SIMD for the usual shape);
+    /// false when one is not a finite number (or the numbers were parsed ahead: then the
+    /// caller reads them one by one, as for an error).
+    #[inline]
+    pub fn numbers_into(&self, cols: &[usize], out: &mut Vec<f64>) -> bool {
+        self.numbers.is_empty() && decimal::fields(&self.bytes, &self.spans, cols, out)
     }
 
     fn push_field(&mut self, field: &[u8]) {
