@@ -85,3 +85,64 @@ fn pushed_files_give_the_whole_files_report() {
     let again = ev.push(b"y_true,y_pred\n1,1\n".to_vec()).map_err(message);
     assert!(again.as_ref().is_err_and(|e| e.contains("stopped")), "{again:?}");
 }
+
+/// The row parse's simd128 paths (the line scan and the 16-byte number parse) are what the
+/// page runs; the native tests cover the SSE2/SSSE3 ones. Random fields of the usual shape
+/// and near misses, read through the CSV reader, equal `str::parse` bit for bit.
+#[wasm_bindgen_test]
+fn simd128_row_parse_reads_numbers_as_std_does() {
+    use webeval::data::{csv::Records, Record};
+    use webeval::metrics::ci::SplitMix64;
+    let mut rng = SplitMix64::new(7);
+    let alphabet = b"0123456789.-+eE x";
+    let mut text = String::from("a,b,c,d,e\n");
+    let mut want = Vec::new();
+    for _ in 0..4_000 {
+        let mut fields = Vec::new();
+        for _ in 0..5 {
+            let r = rng.next_u64();
+            let mut f = String::new();
+            if r.is_multiple_of(7) {
+                f.push('-');
+            }
+            for _ in 0..(r >> 3) % 4 {
+                f.push(char::from(b'0' + (rng.next_u64() % 10) as u8));
+            }
+            f.push('.');
+            for _ in 0..(r >> 5) % 19 {
+                f.push(char::from(b'0' + (rng.next_u64() % 10) as u8));
+            }
+            if (r >> 10).is_multiple_of(5) && !f.is_empty() {
+                // a near miss: one byte swapped for another that can appear in numbers
+                let at = (rng.next_u64() % f.len() as u64) as usize;
+                let c = char::from(alphabet[(rng.next_u64() % alphabet.len() as u64) as usize]);
+                f.replace_range(at..at + 1, &c.to_string());
+            }
+            want.push(f.trim().parse::<f64>().ok().map(f64::to_bits));
+            fields.push(f);
+        }
+        text.push_str(&fields.join(","));
+        text.push('\n');
+    }
+    let bytes = text.as_bytes();
+    let mut records = Records::new("t.csv", bytes, bytes).unwrap();
+    let (mut record, mut got, mut row) = (Record::default(), Vec::new(), Vec::new());
+    while records.next_bytes(&mut record).unwrap().is_some() {
+        for i in 0..record.len() {
+            got.push(record.number(i).map(f64::to_bits));
+        }
+        // the whole row at once agrees where every field is a finite number
+        row.clear();
+        if record.numbers_into(&[0, 1, 2, 3, 4], &mut row) {
+            let one: Vec<_> = (0..5).map(|i| record.number(i)).collect();
+            assert_eq!(
+                row.iter().map(|v| Some(v.to_bits())).collect::<Vec<_>>(),
+                one.iter().map(|v| v.map(f64::to_bits)).collect::<Vec<_>>()
+            );
+        }
+    }
+    assert_eq!(got.len(), want.len());
+    for (k, (g, w)) in got.iter().zip(&want).enumerate() {
+        assert_eq!(g, w, "field {k}");
+    }
+}
