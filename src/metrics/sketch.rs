@@ -47,7 +47,12 @@
 //! While every weight is a whole number (and 255 times their sum fits [`WHOLE_MAX`]) every
 //! cell sum is exact in any order, so a run of unit-weight rows adds its replicate draws up
 //! as integers first and each replicate weight once (a sketch keeps that flag through
-//! merges; the first fractional weight turns it off).
+//! merges; the first fractional weight turns it off). Without replicates, such a sketch's
+//! cells do not depend on the order of its rows at all (a count, a weight and a least first
+//! row each), so unit rows at hand are counted through a table of the cells' (bin, label)
+//! pairs over the densest bins (2 bytes an entry, about as many entries as cells, so it
+//! stays in cache): one load a row, no sort; only rows without a cell yet wait for a sorted
+//! batch ([`ScoreSketch::found_start`]).
 
 use super::sort::{self, Item};
 use serde::{Deserialize, Serialize};
@@ -89,6 +94,30 @@ pub const WHOLE_MAX: f64 = (1u64 << 51) as f64;
 /// `x` is a whole number of at most [`WHOLE_MAX`] in size.
 pub fn is_whole(x: f64) -> bool {
     x.abs() <= WHOLE_MAX && x == (x as i64) as f64
+}
+
+/// [`ScoreSketch::found_start`] counts rows through its bin table when the sketch holds at
+/// least this many cells and the rows are at least a quarter as many as the cells (the
+/// table's build costs a pass over the cells); most entries its table has (2 bytes each).
+const FOUND_MIN_CELLS: usize = 64;
+const FOUND_CELLS_PER_ROW: usize = 4;
+const FOUND_TABLE_MOST: usize = 1 << 21;
+/// [`SketchSet::extend`] bins the rows a table found no cell for once they are an eighth
+/// as many as the cells (the sorted batch's walk and insertion cost a pass over the cells).
+const FOUND_MISSES: usize = 8;
+
+/// A run of `run.len()` unit-weight rows into a cell of no replicates: `n` added at once
+/// where the cell's weight is a whole number (then adding 1 `n` times is exact too).
+fn add_units(_: usize, run: &[u64], _: u64, w: &mut [f64], count: &mut u64) {
+    let n = run.len() as u64;
+    if w[0].abs() < (1u64 << 52) as f64 && w[0] == (w[0] as i64) as f64 {
+        w[0] += n as f64;
+    } else {
+        for _ in 0..n {
+            w[0] += 1.0;
+        }
+    }
+    *count += n;
 }
 
 /// Weighted rows (point and each replicate) and row counts per (bin, label id).
@@ -203,7 +232,26 @@ pub struct Scratch {
     spare: Vec<u64>,
     keys: Vec<u64>,
     runs: Vec<Run>,
+    found: Found,
 }
+
+/// Rows being counted into a whole sketch's cells through a table of their (bin, label)
+/// pairs (see [`ScoreSketch::found_start`]): rows per cell so far (`NO_CELL` where there is
+/// none), and the rows with no cell yet (cell keys and places in arrival order), which wait
+/// to be binned in one sorted batch.
+#[derive(Debug, Clone, Default)]
+struct Found {
+    on: bool,
+    /// The table's first bin and labels per bin (labels `0..labels` have a place).
+    lo: u32,
+    labels: u32,
+    table: Vec<u16>,
+    miss_keys: Vec<u64>,
+    miss_firsts: Vec<u64>,
+}
+
+/// A [`Found`] table entry with no cell; one below it is the most rows an entry counts.
+const NO_CELL: u16 = u16::MAX;
 
 /// The sketches of a layout's score columns (each row has one cell in every sketch), fed a
 /// batch of rows at a time. Rows wait here until [`BATCH_ROWS`] (or [`BATCH_BYTES`]) of
@@ -274,6 +322,13 @@ impl SketchSet {
         let r = self.replicates;
         let count = self.sketches.len();
         let (mut ids, mut ws, mut reps, mut all) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        // unit rows into whole sketches without replicates: counted through each sketch's
+        // bin table from block to block, the rows without a cell binned together now and then
+        let counted = r == 0 && weights.is_none();
+        let mut found: Vec<Found> = match counted {
+            true => self.sketches.iter().map(|_| Found::default()).collect(),
+            false => Vec::new(),
+        };
         let mut start = 0;
         while start < rows {
             let end = rows.min(start + block);
@@ -296,9 +351,30 @@ impl SketchSet {
             all.resize(n * count, 0);
             keys(&ids, &mut all);
             for (c, sketch) in self.sketches.iter_mut().enumerate() {
-                sketch.add_rows(&all[c * n..(c + 1) * n], &ws, &reps, &mut self.scratch);
+                let keys = &all[c * n..(c + 1) * n];
+                if let Some(f) = found.get_mut(c) {
+                    if !f.on && sketch.countable(rows - start) && n * FOUND_CELLS_PER_ROW >= sketch.keys.len() {
+                        sketch.found_start(f);
+                    }
+                    if f.on {
+                        let base = sketch.rows;
+                        sketch.rows += n as u64;
+                        sketch.add_mass(n as f64, true);
+                        sketch.found_count(f, keys, base);
+                        if f.miss_keys.len() * FOUND_MISSES >= sketch.keys.len() {
+                            sketch.found_finish(f, &mut self.scratch);
+                        }
+                        continue;
+                    }
+                }
+                sketch.add_rows(keys, &ws, &reps, &mut self.scratch);
             }
             start = end;
+        }
+        for (sketch, f) in self.sketches.iter_mut().zip(&mut found) {
+            if f.on {
+                sketch.found_finish(f, &mut self.scratch);
+            }
         }
     }
 
@@ -475,20 +551,16 @@ impl ScoreSketch {
             return;
         }
         if r == 0 && unit {
-            // the same sums without a load of each row's weight at random: a run of n
-            // rows adds n at once where the cell's weight is a whole number (then adding
-            // 1 n times is exact too)
-            self.absorb(keys, 0, true, scratch, &first, &mut |_, run, _, w, count| {
-                let n = run.len() as u64;
-                if w[0].abs() < (1u64 << 52) as f64 && w[0] == (w[0] as i64) as f64 {
-                    w[0] += n as f64;
-                } else {
-                    for _ in 0..n {
-                        w[0] += 1.0;
-                    }
-                }
-                *count += n;
-            });
+            if self.countable(0) && keys.len().saturating_mul(FOUND_CELLS_PER_ROW) >= self.keys.len() {
+                // every sum exact: rows of cells we have are counted in any order first
+                let mut found = std::mem::take(&mut scratch.found);
+                self.found_start(&mut found);
+                self.found_count(&mut found, keys, base);
+                self.found_finish(&mut found, scratch);
+                scratch.found = found;
+                return;
+            }
+            self.absorb(keys, 0, true, scratch, &first, &mut add_units);
             return;
         }
         // a run's rows are scattered through the batch: their weights and draws are copied
@@ -513,6 +585,119 @@ impl ScoreSketch {
             }
             *count += run.len() as u64;
         });
+    }
+
+    /// Start counting unit-weight rows into this sketch, whole and without replicates (so
+    /// every sum is exact and the cells do not depend on the order rows come in: a cell's
+    /// count, its weight and its first row, the least) through a table of its cells' bins:
+    /// [`Self::found_count`] counts the rows whose cell exists (one table load a row, no
+    /// sort) and keeps the others; [`Self::found_finish`] adds the counts and bins the kept
+    /// rows as sorted batches ([`Self::absorb`]: their cells inserted, the grid coarsened as
+    /// one pass would). The same cells, weights and grid as [`Self::absorb`] of all rows.
+    /// The cells must not change in between.
+    fn found_start(&self, f: &mut Found) {
+        // labels up to the cells' largest below 32 have a place in each bin
+        let labels = self.keys.iter().map(|&k| label_of(k)).filter(|&l| l < 32).max().map_or(1, |l| l + 1);
+        let (lo, span) = self.table_window(labels as usize);
+        f.table.clear();
+        f.table.resize(span * labels as usize, NO_CELL);
+        for &key in &self.keys {
+            let at = bin_of(key).wrapping_sub(lo) as usize;
+            if at < span && label_of(key) < labels {
+                if let Some(h) = f.table.get_mut(at * labels as usize + label_of(key) as usize) {
+                    *h = 0;
+                }
+            }
+        }
+        f.miss_keys.clear();
+        f.miss_firsts.clear();
+        (f.on, f.lo, f.labels) = (true, lo, labels);
+    }
+
+    /// Count rows (their [`Self::row_key`]s; row `j` is `base + j` in arrival order) into
+    /// `f` (started on this sketch).
+    fn found_count(&self, f: &mut Found, keys: &[u64], base: u64) {
+        let (shift, lo, labels) = (self.coarse, f.lo, f.labels);
+        let span = f.table.len() / labels as usize;
+        for (j, &key) in keys.iter().enumerate() {
+            let (at, label) = (((bin_of(key) >> shift).wrapping_sub(lo)) as usize, label_of(key));
+            if at < span && label < labels {
+                if let Some(h) = f.table.get_mut(at * labels as usize + label as usize) {
+                    if *h < NO_CELL - 1 {
+                        *h += 1;
+                        continue;
+                    }
+                }
+            }
+            f.miss_keys.push(key);
+            f.miss_firsts.push(base + j as u64);
+        }
+    }
+
+    /// Add `f`'s counts and bin its rows without a cell (see [`Self::found_start`]).
+    fn found_finish(&mut self, f: &mut Found, scratch: &mut Scratch) {
+        f.on = false;
+        let (lo, labels) = (f.lo, f.labels as usize);
+        let span = f.table.len() / labels;
+        // whole sums below 2^51: adding h is adding 1 h times (and a cell without rows
+        // keeps its weight's bits: no +0.0 onto a -0.0)
+        for ((&key, c), w) in self.keys.iter().zip(self.counts.iter_mut()).zip(self.weights.iter_mut()) {
+            let (at, label) = (bin_of(key).wrapping_sub(lo) as usize, label_of(key) as usize);
+            if at >= span || label >= labels {
+                continue;
+            }
+            if let Some(&h) = f.table.get(at * labels + label) {
+                if h != 0 && h != NO_CELL {
+                    *c += u64::from(h);
+                    *w += f64::from(h);
+                }
+            }
+        }
+        if !f.miss_keys.is_empty() {
+            let firsts = &f.miss_firsts;
+            self.absorb(&f.miss_keys, 0, true, scratch, &|m| firsts[m], &mut add_units);
+        }
+        // a block of mostly new cells (the first ones) leaves no big buffers behind
+        let keep = self.keys.len() / FOUND_MISSES;
+        f.miss_keys.clear();
+        f.miss_keys.shrink_to(keep);
+        f.miss_firsts.clear();
+        f.miss_firsts.shrink_to(keep);
+    }
+
+    /// Whether `rows` more unit rows can be counted through a bin table ([`Self::found_start`]):
+    /// the sketch is whole and stays so, and has enough cells for the table to pay.
+    fn countable(&self, rows: usize) -> bool {
+        self.whole
+            && self.width == 1
+            && self.keys.len() >= FOUND_MIN_CELLS
+            && (self.mass + rows as f64) * 255.0 <= WHOLE_MAX
+    }
+
+    /// The bins [`Self::found_start`]'s table covers, `labels` entries each: all the
+    /// cells' if they fit in as many entries as there are cells (at least 4,096, at most
+    /// [`FOUND_TABLE_MOST`]: a table the cache holds), else the window of that many holding
+    /// the most rows. Returns (its lowest bin, its length).
+    fn table_window(&self, labels: usize) -> (u32, usize) {
+        let n = self.keys.len();
+        let most = (n.clamp(4096, FOUND_TABLE_MOST) / labels).max(1);
+        let (lo, hi) = (bin_of(self.keys[0]), bin_of(self.keys[n - 1]));
+        if ((hi - lo) as usize) < most {
+            return (lo, (hi - lo) as usize + 1);
+        }
+        let (mut best, mut held, mut rows, mut e) = (lo, 0, 0, 0);
+        for s in 0..n {
+            let start = bin_of(self.keys[s]);
+            while e < n && ((bin_of(self.keys[e]) - start) as usize) < most {
+                rows += self.counts[e];
+                e += 1;
+            }
+            if rows > held {
+                (best, held) = (start, rows);
+            }
+            rows -= self.counts[s];
+        }
+        (best, most)
     }
 
     /// Add the items `keys` (cell keys on the grid `grid` bits coarser than the finest, in
@@ -660,7 +845,8 @@ impl ScoreSketch {
     /// Cells are in (bin, label) order, so the old cells of one new bin are neighbours: each
     /// such range in arrival order, then stably by label, gives each new cell's old cells
     /// together in arrival order, summed as one-at-a-time regridding adds them, the new cell
-    /// first where the first of them was. Written back in place, range by range.
+    /// first where the first of them was (a whole sketch's sums are exact in any order: by
+    /// label alone). Written back in place, range by range.
     fn regrid(&mut self, coarse: u32) {
         if coarse <= self.coarse {
             return;
@@ -675,10 +861,15 @@ impl ScoreSketch {
                 e += 1;
             }
             order.clear();
-            order.extend((s..e).map(|i| Item { key: self.firsts[i], payload: i as u32 }));
-            sort::sort_items(&mut order, &mut spare);
-            for it in order.iter_mut() {
-                it.key = u64::from(label_of(self.keys[it.payload as usize]));
+            if self.whole {
+                // exact sums in any order: by label alone, each new cell's first the least
+                order.extend((s..e).map(|i| Item { key: u64::from(label_of(self.keys[i])), payload: i as u32 }));
+            } else {
+                order.extend((s..e).map(|i| Item { key: self.firsts[i], payload: i as u32 }));
+                sort::sort_items(&mut order, &mut spare);
+                for it in order.iter_mut() {
+                    it.key = u64::from(label_of(self.keys[it.payload as usize]));
+                }
             }
             sort::sort_items_stable(&mut order, &mut spare);
             out.clear();
@@ -691,6 +882,7 @@ impl ScoreSketch {
                     sums.resize(sums.len() + w, 0.0);
                 }
                 let j = out.len() - 1;
+                out[j].1 = out[j].1.min(self.firsts[i]);
                 out[j].2 += self.counts[i];
                 for (a, x) in sums[j * w..].iter_mut().zip(&self.weights[i * w..(i + 1) * w]) {
                     *a += x;
@@ -1265,6 +1457,29 @@ mod tests {
                 );
             }
         }
+    }
+
+    /// Unit rows at hand counted through the bin table: a cell past what a table entry
+    /// counts (its later rows wait for a sorted batch) still equals one row at a time.
+    #[test]
+    fn counted_rows_past_a_table_entry_equal_one_row_at_a_time() {
+        let n = 140_000;
+        let cell = |i: usize| if i.is_multiple_of(2) { (0.5, 1) } else { ((i % 97) as f64 / 97.0, (i % 3) as u32) };
+        let mut set = SketchSet::new(1, 0, 1 << 20, 0);
+        let keys = |ids: &[usize], out: &mut [u64]| {
+            for (j, &i) in ids.iter().enumerate() {
+                let (score, label) = cell(i);
+                out[j] = ScoreSketch::row_key(score, label);
+            }
+        };
+        set.extend(n, &|_| true, &keys, None, &mut |_, _| {});
+        let mut reference = OneAtATime::new(0, 1 << 20);
+        for i in 0..n {
+            let (score, label) = cell(i);
+            reference.add(score, label, 1.0, &[]);
+        }
+        assert!(reference.same(&set.get()[0]));
+        assert!(set.get()[0].counts.iter().any(|&c| c > u64::from(NO_CELL)));
     }
 
     #[test]
