@@ -196,6 +196,37 @@ struct Run {
     new: bool,
 }
 
+/// Rows' replicate draws copied in sorted order, [`STAGE_ROWS`] at a time (see
+/// [`ScoreSketch::add_rows`]).
+#[derive(Default)]
+struct Stage {
+    draws: Vec<u8>,
+    /// The sorted batch (its `from`) and the items `start..end` of it held.
+    from: usize,
+    start: usize,
+    end: usize,
+}
+
+impl Stage {
+    /// The draws of item `p` of the sorted batch of rows `from..` (`r` a row), copying it
+    /// and the next items' first if they are not held yet.
+    #[inline]
+    fn row(&mut self, from: usize, sorted: &[u64], p: usize, mask: u64, draws: &[u8], r: usize) -> &[u8] {
+        if from != self.from || p < self.start || p >= self.end {
+            self.from = from;
+            self.start = p;
+            self.end = sorted.len().min(p + STAGE_ROWS);
+            self.draws.clear();
+            for &it in &sorted[self.start..self.end] {
+                let row = from + (it & mask) as usize;
+                self.draws.extend_from_slice(&draws[row * r..(row + 1) * r]);
+            }
+        }
+        let i = p - self.start;
+        &self.draws[i * r..(i + 1) * r]
+    }
+}
+
 /// A sorted batch's buffers, reused between batches.
 #[derive(Debug, Clone, Default)]
 pub struct Scratch {
@@ -304,9 +335,10 @@ impl SketchSet {
 
     /// Every cell's weights (point and replicates) and every waiting row's weights are
     /// whole numbers of at most [`WHOLE_MAX`]: adding whole weights that sum to at most as
-    /// much again is exact, whatever the order.
+    /// much again is exact, whatever the order. The sketches' flags say so for their cells
+    /// (a sketch's `whole`: no scan of every cell at each chunk's merge).
     pub fn whole(&self) -> bool {
-        self.sketches.iter().all(|s| s.weights.iter().all(|&x| is_whole(x)))
+        self.sketches.iter().all(|s| s.whole)
             && self.weights.iter().all(|&x| is_whole(x))
             // a replicate weight is the row's weight times a draw of at most 12
             && (self.draws.is_empty() || self.weights.iter().all(|w| is_whole(w * 12.0)))
@@ -454,14 +486,18 @@ impl ScoreSketch {
         self.add_mass(mass, unit || weights.iter().all(|&w| is_whole(w)));
         if r > 0 && unit && self.whole {
             // exact sums: a run's draws add up as integers first (at most 12 a row), then
-            // each replicate adds them once, the sum rows added one by one would reach
+            // each replicate adds them once, the sum rows added one by one would reach. The
+            // rows' draws are copied in sorted order a stage at a time across runs (runs are
+            // a few rows long): short independent copies keep many cache misses in flight,
+            // where each row's sum waited for its own.
             let mut sums = vec![0u16; r];
-            self.absorb(keys, 0, true, scratch, &first, &mut |from, run, mask, w, count| {
-                for part in run.chunks(RUN_SUM_ROWS) {
+            let mut stage = Stage::default();
+            self.absorb_with(keys, 0, true, scratch, &first, &mut |from, sorted, run, mask, w, count| {
+                for part in run.clone().step_by(RUN_SUM_ROWS) {
+                    let part = part..run.end.min(part + RUN_SUM_ROWS);
                     sums.fill(0);
-                    for &it in part {
-                        let row = from + (it & mask) as usize;
-                        for (s, &d) in sums.iter_mut().zip(&draws[row * r..(row + 1) * r]) {
+                    for p in part.clone() {
+                        for (s, &d) in sums.iter_mut().zip(stage.row(from, sorted, p, mask, draws, r)) {
                             *s += u16::from(d);
                         }
                     }
@@ -532,6 +568,24 @@ impl ScoreSketch {
     ) where
         F: FnMut(usize, &[u64], u64, &mut [f64], &mut u64),
     {
+        self.absorb_with(keys, grid, capped, scratch, first, &mut |from, sorted, run, mask, w, count| {
+            add(from, &sorted[run], mask, w, count)
+        });
+    }
+
+    /// [`Self::absorb`], `add(from, sorted, run, mask, cell weights, cell rows)` given the
+    /// whole sorted batch and the run's place in it (`sorted[run]`), so it can look ahead.
+    fn absorb_with<F>(
+        &mut self,
+        keys: &[u64],
+        grid: u32,
+        capped: bool,
+        scratch: &mut Scratch,
+        first: &dyn Fn(usize) -> u64,
+        add: &mut F,
+    ) where
+        F: FnMut(usize, &[u64], std::ops::Range<usize>, u64, &mut [f64], &mut u64),
+    {
         let mut from = 0;
         while from < keys.len() {
             let shift = self.coarse.saturating_sub(grid);
@@ -575,7 +629,7 @@ impl ScoreSketch {
             for run in runs.iter() {
                 let q = run.at as usize;
                 let (cell, count) = (&mut self.weights[q * w..(q + 1) * w], &mut self.counts[q]);
-                add(from, &sorted[run.start as usize..run.end as usize], mask, cell, count);
+                add(from, sorted, run.start as usize..run.end as usize, mask, cell, count);
             }
             if cut {
                 self.fit();
