@@ -492,7 +492,7 @@ impl ScoreSketch {
             // where each row's sum waited for its own.
             let mut sums = vec![0u16; r];
             let mut stage = Stage::default();
-            self.absorb_with(keys, 0, true, scratch, &first, &mut |from, sorted, run, mask, w, count| {
+            self.absorb(keys, 0, true, scratch, &first, &mut |from, sorted, run, mask, w, count| {
                 for part in run.clone().step_by(RUN_SUM_ROWS) {
                     let part = part..run.end.min(part + RUN_SUM_ROWS);
                     sums.fill(0);
@@ -514,7 +514,8 @@ impl ScoreSketch {
             // the same sums without a load of each row's weight at random: a run of n
             // rows adds n at once where the cell's weight is a whole number (then adding
             // 1 n times is exact too)
-            self.absorb(keys, 0, true, scratch, &first, &mut |_, run, _, w, count| {
+            self.absorb(keys, 0, true, scratch, &first, &mut |_, sorted, run, _, w, count| {
+                let run = &sorted[run];
                 let n = run.len() as u64;
                 if w[0].abs() < (1u64 << 52) as f64 && w[0] == (w[0] as i64) as f64 {
                     w[0] += n as f64;
@@ -531,7 +532,8 @@ impl ScoreSketch {
         // together first (independent loads, many misses in flight), then added from there
         // (a row's adds are too long for the CPU to reach the next row's loads by itself)
         let (mut staged, mut staged_weights) = (Vec::with_capacity(STAGE_ROWS * r), Vec::with_capacity(STAGE_ROWS));
-        self.absorb(keys, 0, true, scratch, &first, &mut |from, run, mask, w, count| {
+        self.absorb(keys, 0, true, scratch, &first, &mut |from, sorted, run, mask, w, count| {
+            let run = &sorted[run];
             for part in run.chunks(STAGE_ROWS) {
                 staged.clear();
                 staged_weights.clear();
@@ -552,30 +554,13 @@ impl ScoreSketch {
     }
 
     /// Add the items `keys` (cell keys on the grid `grid` bits coarser than the finest, in
-    /// arrival order) as one pass in arrival order would: `add(from, run, mask, cell weights,
-    /// cell rows)` is called for each run of items of one cell, `run` packed as `key << bits
-    /// | j` (`mask` keeps `j`: the item is `keys[from + j]`) in arrival order, and a new cell's
+    /// arrival order) as one pass in arrival order would: `add(from, sorted, run, mask, cell
+    /// weights, cell rows)` is called for each run of items of one cell, `sorted[run]` (the
+    /// whole sorted batch is given, so a caller can look ahead), packed as `key << bits | j`
+    /// (`mask` keeps `j`: the item is `keys[from + j]`) in arrival order, and a new cell's
     /// place in arrival order is `first` of its first item. With `capped`, the grid coarsens
     /// after the item that passes the cap, as row-at-a-time adding does.
     fn absorb<F>(
-        &mut self,
-        keys: &[u64],
-        grid: u32,
-        capped: bool,
-        scratch: &mut Scratch,
-        first: &dyn Fn(usize) -> u64,
-        add: &mut F,
-    ) where
-        F: FnMut(usize, &[u64], u64, &mut [f64], &mut u64),
-    {
-        self.absorb_with(keys, grid, capped, scratch, first, &mut |from, sorted, run, mask, w, count| {
-            add(from, &sorted[run], mask, w, count)
-        });
-    }
-
-    /// [`Self::absorb`], `add(from, sorted, run, mask, cell weights, cell rows)` given the
-    /// whole sorted batch and the run's place in it (`sorted[run]`), so it can look ahead.
-    fn absorb_with<F>(
         &mut self,
         keys: &[u64],
         grid: u32,
@@ -785,7 +770,8 @@ impl ScoreSketch {
             .collect();
         let (ow, base) = (other.width, self.rows);
         let first = |j: usize| base + other.firsts[order[j] as usize];
-        self.absorb(&keys, other.coarse, false, scratch, &first, &mut |from, run, mask, cell, count| {
+        self.absorb(&keys, other.coarse, false, scratch, &first, &mut |from, sorted, run, mask, cell, count| {
+            let run = &sorted[run];
             for &it in run {
                 let i = order[from + (it & mask) as usize] as usize;
                 for (a, x) in cell[..take].iter_mut().zip(&other.weights[i * ow..]) {
