@@ -102,32 +102,71 @@ const fn poisson1_cdf() -> [u32; 12] {
 }
 
 /// Poisson(1) by inversion of a uniform 32-bit draw (exact to 2^-32 in every probability):
-/// the number of CDF steps at or below `u`.
+/// the number of CDF steps at or below `u`. The definition; [`inverse`] gives the same number
+/// by a table.
 #[inline]
 fn poisson1(u: u32) -> u8 {
-    // branch-free, and vectorised across a row's draws (see `Poisson::draws`): the draws are
-    // random, so a search would mispredict
     POISSON1_CDF.iter().fold(0u8, |n, &t| n + u8::from(u >= t))
+}
+
+/// Bits of a uniform below [`INVERSE`]'s index: 4,096 buckets of 2^20 values.
+const BUCKET_BITS: u32 = 20;
+/// An [`INVERSE`] entry whose bucket holds a CDF step: its uniforms take [`poisson1`].
+const STEP: u8 = 0x80;
+
+/// The inversion by the uniform's top 12 bits: the draw every uniform of that bucket gives,
+/// or [`STEP`] for the 7 buckets (of 4,096) a CDF step falls inside (one each for steps 0 to
+/// 5, the top bucket for steps 6 to 11).
+static INVERSE: [u8; 1 << (32 - BUCKET_BITS)] = inverse_table();
+
+const fn inverse_table() -> [u8; 1 << (32 - BUCKET_BITS)] {
+    let mut out = [0u8; 1 << (32 - BUCKET_BITS)];
+    let mut i = 0;
+    while i < out.len() {
+        let low = (i as u32) << BUCKET_BITS;
+        let high = low | ((1 << BUCKET_BITS) - 1);
+        let (mut at_low, mut at_high, mut k) = (0, 0, 0);
+        while k < POISSON1_CDF.len() {
+            at_low += (low >= POISSON1_CDF[k]) as u8;
+            at_high += (high >= POISSON1_CDF[k]) as u8;
+            k += 1;
+        }
+        // the draw is monotone in `u`: equal at a bucket's ends, it is equal throughout
+        out[i] = if at_low == at_high { at_low } else { STEP };
+        i += 1;
+    }
+    out
+}
+
+/// [`poisson1`] by one load of [`INVERSE`] (about 1 draw in 585 takes the twelve compares).
+#[inline]
+fn inverse(u: u32) -> u8 {
+    match INVERSE[(u >> BUCKET_BITS) as usize] {
+        STEP => poisson1(u),
+        d => d,
+    }
 }
 
 /// Draws made per batch of [`batch_draws`].
 const DRAW_BATCH: usize = 64;
 
 /// Draws `batch * DRAW_BATCH..` of the row whose hash base is `base` into `out` (at most
-/// [`DRAW_BATCH`]): the batch's hashes first, then the inversion of all its uniforms at once
-/// (one loop of compares that vectorises across draws, where one draw's twelve compares did
-/// not).
+/// [`DRAW_BATCH`]): scalar 64-bit hashes (SSE2 and simd128 have no 64-bit multiply; the
+/// vector version emulating it was half the time) and a table load per draw (where the
+/// vectorised twelve compares were the other half).
 #[inline]
 fn batch_draws(base: u64, batch: usize, out: &mut [u8]) {
-    let mut u = [0u32; DRAW_BATCH];
     let first = (batch * DRAW_BATCH / 2) as u64 + 1;
-    for (pair, two) in u[..out.len().next_multiple_of(2)].chunks_exact_mut(2).enumerate() {
-        let h = mix64(base.wrapping_add((first + pair as u64).wrapping_mul(GOLDEN)));
-        two[0] = h as u32;
-        two[1] = (h >> 32) as u32;
+    let mut x = base.wrapping_add(first.wrapping_mul(GOLDEN));
+    let mut pairs = out.chunks_exact_mut(2);
+    for two in &mut pairs {
+        let h = mix64(x);
+        x = x.wrapping_add(GOLDEN);
+        two[0] = inverse(h as u32);
+        two[1] = inverse((h >> 32) as u32);
     }
-    for (o, &x) in out.iter_mut().zip(&u) {
-        *o = poisson1(x);
+    if let [last] = pairs.into_remainder() {
+        *last = inverse(mix64(x) as u32);
     }
 }
 
@@ -177,7 +216,7 @@ impl Poisson {
     #[inline]
     pub fn draw(&self, key: u64, b: usize) -> u32 {
         let h = mix64(self.row_base(key).wrapping_add((b as u64 / 2 + 1).wrapping_mul(GOLDEN)));
-        u32::from(poisson1(if b.is_multiple_of(2) { h as u32 } else { (h >> 32) as u32 }))
+        u32::from(inverse(if b.is_multiple_of(2) { h as u32 } else { (h >> 32) as u32 }))
     }
 }
 
@@ -520,8 +559,19 @@ mod tests {
         // the tail of the inversion: every step of the CDF, and either side of it
         for (k, &t) in POISSON1_CDF.iter().enumerate() {
             assert_eq!((poisson1(t - 1), poisson1(t)), (k as u8, k as u8 + 1));
+            assert_eq!((inverse(t - 1), inverse(t)), (k as u8, k as u8 + 1));
         }
         assert_eq!(poisson1(u32::MAX), 12);
+        // the table: both ends of every bucket (the draw is monotone, so a bucket equal at
+        // its ends is equal throughout, and one with a step inside takes the compares)
+        let mut steps = 0;
+        for (i, &d) in INVERSE.iter().enumerate() {
+            let low = (i as u32) << BUCKET_BITS;
+            let high = low | ((1 << BUCKET_BITS) - 1);
+            assert_eq!((inverse(low), inverse(high)), (poisson1(low), poisson1(high)), "bucket {i}");
+            steps += usize::from(d == STEP);
+        }
+        assert_eq!(steps, 7, "the buckets a step falls inside");
     }
 
     /// A draw table unpacks to the draws themselves, in any block; blocks cover every

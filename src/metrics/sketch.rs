@@ -108,7 +108,7 @@ const FOUND_MISSES: usize = 8;
 
 /// A run of `run.len()` unit-weight rows into a cell of no replicates: `n` added at once
 /// where the cell's weight is a whole number (then adding 1 `n` times is exact too).
-fn add_units(_: usize, run: &[u64], _: u64, w: &mut [f64], count: &mut u64) {
+fn add_units(_: usize, _: &[u64], run: std::ops::Range<usize>, _: u64, w: &mut [f64], count: &mut u64) {
     let n = run.len() as u64;
     if w[0].abs() < (1u64 << 52) as f64 && w[0] == (w[0] as i64) as f64 {
         w[0] += n as f64;
@@ -223,6 +223,37 @@ struct Run {
     end: u32,
     at: u32,
     new: bool,
+}
+
+/// Rows' replicate draws copied in sorted order, [`STAGE_ROWS`] at a time (see
+/// [`ScoreSketch::add_rows`]).
+#[derive(Default)]
+struct Stage {
+    draws: Vec<u8>,
+    /// The sorted batch (its `from`) and the items `start..end` of it held.
+    from: usize,
+    start: usize,
+    end: usize,
+}
+
+impl Stage {
+    /// The draws of item `p` of the sorted batch of rows `from..` (`r` a row), copying it
+    /// and the next items' first if they are not held yet.
+    #[inline]
+    fn row(&mut self, from: usize, sorted: &[u64], p: usize, mask: u64, draws: &[u8], r: usize) -> &[u8] {
+        if from != self.from || p < self.start || p >= self.end {
+            self.from = from;
+            self.start = p;
+            self.end = sorted.len().min(p + STAGE_ROWS);
+            self.draws.clear();
+            for &it in &sorted[self.start..self.end] {
+                let row = from + (it & mask) as usize;
+                self.draws.extend_from_slice(&draws[row * r..(row + 1) * r]);
+            }
+        }
+        let i = p - self.start;
+        &self.draws[i * r..(i + 1) * r]
+    }
 }
 
 /// A sorted batch's buffers, reused between batches.
@@ -380,9 +411,10 @@ impl SketchSet {
 
     /// Every cell's weights (point and replicates) and every waiting row's weights are
     /// whole numbers of at most [`WHOLE_MAX`]: adding whole weights that sum to at most as
-    /// much again is exact, whatever the order.
+    /// much again is exact, whatever the order. The sketches' flags say so for their cells
+    /// (a sketch's `whole`: no scan of every cell at each chunk's merge).
     pub fn whole(&self) -> bool {
-        self.sketches.iter().all(|s| s.weights.iter().all(|&x| is_whole(x)))
+        self.sketches.iter().all(|s| s.whole)
             && self.weights.iter().all(|&x| is_whole(x))
             // a replicate weight is the row's weight times a draw of at most 12
             && (self.draws.is_empty() || self.weights.iter().all(|w| is_whole(w * 12.0)))
@@ -530,14 +562,18 @@ impl ScoreSketch {
         self.add_mass(mass, unit || weights.iter().all(|&w| is_whole(w)));
         if r > 0 && unit && self.whole {
             // exact sums: a run's draws add up as integers first (at most 12 a row), then
-            // each replicate adds them once, the sum rows added one by one would reach
+            // each replicate adds them once, the sum rows added one by one would reach. The
+            // rows' draws are copied in sorted order a stage at a time across runs (runs are
+            // a few rows long): short independent copies keep many cache misses in flight,
+            // where each row's sum waited for its own.
             let mut sums = vec![0u16; r];
-            self.absorb(keys, 0, true, scratch, &first, &mut |from, run, mask, w, count| {
-                for part in run.chunks(RUN_SUM_ROWS) {
+            let mut stage = Stage::default();
+            self.absorb(keys, 0, true, scratch, &first, &mut |from, sorted, run, mask, w, count| {
+                for part in run.clone().step_by(RUN_SUM_ROWS) {
+                    let part = part..run.end.min(part + RUN_SUM_ROWS);
                     sums.fill(0);
-                    for &it in part {
-                        let row = from + (it & mask) as usize;
-                        for (s, &d) in sums.iter_mut().zip(&draws[row * r..(row + 1) * r]) {
+                    for p in part.clone() {
+                        for (s, &d) in sums.iter_mut().zip(stage.row(from, sorted, p, mask, draws, r)) {
                             *s += u16::from(d);
                         }
                     }
@@ -567,7 +603,8 @@ impl ScoreSketch {
         // together first (independent loads, many misses in flight), then added from there
         // (a row's adds are too long for the CPU to reach the next row's loads by itself)
         let (mut staged, mut staged_weights) = (Vec::with_capacity(STAGE_ROWS * r), Vec::with_capacity(STAGE_ROWS));
-        self.absorb(keys, 0, true, scratch, &first, &mut |from, run, mask, w, count| {
+        self.absorb(keys, 0, true, scratch, &first, &mut |from, sorted, run, mask, w, count| {
+            let run = &sorted[run];
             for part in run.chunks(STAGE_ROWS) {
                 staged.clear();
                 staged_weights.clear();
@@ -701,9 +738,10 @@ impl ScoreSketch {
     }
 
     /// Add the items `keys` (cell keys on the grid `grid` bits coarser than the finest, in
-    /// arrival order) as one pass in arrival order would: `add(from, run, mask, cell weights,
-    /// cell rows)` is called for each run of items of one cell, `run` packed as `key << bits
-    /// | j` (`mask` keeps `j`: the item is `keys[from + j]`) in arrival order, and a new cell's
+    /// arrival order) as one pass in arrival order would: `add(from, sorted, run, mask, cell
+    /// weights, cell rows)` is called for each run of items of one cell, `sorted[run]` (the
+    /// whole sorted batch is given, so a caller can look ahead), packed as `key << bits | j`
+    /// (`mask` keeps `j`: the item is `keys[from + j]`) in arrival order, and a new cell's
     /// place in arrival order is `first` of its first item. With `capped`, the grid coarsens
     /// after the item that passes the cap, as row-at-a-time adding does.
     fn absorb<F>(
@@ -715,7 +753,7 @@ impl ScoreSketch {
         first: &dyn Fn(usize) -> u64,
         add: &mut F,
     ) where
-        F: FnMut(usize, &[u64], u64, &mut [f64], &mut u64),
+        F: FnMut(usize, &[u64], std::ops::Range<usize>, u64, &mut [f64], &mut u64),
     {
         let mut from = 0;
         while from < keys.len() {
@@ -760,7 +798,7 @@ impl ScoreSketch {
             for run in runs.iter() {
                 let q = run.at as usize;
                 let (cell, count) = (&mut self.weights[q * w..(q + 1) * w], &mut self.counts[q]);
-                add(from, &sorted[run.start as usize..run.end as usize], mask, cell, count);
+                add(from, sorted, run.start as usize..run.end as usize, mask, cell, count);
             }
             if cut {
                 self.fit();
@@ -923,7 +961,8 @@ impl ScoreSketch {
             .collect();
         let (ow, base) = (other.width, self.rows);
         let first = |j: usize| base + other.firsts[order[j] as usize];
-        self.absorb(&keys, other.coarse, false, scratch, &first, &mut |from, run, mask, cell, count| {
+        self.absorb(&keys, other.coarse, false, scratch, &first, &mut |from, sorted, run, mask, cell, count| {
+            let run = &sorted[run];
             for &it in run {
                 let i = order[from + (it & mask) as usize] as usize;
                 for (a, x) in cell[..take].iter_mut().zip(&other.weights[i * ow..]) {
