@@ -103,10 +103,15 @@ const fn poisson1_cdf() -> [u32; 12] {
 
 /// Poisson(1) by inversion of a uniform 32-bit draw (exact to 2^-32 in every probability):
 /// the number of CDF steps at or below `u`. The definition; [`inverse`] gives the same number
-/// by a table.
+/// by a table built from it ([`inverse_table`], hence `const`).
 #[inline]
-fn poisson1(u: u32) -> u8 {
-    POISSON1_CDF.iter().fold(0u8, |n, &t| n + u8::from(u >= t))
+const fn poisson1(u: u32) -> u8 {
+    let (mut n, mut k) = (0u8, 0);
+    while k < POISSON1_CDF.len() {
+        n += (u >= POISSON1_CDF[k]) as u8;
+        k += 1;
+    }
+    n
 }
 
 /// Bits of a uniform below [`INVERSE`]'s index: 4,096 buckets of 2^20 values.
@@ -125,12 +130,7 @@ const fn inverse_table() -> [u8; 1 << (32 - BUCKET_BITS)] {
     while i < out.len() {
         let low = (i as u32) << BUCKET_BITS;
         let high = low | ((1 << BUCKET_BITS) - 1);
-        let (mut at_low, mut at_high, mut k) = (0, 0, 0);
-        while k < POISSON1_CDF.len() {
-            at_low += (low >= POISSON1_CDF[k]) as u8;
-            at_high += (high >= POISSON1_CDF[k]) as u8;
-            k += 1;
-        }
+        let (at_low, at_high) = (poisson1(low), poisson1(high));
         // the draw is monotone in `u`: equal at a bucket's ends, it is equal throughout
         out[i] = if at_low == at_high { at_low } else { STEP };
         i += 1;
