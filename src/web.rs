@@ -53,6 +53,11 @@ struct EvalOptions {
     /// The file's size in bytes (`File.size`): the stored scores reserve their room once.
     #[serde(alias = "sizeHint")]
     size_hint: Option<u64>,
+    /// The canonical chunk size in bytes (default 16 MiB): tests make it small, so that a
+    /// small file is read in several parts ([`SplitMerge`]); every reader of one file must be
+    /// given the same.
+    #[serde(alias = "chunkBytes")]
+    chunk_bytes: Option<u64>,
 }
 
 impl EvalOptions {
@@ -79,6 +84,7 @@ impl EvalOptions {
                 seed: opts.ci_seed.unwrap_or(defaults.seed),
             }),
             size_hint: opts.size_hint,
+            chunk_bytes: opts.chunk_bytes,
             ..report::Options::default()
         };
         let spec = ColumnSpec {
@@ -342,6 +348,158 @@ fn js_chunk(read: &js_sys::Function, at: u64) -> std::io::Result<Option<Vec<u8>>
         Err(v) => js_sys::Uint8Array::new(&v),
     };
     Ok(Some(bytes.to_vec()))
+}
+
+/// The file as `read(at)` gives it, from any offset: each `open_at` is a [`JsReader`] whose
+/// reads are shifted by that offset.
+struct JsSource {
+    read: js_sys::Function,
+}
+
+impl report::split::Source for JsSource {
+    fn open_at(&self, at: u64) -> crate::Result<Box<dyn std::io::Read + '_>> {
+        let read = self.read.clone();
+        let reader: JsReader = ChunkReader::new(Box::new(move |pos| js_chunk(&read, at + pos)), Rc::default());
+        Ok(Box::new(reader))
+    }
+}
+
+/// A file's part, or `None` when it is not read in parts (not plain delimited text of two
+/// chunks or more: read it with [`StreamEvaluation`]). Small files are told apart by their
+/// size before any byte is read.
+fn open_part(
+    file_name: &str,
+    read: &js_sys::Function,
+    options: JsValue,
+    size: f64,
+) -> Result<Option<report::split::Part>, JsError> {
+    let (spec, options) = EvalOptions::parse(options)?;
+    let size = size as u64;
+    if size < 2 * options.chunk_bytes.unwrap_or(crate::data::CHUNK_BYTES).max(1) {
+        return Ok(None);
+    }
+    report::split::Part::open(file_name, js_reader(read.clone()), size, &spec, &options).map_err(js_err)
+}
+
+/// One big delimited file read by several Web Workers that share no memory (`www/reader.js`),
+/// this one merging. Every worker opens the file from its start with the same name, `read(at)`
+/// (as for `evaluateStream`), options and size, and rebuilds the plan from its head; the
+/// others read chunks with [`SplitReader`], whose bytes come here through `offer`. Chunks are
+/// merged in file order, so the report is byte for byte the one `StreamEvaluation` gives with
+/// the same options. Calls: `SplitMerge.open` (undefined: read the file in one piece), then
+/// `readStart`, then any of `offer` / `readChunk` (a chunk read here), each followed by
+/// `advance` until it says every chunk is in, then `finish`.
+#[wasm_bindgen]
+pub struct SplitMerge {
+    part: report::split::Part,
+    src: JsSource,
+}
+
+#[wasm_bindgen]
+impl SplitMerge {
+    /// The file (`size` bytes, `File.size`) opened to be read in parts, or undefined when it is
+    /// gzip, not delimited text, or under two chunks.
+    pub fn open(
+        file_name: &str,
+        read: js_sys::Function,
+        options: JsValue,
+        size: f64,
+    ) -> Result<Option<SplitMerge>, JsError> {
+        let part = open_part(file_name, &read, options, size)?;
+        Ok(part.map(|part| SplitMerge { part, src: JsSource { read } }))
+    }
+
+    /// The first chunk the others read (those before it are read by `readStart`).
+    #[wasm_bindgen(getter)]
+    pub fn first(&self) -> u32 {
+        self.part.splitter().first as u32
+    }
+
+    /// How many chunks the file has.
+    #[wasm_bindgen(getter)]
+    pub fn count(&self) -> u32 {
+        self.part.splitter().count as u32
+    }
+
+    /// Read the file's start: the header, the sample and the rest of the sample's chunks.
+    /// `progress(bytes, rows)` as for `evaluateStream`.
+    #[wasm_bindgen(js_name = readStart)]
+    pub fn read_start(&mut self, progress: Option<js_sys::Function>) -> Result<(), JsError> {
+        self.part.read_start(&mut progress_fn(&progress)).map_err(js_err)
+    }
+
+    /// A chunk read by another worker (`SplitReader.readChunk`'s bytes).
+    pub fn offer(&mut self, bytes: &[u8]) -> Result<(), JsError> {
+        let got = report::split::ChunkRead::decode(bytes).map_err(js_err)?;
+        if got.index >= self.part.splitter().count {
+            return Err(JsError::new(&format!("a chunk's state names chunk {} of {}", got.index, self.count())));
+        }
+        self.part.offer(got);
+        Ok(())
+    }
+
+    /// Read chunk `k` here (when no other worker has it and the merge would wait).
+    #[wasm_bindgen(js_name = readChunk)]
+    pub fn read_chunk(&mut self, k: u32) -> Result<(), JsError> {
+        let k = u64::from(k);
+        if k >= self.part.splitter().count {
+            return Err(JsError::new(&format!("no chunk {k}: the file has {}", self.count())));
+        }
+        let got = self.part.splitter().read_chunk(&self.src, k, None, &mut |_| true);
+        self.part.offer(got);
+        Ok(())
+    }
+
+    /// Merge the chunks that are next in file order; true once every chunk is in. A row's
+    /// error comes out here, with its file line, when its chunk's turn comes.
+    pub fn advance(&mut self) -> Result<bool, JsError> {
+        self.part.advance(&self.src, &mut |_| true).map_err(js_err)
+    }
+
+    /// Rows merged so far.
+    #[wasm_bindgen(getter)]
+    pub fn rows(&self) -> f64 {
+        self.part.rows() as f64
+    }
+
+    /// The report as JSON text, once `advance` said every chunk is in.
+    pub fn finish(self) -> Result<String, JsError> {
+        report_json(&self.part.finish().map_err(js_err)?)
+    }
+}
+
+/// Another worker's side of [`SplitMerge`]: it opens the file the same way and reads the
+/// chunks it is given, each returned as bytes for the merging worker's `offer` (transfer
+/// their buffer: they are a fresh copy).
+#[wasm_bindgen]
+pub struct SplitReader {
+    part: report::split::Part,
+    src: JsSource,
+}
+
+#[wasm_bindgen]
+impl SplitReader {
+    /// As `SplitMerge.open`, with the same arguments.
+    pub fn open(
+        file_name: &str,
+        read: js_sys::Function,
+        options: JsValue,
+        size: f64,
+    ) -> Result<Option<SplitReader>, JsError> {
+        let part = open_part(file_name, &read, options, size)?;
+        Ok(part.map(|part| SplitReader { part, src: JsSource { read } }))
+    }
+
+    /// Chunk `k`, read from its guessed start, as bytes (a chunk with a bad row comes without
+    /// its error: the merge re-reads it in turn and reports the error then).
+    #[wasm_bindgen(js_name = readChunk)]
+    pub fn read_chunk(&self, k: u32) -> Result<Vec<u8>, JsError> {
+        let sp = self.part.splitter();
+        if u64::from(k) >= sp.count {
+            return Err(JsError::new(&format!("no chunk {k}: the file has {}", sp.count)));
+        }
+        sp.read_chunk(&self.src, u64::from(k), None, &mut |_| true).encode().map_err(js_err)
+    }
 }
 
 /// Evaluate predictions already in memory (e.g. a model's outputs): `truth` holds class
