@@ -372,13 +372,15 @@ fn open_part(
     read: &js_sys::Function,
     options: JsValue,
     size: f64,
-) -> Result<Option<report::split::Part>, JsError> {
+) -> Result<Option<(report::split::Part, f64)>, JsError> {
     let (spec, options) = EvalOptions::parse(options)?;
     let size = size as u64;
-    if size < 2 * options.chunk_bytes.unwrap_or(crate::data::CHUNK_BYTES).max(1) {
+    let chunk_bytes = options.chunk_bytes.unwrap_or(crate::data::CHUNK_BYTES).max(1);
+    if size < 2 * chunk_bytes {
         return Ok(None);
     }
-    report::split::Part::open(file_name, js_reader(read.clone()), size, &spec, &options).map_err(js_err)
+    let part = report::split::Part::open(file_name, js_reader(read.clone()), size, &spec, &options).map_err(js_err)?;
+    Ok(part.map(|p| (p, chunk_bytes as f64)))
 }
 
 /// One big delimited file read by several Web Workers that share no memory (`www/reader.js`),
@@ -393,6 +395,7 @@ fn open_part(
 pub struct SplitMerge {
     part: report::split::Part,
     src: JsSource,
+    chunk_bytes: f64,
 }
 
 #[wasm_bindgen]
@@ -406,7 +409,14 @@ impl SplitMerge {
         size: f64,
     ) -> Result<Option<SplitMerge>, JsError> {
         let part = open_part(file_name, &read, options, size)?;
-        Ok(part.map(|part| SplitMerge { part, src: JsSource { read } }))
+        Ok(part.map(|(part, chunk_bytes)| SplitMerge { part, src: JsSource { read }, chunk_bytes }))
+    }
+
+    /// The chunk size: chunk `k` starts at the first line start at or after `k * chunkBytes`
+    /// (for reading its bytes ahead).
+    #[wasm_bindgen(getter, js_name = chunkBytes)]
+    pub fn chunk_bytes(&self) -> f64 {
+        self.chunk_bytes
     }
 
     /// The first chunk the others read (those before it are read by `readStart`).
@@ -475,6 +485,7 @@ impl SplitMerge {
 pub struct SplitReader {
     part: report::split::Part,
     src: JsSource,
+    chunk_bytes: f64,
 }
 
 #[wasm_bindgen]
@@ -487,7 +498,14 @@ impl SplitReader {
         size: f64,
     ) -> Result<Option<SplitReader>, JsError> {
         let part = open_part(file_name, &read, options, size)?;
-        Ok(part.map(|part| SplitReader { part, src: JsSource { read } }))
+        Ok(part.map(|(part, chunk_bytes)| SplitReader { part, src: JsSource { read }, chunk_bytes }))
+    }
+
+    /// The chunk size: chunk `k` starts at the first line start at or after `k * chunkBytes`
+    /// (for reading its bytes ahead).
+    #[wasm_bindgen(getter, js_name = chunkBytes)]
+    pub fn chunk_bytes(&self) -> f64 {
+        self.chunk_bytes
     }
 
     /// Chunk `k`, read from its guessed start, as bytes (a chunk with a bad row comes without

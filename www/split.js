@@ -23,12 +23,62 @@ export function chunks(f) {
   };
 }
 
+/** After a jump (a reader opened at a chunk's guessed start) the first answer is this small:
+ * finding the line start needs little, and the chunk's reader then continues at full slices. */
+const JUMP = 64 << 10;
+/** Bytes read ahead past a chunk's nominal end: its last line ends there. */
+const MARGIN = 1 << 20;
+
+/**
+ * The reads of a file read in parts: read(at) for the core, from chunks' bytes fetched ahead
+ * (`fetch(k)`, Blob.arrayBuffer(): the browser reads them while the core works, where
+ * FileReaderSync blocks the worker for each slice, ~35% of a helper's time), else by
+ * FileReaderSync. Answers are views of the fetched bytes (the core copies them once). Set
+ * `chunkBytes` before fetching.
+ */
+export function chunkReads(file) {
+  const direct = new FileReaderSync();
+  const ranges = new Map(); // chunk -> {lo, hi, bytes, ready}
+  let next = -1; // where the last answer ended
+  const read = (at) => {
+    if (at >= file.size) return null;
+    const end = at + (at === next ? SLICE : JUMP);
+    for (const r of ranges.values()) {
+      if (r.bytes && at >= r.lo && at < r.hi) {
+        next = Math.min(end, r.hi);
+        return r.bytes.subarray(at - r.lo, next - r.lo);
+      }
+    }
+    const out = new Uint8Array(direct.readAsArrayBuffer(file.slice(at, end)));
+    next = at + out.length;
+    return out;
+  };
+  return {
+    read,
+    /** Set once the core has opened the file. */
+    chunkBytes: 0,
+    /** Start reading chunk k's bytes (from just before its nominal start, where its line
+     * start is looked for, to a little past its nominal end). */
+    fetch(k) {
+      if (ranges.has(k)) return;
+      const lo = Math.max(0, k * this.chunkBytes - 1);
+      const hi = Math.min(file.size, (k + 1) * this.chunkBytes + MARGIN);
+      const r = { lo, hi, bytes: null };
+      r.ready = file.slice(lo, hi).arrayBuffer().then((b) => { r.bytes = new Uint8Array(b); }, () => {});
+      ranges.set(k, r);
+    },
+    /** Resolves once chunk k's bytes are in (or failed: then FileReaderSync reads them). */
+    ready: (k) => ranges.get(k)?.ready,
+    drop: (k) => ranges.delete(k),
+  };
+}
+
 /** Readers at most, this worker included: past a few, the one merging worker is the limit,
  * and each helper holds its own wasm memory. */
 const MAX_READERS = 8;
-/** Chunks handed to a helper ahead (one it reads, one waiting), so that it does not idle while
- * this worker reads a chunk and its result waits to be seen. */
-const AHEAD = 2;
+/** Chunks handed to a helper ahead (one it reads, the next one's bytes coming, one more), so
+ * that it does not idle while this worker reads a chunk and its result waits to be seen. */
+const AHEAD = 3;
 
 /** How many workers read one file: `forced` (the `workers` option: tests, benches), else one
  * per core, at most MAX_READERS. */
@@ -42,7 +92,7 @@ export function readerCount(forced) {
 }
 
 /** A macrotask's pause: the helpers' messages that came meanwhile are taken in. */
-function pause() {
+export function pause() {
   const ch = new MessageChannel();
   return new Promise((resolve) => {
     ch.port1.onmessage = () => {
@@ -62,8 +112,10 @@ function pause() {
  */
 export async function evaluateSplit(file, options, readers, { module, progress, memory }) {
   if (readers < 2) return null;
-  const merge = SplitMerge.open(file.name, chunks(file), options, file.size);
+  const reads = chunkReads(file);
+  const merge = SplitMerge.open(file.name, reads.read, options, file.size);
   if (!merge) return null;
+  reads.chunkBytes = merge.chunkBytes;
   const helpers = [];
   let merging = merge;
   try {
@@ -93,6 +145,13 @@ export async function evaluateSplit(file, options, readers, { module, progress, 
       helpers.push(h);
       give(h);
     }
+    // the next chunk this worker reads itself, kept for it so that its bytes come meanwhile
+    const take = () => {
+      if (next >= count) return -1;
+      reads.fetch(next);
+      return next++;
+    };
+    let mine = take();
     const workers = 1 + helpers.length;
     merge.readStart((done, rows) => progress(done, rows, workers));
     const own = []; // chunks of a failed helper, read here
@@ -124,9 +183,12 @@ export async function evaluateSplit(file, options, readers, { module, progress, 
       while (have.has(merged)) merged++;
       progress(Math.floor((file.size * merged) / count), merge.rows, workers);
       own.sort((a, b) => a - b);
-      const k = own.length ? own.shift() : next < count ? next++ : -1;
+      let k = own.shift() ?? mine;
+      if (k === mine) mine = take();
       if (k >= 0) {
+        await reads.ready(k);
         merge.readChunk(k);
+        reads.drop(k);
         have.add(k);
       } else if (!inbox.length) {
         await new Promise((resolve) => { wake = resolve; });
