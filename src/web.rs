@@ -54,7 +54,7 @@ struct EvalOptions {
     #[serde(alias = "sizeHint")]
     size_hint: Option<u64>,
     /// The canonical chunk size in bytes (default 16 MiB): tests make it small, so that a
-    /// small file is read in several parts ([`SplitMerge`]); every reader of one file must be
+    /// small file is read in several parts ([`SplitRead`]); every reader of one file must be
     /// given the same.
     #[serde(alias = "chunkBytes")]
     chunk_bytes: Option<u64>,
@@ -372,7 +372,7 @@ fn open_part(
     read: &js_sys::Function,
     options: JsValue,
     size: f64,
-) -> Result<Option<(report::split::Part, f64)>, JsError> {
+) -> Result<Option<(report::split::Part, u64)>, JsError> {
     let (spec, options) = EvalOptions::parse(options)?;
     let size = size as u64;
     let chunk_bytes = options.chunk_bytes.unwrap_or(crate::data::CHUNK_BYTES).max(1);
@@ -380,26 +380,26 @@ fn open_part(
         return Ok(None);
     }
     let part = report::split::Part::open(file_name, js_reader(read.clone()), size, &spec, &options).map_err(js_err)?;
-    Ok(part.map(|p| (p, chunk_bytes as f64)))
+    Ok(part.map(|p| (p, chunk_bytes)))
 }
 
-/// One big delimited file read by several Web Workers that share no memory (`www/reader.js`),
-/// this one merging. Every worker opens the file from its start with the same name, `read(at)`
-/// (as for `evaluateStream`), options and size, and rebuilds the plan from its head; the
-/// others read chunks with [`SplitReader`], whose bytes come here through `offer`. Chunks are
-/// merged in file order, so the report is byte for byte the one `StreamEvaluation` gives with
-/// the same options. Calls: `SplitMerge.open` (undefined: read the file in one piece), then
-/// `readStart`, then any of `offer` / `readChunk` (a chunk read here), each followed by
-/// `advance` until it says every chunk is in, then `finish`.
+/// One big delimited file read by several Web Workers that share no memory (`www/split.js`),
+/// one worker's side. Every worker opens the file from its start with the same name, `read(at)`
+/// (as for `evaluateStream`), options and size, and rebuilds the plan from its head. Helpers
+/// (`www/reader.js`) read the chunks they are given with `chunkState`; the merging worker takes
+/// those bytes with `offer` and merges in file order, so the report is byte for byte the one
+/// `StreamEvaluation` gives with the same options. The merging worker's calls: `readStart`,
+/// then any of `offer` / `readChunk` (a chunk read here), each followed by `advance` until it
+/// says every chunk is in, then `finish`.
 #[wasm_bindgen]
-pub struct SplitMerge {
+pub struct SplitRead {
     part: report::split::Part,
     src: JsSource,
-    chunk_bytes: f64,
+    chunk_bytes: u64,
 }
 
 #[wasm_bindgen]
-impl SplitMerge {
+impl SplitRead {
     /// The file (`size` bytes, `File.size`) opened to be read in parts, or undefined when it is
     /// gzip, not delimited text, or under two chunks.
     pub fn open(
@@ -407,19 +407,19 @@ impl SplitMerge {
         read: js_sys::Function,
         options: JsValue,
         size: f64,
-    ) -> Result<Option<SplitMerge>, JsError> {
+    ) -> Result<Option<SplitRead>, JsError> {
         let part = open_part(file_name, &read, options, size)?;
-        Ok(part.map(|(part, chunk_bytes)| SplitMerge { part, src: JsSource { read }, chunk_bytes }))
+        Ok(part.map(|(part, chunk_bytes)| SplitRead { part, src: JsSource { read }, chunk_bytes }))
     }
 
     /// The chunk size: chunk `k` starts at the first line start at or after `k * chunkBytes`
-    /// (for reading its bytes ahead).
+    /// (for fetching its bytes ahead).
     #[wasm_bindgen(getter, js_name = chunkBytes)]
     pub fn chunk_bytes(&self) -> f64 {
-        self.chunk_bytes
+        self.chunk_bytes as f64
     }
 
-    /// The first chunk the others read (those before it are read by `readStart`).
+    /// The first chunk the helpers may read (those before it are read by `readStart`).
     #[wasm_bindgen(getter)]
     pub fn first(&self) -> u32 {
         self.part.splitter().first as u32
@@ -431,37 +431,41 @@ impl SplitMerge {
         self.part.splitter().count as u32
     }
 
-    /// Read the file's start: the header, the sample and the rest of the sample's chunks.
-    /// `progress(bytes, rows)` as for `evaluateStream`.
+    /// Merging: read the file's start, the header, the sample and the rest of the sample's
+    /// chunks. `progress(bytes, rows)` as for `evaluateStream`.
     #[wasm_bindgen(js_name = readStart)]
     pub fn read_start(&mut self, progress: Option<js_sys::Function>) -> Result<(), JsError> {
         self.part.read_start(&mut progress_fn(&progress)).map_err(js_err)
     }
 
-    /// A chunk read by another worker (`SplitReader.readChunk`'s bytes).
+    /// Helping: chunk `k`, read from its guessed start, as bytes for the merging worker's
+    /// `offer` (a fresh copy: transfer its buffer). A chunk with a bad row comes without its
+    /// error: the merge re-reads it in turn and reports the error then.
+    #[wasm_bindgen(js_name = chunkState)]
+    pub fn chunk_state(&self, k: u32) -> Result<Vec<u8>, JsError> {
+        let k = self.chunk(k)?;
+        self.part.splitter().read_chunk(&self.src, k, None, &mut |_| true).encode().map_err(js_err)
+    }
+
+    /// Merging: a chunk another worker read (`chunkState`'s bytes).
     pub fn offer(&mut self, bytes: &[u8]) -> Result<(), JsError> {
         let got = report::split::ChunkRead::decode(bytes).map_err(js_err)?;
-        if got.index >= self.part.splitter().count {
-            return Err(JsError::new(&format!("a chunk's state names chunk {} of {}", got.index, self.count())));
-        }
+        self.chunk(u32::try_from(got.index).unwrap_or(u32::MAX))?;
         self.part.offer(got);
         Ok(())
     }
 
-    /// Read chunk `k` here (when no other worker has it and the merge would wait).
+    /// Merging: read chunk `k` here (when no other worker has it and the merge would wait).
     #[wasm_bindgen(js_name = readChunk)]
     pub fn read_chunk(&mut self, k: u32) -> Result<(), JsError> {
-        let k = u64::from(k);
-        if k >= self.part.splitter().count {
-            return Err(JsError::new(&format!("no chunk {k}: the file has {}", self.count())));
-        }
+        let k = self.chunk(k)?;
         let got = self.part.splitter().read_chunk(&self.src, k, None, &mut |_| true);
         self.part.offer(got);
         Ok(())
     }
 
-    /// Merge the chunks that are next in file order; true once every chunk is in. A row's
-    /// error comes out here, with its file line, when its chunk's turn comes.
+    /// Merging: merge the chunks that are next in file order; true once every chunk is in. A
+    /// row's error comes out here, with its file line, when its chunk's turn comes.
     pub fn advance(&mut self) -> Result<bool, JsError> {
         self.part.advance(&self.src, &mut |_| true).map_err(js_err)
     }
@@ -478,45 +482,14 @@ impl SplitMerge {
     }
 }
 
-/// Another worker's side of [`SplitMerge`]: it opens the file the same way and reads the
-/// chunks it is given, each returned as bytes for the merging worker's `offer` (transfer
-/// their buffer: they are a fresh copy).
-#[wasm_bindgen]
-pub struct SplitReader {
-    part: report::split::Part,
-    src: JsSource,
-    chunk_bytes: f64,
-}
-
-#[wasm_bindgen]
-impl SplitReader {
-    /// As `SplitMerge.open`, with the same arguments.
-    pub fn open(
-        file_name: &str,
-        read: js_sys::Function,
-        options: JsValue,
-        size: f64,
-    ) -> Result<Option<SplitReader>, JsError> {
-        let part = open_part(file_name, &read, options, size)?;
-        Ok(part.map(|(part, chunk_bytes)| SplitReader { part, src: JsSource { read }, chunk_bytes }))
-    }
-
-    /// The chunk size: chunk `k` starts at the first line start at or after `k * chunkBytes`
-    /// (for reading its bytes ahead).
-    #[wasm_bindgen(getter, js_name = chunkBytes)]
-    pub fn chunk_bytes(&self) -> f64 {
-        self.chunk_bytes
-    }
-
-    /// Chunk `k`, read from its guessed start, as bytes (a chunk with a bad row comes without
-    /// its error: the merge re-reads it in turn and reports the error then).
-    #[wasm_bindgen(js_name = readChunk)]
-    pub fn read_chunk(&self, k: u32) -> Result<Vec<u8>, JsError> {
-        let sp = self.part.splitter();
-        if u64::from(k) >= sp.count {
-            return Err(JsError::new(&format!("no chunk {k}: the file has {}", sp.count)));
+impl SplitRead {
+    /// Chunk `k` of the file, or why there is none.
+    fn chunk(&self, k: u32) -> Result<u64, JsError> {
+        let count = self.part.splitter().count;
+        if u64::from(k) >= count {
+            return Err(JsError::new(&format!("no chunk {k}: the file has {count}")));
         }
-        sp.read_chunk(&self.src, u64::from(k), None, &mut |_| true).encode().map_err(js_err)
+        Ok(u64::from(k))
     }
 }
 

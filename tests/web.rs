@@ -5,7 +5,7 @@
 
 use wasm_bindgen::JsValue;
 use wasm_bindgen_test::wasm_bindgen_test;
-use webeval::web::{evaluate_predictions, SplitMerge, SplitReader, StreamEvaluation};
+use webeval::web::{evaluate_predictions, SplitRead, StreamEvaluation};
 
 fn check(csv: &str, expect: Result<&str, &str>) {
     match (evaluate_predictions("t.csv", csv.as_bytes(), JsValue::UNDEFINED, None), expect) {
@@ -95,12 +95,11 @@ fn options(json: &str) -> JsValue {
 /// order (the last first), every third chunk read by the merging side itself.
 fn split(text: &[u8], opts: &str, helpers: usize) -> Result<Option<String>, String> {
     let size = text.len() as f64;
-    let Some(mut merge) = SplitMerge::open("t.csv", reader(text, 1 << 12), options(opts), size).map_err(message)?
-    else {
+    let Some(mut merge) = SplitRead::open("t.csv", reader(text, 1 << 12), options(opts), size).map_err(message)? else {
         return Ok(None);
     };
-    let readers: Vec<SplitReader> = (0..helpers)
-        .map(|_| SplitReader::open("t.csv", reader(text, 777), options(opts), size).map(|r| r.expect("splits")))
+    let readers: Vec<SplitRead> = (0..helpers)
+        .map(|_| SplitRead::open("t.csv", reader(text, 777), options(opts), size).map(|r| r.expect("splits")))
         .collect::<Result<_, _>>()
         .map_err(message)?;
     merge.read_start(None).map_err(message)?;
@@ -110,7 +109,7 @@ fn split(text: &[u8], opts: &str, helpers: usize) -> Result<Option<String>, Stri
         if k % 3 == 0 {
             merge.read_chunk(k).map_err(message)?;
         } else {
-            offered.push(readers[k as usize % helpers].read_chunk(k).map_err(message)?);
+            offered.push(readers[k as usize % helpers].chunk_state(k).map_err(message)?);
         }
     }
     for bytes in &offered {
@@ -147,7 +146,7 @@ fn split_reads_give_the_one_worker_report() {
     assert!(one.as_ref().is_err_and(|e| e.contains("not a number") && e.contains("line")), "{one:?}");
     assert_eq!(split(bad.as_bytes(), opts, 2).map(Option::unwrap), one);
     assert_eq!(split(text.as_bytes(), r#"{"chunkBytes":1000000}"#, 1), Ok(None));
-    let damaged = SplitMerge::open("t.csv", reader(text.as_bytes(), 1 << 12), options(opts), text.len() as f64)
+    let damaged = SplitRead::open("t.csv", reader(text.as_bytes(), 1 << 12), options(opts), text.len() as f64)
         .map_err(message)
         .expect("opens")
         .expect("splits")

@@ -5,7 +5,7 @@
 // wasm core), then {chunk: k} any number of times; out: {chunk, bytes, memory} per chunk, or
 // {chunk, error} (the merging worker then reads this helper's chunks itself). The merging
 // worker terminates it when the file is done.
-import init, { SplitReader } from './pkg/webeval.js';
+import init, { SplitRead } from './pkg/webeval.js';
 import { chunkReads, pause } from './split.js';
 
 let opened = null;
@@ -23,7 +23,7 @@ async function work() {
         reads.fetch(k);
         if (queue.length) reads.fetch(queue[0]);
         await reads.ready(k);
-        const bytes = reader.readChunk(k);
+        const bytes = reader.chunkState(k);
         reads.drop(k);
         self.postMessage({ chunk: k, bytes, memory: exports.memory.buffer.byteLength }, [bytes.buffer]);
       } catch (err) {
@@ -41,7 +41,7 @@ self.onmessage = ({ data }) => {
     const { module, file, options } = data.open;
     opened = init({ module_or_path: module }).then((exports) => {
       const reads = chunkReads(file);
-      const reader = SplitReader.open(file.name, reads.read, options, file.size);
+      const reader = SplitRead.open(file.name, reads.read, options, file.size);
       if (!reader) throw new Error(`${file.name}: not read in parts here`);
       reads.chunkBytes = reader.chunkBytes;
       return { reader, reads, exports };

@@ -4,7 +4,7 @@
 // back as bytes, its buffer transferred; this worker merges the chunks in file order and reads
 // one itself whenever the next in order is not in yet, as the native threads do
 // (src/report/parallel.rs). The report is byte for byte the one-worker report.
-import { SplitMerge } from './pkg/webeval.js';
+import { SplitRead } from './pkg/webeval.js';
 
 // 4 MiB: a dropped file comes pushed from `File.stream()` (worker.js); FileReaderSync reads only
 // what the core needs before it is pushed, the chunks of a file read in parts, and the files of
@@ -113,7 +113,7 @@ export function pause() {
 export async function evaluateSplit(file, options, readers, { module, progress, memory }) {
   if (readers < 2) return null;
   const reads = chunkReads(file);
-  const merge = SplitMerge.open(file.name, reads.read, options, file.size);
+  const merge = SplitRead.open(file.name, reads.read, options, file.size);
   if (!merge) return null;
   reads.chunkBytes = merge.chunkBytes;
   const helpers = [];
