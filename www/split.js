@@ -183,7 +183,7 @@ export async function evaluateSplit(file, options, readers, { module, progress, 
       while (have.has(merged)) merged++;
       progress(Math.floor((file.size * merged) / count), merge.rows, workers);
       own.sort((a, b) => a - b);
-      let k = own.shift() ?? mine;
+      const k = own.shift() ?? mine;
       if (k === mine) mine = take();
       if (k >= 0) {
         await reads.ready(k);
