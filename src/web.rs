@@ -379,6 +379,9 @@ fn open_part(
     if size < 2 * chunk_bytes {
         return Ok(None);
     }
+    if size.div_ceil(chunk_bytes) > u64::from(u32::MAX) {
+        return Err(JsError::new(&format!("{file_name}: chunkBytes {chunk_bytes} makes too many chunks")));
+    }
     let part = report::split::Part::open(file_name, js_reader(read.clone()), size, &spec, &options).map_err(js_err)?;
     Ok(part.map(|p| (p, chunk_bytes)))
 }
