@@ -2,8 +2,9 @@
 // file) dropped on the bench page, `runs` times, each in a fresh page, printing one JSON line a
 // run (read and full seconds, Chromium's CPU seconds, wasm memory, the report's FNV-1a hash). `--root DIR` serves
 // another checkout's page (e.g. a copy of main's www/ with its built pkg/), so two builds can
-// be timed in alternating runs at the same load.
-//   node benches/ingest_page.mjs FILE [--runs N] [--ci] [--root DIR]
+// be timed in alternating runs at the same load. `--workers N` sets how many Web Workers read the
+// file (1: the one worker alone; default: the page's, one per core).
+//   node benches/ingest_page.mjs FILE [--runs N] [--ci] [--workers N] [--root DIR]
 import { createServer } from 'vite';
 import { chromium } from 'playwright-core';
 import { mkdtempSync, rmSync, readdirSync, readFileSync } from 'node:fs';
@@ -33,11 +34,11 @@ function chromiumCpuSeconds(profile) {
 const opt = (name, d) => (argv.includes(`--${name}`) ? argv[argv.indexOf(`--${name}`) + 1] : d);
 const file = argv[0];
 if (!file || file.startsWith('--')) {
-  console.error('usage: node benches/ingest_page.mjs FILE [--runs N] [--ci] [--root DIR]');
+  console.error('usage: node benches/ingest_page.mjs FILE [--runs N] [--ci] [--workers N] [--root DIR]');
   process.exit(2);
 }
 const root = resolve(opt('root', join(dirname(fileURLToPath(import.meta.url)), '..')));
-const options = argv.includes('--ci') ? { ci: 0.95 } : {};
+const options = { ...(argv.includes('--ci') ? { ci: 0.95 } : {}), ...(opt('workers') ? { workers: Number(opt('workers')) } : {}) };
 const server = await createServer({ root, server: { host: '127.0.0.1', port: 0, hmr: false }, logLevel: 'warn', clearScreen: false });
 await server.listen();
 const base = server.resolvedUrls.local[0].replace(/\/$/, '');

@@ -50,16 +50,17 @@ window.benchIngest = async (options = {}) => {
   // The worker's last progress message comes when the last byte has been parsed and fed to
   // the accumulators: before it is reading, after it is the report (sorts, curves). Kept on
   // window so the runner can still read it when the report outlives the case's time limit.
-  const state = (window.ingestState = { read_seconds: null, rows: 0 });
+  const state = (window.ingestState = { read_seconds: null, rows: 0, workers: 1 });
   const json = await engine.evaluate(file, options, (msg) => {
     state.rows = msg.rows ?? state.rows;
+    state.workers = Math.max(state.workers, msg.workers ?? 1);
     if (msg.done >= file.size) state.read_seconds = (now() - t) / 1000;
   });
   const seconds = (now() - t) / 1000;
   const memory = engine.memoryBytes;
   engine.worker.terminate();
   const report = JSON.parse(json);
-  return { seconds, read_seconds: state.read_seconds, wasm_memory_bytes: memory, bytes: file.size, rows: report.n, accuracy: report.metrics.accuracy_score, report_fnv: fnv(json) };
+  return { seconds, read_seconds: state.read_seconds, workers: state.workers, wasm_memory_bytes: memory, bytes: file.size, rows: report.n, accuracy: report.metrics.accuracy_score, report_fnv: fnv(json) };
 };
 
 // ---- inference: webeval's wasm CPU runtime vs onnxruntime-web's wasm EP, same page, same input.

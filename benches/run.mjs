@@ -246,7 +246,7 @@ async function benchIngest(context, base, exe) {
     try {
       await page.setInputFiles('#file', file);
       const b = await evaluateWithin(page, (o) => window.benchIngest(o), options);
-      result = { seconds: b.seconds, mb_per_s: mbps(b.seconds), read_seconds: b.read_seconds, read_mb_per_s: mbps(b.read_seconds), rows: b.rows, wasm_memory_bytes: b.wasm_memory_bytes, load_average_1m: loadavg()[0] };
+      result = { seconds: b.seconds, mb_per_s: mbps(b.seconds), read_seconds: b.read_seconds, read_mb_per_s: mbps(b.read_seconds), rows: b.rows, workers: b.workers, wasm_memory_bytes: b.wasm_memory_bytes, load_average_1m: loadavg()[0] };
     } catch (e) {
       // the reading may have finished before the report failed or ran out of time
       const st = await page.evaluate(() => window.ingestState).catch(() => null);
@@ -621,7 +621,7 @@ export function markdown(r) {
     lines.push(`## Ingest: ${mib(i.file_bytes)} CSV (label + 10 probabilities), MB/s`, '',
       ...(i.started ? [`Run ${i.started}; load average ${f(i.load_average_1m_at_start, 1)} → ${f(i.load_average_1m_at_end, 1)}.`, ''] : []),
       '| | read MB/s | read MB per CPU-second | full report MB/s | seconds | read ÷ pandas | full ÷ pandas | memory (peak RSS / wasm) | load avg |', '|---|---:|---:|---:|---:|---:|---:|---:|---:|',
-      row('webeval wasm (page worker, File stream)', i.wasm_worker, { read: rv.wasm_worker_read, full: rv.wasm_worker }),
+      row(`webeval wasm (page worker${i.wasm_worker?.workers > 1 ? `s: ${i.wasm_worker.workers} Web Workers, the page's default` : ', File stream'})`, i.wasm_worker, { read: rv.wasm_worker_read, full: rv.wasm_worker }),
       ...(i.wasm_worker_ci ? [row('webeval wasm, 95% intervals (the page\'s default)', i.wasm_worker_ci, { read: rv.wasm_worker_ci_read, full: rv.wasm_worker_ci })] : []),
       row(`webeval native${i.native?.threads ? `, ${i.native.threads} threads` : ''}`, i.native, { read: rv.native_read, full: rv.native }),
       ...(i.native_one_thread ? [row('webeval native, 1 thread', i.native_one_thread, { read: rv.native_one_thread_read, full: rv.native_one_thread })] : []),

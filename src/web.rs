@@ -53,6 +53,11 @@ struct EvalOptions {
     /// The file's size in bytes (`File.size`): the stored scores reserve their room once.
     #[serde(alias = "sizeHint")]
     size_hint: Option<u64>,
+    /// The canonical chunk size in bytes (default 16 MiB): tests make it small, so that a
+    /// small file is read in several parts ([`SplitRead`]); every reader of one file must be
+    /// given the same.
+    #[serde(alias = "chunkBytes")]
+    chunk_bytes: Option<u64>,
 }
 
 impl EvalOptions {
@@ -79,6 +84,7 @@ impl EvalOptions {
                 seed: opts.ci_seed.unwrap_or(defaults.seed),
             }),
             size_hint: opts.size_hint,
+            chunk_bytes: opts.chunk_bytes,
             ..report::Options::default()
         };
         let spec = ColumnSpec {
@@ -342,6 +348,152 @@ fn js_chunk(read: &js_sys::Function, at: u64) -> std::io::Result<Option<Vec<u8>>
         Err(v) => js_sys::Uint8Array::new(&v),
     };
     Ok(Some(bytes.to_vec()))
+}
+
+/// The file as `read(at)` gives it, from any offset: each `open_at` is a [`JsReader`] whose
+/// reads are shifted by that offset.
+struct JsSource {
+    read: js_sys::Function,
+}
+
+impl report::split::Source for JsSource {
+    fn open_at(&self, at: u64) -> crate::Result<Box<dyn std::io::Read + '_>> {
+        let read = self.read.clone();
+        let reader: JsReader = ChunkReader::new(Box::new(move |pos| js_chunk(&read, at + pos)), Rc::default());
+        Ok(Box::new(reader))
+    }
+}
+
+/// A file's part, or `None` when it is not read in parts (not plain delimited text of two
+/// chunks or more: read it with [`StreamEvaluation`]). Small files are told apart by their
+/// size before any byte is read.
+fn open_part(
+    file_name: &str,
+    read: &js_sys::Function,
+    options: JsValue,
+    size: f64,
+) -> Result<Option<(report::split::Part, u64)>, JsError> {
+    let (spec, options) = EvalOptions::parse(options)?;
+    let size = size as u64;
+    let chunk_bytes = options.chunk_bytes.unwrap_or(crate::data::CHUNK_BYTES).max(1);
+    if size < 2 * chunk_bytes {
+        return Ok(None);
+    }
+    if size.div_ceil(chunk_bytes) > u64::from(u32::MAX) {
+        return Err(JsError::new(&format!("{file_name}: chunkBytes {chunk_bytes} makes too many chunks")));
+    }
+    let part = report::split::Part::open(file_name, js_reader(read.clone()), size, &spec, &options).map_err(js_err)?;
+    Ok(part.map(|p| (p, chunk_bytes)))
+}
+
+/// One big delimited file read by several Web Workers that share no memory (`www/split.js`),
+/// one worker's side. Every worker opens the file from its start with the same name, `read(at)`
+/// (as for `evaluateStream`), options and size, and rebuilds the plan from its head. Helpers
+/// (`www/reader.js`) read the chunks they are given with `chunkState`; the merging worker takes
+/// those bytes with `offer` and merges in file order, so the report is byte for byte the one
+/// `StreamEvaluation` gives with the same options. The merging worker's calls: `readStart`,
+/// then any of `offer` / `readChunk` (a chunk read here), each followed by `advance` until it
+/// says every chunk is in, then `finish`.
+#[wasm_bindgen]
+pub struct SplitRead {
+    part: report::split::Part,
+    src: JsSource,
+    chunk_bytes: u64,
+}
+
+#[wasm_bindgen]
+impl SplitRead {
+    /// The file (`size` bytes, `File.size`) opened to be read in parts, or undefined when it is
+    /// gzip, not delimited text, or under two chunks.
+    pub fn open(
+        file_name: &str,
+        read: js_sys::Function,
+        options: JsValue,
+        size: f64,
+    ) -> Result<Option<SplitRead>, JsError> {
+        let part = open_part(file_name, &read, options, size)?;
+        Ok(part.map(|(part, chunk_bytes)| SplitRead { part, src: JsSource { read }, chunk_bytes }))
+    }
+
+    /// The chunk size: chunk `k` starts at the first line start at or after `k * chunkBytes`
+    /// (for fetching its bytes ahead).
+    #[wasm_bindgen(getter, js_name = chunkBytes)]
+    pub fn chunk_bytes(&self) -> f64 {
+        self.chunk_bytes as f64
+    }
+
+    /// The first chunk the helpers may read (those before it are read by `readStart`).
+    #[wasm_bindgen(getter)]
+    pub fn first(&self) -> u32 {
+        self.part.splitter().first as u32
+    }
+
+    /// How many chunks the file has.
+    #[wasm_bindgen(getter)]
+    pub fn count(&self) -> u32 {
+        self.part.splitter().count as u32
+    }
+
+    /// Merging: read the file's start, the header, the sample and the rest of the sample's
+    /// chunks. `progress(bytes, rows)` as for `evaluateStream`.
+    #[wasm_bindgen(js_name = readStart)]
+    pub fn read_start(&mut self, progress: Option<js_sys::Function>) -> Result<(), JsError> {
+        self.part.read_start(&mut progress_fn(&progress)).map_err(js_err)
+    }
+
+    /// Helping: chunk `k`, read from its guessed start, as bytes for the merging worker's
+    /// `offer` (a fresh copy: transfer its buffer). A chunk with a bad row comes without its
+    /// error: the merge re-reads it in turn and reports the error then.
+    #[wasm_bindgen(js_name = chunkState)]
+    pub fn chunk_state(&self, k: u32) -> Result<Vec<u8>, JsError> {
+        let k = self.chunk(k)?;
+        self.part.splitter().read_chunk(&self.src, k, None, &mut |_| true).encode().map_err(js_err)
+    }
+
+    /// Merging: a chunk another worker read (`chunkState`'s bytes).
+    pub fn offer(&mut self, bytes: &[u8]) -> Result<(), JsError> {
+        let got = report::split::ChunkRead::decode(bytes).map_err(js_err)?;
+        self.chunk(u32::try_from(got.index).unwrap_or(u32::MAX))?;
+        self.part.offer(got);
+        Ok(())
+    }
+
+    /// Merging: read chunk `k` here (when no other worker has it and the merge would wait).
+    #[wasm_bindgen(js_name = readChunk)]
+    pub fn read_chunk(&mut self, k: u32) -> Result<(), JsError> {
+        let k = self.chunk(k)?;
+        let got = self.part.splitter().read_chunk(&self.src, k, None, &mut |_| true);
+        self.part.offer(got);
+        Ok(())
+    }
+
+    /// Merging: merge the chunks that are next in file order; true once every chunk is in. A
+    /// row's error comes out here, with its file line, when its chunk's turn comes.
+    pub fn advance(&mut self) -> Result<bool, JsError> {
+        self.part.advance(&self.src, &mut |_| true).map_err(js_err)
+    }
+
+    /// Rows merged so far.
+    #[wasm_bindgen(getter)]
+    pub fn rows(&self) -> f64 {
+        self.part.rows() as f64
+    }
+
+    /// The report as JSON text, once `advance` said every chunk is in.
+    pub fn finish(self) -> Result<String, JsError> {
+        report_json(&self.part.finish().map_err(js_err)?)
+    }
+}
+
+impl SplitRead {
+    /// Chunk `k` of the file, or why there is none.
+    fn chunk(&self, k: u32) -> Result<u64, JsError> {
+        let count = self.part.splitter().count;
+        if u64::from(k) >= count {
+            return Err(JsError::new(&format!("no chunk {k}: the file has {count}")));
+        }
+        Ok(u64::from(k))
+    }
 }
 
 /// Evaluate predictions already in memory (e.g. a model's outputs): `truth` holds class

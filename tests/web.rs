@@ -5,7 +5,7 @@
 
 use wasm_bindgen::JsValue;
 use wasm_bindgen_test::wasm_bindgen_test;
-use webeval::web::{evaluate_predictions, StreamEvaluation};
+use webeval::web::{evaluate_predictions, SplitRead, StreamEvaluation};
 
 fn check(csv: &str, expect: Result<&str, &str>) {
     match (evaluate_predictions("t.csv", csv.as_bytes(), JsValue::UNDEFINED, None), expect) {
@@ -84,6 +84,84 @@ fn pushed_files_give_the_whole_files_report() {
     assert!(first.as_ref().is_err_and(|e| e.contains("empty")), "{first:?}");
     let again = ev.push(b"y_true,y_pred\n1,1\n".to_vec()).map_err(message);
     assert!(again.as_ref().is_err_and(|e| e.contains("stopped")), "{again:?}");
+}
+
+/// Options as the page passes them (JSON text here).
+fn options(json: &str) -> JsValue {
+    js_sys::JSON::parse(json).expect("options parse")
+}
+
+/// `text` read in parts as the page's workers read it: helper readers' chunks offered out of
+/// order (the last first), every third chunk read by the merging side itself.
+fn split(text: &[u8], opts: &str, helpers: usize) -> Result<Option<String>, String> {
+    let size = text.len() as f64;
+    let Some(mut merge) = SplitRead::open("t.csv", reader(text, 1 << 12), options(opts), size).map_err(message)? else {
+        return Ok(None);
+    };
+    let readers: Vec<SplitRead> = (0..helpers)
+        .map(|_| SplitRead::open("t.csv", reader(text, 777), options(opts), size).map(|r| r.expect("splits")))
+        .collect::<Result<_, _>>()
+        .map_err(message)?;
+    merge.read_start(None).map_err(message)?;
+    let (first, count) = (merge.first(), merge.count());
+    let mut offered = Vec::new();
+    for k in (first..count).rev() {
+        if k % 3 == 0 {
+            merge.read_chunk(k).map_err(message)?;
+        } else {
+            offered.push(readers[k as usize % helpers].chunk_state(k).map_err(message)?);
+        }
+    }
+    for bytes in &offered {
+        merge.offer(bytes).map_err(message)?;
+        merge.advance().map_err(message)?;
+    }
+    assert!(merge.advance().map_err(message)?, "every chunk is in");
+    merge.finish().map(Some).map_err(message)
+}
+
+/// A file read in parts by several workers gives the one-worker report byte for byte (with
+/// intervals too, whose draws depend on the chunks), also when a quoted field holds the
+/// newline a chunk's start was guessed from; a bad row's error names its file line as one
+/// reader's does; a file under two chunks is not split.
+#[wasm_bindgen_test]
+fn split_reads_give_the_one_worker_report() {
+    let mut text = String::from("id,y_true,prob_a,prob_b,prob_c\n");
+    for i in 0..20_000u32 {
+        let p = f64::from(i % 89) / 178.0;
+        // a quoted id with a newline every so often: some chunks' guessed starts fall inside one
+        let id = if i % 97 == 5 { format!("\"r{i}\nmore\"") } else { format!("r{i}") };
+        text.push_str(&format!("{id},{},{p},{},{}\n", ["a", "b", "c"][(i % 3) as usize], 0.5 - p / 2.0, 0.5 - p / 2.0));
+    }
+    for opts in [r#"{"chunkBytes":4096}"#, r#"{"chunkBytes":10000,"ci":0.9,"ciReplicates":20}"#] {
+        let one = pushed_with(text.as_bytes(), opts);
+        assert!(one.as_ref().is_ok_and(|j| j.contains("roc_auc_score")), "{one:?}");
+        for helpers in [1, 3] {
+            assert_eq!(split(text.as_bytes(), opts, helpers).map(Option::unwrap), one, "{opts}, {helpers} helpers");
+        }
+    }
+    let bad = format!("{text}x,a,0.1,abc,0.2\n{}", "r,b,0.1,0.2,0.7\n".repeat(2_000));
+    let opts = r#"{"chunkBytes":4096}"#;
+    let one = pushed_with(bad.as_bytes(), opts);
+    assert!(one.as_ref().is_err_and(|e| e.contains("not a number") && e.contains("line")), "{one:?}");
+    assert_eq!(split(bad.as_bytes(), opts, 2).map(Option::unwrap), one);
+    assert_eq!(split(text.as_bytes(), r#"{"chunkBytes":1000000}"#, 1), Ok(None));
+    let damaged = SplitRead::open("t.csv", reader(text.as_bytes(), 1 << 12), options(opts), text.len() as f64)
+        .map_err(message)
+        .expect("opens")
+        .expect("splits")
+        .offer(&[9, 9, 9])
+        .map_err(message);
+    assert!(damaged.is_err_and(|e| e.contains("damaged")));
+}
+
+/// `text` through a `StreamEvaluation` with `opts`, pushed in 64 KiB pieces.
+fn pushed_with(text: &[u8], opts: &str) -> Result<String, String> {
+    let mut ev = StreamEvaluation::new("t.csv", reader(text, 1 << 16), options(opts), None).map_err(message)?;
+    for part in text.chunks(1 << 16) {
+        ev.push(part.to_vec()).map_err(message)?;
+    }
+    ev.finish().map_err(message)
 }
 
 /// The row parse's simd128 paths (the line scan and the 16-byte number parse) are what the

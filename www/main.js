@@ -39,8 +39,9 @@ function showProgress(msg) {
   if (msg.total) bar.value = Math.min(1, msg.done / msg.total);
   else bar.removeAttribute('value');
   const rows = msg.rows ? ` · ${msg.rows.toLocaleString('en-US')} rows` : '';
+  const workers = msg.workers > 1 ? ` · ${msg.workers} workers` : '';
   const pct = msg.total ? ` · ${Math.round((100 * msg.done) / msg.total)}%` : '';
-  $('progress-text').textContent = `${msg.phase ?? 'working'}${pct}${rows}`;
+  $('progress-text').textContent = `${msg.phase ?? 'working'}${pct}${rows}${workers}`;
 }
 
 const isModel = (f) => /\.onnx$/i.test(f.name);

@@ -3,41 +3,38 @@
 // kind one of evaluate | labels (file + its labels file `data`) | compare | columns | run | inspect | version
 // (inspect/run also take `external`: {file name: File}, a model's external-data files; a File
 // crosses to the worker as a handle and is read here, so the page never holds the bytes). Messages out: {id, type:
-// 'progress'|'result'|'error', ...}. Cancelling is done by the page terminating this worker.
+// 'progress'|'result'|'error', ...}. Cancelling is done by the page terminating this worker (and
+// with it the helper workers that read a big file's chunks: split.js).
 import init, { StreamEvaluation, evaluateStream, evaluateWithLabels, compareStreams, detectColumns, inspectModel, runModel, runModelOn, version } from './pkg/webeval.js';
 import { coreWasmUrl } from './core.js';
 import { isParquet, parquetColumns, parquetStream, asParquet, streamOf } from './parquet.js';
 import { isImageZip, imageDecoder } from './images.js';
+import { chunks, evaluateSplit, readerCount } from './split.js';
 
-// 4 MiB: a dropped file comes pushed from `File.stream()` (below); FileReaderSync reads only
-// what the core needs before it is pushed, and the files of the other requests. Each such read
-// is a round trip to the browser's file reader: a 1 GB file took 4.5 s in 1 MiB slices, 3.0 s
-// in 4 MiB ones (Chromium, 2026-11-30); the core copies each slice once.
-const CHUNK = 4 << 20;
 /** Bytes read for column detection: the header and a few rows, even gzip-compressed. */
 const HEAD = 1 << 18;
 
-const ready = init({ module_or_path: coreWasmUrl });
+/** The core compiled once: this worker's instance, and those of the helpers that read a big
+ * file's chunks (a WebAssembly.Module crosses to them, so they compile nothing). */
+const compiled = fetch(coreWasmUrl).then((res) => {
+  if (!res.ok) throw new Error(`failed to fetch the wasm core: HTTP ${res.status}`);
+  return res.headers.get('content-type')?.startsWith('application/wasm')
+    ? WebAssembly.compileStreaming(res)
+    : res.arrayBuffer().then((b) => WebAssembly.compile(b));
+});
+const ready = compiled.then((module) => init({ module_or_path: module }));
 let exports;
-// The wasm instance's linear memory in bytes. It only grows, so the size sent with a result is
+/** The wasm memory of the helpers reading the current file, together (their peak). */
+let helperMemory = 0;
+// The wasm instances' linear memory in bytes. It only grows, so the size sent with a result is
 // the peak of the work so far: the page shows it, and tests check it stays bounded.
-const memoryBytes = () => exports?.memory?.buffer?.byteLength ?? 0;
+const memoryBytes = () => (exports?.memory?.buffer?.byteLength ?? 0) + helperMemory;
 const send = (msg) => self.postMessage({ ...msg, memory: memoryBytes() });
 
 /** Bytes of a File (read here, in the worker) or of an ArrayBuffer/typed array sent over. */
 function bytesOf(f) {
   if (f instanceof Blob) return new Uint8Array(new FileReaderSync().readAsArrayBuffer(f));
   return f instanceof ArrayBuffer ? new Uint8Array(f) : new Uint8Array(f.buffer, f.byteOffset, f.byteLength);
-}
-
-/** A read(at) for the core: the file's 4 MiB slice from offset `at`, null at the end (the
- * file is never held whole). */
-function chunks(f) {
-  const reader = new FileReaderSync();
-  return (at) => {
-    if (at >= f.size) return null;
-    return new Uint8Array(reader.readAsArrayBuffer(f.slice(at, at + CHUNK)));
-  };
 }
 
 /** `file` pushed into `evaluation` (a StreamEvaluation) as the browser reads it: the browser
@@ -65,6 +62,7 @@ function externalBytes(ext) {
 
 self.onmessage = async (event) => {
   const { id, kind, file, data, options } = event.data;
+  helperMemory = 0; // (the page keeps the peak it was sent)
   try {
     exports = await ready;
     if (kind === 'version') {
@@ -159,13 +157,23 @@ self.onmessage = async (event) => {
       }
       return;
     }
-    // The file streams through the core as the browser reads it, so memory does not grow with
+    // A big delimited file is read in parts by several workers (split.js); otherwise the file
+    // streams through the core as the browser reads it. Either way memory does not grow with
     // its size; its size lets the stored scores reserve their room once.
-    const progress = (done, rows) => {
-      send({ id, type: 'progress', phase: 'evaluating', done, rows, total });
+    const progress = (done, rows, workers = 1) => {
+      send({ id, type: 'progress', phase: 'evaluating', done, rows, total, workers });
       return true;
     };
-    const evaluation = new StreamEvaluation(file.name, chunks(file), { ...options, sizeHint: total }, progress);
+    const { workers, ...rest } = options ?? {};
+    const opts = { ...rest, sizeHint: total };
+    const split = await evaluateSplit(file, opts, readerCount(workers), {
+      module: await compiled, progress, memory: (bytes) => { helperMemory = Math.max(helperMemory, bytes); },
+    });
+    if (split !== null) {
+      send({ id, type: 'result', result: split });
+      return;
+    }
+    const evaluation = new StreamEvaluation(file.name, chunks(file), opts, progress);
     send({ id, type: 'result', result: await pushed(file, evaluation) });
   } catch (err) {
     send({ id, type: 'error', message: String(err?.message ?? err) });
