@@ -1078,6 +1078,12 @@ impl ScoreSketch {
         cell_key(Self::bin(score), label)
     }
 
+    /// [`Self::row_key`] of an f32 score (the key of the score widened to f64).
+    #[inline]
+    pub fn row_key_f32(score: f32, label: u32) -> u64 {
+        cell_key((sort::desc_key_f32(score) >> SHIFT) as u32, label)
+    }
+
     /// The bins in descending score order; `role(label id)` says whether a label's rows are
     /// positive (`Some(true)`), negative or left out (`None`). Cells are in bin order, and a
     /// bin adds its cells' weights in arrival order.
@@ -1662,6 +1668,24 @@ mod tests {
                 }
             }
             assert!(reused > 0, "{bytes} B: no table kept");
+        }
+    }
+
+    #[test]
+    fn f32_keys_are_the_widened_scores_keys() {
+        let mut x = 0x2545_f491_4f6c_dd1du64;
+        let special =
+            [0.0, -0.0, 1.0, -1.0, f32::MIN_POSITIVE, 1e-45, -1e-45, f32::MAX, f32::INFINITY, f32::NEG_INFINITY];
+        let nans = [f32::NAN, -f32::NAN, f32::from_bits(0x7fc0_1234), f32::from_bits(0xffc0_0001)];
+        let random = (0..100_000).map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            f32::from_bits(x as u32)
+        });
+        for s in special.into_iter().chain(nans).chain(random) {
+            let label = s.to_bits() % 7;
+            assert_eq!(ScoreSketch::row_key_f32(s, label), ScoreSketch::row_key(f64::from(s), label), "{s:e}");
         }
     }
 
