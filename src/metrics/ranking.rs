@@ -614,7 +614,7 @@ impl ScoreAccumulator {
         // no branches on the scores (random, so mispredicted): flags added and selects
         for (r, &c) in self.by_rank.iter().enumerate() {
             let sc = s(c);
-            unit &= (sc >= 0.0) & (sc <= 1.0);
+            unit &= (0.0..=1.0).contains(&sc);
             ll_brier += (sc - f64::from(u8::from(c == t))).powi(2);
             // sklearn's tie rule (stable ascending argsort, reversed): a tied class with a
             // greater index ranks above the true class.

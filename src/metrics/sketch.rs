@@ -460,7 +460,7 @@ impl SketchSet {
                         continue;
                     }
                 }
-                sketch.add_rows(keys, &ws, &reps, &mut self.scratch);
+                sketch.add_rows(keys, ws, reps, &mut self.scratch);
             }
             start = end;
         }
