@@ -109,8 +109,7 @@ const FOUND_TABLE_MOST: usize = 1 << 21;
 const FOUND_HELD: f64 = 0.97;
 /// [`SketchSet::extend`] bins the rows a table could not count (outside its window, or past
 /// an entry's most; claims aside) once they are an eighth as many as the cells (the sorted
-/// batch's walk and insertion cost a pass over the cells), and the claims once they and the
-/// cells pass the cap.
+/// batch's walk and insertion cost a pass over the cells).
 const FOUND_MISSES: usize = 8;
 
 /// A run of `run.len()` unit-weight rows into a cell of no replicates: `n` added at once
@@ -458,10 +457,7 @@ impl SketchSet {
                         sketch.rows += n as u64;
                         sketch.add_mass(n as f64, true);
                         sketch.found_count(f, keys, base);
-                        // the rows outside the table pile up, or the claimed cells pass the cap
-                        // (the grid coarsens, the table's entries no longer cells)
-                        let (kept, claims) = (f.miss_keys.len() - f.claims.len(), f.claims.len());
-                        if kept * FOUND_MISSES >= sketch.keys.len() || sketch.keys.len() + claims > sketch.cap {
+                        if (f.miss_keys.len() - f.claims.len()) * FOUND_MISSES >= sketch.keys.len() {
                             sketch.found_finish(f, &mut self.scratch);
                         }
                         continue;
