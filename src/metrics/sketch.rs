@@ -104,9 +104,6 @@ pub fn is_whole(x: f64) -> bool {
 const FOUND_MIN_CELLS: usize = 64;
 const FOUND_CELLS_PER_ROW: usize = 4;
 const FOUND_TABLE_MOST: usize = 1 << 21;
-/// The share of a sketch's rows its [`ScoreSketch::found_start`] table should cover (see
-/// [`ScoreSketch::table_window`]).
-const FOUND_HELD: f64 = 0.97;
 /// [`SketchSet::extend`] bins the rows a table could not count (outside its window, or past
 /// an entry's most; claims aside) once they are an eighth as many as the cells (the sorted
 /// batch's walk and insertion cost a pass over the cells).
@@ -450,7 +447,7 @@ impl SketchSet {
                 let keys = &all[c * n..(c + 1) * n];
                 if let Some(f) = found.get_mut(c) {
                     if !f.on && sketch.countable(rows - start) && n * FOUND_CELLS_PER_ROW >= sketch.keys.len() {
-                        sketch.found_start(f, rows - start);
+                        sketch.found_start(f);
                     }
                     if f.on {
                         let base = sketch.rows;
@@ -657,7 +654,7 @@ impl ScoreSketch {
             if self.countable(0) && keys.len().saturating_mul(FOUND_CELLS_PER_ROW) >= self.keys.len() {
                 // every sum exact: rows of cells we have are counted in any order first
                 let mut found = std::mem::take(&mut scratch.found);
-                self.found_start(&mut found, keys.len());
+                self.found_start(&mut found);
                 self.found_count(&mut found, keys, base);
                 self.found_finish(&mut found, scratch);
                 scratch.found = found;
@@ -700,7 +697,7 @@ impl ScoreSketch {
     /// entry's count: their cells inserted, the grid coarsened as one pass would). The same
     /// cells, weights and grid as [`Self::absorb`] of all rows (a whole sketch's are the
     /// same whatever the order and batches). The cells must not change in between.
-    fn found_start(&mut self, f: &mut Found, rows: usize) {
+    fn found_start(&mut self, f: &mut Found) {
         f.miss_keys.clear();
         f.miss_firsts.clear();
         f.claims.clear();
@@ -711,7 +708,7 @@ impl ScoreSketch {
         }
         // labels up to the cells' largest below 32 have a place in each bin
         let labels = self.keys.iter().map(|&k| label_of(k)).filter(|&l| l < 32).max().map_or(1, |l| l + 1);
-        let (lo, span) = self.table_window(labels as usize, rows);
+        let (lo, span) = self.table_window(labels as usize);
         f.table.clear();
         f.table.resize(span * labels as usize, NO_CELL);
         for &key in &self.keys {
@@ -829,39 +826,29 @@ impl ScoreSketch {
     }
 
     /// The bins [`Self::found_start`]'s table covers, `labels` entries each: all the
-    /// cells' if they fit in as many entries as there are cells (at least 4,096), else the
-    /// window of that many holding the most rows, doubled while it holds less than
-    /// [`FOUND_HELD`] of the rows, up to [`FOUND_TABLE_MOST`] entries and about as many as
-    /// the `rows` to count (early in a switch the cells are thin over a wide range of bins:
-    /// a table the size of the cells left three rows in four outside it, each for a sorted
-    /// batch). Returns (its lowest bin, its length).
-    fn table_window(&self, labels: usize, rows: usize) -> (u32, usize) {
+    /// cells' if they fit in as many entries as there are cells (at least 4,096, at most
+    /// [`FOUND_TABLE_MOST`]: a table the cache holds), else the window of that many holding
+    /// the most rows. Returns (its lowest bin, its length).
+    fn table_window(&self, labels: usize) -> (u32, usize) {
         let n = self.keys.len();
+        let most = (n.clamp(4096, FOUND_TABLE_MOST) / labels).max(1);
         let (lo, hi) = (bin_of(self.keys[0]), bin_of(self.keys[n - 1]));
-        let total: u64 = self.counts.iter().sum();
-        let mut most = (n.clamp(4096, FOUND_TABLE_MOST) / labels).max(1);
-        let largest = (rows.min(FOUND_TABLE_MOST) / labels).max(most);
-        loop {
-            if ((hi - lo) as usize) < most {
-                return (lo, (hi - lo) as usize + 1);
-            }
-            let (mut best, mut held, mut rows, mut e) = (lo, 0, 0, 0);
-            for s in 0..n {
-                let start = bin_of(self.keys[s]);
-                while e < n && ((bin_of(self.keys[e]) - start) as usize) < most {
-                    rows += self.counts[e];
-                    e += 1;
-                }
-                if rows > held {
-                    (best, held) = (start, rows);
-                }
-                rows -= self.counts[s];
-            }
-            if most >= largest || held as f64 >= FOUND_HELD * total as f64 {
-                return (best, most);
-            }
-            most = (2 * most).min(largest);
+        if ((hi - lo) as usize) < most {
+            return (lo, (hi - lo) as usize + 1);
         }
+        let (mut best, mut held, mut rows, mut e) = (lo, 0, 0, 0);
+        for s in 0..n {
+            let start = bin_of(self.keys[s]);
+            while e < n && ((bin_of(self.keys[e]) - start) as usize) < most {
+                rows += self.counts[e];
+                e += 1;
+            }
+            if rows > held {
+                (best, held) = (start, rows);
+            }
+            rows -= self.counts[s];
+        }
+        (best, most)
     }
 
     /// Add the items `keys` (cell keys on the grid `grid` bits coarser than the finest, in
