@@ -51,10 +51,8 @@
 //! cells do not depend on the order of its rows at all (a count, a weight and a least first
 //! row each), so unit rows at hand are counted through a table of the cells' (bin, label)
 //! pairs over the densest bins (2 bytes an entry, about as many entries as cells, so it
-//! stays in cache): one load a row, no sort. A row whose entry has no cell yet claims it (the
-//! new cell's first row; the entry counts the cell's later rows), and only the claims and the
-//! rows outside the table wait for a sorted batch ([`ScoreSketch::found_start`]). A table is
-//! kept from call to call while the cells are those it was left matching.
+//! stays in cache): one load a row, no sort; only rows without a cell yet wait for a sorted
+//! batch ([`ScoreSketch::found_start`]).
 
 use super::sort::{self, Item};
 use serde::{Deserialize, Serialize};
@@ -104,19 +102,14 @@ pub fn is_whole(x: f64) -> bool {
 const FOUND_MIN_CELLS: usize = 64;
 const FOUND_CELLS_PER_ROW: usize = 4;
 const FOUND_TABLE_MOST: usize = 1 << 21;
-/// [`SketchSet::extend`] bins the rows a table could not count (outside its window, or past
-/// an entry's most; claims aside) once they are an eighth as many as the cells (the sorted
-/// batch's walk and insertion cost a pass over the cells).
+/// [`SketchSet::extend`] bins the rows a table found no cell for once they are an eighth
+/// as many as the cells (the sorted batch's walk and insertion cost a pass over the cells).
 const FOUND_MISSES: usize = 8;
 
 /// A run of `run.len()` unit-weight rows into a cell of no replicates: `n` added at once
 /// where the cell's weight is a whole number (then adding 1 `n` times is exact too).
 fn add_units(_: usize, _: &[u64], run: std::ops::Range<usize>, _: u64, w: &mut [f64], count: &mut u64) {
-    add_count(run.len() as u64, w, count);
-}
-
-/// `n` unit-weight rows into a cell of no replicates (see [`add_units`]).
-fn add_count(n: u64, w: &mut [f64], count: &mut u64) {
+    let n = run.len() as u64;
     if w[0].abs() < (1u64 << 52) as f64 && w[0] == (w[0] as i64) as f64 {
         w[0] += n as f64;
     } else {
@@ -283,8 +276,6 @@ pub struct Scratch {
     keys: Vec<u64>,
     runs: Vec<Run>,
     found: Found,
-    /// Rows per kept item of a [`ScoreSketch::found_finish`].
-    counts: Vec<u32>,
 }
 
 /// Rows being counted into a whole sketch's cells through a table of their (bin, label)
@@ -300,10 +291,6 @@ struct Found {
     table: Vec<u16>,
     miss_keys: Vec<u64>,
     miss_firsts: Vec<u64>,
-    /// The kept rows that claimed a table entry with no cell (the first row of a new cell
-    /// in the window): the entry counts that cell's rows from then on, so they are one
-    /// kept item, not one each.
-    claims: Vec<usize>,
     /// The sketch's [`ScoreSketch::epoch`] while the table is 0 at each of its cells in
     /// the window and [`NO_CELL`] elsewhere (0: not known), and its cells when the table
     /// was built: a later start reuses it, not rebuilt, until the cells have doubled.
@@ -454,7 +441,7 @@ impl SketchSet {
                         sketch.rows += n as u64;
                         sketch.add_mass(n as f64, true);
                         sketch.found_count(f, keys, base);
-                        if (f.miss_keys.len() - f.claims.len()) * FOUND_MISSES >= sketch.keys.len() {
+                        if f.miss_keys.len() * FOUND_MISSES >= sketch.keys.len() {
                             sketch.found_finish(f, &mut self.scratch);
                         }
                         continue;
@@ -691,16 +678,14 @@ impl ScoreSketch {
     /// Start counting unit-weight rows into this sketch, whole and without replicates (so
     /// every sum is exact and the cells do not depend on the order rows come in: a cell's
     /// count, its weight and its first row, the least) through a table of its cells' bins:
-    /// [`Self::found_count`] counts the rows whose cell exists or was claimed (one table
-    /// load a row, no sort) and keeps the others and the claims; [`Self::found_finish`] adds
-    /// the counts and bins the kept rows as sorted batches ([`Self::absorb`], a claim for its
-    /// entry's count: their cells inserted, the grid coarsened as one pass would). The same
-    /// cells, weights and grid as [`Self::absorb`] of all rows (a whole sketch's are the
-    /// same whatever the order and batches). The cells must not change in between.
+    /// [`Self::found_count`] counts the rows whose cell exists (one table load a row, no
+    /// sort) and keeps the others; [`Self::found_finish`] adds the counts and bins the kept
+    /// rows as sorted batches ([`Self::absorb`]: their cells inserted, the grid coarsened as
+    /// one pass would). The same cells, weights and grid as [`Self::absorb`] of all rows.
+    /// The cells must not change in between.
     fn found_start(&mut self, f: &mut Found) {
         f.miss_keys.clear();
         f.miss_firsts.clear();
-        f.claims.clear();
         f.on = true;
         if f.epoch != 0 && f.epoch == self.epoch && self.keys.len() <= 2 * f.built {
             // the cells are those the table was left matching (by `found_finish`)
@@ -738,11 +723,6 @@ impl ScoreSketch {
                         *h += 1;
                         continue;
                     }
-                    if *h == NO_CELL {
-                        // a new cell's first row here: kept, and its entry counts it
-                        *h = 1;
-                        f.claims.push(f.miss_keys.len());
-                    }
                 }
             }
             f.miss_keys.push(key);
@@ -772,24 +752,8 @@ impl ScoreSketch {
         }
         let (epoch, coarse) = (self.epoch, self.coarse);
         if !f.miss_keys.is_empty() {
-            // a claiming row stands for its entry's count of rows (on this grid or a coarser
-            // one they share its cell), every other kept row for itself
-            let mut rows = std::mem::take(&mut scratch.counts);
-            rows.clear();
-            rows.resize(f.miss_keys.len(), 1);
-            for &m in &f.claims {
-                let key = f.miss_keys[m];
-                let (at, label) = ((bin_of(key) >> coarse).wrapping_sub(lo) as usize, label_of(key) as usize);
-                if let Some(&h) = f.table.get(at * labels + label) {
-                    rows[m] = u32::from(h);
-                }
-            }
             let firsts = &f.miss_firsts;
-            self.absorb(&f.miss_keys, 0, true, scratch, &|m| firsts[m], &mut |from, sorted, run, mask, w, count| {
-                let n = sorted[run].iter().map(|&it| u64::from(rows[from + (it & mask) as usize])).sum();
-                add_count(n, w, count);
-            });
-            scratch.counts = rows;
+            self.absorb(&f.miss_keys, 0, true, scratch, &|m| firsts[m], &mut add_units);
         }
         if f.epoch == epoch && self.coarse == coarse {
             // the same grid, so every kept row has its cell now: marked, the table matches
@@ -812,8 +776,6 @@ impl ScoreSketch {
         f.miss_keys.shrink_to(keep);
         f.miss_firsts.clear();
         f.miss_firsts.shrink_to(keep);
-        f.claims.clear();
-        f.claims.shrink_to(keep);
     }
 
     /// Whether `rows` more unit rows can be counted through a bin table ([`Self::found_start`]):
@@ -1621,16 +1583,11 @@ mod tests {
     }
 
     /// Unit rows at hand counted through the bin table: a cell past what a table entry
-    /// counts (its later rows wait for a sorted batch) still equals one row at a time, also
-    /// when its first row came while counting (it claimed its entry).
+    /// counts (its later rows wait for a sorted batch) still equals one row at a time.
     #[test]
     fn counted_rows_past_a_table_entry_equal_one_row_at_a_time() {
-        let n = 160_000;
-        // scores 1e-4 apart (about 3 bins): the table covers them all, the late cell between
-        let cell = |i: usize| match i {
-            _ if i >= 20_000 && i.is_multiple_of(2) => (0.504_85, 1),
-            _ => (0.5 + (i % 97) as f64 * 1e-4, (i % 3) as u32),
-        };
+        let n = 140_000;
+        let cell = |i: usize| if i.is_multiple_of(2) { (0.5, 1) } else { ((i % 97) as f64 / 97.0, (i % 3) as u32) };
         let mut set = SketchSet::new(1, 0, 1 << 20, 0);
         let keys = |ids: &[usize], out: &mut [u64]| {
             for (j, &i) in ids.iter().enumerate() {
