@@ -1583,11 +1583,16 @@ mod tests {
     }
 
     /// Unit rows at hand counted through the bin table: a cell past what a table entry
-    /// counts (its later rows wait for a sorted batch) still equals one row at a time.
+    /// counts (its later rows wait for a sorted batch) still equals one row at a time, also
+    /// one whose first row came while counting (inside the table's window).
     #[test]
     fn counted_rows_past_a_table_entry_equal_one_row_at_a_time() {
-        let n = 140_000;
-        let cell = |i: usize| if i.is_multiple_of(2) { (0.5, 1) } else { ((i % 97) as f64 / 97.0, (i % 3) as u32) };
+        let n = 160_000;
+        // scores 1e-4 apart (about 3 bins): the table covers them all, the late cell between
+        let cell = |i: usize| match i {
+            _ if i >= 20_000 && i.is_multiple_of(2) => (0.504_85, 1),
+            _ => (0.5 + (i % 97) as f64 * 1e-4, (i % 3) as u32),
+        };
         let mut set = SketchSet::new(1, 0, 1 << 20, 0);
         let keys = |ids: &[usize], out: &mut [u64]| {
             for (j, &i) in ids.iter().enumerate() {
