@@ -52,7 +52,9 @@
 //! row each), so unit rows at hand are counted through a table of the cells' (bin, label)
 //! pairs over the densest bins (2 bytes an entry, about as many entries as cells, so it
 //! stays in cache): one load a row, no sort; only rows without a cell yet wait for a sorted
-//! batch ([`ScoreSketch::found_start`]).
+//! batch ([`ScoreSketch::found_start`]). A set keeps each sketch's table from call to call
+//! (a call per chunk past the budget) while the sketch's cells are those it was left
+//! matching (an epoch that changes with the cells' keys says so).
 
 use super::sort::{self, Item};
 use serde::{Deserialize, Serialize};
