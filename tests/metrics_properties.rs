@@ -622,9 +622,10 @@ fn sketch_memory_does_not_grow_with_rows() {
             feed(&mut e, chunk, |r| r.w);
             sizes.push(e.sketch_bytes());
         }
-        // vectors and the index grow by doubling: at most twice what the cells need
+        // vectors and the index grow by doubling: at most twice what the cells need, and
+        // the buffers of a block of rows at hand (kept from chunk to chunk) at most an 8th
         for &s in &sizes {
-            assert!(s > 0 && s <= 2 * limit, "{kind:?}: {s} bytes against a limit of {limit}: {sizes:?}");
+            assert!(s > 0 && s <= 2 * limit + limit / 8, "{kind:?}: {s} bytes against a limit of {limit}: {sizes:?}");
         }
         let f = e.finish();
         let info = f.sketch.expect("past the budget");

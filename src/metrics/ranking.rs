@@ -105,23 +105,32 @@ impl Store {
     }
 
     /// The sketch keys ([`ScoreSketch::row_key`]) of rows `ids` of `k` scores each, column
-    /// `c`'s in `out[c * ids.len()..]`: one pass over the rows, the layout matched once.
+    /// `c`'s in `out[c * ids.len()..]`: one pass over the rows, the layout matched once (and
+    /// a row's label once, where every column has the row's).
     pub(super) fn row_keys(&self, ids: &[usize], k: usize, labels: Labels, out: &mut [u64]) {
-        fn fill<T: Copy + Into<f64>>(s: &[T], nan: T, ids: &[usize], k: usize, labels: Labels, out: &mut [u64]) {
+        fn fill<T: Copy + Binned>(s: &[T], nan: T, ids: &[usize], k: usize, labels: Labels, out: &mut [u64]) {
             let n = ids.len();
             for (j, &i) in ids.iter().enumerate() {
-                let row = match labels {
-                    Labels::Rows(t) => t.get(i).copied(),
-                    Labels::Cells(_) => None,
+                let label = match labels {
+                    Labels::Rows(t) => t.get(i).copied().unwrap_or(u32::MAX),
+                    Labels::Cells(f) => {
+                        for c in 0..k {
+                            out[c * n + j] = s.get(i * k + c).copied().unwrap_or(nan).row_key(f(i, c));
+                        }
+                        continue;
+                    }
                 };
-                for c in 0..k {
-                    let score = s.get(i * k + c).copied().unwrap_or(nan).into();
-                    let label = match (row, labels) {
-                        (Some(t), _) => t,
-                        (None, Labels::Cells(f)) => f(i, c),
-                        (None, Labels::Rows(_)) => u32::MAX,
-                    };
-                    out[c * n + j] = ScoreSketch::row_key(score, label);
+                match s.get(i * k..(i + 1) * k) {
+                    Some(row) => {
+                        for (c, &x) in row.iter().enumerate() {
+                            out[c * n + j] = x.row_key(label);
+                        }
+                    }
+                    None => {
+                        for c in 0..k {
+                            out[c * n + j] = s.get(i * k + c).copied().unwrap_or(nan).row_key(label);
+                        }
+                    }
                 }
             }
         }
@@ -151,6 +160,26 @@ impl Store {
             Store::F32(s) => s.len() * 4,
             Store::F64(s) => s.len() * 8,
         }
+    }
+}
+
+/// A stored score's [`ScoreSketch::row_key`].
+trait Binned {
+    fn row_key(self, label: u32) -> u64;
+}
+
+impl Binned for f64 {
+    #[inline]
+    fn row_key(self, label: u32) -> u64 {
+        ScoreSketch::row_key(self, label)
+    }
+}
+
+impl Binned for f32 {
+    /// Without the round trip through f64 (an f32 widened and narrowed is itself).
+    #[inline]
+    fn row_key(self, label: u32) -> u64 {
+        ScoreSketch::row_key_f32(self, label)
     }
 }
 
@@ -582,20 +611,18 @@ impl ScoreAccumulator {
         let (rank_t, mut ll_brier) = (self.rank[t], 0.0);
         let (mut above, mut unit) = (0usize, true);
         let (mut best, mut conf) = (self.by_rank.first().copied().unwrap_or(0), f64::NEG_INFINITY);
+        // no branches on the scores (random, so mispredicted): flags added and selects
         for (r, &c) in self.by_rank.iter().enumerate() {
             let sc = s(c);
             unit &= (0.0..=1.0).contains(&sc);
             ll_brier += (sc - f64::from(u8::from(c == t))).powi(2);
             // sklearn's tie rule (stable ascending argsort, reversed): a tied class with a
             // greater index ranks above the true class.
-            if sc > st || (sc == st && r > rank_t) {
-                above += 1;
-            }
+            above += usize::from((sc > st) | ((sc == st) & (r > rank_t)));
             // the top label: the first arg-max in class order
-            if sc > conf {
-                best = c;
-                conf = sc;
-            }
+            let top = sc > conf;
+            best = if top { c } else { best };
+            conf = if top { sc } else { conf };
         }
         self.in_unit &= unit;
         let mut v = [0.0; MC_ROW];
@@ -1786,7 +1813,8 @@ fn clip_prob(p: f64) -> f64 {
 /// `np.searchsorted(inner_edges, p, side="left")`).
 fn calibration_bin(p: f64) -> usize {
     let step = 1.0 / CALIBRATION_BINS as f64;
-    (1..CALIBRATION_BINS).map(|i| i as f64 * step).take_while(|&e| e < p).count()
+    // the edges ascend, so the edges below `p` are the first ones: counted without a branch
+    (1..CALIBRATION_BINS).map(|i| usize::from(i as f64 * step < p)).sum()
 }
 
 /// A reliability diagram: predictions binned by confidence into equal-width bins.
@@ -1991,6 +2019,18 @@ impl BinaryCurve {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The branch-free count of edges below a confidence is the first edge at or above it.
+    #[test]
+    fn calibration_bins_are_searchsorted_left() {
+        let step = 1.0 / CALIBRATION_BINS as f64;
+        let edges: Vec<f64> = (1..CALIBRATION_BINS).map(|i| i as f64 * step).collect();
+        let near = edges.iter().flat_map(|&e| [e, e.next_down(), e.next_up()]);
+        let spread = (0..=2000).map(|i| f64::from(i) / 1000.0 - 0.5);
+        for p in near.chain(spread).chain([f64::NAN, f64::INFINITY, f64::NEG_INFINITY, -0.0]) {
+            assert_eq!(calibration_bin(p), edges.iter().take_while(|&&e| e < p).count(), "{p}");
+        }
+    }
 
     /// A walk fed in pieces that split runs of tied scores anywhere gives the same numbers,
     /// bit for bit, as one piece: the sort may hand over a long run in several batches.

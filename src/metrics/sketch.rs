@@ -52,7 +52,9 @@
 //! row each), so unit rows at hand are counted through a table of the cells' (bin, label)
 //! pairs over the densest bins (2 bytes an entry, about as many entries as cells, so it
 //! stays in cache): one load a row, no sort; only rows without a cell yet wait for a sorted
-//! batch ([`ScoreSketch::found_start`]).
+//! batch ([`ScoreSketch::found_start`]). A set keeps each sketch's table from call to call
+//! (a call per chunk past the budget) while the sketch's cells are those it was left
+//! matching (an epoch that changes with the cells' keys says so).
 
 use super::sort::{self, Item};
 use serde::{Deserialize, Serialize};
@@ -145,6 +147,18 @@ pub struct ScoreSketch {
     whole: bool,
     #[serde(default)]
     mass: f64,
+    /// Changes (to a value no other sketch state had, see [`next_epoch`]) whenever the cells'
+    /// keys do: a [`Found`] table built for these keys stays valid while it is the same
+    /// (0: not known).
+    #[serde(skip)]
+    epoch: u64,
+}
+
+/// A value no sketch's [`ScoreSketch::epoch`] had before (never 0).
+fn next_epoch() -> u64 {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static EPOCH: AtomicU64 = AtomicU64::new(1);
+    EPOCH.fetch_add(1, Ordering::Relaxed)
 }
 
 /// Cells in (bin, label) order: the order of a sorted batch.
@@ -279,6 +293,40 @@ struct Found {
     table: Vec<u16>,
     miss_keys: Vec<u64>,
     miss_firsts: Vec<u64>,
+    /// The sketch's [`ScoreSketch::epoch`] while the table is 0 at each of its cells in
+    /// the window and [`NO_CELL`] elsewhere (0: not known), and its cells when the table
+    /// was built: a later start reuses it, not rebuilt, until the cells have doubled.
+    epoch: u64,
+    built: usize,
+}
+
+/// [`SketchSet::extend`]'s buffers and the sketches' [`Found`] tables, kept from call to
+/// call (a call per chunk read past the budget: fresh tables of up to 4 MiB a sketch cost
+/// their page faults and a pass over the cells each time). A clone starts without them.
+#[derive(Debug, Default)]
+struct Kept {
+    found: Vec<Found>,
+    ids: Vec<usize>,
+    weights: Vec<f64>,
+    draws: Vec<u8>,
+    keys: Vec<u64>,
+}
+
+impl Clone for Kept {
+    fn clone(&self) -> Self {
+        Kept::default()
+    }
+}
+
+impl Kept {
+    fn bytes(&self) -> usize {
+        self.found
+            .iter()
+            .map(|f| f.table.capacity() * 2 + (f.miss_keys.capacity() + f.miss_firsts.capacity()) * 8)
+            .sum::<usize>()
+            + (self.ids.capacity() + self.weights.capacity() + self.keys.capacity()) * 8
+            + self.draws.capacity()
+    }
 }
 
 /// A [`Found`] table entry with no cell; one below it is the most rows an entry counts.
@@ -307,6 +355,8 @@ pub struct SketchSet {
     keys: Vec<u64>,
     #[serde(skip)]
     scratch: Scratch,
+    #[serde(skip)]
+    kept: Kept,
 }
 
 impl SketchSet {
@@ -352,14 +402,15 @@ impl SketchSet {
         let block = if self.block == 0 { self.batch } else { self.block }.max(1);
         let r = self.replicates;
         let count = self.sketches.len();
-        let (mut ids, mut ws, mut reps, mut all) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        let mut kept = std::mem::take(&mut self.kept);
+        let Kept { found, ids, weights: ws, draws: reps, keys: all } = &mut kept;
         // unit rows into whole sketches without replicates: counted through each sketch's
         // bin table from block to block, the rows without a cell binned together now and then
         let counted = r == 0 && weights.is_none();
-        let mut found: Vec<Found> = match counted {
-            true => self.sketches.iter().map(|_| Found::default()).collect(),
-            false => Vec::new(),
-        };
+        if counted {
+            found.resize_with(count, Found::default);
+        }
+        let found = if counted { &mut found[..] } else { &mut [] };
         let mut start = 0;
         while start < rows {
             let end = rows.min(start + block);
@@ -380,7 +431,7 @@ impl SketchSet {
             }
             all.clear();
             all.resize(n * count, 0);
-            keys(&ids, &mut all);
+            keys(ids, all);
             for (c, sketch) in self.sketches.iter_mut().enumerate() {
                 let keys = &all[c * n..(c + 1) * n];
                 if let Some(f) = found.get_mut(c) {
@@ -398,15 +449,16 @@ impl SketchSet {
                         continue;
                     }
                 }
-                sketch.add_rows(keys, &ws, &reps, &mut self.scratch);
+                sketch.add_rows(keys, ws, reps, &mut self.scratch);
             }
             start = end;
         }
-        for (sketch, f) in self.sketches.iter_mut().zip(&mut found) {
+        for (sketch, f) in self.sketches.iter_mut().zip(found) {
             if f.on {
                 sketch.found_finish(f, &mut self.scratch);
             }
         }
+        self.kept = kept;
     }
 
     /// Every cell's weights (point and replicates) and every waiting row's weights are
@@ -492,6 +544,7 @@ impl SketchSet {
             + self.draws.capacity()
             + (self.scratch.sorted.capacity() + self.scratch.spare.capacity() + self.scratch.keys.capacity()) * 8
             + self.scratch.runs.capacity() * std::mem::size_of::<Run>()
+            + self.kept.bytes()
     }
 }
 
@@ -632,7 +685,14 @@ impl ScoreSketch {
     /// rows as sorted batches ([`Self::absorb`]: their cells inserted, the grid coarsened as
     /// one pass would). The same cells, weights and grid as [`Self::absorb`] of all rows.
     /// The cells must not change in between.
-    fn found_start(&self, f: &mut Found) {
+    fn found_start(&mut self, f: &mut Found) {
+        f.miss_keys.clear();
+        f.miss_firsts.clear();
+        f.on = true;
+        if f.epoch != 0 && f.epoch == self.epoch && self.keys.len() <= 2 * f.built {
+            // the cells are those the table was left matching (by `found_finish`)
+            return;
+        }
         // labels up to the cells' largest below 32 have a place in each bin
         let labels = self.keys.iter().map(|&k| label_of(k)).filter(|&l| l < 32).max().map_or(1, |l| l + 1);
         let (lo, span) = self.table_window(labels as usize);
@@ -646,9 +706,10 @@ impl ScoreSketch {
                 }
             }
         }
-        f.miss_keys.clear();
-        f.miss_firsts.clear();
-        (f.on, f.lo, f.labels) = (true, lo, labels);
+        if self.epoch == 0 {
+            self.epoch = next_epoch();
+        }
+        (f.lo, f.labels, f.epoch, f.built) = (lo, labels, self.epoch, self.keys.len());
     }
 
     /// Count rows (their [`Self::row_key`]s; row `j` is `base + j` in arrival order) into
@@ -677,22 +738,39 @@ impl ScoreSketch {
         let (lo, labels) = (f.lo, f.labels as usize);
         let span = f.table.len() / labels;
         // whole sums below 2^51: adding h is adding 1 h times (and a cell without rows
-        // keeps its weight's bits: no +0.0 onto a -0.0)
+        // keeps its weight's bits: no +0.0 onto a -0.0); each count read is set back to 0
         for ((&key, c), w) in self.keys.iter().zip(self.counts.iter_mut()).zip(self.weights.iter_mut()) {
             let (at, label) = (bin_of(key).wrapping_sub(lo) as usize, label_of(key) as usize);
             if at >= span || label >= labels {
                 continue;
             }
-            if let Some(&h) = f.table.get(at * labels + label) {
-                if h != 0 && h != NO_CELL {
-                    *c += u64::from(h);
-                    *w += f64::from(h);
+            if let Some(h) = f.table.get_mut(at * labels + label) {
+                if *h != 0 && *h != NO_CELL {
+                    *c += u64::from(*h);
+                    *w += f64::from(*h);
+                    *h = 0;
                 }
             }
         }
+        let (epoch, coarse) = (self.epoch, self.coarse);
         if !f.miss_keys.is_empty() {
             let firsts = &f.miss_firsts;
             self.absorb(&f.miss_keys, 0, true, scratch, &|m| firsts[m], &mut add_units);
+        }
+        if f.epoch == epoch && self.coarse == coarse {
+            // the same grid, so every kept row has its cell now: marked, the table matches
+            // the cells again
+            for &key in &f.miss_keys {
+                let (at, label) = ((bin_of(key) >> coarse).wrapping_sub(lo) as usize, label_of(key) as usize);
+                if at < span && label < labels {
+                    if let Some(h) = f.table.get_mut(at * labels + label) {
+                        *h = 0;
+                    }
+                }
+            }
+            f.epoch = self.epoch;
+        } else {
+            f.epoch = 0;
         }
         // a block of mostly new cells (the first ones) leaves no big buffers behind
         let keep = self.keys.len() / FOUND_MISSES;
@@ -836,6 +914,7 @@ impl ScoreSketch {
         if fresh == 0 {
             return;
         }
+        self.epoch = next_epoch();
         // one backward pass moves each old cell up by the new cells before it
         let (w, old) = (self.width, self.keys.len());
         self.keys.resize(old + fresh, 0);
@@ -939,6 +1018,7 @@ impl ScoreSketch {
         self.counts.truncate(g);
         self.weights.truncate(g * w);
         self.coarse = coarse;
+        self.epoch = next_epoch();
     }
 
     /// Add `other`, whose label id `i` is our `map[i]`. Replicates are added only when both
@@ -998,6 +1078,12 @@ impl ScoreSketch {
     #[inline]
     pub fn row_key(score: f64, label: u32) -> u64 {
         cell_key(Self::bin(score), label)
+    }
+
+    /// [`Self::row_key`] of an f32 score (the key of the score widened to f64).
+    #[inline]
+    pub fn row_key_f32(score: f32, label: u32) -> u64 {
+        cell_key((sort::desc_key_f32(score) >> SHIFT) as u32, label)
     }
 
     /// The bins in descending score order; `role(label id)` says whether a label's rows are
@@ -1499,11 +1585,16 @@ mod tests {
     }
 
     /// Unit rows at hand counted through the bin table: a cell past what a table entry
-    /// counts (its later rows wait for a sorted batch) still equals one row at a time.
+    /// counts (its later rows wait for a sorted batch) still equals one row at a time, also
+    /// one whose first row came while counting (inside the table's window).
     #[test]
     fn counted_rows_past_a_table_entry_equal_one_row_at_a_time() {
-        let n = 140_000;
-        let cell = |i: usize| if i.is_multiple_of(2) { (0.5, 1) } else { ((i % 97) as f64 / 97.0, (i % 3) as u32) };
+        let n = 160_000;
+        // scores 1e-4 apart (about 3 bins): the table covers them all, the late cell between
+        let cell = |i: usize| match i {
+            _ if i >= 20_000 && i.is_multiple_of(2) => (0.504_85, 1),
+            _ => (0.5 + (i % 97) as f64 * 1e-4, (i % 3) as u32),
+        };
         let mut set = SketchSet::new(1, 0, 1 << 20, 0);
         let keys = |ids: &[usize], out: &mut [u64]| {
             for (j, &i) in ids.iter().enumerate() {
@@ -1519,6 +1610,90 @@ mod tests {
         }
         assert!(reference.same(&set.get()[0]));
         assert!(set.get()[0].counts.iter().any(|&c| c > u64::from(NO_CELL)));
+    }
+
+    /// Unit rows at hand in many calls (one per chunk, as past the budget), with a streamed
+    /// row or a merge between some: the bin tables kept from call to call (marked with each
+    /// call's new cells, rebuilt when the cells changed otherwise) give one row at a time's
+    /// sketches.
+    #[test]
+    fn counted_calls_with_kept_tables_equal_one_row_at_a_time() {
+        for bytes in [4 << 10, 64 << 10, 1 << 20] {
+            let data = rows(40_000, 4, 0, Weights::Unit, 0, 7 + bytes as u64);
+            let other = rows(3_000, 5, 0, Weights::Unit, 0, 9);
+            let (theirs, their_ref) = {
+                let mut set = SketchSet::new(1, 0, bytes, 0);
+                let mut r = OneAtATime::new(0, bytes);
+                for (cells, _, _) in &other {
+                    set.push(&|_| cells[0], 1.0, &[]);
+                    r.add(cells[0].0, cells[0].1, 1.0, &[]);
+                }
+                (set.into_vec(), r)
+            };
+            let mut set = SketchSet::new(3, 0, bytes, 0);
+            let mut reference: Vec<OneAtATime> = (0..3).map(|_| OneAtATime::new(0, bytes)).collect();
+            let (mut at, mut reused) = (0, 0);
+            for (call, size) in [500, 3000, 7000, 2000, 9000, 1, 8000, 10499].into_iter().enumerate() {
+                let part = &data[at..at + size];
+                at += size;
+                let keys = |ids: &[usize], out: &mut [u64]| {
+                    for (j, &i) in ids.iter().enumerate() {
+                        for (c, &(score, label)) in part[i].0.iter().enumerate() {
+                            out[c * ids.len() + j] = ScoreSketch::row_key(score, label);
+                        }
+                    }
+                };
+                set.extend(part.len(), &|_| true, &keys, None, &mut |_, _| {});
+                for (cells, _, _) in part {
+                    for (c, r) in reference.iter_mut().enumerate() {
+                        r.add(cells[c].0, cells[c].1, 1.0, &[]);
+                    }
+                }
+                reused += set
+                    .kept
+                    .found
+                    .iter()
+                    .zip(&set.sketches)
+                    .filter(|(f, s)| f.epoch != 0 && f.epoch == s.epoch)
+                    .count();
+                match call % 3 {
+                    1 => {
+                        let cells = &other[call].0;
+                        set.push(&|c| cells[c], 1.0, &[]);
+                        for (c, r) in reference.iter_mut().enumerate() {
+                            r.add(cells[c].0, cells[c].1, 1.0, &[]);
+                        }
+                    }
+                    2 => {
+                        set.get_mut()[0].merge(&theirs[0], &[]);
+                        reference[0].merge(&their_ref, &[]);
+                    }
+                    _ => {}
+                }
+                for (c, r) in reference.iter().enumerate() {
+                    assert!(r.same(&set.get()[c]), "{bytes} B, call {call}: sketch {c}");
+                }
+            }
+            assert!(reused > 0, "{bytes} B: no table kept");
+        }
+    }
+
+    #[test]
+    fn f32_keys_are_the_widened_scores_keys() {
+        let mut x = 0x2545_f491_4f6c_dd1du64;
+        let special =
+            [0.0, -0.0, 1.0, -1.0, f32::MIN_POSITIVE, 1e-45, -1e-45, f32::MAX, f32::INFINITY, f32::NEG_INFINITY];
+        let nans = [f32::NAN, -f32::NAN, f32::from_bits(0x7fc0_1234), f32::from_bits(0xffc0_0001)];
+        let random = (0..100_000).map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            f32::from_bits(x as u32)
+        });
+        for s in special.into_iter().chain(nans).chain(random) {
+            let label = s.to_bits() % 7;
+            assert_eq!(ScoreSketch::row_key_f32(s, label), ScoreSketch::row_key(f64::from(s), label), "{s:e}");
+        }
     }
 
     #[test]
