@@ -428,10 +428,12 @@ impl SketchWork {
     }
 
     /// Start lanes over `set`'s sketches (none must be running).
-    fn start(&self, set: SketchSet) {
-        // a lane a thread: each lane reads the rows again (and, with intervals, makes their
-        // draws again); twice as many balanced no better on the 1 GB bench (+0.3 CPU-s)
-        let parts = set.split(self.threads.max(1));
+    fn start(&self, set: SketchSet, replicates: usize) {
+        // a lane a thread: each lane reads the rows again (twice as many balanced no better
+        // on the 1 GB bench, +0.3 CPU-s). With intervals each lane would make the rows' draws
+        // again, and even one lane cost 15 -> 20 CPU-s on the 1 GB bench with 200 replicates
+        // (not understood yet): `defer` keeps those merges on the merging thread.
+        let parts = set.split(if replicates > 0 { 1 } else { self.threads.max(1) });
         let mut st = self.lock();
         st.batches.clear();
         st.lanes.clear();
@@ -976,7 +978,9 @@ impl ScoreAccumulator {
     ) -> bool {
         let k = self.k;
         let switching = self.deferred.is_none();
-        if other.sketched()
+        // with intervals the lanes cost more than they saved (see `SketchWork::start`)
+        if self.replicates > 0
+            || other.sketched()
             || (switching && (self.sketched() || (self.truth.len() + other.truth.len()) * k <= self.budget()))
         {
             return false;
@@ -1012,7 +1016,7 @@ impl ScoreAccumulator {
                     keys: keys.mine.lookup(),
                     poisson,
                 };
-                work.start(self.budget.sketch_set(if k == 1 { 1 } else { k }, self.replicates));
+                work.start(self.budget.sketch_set(if k == 1 { 1 } else { k }, self.replicates), self.replicates);
                 work.push(mine);
                 self.keep(SketchSet::default());
                 Deferred { work: work.clone(), mass }

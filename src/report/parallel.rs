@@ -105,11 +105,12 @@ pub fn evaluate_path(path: &str, spec: &ColumnSpec, options: &Options, progress:
             }
         })();
         if merged.is_ok() {
-            // the sketching left, shared with the others till none is queued
+            // the sketching left, shared with the others (every chunk is in: none reads on)
             work.close();
             while work.run_one() {}
+        } else {
+            cancel.store(true, Ordering::Relaxed);
         }
-        cancel.store(true, Ordering::Relaxed);
         merged
     })?;
     merged.finish(&sp, format)
