@@ -856,25 +856,8 @@ fn chunked_reading_gives_the_same_report_on_any_number_of_threads() {
             _ => assert!(!whole.starts_with("error: "), "{name}: {whole:.300}"),
         }
     }
-    // past the score budget (binned scores, merged per chunk) too
-    for (name, spec, text) in chunking_cases().into_iter().filter(|c| matches!(c.0, "binary.csv" | "multi.csv")) {
-        let path = dir.join(name).to_string_lossy().to_string();
-        let options = |threads| report::Options {
-            ci,
-            chunk_bytes: Some(4096),
-            threads,
-            score_budget: Some(300),
-            ..report::Options::default()
-        };
-        let mut progress = |_: u64, _: u64| true;
-        let one = json(report::evaluate_with(&path, text.as_bytes(), &spec, &options(1), &mut progress));
-        assert!(one.contains("\"sketch\""), "{name}: {one:.300}");
-        for threads in [2, 3] {
-            let many = json(report::evaluate_path(&path, &spec, &options(threads), &mut progress));
-            assert!(many == one, "{name}, binned, {threads} threads");
-        }
-    }
-    // past the score budget at a later chunk: the merge hands the sketching to the other
+    // past the score budget (binned scores, merged per chunk) too: in the sample's chunk,
+    // or at a later chunk: the merge hands the sketching to the other
     // threads where the sketches stay whole (no weights, whole weights: lanes of columns
     // binning each chunk in file order) and keeps it where not (fractional weights); with
     // and without intervals, with a grid that coarsens (small sketches) or not; quoted
@@ -905,8 +888,11 @@ fn chunked_reading_gives_the_same_report_on_any_number_of_threads() {
     };
     let (unit, whole, fraction) =
         (|_: usize| "1".to_string(), |r: usize| (r % 3).to_string(), |r: usize| format!("{}", (r % 4) as f64 * 0.75));
-    let multi = chunking_cases().into_iter().find(|c| c.0 == "multi.csv").map(|c| c.2).unwrap_or_default();
+    let case = |name: &str| chunking_cases().into_iter().find(|c| c.0 == name).map(|c| c.2).unwrap_or_default();
+    let multi = case("multi.csv");
     let later = [
+        ("binary.csv", case("binary.csv"), 300),
+        ("multi.csv", multi.clone(), 300),
         ("later_unit.csv", per_class(&unit), 7500),
         ("later_whole.csv", per_class(&whole), 7500),
         ("later_fraction.csv", multi, 10_000),
