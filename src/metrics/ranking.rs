@@ -422,8 +422,8 @@ impl SketchWork {
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, WorkState> {
-        // a thread that panicked mid-batch leaves its lane out (then the merge waits for
-        // it no more: see `collect`); the panic itself reaches the caller (scoped threads)
+        // a thread that panicked mid-batch leaves its lane out (see `Running`); the panic
+        // itself reaches the caller (scoped threads)
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
@@ -467,7 +467,9 @@ impl SketchWork {
             st.busy += 1;
             (l, b, set, rows, st.lanes[l].cols.clone())
         };
+        let running = Running(self);
         rows.bin(&mut set, cols);
+        std::mem::forget(running);
         drop(rows);
         let mut st = self.lock();
         st.lanes[l].set = Some(set);
@@ -512,6 +514,18 @@ impl SketchWork {
         st.batches.clear();
         let lanes = std::mem::take(&mut st.lanes);
         SketchSet::join(lanes.into_iter().filter_map(|l| l.set).collect())
+    }
+}
+
+/// A lane being binned: if the binning panics, the lane is counted out (its set is lost,
+/// and the panic reaches the caller through the scoped threads), so that a merge waiting in
+/// `SketchWork::collect` does not wait for it forever.
+struct Running<'a>(&'a SketchWork);
+
+impl Drop for Running<'_> {
+    fn drop(&mut self) {
+        self.0.lock().busy -= 1;
+        self.0.changed.notify_all();
     }
 }
 
