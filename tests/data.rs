@@ -856,22 +856,74 @@ fn chunked_reading_gives_the_same_report_on_any_number_of_threads() {
             _ => assert!(!whole.starts_with("error: "), "{name}: {whole:.300}"),
         }
     }
-    // past the score budget (binned scores, merged per chunk) too
-    for (name, spec, text) in chunking_cases().into_iter().filter(|c| matches!(c.0, "binary.csv" | "multi.csv")) {
-        let path = dir.join(name).to_string_lossy().to_string();
-        let options = |threads| report::Options {
-            ci,
-            chunk_bytes: Some(4096),
-            threads,
-            score_budget: Some(300),
-            ..report::Options::default()
-        };
-        let mut progress = |_: u64, _: u64| true;
-        let one = json(report::evaluate_with(&path, text.as_bytes(), &spec, &options(1), &mut progress));
-        assert!(one.contains("\"sketch\""), "{name}: {one:.300}");
-        for threads in [2, 3] {
-            let many = json(report::evaluate_path(&path, &spec, &options(threads), &mut progress));
-            assert!(many == one, "{name}, binned, {threads} threads");
+    // past the score budget (binned scores, merged per chunk) too: in the sample's chunk,
+    // or at a later chunk: the merge hands the sketching to the other
+    // threads where the sketches stay whole (no weights, whole weights: lanes of columns
+    // binning each chunk in file order) and keeps it where not (fractional weights); with
+    // and without intervals, with a grid that coarsens (small sketches) or not; quoted
+    // newlines at guessed chunk starts
+    let quoted = |r: usize| match r % 7 {
+        0 => format!("\"a note\nover lines {}\"", "y".repeat(r % 250)),
+        _ => "plain".to_string(),
+    };
+    let per_class = |weight: &dyn Fn(usize) -> String| {
+        let mut text = String::from("label,prob_cat,prob_dog,prob_eel,weight,note\n");
+        for r in 0..5000usize {
+            let raw: Vec<f64> = (0..3).map(|c| ((r * 31 + c * 17) % 101) as f64 + 1.0).collect();
+            let sum: f64 = raw.iter().sum();
+            let probs: Vec<String> = raw.iter().map(|v| format!("{}", v / sum)).collect();
+            let y = ["cat", "dog", "eel"][(r * 7 + r / 3) % 3];
+            text.push_str(&format!("{y},{},{},{}\n", probs.join(","), weight(r), quoted(r)));
+        }
+        text
+    };
+    let binary = |weight: &dyn Fn(usize) -> String| {
+        let mut text = String::from("y_true,y_score,weight,note\n");
+        for r in 0..5000usize {
+            let s = ((r * 7919) % 1000) as f64 / 1000.0;
+            let y = usize::from((r * 13) % 10 < 4 + (s * 4.0) as usize);
+            text.push_str(&format!("{y},{s},{},{}\n", weight(r), quoted(r)));
+        }
+        text
+    };
+    let (unit, whole, fraction) =
+        (|_: usize| "1".to_string(), |r: usize| (r % 3).to_string(), |r: usize| format!("{}", (r % 4) as f64 * 0.75));
+    let case = |name: &str| chunking_cases().into_iter().find(|c| c.0 == name).map(|c| c.2).unwrap_or_default();
+    let multi = case("multi.csv");
+    let later = [
+        ("binary.csv", case("binary.csv"), 300),
+        ("multi.csv", multi.clone(), 300),
+        ("later_unit.csv", per_class(&unit), 7500),
+        ("later_whole.csv", per_class(&whole), 7500),
+        ("later_fraction.csv", multi, 10_000),
+        ("later_binary_unit.csv", binary(&unit), 2500),
+        ("later_binary_whole.csv", binary(&whole), 2500),
+        ("later_binary_fraction.csv", binary(&fraction), 2500),
+    ];
+    for (name, text, budget) in later {
+        let path = dir.join(name);
+        std::fs::write(&path, &text).expect("write");
+        let path = path.to_string_lossy().to_string();
+        let spec = ColumnSpec { non_finite: NonFinite::Skip, ..ColumnSpec::default() };
+        for (ci, sketch_bytes) in [(ci, None), (None, None), (ci, Some(3000)), (None, Some(3000))] {
+            let options = |threads| report::Options {
+                ci,
+                chunk_bytes: Some(4096),
+                threads,
+                score_budget: Some(budget),
+                sketch_bytes,
+                ..report::Options::default()
+            };
+            let mut progress = |_: u64, _: u64| true;
+            let one = json(report::evaluate_with(&path, text.as_bytes(), &spec, &options(1), &mut progress));
+            assert!(one.contains("\"sketch\""), "{name}: {one:.300}");
+            for threads in [2, 3] {
+                let many = json(report::evaluate_path(&path, &spec, &options(threads), &mut progress));
+                assert!(
+                    many == one,
+                    "{name}, {ci:?}, {sketch_bytes:?}, {threads} threads:\n{many:.600}\nvs\n{one:.600}"
+                );
+            }
         }
     }
     // a labels file: its rows are matched one by one, so it is read as one chunk

@@ -23,6 +23,7 @@ use ci::{CiOptions, Interval, Poisson, RowKeys};
 use classification::{ClassStats, ConfusionAccumulator};
 use labels::LabelIndex;
 use multilabel::MultilabelAccumulator;
+pub use ranking::SketchWork;
 use ranking::{Budget, Calibration, MergeKeys, NamedCurve, ScoreAccumulator, SketchInfo, Sketching, NO_COLUMN};
 use regression::RegressionAccumulator;
 use serde::{Deserialize, Serialize};
@@ -113,6 +114,10 @@ pub struct Evaluation {
     /// Most threads `finish` runs on (natively), see [`Evaluation::with_threads`].
     #[serde(skip)]
     threads: usize,
+    /// Where merges hand their sketching to other threads, see
+    /// [`Evaluation::with_sketch_work`].
+    #[serde(skip)]
+    work: Option<std::sync::Arc<SketchWork>>,
 }
 
 /// What a finished evaluation produced, before it is dressed up as a report.
@@ -164,6 +169,7 @@ impl Evaluation {
             keys: RowKeys::default(),
             draws: Vec::new(),
             threads: 1,
+            work: None,
         };
         e.build(0);
         e
@@ -354,13 +360,28 @@ impl Evaluation {
     }
 
     pub fn merge(&mut self, other: &Evaluation) {
+        self.merge_with(other, None);
+    }
+
+    /// [`Evaluation::merge`], `other` taken: past the score budget, a merge with
+    /// [`Evaluation::with_sketch_work`] hands the stored rows' sketching to other threads
+    /// (the same report; [`Evaluation::flush`] takes the sketches in).
+    pub fn merge_owned(&mut self, mut other: Evaluation) {
+        let scores = other.scores.take();
+        self.merge_with(&other, scores);
+    }
+
+    /// Merge `other`, whose score accumulator is `scores` when taken out of it.
+    fn merge_with(&mut self, other: &Evaluation, scores: Option<ScoreAccumulator>) {
         let map: Vec<u32> = other.labels.names().iter().map(|n| self.intern(n)).collect();
         let keys = MergeKeys { mine: &self.keys, theirs: &other.keys, poisson: self.poisson() };
         if let (Some(a), Some(b)) = (&mut self.confusion, &other.confusion) {
             a.merge(b, &map);
         }
-        if let (Some(a), Some(b)) = (&mut self.scores, &other.scores) {
-            a.merge(b, &map, &keys);
+        match (&mut self.scores, scores, &other.scores) {
+            (Some(a), Some(b), _) => a.merge_owned(b, &map, &keys, self.work.as_ref()),
+            (Some(a), None, Some(b)) => a.merge(b, &map, &keys),
+            _ => {}
         }
         if let (Some(a), Some(b)) = (&mut self.regression, &other.regression) {
             a.merge(b);
@@ -373,6 +394,14 @@ impl Evaluation {
             // replicates drawn differently cannot be combined
             self.ci = None;
         }
+    }
+
+    /// Let merges past the score budget hand their sketching to `work`, which other threads
+    /// run (natively: a file read by several threads); only where the sketches come out the
+    /// same, bit for bit (see [`SketchWork`]). Call [`Evaluation::flush`] before `finish`.
+    pub fn with_sketch_work(mut self, work: std::sync::Arc<SketchWork>) -> Self {
+        self.work = Some(work);
+        self
     }
 
     /// Let `finish` run the per-class ranking walks on up to `threads` threads natively

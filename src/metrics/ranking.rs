@@ -140,6 +140,33 @@ impl Store {
         }
     }
 
+    /// [`Self::row_keys`] of columns `cols` only (into `out[(c - cols.start) * ids.len()..]`),
+    /// each row's label its `truth`: a lane of the sketches ([`SketchWork`]).
+    fn column_keys(&self, ids: &[usize], k: usize, cols: std::ops::Range<usize>, truth: &[u32], out: &mut [u64]) {
+        fn fill<T: Copy + Into<f64>>(
+            s: &[T],
+            nan: T,
+            ids: &[usize],
+            k: usize,
+            cols: std::ops::Range<usize>,
+            truth: &[u32],
+            out: &mut [u64],
+        ) {
+            let n = ids.len();
+            for (j, &i) in ids.iter().enumerate() {
+                let label = truth.get(i).copied().unwrap_or(u32::MAX);
+                let row = s.get(i * k..(i + 1) * k).unwrap_or(&[]);
+                for (o, c) in cols.clone().enumerate() {
+                    out[o * n + j] = ScoreSketch::row_key(row.get(c).copied().unwrap_or(nan).into(), label);
+                }
+            }
+        }
+        match self {
+            Store::F32(s) => fill(s, f32::NAN, ids, k, cols, truth, out),
+            Store::F64(s) => fill(s, f64::NAN, ids, k, cols, truth, out),
+        }
+    }
+
     #[inline]
     pub(super) fn key(&self, i: usize) -> u64 {
         match self {
@@ -238,6 +265,10 @@ pub struct ScoreAccumulator {
     /// the truth's column); empty while the scores are stored.
     #[serde(default)]
     sketches: SketchSet,
+    /// Past the budget in a merge whose sketching other threads do (`sketches` then holds
+    /// none of the rows until [`Self::complete`]).
+    #[serde(skip)]
+    deferred: Option<Deferred>,
 }
 
 /// Scores stored for exact ROC-AUC / AP before the binned sketch takes over (f32 score and
@@ -346,6 +377,195 @@ impl MergeKeys<'_> {
     }
 }
 
+/// Sketching any thread may do: a merge past the score budget hands the stored rows it
+/// would bin straight into its sketches here instead ([`ScoreAccumulator::merge_owned`]),
+/// and [`ScoreAccumulator::complete`] takes the sketches back.
+///
+/// The sketches are cut into lanes (a few columns' sketches each; one for a binary task);
+/// each lane bins every batch of rows (the store at the switch, then each later chunk) in
+/// file order, with the very calls the merging thread would make ([`SketchSet::extend`]
+/// per batch), so every sketch is the one binning on one thread gives, bit for bit; the
+/// lanes run on whichever threads are free, one thread in a lane at a time. The merge
+/// hands rows over only where it would bin them straight (its `bin_straight`: same budgets,
+/// replicates and columns, whole weights) and the sketches stay whole to the end of the
+/// batch (what `bin_straight` checks at the next chunk); anything else takes the sketches
+/// back first.
+#[derive(Default)]
+pub struct SketchWork {
+    threads: usize,
+    state: std::sync::Mutex<WorkState>,
+    changed: std::sync::Condvar,
+}
+
+#[derive(Default)]
+struct WorkState {
+    /// The batches in file order (`None` once every lane binned it).
+    batches: Vec<Option<std::sync::Arc<StoredRows>>>,
+    lanes: Vec<Lane>,
+    busy: usize,
+    closed: bool,
+}
+
+/// Some columns' sketches (`None` while a thread bins into them) and the next batch for them.
+struct Lane {
+    set: Option<SketchSet>,
+    cols: std::ops::Range<usize>,
+    next: usize,
+}
+
+/// Stored rows handed over for sketching: binary labels already mapped to the merge's ids.
+struct StoredRows {
+    k: usize,
+    truth: Vec<u32>,
+    scores: Store,
+    weights: Option<Vec<f64>>,
+    keys: KeyLookup,
+    poisson: Poisson,
+}
+
+impl std::fmt::Debug for SketchWork {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SketchWork")
+    }
+}
+
+impl StoredRows {
+    /// Bin the rows into `set`, the sketches of columns `cols` (as `Budget::sketch_rows`
+    /// and `bin_straight` do for all columns).
+    fn bin(&self, set: &mut SketchSet, cols: std::ops::Range<usize>) {
+        let (k, truth) = (self.k, &self.truth);
+        let keep = |i: usize| k == 1 || (truth[i] as usize) < k;
+        let cells = |ids: &[usize], out: &mut [u64]| match k {
+            1 => self.scores.row_keys(ids, k, Labels::Rows(truth), out),
+            _ => self.scores.column_keys(ids, k, cols.clone(), truth, out),
+        };
+        let (keys, poisson) = (&self.keys, self.poisson);
+        set.extend(truth.len(), &keep, &cells, self.weights.as_deref(), &mut |i, out| poisson.draws(keys.key(i), out));
+    }
+}
+
+impl SketchWork {
+    /// Work shared by `threads` threads.
+    pub fn new(threads: usize) -> Self {
+        SketchWork { threads, ..Self::default() }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, WorkState> {
+        // a thread that panicked mid-batch leaves its lane out (see `Running`); the panic
+        // itself reaches the caller (scoped threads)
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Start lanes over `set`'s sketches (none must be running).
+    fn start(&self, set: SketchSet, replicates: usize) {
+        // a lane a thread: each lane reads the rows again (twice as many balanced no better
+        // on the 1 GB bench, +0.3 CPU-s). With intervals each lane would make the rows' draws
+        // again, and even one lane cost 15 -> 20 CPU-s on the 1 GB bench with 200 replicates
+        // (not understood yet): `defer` keeps those merges on the merging thread.
+        let parts = set.split(if replicates > 0 { 1 } else { self.threads.max(1) });
+        let mut st = self.lock();
+        st.batches.clear();
+        st.lanes.clear();
+        let mut at = 0;
+        for part in parts {
+            let n = part.len();
+            st.lanes.push(Lane { set: Some(part), cols: at..at + n, next: 0 });
+            at += n;
+        }
+    }
+
+    fn push(&self, rows: StoredRows) {
+        self.lock().batches.push(Some(std::sync::Arc::new(rows)));
+        self.changed.notify_all();
+    }
+
+    /// Bin one batch into one lane on this thread; false when no lane has one waiting.
+    pub fn run_one(&self) -> bool {
+        let (l, b, mut set, rows, cols) = {
+            let mut st = self.lock();
+            let waiting = st.batches.len();
+            // the lane furthest behind, so batches are freed soon
+            let Some(l) = (0..st.lanes.len())
+                .filter(|&l| st.lanes[l].set.is_some() && st.lanes[l].next < waiting)
+                .min_by_key(|&l| st.lanes[l].next)
+            else {
+                return false;
+            };
+            let b = st.lanes[l].next;
+            let (Some(rows), Some(set)) = (st.batches[b].clone(), st.lanes[l].set.take()) else { return false };
+            st.busy += 1;
+            (l, b, set, rows, st.lanes[l].cols.clone())
+        };
+        let running = Running(self);
+        rows.bin(&mut set, cols);
+        std::mem::forget(running);
+        drop(rows);
+        let mut st = self.lock();
+        st.lanes[l].set = Some(set);
+        st.lanes[l].next = b + 1;
+        if st.lanes.iter().all(|lane| lane.next > b) {
+            st.batches[b] = None;
+        }
+        st.busy -= 1;
+        drop(st);
+        self.changed.notify_all();
+        true
+    }
+
+    /// Wait up to `wait` for a batch; false once [`Self::close`]d with none waiting.
+    pub fn wait(&self, wait: std::time::Duration) -> bool {
+        let waiting = |st: &WorkState| st.lanes.iter().any(|l| l.next < st.batches.len());
+        let st = self.lock();
+        if waiting(&st) {
+            return true;
+        }
+        if st.closed {
+            return false;
+        }
+        let (st, _) = self.changed.wait_timeout(st, wait).unwrap_or_else(|e| e.into_inner());
+        !st.closed || waiting(&st)
+    }
+
+    /// No more batches will come: threads waiting in [`Self::wait`] may stop.
+    pub fn close(&self) {
+        self.lock().closed = true;
+        self.changed.notify_all();
+    }
+
+    /// Bin what waits here, wait for the lanes other threads are binning, and take the
+    /// sketches back.
+    fn collect(&self) -> SketchSet {
+        while self.run_one() {}
+        let mut st = self.lock();
+        while st.busy > 0 {
+            st = self.changed.wait(st).unwrap_or_else(|e| e.into_inner());
+        }
+        st.batches.clear();
+        let lanes = std::mem::take(&mut st.lanes);
+        SketchSet::join(lanes.into_iter().filter_map(|l| l.set).collect())
+    }
+}
+
+/// A lane being binned: if the binning panics, the lane is counted out (its set is lost,
+/// and the panic reaches the caller through the scoped threads), so that a merge waiting in
+/// `SketchWork::collect` does not wait for it forever.
+struct Running<'a>(&'a SketchWork);
+
+impl Drop for Running<'_> {
+    fn drop(&mut self) {
+        self.0.lock().busy -= 1;
+        self.0.changed.notify_all();
+    }
+}
+
+/// A merged accumulator whose sketching is in a [`SketchWork`], and the magnitude of the
+/// (kept) rows' weights handed over so far.
+#[derive(Debug, Clone)]
+struct Deferred {
+    work: std::sync::Arc<SketchWork>,
+    mass: f64,
+}
+
 /// What the sketch did, for the report: rows binned, bins, and each binned metric's bound.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct SketchInfo {
@@ -425,6 +645,10 @@ pub(super) fn nonzero(v: usize, default: usize) -> usize {
 impl Sketching for ScoreAccumulator {
     fn sketch_set(&self) -> &SketchSet {
         &self.sketches
+    }
+
+    fn sketched(&self) -> bool {
+        !self.sketches.is_empty() || self.deferred.is_some()
     }
 
     /// One sketch (binary) or one per column, each row with its replicate weights
@@ -548,8 +772,10 @@ impl ScoreAccumulator {
         self.sketches.bytes()
     }
 
-    /// Bin the rows waiting for the sketches (see [`SketchSet`]).
+    /// Bin the rows waiting for the sketches (see [`SketchSet`]), and take in the sketching
+    /// other threads did ([`Self::complete`]).
     pub fn flush(&mut self) {
+        self.complete();
         self.sketches.flush();
     }
 
@@ -560,6 +786,8 @@ impl ScoreAccumulator {
     pub fn update(&mut self, truth: u32, scores: &[f64], weight: f64, draws: &[u8]) {
         let rep = &draws[..draws.len().min(self.replicates)];
         if self.sketched() {
+            // (a merged accumulator takes no rows; if one did, its rows go after the others)
+            self.complete();
             let score = |c: usize| scores.get(c).copied().unwrap_or(f64::NAN);
             if self.k == 1 || (truth as usize) < self.k {
                 self.sketches.push(&|c| (score(c), truth), weight, rep);
@@ -687,11 +915,10 @@ impl ScoreAccumulator {
     /// ours); per-class columns are matched by class name, so chunks read with differently
     /// ordered headers still merge, and a class we have no column for is dropped.
     pub fn merge(&mut self, other: &Self, label_map: &[u32], keys: &MergeKeys) {
+        self.complete();
         self.in_unit &= other.in_unit;
         let k = self.k;
-        // per-class: other's column j is our column to[j] (NO_COLUMN: we have none)
-        let from: Vec<Option<usize>> =
-            (0..k).map(|c| other.columns.iter().position(|o| *o == self.columns[c]).filter(|&i| i < other.k)).collect();
+        let from = self.columns_from(other);
         let to: Vec<u32> =
             (0..other.k).map(|j| from.iter().position(|f| *f == Some(j)).map_or(NO_COLUMN, |c| c as u32)).collect();
         self.merge_sums(other, label_map);
@@ -738,6 +965,127 @@ impl ScoreAccumulator {
             }
         }
         self.truth.extend(other.truth.iter().map(|&t| to.get(t as usize).copied().unwrap_or(NO_COLUMN)));
+    }
+
+    /// Per-class: our column `c` is `other`'s column `from[c]` (None: it has none).
+    fn columns_from(&self, other: &Self) -> Vec<Option<usize>> {
+        (0..self.k).map(|c| other.columns.iter().position(|o| *o == self.columns[c]).filter(|&i| i < other.k)).collect()
+    }
+
+    /// The magnitude of the stored rows' weights, all and kept ones (per-class: those whose
+    /// truth has a column), when every weight is whole.
+    fn whole_mass(&self) -> Option<(f64, f64)> {
+        let keep = |i: usize| self.k == 1 || (self.truth[i] as usize) < self.k;
+        match &self.weights {
+            None => {
+                let kept = (0..self.truth.len()).filter(|&i| keep(i)).count();
+                Some((self.truth.len() as f64, kept as f64))
+            }
+            Some(w) if w.iter().all(|&x| sketch::is_whole(x)) => {
+                let all = w.iter().map(|x| x.abs()).sum();
+                let kept = w.iter().enumerate().filter(|&(i, _)| keep(i)).map(|(_, x)| x.abs()).sum();
+                Some((all, kept))
+            }
+            Some(_) => None,
+        }
+    }
+
+    /// [`Self::merge`], `other` taken: when the merge would bin `other`'s stored rows (and at
+    /// the switch, ours) straight into whole sketches, they go to `work` as jobs any thread
+    /// may run instead (see [`SketchWork`]); [`Self::complete`] takes the sketches in.
+    pub fn merge_owned(
+        &mut self,
+        mut other: Self,
+        label_map: &[u32],
+        keys: &MergeKeys,
+        work: Option<&std::sync::Arc<SketchWork>>,
+    ) {
+        if let Some(work) = work {
+            if self.defer(&mut other, label_map, keys, work) {
+                return;
+            }
+        }
+        self.merge(&other, label_map, keys);
+    }
+
+    /// Hand the rows to `work` if [`Self::merge`] would bin them straight into sketches that
+    /// stay whole to the end of `other`; say whether it did (then the merge is done).
+    fn defer(
+        &mut self,
+        other: &mut Self,
+        label_map: &[u32],
+        keys: &MergeKeys,
+        work: &std::sync::Arc<SketchWork>,
+    ) -> bool {
+        let k = self.k;
+        let switching = self.deferred.is_none();
+        // with intervals the lanes cost more than they saved (see `SketchWork::start`)
+        if self.replicates > 0
+            || other.sketched()
+            || (switching && (self.sketched() || (self.truth.len() + other.truth.len()) * k <= self.budget()))
+        {
+            return false;
+        }
+        let same_columns = other.k == k && self.columns_from(other).iter().enumerate().all(|(c, f)| *f == Some(c));
+        let fits = (k == 1 || same_columns) && self.replicates == other.replicates && self.budget == other.budget;
+        // bin_straight's limits: a replicate weight is the row's weight times a draw of at
+        // most 12, and the sketch stays whole while 255 times its mass is at most WHOLE_MAX
+        let most = if self.replicates > 0 { sketch::WHOLE_MAX / 12.0 } else { sketch::WHOLE_MAX };
+        let Some((total, theirs)) = other.whole_mass().filter(|_| fits) else { return false };
+        let mass = match &self.deferred {
+            Some(d) => d.mass,
+            None => match self.whole_mass() {
+                Some((_, mine)) => mine,
+                None => return false,
+            },
+        };
+        if total > most || (mass + theirs) * 255.0 > sketch::WHOLE_MAX {
+            return false;
+        }
+        self.in_unit &= other.in_unit;
+        self.merge_sums(other, label_map);
+        let poisson = keys.poisson;
+        let mut deferred = match self.deferred.take() {
+            Some(d) => d,
+            None => {
+                // the switch: our stored rows first, into sketches the lanes hold till complete
+                let mine = StoredRows {
+                    k,
+                    truth: std::mem::take(&mut self.truth),
+                    scores: std::mem::take(&mut self.scores),
+                    weights: self.weights.take(),
+                    keys: keys.mine.lookup(),
+                    poisson,
+                };
+                work.start(self.budget.sketch_set(if k == 1 { 1 } else { k }, self.replicates), self.replicates);
+                work.push(mine);
+                self.keep(SketchSet::default());
+                Deferred { work: work.clone(), mass }
+            }
+        };
+        let truth = match k {
+            1 => other.truth.iter().map(|&t| label_map.get(t as usize).copied().unwrap_or(t)).collect(),
+            _ => std::mem::take(&mut other.truth),
+        };
+        deferred.work.push(StoredRows {
+            k,
+            truth,
+            scores: std::mem::take(&mut other.scores),
+            weights: other.weights.take(),
+            keys: keys.theirs.lookup(),
+            poisson,
+        });
+        deferred.mass += theirs;
+        self.deferred = Some(deferred);
+        true
+    }
+
+    /// Take in the sketches of the rows a merge handed to other threads ([`Self::merge_owned`]):
+    /// run the jobs still queued here, wait for the running ones, and union the sets.
+    pub fn complete(&mut self) {
+        if let Some(d) = self.deferred.take() {
+            self.sketches = d.work.collect();
+        }
     }
 
     /// Add `other`'s streamed sums (binary: per label through `label_map`).

@@ -1263,6 +1263,46 @@ pub fn bounds(groups: &[Group], max_fpr: f64) -> Bounds {
     }
 }
 
+/// The sketches cut into lanes that threads bin into apart (`ranking::SketchWork`): a
+/// sketch's cells depend only on its own rows, in order, so the lanes joined back are the
+/// set that binned everything itself.
+impl SketchSet {
+    /// The sketches held.
+    pub fn len(&self) -> usize {
+        self.sketches.len()
+    }
+
+    /// At most `parts` sets of neighbouring sketches, in order, each binning as this one
+    /// does (the same batch and block sizes); waiting rows are binned first.
+    pub fn split(mut self, parts: usize) -> Vec<SketchSet> {
+        self.flush();
+        let n = self.sketches.len();
+        let parts = parts.clamp(1, n.max(1));
+        let mut sketches = std::mem::take(&mut self.sketches).into_iter();
+        (0..parts)
+            .map(|p| SketchSet {
+                sketches: sketches.by_ref().take((p + 1) * n / parts - p * n / parts).collect(),
+                replicates: self.replicates,
+                batch: self.batch,
+                block: self.block,
+                ..Self::default()
+            })
+            .collect()
+    }
+
+    /// The sets [`Self::split`] made, back in one.
+    pub fn join(parts: Vec<SketchSet>) -> SketchSet {
+        let mut parts = parts.into_iter();
+        let mut set = parts.next().unwrap_or_default();
+        set.flush();
+        for mut part in parts {
+            part.flush();
+            set.sketches.append(&mut part.sketches);
+        }
+        set
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -379,6 +379,8 @@ struct Setup {
     paired: bool,
     /// The evaluation options, checked (the CI level).
     options: Options,
+    /// Where merges hand their sketching to other threads (natively, a split file).
+    work: Option<std::sync::Arc<crate::metrics::SketchWork>>,
 }
 
 impl Setup {
@@ -391,7 +393,7 @@ impl Setup {
                 )));
             }
         }
-        Ok(Setup { plan, non_finite: spec.non_finite, paired, options: options.clone() })
+        Ok(Setup { plan, non_finite: spec.non_finite, paired, options: options.clone(), work: None })
     }
 
     /// Empty accumulators for chunk `index`. Its rows' bootstrap keys start at
@@ -410,6 +412,10 @@ impl Setup {
             .with_sketch_batch(options.sketch_batch.unwrap_or(0))
             .with_first_row(index << 32)
             .with_threads(options.threads);
+        let eval = match &self.work {
+            Some(work) => eval.with_sketch_work(work.clone()),
+            None => eval,
+        };
         let width = plan.score_cols.len();
         Feeder {
             tracker: rows::RowTracker::new(plan.task, &plan.classes, width, plan.threshold).for_chunk(index),
@@ -492,6 +498,10 @@ impl Chunks {
 
     fn finish(mut self) -> Option<Feeder> {
         self.close();
+        if let Some(merged) = &mut self.merged {
+            // the sketching other threads did, taken in
+            merged.eval.flush();
+        }
         self.merged
     }
 }
@@ -525,7 +535,7 @@ impl Feeder {
     /// Append the next chunk's rows, `line_base` lines after this chunk's first line.
     fn absorb(&mut self, other: Feeder, line_base: u64) {
         let row_base = self.row;
-        self.eval.merge(&other.eval);
+        self.eval.merge_owned(other.eval);
         let eval = &mut self.eval;
         self.tracker.merge(other.tracker, row_base, line_base, &mut |name| eval.intern(name));
         if let (Some(log), Some(theirs)) = (&mut self.log, other.log) {

@@ -7,10 +7,11 @@ use super::split::{self, ChunkRead, Merge, Splitter};
 use super::{Options, Progress, Report};
 use crate::data::{self, ColumnSpec};
 use crate::error::{Error, Result};
+use crate::metrics::SketchWork;
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::mpsc;
+use std::sync::{mpsc, Arc};
 use std::time::Duration;
 
 /// Evaluate the file at `path` with `options.threads` threads when it is uncompressed
@@ -26,7 +27,10 @@ pub fn evaluate_path(path: &str, spec: &ColumnSpec, options: &Options, progress:
     }
     let format = opened.format_name();
     let mut rows = opened.rows;
-    let (sp, sample) = Splitter::new(path, rows.as_mut(), spec, options, size)?;
+    let (mut sp, sample) = Splitter::new(path, rows.as_mut(), spec, options, size)?;
+    // past the score budget, the merge's sketching goes here for every thread to share
+    let work = Arc::new(SketchWork::new(options.threads));
+    sp.setup.work = Some(work.clone());
     let src = FileSource { path, read: AtomicU64::new(0) };
     let (fed_rows, cancel) = (AtomicU64::new(0), AtomicBool::new(false));
     let next = AtomicU64::new(sp.first);
@@ -37,18 +41,31 @@ pub fn evaluate_path(path: &str, spec: &ColumnSpec, options: &Options, progress:
     let merged = std::thread::scope(|scope| {
         let (to_merge, done) = mpsc::channel::<ChunkRead>();
         for _ in 1..options.threads {
-            let (to_merge, sp, src, next, tick, cancel) = (to_merge.clone(), &sp, &src, &next, &tick, &cancel);
-            scope.spawn(move || loop {
-                let k = next.fetch_add(1, Ordering::Relaxed);
-                if k >= sp.count || cancel.load(Ordering::Relaxed) {
-                    break;
-                }
-                if to_merge.send(sp.read_chunk(src, k, None, &mut |n| tick(n))).is_err() {
-                    break;
+            let (to_merge, sp, src, next, tick, cancel, work) =
+                (to_merge.clone(), &sp, &src, &next, &tick, &cancel, &work);
+            // sketching first (what it holds is freed), then the next chunk, then wait for
+            // sketching until the merge is done
+            scope.spawn(move || {
+                while !cancel.load(Ordering::Relaxed) {
+                    if work.run_one() {
+                        continue;
+                    }
+                    let k = next.fetch_add(1, Ordering::Relaxed);
+                    if k < sp.count {
+                        if to_merge.send(sp.read_chunk(src, k, None, &mut |n| tick(n))).is_err() {
+                            break;
+                        }
+                        continue;
+                    }
+                    if !work.wait(Duration::from_millis(100)) {
+                        break;
+                    }
                 }
             });
         }
         drop(to_merge);
+        // however the merge ends, the others stop waiting for sketching
+        let _closing = Closing(&work);
         let merged = (|| -> Result<Merge> {
             let mut report = |bytes: u64, n: u64| {
                 let read = (bytes + src.read.load(Ordering::Relaxed)).min(size);
@@ -67,7 +84,7 @@ pub fn evaluate_path(path: &str, spec: &ColumnSpec, options: &Options, progress:
                 while let Ok(got) = done.try_recv() {
                     merge.offer(got);
                 }
-                if merge.has(merge.next()) {
+                if merge.has(merge.next()) || work.run_one() {
                     continue;
                 }
                 // help with the chunks not taken yet, then wait for the others
@@ -87,10 +104,25 @@ pub fn evaluate_path(path: &str, spec: &ColumnSpec, options: &Options, progress:
                 }
             }
         })();
-        cancel.store(true, Ordering::Relaxed);
+        if merged.is_ok() {
+            // the sketching left, shared with the others (every chunk is in: none reads on)
+            work.close();
+            while work.run_one() {}
+        } else {
+            cancel.store(true, Ordering::Relaxed);
+        }
         merged
     })?;
     merged.finish(&sp, format)
+}
+
+/// Closes the sketching work when dropped (the merge ended or failed).
+struct Closing<'a>(&'a SketchWork);
+
+impl Drop for Closing<'_> {
+    fn drop(&mut self) {
+        self.0.close();
+    }
 }
 
 /// The file by offset, counting the bytes read for progress.

@@ -17,6 +17,12 @@
 //! a binary serde format in which a float is its 8 (or 4) bytes, so merging decoded chunks
 //! gives the report merging them in place gives, bit for bit. A chunk that failed elsewhere
 //! crosses without its error: the merge re-reads it in order and meets the error itself.
+//!
+//! Natively the merge past the score budget hands its sketching to every thread
+//! (`metrics::SketchWork`, set in `Setup` by `parallel.rs`: lanes of columns, each binned in
+//! file order). [`Part`] does not: a reader that shares no memory would keep each chunk
+//! merged past the switch, bin the batches it is sent into its lane of the sketches and send
+//! the lane at the end (see ARCHITECTURE.md).
 
 use super::{sample_plan, stream, Chunks, Feeder, Located, Options, Progress, Report, Setup, Skipped, PROGRESS_ROWS};
 use crate::data::csv::{Dialect, Records};
