@@ -503,9 +503,7 @@ impl SketchSet {
         let mut start = 0;
         while start < rows {
             let end = rows.min(start + block);
-            ids.clear();
-            ids.extend((start..end).filter(|&i| keep(i)));
-            let n = ids.len();
+            let n = block_keys(start..end, keep, keys, count, ids, all);
             // without weights or replicates, rows add as counts (no weights at all)
             ws.clear();
             if weights.is_some() || r > 0 {
@@ -518,9 +516,6 @@ impl SketchSet {
                     draws(i, &mut reps[j * r..(j + 1) * r]);
                 }
             }
-            all.clear();
-            all.resize(n * count, 0);
-            keys(ids, all);
             for (c, sketch) in self.sketches.iter_mut().enumerate() {
                 let keys = &all[c * n..(c + 1) * n];
                 if let Some(f) = found.get_mut(c) {
@@ -592,12 +587,7 @@ impl SketchSet {
         let mut start = 0;
         while start < rows {
             let end = rows.min(start + block);
-            ids.clear();
-            ids.extend((start..end).filter(|&i| keep(i)));
-            let n = ids.len();
-            all.clear();
-            all.resize(n * count, 0);
-            keys(ids, all);
+            let n = block_keys(start..end, keep, keys, count, ids, all);
             for (c, map) in maps.iter_mut().enumerate() {
                 map.add(&all[c * n..(c + 1) * n]);
             }
@@ -696,6 +686,24 @@ impl SketchSet {
             + self.scratch.runs.capacity() * std::mem::size_of::<Run>()
             + self.kept.bytes()
     }
+}
+
+/// The rows of `block` that `keep` keeps into `ids`, and their keys in each of `count`
+/// sketches into `all` (see [`SketchSet::extend`]); returns how many.
+fn block_keys(
+    block: std::ops::Range<usize>,
+    keep: &dyn Fn(usize) -> bool,
+    keys: &dyn Fn(&[usize], &mut [u64]),
+    count: usize,
+    ids: &mut Vec<usize>,
+    all: &mut Vec<u64>,
+) -> usize {
+    ids.clear();
+    ids.extend(block.filter(|&i| keep(i)));
+    all.clear();
+    all.resize(ids.len() * count, 0);
+    keys(ids, all);
+    ids.len()
 }
 
 /// One bin in descending score order: its lowest score, positive / negative weight and rows.
