@@ -55,6 +55,14 @@
 //! batch ([`ScoreSketch::found_start`]). A set keeps each sketch's table from call to call
 //! (a call per chunk past the budget) while the sketch's cells are those it was left
 //! matching (an epoch that changes with the cells' keys says so).
+//!
+//! Rows at hand going into empty sketches that stay whole (the switch at the budget) are
+//! binned once, on the grid one pass over them ends at ([`SketchSet::pregrid`]): by the
+//! above, that is the finest grid at which all their (bin, label) cells fit the cap, and a
+//! whole sketch's cells (counts, exact sums, least first rows) are the same whichever grids
+//! its rows went through on the way. One more pass over the rows' keys counts their cells
+//! on every grid (a bitmap of finest cells), instead of sorted batches of rows into cells
+//! on grids the cap then leaves.
 
 use super::sort::{self, Item};
 use serde::{Deserialize, Serialize};
@@ -332,6 +340,86 @@ impl Kept {
 /// A [`Found`] table entry with no cell; one below it is the most rows an entry counts.
 const NO_CELL: u16 = u16::MAX;
 
+/// Bins (finest grid) a [`CellMap`] page covers, and most labels it maps.
+const MAP_PAGE_BITS: u32 = 15;
+const MAP_LABELS: usize = 64;
+/// A [`CellMap`] page not made yet.
+const NO_PAGE: u32 = u32::MAX;
+
+/// Which finest-grid cells rows fall in, to count the cells of every coarser grid
+/// ([`SketchSet::pregrid`]): a bit per (bin, label), in pages of 2^15 bins made as rows
+/// reach them (scores in a few exponents touch a few dozen of a label's 512 pages).
+#[derive(Debug, Default)]
+struct CellMap {
+    /// Each (label, page)'s first word in `words` (`label << 9 | page`; [`NO_PAGE`]: none).
+    pages: Vec<u32>,
+    words: Vec<u64>,
+    /// A label past [`MAP_LABELS`] was met: not mapped.
+    full: bool,
+}
+
+impl CellMap {
+    const WORDS: usize = 1 << (MAP_PAGE_BITS - 6);
+    const PAGES: usize = 1 << (64 - SHIFT - MAP_PAGE_BITS);
+
+    /// Note the cells of `keys` (finest-grid [`ScoreSketch::row_key`]s).
+    fn add(&mut self, keys: &[u64]) {
+        if self.full {
+            return;
+        }
+        for &key in keys {
+            let (bin, label) = (bin_of(key) as usize, label_of(key) as usize);
+            if label >= MAP_LABELS {
+                self.full = true;
+                return;
+            }
+            let at = label * Self::PAGES + (bin >> MAP_PAGE_BITS);
+            if at >= self.pages.len() {
+                self.pages.resize((label + 1) * Self::PAGES, NO_PAGE);
+            }
+            let mut page = self.pages[at];
+            if page == NO_PAGE {
+                page = self.words.len() as u32;
+                self.pages[at] = page;
+                self.words.resize(self.words.len() + Self::WORDS, 0);
+            }
+            let b = bin & ((1 << MAP_PAGE_BITS) - 1);
+            if let Some(w) = self.words.get_mut(page as usize + (b >> 6)) {
+                *w |= 1 << (b & 63);
+            }
+        }
+    }
+
+    /// Cells on the grid `coarse` bits coarser than the finest: per label, the runs of
+    /// `2^coarse` bins holding a bit.
+    fn cells(&self, coarse: u32) -> usize {
+        // a bit at every 2^coarse-th place of a word (below 64 bins a run)
+        let every = if coarse < 6 { u64::MAX / ((1u128 << (1 << coarse)) - 1) as u64 } else { 1 };
+        let mut n = 0;
+        for (l, pages) in self.pages.chunks(Self::PAGES).enumerate() {
+            let mut last = usize::MAX;
+            for (p, &page) in pages.iter().enumerate().filter(|&(_, &page)| page != NO_PAGE) {
+                let words = &self.words[page as usize..page as usize + Self::WORDS];
+                for (i, &w) in words.iter().enumerate().filter(|&(_, &w)| w != 0) {
+                    if coarse < 6 {
+                        // each run's bits folded onto its first
+                        let mut y = w;
+                        for k in 0..coarse {
+                            y |= y >> (1 << k);
+                        }
+                        n += (y & every).count_ones() as usize;
+                    } else {
+                        let run = ((l * Self::PAGES + p) * Self::WORDS + i) >> (coarse - 6);
+                        n += usize::from(run != last);
+                        last = run;
+                    }
+                }
+            }
+        }
+        n
+    }
+}
+
 /// The sketches of a layout's score columns (each row has one cell in every sketch), fed a
 /// batch of rows at a time. Rows wait here until [`BATCH_ROWS`] (or [`BATCH_BYTES`]) of
 /// them are held, then each sketch bins them as one sorted batch. The waiting rows are part
@@ -411,12 +499,11 @@ impl SketchSet {
             found.resize_with(count, Found::default);
         }
         let found = if counted { &mut found[..] } else { &mut [] };
+        self.pregrid(rows, keep, keys, weights, block, ids, all);
         let mut start = 0;
         while start < rows {
             let end = rows.min(start + block);
-            ids.clear();
-            ids.extend((start..end).filter(|&i| keep(i)));
-            let n = ids.len();
+            let n = block_keys(start..end, keep, keys, count, ids, all);
             // without weights or replicates, rows add as counts (no weights at all)
             ws.clear();
             if weights.is_some() || r > 0 {
@@ -429,9 +516,6 @@ impl SketchSet {
                     draws(i, &mut reps[j * r..(j + 1) * r]);
                 }
             }
-            all.clear();
-            all.resize(n * count, 0);
-            keys(ids, all);
             for (c, sketch) in self.sketches.iter_mut().enumerate() {
                 let keys = &all[c * n..(c + 1) * n];
                 if let Some(f) = found.get_mut(c) {
@@ -459,6 +543,62 @@ impl SketchSet {
             }
         }
         self.kept = kept;
+    }
+
+    /// Before rows at hand go into empty sketches that stay whole to the end (the switch at
+    /// the budget): each sketch moves first to the grid one pass over them ends at, the
+    /// finest at which all their cells fit its cap (a [`CellMap`] of the rows' finest cells,
+    /// from one more pass over their keys), so they are binned once on it, with no sorted
+    /// batches on grids the cap then leaves. Whole sums do not depend on the order or grid
+    /// they are added on, so the sketch is the one binning them on the way would give.
+    #[allow(clippy::too_many_arguments)]
+    fn pregrid(
+        &mut self,
+        rows: usize,
+        keep: &dyn Fn(usize) -> bool,
+        keys: &dyn Fn(&[usize], &mut [u64]),
+        weights: Option<&[f64]>,
+        block: usize,
+        ids: &mut Vec<usize>,
+        all: &mut Vec<u64>,
+    ) {
+        let count = self.sketches.len();
+        let empty = |s: &ScoreSketch| s.keys.is_empty() && s.rows == 0 && s.whole && s.coarse < MAX_COARSE;
+        // fewer rows than a cap never coarsen it
+        if count == 0 || !self.sketches.iter().all(empty) || self.sketches.iter().all(|s| rows <= s.cap) {
+            return;
+        }
+        // the sketches stay whole: every kept weight whole, 255 times their sum (at most
+        // the rows for unit weights) within WHOLE_MAX
+        let mut mass = rows as f64;
+        if let Some(w) = weights {
+            mass = 0.0;
+            for x in (0..rows).filter(|&i| keep(i)).map(|i| w.get(i).copied().unwrap_or(1.0)) {
+                if !is_whole(x) {
+                    return;
+                }
+                mass += x.abs();
+            }
+        }
+        if self.sketches.iter().any(|s| (s.mass + mass) * 255.0 > WHOLE_MAX) {
+            return;
+        }
+        let mut maps: Vec<CellMap> = (0..count).map(|_| CellMap::default()).collect();
+        let mut start = 0;
+        while start < rows {
+            let end = rows.min(start + block);
+            let n = block_keys(start..end, keep, keys, count, ids, all);
+            for (c, map) in maps.iter_mut().enumerate() {
+                map.add(&all[c * n..(c + 1) * n]);
+            }
+            start = end;
+        }
+        for (sketch, map) in self.sketches.iter_mut().zip(&maps) {
+            if !map.full {
+                let grid = (sketch.coarse..MAX_COARSE).find(|&g| map.cells(g) <= sketch.cap).unwrap_or(MAX_COARSE);
+                sketch.regrid(grid);
+            }
+        }
     }
 
     /// Every cell's weights (point and replicates) and every waiting row's weights are
@@ -546,6 +686,24 @@ impl SketchSet {
             + self.scratch.runs.capacity() * std::mem::size_of::<Run>()
             + self.kept.bytes()
     }
+}
+
+/// The rows of `block` that `keep` keeps into `ids`, and their keys in each of `count`
+/// sketches into `all` (see [`SketchSet::extend`]); returns how many.
+fn block_keys(
+    block: std::ops::Range<usize>,
+    keep: &dyn Fn(usize) -> bool,
+    keys: &dyn Fn(&[usize], &mut [u64]),
+    count: usize,
+    ids: &mut Vec<usize>,
+    all: &mut Vec<u64>,
+) -> usize {
+    ids.clear();
+    ids.extend(block.filter(|&i| keep(i)));
+    all.clear();
+    all.resize(ids.len() * count, 0);
+    keys(ids, all);
+    ids.len()
 }
 
 /// One bin in descending score order: its lowest score, positive / negative weight and rows.
@@ -1622,6 +1780,94 @@ mod tests {
                 );
             }
         }
+    }
+
+    /// Rows at hand into empty whole sketches, binned once on the grid found first
+    /// ([`SketchSet::pregrid`]), give the very sketches (grid, cells and their order, first
+    /// rows, weight and mass bits, counts, rows) that streaming them through batches on every
+    /// grid on the way gives, and one row at a time's: caps from none to many coarsenings,
+    /// unit and whole weights, with and without replicates, rows left out.
+    #[test]
+    fn rows_at_hand_binned_on_their_final_grid_equal_streamed_ones() {
+        use Weights::*;
+        let raw = |s: &ScoreSketch| {
+            let bits = |v: &[f64]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+            (
+                s.coarse,
+                s.keys.clone(),
+                s.firsts.clone(),
+                bits(&s.weights),
+                s.counts.clone(),
+                s.rows,
+                s.whole,
+                s.mass.to_bits(),
+            )
+        };
+        let mut grids = Vec::new();
+        for replicates in [0, 3] {
+            for weights in [Unit, Whole] {
+                for (i, cells) in [64, 200, 1_000, 3_000, 12_000, 40_000].into_iter().enumerate() {
+                    let bytes = cells * (8 * (replicates + 1) + CELL_BYTES);
+                    let data = rows(20_000, 2 + i as u32 % 3, 0, weights, replicates, 7 + i as u64);
+                    let keep = |i: usize| i % 7 != 3;
+                    let kept: Vec<&Row> = data.iter().enumerate().filter(|&(i, _)| keep(i)).map(|(_, r)| r).collect();
+                    let mut streamed = SketchSet::new(3, replicates, bytes, 0);
+                    let mut reference: Vec<OneAtATime> = (0..3).map(|_| OneAtATime::new(replicates, bytes)).collect();
+                    for (cells, weight, rep) in &kept {
+                        streamed.push(&|c| cells[c], *weight, rep);
+                        for (c, r) in reference.iter_mut().enumerate() {
+                            r.add(cells[c].0, cells[c].1, *weight, rep);
+                        }
+                    }
+                    let all: Vec<f64> = data.iter().map(|r| r.1).collect();
+                    let keys = |ids: &[usize], out: &mut [u64]| {
+                        for (j, &i) in ids.iter().enumerate() {
+                            for (c, &(score, label)) in data[i].0.iter().enumerate() {
+                                out[c * ids.len() + j] = ScoreSketch::row_key(score, label);
+                            }
+                        }
+                    };
+                    let given = (weights == Whole).then_some(&all[..]);
+                    let mut ext = SketchSet::new(3, replicates, bytes, 0);
+                    ext.extend(data.len(), &keep, &keys, given, &mut |i, out| out.copy_from_slice(&data[i].2));
+                    let (got, want) = (ext.get(), streamed.get());
+                    for c in 0..3 {
+                        let case = format!("{replicates} reps, {weights:?}, cap {cells}: sketch {c}");
+                        assert!(raw(&got[c]) == raw(&want[c]), "{case}");
+                        assert!(reference[c].same(&got[c]), "{case}");
+                        assert!(got[c].whole, "{case}");
+                        grids.push(got[c].coarse);
+                    }
+                }
+            }
+        }
+        // the caps reach from the finest grid to many coarsenings
+        assert!(grids.contains(&0) && grids.iter().any(|&g| g >= 5), "{grids:?}");
+    }
+
+    /// The cells a [`CellMap`] counts on each grid are those of the rows' keys shifted.
+    #[test]
+    fn cell_map_counts_the_cells_of_every_grid() {
+        let mut x = 0x2545_F491_4F6C_DD1Du64;
+        let keys: Vec<u64> = (0..50_000)
+            .map(|i| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                let score = if i % 3 == 0 { (x >> 11) as f64 / 2f64.powi(53) } else { f64::from_bits(x) };
+                ScoreSketch::row_key(score, (x >> 3) as u32 % 5)
+            })
+            .collect();
+        let mut map = CellMap::default();
+        map.add(&keys);
+        for coarse in 0..=MAX_COARSE {
+            let mut cells: Vec<u64> = keys.iter().map(|&k| cell_key(bin_of(k) >> coarse, label_of(k))).collect();
+            cells.sort_unstable();
+            cells.dedup();
+            assert_eq!(map.cells(coarse), cells.len(), "grid {coarse}");
+        }
+        map.add(&[ScoreSketch::row_key(0.5, MAP_LABELS as u32)]);
+        assert!(map.full);
     }
 
     /// Unit rows at hand counted through the bin table: a cell past what a table entry
