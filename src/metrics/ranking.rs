@@ -880,14 +880,23 @@ impl ScoreAccumulator {
     /// added in cannot change a cell's weight, and one pass and a merge end at the same grid
     /// (the finest at which all rows' cells fit) with the cells in the same arrival order.
     /// It saves the per-chunk sketch and its merge for each chunk read past the budget.
+    /// What [`Self::bin_straight`] and [`Self::defer`] ask of the two sides: the same
+    /// replicates and budgets, matching columns, and `total` (the magnitude of `other`'s
+    /// weights, all whole) small enough that every replicate weight stays exact.
+    fn straight_fits(&self, other: &Self, same_columns: bool, total: f64) -> bool {
+        // a replicate weight is the row's weight times a draw of at most 12
+        let most = if self.replicates > 0 { sketch::WHOLE_MAX / 12.0 } else { sketch::WHOLE_MAX };
+        (self.k == 1 || same_columns)
+            && self.replicates == other.replicates
+            && self.budget == other.budget
+            && total <= most
+    }
+
     fn bin_straight(&mut self, other: &Self, label_map: &[u32], same_columns: bool, keys: &MergeKeys) -> bool {
         let total = other.weights.as_deref().map_or(Some(0.0), |w| {
             w.iter().all(|&x| sketch::is_whole(x)).then(|| w.iter().map(|x| x.abs()).sum::<f64>())
         });
-        // a replicate weight is the row's weight times a draw of at most 12
-        let most = if self.replicates > 0 { sketch::WHOLE_MAX / 12.0 } else { sketch::WHOLE_MAX };
-        let fits = (self.k == 1 || same_columns) && self.replicates == other.replicates;
-        if !fits || self.budget != other.budget || total.is_none_or(|t| t > most) {
+        if !total.is_some_and(|t| self.straight_fits(other, same_columns, t)) {
             return false;
         }
         if !self.sketched() {
@@ -1027,11 +1036,7 @@ impl ScoreAccumulator {
             return false;
         }
         let same_columns = other.k == k && self.columns_from(other).iter().enumerate().all(|(c, f)| *f == Some(c));
-        let fits = (k == 1 || same_columns) && self.replicates == other.replicates && self.budget == other.budget;
-        // bin_straight's limits: a replicate weight is the row's weight times a draw of at
-        // most 12, and the sketch stays whole while 255 times its mass is at most WHOLE_MAX
-        let most = if self.replicates > 0 { sketch::WHOLE_MAX / 12.0 } else { sketch::WHOLE_MAX };
-        let Some((total, theirs)) = other.whole_mass().filter(|_| fits) else { return false };
+        let Some((total, theirs)) = other.whole_mass() else { return false };
         let mass = match &self.deferred {
             Some(d) => d.mass,
             None => match self.whole_mass() {
@@ -1039,7 +1044,9 @@ impl ScoreAccumulator {
                 None => return false,
             },
         };
-        if total > most || (mass + theirs) * 255.0 > sketch::WHOLE_MAX {
+        // bin_straight's limits, and the sketch stays whole while 255 times its mass is at
+        // most WHOLE_MAX
+        if !self.straight_fits(other, same_columns, total) || (mass + theirs) * 255.0 > sketch::WHOLE_MAX {
             return false;
         }
         self.in_unit &= other.in_unit;
