@@ -104,66 +104,55 @@ impl Store {
         }
     }
 
-    /// The sketch keys ([`ScoreSketch::row_key`]) of rows `ids` of `k` scores each, column
-    /// `c`'s in `out[c * ids.len()..]`: one pass over the rows, the layout matched once (and
-    /// a row's label once, where every column has the row's).
-    pub(super) fn row_keys(&self, ids: &[usize], k: usize, labels: Labels, out: &mut [u64]) {
-        fn fill<T: Copy + Binned>(s: &[T], nan: T, ids: &[usize], k: usize, labels: Labels, out: &mut [u64]) {
-            let n = ids.len();
-            for (j, &i) in ids.iter().enumerate() {
-                let label = match labels {
-                    Labels::Rows(t) => t.get(i).copied().unwrap_or(u32::MAX),
-                    Labels::Cells(f) => {
-                        for c in 0..k {
-                            out[c * n + j] = s.get(i * k + c).copied().unwrap_or(nan).row_key(f(i, c));
-                        }
-                        continue;
-                    }
-                };
-                match s.get(i * k..(i + 1) * k) {
-                    Some(row) => {
-                        for (c, &x) in row.iter().enumerate() {
-                            out[c * n + j] = x.row_key(label);
-                        }
-                    }
-                    None => {
-                        for c in 0..k {
-                            out[c * n + j] = s.get(i * k + c).copied().unwrap_or(nan).row_key(label);
-                        }
-                    }
-                }
-            }
-        }
-        match self {
-            Store::F32(s) => fill(s, f32::NAN, ids, k, labels, out),
-            Store::F64(s) => fill(s, f64::NAN, ids, k, labels, out),
-        }
-    }
-
-    /// [`Self::row_keys`] of columns `cols` only (into `out[(c - cols.start) * ids.len()..]`),
-    /// each row's label its `truth`: a lane of the sketches ([`SketchWork`]).
-    fn column_keys(&self, ids: &[usize], k: usize, cols: std::ops::Range<usize>, truth: &[u32], out: &mut [u64]) {
-        fn fill<T: Copy + Into<f64>>(
+    /// The sketch keys ([`ScoreSketch::row_key`]) of rows `ids` of `k` scores each, in
+    /// columns `cols` (all `0..k`, or a lane's: [`SketchWork`]), column `c`'s in
+    /// `out[(c - cols.start) * ids.len()..]`: one pass over the rows, the layout matched once
+    /// (and a row's label once, where every column has the row's).
+    pub(super) fn row_keys(
+        &self,
+        ids: &[usize],
+        k: usize,
+        cols: std::ops::Range<usize>,
+        labels: Labels,
+        out: &mut [u64],
+    ) {
+        fn fill<T: Copy + Binned>(
             s: &[T],
             nan: T,
             ids: &[usize],
             k: usize,
             cols: std::ops::Range<usize>,
-            truth: &[u32],
+            labels: Labels,
             out: &mut [u64],
         ) {
             let n = ids.len();
             for (j, &i) in ids.iter().enumerate() {
-                let label = truth.get(i).copied().unwrap_or(u32::MAX);
-                let row = s.get(i * k..(i + 1) * k).unwrap_or(&[]);
-                for (o, c) in cols.clone().enumerate() {
-                    out[o * n + j] = ScoreSketch::row_key(row.get(c).copied().unwrap_or(nan).into(), label);
+                let label = match labels {
+                    Labels::Rows(t) => t.get(i).copied().unwrap_or(u32::MAX),
+                    Labels::Cells(f) => {
+                        for (o, c) in cols.clone().enumerate() {
+                            out[o * n + j] = s.get(i * k + c).copied().unwrap_or(nan).row_key(f(i, c));
+                        }
+                        continue;
+                    }
+                };
+                match s.get(i * k..(i + 1) * k).and_then(|row| row.get(cols.clone())) {
+                    Some(row) => {
+                        for (o, &x) in row.iter().enumerate() {
+                            out[o * n + j] = x.row_key(label);
+                        }
+                    }
+                    None => {
+                        for (o, c) in cols.clone().enumerate() {
+                            out[o * n + j] = s.get(i * k + c).copied().unwrap_or(nan).row_key(label);
+                        }
+                    }
                 }
             }
         }
         match self {
-            Store::F32(s) => fill(s, f32::NAN, ids, k, cols, truth, out),
-            Store::F64(s) => fill(s, f64::NAN, ids, k, cols, truth, out),
+            Store::F32(s) => fill(s, f32::NAN, ids, k, cols, labels, out),
+            Store::F64(s) => fill(s, f64::NAN, ids, k, cols, labels, out),
         }
     }
 
@@ -330,7 +319,7 @@ impl Budget {
         labels: Labels,
     ) -> SketchSet {
         let mut set = self.sketch_set(count, replicates);
-        let cells = |ids: &[usize], out: &mut [u64]| scores.row_keys(ids, count, labels, out);
+        let cells = |ids: &[usize], out: &mut [u64]| scores.row_keys(ids, count, 0..count, labels, out);
         set.extend(rows, keep, &cells, weights, &mut |i, out| poisson.draws(keys.key(i), out));
         set
     }
@@ -435,10 +424,8 @@ impl StoredRows {
     fn bin(&self, set: &mut SketchSet, cols: std::ops::Range<usize>) {
         let (k, truth) = (self.k, &self.truth);
         let keep = |i: usize| k == 1 || (truth[i] as usize) < k;
-        let cells = |ids: &[usize], out: &mut [u64]| match k {
-            1 => self.scores.row_keys(ids, k, Labels::Rows(truth), out),
-            _ => self.scores.column_keys(ids, k, cols.clone(), truth, out),
-        };
+        let cells =
+            |ids: &[usize], out: &mut [u64]| self.scores.row_keys(ids, k, cols.clone(), Labels::Rows(truth), out);
         let (keys, poisson) = (&self.keys, self.poisson);
         set.extend(truth.len(), &keep, &cells, self.weights.as_deref(), &mut |i, out| poisson.draws(keys.key(i), out));
     }
@@ -912,7 +899,7 @@ impl ScoreAccumulator {
             _ => Vec::new(),
         };
         let labels = Labels::Rows(if k == 1 { &mapped } else { truth });
-        let cells = |ids: &[usize], out: &mut [u64]| other.scores.row_keys(ids, k, labels, out);
+        let cells = |ids: &[usize], out: &mut [u64]| other.scores.row_keys(ids, k, 0..k, labels, out);
         let (theirs, poisson) = (keys.theirs.lookup(), keys.poisson);
         self.sketches.extend(truth.len(), &keep, &cells, other.weights.as_deref(), &mut |i, out| {
             poisson.draws(theirs.key(i), out)
