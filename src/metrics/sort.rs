@@ -69,8 +69,8 @@ pub fn f32_of_key(key: u64) -> f64 {
     f64::from(f32::from_bits(if asc >> 31 == 1 { asc & !(1 << 31) } else { !asc }))
 }
 
-/// Sort by key, ascending (LSD radix, 8-bit digits, constant digits skipped). `scratch` is
-/// reused between calls.
+/// Sort by key, ascending (LSD radix, 8-bit digits, constant digits skipped; at most
+/// `u32::MAX` items). `scratch` is reused between calls.
 pub fn sort_items(items: &mut [Item], scratch: &mut Vec<Item>) {
     if items.len() < 256 {
         items.sort_unstable_by_key(|i| i.key);
@@ -80,86 +80,42 @@ pub fn sort_items(items: &mut [Item], scratch: &mut Vec<Item>) {
 }
 
 /// Sort by key, ascending, items with equal keys kept in their given order (LSD radix, 8-bit
-/// digits, constant digits skipped). `scratch` is reused between calls.
+/// digits, constant digits skipped; at most `u32::MAX` items). `scratch` is reused between
+/// calls.
 pub fn sort_items_stable(items: &mut [Item], scratch: &mut Vec<Item>) {
     radix(items, scratch, 0..8);
 }
 
 /// Sort plain `u64`s by their bits `lo..64` (`lo < 64`), equal ones kept in their given
 /// order: a packed `key << lo | index` item sorts by key with its index alone below, 8 bytes
-/// an item. A stable LSD radix sort on 11-bit digits (constant digits skipped: a key of up to
-/// 22 varying bits takes two passes); at most `u32::MAX` items.
+/// an item. 11-bit digits (a key of up to 22 varying bits takes two passes); at most
+/// `u32::MAX` items.
 pub fn sort_u64_above(items: &mut [u64], scratch: &mut Vec<u64>, lo: u32) {
-    const DIGIT: u32 = 11;
-    const RADIX: usize = 1 << DIGIT;
+    lsd::<u64, 11>(items, scratch, lo..64);
+}
+
+/// Stable LSD radix sort of `items` on key bytes `digits` (the others are equal in every
+/// item); `scratch` is reused between calls.
+fn radix<T: Packed>(items: &mut [T], scratch: &mut Vec<T>, digits: Range<usize>) {
+    lsd::<T, 8>(items, scratch, 8 * digits.start as u32..8 * digits.end as u32);
+}
+
+/// Stable LSD radix sort of `items` by key bits `bits` (those above are equal in every item,
+/// those below are left in their given order), `DIGIT` bits a pass, digits that are the same
+/// in every item skipped; at most `u32::MAX` items.
+fn lsd<T: Keyed, const DIGIT: u32>(items: &mut [T], scratch: &mut Vec<T>, bits: Range<u32>) {
+    let radix = 1usize << DIGIT;
     let n = items.len();
+    let lo = bits.start;
+    if bits.is_empty() {
+        return;
+    }
     if n <= 64 {
         // insertion sort: stable, and cheaper than the histograms for a handful of items
         for i in 1..n {
             let it = items[i];
             let mut j = i;
-            while j > 0 && items[j - 1] >> lo > it >> lo {
-                items[j] = items[j - 1];
-                j -= 1;
-            }
-            items[j] = it;
-        }
-        return;
-    }
-    let first = items[0];
-    let varying = items.iter().fold(0, |a, &x| a | (x ^ first)) >> lo;
-    let (mut shifts, mut m) = ([0u32; 6], 0);
-    for s in (0..64 - lo).step_by(DIGIT as usize) {
-        if (varying >> s) & (RADIX as u64 - 1) != 0 {
-            shifts[m] = lo + s;
-            m += 1;
-        }
-    }
-    let shifts = &shifts[..m];
-    let mut hist = vec![0u32; m * RADIX];
-    for &x in items.iter() {
-        for (d, &sh) in shifts.iter().enumerate() {
-            hist[d * RADIX + ((x >> sh) as usize & (RADIX - 1))] += 1;
-        }
-    }
-    if scratch.len() < n {
-        scratch.resize(n, 0);
-    }
-    let scratch = &mut scratch[..n];
-    let mut in_scratch = false;
-    for (d, &sh) in shifts.iter().enumerate() {
-        let next = &mut hist[d * RADIX..(d + 1) * RADIX];
-        let mut sum = 0;
-        for c in next.iter_mut() {
-            (*c, sum) = (sum, sum + *c);
-        }
-        let (src, dst): (&[u64], &mut [u64]) =
-            if in_scratch { (&*scratch, &mut *items) } else { (&*items, &mut *scratch) };
-        for &x in src {
-            let b = (x >> sh) as usize & (RADIX - 1);
-            dst[next[b] as usize] = x;
-            next[b] += 1;
-        }
-        in_scratch = !in_scratch;
-    }
-    if in_scratch {
-        items.copy_from_slice(scratch);
-    }
-}
-
-/// Stable LSD radix sort of `items` on key bytes `digits` (the others are equal in every
-/// item), constant digits skipped; `scratch` is reused between calls.
-fn radix<T: Packed>(items: &mut [T], scratch: &mut Vec<T>, digits: Range<usize>) {
-    let n = items.len();
-    if digits.is_empty() {
-        return;
-    }
-    if n <= 32 {
-        // insertion sort: stable, and cheaper than the histograms for a handful of items
-        for i in 1..n {
-            let it = items[i];
-            let mut j = i;
-            while j > 0 && items[j - 1].key() > it.key() {
+            while j > 0 && items[j - 1].key() >> lo > it.key() >> lo {
                 items[j] = items[j - 1];
                 j -= 1;
             }
@@ -170,16 +126,19 @@ fn radix<T: Packed>(items: &mut [T], scratch: &mut Vec<T>, digits: Range<usize>)
     // the digits that vary: one cheap pass, then histograms of those alone
     let first = items[0].key();
     let varying = items.iter().fold(0, |a, it| a | (it.key() ^ first));
-    let (mut live, mut m) = ([0usize; 8], 0);
-    for d in digits.filter(|d| (varying >> (8 * d)) & 0xFF != 0) {
-        live[m] = d;
-        m += 1;
+    let (mut shifts, mut m) = ([0u32; 8], 0);
+    for sh in bits.step_by(DIGIT as usize) {
+        if (varying >> sh) & (radix as u64 - 1) != 0 {
+            shifts[m] = sh;
+            m += 1;
+        }
     }
-    let live = &live[..m];
-    let mut hist = [[0usize; 256]; 8];
+    let shifts = &shifts[..m];
+    let mut hist = vec![0u32; m * radix];
     for it in items.iter() {
-        for &d in live {
-            hist[d][((it.key() >> (8 * d)) & 0xFF) as usize] += 1;
+        let k = it.key();
+        for (d, &sh) in shifts.iter().enumerate() {
+            hist[d * radix + ((k >> sh) as usize & (radix - 1))] += 1;
         }
     }
     if scratch.len() < n {
@@ -187,19 +146,17 @@ fn radix<T: Packed>(items: &mut [T], scratch: &mut Vec<T>, digits: Range<usize>)
     }
     let scratch = &mut scratch[..n];
     let mut in_scratch = false;
-    for &d in live {
-        let h = &hist[d];
-        let mut offsets = [0usize; 256];
+    for (d, &sh) in shifts.iter().enumerate() {
+        let next = &mut hist[d * radix..(d + 1) * radix];
         let mut sum = 0;
-        for (o, &c) in offsets.iter_mut().zip(h.iter()) {
-            *o = sum;
-            sum += c;
+        for c in next.iter_mut() {
+            (*c, sum) = (sum, sum + *c);
         }
         let (src, dst): (&[T], &mut [T]) = if in_scratch { (&*scratch, &mut *items) } else { (&*items, &mut *scratch) };
         for it in src {
-            let digit = ((it.key() >> (8 * d)) & 0xFF) as usize;
-            dst[offsets[digit]] = *it;
-            offsets[digit] += 1;
+            let b = (it.key() >> sh) as usize & (radix - 1);
+            dst[next[b] as usize] = *it;
+            next[b] += 1;
         }
         in_scratch = !in_scratch;
     }
@@ -267,21 +224,35 @@ fn sort_packed<T: Packed>(
     e.passes(n, |i| T::pack(key(i), payload(i)), &key, starts, pass_bytes);
 }
 
-/// A sort item as the bucket pass stores it.
-trait Packed: Copy + Default {
-    fn pack(key: u64, payload: u32) -> Self;
+/// Something [`lsd`] sorts: its key.
+trait Keyed: Copy + Default {
     fn key(&self) -> u64;
+}
+
+impl Keyed for u64 {
+    #[inline]
+    fn key(&self) -> u64 {
+        *self
+    }
+}
+
+/// A sort item as the bucket pass stores it.
+trait Packed: Keyed {
+    fn pack(key: u64, payload: u32) -> Self;
     fn item(&self) -> Item;
+}
+
+impl Keyed for Item {
+    #[inline]
+    fn key(&self) -> u64 {
+        self.key
+    }
 }
 
 impl Packed for Item {
     #[inline]
     fn pack(key: u64, payload: u32) -> Self {
         Item { key, payload }
-    }
-    #[inline]
-    fn key(&self) -> u64 {
-        self.key
     }
     #[inline]
     fn item(&self) -> Item {
@@ -296,14 +267,17 @@ struct Key32 {
     payload: u32,
 }
 
+impl Keyed for Key32 {
+    #[inline]
+    fn key(&self) -> u64 {
+        u64::from(self.high) << 32
+    }
+}
+
 impl Packed for Key32 {
     #[inline]
     fn pack(key: u64, payload: u32) -> Self {
         Key32 { high: (key >> 32) as u32, payload }
-    }
-    #[inline]
-    fn key(&self) -> u64 {
-        u64::from(self.high) << 32
     }
     #[inline]
     fn item(&self) -> Item {
@@ -495,5 +469,28 @@ mod tests {
         want.sort_by_key(|it| it.key);
         sort_items(&mut items, &mut Vec::new());
         assert_eq!(items, want);
+    }
+
+    /// `sort_u64_above(items, lo)` against a stable sort by `x >> lo`.
+    fn check_above(items: &[u64], lo: u32) {
+        let mut want = items.to_vec();
+        want.sort_by_key(|x| x >> lo);
+        let mut got = items.to_vec();
+        sort_u64_above(&mut got, &mut Vec::new(), lo);
+        assert!(got == want, "{} items above bit {lo}", items.len());
+    }
+
+    #[test]
+    fn u64s_sort_by_their_high_bits_stably() {
+        let mixed = |n: u64, bits: u32| -> Vec<u64> {
+            (0..n).map(|i| (i.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> (64 - bits)) << 20 | (n - i)).collect()
+        };
+        for (n, bits) in [(0, 8), (1, 8), (64, 30), (65, 30), (3000, 11), (3000, 22), (3000, 33), (20_000, 44)] {
+            let items = mixed(n, bits);
+            for lo in [0, 20, 25, 63] {
+                check_above(&items, lo);
+            }
+        }
+        check_above(&[7 << 40; 500], 40);
     }
 }
