@@ -74,6 +74,12 @@ export class Engine {
     return this.request({ kind: 'version' });
   }
 
+  /** Once the service worker controls the page: the worker fetches the scripts it loads only
+   * later (the helpers that read a big file's chunks), so that they are cached for offline. */
+  warm() {
+    return this.request({ kind: 'warm' });
+  }
+
   /** A fresh worker (nothing pending). */
   restart() {
     this.worker.terminate();

@@ -319,6 +319,7 @@ function wire() {
         await new Promise((resolve) => navigator.serviceWorker.addEventListener('controllerchange', resolve, { once: true }));
       }
       if (engine.pending.size === 0) engine.restart();
+      await engine.warm();
       document.body.dataset.offline = 'ready';
     }).catch(() => {});
   }

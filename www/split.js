@@ -5,6 +5,11 @@
 // one itself whenever the next in order is not in yet, as the native threads do
 // (src/report/parallel.rs). The report is byte for byte the one-worker report.
 import { SplitRead } from './pkg/webeval.js';
+// The helpers' script, bundled as a module worker; exported so that worker.js can fetch it once
+// through the service worker (offline, a big file is then still read by several workers).
+import readerUrl from './reader.js?worker&url';
+
+export { readerUrl };
 
 // 4 MiB: a dropped file comes pushed from `File.stream()` (worker.js); FileReaderSync reads only
 // what the core needs before it is pushed, the chunks of a file read in parts, and the files of
@@ -135,7 +140,7 @@ export async function evaluateSplit(file, options, readers, { module, progress, 
       }
     };
     for (let i = 0; i < Math.min(readers - 1, count - first); i++) {
-      const h = { worker: new Worker(new URL('./reader.js', import.meta.url), { type: 'module' }), given: new Set(), memory: 0, failed: false };
+      const h = { worker: new Worker(readerUrl, { type: 'module' }), given: new Set(), memory: 0, failed: false };
       h.worker.onmessage = (e) => arrived({ h, ...e.data });
       h.worker.onerror = (e) => {
         e.preventDefault();

@@ -1,6 +1,6 @@
 // All heavy work runs here, off the UI thread: parsing and metrics happen in the wasm core.
 // (Plots are drawn on the main thread: plotters measures text with the DOM.) Messages in: {id, kind, file, data?, options},
-// kind one of evaluate | labels (file + its labels file `data`) | compare | columns | run | inspect | version
+// kind one of evaluate | labels (file + its labels file `data`) | compare | columns | run | inspect | version | warm (fetch the helpers' script, to be cached for offline)
 // (inspect/run also take `external`: {file name: File}, a model's external-data files; a File
 // crosses to the worker as a handle and is read here, so the page never holds the bytes). Messages out: {id, type:
 // 'progress'|'result'|'error', ...}. Cancelling is done by the page terminating this worker (and
@@ -9,7 +9,7 @@ import init, { StreamEvaluation, evaluateStream, evaluateWithLabels, compareStre
 import { coreWasmUrl } from './core.js';
 import { isParquet, parquetColumns, parquetStream, asParquet, streamOf } from './parquet.js';
 import { isImageZip, imageDecoder } from './images.js';
-import { chunks, evaluateSplit, readerCount } from './split.js';
+import { chunks, evaluateSplit, readerCount, readerUrl } from './split.js';
 
 /** Bytes read for column detection: the header and a few rows, even gzip-compressed. */
 const HEAD = 1 << 18;
@@ -67,6 +67,12 @@ self.onmessage = async (event) => {
     exports = await ready;
     if (kind === 'version') {
       send({ id, type: 'result', result: version() });
+      return;
+    }
+    if (kind === 'warm') {
+      // scripts this worker loads only later, fetched now so the service worker caches them
+      await (await fetch(readerUrl)).arrayBuffer();
+      send({ id, type: 'result', result: true });
       return;
     }
     if (kind === 'columns' && isParquet(file)) {

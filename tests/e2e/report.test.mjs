@@ -294,6 +294,9 @@ test('after the first visit the page works offline', async () => {
   await s.page.goto(s.url);
   await s.page.waitForFunction(() => document.body.dataset.offline === 'ready', null, { timeout: 20000 });
   await s.page.waitForTimeout(500);
+  // the helper workers' script (a big file's chunks) is cached too, though no file was read yet
+  const cached = await s.page.evaluate(async () => (await (await caches.open('webeval-v1')).keys()).map((r) => r.url));
+  assert.ok(cached.some((u) => /\/assets\/reader-[\w-]+\.js$/.test(u)), `cached: ${cached.join(', ')}`);
   await s.context.setOffline(true);
   try {
     await s.page.reload();
