@@ -478,61 +478,6 @@ impl SplitRead {
         self.part.advance(&self.src, &mut |_| true).map_err(js_err)
     }
 
-    /// Merging, before `readStart`: past the score budget the sketches are cut into `lanes`
-    /// lanes of columns; this worker bins lane 0 (`binHere`) and helper `i` lane `i + 1`, sent
-    /// every batch's rows of its columns (`lanePiece`, for the helper's `binPiece`, in order)
-    /// and sending the lane back (`laneState`, for `takeLane`) once every chunk is merged or
-    /// `wantsLanes` says a merge waits for it. The report stays the one-worker report.
-    #[wasm_bindgen(js_name = shareSketching)]
-    pub fn share_sketching(&mut self, lanes: u32) {
-        self.part.share_sketching(lanes as usize);
-    }
-
-    /// Merging: the next piece for remote lane `lane`'s helper (a fresh copy: transfer its
-    /// buffer), or undefined when none waits; `mostBytes` of rows at most (0: 16 MiB).
-    #[wasm_bindgen(js_name = lanePiece)]
-    pub fn lane_piece(&mut self, lane: u32, most_bytes: u32) -> Option<Vec<u8>> {
-        self.part.lane_piece(lane as usize, most_bytes as usize)
-    }
-
-    /// Merging: bin one batch into this worker's lane; false when none waits.
-    #[wasm_bindgen(js_name = binHere)]
-    pub fn bin_here(&self) -> bool {
-        self.part.bin_here()
-    }
-
-    /// Merging: the remote lanes not back yet.
-    #[wasm_bindgen(getter, js_name = lanesOut)]
-    pub fn lanes_out(&self) -> Vec<u32> {
-        self.part.lanes_out().into_iter().map(|l| l as u32).collect()
-    }
-
-    /// Merging: the last `advance` stopped before a chunk whose merge needs the remote lanes
-    /// back (send what waits, then `takeLane` each, then `advance` again).
-    #[wasm_bindgen(getter, js_name = wantsLanes)]
-    pub fn wants_lanes(&self) -> bool {
-        self.part.wants_lanes()
-    }
-
-    /// Merging: a helper's lane (its `laneState` bytes).
-    #[wasm_bindgen(js_name = takeLane)]
-    pub fn take_lane(&mut self, bytes: &[u8]) -> Result<(), JsError> {
-        self.part.take_lane(bytes).map_err(js_err)
-    }
-
-    /// Helping: a piece of a batch for this helper's lane (`lanePiece`'s bytes, in order).
-    #[wasm_bindgen(js_name = binPiece)]
-    pub fn bin_piece(&mut self, bytes: &[u8]) -> Result<(), JsError> {
-        self.part.bin_piece(bytes).map_err(js_err)
-    }
-
-    /// Helping: this helper's lane, every piece sent binned, for the merging worker's
-    /// `takeLane` (a fresh copy: transfer its buffer).
-    #[wasm_bindgen(js_name = laneState)]
-    pub fn lane_state(&mut self) -> Result<Vec<u8>, JsError> {
-        self.part.lane_state().map_err(js_err)
-    }
-
     /// Rows merged so far.
     #[wasm_bindgen(getter)]
     pub fn rows(&self) -> f64 {

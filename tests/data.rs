@@ -969,15 +969,6 @@ fn chunked_reading_gives_the_same_report_on_any_number_of_threads() {
     assert!(matches!(got, Err(webeval::Error::Cancelled)), "{:?}", got.map(|r| r.n));
 }
 
-/// A file in memory, by offset, for `report::split`.
-struct Mem(Vec<u8>);
-
-impl webeval::report::split::Source for Mem {
-    fn open_at(&self, at: u64) -> webeval::Result<Box<dyn std::io::Read + '_>> {
-        Ok(Box::new(&self.0[(at as usize).min(self.0.len())..]))
-    }
-}
-
 /// The page's multi-worker split (`report::split::Part`, one per Web Worker): chunks read by
 /// another worker's `Part` cross as bytes and are offered out of order; the merge re-reads
 /// chunks whose guessed start was inside quotes or that failed where they were read. The
@@ -986,7 +977,13 @@ impl webeval::report::split::Source for Mem {
 #[test]
 fn chunk_states_crossing_as_bytes_merge_to_the_one_reader_report() {
     let _turn = turn();
-    use webeval::report::split::{ChunkRead, Part};
+    use webeval::report::split::{ChunkRead, Part, Source};
+    struct Mem(Vec<u8>);
+    impl Source for Mem {
+        fn open_at(&self, at: u64) -> webeval::Result<Box<dyn std::io::Read + '_>> {
+            Ok(Box::new(&self.0[(at as usize).min(self.0.len())..]))
+        }
+    }
     let ci = Some(webeval::metrics::ci::CiOptions { level: 0.9, replicates: 7, seed: 11 });
     let json = |r: webeval::Result<Report>| match r {
         Ok(r) => serde_json::to_string(&r).expect("json"),
@@ -1034,129 +1031,4 @@ fn chunk_states_crossing_as_bytes_merge_to_the_one_reader_report() {
     // a damaged state is an error, not a panic
     let err = webeval::report::split::ChunkRead::decode(&[7, 1, 2]).err().expect("an error");
     assert!(err.to_string().contains("damaged"), "{err}");
-}
-
-/// The page's lanes (`Part::share_sketching`): past the score budget the merging reader bins
-/// one lane of the sketches and sends every batch's rows of the other lanes' columns to the
-/// readers holding them, in pieces, which send their lanes back for the join. The report is
-/// the one reader's byte for byte: unit rows, whole weights that turn fractional (the merge
-/// then waits for the lanes and takes the sketches back), a chunk dense enough to sketch
-/// itself past the switch, binary (one lane), and with intervals (no remote lanes).
-#[test]
-fn lanes_binned_by_other_readers_give_the_one_reader_report() {
-    let _turn = turn();
-    use webeval::report::split::{ChunkRead, Part};
-    let json = |r: webeval::Result<Report>| match r {
-        Ok(r) => serde_json::to_string(&r).expect("json"),
-        Err(e) => format!("error: {e}"),
-    };
-    let classes = ["a", "b", "c", "d", "e"];
-    // weights: none, whole, whole then 0.5 from row 3000; rows 2000..2600 short (dense chunks)
-    let file = |weights: u8, dense: bool| {
-        let mut text = String::from("y_true,prob_a,prob_b,prob_c,prob_d,prob_e,note");
-        text.push_str(if weights > 0 { ",weight\n" } else { "\n" });
-        for r in 0..5000usize {
-            let raw: Vec<f64> = (0..5).map(|c| ((r * 31 + c * 17) % 101) as f64 + 1.0).collect();
-            let sum: f64 = raw.iter().sum();
-            let mut probs: Vec<String> = raw.iter().map(|v| format!("{}", v / sum)).collect();
-            if dense && (2000..2600).contains(&r) {
-                probs = (0..5).map(|c| format!("0.{}", (r + c) % 3 + 1)).collect();
-            }
-            let note = match r % 89 {
-                _ if dense && (2000..2600).contains(&r) => String::new(),
-                0 => format!("\"a note\nover lines {}\"", "x".repeat(r % 40)),
-                _ => "y".repeat(20 + r % 30),
-            };
-            text.push_str(&format!("{},{},{note}", classes[(r * 7 + r / 3) % 5], probs.join(",")));
-            match weights {
-                0 => text.push('\n'),
-                1 => text.push_str(&format!(",{}\n", r % 3 + 1)),
-                _ => text.push_str(&format!(",{}\n", if r < 3000 { (r % 3 + 1) as f64 } else { 0.5 })),
-            }
-        }
-        text
-    };
-    let mut binary = String::from("y_true,y_score\n");
-    for r in 0..6000usize {
-        binary.push_str(&format!("{},{}\n", usize::from((r * 13) % 10 < 5), ((r * 7919) % 1000) as f64 / 1000.0));
-    }
-    let ci = Some(webeval::metrics::ci::CiOptions { level: 0.9, replicates: 7, seed: 11 });
-    let cases = [
-        ("unit.csv", file(0, false), None, true, false),
-        ("whole.csv", file(1, false), None, true, false),
-        ("turns.csv", file(2, false), None, true, true),
-        ("dense.csv", file(0, true), None, true, true),
-        ("binary.csv", binary, None, false, false),
-        ("ci.csv", file(0, false), ci, false, false),
-    ];
-    for (name, text, ci, remote, waits) in cases {
-        for (helpers, piece) in [(1, 0), (2, 700), (4, 1)] {
-            let spec = ColumnSpec::default();
-            let options =
-                report::Options { ci, chunk_bytes: Some(4096), score_budget: Some(600), ..Default::default() };
-            let mut progress = |_: u64, _: u64| true;
-            let one = json(report::evaluate_with(name, text.as_bytes(), &spec, &options, &mut progress));
-            assert!(one.contains("roc_auc"), "{name}: {one:.300}");
-            let src = Mem(text.clone().into_bytes());
-            let size = text.len() as u64;
-            let (mut sent, mut waited) = (0, false);
-            let mut split = || -> webeval::Result<Report> {
-                let open = || Part::open(name, std::io::Cursor::new(text.clone().into_bytes()), size, &spec, &options);
-                let mut main = open()?.expect("splittable");
-                let mut readers: Vec<Part> =
-                    (0..helpers).map(|_| open().map(|p| p.expect("splittable"))).collect::<Result<_, _>>()?;
-                main.share_sketching(helpers + 1);
-                main.read_start(&mut progress)?;
-                let (first, count) = (main.splitter().first, main.splitter().count);
-                let mut tick = |_: u64| true;
-                let mut send = |main: &mut Part, readers: &mut [Part]| -> webeval::Result<()> {
-                    for lane in 1..=helpers {
-                        while let Some(bytes) = main.lane_piece(lane, piece) {
-                            readers[lane - 1].bin_piece(&bytes)?;
-                            sent += 1;
-                        }
-                    }
-                    Ok(())
-                };
-                let back = |main: &mut Part, readers: &mut [Part]| -> webeval::Result<()> {
-                    for lane in main.lanes_out() {
-                        let bytes = readers[lane - 1].lane_state()?;
-                        main.take_lane(&bytes)?;
-                    }
-                    Ok(())
-                };
-                for k in first..count {
-                    let got = if k % 3 == 0 {
-                        main.splitter().read_chunk(&src, k, None, &mut tick)
-                    } else {
-                        let bytes =
-                            readers[k as usize % helpers].splitter().read_chunk(&src, k, None, &mut tick).encode()?;
-                        ChunkRead::decode(&bytes)?
-                    };
-                    main.offer(got);
-                    loop {
-                        main.advance(&src, &mut tick)?;
-                        send(&mut main, &mut readers)?;
-                        if !main.wants_lanes() {
-                            break;
-                        }
-                        waited = true;
-                        back(&mut main, &mut readers)?;
-                    }
-                    if k % 2 == 0 {
-                        main.bin_here();
-                    }
-                }
-                assert!(main.advance(&src, &mut tick)?, "{name}: every chunk merged");
-                send(&mut main, &mut readers)?;
-                back(&mut main, &mut readers)?;
-                assert!(main.lanes_out().is_empty());
-                main.finish()
-            };
-            let many = json(split());
-            assert!(many == one, "{name}, {helpers} helpers, split:\n{many:.600}\nvs one:\n{one:.600}");
-            assert_eq!(sent > 0, remote, "{name}: pieces sent");
-            assert_eq!(waited, waits, "{name}: the merge waited for the lanes");
-        }
-    }
 }

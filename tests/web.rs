@@ -92,19 +92,16 @@ fn options(json: &str) -> JsValue {
 }
 
 /// `text` read in parts as the page's workers read it: helper readers' chunks offered out of
-/// order (the last first), every third chunk read by the merging side itself; past the score
-/// budget each helper bins a lane of the sketches from the pieces it is sent (their count is
-/// added to `PIECES`) and sends it back.
+/// order (the last first), every third chunk read by the merging side itself.
 fn split(text: &[u8], opts: &str, helpers: usize) -> Result<Option<String>, String> {
     let size = text.len() as f64;
     let Some(mut merge) = SplitRead::open("t.csv", reader(text, 1 << 12), options(opts), size).map_err(message)? else {
         return Ok(None);
     };
-    let mut readers: Vec<SplitRead> = (0..helpers)
+    let readers: Vec<SplitRead> = (0..helpers)
         .map(|_| SplitRead::open("t.csv", reader(text, 777), options(opts), size).map(|r| r.expect("splits")))
         .collect::<Result<_, _>>()
         .map_err(message)?;
-    merge.share_sketching(helpers as u32 + 1);
     merge.read_start(None).map_err(message)?;
     let (first, count) = (merge.first(), merge.count());
     let mut offered = Vec::new();
@@ -115,77 +112,38 @@ fn split(text: &[u8], opts: &str, helpers: usize) -> Result<Option<String>, Stri
             offered.push(readers[k as usize % helpers].chunk_state(k).map_err(message)?);
         }
     }
-    // the pieces waiting for the helpers' lanes, sent (small ones: a batch in several)
-    let send = |merge: &mut SplitRead, readers: &mut [SplitRead]| -> Result<(), String> {
-        for (i, r) in readers.iter_mut().enumerate() {
-            while let Some(piece) = merge.lane_piece(i as u32 + 1, 500) {
-                r.bin_piece(&piece).map_err(message)?;
-                PIECES.with(|p| p.set(p.get() + 1));
-            }
-        }
-        Ok(())
-    };
-    let back = |merge: &mut SplitRead, readers: &mut [SplitRead]| -> Result<(), String> {
-        for lane in merge.lanes_out() {
-            let bytes = readers[lane as usize - 1].lane_state().map_err(message)?;
-            merge.take_lane(&bytes).map_err(message)?;
-        }
-        Ok(())
-    };
     for bytes in &offered {
         merge.offer(bytes).map_err(message)?;
-        loop {
-            merge.advance().map_err(message)?;
-            send(&mut merge, &mut readers)?;
-            if !merge.wants_lanes() {
-                break;
-            }
-            back(&mut merge, &mut readers)?;
-        }
-        merge.bin_here();
+        merge.advance().map_err(message)?;
     }
     assert!(merge.advance().map_err(message)?, "every chunk is in");
-    send(&mut merge, &mut readers)?;
-    back(&mut merge, &mut readers)?;
     merge.finish().map(Some).map_err(message)
 }
 
-thread_local! {
-    static PIECES: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
-}
-
 /// A file read in parts by several workers gives the one-worker report byte for byte (with
-/// intervals too, whose draws depend on the chunks; past the score budget, with the helpers
-/// binning lanes of the sketches), also when a quoted field holds the newline a chunk's start
-/// was guessed from; a bad row's error names its file line as one
+/// intervals too, whose draws depend on the chunks), also when a quoted field holds the
+/// newline a chunk's start was guessed from; a bad row's error names its file line as one
 /// reader's does; a file under two chunks is not split.
 #[wasm_bindgen_test]
 fn split_reads_give_the_one_worker_report() {
     let mut text = String::from("id,y_true,prob_a,prob_b,prob_c\n");
-    // past the score budget, whole weights that turn fractional late: the merge takes the
-    // helpers' lanes back before that chunk
-    let mut weighted = String::from("id,y_true,prob_a,prob_b,prob_c,weight\n");
     for i in 0..20_000u32 {
         let p = f64::from(i % 89) / 178.0;
         // a quoted id with a newline every so often: some chunks' guessed starts fall inside one
         let id = if i % 97 == 5 { format!("\"r{i}\nmore\"") } else { format!("r{i}") };
-        let row = format!("{id},{},{p},{},{}", ["a", "b", "c"][(i % 3) as usize], 0.5 - p / 2.0, 0.5 - p / 2.0);
-        text.push_str(&format!("{row}\n"));
-        weighted.push_str(&format!("{row},{}\n", if i < 15_000 { f64::from(i % 3 + 1) } else { 0.5 }));
+        text.push_str(&format!("{id},{},{p},{},{}\n", ["a", "b", "c"][(i % 3) as usize], 0.5 - p / 2.0, 0.5 - p / 2.0));
     }
-    let cases = [
-        (&text, r#"{"chunkBytes":4096}"#, false),
-        (&text, r#"{"chunkBytes":10000,"ci":0.9,"ciReplicates":20}"#, false),
-        (&text, r#"{"chunkBytes":4096,"scoreBudget":3000}"#, true),
-        (&weighted, r#"{"chunkBytes":4096,"scoreBudget":3000,"weight":"weight"}"#, true),
+    // (past a small score budget too: the merge bins the decoded chunks' rows into its sketches)
+    let opts = [
+        r#"{"chunkBytes":4096}"#,
+        r#"{"chunkBytes":10000,"ci":0.9,"ciReplicates":20}"#,
+        r#"{"chunkBytes":4096,"scoreBudget":3000}"#,
     ];
-    for (text, opts, lanes) in cases {
+    for opts in opts {
         let one = pushed_with(text.as_bytes(), opts);
         assert!(one.as_ref().is_ok_and(|j| j.contains("roc_auc_score")), "{one:?}");
         for helpers in [1, 3] {
-            PIECES.with(|p| p.set(0));
             assert_eq!(split(text.as_bytes(), opts, helpers).map(Option::unwrap), one, "{opts}, {helpers} helpers");
-            assert_eq!(PIECES.with(|p| p.get()) > 0, lanes, "{opts}, {helpers} helpers: pieces sent");
         }
     }
     let bad = format!("{text}x,a,0.1,abc,0.2\n{}", "r,b,0.1,0.2,0.7\n".repeat(2_000));

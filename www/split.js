@@ -3,8 +3,7 @@
 // (a File crosses as a handle), rebuilds the plan from its head, and sends each chunk's state
 // back as bytes, its buffer transferred; this worker merges the chunks in file order and reads
 // one itself whenever the next in order is not in yet, as the native threads do
-// (src/report/parallel.rs). Past the score budget each worker bins a lane of the sketches (the
-// helpers from rows this worker sends them). The report is byte for byte the one-worker report.
+// (src/report/parallel.rs). The report is byte for byte the one-worker report.
 import { SplitRead } from './pkg/webeval.js';
 
 // 4 MiB: a dropped file comes pushed from `File.stream()` (worker.js); FileReaderSync reads only
@@ -129,7 +128,6 @@ export async function evaluateSplit(file, options, readers, { module, progress, 
       wake?.();
       wake = null;
     };
-    const waitForMessage = () => new Promise((resolve) => { wake = resolve; });
     const give = (h) => {
       while (!h.failed && h.given.size < AHEAD && next < count) {
         h.given.add(next);
@@ -137,8 +135,7 @@ export async function evaluateSplit(file, options, readers, { module, progress, 
       }
     };
     for (let i = 0; i < Math.min(readers - 1, count - first); i++) {
-      // helper i bins lane i + 1 of the sketches past the score budget
-      const h = { worker: new Worker(new URL('./reader.js', import.meta.url), { type: 'module' }), given: new Set(), memory: 0, failed: false, lane: i + 1 };
+      const h = { worker: new Worker(new URL('./reader.js', import.meta.url), { type: 'module' }), given: new Set(), memory: 0, failed: false };
       h.worker.onmessage = (e) => arrived({ h, ...e.data });
       h.worker.onerror = (e) => {
         e.preventDefault();
@@ -148,16 +145,22 @@ export async function evaluateSplit(file, options, readers, { module, progress, 
       helpers.push(h);
       give(h);
     }
-    // Past the score budget each worker bins one lane of the sketches (columns), every batch
-    // of rows in file order: this worker lane 0, each helper its own, sent the rows of its
-    // columns (src/metrics/lanes.rs); the lanes come back for the report.
-    if (helpers.length) merge.shareSketching(1 + helpers.length);
-    const lanesBroken = (h) => h.failed && merge.lanesOut.includes(h.lane);
+    // the next chunk this worker reads itself, kept for it so that its bytes come meanwhile
+    const take = () => {
+      if (next >= count) return -1;
+      reads.fetch(next);
+      return next++;
+    };
+    let mine = take();
+    const workers = 1 + helpers.length;
+    merge.readStart((done, rows) => progress(done, rows, workers));
     const own = []; // chunks of a failed helper, read here
     const have = new Set(); // chunks offered or read here
-    const drain = () => {
+    let merged = first; // chunks before this one are merged
+    for (;;) {
+      await pause();
       while (inbox.length) {
-        const { h, chunk, bytes, laneState, error, memory: m } = inbox.shift();
+        const { h, chunk, bytes, error, memory: m } = inbox.shift();
         if (h.failed) continue;
         if (m) {
           h.memory = Math.max(h.memory, m);
@@ -168,65 +171,17 @@ export async function evaluateSplit(file, options, readers, { module, progress, 
           h.given.delete(chunk);
           have.add(chunk);
           give(h);
-        } else if (laneState) {
-          merge.takeLane(laneState);
         } else if (error) {
           // Its chunks are read here: a bad row's error then comes, in order, from the merge.
           h.failed = true;
           h.worker.terminate();
           own.push(...h.given);
           h.given.clear();
-          // but the sketches it bins are lost with it
-          if (lanesBroken(h)) throw new Error(`${file.name}: a reader worker failed: ${error}`);
         }
       }
-    };
-    /** The pieces of the batches the merge handed to the helpers' lanes, sent. */
-    const send = () => {
-      for (const h of helpers) {
-        for (let piece; (piece = merge.lanePiece(h.lane, 0));) {
-          if (lanesBroken(h)) throw new Error(`${file.name}: a reader worker failed`);
-          h.worker.postMessage({ piece }, [piece.buffer]);
-        }
-      }
-    };
-    /** Every lane back from its helper (each bins what it was sent first). */
-    const lanesBack = async () => {
-      const out = merge.lanesOut;
-      for (const h of helpers) {
-        if (lanesBroken(h)) throw new Error(`${file.name}: a reader worker failed`);
-        if (out.includes(h.lane)) h.worker.postMessage({ lane: true });
-      }
-      while (merge.lanesOut.length) {
-        if (!inbox.length) await waitForMessage();
-        drain();
-      }
-    };
-    // the next chunk this worker reads itself, kept for it so that its bytes come meanwhile
-    const take = () => {
-      if (next >= count) return -1;
-      reads.fetch(next);
-      return next++;
-    };
-    let mine = take();
-    const workers = 1 + helpers.length;
-    merge.readStart((done, rows) => progress(done, rows, workers));
-    let merged = first; // chunks before this one are merged
-    for (;;) {
-      await pause();
-      drain();
-      const all = merge.advance();
-      send();
-      if (all) break;
-      if (merge.wantsLanes) {
-        // a chunk the lanes cannot take: the merge takes the sketches back first
-        await lanesBack();
-        continue;
-      }
+      if (merge.advance()) break;
       while (have.has(merged)) merged++;
       progress(Math.floor((file.size * merged) / count), merge.rows, workers);
-      // sketching first (the batch it holds is freed), as the native threads do
-      if (merge.binHere()) continue;
       own.sort((a, b) => a - b);
       const k = own.shift() ?? mine;
       if (k === mine) mine = take();
@@ -236,11 +191,9 @@ export async function evaluateSplit(file, options, readers, { module, progress, 
         reads.drop(k);
         have.add(k);
       } else if (!inbox.length) {
-        await waitForMessage();
+        await new Promise((resolve) => { wake = resolve; });
       }
     }
-    while (merge.binHere());
-    await lanesBack();
     progress(file.size, merge.rows, workers);
     merging = null;
     return merge.finish();

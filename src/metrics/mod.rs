@@ -12,7 +12,6 @@
 pub mod ci;
 pub mod classification;
 pub mod labels;
-pub mod lanes;
 pub mod multilabel;
 pub mod ranking;
 pub mod regression;
@@ -403,12 +402,6 @@ impl Evaluation {
     pub fn with_sketch_work(mut self, work: std::sync::Arc<SketchWork>) -> Self {
         self.work = Some(work);
         self
-    }
-
-    /// Whether merging `other` ([`Evaluation::merge_owned`]) takes back the sketching handed
-    /// to [`Evaluation::with_sketch_work`]'s lanes (see [`ScoreAccumulator::takes_back`]).
-    pub fn takes_back(&self, other: &Evaluation) -> bool {
-        matches!((&self.scores, &other.scores), (Some(a), Some(b)) if a.takes_back(b))
     }
 
     /// Let `finish` run the per-class ranking walks on up to `threads` threads natively

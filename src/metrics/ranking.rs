@@ -382,8 +382,6 @@ impl MergeKeys<'_> {
 #[derive(Default)]
 pub struct SketchWork {
     threads: usize,
-    /// The lanes after the first are binned elsewhere ([`SketchWork::remote`]).
-    remote: bool,
     state: std::sync::Mutex<WorkState>,
     changed: std::sync::Condvar,
 }
@@ -397,21 +395,19 @@ struct WorkState {
     closed: bool,
 }
 
-/// Some columns' sketches (`None` while a thread bins into them, or once sent to the worker
-/// that bins a remote lane) and the next batch for them (sent, for a remote lane).
+/// Some columns' sketches (`None` while a thread bins into them) and the next batch for them.
 struct Lane {
     set: Option<SketchSet>,
     cols: std::ops::Range<usize>,
     next: usize,
-    remote: bool,
 }
 
 /// Stored rows handed over for sketching: binary labels already mapped to the merge's ids.
-pub(super) struct StoredRows {
-    pub(super) k: usize,
-    pub(super) truth: Vec<u32>,
-    pub(super) scores: Store,
-    pub(super) weights: Option<Vec<f64>>,
+struct StoredRows {
+    k: usize,
+    truth: Vec<u32>,
+    scores: Store,
+    weights: Option<Vec<f64>>,
     keys: KeyLookup,
     poisson: Poisson,
 }
@@ -460,8 +456,7 @@ impl SketchWork {
         let mut at = 0;
         for part in parts {
             let n = part.len();
-            let remote = self.remote && !st.lanes.is_empty();
-            st.lanes.push(Lane { set: Some(part), cols: at..at + n, next: 0, remote });
+            st.lanes.push(Lane { set: Some(part), cols: at..at + n, next: 0 });
             at += n;
         }
     }
@@ -478,7 +473,7 @@ impl SketchWork {
             let waiting = st.batches.len();
             // the lane furthest behind, so batches are freed soon
             let Some(l) = (0..st.lanes.len())
-                .filter(|&l| !st.lanes[l].remote && st.lanes[l].set.is_some() && st.lanes[l].next < waiting)
+                .filter(|&l| st.lanes[l].set.is_some() && st.lanes[l].next < waiting)
                 .min_by_key(|&l| st.lanes[l].next)
             else {
                 return false;
@@ -524,53 +519,6 @@ impl SketchWork {
         self.changed.notify_all();
     }
 
-    /// Work over `lanes` lanes of which this side bins the first ([`Self::run_one`]) and other
-    /// workers the rest (the page's helper workers, which share no memory, see
-    /// `metrics::lanes`): each remote lane's sketches and batches are sent out
-    /// ([`Self::export`]) and its sketches come back ([`Self::import`]) before the merge
-    /// takes the sketches in. With replicates there is one lane, this side's.
-    pub fn remote(lanes: usize) -> Self {
-        SketchWork { threads: lanes, remote: true, ..Self::default() }
-    }
-
-    /// The next batch for remote lane `lane` to bin, its columns, its place in the lane's
-    /// batches, and with the first one the lane's empty sketches; the lane counts it sent.
-    pub(super) fn export(&self, lane: usize) -> Option<Export> {
-        let mut st = self.lock();
-        let waiting = st.batches.len();
-        let l = st.lanes.get_mut(lane).filter(|l| l.remote && l.next < waiting)?;
-        let (b, set, cols) = (l.next, l.set.take(), l.cols.clone());
-        let rows = st.batches[b].clone()?;
-        st.lanes[lane].next = b + 1;
-        if st.lanes.iter().all(|lane| lane.next > b) {
-            st.batches[b] = None;
-        }
-        Some(Export { batch: b, set, cols, rows })
-    }
-
-    /// Remote lane `lane`'s sketches, back after binning its first `batches` batches (all
-    /// of them, every one sent).
-    pub(super) fn import(&self, lane: usize, set: SketchSet, batches: usize) -> Result<(), String> {
-        let mut st = self.lock();
-        let waiting = st.batches.len();
-        let Some(l) = st.lanes.get_mut(lane).filter(|l| l.remote && l.set.is_none()) else {
-            return Err(format!("no lane {lane} is out"));
-        };
-        if batches != l.next || batches != waiting || set.len() != l.cols.len() {
-            return Err(format!("lane {lane} came back after {batches} of {waiting} batches, {} sketches", set.len()));
-        }
-        l.set = Some(set);
-        l.remote = false;
-        Ok(())
-    }
-
-    /// The remote lanes still out, which the merge needs back before it takes the sketches
-    /// in ([`Self::import`]).
-    pub fn out(&self) -> Vec<usize> {
-        let st = self.lock();
-        (0..st.lanes.len()).filter(|&l| st.lanes[l].remote).collect()
-    }
-
     /// Bin what waits here, wait for the lanes other threads are binning, and take the
     /// sketches back.
     fn collect(&self) -> SketchSet {
@@ -583,14 +531,6 @@ impl SketchWork {
         let lanes = std::mem::take(&mut st.lanes);
         SketchSet::join(lanes.into_iter().filter_map(|l| l.set).collect())
     }
-}
-
-/// A remote lane's next batch ([`SketchWork::export`]).
-pub(super) struct Export {
-    pub(super) batch: usize,
-    pub(super) set: Option<SketchSet>,
-    pub(super) cols: std::ops::Range<usize>,
-    pub(super) rows: std::sync::Arc<StoredRows>,
 }
 
 /// A lane being binned: if the binning panics, the lane is counted out (its set is lost,
@@ -1074,7 +1014,28 @@ impl ScoreAccumulator {
         work: &std::sync::Arc<SketchWork>,
     ) -> bool {
         let k = self.k;
-        let Some((theirs, mass)) = self.deferrable(other) else { return false };
+        let switching = self.deferred.is_none();
+        // with intervals the lanes cost more than they saved (see `SketchWork::start`)
+        if self.replicates > 0
+            || other.sketched()
+            || (switching && (self.sketched() || (self.truth.len() + other.truth.len()) * k <= self.budget()))
+        {
+            return false;
+        }
+        let same_columns = other.k == k && self.columns_from(other).iter().enumerate().all(|(c, f)| *f == Some(c));
+        let Some((total, theirs)) = other.whole_mass() else { return false };
+        let mass = match &self.deferred {
+            Some(d) => d.mass,
+            None => match self.whole_mass() {
+                Some((_, mine)) => mine,
+                None => return false,
+            },
+        };
+        // bin_straight's limits, and the sketch stays whole while 255 times its mass is at
+        // most WHOLE_MAX
+        if !self.straight_fits(other, same_columns, total) || (mass + theirs) * 255.0 > sketch::WHOLE_MAX {
+            return false;
+        }
         self.in_unit &= other.in_unit;
         self.merge_sums(other, label_map);
         let poisson = keys.poisson;
@@ -1111,36 +1072,6 @@ impl ScoreAccumulator {
         deferred.mass += theirs;
         self.deferred = Some(deferred);
         true
-    }
-
-    /// Whether [`Self::defer`] takes `other`: with the magnitudes of its kept weights and of
-    /// ours (those handed over so far).
-    fn deferrable(&self, other: &Self) -> Option<(f64, f64)> {
-        let k = self.k;
-        let switching = self.deferred.is_none();
-        // with intervals the lanes cost more than they saved (see `SketchWork::start`)
-        if self.replicates > 0
-            || other.sketched()
-            || (switching && (self.sketched() || (self.truth.len() + other.truth.len()) * k <= self.budget()))
-        {
-            return None;
-        }
-        let same_columns = other.k == k && self.columns_from(other).iter().enumerate().all(|(c, f)| *f == Some(c));
-        let (total, theirs) = other.whole_mass()?;
-        let mass = match &self.deferred {
-            Some(d) => d.mass,
-            None => self.whole_mass()?.1,
-        };
-        // bin_straight's limits, and the sketch stays whole while 255 times its mass is at
-        // most WHOLE_MAX
-        (self.straight_fits(other, same_columns, total) && (mass + theirs) * 255.0 <= sketch::WHOLE_MAX)
-            .then_some((theirs, mass))
-    }
-
-    /// Whether merging `other` takes back the sketches handed to a [`SketchWork`] (it
-    /// cannot be handed over too): where lanes are binned elsewhere, they must be back first.
-    pub fn takes_back(&self, other: &Self) -> bool {
-        self.deferred.is_some() && self.deferrable(other).is_none()
     }
 
     /// Take in the sketches of the rows a merge handed to other threads ([`Self::merge_owned`]):

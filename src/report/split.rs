@@ -18,23 +18,20 @@
 //! gives the report merging them in place gives, bit for bit. A chunk that failed elsewhere
 //! crosses without its error: the merge re-reads it in order and meets the error itself.
 //!
-//! Past the score budget the merge hands its sketching to lanes of columns, each binned in
-//! file order (`metrics::SketchWork`, set in `Setup`): natively every thread takes lanes
-//! (`parallel.rs`); with [`Part::share_sketching`] each reader that shares no memory holds one,
-//! sent every batch's rows of its columns as bytes (`metrics::lanes`), and sends the lane back
-//! for the join. A merge that must take the sketches back before then (a chunk the lanes cannot
-//! take) waits for the lanes ([`Part::wants_lanes`]).
+//! Natively the merge past the score budget hands its sketching to every thread
+//! (`metrics::SketchWork`, set in `Setup` by `parallel.rs`: lanes of columns, each binned in
+//! file order). [`Part`] does not: a reader that shares no memory would keep each chunk
+//! merged past the switch, bin the batches it is sent into its lane of the sketches and send
+//! the lane at the end (see ARCHITECTURE.md).
 
 use super::{sample_plan, stream, Chunks, Feeder, Located, Options, Progress, Report, Setup, Skipped, PROGRESS_ROWS};
 use crate::data::csv::{Dialect, Records};
 use crate::data::{self, ByteCounter, ColumnSpec, Format, Record, Rows};
 use crate::error::{Error, Result};
-use crate::metrics::lanes::{LaneBins, Outbox};
-use crate::metrics::{Evaluation, SketchWork};
+use crate::metrics::Evaluation;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read};
-use std::sync::Arc;
 
 /// Random access to the file being split: its bytes from an offset on.
 pub trait Source {
@@ -229,8 +226,6 @@ pub struct Merge {
     line_base: u64,
     rows: u64,
     pending: BTreeMap<u64, ChunkRead>,
-    /// The next chunk's merge takes back sketches that remote lanes hold.
-    wants_lanes: bool,
 }
 
 impl Merge {
@@ -251,7 +246,7 @@ impl Merge {
         chunks.close();
         let (expected, line_base) = rows.position();
         chunks.reserve(n, expected);
-        Ok(Merge { chunks, next: sp.first, expected, line_base, rows: n, pending: BTreeMap::new(), wants_lanes: false })
+        Ok(Merge { chunks, next: sp.first, expected, line_base, rows: n, pending: BTreeMap::new() })
     }
 
     /// The chunk merged next.
@@ -274,24 +269,13 @@ impl Merge {
 
     /// Merge the chunks read so far that are next in file order, re-reading from `src` one
     /// whose guessed start was wrong (or that failed elsewhere); true once every chunk is in.
-    /// With remote lanes out, it stops (false) before a chunk whose merge would take the
-    /// sketches back, until they are in ([`Merge::wants_lanes`]).
     pub fn advance(&mut self, sp: &Splitter, src: &dyn Source, tick: &mut dyn FnMut(u64) -> bool) -> Result<bool> {
-        self.wants_lanes = false;
         while let Some(got) = self.pending.remove(&self.next) {
             let got = if got.start == self.expected && !got.retry {
                 got
             } else {
                 sp.read_chunk(src, self.next, Some(self.expected), tick)
             };
-            let out = sp.setup.work.as_ref().is_some_and(|w| !w.out().is_empty());
-            if let (true, Ok(fed), Some(merged)) = (out, &got.fed, &self.chunks.merged) {
-                if merged.eval.takes_back(&fed.eval) {
-                    self.pending.insert(self.next, got);
-                    self.wants_lanes = true;
-                    return Ok(false);
-                }
-            }
             let fed = got.fed.map_err(|e| e.shift_lines(self.line_base))?;
             self.rows += fed.row;
             if fed.row > 0 {
@@ -304,16 +288,8 @@ impl Merge {
         Ok(self.next >= sp.count)
     }
 
-    /// Whether the last [`Merge::advance`] stopped for the remote lanes.
-    pub fn wants_lanes(&self) -> bool {
-        self.wants_lanes
-    }
-
-    /// The report, once [`Merge::advance`] said every chunk is in (and remote lanes are back).
+    /// The report, once [`Merge::advance`] said every chunk is in.
     pub fn finish(self, sp: &Splitter, format: String) -> Result<Report> {
-        if sp.setup.work.as_ref().is_some_and(|w| !w.out().is_empty()) {
-            return Err(Error::Runtime(format!("{}: the sketches' lanes are not all back", sp.file)));
-        }
         let source = super::Source { file: sp.file.clone(), format, bytes: sp.size };
         super::finish(&sp.file, &sp.setup.plan, self.chunks.finish(), source).map(|(report, _)| report)
     }
@@ -331,11 +307,6 @@ pub struct Part {
     merge: Option<Merge>,
     /// Chunks offered before the merge began.
     early: Vec<ChunkRead>,
-    /// Merging with [`Part::share_sketching`]: the lanes and the batches being sent.
-    work: Option<Arc<SketchWork>>,
-    outbox: Outbox,
-    /// Helping: the lane of the sketches this reader bins.
-    lane: Option<LaneBins>,
 }
 
 impl Part {
@@ -355,74 +326,11 @@ impl Part {
         let format = opened.format_name();
         let mut rows = opened.rows;
         let (sp, sample) = Splitter::new(file, rows.as_mut(), spec, options, size)?;
-        Ok(Some(Part {
-            sp,
-            format,
-            head: Some((rows, sample, opened.bytes)),
-            merge: None,
-            early: Vec::new(),
-            work: None,
-            outbox: Outbox::default(),
-            lane: None,
-        }))
+        Ok(Some(Part { sp, format, head: Some((rows, sample, opened.bytes)), merge: None, early: Vec::new() }))
     }
 
     pub fn splitter(&self) -> &Splitter {
         &self.sp
-    }
-
-    /// Merging, before [`Part::read_start`]: past the score budget, bin lane 0 of the sketches
-    /// here ([`Part::bin_here`]) and send lanes `1..lanes` to other readers
-    /// ([`Part::lane_piece`]), one each, which send them back ([`Part::take_lane`]).
-    pub fn share_sketching(&mut self, lanes: usize) {
-        if lanes > 1 && self.merge.is_none() {
-            let work = Arc::new(SketchWork::remote(lanes));
-            self.sp.setup.work = Some(work.clone());
-            self.work = Some(work);
-        }
-    }
-
-    /// Merging: the next piece for the reader of remote lane `lane`, if one waits: at most
-    /// `most` bytes of rows (0: `metrics::lanes::PIECE_BYTES`).
-    pub fn lane_piece(&mut self, lane: usize, most: usize) -> Option<Vec<u8>> {
-        self.work.as_ref().and_then(|w| self.outbox.next(w, lane, most))
-    }
-
-    /// Merging: bin one batch into this reader's lane; false when none waits.
-    pub fn bin_here(&self) -> bool {
-        self.work.as_ref().is_some_and(|w| w.run_one())
-    }
-
-    /// Merging: the remote lanes not back yet.
-    pub fn lanes_out(&self) -> Vec<usize> {
-        self.work.as_ref().map_or_else(Vec::new, |w| w.out())
-    }
-
-    /// Merging: a remote lane back ([`Part::lane_state`]'s bytes from its reader).
-    pub fn take_lane(&mut self, bytes: &[u8]) -> Result<()> {
-        match &self.work {
-            Some(w) => self.outbox.take_back(w, bytes),
-            None => Err(Error::Runtime(format!("{}: no lanes were sent", self.sp.file))),
-        }
-    }
-
-    /// Merging: whether the merge waits for the remote lanes ([`Merge::advance`]).
-    pub fn wants_lanes(&self) -> bool {
-        self.merge.as_ref().is_some_and(Merge::wants_lanes)
-    }
-
-    /// Helping: a piece of a batch for this reader's lane ([`Part::lane_piece`]'s bytes, in
-    /// the order sent); the batch is binned once whole.
-    pub fn bin_piece(&mut self, bytes: &[u8]) -> Result<()> {
-        LaneBins::take(&mut self.lane, bytes)
-    }
-
-    /// Helping: this reader's lane, every batch sent binned, for [`Part::take_lane`].
-    pub fn lane_state(&mut self) -> Result<Vec<u8>> {
-        match self.lane.take() {
-            Some(lane) => lane.finish(),
-            None => Err(Error::Runtime(format!("{}: this reader holds no lane", self.sp.file))),
-        }
     }
 
     /// Read the sample's chunk (the merging reader, once).
