@@ -58,6 +58,10 @@ struct EvalOptions {
     /// given the same.
     #[serde(alias = "chunkBytes")]
     chunk_bytes: Option<u64>,
+    /// Most scores stored for the exact ranking metrics before they are sketched (default:
+    /// the CLI's): tests make it small, so that a small file passes it.
+    #[serde(alias = "scoreBudget")]
+    score_budget: Option<usize>,
 }
 
 impl EvalOptions {
@@ -85,6 +89,7 @@ impl EvalOptions {
             }),
             size_hint: opts.size_hint,
             chunk_bytes: opts.chunk_bytes,
+            score_budget: opts.score_budget,
             ..report::Options::default()
         };
         let spec = ColumnSpec {

@@ -133,7 +133,13 @@ fn split_reads_give_the_one_worker_report() {
         let id = if i % 97 == 5 { format!("\"r{i}\nmore\"") } else { format!("r{i}") };
         text.push_str(&format!("{id},{},{p},{},{}\n", ["a", "b", "c"][(i % 3) as usize], 0.5 - p / 2.0, 0.5 - p / 2.0));
     }
-    for opts in [r#"{"chunkBytes":4096}"#, r#"{"chunkBytes":10000,"ci":0.9,"ciReplicates":20}"#] {
+    // (past a small score budget too: the merge bins the decoded chunks' rows into its sketches)
+    let opts = [
+        r#"{"chunkBytes":4096}"#,
+        r#"{"chunkBytes":10000,"ci":0.9,"ciReplicates":20}"#,
+        r#"{"chunkBytes":4096,"scoreBudget":3000}"#,
+    ];
+    for opts in opts {
         let one = pushed_with(text.as_bytes(), opts);
         assert!(one.as_ref().is_ok_and(|j| j.contains("roc_auc_score")), "{one:?}");
         for helpers in [1, 3] {
