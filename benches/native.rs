@@ -139,6 +139,10 @@ fn ingest(path: &str, mode: &str, replicates: usize) {
     // FNV-1a of the report's JSON: two builds gave the same report when these match
     let json = serde_json::to_string(&report).unwrap_or_default();
     let fnv = json.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3));
+    if let Ok(out) = std::env::var("WEBEVAL_BENCH_REPORT") {
+        // the report itself, to see where two reports differ
+        std::fs::write(&out, &json).unwrap_or_else(|e| fail(&format!("{out}: {e}")));
+    }
     let out = serde_json::json!({ "report_fnv": format!("{fnv:016x}"), "report_bytes": json.len(), "seconds": seconds, "read_seconds": read, "read_cpu_seconds": read_cpu, "bytes": bytes, "rows": report.n, "threads": options.threads,
         "ci_replicates": replicates, "peak_rss_bytes": peak_rss(), "accuracy": accuracy });
     println!("{out}");
