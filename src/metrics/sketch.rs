@@ -476,7 +476,8 @@ impl SketchSet {
 
     /// Rows `0..rows` all at hand (a score store switched to sketches): those `keep` keeps;
     /// `keys(ids, out)` writes the [`ScoreSketch::row_key`] of rows `ids` in sketch `c` to
-    /// `out[c * ids.len()..]` (one call per block, not one per score); `weights` their
+    /// `out[c * ids.len()..]`, every one of them (one call per block, not one per score;
+    /// `out` holds an earlier block's keys, not zeros); `weights` their
     /// weights (`None`: all 1) and `draws(row, out)` their replicate draws. Binned a
     /// block of rows at a time, one sketch after another, with none of [`Self::push`]'s
     /// staging: the same sketches as pushing the rows in order (any batches give the same
@@ -761,9 +762,13 @@ fn block_keys(
 ) -> usize {
     ids.clear();
     ids.extend(block.filter(|&i| keep(i)));
-    all.clear();
-    all.resize(ids.len() * count, 0);
-    keys(ids, all);
+    // `keys` writes every key: the buffer is not zeroed first (a memset of 8 bytes a row
+    // and sketch, ~2% of the 1 GB read)
+    let need = ids.len() * count;
+    if all.len() < need {
+        all.resize(need, 0);
+    }
+    keys(ids, &mut all[..need]);
     ids.len()
 }
 
