@@ -310,7 +310,8 @@ struct Found {
 
 /// [`SketchSet::extend`]'s buffers and the sketches' [`Found`] tables, kept from call to
 /// call (a call per chunk read past the budget: fresh tables of up to 4 MiB a sketch cost
-/// their page faults and a pass over the cells each time). A clone starts without them.
+/// their page faults and a pass over the cells each time). A table still counting rows holds
+/// part of the sets' state (see [`SketchSet::extend`]): a clone keeps those, not the rest.
 #[derive(Debug, Default)]
 struct Kept {
     found: Vec<Found>,
@@ -321,8 +322,10 @@ struct Kept {
 }
 
 impl Clone for Kept {
+    /// Only the tables still counting rows (they are part of the state).
     fn clone(&self) -> Self {
-        Kept::default()
+        let found = self.found.iter().map(|f| if f.on { f.clone() } else { Found::default() }).collect();
+        Kept { found, ..Kept::default() }
     }
 }
 
@@ -426,7 +429,7 @@ impl CellMap {
 /// of the state: they are serialised with it, and the sketches are only reachable through
 /// [`SketchSet::get`] (a flushed copy when rows wait) or [`SketchSet::get_mut`] (flushes
 /// first), so no reader can miss them; [`SketchSet::flush`] saves the copy.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize)]
 pub struct SketchSet {
     sketches: Vec<ScoreSketch>,
     replicates: usize,
@@ -473,7 +476,8 @@ impl SketchSet {
 
     /// Rows `0..rows` all at hand (a score store switched to sketches): those `keep` keeps;
     /// `keys(ids, out)` writes the [`ScoreSketch::row_key`] of rows `ids` in sketch `c` to
-    /// `out[c * ids.len()..]` (one call per block, not one per score); `weights` their
+    /// `out[c * ids.len()..]`, every one of them (one call per block, not one per score;
+    /// `out` holds an earlier block's keys, not zeros); `weights` their
     /// weights (`None`: all 1) and `draws(row, out)` their replicate draws. Binned a
     /// block of rows at a time, one sketch after another, with none of [`Self::push`]'s
     /// staging: the same sketches as pushing the rows in order (any batches give the same
@@ -486,17 +490,27 @@ impl SketchSet {
         weights: Option<&[f64]>,
         draws: &mut dyn FnMut(usize, &mut [u8]),
     ) {
-        self.flush();
-        let block = if self.block == 0 { self.batch } else { self.block }.max(1);
         let r = self.replicates;
+        // unit rows into whole sketches without replicates: counted through each sketch's
+        // bin table from block to block (and from call to call), the rows without a cell
+        // binned together now and then
+        let counted = r == 0 && weights.is_none();
+        if !self.weights.is_empty() || !counted {
+            self.flush();
+        }
+        let block = if self.block == 0 { self.batch } else { self.block }.max(1);
         let count = self.sketches.len();
         let mut kept = std::mem::take(&mut self.kept);
         let Kept { found, ids, weights: ws, draws: reps, keys: all } = &mut kept;
-        // unit rows into whole sketches without replicates: counted through each sketch's
-        // bin table from block to block, the rows without a cell binned together now and then
-        let counted = r == 0 && weights.is_none();
         if counted {
             found.resize_with(count, Found::default);
+            // a sketch counting from an earlier call goes on only while these rows keep it
+            // whole
+            for (sketch, f) in self.sketches.iter_mut().zip(found.iter_mut()) {
+                if f.on && !sketch.countable(rows) {
+                    sketch.found_finish(f, &mut self.scratch);
+                }
+            }
         }
         let found = if counted { &mut found[..] } else { &mut [] };
         self.pregrid(rows, keep, keys, weights, block, ids, all);
@@ -537,12 +551,24 @@ impl SketchSet {
             }
             start = end;
         }
-        for (sketch, f) in self.sketches.iter_mut().zip(found) {
+        // the counts and the rows without a cell wait for the next call (a chunk past the
+        // budget is a call, and each finish walks all the cells and moves them to insert the
+        // new ones) until there are enough of those rows, or the sketches are read
+        self.kept = kept;
+    }
+
+    /// Some sketch's counted rows wait in its table (see [`Self::extend`]).
+    fn counting(&self) -> bool {
+        self.kept.found.iter().any(|f| f.on)
+    }
+
+    /// Add the counted rows waiting in the sketches' tables to their cells.
+    fn settle(&mut self) {
+        for (sketch, f) in self.sketches.iter_mut().zip(self.kept.found.iter_mut()) {
             if f.on {
                 sketch.found_finish(f, &mut self.scratch);
             }
         }
-        self.kept = kept;
     }
 
     /// Before rows at hand go into empty sketches that stay whole to the end (the switch at
@@ -637,6 +663,7 @@ impl SketchSet {
 
     /// Bin the waiting rows.
     pub fn flush(&mut self) {
+        self.settle();
         let rows = self.weights.len();
         if rows == 0 {
             return;
@@ -656,7 +683,7 @@ impl SketchSet {
 
     /// The sketches with every row in (a flushed copy while rows wait).
     pub fn get(&self) -> Cow<'_, [ScoreSketch]> {
-        if self.weights.is_empty() {
+        if self.weights.is_empty() && !self.counting() {
             Cow::Borrowed(&self.sketches)
         } else {
             let mut copy = self.clone();
@@ -688,6 +715,41 @@ impl SketchSet {
     }
 }
 
+/// [`SketchSet`]'s serialised fields (the same names, order and encoding as its derived
+/// `Deserialize` reads).
+#[derive(Serialize)]
+#[serde(rename = "SketchSet")]
+struct SetFields<'a> {
+    sketches: &'a [ScoreSketch],
+    replicates: usize,
+    batch: usize,
+    block: usize,
+    weights: &'a [f64],
+    draws: &'a [u8],
+    keys: &'a [u64],
+}
+
+impl Serialize for SketchSet {
+    /// Counted rows still in the sketches' tables are added first (to a copy).
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        if self.counting() {
+            let mut settled = self.clone();
+            settled.settle();
+            return settled.serialize(serializer);
+        }
+        SetFields {
+            sketches: &self.sketches,
+            replicates: self.replicates,
+            batch: self.batch,
+            block: self.block,
+            weights: &self.weights,
+            draws: &self.draws,
+            keys: &self.keys,
+        }
+        .serialize(serializer)
+    }
+}
+
 /// The rows of `block` that `keep` keeps into `ids`, and their keys in each of `count`
 /// sketches into `all` (see [`SketchSet::extend`]); returns how many.
 fn block_keys(
@@ -700,9 +762,13 @@ fn block_keys(
 ) -> usize {
     ids.clear();
     ids.extend(block.filter(|&i| keep(i)));
-    all.clear();
-    all.resize(ids.len() * count, 0);
-    keys(ids, all);
+    // `keys` writes every key: the buffer is not zeroed first (a memset of 8 bytes a row
+    // and sketch, ~2% of the 1 GB read)
+    let need = ids.len() * count;
+    if all.len() < need {
+        all.resize(need, 0);
+    }
+    keys(ids, &mut all[..need]);
     ids.len()
 }
 
@@ -1900,10 +1966,12 @@ mod tests {
 
     /// Unit rows at hand in many calls (one per chunk, as past the budget), with a streamed
     /// row or a merge between some: the bin tables kept from call to call (marked with each
-    /// call's new cells, rebuilt when the cells changed otherwise) give one row at a time's
-    /// sketches.
+    /// call's new cells, rebuilt when the cells changed otherwise), and the counted rows
+    /// left in them from call to call (read through a copy, a clone or an encoding), give
+    /// one row at a time's sketches.
     #[test]
     fn counted_calls_with_kept_tables_equal_one_row_at_a_time() {
+        let mut counting = 0;
         for bytes in [4 << 10, 64 << 10, 1 << 20] {
             let data = rows(40_000, 4, 0, Weights::Unit, 0, 7 + bytes as u64);
             let other = rows(3_000, 5, 0, Weights::Unit, 0, 9);
@@ -1942,6 +2010,16 @@ mod tests {
                     .zip(&set.sketches)
                     .filter(|(f, s)| f.epoch != 0 && f.epoch == s.epoch)
                     .count();
+                // counted rows wait in the tables between calls: a clone and the encoded
+                // set hold them too
+                counting += usize::from(set.counting());
+                let encoded = postcard::to_allocvec(&set).unwrap();
+                let decoded: SketchSet = postcard::from_bytes(&encoded).unwrap();
+                for copy in [set.clone(), decoded] {
+                    for (c, r) in reference.iter().enumerate() {
+                        assert!(r.same(&copy.get()[c]), "{bytes} B, call {call}: copy of sketch {c}");
+                    }
+                }
                 match call % 3 {
                     1 => {
                         let cells = &other[call].0;
@@ -1962,6 +2040,7 @@ mod tests {
             }
             assert!(reused > 0, "{bytes} B: no table kept");
         }
+        assert!(counting > 0, "no counted rows left waiting between calls");
     }
 
     #[test]
