@@ -247,6 +247,7 @@ impl<R: Read> Records<R> {
             // before the first `\n`, quote or `\r` are found on the way (spans of the record
             // started here, finished by `Record::set_scanned` once the line is known plain)
             into.spans.clear();
+            into.padded = false;
             let (content, next) = match scan(hay, self.delimiter, super::PAD, &mut into.spans) {
                 Some(at) if hay[at] == b'\n' => (at, at + 1),
                 Some(at) if hay[at] == b'\r' && hay.get(at + 1) == Some(&b'\n') => (at, at + 2),
@@ -417,21 +418,20 @@ fn scan(hay: &[u8], delimiter: u8, base: usize, spans: &mut Vec<(usize, usize)>)
     #[cfg(any(target_arch = "x86_64", all(target_arch = "wasm32", target_feature = "simd128")))]
     {
         let mut from = base;
-        let mut push = |at: usize| {
-            spans.push((from, base + at));
-            from = base + at + 1;
-        };
         let mut i = 0;
-        while i + 16 <= hay.len() {
-            let (special, delimiters) = block_masks(&hay[i..i + 16], delimiter);
-            // the delimiters before the first special byte
-            let mut d = if special != 0 { delimiters & ((1 << special.trailing_zeros()) - 1) } else { delimiters };
-            while d != 0 {
-                push(i + d.trailing_zeros() as usize);
-                d &= d - 1;
+        // 32 bytes a step (two blocks' masks joined) while they last, then 16, then bytes
+        while i + 32 <= hay.len() {
+            let (s0, d0) = block_masks(&hay[i..i + 16], delimiter);
+            let (s1, d1) = block_masks(&hay[i + 16..i + 32], delimiter);
+            if let Some(at) = step(s0 | s1 << 16, d0 | d1 << 16, base + i, &mut from, spans) {
+                return Some(i + at);
             }
-            if special != 0 {
-                return Some(i + special.trailing_zeros() as usize);
+            i += 32;
+        }
+        if i + 16 <= hay.len() {
+            let (special, delimiters) = block_masks(&hay[i..i + 16], delimiter);
+            if let Some(at) = step(special, delimiters, base + i, &mut from, spans) {
+                return Some(i + at);
             }
             i += 16;
         }
@@ -440,7 +440,8 @@ fn scan(hay: &[u8], delimiter: u8, base: usize, spans: &mut Vec<(usize, usize)>)
                 return Some(i + k);
             }
             if c == delimiter {
-                push(i + k);
+                spans.push((from, base + i + k));
+                from = base + i + k + 1;
             }
         }
         None
@@ -452,6 +453,32 @@ fn scan(hay: &[u8], delimiter: u8, base: usize, spans: &mut Vec<(usize, usize)>)
         spans.pop();
         at
     }
+}
+
+/// One step of [`scan`] over up to 32 bytes at `at` (offset plus `base`): the fields that end
+/// at a delimiter before the first special byte pushed (`from`: where the next one starts),
+/// and that byte's place in the step, if any.
+#[cfg(any(target_arch = "x86_64", all(target_arch = "wasm32", target_feature = "simd128")))]
+#[inline(always)]
+fn step(special: u32, delimiters: u32, at: usize, from: &mut usize, spans: &mut Vec<(usize, usize)>) -> Option<usize> {
+    let first = special.trailing_zeros();
+    // the delimiters before the first special byte (all when there is none)
+    let mut d = if special != 0 { delimiters & ((1 << first) - 1) } else { delimiters };
+    // room for all of them first, so each is a write, not a push
+    spans.reserve(32);
+    let len = spans.len();
+    let room = &mut spans.spare_capacity_mut()[..32];
+    let mut k = 0;
+    while d != 0 {
+        let end = at + d.trailing_zeros() as usize;
+        room[k & 31].write((*from, end));
+        *from = end + 1;
+        k += 1;
+        d &= d - 1;
+    }
+    // SAFETY: the `k` entries after `len` were written just above (at most 32: one a bit)
+    unsafe { spans.set_len(len + k) };
+    (special != 0).then_some(first as usize)
 }
 
 /// For 16 bytes: a bit per `\n`, `"` or `\r`, and a bit per `delimiter`.
