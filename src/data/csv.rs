@@ -668,6 +668,57 @@ mod tests {
         }
     }
 
+    /// Rows of numbers and empty fields (up to 40 a line, so a 32-byte step may hold more
+    /// delimiters than fields usually give), read in steps that put the buffer's refills
+    /// everywhere, over more than one buffer, the last line without its newline: each
+    /// record's fields and numbers (two a step, padded) are the plain split's and parse's.
+    #[test]
+    fn number_rows_across_refills_match_a_plain_split() {
+        let mut rng = crate::metrics::ci::SplitMix64::new(13);
+        let mut text = b"a,b,c,d,e\n".to_vec();
+        let mut rows: Vec<Vec<Vec<u8>>> = Vec::new();
+        while text.len() < 3 * BUFFER {
+            let width = if rng.next_u64() % 8 == 0 { 40 } else { 5 };
+            let fields: Vec<Vec<u8>> = (0..width)
+                .map(|_| {
+                    let r = rng.next_u64();
+                    match r % 6 {
+                        0 => Vec::new(),
+                        1 => format!("-{}.{}", r % 100, (r >> 8) % 1_000_000).into_bytes(),
+                        2 => format!("{}", (r >> 8) % 1000).into_bytes(),
+                        3 => format!("0.{:0w$}", (r >> 8) % 10_000_000, w = 1 + (r >> 40) as usize % 15).into_bytes(),
+                        4 => format!("{:e}", (r >> 11) as f64 / 7.0).into_bytes(),
+                        _ => format!("{}.{}", (r >> 8) % 10, (r >> 16) % 10).into_bytes(),
+                    }
+                })
+                .collect();
+            text.extend_from_slice(&fields.join(&b","[..]));
+            text.push(b'\n');
+            rows.push(fields);
+        }
+        text.pop();
+        for step in [1, 5, 4093, BUFFER - 1, 1 << 20] {
+            let mut r = Records::new("t.csv", Trickle(&text, step), &text).expect("header");
+            let mut rec = Record::default();
+            let mut numbers = Vec::new();
+            for (i, want) in rows.iter().enumerate() {
+                assert_eq!(r.record(&mut rec).expect("reads"), Some(i as u64 + 2), "step {step}");
+                let got: Vec<&[u8]> = (0..rec.len()).map(|k| rec.get(k)).collect();
+                assert_eq!(got, want.iter().map(Vec::as_slice).collect::<Vec<_>>(), "step {step}, row {i}");
+                let plain: Option<Vec<u64>> =
+                    want.iter().map(|f| super::super::columns::parse_f64(f).map(f64::to_bits)).collect();
+                let cols: Vec<usize> = (0..want.len()).collect();
+                numbers.clear();
+                let all = rec.numbers_into(&cols, &mut numbers);
+                assert_eq!(all, plain.is_some(), "step {step}, row {i}");
+                if let Some(plain) = plain {
+                    assert_eq!(numbers.iter().map(|v| v.to_bits()).collect::<Vec<_>>(), plain, "row {i}");
+                }
+            }
+            assert_eq!(r.record(&mut rec).expect("end"), None);
+        }
+    }
+
     /// Random text made of the characters that matter (delimiters, quotes, line ends), read
     /// by this reader and by the `csv` crate (flexible, no header handling): the same
     /// records and fields, and each record on the physical line it starts on.
