@@ -1239,9 +1239,8 @@ mod tests {
             #[cfg(target_arch = "x86_64")]
             if std::is_x86_feature_detected!("ssse3") {
                 // SAFETY: the CPU has SSSE3
-                fast += usize::from(
-                    unsafe { super::super::decimal::x86::decimal(&record.bytes, record.spans[i]) }.is_some(),
-                );
+                fast +=
+                    usize::from(unsafe { super::super::decimal::decimal(&record.bytes, record.spans[i]) }.is_some());
             }
             let got = record.number(i);
             let trimmed = bytes.trim_ascii();

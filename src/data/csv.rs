@@ -678,7 +678,7 @@ mod tests {
         let mut text = b"a,b,c,d,e\n".to_vec();
         let mut rows: Vec<Vec<Vec<u8>>> = Vec::new();
         while text.len() < 3 * BUFFER {
-            let width = if rng.next_u64() % 8 == 0 { 40 } else { 5 };
+            let width = if rng.next_u64().is_multiple_of(8) { 40 } else { 5 };
             let fields: Vec<Vec<u8>> = (0..width)
                 .map(|_| {
                     let r = rng.next_u64();

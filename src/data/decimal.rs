@@ -87,7 +87,7 @@ unsafe fn frame(p: *const u8, a: usize, b: usize) -> Option<(bool, usize)> {
 }
 
 #[cfg(target_arch = "x86_64")]
-pub(super) mod x86 {
+mod x86 {
     use std::arch::x86_64::*;
 
     pub type Groups = __m128i;
@@ -141,24 +141,6 @@ pub(super) mod x86 {
             let d = _mm_set_pd(*super::DIVISORS.get_unchecked(j), *super::DIVISORS.get_unchecked(i));
             _mm_storeu_pd(out, _mm_div_pd(m, d));
         }
-    }
-
-    /// One field by SSSE3, bounds checked.
-    ///
-    /// # Safety
-    /// SSSE3.
-    #[target_feature(enable = "ssse3")]
-    #[inline]
-    pub unsafe fn decimal(bytes: &[u8], (a, b): (usize, usize)) -> Option<f64> {
-        if b < 16 || b > bytes.len() || a >= b {
-            return None;
-        }
-        // SAFETY: checked above
-        let (g, i) = unsafe { groups(bytes.as_ptr(), a, b) }?;
-        let mut out = [0.0; 2];
-        // SAFETY: SSSE3; two f64s; `i` < 32
-        unsafe { two(g, i, g, i, out.as_mut_ptr()) };
-        Some(out[0])
     }
 }
 
@@ -216,20 +198,6 @@ mod wasm {
             v128_store(out.cast(), f64x2_div(m, d));
         }
     }
-
-    /// One field by simd128, bounds checked.
-    #[inline]
-    pub fn decimal(bytes: &[u8], (a, b): (usize, usize)) -> Option<f64> {
-        if b < 16 || b > bytes.len() || a >= b {
-            return None;
-        }
-        // SAFETY: checked above
-        let (g, i) = unsafe { groups(bytes.as_ptr(), a, b) }?;
-        let mut out = [0.0; 2];
-        // SAFETY: two f64s; `i` < 32
-        unsafe { two(g, i, g, i, out.as_mut_ptr()) };
-        Some(out[0])
-    }
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -237,6 +205,25 @@ use x86 as lanes;
 
 #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
 use wasm as lanes;
+
+/// One field by SIMD, bounds checked; `None` when it is not the shape.
+///
+/// # Safety
+/// On x86-64 the CPU has SSSE3.
+#[cfg(any(target_arch = "x86_64", all(target_arch = "wasm32", target_feature = "simd128")))]
+#[cfg_attr(target_arch = "x86_64", target_feature(enable = "ssse3"))]
+#[inline]
+pub(super) unsafe fn decimal(bytes: &[u8], (a, b): (usize, usize)) -> Option<f64> {
+    if b < 16 || b > bytes.len() || a >= b {
+        return None;
+    }
+    // SAFETY: checked above (and the caller's)
+    let (g, i) = unsafe { lanes::groups(bytes.as_ptr(), a, b) }?;
+    let mut out = [0.0; 2];
+    // SAFETY: two f64s; `i` < 32 (and the caller's)
+    unsafe { lanes::two(g, i, g, i, out.as_mut_ptr()) };
+    Some(out[0])
+}
 
 /// The finite numbers of fields `cols` of a padded record appended to `out`, two a step
 /// (see the module doc); false when one is not a finite number.
@@ -319,12 +306,13 @@ pub fn field(bytes: &[u8], span: (usize, usize)) -> Option<f64> {
     #[cfg(target_arch = "x86_64")]
     if std::is_x86_feature_detected!("ssse3") {
         // SAFETY: the CPU has SSSE3
-        if let Some(v) = unsafe { x86::decimal(bytes, span) } {
+        if let Some(v) = unsafe { decimal(bytes, span) } {
             return Some(v);
         }
     }
     #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
-    if let Some(v) = wasm::decimal(bytes, span) {
+    // SAFETY: nothing to hold on wasm32
+    if let Some(v) = unsafe { decimal(bytes, span) } {
         return Some(v);
     }
     let (a, b) = span;
