@@ -110,8 +110,9 @@ mod x86 {
             if dots == 0 {
                 return None;
             }
+            // the dot's lane (below 16: `& 15` only spares a bounds check)
             let at = 16 - n + dots.trailing_zeros() as usize;
-            let table = _mm_loadu_si128(super::SHUFFLE[at].as_ptr().cast());
+            let table = _mm_loadu_si128(super::SHUFFLE[at & 15].as_ptr().cast());
             let keep = _mm_loadu_si128(super::HIGH.as_ptr().add(n - 1).cast());
             let d = _mm_and_si128(_mm_sub_epi8(_mm_shuffle_epi8(v, table), _mm_set1_epi8(b'0' as i8)), keep);
             let over = _mm_subs_epu8(d, _mm_set1_epi8(9));
@@ -164,9 +165,10 @@ mod wasm {
         if dots == 0 {
             return None;
         }
+        // the dot's lane (below 16: `& 15` only spares a bounds check)
         let at = 16 - n + dots.trailing_zeros() as usize;
         // SAFETY: a row is 16 bytes
-        let table = unsafe { v128_load(super::SHUFFLE[at].as_ptr().cast()) };
+        let table = unsafe { v128_load(super::SHUFFLE[at & 15].as_ptr().cast()) };
         let d = v128_and(u8x16_sub(u8x16_swizzle(v, table), u8x16_splat(b'0')), keep);
         if v128_any_true(u8x16_sub_sat(d, u8x16_splat(9))) {
             return None;
