@@ -486,14 +486,28 @@ impl RowSink for Evaluation {
 }
 
 /// Label cells already seen, by their (trimmed) bytes: the sink's id and whether the label
-/// is one of the plan's classes. Small label sets (the usual case) are scanned linearly, a
-/// label of up to 7 bytes compared as one integer ([`short_key`]); past [`LabelCache::SMALL`]
-/// a hash map takes over, up to [`LabelCache::MAX`] entries (beyond that, new spellings are
-/// resolved afresh each row: correct, only slower).
+/// is one of the plan's classes. Small label sets (the usual case) are kept in a list, a
+/// label of up to 7 bytes compared as one integer ([`short_key`]) and found first in a table
+/// by its bytes folded to one (one load, no branch on which label it is: a predictions
+/// file's labels come in random order, so the list's early exit mispredicted about once a
+/// row); past [`LabelCache::SMALL`] a hash map takes over, up to [`LabelCache::MAX`] entries
+/// (beyond that, new spellings are resolved afresh each row: correct, only slower).
 #[derive(Debug, Default)]
 struct LabelCache {
     small: Vec<CacheEntry>,
+    /// 256 slots of (short key, value) once a short label is cached; the first key to fold
+    /// to a slot keeps it (`u64::MAX`: empty), the others are found in `small`.
+    slots: Vec<(u64, (u32, bool))>,
     map: std::collections::HashMap<Box<[u8]>, (u32, bool)>,
+}
+
+/// A short key's slot: its bytes xor-folded (one-byte labels, the usual class ids, never
+/// share one).
+#[inline]
+fn slot(key: u64) -> usize {
+    let k = key ^ key >> 32;
+    let k = k ^ k >> 16;
+    ((k ^ k >> 8) & 0xFF) as usize
 }
 
 /// A label cell's [`short_key`] (`u64::MAX` when longer), its bytes, its sink id and whether
@@ -521,14 +535,27 @@ impl LabelCache {
             return self.map.get(raw).copied();
         }
         match short_key(raw) {
-            Some(key) => self.small.iter().find(|e| e.0 == key).map(|e| e.2),
+            Some(key) => match self.slots.get(slot(key)) {
+                Some(&(k, v)) if k == key => Some(v),
+                _ => self.small.iter().find(|e| e.0 == key).map(|e| e.2),
+            },
             None => self.small.iter().find(|e| *e.1 == *raw).map(|e| e.2),
         }
     }
 
     fn insert(&mut self, raw: &[u8], v: (u32, bool)) {
         if self.small.len() < Self::SMALL {
-            self.small.push((short_key(raw).unwrap_or(u64::MAX), raw.into(), v));
+            let key = short_key(raw).unwrap_or(u64::MAX);
+            self.small.push((key, raw.into(), v));
+            if key != u64::MAX {
+                if self.slots.is_empty() {
+                    self.slots = vec![(u64::MAX, (0, false)); 256];
+                }
+                let s = &mut self.slots[slot(key)];
+                if s.0 == u64::MAX {
+                    *s = (key, v);
+                }
+            }
         } else if self.map.len() < Self::MAX {
             if self.map.is_empty() {
                 self.map.extend(self.small.iter().map(|e| (e.1.clone(), e.2)));
@@ -1212,9 +1239,8 @@ mod tests {
             #[cfg(target_arch = "x86_64")]
             if std::is_x86_feature_detected!("ssse3") {
                 // SAFETY: the CPU has SSSE3
-                fast += usize::from(
-                    unsafe { super::super::decimal::x86::decimal(&record.bytes, record.spans[i]) }.is_some(),
-                );
+                fast +=
+                    usize::from(unsafe { super::super::decimal::decimal(&record.bytes, record.spans[i]) }.is_some());
             }
             let got = record.number(i);
             let trimmed = bytes.trim_ascii();
@@ -1232,6 +1258,41 @@ mod tests {
         #[cfg(target_arch = "x86_64")]
         assert!(!std::is_x86_feature_detected!("ssse3") || fast > 100_000, "{fast}");
         let _ = fast;
+    }
+
+    /// The label cache against a plain map: one-byte labels (one slot each), short labels
+    /// that fold to the same slot (found in the list), long ones, and past the list's size.
+    #[test]
+    fn label_cache_finds_what_was_put() {
+        let mut rng = crate::metrics::ci::SplitMix64::new(11);
+        for round in 0..200 {
+            let mut cache = super::LabelCache::default();
+            let mut want = std::collections::HashMap::new();
+            let n = 1 + (rng.next_u64() % 24) as usize;
+            let mut labels: Vec<Vec<u8>> = Vec::new();
+            while labels.len() < n {
+                let r = rng.next_u64();
+                let label = match r % 4 {
+                    0 => vec![b'0' + (r >> 8) as u8 % 10],
+                    // "ab" and "ba" fold alike
+                    1 => vec![b'a' + (r >> 8) as u8 % 3, b'a' + (r >> 16) as u8 % 3],
+                    2 => format!("class-{}", (r >> 8) % 5).into_bytes(),
+                    _ => vec![],
+                };
+                if !labels.contains(&label) {
+                    labels.push(label);
+                }
+            }
+            for (i, label) in labels.iter().enumerate() {
+                assert_eq!(cache.get(label), None, "round {round}: {label:?} before it was put");
+                let v = (i as u32, i % 2 == 0);
+                cache.insert(label, v);
+                want.insert(label.clone(), v);
+                for seen in &labels[..=i] {
+                    assert_eq!(cache.get(seen), want.get(seen).copied(), "round {round}: {seen:?}");
+                }
+            }
+        }
     }
 
     #[test]

@@ -247,6 +247,7 @@ impl<R: Read> Records<R> {
             // before the first `\n`, quote or `\r` are found on the way (spans of the record
             // started here, finished by `Record::set_scanned` once the line is known plain)
             into.spans.clear();
+            into.padded = false;
             let (content, next) = match scan(hay, self.delimiter, super::PAD, &mut into.spans) {
                 Some(at) if hay[at] == b'\n' => (at, at + 1),
                 Some(at) if hay[at] == b'\r' && hay.get(at + 1) == Some(&b'\n') => (at, at + 2),
@@ -417,21 +418,20 @@ fn scan(hay: &[u8], delimiter: u8, base: usize, spans: &mut Vec<(usize, usize)>)
     #[cfg(any(target_arch = "x86_64", all(target_arch = "wasm32", target_feature = "simd128")))]
     {
         let mut from = base;
-        let mut push = |at: usize| {
-            spans.push((from, base + at));
-            from = base + at + 1;
-        };
         let mut i = 0;
-        while i + 16 <= hay.len() {
-            let (special, delimiters) = block_masks(&hay[i..i + 16], delimiter);
-            // the delimiters before the first special byte
-            let mut d = if special != 0 { delimiters & ((1 << special.trailing_zeros()) - 1) } else { delimiters };
-            while d != 0 {
-                push(i + d.trailing_zeros() as usize);
-                d &= d - 1;
+        // 32 bytes a step (two blocks' masks joined) while they last, then 16, then bytes
+        while i + 32 <= hay.len() {
+            let (s0, d0) = block_masks(&hay[i..i + 16], delimiter);
+            let (s1, d1) = block_masks(&hay[i + 16..i + 32], delimiter);
+            if let Some(at) = step(s0 | s1 << 16, d0 | d1 << 16, base + i, &mut from, spans) {
+                return Some(i + at);
             }
-            if special != 0 {
-                return Some(i + special.trailing_zeros() as usize);
+            i += 32;
+        }
+        if i + 16 <= hay.len() {
+            let (special, delimiters) = block_masks(&hay[i..i + 16], delimiter);
+            if let Some(at) = step(special, delimiters, base + i, &mut from, spans) {
+                return Some(i + at);
             }
             i += 16;
         }
@@ -440,7 +440,8 @@ fn scan(hay: &[u8], delimiter: u8, base: usize, spans: &mut Vec<(usize, usize)>)
                 return Some(i + k);
             }
             if c == delimiter {
-                push(i + k);
+                spans.push((from, base + i + k));
+                from = base + i + k + 1;
             }
         }
         None
@@ -452,6 +453,32 @@ fn scan(hay: &[u8], delimiter: u8, base: usize, spans: &mut Vec<(usize, usize)>)
         spans.pop();
         at
     }
+}
+
+/// One step of [`scan`] over up to 32 bytes at `at` (offset plus `base`): the fields that end
+/// at a delimiter before the first special byte pushed (`from`: where the next one starts),
+/// and that byte's place in the step, if any.
+#[cfg(any(target_arch = "x86_64", all(target_arch = "wasm32", target_feature = "simd128")))]
+#[inline(always)]
+fn step(special: u32, delimiters: u32, at: usize, from: &mut usize, spans: &mut Vec<(usize, usize)>) -> Option<usize> {
+    let first = special.trailing_zeros();
+    // the delimiters before the first special byte (all when there is none)
+    let mut d = if special != 0 { delimiters & ((1 << first) - 1) } else { delimiters };
+    // room for all of them first, so each is a write, not a push
+    spans.reserve(32);
+    let len = spans.len();
+    let room = &mut spans.spare_capacity_mut()[..32];
+    let mut k = 0;
+    while d != 0 {
+        let end = at + d.trailing_zeros() as usize;
+        room[k & 31].write((*from, end));
+        *from = end + 1;
+        k += 1;
+        d &= d - 1;
+    }
+    // SAFETY: the `k` entries after `len` were written just above (at most 32: one a bit)
+    unsafe { spans.set_len(len + k) };
+    (special != 0).then_some(first as usize)
 }
 
 /// For 16 bytes: a bit per `\n`, `"` or `\r`, and a bit per `delimiter`.
@@ -638,6 +665,57 @@ mod tests {
                 want.pop();
                 assert_eq!(got, want, "case {case}: {hay:?}");
             }
+        }
+    }
+
+    /// Rows of numbers and empty fields (up to 40 a line, so a 32-byte step may hold more
+    /// delimiters than fields usually give), read in steps that put the buffer's refills
+    /// everywhere, over more than one buffer, the last line without its newline: each
+    /// record's fields and numbers (two a step, padded) are the plain split's and parse's.
+    #[test]
+    fn number_rows_across_refills_match_a_plain_split() {
+        let mut rng = crate::metrics::ci::SplitMix64::new(13);
+        let mut text = b"a,b,c,d,e\n".to_vec();
+        let mut rows: Vec<Vec<Vec<u8>>> = Vec::new();
+        while text.len() < 3 * BUFFER {
+            let width = if rng.next_u64().is_multiple_of(8) { 40 } else { 5 };
+            let fields: Vec<Vec<u8>> = (0..width)
+                .map(|_| {
+                    let r = rng.next_u64();
+                    match r % 6 {
+                        0 => Vec::new(),
+                        1 => format!("-{}.{}", r % 100, (r >> 8) % 1_000_000).into_bytes(),
+                        2 => format!("{}", (r >> 8) % 1000).into_bytes(),
+                        3 => format!("0.{:0w$}", (r >> 8) % 10_000_000, w = 1 + (r >> 40) as usize % 15).into_bytes(),
+                        4 => format!("{:e}", (r >> 11) as f64 / 7.0).into_bytes(),
+                        _ => format!("{}.{}", (r >> 8) % 10, (r >> 16) % 10).into_bytes(),
+                    }
+                })
+                .collect();
+            text.extend_from_slice(&fields.join(&b","[..]));
+            text.push(b'\n');
+            rows.push(fields);
+        }
+        text.pop();
+        for step in [1, 5, 4093, BUFFER - 1, 1 << 20] {
+            let mut r = Records::new("t.csv", Trickle(&text, step), &text).expect("header");
+            let mut rec = Record::default();
+            let mut numbers = Vec::new();
+            for (i, want) in rows.iter().enumerate() {
+                assert_eq!(r.record(&mut rec).expect("reads"), Some(i as u64 + 2), "step {step}");
+                let got: Vec<&[u8]> = (0..rec.len()).map(|k| rec.get(k)).collect();
+                assert_eq!(got, want.iter().map(Vec::as_slice).collect::<Vec<_>>(), "step {step}, row {i}");
+                let plain: Option<Vec<u64>> =
+                    want.iter().map(|f| super::super::columns::parse_f64(f).map(f64::to_bits)).collect();
+                let cols: Vec<usize> = (0..want.len()).collect();
+                numbers.clear();
+                let all = rec.numbers_into(&cols, &mut numbers);
+                assert_eq!(all, plain.is_some(), "step {step}, row {i}");
+                if let Some(plain) = plain {
+                    assert_eq!(numbers.iter().map(|v| v.to_bits()).collect::<Vec<_>>(), plain, "row {i}");
+                }
+            }
+            assert_eq!(r.record(&mut rec).expect("end"), None);
         }
     }
 

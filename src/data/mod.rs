@@ -108,6 +108,9 @@ pub struct Record {
     numbers: Vec<f64>,
     /// Scratch for readers that produce strings (see [`Rows::next_bytes`]).
     strings: Vec<String>,
+    /// Every span lies [`PAD`] bytes or more inside `bytes` (a delimited line's record), so
+    /// the SIMD number parse may read 16 bytes before any field's end unchecked.
+    padded: bool,
 }
 
 impl Record {
@@ -129,6 +132,7 @@ impl Record {
         self.bytes.clear();
         self.spans.clear();
         self.numbers.clear();
+        self.padded = false;
     }
 
     /// Parse the numbers of `columns` now (on a reading thread), so the feed finds them.
@@ -170,6 +174,9 @@ impl Record {
         self.bytes.extend_from_slice(&[0; PAD]);
         let from = self.spans.last().map_or(PAD, |&(_, end)| end + 1);
         self.spans.push((from, PAD + line.len()));
+        // the scan's spans start at `PAD` and end by the line's end
+        debug_assert!(self.spans.iter().all(|&(a, b)| PAD <= a && a <= b && b <= PAD + line.len()));
+        self.padded = true;
     }
 
     /// Field `i` as a number (trimmed; `None` when it is none; SIMD for the usual shape).
@@ -183,10 +190,11 @@ impl Record {
     /// caller reads them one by one, as for an error).
     #[inline]
     pub fn numbers_into(&self, cols: &[usize], out: &mut Vec<f64>) -> bool {
-        self.numbers.is_empty() && decimal::fields(&self.bytes, &self.spans, cols, out)
+        self.numbers.is_empty() && decimal::fields(&self.bytes, &self.spans, self.padded, cols, out)
     }
 
     fn push_field(&mut self, field: &[u8]) {
+        self.padded = false;
         let start = self.bytes.len();
         self.bytes.extend_from_slice(field);
         self.spans.push((start, self.bytes.len()));
