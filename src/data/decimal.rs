@@ -345,6 +345,7 @@ pub fn fields(bytes: &[u8], spans: &[(usize, usize)], padded: bool, cols: &[usiz
     }
     true
 }
+
 #[cfg(test)]
 mod tests {
     /// A record's numbers at once ([`super::fields`]) are each
