@@ -337,8 +337,9 @@ pub fn fields(bytes: &[u8], spans: &[(usize, usize)], padded: bool, cols: &[usiz
         return unsafe { padded_fields(bytes, spans, cols, out) };
     }
     let _ = padded;
+    // (a record without the room: each field bounds checked, by SIMD where it has it)
     for &c in cols {
-        match scalar(bytes, spans.get(c).copied().unwrap_or((0, 0))) {
+        match field(bytes, spans.get(c).copied().unwrap_or((0, 0))).filter(|v| v.is_finite()) {
             Some(v) => out.push(v),
             None => return false,
         }
