@@ -309,16 +309,21 @@ function wire() {
   if (demo && demoUrls[demo]) loadDemo(demo);
   else if (src) loadSrc(src);
   if (import.meta.env.PROD && 'serviceWorker' in navigator) {
+    // (a page the service worker controlled from the start has a worker whose loads passed
+    // through it already)
+    const controlledAtLoad = navigator.serviceWorker.controller !== null;
     navigator.serviceWorker.register('./sw.js').then(() => navigator.serviceWorker.ready).then(async (reg) => {
       await core();
       const loaded = performance.getEntriesByType('resource').map((e) => e.name);
       reg.active?.postMessage({ cache: [location.href.split('?')[0], ...Object.values(demoUrls).map(String), ...loaded] });
-      // The worker started before this service worker controlled the page; once it does,
-      // restart an idle worker so its script and the wasm it loads pass through (and are cached).
+      // On a first visit the worker started before this service worker controlled the page;
+      // once it does, restart an idle worker so its script and the wasm it loads pass through
+      // (and are cached). Every visit: the worker fetches the scripts it loads only later (a
+      // new build's names are cached too).
       if (!navigator.serviceWorker.controller) {
         await new Promise((resolve) => navigator.serviceWorker.addEventListener('controllerchange', resolve, { once: true }));
       }
-      if (engine.pending.size === 0) engine.restart();
+      if (!controlledAtLoad && engine.pending.size === 0) engine.restart();
       await engine.warm();
       document.body.dataset.offline = 'ready';
     }).catch(() => {});
