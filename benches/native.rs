@@ -125,7 +125,14 @@ fn ingest(path: &str, mode: &str, replicates: usize) {
     let pipelined = mode == "pipelined";
     let threads = mode.parse().unwrap_or_else(|_| std::thread::available_parallelism().map_or(1, |n| n.get()));
     let ci = (replicates > 0).then(|| CiOptions { replicates, ..CiOptions::default() });
-    let options = Options { pipelined, threads: if pipelined { 1 } else { threads }, ci, ..Options::default() };
+    // the file's length as a size hint, as `webeval eval FILE` passes it
+    let options = Options {
+        pipelined,
+        threads: if pipelined { 1 } else { threads },
+        ci,
+        size_hint: Some(bytes),
+        ..Options::default()
+    };
     let report = if pipelined {
         let reader = std::io::BufReader::with_capacity(1 << 20, file);
         webeval::report::evaluate_with(path, reader, &spec, &options, &mut progress)

@@ -279,25 +279,32 @@ fn run(cli: Cli) -> webeval::Result<String> {
                 }
                 Ok((name.to_string(), webeval::data::open_path(name)?))
             };
-            let report = match labels_file {
+            let mut evaluate = |options: &webeval::report::Options| match &labels_file {
                 None if file != "-" && !pipelined => {
-                    webeval::report::evaluate_path(&file, &spec, &options, &mut progress)?
+                    webeval::report::evaluate_path(&file, &spec, options, &mut progress)
                 }
                 None => {
                     let (name, opened) = input(&file)?;
-                    webeval::report::evaluate_opened(&name, opened, &spec, &options, &mut progress)?
+                    webeval::report::evaluate_opened(&name, opened, &spec, options, &mut progress)
                 }
                 Some(l) => {
                     let (name, opened) = input(&file)?;
-                    let (lname, lopened) = input(&l)?;
+                    let (lname, lopened) = input(l)?;
                     webeval::report::evaluate_with_labels_opened(
                         (&name, opened),
                         (&lname, lopened),
                         &spec,
-                        &options,
+                        options,
                         &mut progress,
-                    )?
+                    )
                 }
+            };
+            // a file whose size misjudged its rows is read again without the hint
+            let report = match evaluate(&options) {
+                Err(webeval::Error::Misprojected { .. }) => {
+                    evaluate(&webeval::report::Options { size_hint: None, ..options.clone() })?
+                }
+                done => done?,
             };
             bar.finish_and_clear();
             match format {

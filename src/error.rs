@@ -62,6 +62,11 @@ pub enum Error {
     Io { file: String, message: String },
     #[error("cancelled")]
     Cancelled,
+    /// A size hint said the file's scores would pass the score budget (so they were binned
+    /// from its first chunk on), but they did not: whoever passed the hint (the CLI, the
+    /// page) reads the file again without it, for the exact report.
+    #[error("{file}: its size said its scores would pass the score budget but they did not; read it again without a size hint")]
+    Misprojected { file: String },
 
     // ---- metrics: what can be computed from what was given -------------------------------
     #[error("{0}")]

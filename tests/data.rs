@@ -917,13 +917,48 @@ fn chunked_reading_gives_the_same_report_on_any_number_of_threads() {
             let mut progress = |_: u64, _: u64| true;
             let one = json(report::evaluate_with(&path, text.as_bytes(), &spec, &options(1), &mut progress));
             assert!(one.contains("\"sketch\""), "{name}: {one:.300}");
+            // with the file's size as a hint, its scores are binned from the first chunk on
+            // (the early switch): the same report
+            let hinted = |threads| report::Options { size_hint: Some(text.len() as u64), ..options(threads) };
+            let early = json(report::evaluate_with(&path, text.as_bytes(), &spec, &hinted(1), &mut progress));
+            assert!(early == one, "{name}, {ci:?}, {sketch_bytes:?}, early switch:\n{early:.600}\nvs\n{one:.600}");
             for threads in [2, 3] {
                 let many = json(report::evaluate_path(&path, &spec, &options(threads), &mut progress));
                 assert!(
                     many == one,
                     "{name}, {ci:?}, {sketch_bytes:?}, {threads} threads:\n{many:.600}\nvs\n{one:.600}"
                 );
+                let many = json(report::evaluate_path(&path, &spec, &hinted(threads), &mut progress));
+                assert!(many == one, "{name}, {ci:?}, {sketch_bytes:?}, {threads} threads, early switch:\n{many:.600}");
             }
+        }
+    }
+    // a size hint that overstates the rows: binned from the first chunk on though the rows
+    // stay under the budget; one pass says so, `evaluate_path` reads the file again without
+    // the hint (the exact report)
+    for (name, text, budget) in
+        [("under_binary.csv", binary(&unit), 6000), ("under_multi.csv", per_class(&unit), 16_000)]
+    {
+        let path = dir.join(name);
+        std::fs::write(&path, &text).expect("write");
+        let path = path.to_string_lossy().to_string();
+        let spec = ColumnSpec::default();
+        let options = |threads, size_hint| report::Options {
+            chunk_bytes: Some(4096),
+            threads,
+            score_budget: Some(budget),
+            size_hint,
+            ..report::Options::default()
+        };
+        let mut progress = |_: u64, _: u64| true;
+        let exact = json(report::evaluate_with(&path, text.as_bytes(), &spec, &options(1, None), &mut progress));
+        assert!(!exact.contains("\"sketch\"") && !exact.starts_with("error: "), "{name}: {exact:.300}");
+        let big = Some(text.len() as u64 * 10);
+        let once = report::evaluate_with(&path, text.as_bytes(), &spec, &options(1, big), &mut progress);
+        assert!(matches!(once, Err(webeval::Error::Misprojected { .. })), "{name}: {:.300}", json(once));
+        for threads in [1, 2] {
+            let again = json(report::evaluate_path(&path, &spec, &options(threads, big), &mut progress));
+            assert!(again == exact, "{name}, {threads} threads, a size hint too large:\n{again:.600}");
         }
     }
     // a labels file: its rows are matched one by one, so it is read as one chunk

@@ -146,6 +146,19 @@ fn split_reads_give_the_one_worker_report() {
             assert_eq!(split(text.as_bytes(), opts, helpers).map(Option::unwrap), one, "{opts}, {helpers} helpers");
         }
     }
+    // the file's size as a hint, past the budget: binned from the first chunk on, the same
+    // report; a hint that overstates the rows of a file under the budget: the error the
+    // worker reads the file again on
+    let hinted =
+        |budget: usize, hint: usize| format!(r#"{{"chunkBytes":4096,"scoreBudget":{budget},"sizeHint":{hint}}}"#);
+    let one = pushed_with(text.as_bytes(), r#"{"chunkBytes":4096,"scoreBudget":3000}"#);
+    let early = hinted(3000, text.len());
+    assert_eq!(pushed_with(text.as_bytes(), &early), one);
+    assert_eq!(split(text.as_bytes(), &early, 2).map(Option::unwrap), one);
+    let over = hinted(70_000, text.len() * 10);
+    for got in [pushed_with(text.as_bytes(), &over), split(text.as_bytes(), &over, 2).map(Option::unwrap)] {
+        assert!(got.as_ref().is_err_and(|e| e.contains("read it again without a size hint")), "{got:?}");
+    }
     let bad = format!("{text}x,a,0.1,abc,0.2\n{}", "r,b,0.1,0.2,0.7\n".repeat(2_000));
     let opts = r#"{"chunkBytes":4096}"#;
     let one = pushed_with(bad.as_bytes(), opts);

@@ -37,6 +37,9 @@ function bytesOf(f) {
   return f instanceof ArrayBuffer ? new Uint8Array(f) : new Uint8Array(f.buffer, f.byteOffset, f.byteLength);
 }
 
+/** What the core's error says when a size hint misjudged the file (`Error::Misprojected`). */
+const MISPROJECTED = 'read it again without a size hint';
+
 /** `file` pushed into `evaluation` (a StreamEvaluation) as the browser reads it: the browser
  * reads ahead while the core works on what came. Returns the report's JSON text. */
 async function pushed(file, evaluation) {
@@ -171,16 +174,22 @@ self.onmessage = async (event) => {
       return true;
     };
     const { workers, ...rest } = options ?? {};
-    const opts = { ...rest, sizeHint: total };
-    const split = await evaluateSplit(file, opts, readerCount(workers), {
-      module: await compiled, progress, memory: (bytes) => { helperMemory = Math.max(helperMemory, bytes); },
-    });
-    if (split !== null) {
-      send({ id, type: 'result', result: split });
-      return;
+    const evaluate = async (opts) => {
+      const split = await evaluateSplit(file, opts, readerCount(workers), {
+        module: await compiled, progress, memory: (bytes) => { helperMemory = Math.max(helperMemory, bytes); },
+      });
+      return split ?? (await pushed(file, new StreamEvaluation(file.name, chunks(file), opts, progress)));
+    };
+    let result;
+    try {
+      result = await evaluate({ ...rest, sizeHint: total });
+    } catch (err) {
+      // a file whose size said its scores would pass the score budget, and whose rows then
+      // did not (the core binned them from the first chunk on): read again without the hint
+      if (!String(err?.message ?? err).includes(MISPROJECTED)) throw err;
+      result = await evaluate(rest);
     }
-    const evaluation = new StreamEvaluation(file.name, chunks(file), opts, progress);
-    send({ id, type: 'result', result: await pushed(file, evaluation) });
+    send({ id, type: 'result', result });
   } catch (err) {
     send({ id, type: 'error', message: String(err?.message ?? err) });
   }

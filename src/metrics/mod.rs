@@ -118,6 +118,10 @@ pub struct Evaluation {
     /// [`Evaluation::with_sketch_work`].
     #[serde(skip)]
     work: Option<std::sync::Arc<SketchWork>>,
+    /// Switched to the sketches before the budget on a projection of the rows to come
+    /// ([`Evaluation::switch_early`]).
+    #[serde(skip)]
+    projected: bool,
 }
 
 /// What a finished evaluation produced, before it is dressed up as a report.
@@ -170,6 +174,7 @@ impl Evaluation {
             draws: Vec::new(),
             threads: 1,
             work: None,
+            projected: false,
         };
         e.build(0);
         e
@@ -278,6 +283,38 @@ impl Evaluation {
         if let Some(r) = &mut self.regression {
             r.reserve(rows);
         }
+    }
+
+    /// Whether `rows` rows in all would hold more than `factor` times the scores the budget
+    /// allows.
+    pub fn projects_past_budget(&self, rows: u64, factor: f64) -> bool {
+        let width = self.scores.as_ref().map_or(0, ScoreAccumulator::width)
+            + self.multilabel.as_ref().map_or(0, MultilabelAccumulator::width);
+        width > 0 && rows as f64 * width as f64 > factor * self.budget().scores() as f64
+    }
+
+    /// Bin the scores from now on, before the budget is reached: a file whose size says it
+    /// will pass the budget then never stores (and copies, and switches) the budget's worth
+    /// of scores. The sketches, so the report, are those of switching at the budget (a
+    /// sketch's cells do not depend on when its rows were binned), provided the rows do pass
+    /// it: [`Evaluation::misprojected`] says when they did not.
+    pub fn switch_early(&mut self) {
+        let (keys, poisson) = (self.keys.lookup(), self.poisson());
+        if let Some(s) = self.scores.as_mut().filter(|s| !s.sketched()) {
+            s.switch_to_sketch(&keys, poisson);
+            self.projected = true;
+        }
+        if let Some(m) = self.multilabel.as_mut().filter(|m| m.width() > 0 && !m.sketched()) {
+            m.switch_to_sketch(&keys, poisson);
+            self.projected = true;
+        }
+    }
+
+    /// An early switch ([`Evaluation::switch_early`]) whose rows never passed the score
+    /// budget: the report would be binned where the exact one was in reach, so the source
+    /// must be read again without switching early.
+    pub fn misprojected(&self) -> bool {
+        self.projected && !self.projects_past_budget(self.rows(), 1.0)
     }
 
     /// The id of a label (interned on first sight), for [`Evaluation::update_ids`].

@@ -151,6 +151,15 @@ impl MultilabelAccumulator {
         self.scored && !self.sketched() && self.stored_rows() * self.k() > self.budget.scores()
     }
 
+    /// Scores a row holds (0 without scores).
+    pub fn width(&self) -> usize {
+        if self.scored {
+            self.k()
+        } else {
+            0
+        }
+    }
+
     /// Rows whose scores are stored.
     fn stored_rows(&self) -> usize {
         self.truth.len() / self.words().max(1)

@@ -16,8 +16,18 @@ use std::time::Duration;
 
 /// Evaluate the file at `path` with `options.threads` threads when it is uncompressed
 /// delimited text of at least two chunks; otherwise as [`super::evaluate_with`] does. The
-/// report is the same whatever the number of threads.
+/// report is the same whatever the number of threads. A size hint that misjudged the file
+/// ([`Error::Misprojected`]) costs a second read without it.
 pub fn evaluate_path(path: &str, spec: &ColumnSpec, options: &Options, progress: Progress) -> Result<Report> {
+    match evaluate_path_once(path, spec, options, progress) {
+        Err(Error::Misprojected { .. }) => {
+            evaluate_path_once(path, spec, &Options { size_hint: None, ..options.clone() }, progress)
+        }
+        done => done,
+    }
+}
+
+fn evaluate_path_once(path: &str, spec: &ColumnSpec, options: &Options, progress: Progress) -> Result<Report> {
     let open = || File::open(path).map_err(|e| io_error(path, e));
     let size = open()?.metadata().map_err(|e| io_error(path, e))?.len();
     // (open_file: a Parquet file is read by row groups, on this thread)

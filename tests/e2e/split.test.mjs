@@ -83,6 +83,14 @@ test('read in parts by several workers: the one-worker report, byte for byte', a
         assert.equal(got.json, one.json, `${JSON.stringify(base)}, ${workers} workers`);
       }
     }
+    // a file whose first chunk's rows are short and the rest long: its size says more scores
+    // than the budget, so the core bins them from the first chunk on, finds at the end that
+    // they stayed under it, and the worker reads the file again for the exact report
+    const longer = csv(2_000) + csv(20_000, 2_000).replace(/^r/gm, 'r'.padEnd(40, 'x'));
+    const exact = { chunkBytes: 1 << 16, scoreBudget: 70_000 };
+    const first = await evaluate(s.page, longer, { ...exact, workers: 1 });
+    assert.ok(first.json?.includes('roc_auc_score') && !first.json.includes('"sketch"'), JSON.stringify(first).slice(0, 300));
+    assert.equal((await evaluate(s.page, longer, { ...exact, workers: 2 })).json, first.json);
     // a bad row far into the file: the same error, with its file line, however many workers
     const bad = `${text}x,a,0.1,abc,0.2\n${csv(20_000, 60_000)}`;
     const one = await evaluate(s.page, bad, { chunkBytes: 1 << 16, workers: 1 });
