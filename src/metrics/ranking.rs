@@ -1421,7 +1421,7 @@ impl ScoreAccumulator {
         // micro: every (row, column) cell, 1 where the column is the truth's, 2 where the row
         // is left out
         let micro_walk = || {
-            let mut cells = vec![0u32; n * k];
+            let mut cells = vec![0u8; n * k];
             for (row, &t) in cells.chunks_exact_mut(k.max(1)).zip(&self.truth) {
                 match row.get_mut(t as usize) {
                     Some(c) => *c = 1,
@@ -1430,7 +1430,12 @@ impl ScoreAccumulator {
             }
             let mut walk = CountedClass::new(2, 1, false, decode);
             let cells = cells.as_slice();
-            sort::for_each_sorted(cells.len(), |i| self.scores.key(i), |i| cells[i], |items| walk.feed(items));
+            sort::for_each_sorted(
+                cells.len(),
+                |i| self.scores.key(i),
+                |i| u32::from(cells[i]),
+                |items| walk.feed(items),
+            );
             walk.finish().0
         };
         in_parallel(k + 1, threads, |j| match j {
