@@ -1156,7 +1156,7 @@ impl ScoreAccumulator {
             (true, true) => self.finish_sketch(names, classes, full),
             (true, false) => self.finish_multiclass_sketch(full),
             (false, true) => self.finish_binary(names, classes, &walk, full),
-            (false, false) if self.counted() => self.multiclass_walked(self.multiclass_counted(full, threads)),
+            (false, false) if self.counted() => self.multiclass_thinned(self.multiclass_counted(full, threads)),
             (false, false) => self.finish_multiclass(&walk, full, threads),
         }
     }
@@ -1369,20 +1369,31 @@ impl ScoreAccumulator {
 
     /// The multiclass report from the walks' results: job 0's the micro walk's, job `1 + c`
     /// class `c`'s one-vs-rest walk's and its one-vs-one pairs' (`None` at `c`).
-    fn multiclass_walked(&self, mut jobs: Vec<ClassWalks>) -> ScoreReport {
+    fn multiclass_walked(&self, jobs: Vec<ClassWalks>) -> ScoreReport {
+        // (the curve is thinned here: a class's whole curve is three floats per distinct
+        // score)
+        let jobs = jobs.into_iter().enumerate().map(|(j, (res, pairs))| self.thinned(j, res, pairs)).collect();
+        self.multiclass_thinned(jobs)
+    }
+
+    /// Job `j`'s walk (`j > 0`: class `j - 1`'s) with its curve thinned to a [`NamedCurve`].
+    fn thinned(&self, j: usize, mut res: WalkResult, pairs: Vec<Option<WalkResult>>) -> ThinnedWalks {
+        let curve = res.curve.take().zip(j.checked_sub(1)).map(|(curve, cls)| {
+            let s = &res.states[0];
+            curve.into_named(self.columns[self.by_rank[cls]].clone(), s.auc(), s.average_precision())
+        });
+        (res, pairs, curve)
+    }
+
+    /// [`Self::multiclass_walked`] with the curves thinned.
+    fn multiclass_thinned(&self, mut jobs: Vec<ThinnedWalks>) -> ScoreReport {
         let k = self.k;
-        let (micro, _) = jobs.remove(0);
+        let (micro, _, _) = jobs.remove(0);
         let mut curves = Vec::new();
         let mut ovr: Vec<WalkResult> = Vec::with_capacity(k);
         let mut pairs: Vec<Vec<Option<WalkResult>>> = Vec::with_capacity(k);
-        for (cls, (mut res, pair_results)) in jobs.into_iter().enumerate() {
-            // (the curve is thinned here: a class's whole curve is three floats per distinct
-            // score)
-            if let Some(curve) = res.curve.take() {
-                let s = &res.states[0];
-                let name = self.columns[self.by_rank[cls]].clone();
-                curves.push(curve.into_named(name, s.auc(), s.average_precision()));
-            }
+        for (res, pair_results, curve) in jobs {
+            curves.extend(curve);
             ovr.push(res);
             pairs.push(pair_results);
         }
@@ -1405,7 +1416,7 @@ impl ScoreAccumulator {
     /// as the walks' f64 sums are below [`COUNTED_ROWS`]) where the rows were routed to a
     /// walk per pair. The pairs' results hold the AUC's sums alone (their AP is 0, as the
     /// replicates' of `auc_only` walks).
-    fn multiclass_counted(&self, full: bool, threads: usize) -> Vec<ClassWalks> {
+    fn multiclass_counted(&self, full: bool, threads: usize) -> Vec<ThinnedWalks> {
         let k = self.k;
         let n = self.truth.len();
         // each row's truth's class rank, k for a truth without a column (left out)
@@ -1438,9 +1449,13 @@ impl ScoreAccumulator {
             );
             walk.finish().0
         };
+        // each class's curve thinned in its job: not all k whole curves held at once
         in_parallel(k + 1, threads, |j| match j {
-            0 => (micro_walk(), Vec::new()),
-            _ => class_walk(j - 1),
+            0 => (micro_walk(), Vec::new(), None),
+            _ => {
+                let (res, pairs) = class_walk(j - 1);
+                self.thinned(j, res, pairs)
+            }
         })
     }
 
@@ -1578,6 +1593,9 @@ fn in_parallel<T: Send>(n: usize, threads: usize, job: impl Fn(usize) -> T + Syn
 
 /// One class's walk and its one-vs-one pairs' (`None` at the class).
 type ClassWalks = (WalkResult, Vec<Option<WalkResult>>);
+
+/// [`ClassWalks`] with the class's curve thinned.
+type ThinnedWalks = (WalkResult, Vec<Option<WalkResult>>, Option<NamedCurve>);
 
 /// Most rows whose walks [`ScoreAccumulator::multiclass_counted`] counts: with unit weights
 /// a walk's every f64 sum (twice an area: at most 2·n² here) is a whole number below 2^53,
@@ -2667,7 +2685,7 @@ mod tests {
             };
             for (full, threads) in [(true, 1), (false, 1), (true, 2)] {
                 let want = acc.finish_multiclass(&walk, full, threads);
-                let got = acc.multiclass_walked(acc.multiclass_counted(full, threads));
+                let got = acc.multiclass_thinned(acc.multiclass_counted(full, threads));
                 let json = |r: &ScoreReport| serde_json::to_string(&(&r.metrics, &r.curves)).expect("json");
                 assert_eq!(json(&got), json(&want), "{rows} rows, {steps} steps, full {full}");
             }
