@@ -164,6 +164,15 @@ impl Store {
         }
     }
 
+    /// The keys ([`Self::key`]) of column `col` of rows of `k` scores, in row order: one
+    /// strided pass, the layout matched once.
+    pub(super) fn column_keys(&self, k: usize, col: usize) -> Vec<u64> {
+        match self {
+            Store::F32(s) => s.iter().skip(col).step_by(k.max(1)).map(|&x| sort::desc_key_f32(x)).collect(),
+            Store::F64(s) => s.iter().skip(col).step_by(k.max(1)).map(|&x| sort::desc_key_f64(x)).collect(),
+        }
+    }
+
     pub(super) fn decoder(&self) -> fn(u64) -> f64 {
         match self {
             Store::F32(_) => sort::f32_of_key,
@@ -1147,6 +1156,7 @@ impl ScoreAccumulator {
             (true, true) => self.finish_sketch(names, classes, full),
             (true, false) => self.finish_multiclass_sketch(full),
             (false, true) => self.finish_binary(names, classes, &walk, full),
+            (false, false) if self.counted() => self.multiclass_thinned(self.multiclass_counted(full, threads)),
             (false, false) => self.finish_multiclass(&walk, full, threads),
         }
     }
@@ -1311,7 +1321,6 @@ impl ScoreAccumulator {
         // the rows of `cls` and another class is exactly the order a sort of that pair's rows
         // gives (the radix sort is stable and the rows are grouped by class), so the pairs
         // reuse it instead of sorting 2 x pairs more times. `pairs[cls][o]`: that walk.
-        type ClassWalks = (WalkResult, Vec<Option<WalkResult>>);
         let class_walks = |walk: &WalkSetup, full: bool, cls: usize| -> ClassWalks {
             let mut w = Walk::new(walk, None, full, false);
             let mut pair_walks: Vec<Walk> = (0..k).map(|_| Walk::new(walk, None, false, false).auc_only()).collect();
@@ -1349,30 +1358,105 @@ impl ScoreAccumulator {
             w.finish()
         };
         // job 0 is the micro walk (the longest, so it starts first), job 1 + c class c's
-        let mut jobs = walk.in_blocks(|walk, first| {
+        let jobs = walk.in_blocks(|walk, first| {
             in_parallel(k + 1, threads, |j| match j {
                 0 => (micro_walk(walk), Vec::new()),
                 _ => class_walks(walk, full && first, j - 1),
             })
         });
-        let (micro, _) = jobs.remove(0);
+        self.multiclass_walked(jobs)
+    }
+
+    /// The multiclass report from the walks' results: job 0's the micro walk's, job `1 + c`
+    /// class `c`'s one-vs-rest walk's and its one-vs-one pairs' (`None` at `c`).
+    fn multiclass_walked(&self, jobs: Vec<ClassWalks>) -> ScoreReport {
+        // (the curve is thinned here: a class's whole curve is three floats per distinct
+        // score)
+        let jobs = jobs.into_iter().enumerate().map(|(j, (res, pairs))| self.thinned(j, res, pairs)).collect();
+        self.multiclass_thinned(jobs)
+    }
+
+    /// Job `j`'s walk (`j > 0`: class `j - 1`'s) with its curve thinned to a [`NamedCurve`].
+    fn thinned(&self, j: usize, mut res: WalkResult, pairs: Vec<Option<WalkResult>>) -> ThinnedWalks {
+        let curve = res.curve.take().zip(j.checked_sub(1)).map(|(curve, cls)| {
+            let s = &res.states[0];
+            curve.into_named(self.columns[self.by_rank[cls]].clone(), s.auc(), s.average_precision())
+        });
+        (res, pairs, curve)
+    }
+
+    /// [`Self::multiclass_walked`] with the curves thinned.
+    fn multiclass_thinned(&self, mut jobs: Vec<ThinnedWalks>) -> ScoreReport {
+        let k = self.k;
+        let (micro, _, _) = jobs.remove(0);
         let mut curves = Vec::new();
         let mut ovr: Vec<WalkResult> = Vec::with_capacity(k);
         let mut pairs: Vec<Vec<Option<WalkResult>>> = Vec::with_capacity(k);
-        for (cls, (mut res, pair_results)) in jobs.into_iter().enumerate() {
-            // (the curve is thinned here: a class's whole curve is three floats per distinct
-            // score)
-            if let Some(curve) = res.curve.take() {
-                let s = &res.states[0];
-                let name = self.columns[self.by_rank[cls]].clone();
-                curves.push(curve.into_named(name, s.auc(), s.average_precision()));
-            }
+        for (res, pair_results, curve) in jobs {
+            curves.extend(curve);
             ovr.push(res);
             pairs.push(pair_results);
         }
         let pairs: Vec<(WalkResult, WalkResult)> =
             pairs_of(k).filter_map(|(a, b)| pairs[a][b].take().zip(pairs[b][a].take())).collect();
         self.multiclass_report(&ovr, &pairs, &micro, curves)
+    }
+
+    /// Whether [`Self::multiclass_counted`] gives the multiclass walks.
+    fn counted(&self) -> bool {
+        self.replicates == 0 && self.weights.is_none() && self.truth.len() <= COUNTED_ROWS
+    }
+
+    /// [`Self::finish_multiclass`]'s walks where every row weighs 1 and no replicate is
+    /// wanted: the same results, bit for bit, from counts. A walk's sums are then counts of
+    /// rows, so the order of tied rows cannot change them: rows are sorted as they are stored
+    /// (no grouping by class, no row indices), each item carrying its truth's class rank, and
+    /// one pass over a class's order counts every one-vs-one pair of it in integers (twice a
+    /// pair's area: a negative's positives above it, doubled, plus its tie group's; exact,
+    /// as the walks' f64 sums are below [`COUNTED_ROWS`]) where the rows were routed to a
+    /// walk per pair. The pairs' results hold the AUC's sums alone (their AP is 0, as the
+    /// replicates' of `auc_only` walks).
+    fn multiclass_counted(&self, full: bool, threads: usize) -> Vec<ThinnedWalks> {
+        let k = self.k;
+        let n = self.truth.len();
+        // each row's truth's class rank, k for a truth without a column (left out)
+        let ranks: Vec<u32> =
+            self.truth.iter().map(|&t| self.rank.get(t as usize).map_or(k as u32, |&r| r as u32)).collect();
+        let decode = self.scores.decoder();
+        let class_walk = |cls: usize| -> ClassWalks {
+            let keys = self.scores.column_keys(k, self.by_rank[cls]);
+            let mut walk = CountedClass::new(k, cls, full, decode);
+            sort::for_each_sorted(n.min(keys.len()), |i| keys[i], |i| ranks[i], |items| walk.feed(items));
+            walk.finish()
+        };
+        // micro: every (row, column) cell, 1 where the column is the truth's, 2 where the row
+        // is left out
+        let micro_walk = || {
+            let mut cells = vec![0u8; n * k];
+            for (row, &t) in cells.chunks_exact_mut(k.max(1)).zip(&self.truth) {
+                match row.get_mut(t as usize) {
+                    Some(c) => *c = 1,
+                    None => row.fill(2),
+                }
+            }
+            let mut walk = CountedClass::new(2, 1, false, decode);
+            let cells = cells.as_slice();
+            sort::for_each_sorted(
+                cells.len(),
+                |i| self.scores.key(i),
+                |i| u32::from(cells[i]),
+                |items| walk.feed(items),
+            );
+            walk.finish().0
+        };
+        // each class's curve thinned in its job: not all k whole curves held at once
+        in_parallel(k + 1, threads, |j| match j {
+            0 => (micro_walk(), Vec::new(), None),
+            _ => {
+                let (res, pairs) = class_walk(j - 1);
+                self.thinned(j, res, pairs)
+            }
+        })
     }
 
     /// Past the budget: the same metrics from each column's bins, with their error bounds.
@@ -1505,6 +1589,127 @@ fn in_parallel<T: Send>(n: usize, threads: usize, job: impl Fn(usize) -> T + Syn
     #[cfg(target_arch = "wasm32")]
     let _ = threads;
     (0..n).map(job).collect()
+}
+
+/// One class's walk and its one-vs-one pairs' (`None` at the class).
+type ClassWalks = (WalkResult, Vec<Option<WalkResult>>);
+
+/// [`ClassWalks`] with the class's curve thinned.
+type ThinnedWalks = (WalkResult, Vec<Option<WalkResult>>, Option<NamedCurve>);
+
+/// Most rows whose walks [`ScoreAccumulator::multiclass_counted`] counts: with unit weights
+/// a walk's every f64 sum (twice an area: at most 2·n² here) is a whole number below 2^53,
+/// exact in any order, as the integer counts are.
+const COUNTED_ROWS: usize = 1 << 26;
+
+/// A descending walk over unit-weight items whose payload is the row's class rank (below
+/// `k`; others left out), for class `cls`: its point estimate (and curve), exactly as
+/// [`Walk`] gives it, and each other class `o`'s one-vs-one pair (rows of `cls` positive,
+/// rows of `o` negative) in integer counts.
+struct CountedClass {
+    k: usize,
+    cls: usize,
+    point: RocState,
+    curve: Option<BinaryCurve>,
+    decode: fn(u64) -> f64,
+    /// The open tie group: its key, its first item's rank and its items; past one item,
+    /// its count per rank in `counts` (the first's included).
+    group: Option<u64>,
+    first: usize,
+    len: u64,
+    counts: Vec<u64>,
+    /// Positives of the closed groups, and per rank its negatives and twice its pair's area.
+    tp: u64,
+    fp: Vec<u64>,
+    area2: Vec<u64>,
+}
+
+impl CountedClass {
+    fn new(k: usize, cls: usize, record: bool, decode: fn(u64) -> f64) -> Self {
+        CountedClass {
+            k,
+            cls,
+            point: RocState::default(),
+            curve: record.then(|| BinaryCurve { thresholds: Vec::new(), tps: Vec::new(), fps: Vec::new() }),
+            decode,
+            group: None,
+            first: 0,
+            len: 0,
+            counts: vec![0; k],
+            tp: 0,
+            fp: vec![0; k],
+            area2: vec![0; k],
+        }
+    }
+
+    /// The next items, in ascending key order (a tie group may go over several calls).
+    fn feed(&mut self, items: &[Item]) {
+        for it in items {
+            let t = it.payload as usize;
+            if t >= self.k {
+                continue;
+            }
+            if self.group == Some(it.key) {
+                if self.len == 1 {
+                    self.counts[self.first] += 1;
+                }
+                self.counts[t] += 1;
+                self.len += 1;
+            } else {
+                self.close();
+                (self.group, self.first, self.len) = (Some(it.key), t, 1);
+            }
+        }
+    }
+
+    /// The end of a tie group: [`Walk::close_point`]'s numbers, and the pairs' counts.
+    #[inline]
+    fn close(&mut self) {
+        let Some(key) = self.group.take() else { return };
+        let cls = self.cls;
+        let (dtp, dfp) = if self.len == 1 {
+            if self.first == cls {
+                (1, 0)
+            } else {
+                self.area2[self.first] += 2 * self.tp;
+                self.fp[self.first] += 1;
+                (0, 1)
+            }
+        } else {
+            let dtp = std::mem::take(&mut self.counts[cls]);
+            let mut dfp = 0;
+            for (o, c) in self.counts.iter_mut().enumerate() {
+                if o != cls && *c > 0 {
+                    self.area2[o] += *c * (2 * self.tp + dtp);
+                    self.fp[o] += *c;
+                    dfp += *c;
+                    *c = 0;
+                }
+            }
+            (dtp, dfp)
+        };
+        self.tp += dtp;
+        self.point.apply(dtp as f64, dfp as f64, None);
+        if let Some(c) = &mut self.curve {
+            c.thresholds.push((self.decode)(key));
+            c.tps.push(self.point.tp);
+            c.fps.push(self.point.fp);
+        }
+    }
+
+    fn finish(mut self) -> ClassWalks {
+        self.close();
+        let pair = |o: usize| RocState {
+            tp: self.tp as f64,
+            fp: self.fp[o] as f64,
+            area: self.area2[o] as f64 / 2.0,
+            ..RocState::default()
+        };
+        let pairs = (0..self.k)
+            .map(|o| (o != self.cls).then(|| WalkResult { states: vec![pair(o)], curve: None, delong: None }))
+            .collect();
+        (WalkResult { states: vec![self.point], curve: self.curve, delong: None }, pairs)
+    }
 }
 
 /// The class pairs (a, b), a < b, of one-vs-one.
@@ -2441,6 +2646,49 @@ mod tests {
         };
         for ap in [true, false] {
             assert_eq!(states(true, ap), states(false, ap), "average precision {ap}");
+        }
+    }
+
+    /// The counted multiclass walks give the general walks' report, bit for bit: ties within
+    /// and across classes, tie runs longer than a sort batch, rows without a column, f32 and
+    /// f64 scores, with and without curves, on one thread and two.
+    #[test]
+    fn counted_multiclass_walks_match_the_walks() {
+        let classes: Vec<String> = ["b", "a", "d", "c"].map(String::from).to_vec();
+        let k = classes.len();
+        for (rows, steps, wide) in [(3000, 7.0, false), (3000, 1e6, true), (40_000, 60.0, true), (150_000, 2.0, false)]
+        {
+            let mut acc = ScoreAccumulator::per_class(&classes);
+            for i in 0..rows {
+                let u = |j: usize| {
+                    let x = ((i * 8 + j) as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+                    ((x ^ x >> 29).wrapping_mul(0xBF58_476D_1CE4_E5B9) >> 11) as f64 / (1u64 << 53) as f64
+                };
+                let mut scores: Vec<f64> = (0..k).map(|j| (u(j) * steps).round() / steps).collect();
+                if wide && i % 3 == 0 {
+                    scores[i % k] += 1e-12;
+                }
+                let truth = if i % 9 == 4 { NO_COLUMN } else { (i * 7 % k) as u32 };
+                acc.update(truth, &scores, 1.0, &[]);
+            }
+            assert!(acc.counted() && !acc.sketched());
+            let keys = KeyLookup::Offset(0);
+            let walk = WalkRows {
+                rows,
+                replicates: 0,
+                poisson: Poisson::new(1),
+                keys: &keys,
+                weights: None,
+                store: &acc.scores,
+                budget: acc.budget,
+                per_row: k,
+            };
+            for (full, threads) in [(true, 1), (false, 1), (true, 2)] {
+                let want = acc.finish_multiclass(&walk, full, threads);
+                let got = acc.multiclass_thinned(acc.multiclass_counted(full, threads));
+                let json = |r: &ScoreReport| serde_json::to_string(&(&r.metrics, &r.curves)).expect("json");
+                assert_eq!(json(&got), json(&want), "{rows} rows, {steps} steps, full {full}");
+            }
         }
     }
 }

@@ -165,6 +165,70 @@ fn lsd<T: Keyed, const DIGIT: u32>(items: &mut [T], scratch: &mut Vec<T>, bits: 
     }
 }
 
+/// Past this many key bits left to sort, a bucket is sorted most significant digit first
+/// ([`msd`]) rather than by [`lsd`]'s pass per byte: an f64 score's bucket has 48 bits left
+/// (six passes), where one digit of about log2(items) bits leaves runs of an item or two.
+const MSD_BITS: usize = 24;
+
+/// Runs of at most this many items are insertion-sorted.
+const INSERTION: usize = 24;
+
+/// Stable sort of `items` by key bits `bits` (those above are equal in every item, those
+/// below left in their given order), most significant digit first: the varying bits' top
+/// digit of about log2(items) bits is counted and scattered (stably, through `scratch`,
+/// at least as long as `items`), then each run of one digit is sorted the same way on the
+/// bits below, and runs of a few items by insertion.
+fn msd<T: Keyed>(items: &mut [T], scratch: &mut [T], bits: Range<u32>) {
+    let n = items.len();
+    if bits.is_empty() || n < 2 {
+        return;
+    }
+    let below = |x: u64| if bits.end >= 64 { x } else { x & ((1u64 << bits.end) - 1) };
+    let lo = bits.start;
+    if n <= INSERTION {
+        for i in 1..n {
+            let it = items[i];
+            let mut j = i;
+            while j > 0 && below(items[j - 1].key()) >> lo > below(it.key()) >> lo {
+                items[j] = items[j - 1];
+                j -= 1;
+            }
+            items[j] = it;
+        }
+        return;
+    }
+    let first = items[0].key();
+    let varying = below(items.iter().fold(0, |a, it| a | (it.key() ^ first))) >> lo << lo;
+    if varying == 0 {
+        return;
+    }
+    let hi = 64 - varying.leading_zeros();
+    let width = (usize::BITS - n.leading_zeros()).clamp(4, 16).min(hi - lo);
+    let sh = hi - width;
+    let mask = (1usize << width) - 1;
+    let mut starts = vec![0u32; mask + 2];
+    for it in items.iter() {
+        starts[((it.key() >> sh) as usize & mask) + 1] += 1;
+    }
+    for d in 0..=mask {
+        starts[d + 1] += starts[d];
+    }
+    let mut next = starts.clone();
+    let scratch = &mut scratch[..n];
+    for it in items.iter() {
+        let d = (it.key() >> sh) as usize & mask;
+        scratch[next[d] as usize] = *it;
+        next[d] += 1;
+    }
+    items.copy_from_slice(scratch);
+    for w in starts.windows(2) {
+        let run = w[0] as usize..w[1] as usize;
+        if run.len() > 1 {
+            msd(&mut items[run.clone()], &mut scratch[run], lo..sh);
+        }
+    }
+}
+
 /// Call `f` on all `n` items in ascending key order (equal keys in ascending index order), in
 /// one or more consecutive batches of at most 2^16 items. A batch may end inside a run of equal
 /// keys, so a consumer carries an open tie group into the next batch.
@@ -379,8 +443,16 @@ impl<T: Packed, F: FnMut(&[Item])> Emitter<'_, T, F> {
         let top = (64 - fixed) as usize / 8;
         if items.len() <= self.limit || top <= self.lowest {
             // past the limit here every key is the same: the run goes over in pieces
+            let bits = 8 * self.lowest.min(top) as u32..8 * top as u32;
             for piece in items.chunks_mut(self.limit) {
-                radix(piece, &mut self.scratch, self.lowest.min(top)..top);
+                if bits.len() > MSD_BITS {
+                    if self.scratch.len() < piece.len() {
+                        self.scratch.resize(piece.len(), T::default());
+                    }
+                    msd(piece, &mut self.scratch, bits.clone());
+                } else {
+                    radix(piece, &mut self.scratch, self.lowest.min(top)..top);
+                }
                 self.push(piece);
             }
             return;
@@ -469,6 +541,48 @@ mod tests {
         want.sort_by_key(|it| it.key);
         sort_items(&mut items, &mut Vec::new());
         assert_eq!(items, want);
+    }
+
+    /// [`msd`] against a stable sort by the key bits sorted on: spread, clustered, tied and
+    /// narrow keys, f32-like keys (low half zero), bit ranges not starting at 0.
+    #[test]
+    fn msd_sorts_stably_by_its_bits() {
+        let mix = |i: u64| {
+            let x = (i + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+            (x ^ x >> 31).wrapping_mul(0xBF58_476D_1CE4_E5B9)
+        };
+        let cases: [(&str, &dyn Fn(u64) -> u64); 5] = [
+            ("spread", &|i| mix(i)),
+            ("clustered", &|i| mix(i % 37) & !0xFFFF | mix(i) & 0xFF),
+            ("tied", &|i| mix(i % 5)),
+            ("narrow", &|i| 0x3FE0_0000_0000_0000 | mix(i) >> 40),
+            ("f32", &|i| mix(i) >> 36 << 32),
+        ];
+        for (name, key) in cases {
+            for n in [0, 1, 2, 23, 24, 25, 300, 5000, 70_000] {
+                for bits in [0..64, 8..48, 32..64, 16..40] {
+                    let items: Vec<Item> = (0..n).map(|i| Item { key: key(i), payload: i as u32 }).collect();
+                    let field = |k: u64| {
+                        let k = if bits.end >= 64 { k } else { k & ((1 << bits.end) - 1) };
+                        k >> bits.start
+                    };
+                    let mut want = items.clone();
+                    want.sort_by_key(|it| field(it.key));
+                    // the bits above the range are equal in every item as the callers have them
+                    let mut got: Vec<Item> = items.clone();
+                    got.sort_by_key(|it| if bits.end >= 64 { 0 } else { it.key >> bits.end });
+                    let above = |it: &Item| if bits.end >= 64 { 0 } else { it.key >> bits.end };
+                    let mut at = 0;
+                    while at < got.len() {
+                        let end = at + got[at..].iter().take_while(|it| above(it) == above(&got[at])).count();
+                        msd(&mut got[at..end], &mut vec![Item::default(); end - at], bits.clone());
+                        at = end;
+                    }
+                    want.sort_by_key(|it| above(it));
+                    assert!(got == want, "{name}: {n} items, bits {bits:?}");
+                }
+            }
+        }
     }
 
     /// `sort_u64_above(items, lo)` against a stable sort by `x >> lo`.
