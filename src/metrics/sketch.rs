@@ -62,7 +62,10 @@
 //! whole sketch's cells (counts, exact sums, least first rows) are the same whichever grids
 //! its rows went through on the way. One more pass over the rows' keys counts their cells
 //! on every grid (a bitmap of finest cells), instead of sorted batches of rows into cells
-//! on grids the cap then leaves.
+//! on grids the cap then leaves. Unit rows without replicates are then counted on that grid
+//! in a table of every (bin, label) pair between the rows' lowest and highest bins, a byte a
+//! count ([`Tally`]), and the cells are read out of it in key order: no sorted batches, no
+//! cells inserted (the bin table met new cells a batch of misses at a time, each inserted).
 
 use super::sort::{self, Item};
 use serde::{Deserialize, Serialize};
@@ -393,6 +396,24 @@ impl CellMap {
         }
     }
 
+    /// The lowest and highest finest-grid bins holding a bit (`None`: none).
+    fn bounds(&self) -> Option<(u32, u32)> {
+        let (mut lo, mut hi) = (u32::MAX, 0);
+        for pages in self.pages.chunks(Self::PAGES) {
+            for (p, &page) in pages.iter().enumerate().filter(|&(_, &page)| page != NO_PAGE) {
+                let words = &self.words[page as usize..page as usize + Self::WORDS];
+                let bin = |i: usize, bit: u32| ((p * Self::WORDS + i) * 64) as u32 + bit;
+                if let Some(i) = words.iter().position(|&w| w != 0) {
+                    lo = lo.min(bin(i, words[i].trailing_zeros()));
+                }
+                if let Some(i) = words.iter().rposition(|&w| w != 0) {
+                    hi = hi.max(bin(i, 63 - words[i].leading_zeros()));
+                }
+            }
+        }
+        (lo <= hi).then_some((lo, hi))
+    }
+
     /// Cells on the grid `coarse` bits coarser than the finest: per label, the runs of
     /// `2^coarse` bins holding a bit.
     fn cells(&self, coarse: u32) -> usize {
@@ -422,6 +443,72 @@ impl CellMap {
         n
     }
 }
+
+/// Unit rows at hand counted into an empty sketch that stays whole, on the grid
+/// [`SketchSet::pregrid`] found (so no cell is ever dropped): a table over every (bin,
+/// label) pair of the rows' bins, of the rows per cell and the first of them (from the
+/// start of the call). The sketch's cells come out of it in key order at the end
+/// ([`ScoreSketch::take_tally`]): no sorted batches, no cells inserted. The counts are a
+/// byte each (1 + the rows past the last [`TALLY_CARRY`] carried, 0 for none), so the table
+/// the rows hit stays in cache (a `u32` a cell was twice the cost a row).
+#[derive(Debug)]
+struct Tally {
+    /// The lowest bin and the labels per bin (all the rows' labels are below).
+    lo: u32,
+    labels: usize,
+    counts: Vec<u8>,
+    /// Per entry: the rows carried out of its byte, and its first row.
+    carried: Vec<u32>,
+    firsts: Vec<u32>,
+    cells: usize,
+}
+
+/// Rows a [`Tally`] count byte carries at a time.
+const TALLY_CARRY: u8 = u8::MAX - 1;
+
+impl Tally {
+    /// The tally of the rows `map` holds on the grid `coarse` bits coarser than the finest;
+    /// `None` when its table would be more than [`TALLY_PER_CELL`] entries a cell.
+    fn new(map: &CellMap, coarse: u32) -> Option<Tally> {
+        let (lo, hi) = map.bounds()?;
+        let (lo, hi) = (lo >> coarse, hi >> coarse);
+        let labels = map.pages.len() / CellMap::PAGES;
+        let cells = map.cells(coarse);
+        let entries = (hi - lo) as usize * labels + labels;
+        if labels == 0 || entries > (TALLY_PER_CELL * cells).max(1 << 16) {
+            return None;
+        }
+        Some(Tally { lo, labels, counts: vec![0; entries], carried: vec![0; entries], firsts: vec![0; entries], cells })
+    }
+
+    /// Rows counted at entry `at`.
+    fn rows(&self, at: usize) -> u32 {
+        self.counts[at].saturating_sub(1) as u32 + self.carried[at]
+    }
+
+    /// Count rows (finest-grid [`ScoreSketch::row_key`]s) on the grid `coarse` bits coarser
+    /// than the finest; row `j` is row `base + j` of the call.
+    fn count(&mut self, keys: &[u64], coarse: u32, base: usize) {
+        let (lo, labels) = (self.lo, self.labels);
+        for (j, &key) in keys.iter().enumerate() {
+            let at = ((bin_of(key) >> coarse).wrapping_sub(lo)) as usize * labels + label_of(key) as usize;
+            let Some(c) = self.counts.get_mut(at) else { continue };
+            if *c == 0 || *c == u8::MAX {
+                if *c == 0 {
+                    self.firsts[at] = (base + j) as u32;
+                } else {
+                    self.carried[at] += u32::from(TALLY_CARRY);
+                }
+                *c = 1;
+            }
+            *c += 1;
+        }
+    }
+}
+
+/// Most entries a [`Tally`] table may have per cell of the rows (the bins between theirs
+/// that hold none cost an entry each).
+const TALLY_PER_CELL: usize = 4;
 
 /// The sketches of a layout's score columns (each row has one cell in every sketch), fed a
 /// batch of rows at a time. Rows wait here until [`BATCH_ROWS`] (or [`BATCH_BYTES`]) of
@@ -513,11 +600,12 @@ impl SketchSet {
             }
         }
         let found = if counted { &mut found[..] } else { &mut [] };
-        self.pregrid(rows, keep, keys, weights, block, ids, all);
-        let mut start = 0;
+        let mut tallies = self.pregrid(rows, keep, keys, weights, block, ids, all);
+        let (mut start, mut kept_rows) = (0, 0);
         while start < rows {
             let end = rows.min(start + block);
             let n = block_keys(start..end, keep, keys, count, ids, all);
+            kept_rows += n;
             // without weights or replicates, rows add as counts (no weights at all)
             ws.clear();
             if weights.is_some() || r > 0 {
@@ -532,6 +620,10 @@ impl SketchSet {
             }
             for (c, sketch) in self.sketches.iter_mut().enumerate() {
                 let keys = &all[c * n..(c + 1) * n];
+                if let Some(Some(tally)) = tallies.get_mut(c) {
+                    tally.count(keys, sketch.coarse, kept_rows - n);
+                    continue;
+                }
                 if let Some(f) = found.get_mut(c) {
                     if !f.on && sketch.countable(rows - start) && n * FOUND_CELLS_PER_ROW >= sketch.keys.len() {
                         sketch.found_start(f);
@@ -551,6 +643,12 @@ impl SketchSet {
             }
             start = end;
         }
+        for (sketch, tally) in self.sketches.iter_mut().zip(&tallies) {
+            if let Some(tally) = tally {
+                sketch.take_tally(tally, kept_rows);
+            }
+        }
+        tallies.clear();
         // the counts and the rows without a cell wait for the next call (a chunk past the
         // budget is a call, and each finish walks all the cells and moves them to insert the
         // new ones) until there are enough of those rows, or the sketches are read
@@ -577,6 +675,9 @@ impl SketchSet {
     /// from one more pass over their keys), so they are binned once on it, with no sorted
     /// batches on grids the cap then leaves. Whole sums do not depend on the order or grid
     /// they are added on, so the sketch is the one binning them on the way would give.
+    /// Unit rows without replicates are then counted on that grid through a [`Tally`] a
+    /// sketch (`None` where its table would be too big): returned, one per sketch (empty
+    /// when the sketches were left as they were).
     #[allow(clippy::too_many_arguments)]
     fn pregrid(
         &mut self,
@@ -587,12 +688,12 @@ impl SketchSet {
         block: usize,
         ids: &mut Vec<usize>,
         all: &mut Vec<u64>,
-    ) {
+    ) -> Vec<Option<Tally>> {
         let count = self.sketches.len();
         let empty = |s: &ScoreSketch| s.keys.is_empty() && s.rows == 0 && s.whole && s.coarse < MAX_COARSE;
         // fewer rows than a cap never coarsen it
         if count == 0 || !self.sketches.iter().all(empty) || self.sketches.iter().all(|s| rows <= s.cap) {
-            return;
+            return Vec::new();
         }
         // the sketches stay whole: every kept weight whole, 255 times their sum (at most
         // the rows for unit weights) within WHOLE_MAX
@@ -601,13 +702,13 @@ impl SketchSet {
             mass = 0.0;
             for x in (0..rows).filter(|&i| keep(i)).map(|i| w.get(i).copied().unwrap_or(1.0)) {
                 if !is_whole(x) {
-                    return;
+                    return Vec::new();
                 }
                 mass += x.abs();
             }
         }
         if self.sketches.iter().any(|s| (s.mass + mass) * 255.0 > WHOLE_MAX) {
-            return;
+            return Vec::new();
         }
         let mut maps: Vec<CellMap> = (0..count).map(|_| CellMap::default()).collect();
         let mut start = 0;
@@ -619,12 +720,20 @@ impl SketchSet {
             }
             start = end;
         }
+        let counted = weights.is_none() && self.replicates == 0 && u32::try_from(rows).is_ok();
+        let mut tallies = Vec::with_capacity(count);
         for (sketch, map) in self.sketches.iter_mut().zip(&maps) {
+            let mut tally = None;
             if !map.full {
                 let grid = (sketch.coarse..MAX_COARSE).find(|&g| map.cells(g) <= sketch.cap).unwrap_or(MAX_COARSE);
                 sketch.regrid(grid);
+                if counted {
+                    tally = Tally::new(map, grid);
+                }
             }
+            tallies.push(tally);
         }
+        tallies
     }
 
     /// Every cell's weights (point and replicates) and every waiting row's weights are
@@ -899,6 +1008,27 @@ impl ScoreSketch {
             }
             *count += run.len() as u64;
         });
+    }
+
+    /// Take in `rows` unit rows counted by `t` into this empty sketch (see [`Tally`]): each
+    /// cell's count, its weight (the same whole number) and its least first row.
+    fn take_tally(&mut self, t: &Tally, rows: usize) {
+        let base = self.rows;
+        self.keys.reserve(t.cells);
+        self.firsts.reserve(t.cells);
+        self.counts.reserve(t.cells);
+        self.weights.reserve(t.cells);
+        for (i, &f) in t.firsts.iter().enumerate().filter(|&(i, _)| t.counts[i] > 0) {
+            let c = t.rows(i);
+            self.keys.push(cell_key(t.lo + (i / t.labels) as u32, (i % t.labels) as u32));
+            self.firsts.push(base + u64::from(f));
+            self.counts.push(u64::from(c));
+            // no replicates: one weight a cell
+            self.weights.push(f64::from(c));
+        }
+        self.rows += rows as u64;
+        self.add_mass(rows as f64, true);
+        self.epoch = next_epoch();
     }
 
     /// Start counting unit-weight rows into this sketch, whole and without replicates (so
@@ -1934,6 +2064,56 @@ mod tests {
         }
         map.add(&[ScoreSketch::row_key(0.5, MAP_LABELS as u32)]);
         assert!(map.full);
+    }
+
+    /// Unit rows at hand into empty sketches past their cap, counted on their final grid
+    /// through a [`Tally`] (cells of thousands of rows, carried out of their count byte many
+    /// times), or binned as before where the bins are too spread for its table, equal one
+    /// row at a time.
+    #[test]
+    fn tallied_rows_equal_one_row_at_a_time() {
+        let n = 60_000;
+        let mut x = 0x9e37_79b9_7f4a_7c15u64;
+        let cells: Vec<[(f64, u32); 2]> = (0..n)
+            .map(|i| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                let label = (x >> 5) as u32 % 3;
+                // sketch 0: most rows in a few bins, the rest over [0, 1); sketch 1: two
+                // clusters a hundred binades apart (a table of many entries for its cells)
+                let dense = if i % 4 == 0 { (x >> 11) as f64 / 2f64.powi(53) } else { 0.25 + (i % 5) as f64 * 1e-3 };
+                let far = if x >> 63 == 1 { 2f64.powi(-100) } else { 0.5 };
+                let spread = far * (1.0 + (x >> 40) as f64 / 2f64.powi(27));
+                [(dense, label), (spread, label)]
+            })
+            .collect();
+        for bytes in [8 << 10, 64 << 10] {
+            let keep = |i: usize| i % 11 != 5;
+            let keys = |ids: &[usize], out: &mut [u64]| {
+                for (j, &i) in ids.iter().enumerate() {
+                    for (c, &(score, label)) in cells[i].iter().enumerate() {
+                        out[c * ids.len() + j] = ScoreSketch::row_key(score, label);
+                    }
+                }
+            };
+            let mut set = SketchSet::new(2, 0, bytes, 0);
+            let tallies = set.clone().pregrid(n, &keep, &keys, None, 1 << 12, &mut Vec::new(), &mut Vec::new());
+            assert!(tallies[0].is_some() && tallies[1].is_none(), "{bytes} B");
+            set.extend(n, &keep, &keys, None, &mut |_, _| {});
+            let mut reference: Vec<OneAtATime> = (0..2).map(|_| OneAtATime::new(0, bytes)).collect();
+            for row in (0..n).filter(|&i| keep(i)) {
+                for (c, r) in reference.iter_mut().enumerate() {
+                    r.add(cells[row][c].0, cells[row][c].1, 1.0, &[]);
+                }
+            }
+            let got = set.get();
+            for (c, r) in reference.iter().enumerate() {
+                assert!(r.same(&got[c]), "{bytes} B: sketch {c}");
+                assert!(got[c].coarse > 0, "{bytes} B: sketch {c} never coarsened");
+            }
+            assert!(got[0].counts.iter().any(|&c| c > 10 * u64::from(TALLY_CARRY)), "{bytes} B");
+        }
     }
 
     /// Unit rows at hand counted through the bin table: a cell past what a table entry
