@@ -50,9 +50,9 @@
 //! merges; the first fractional weight turns it off). Without replicates, such a sketch's
 //! cells do not depend on the order of its rows at all (a count, a weight and a least first
 //! row each), so unit rows at hand are counted through a table of the cells' (bin, label)
-//! pairs over the densest bins (2 bytes an entry, about as many entries as cells, so it
-//! stays in cache): one load a row, no sort; only rows without a cell yet wait for a sorted
-//! batch ([`ScoreSketch::found_start`]). A set keeps each sketch's table from call to call
+//! pairs over the densest bins (a byte an entry, 254 rows at a time carried out to a list;
+//! about as many entries as cells, so it stays in cache): one load a row, no sort; only rows
+//! without a cell yet wait for a sorted batch ([`ScoreSketch::found_start`]). A set keeps each sketch's table from call to call
 //! (a call per chunk past the budget) while the sketch's cells are those it was left
 //! matching (an epoch that changes with the cells' keys says so).
 //!
@@ -111,7 +111,7 @@ pub fn is_whole(x: f64) -> bool {
 
 /// [`ScoreSketch::found_start`] counts rows through its bin table when the sketch holds at
 /// least this many cells and the rows are at least a quarter as many as the cells (the
-/// table's build costs a pass over the cells); most entries its table has (2 bytes each).
+/// table's build costs a pass over the cells); most entries its table has (a byte each).
 const FOUND_MIN_CELLS: usize = 64;
 const FOUND_CELLS_PER_ROW: usize = 4;
 const FOUND_TABLE_MOST: usize = 1 << 21;
@@ -294,14 +294,18 @@ pub struct Scratch {
 /// Rows being counted into a whole sketch's cells through a table of their (bin, label)
 /// pairs (see [`ScoreSketch::found_start`]): rows per cell so far (`NO_CELL` where there is
 /// none), and the rows with no cell yet (cell keys and places in arrival order), which wait
-/// to be binned in one sorted batch.
+/// to be binned in one sorted batch. A count is a byte, [`FOUND_CARRY`] rows at a time
+/// carried out of it to a list of entries, so the table the rows hit is half the bytes of a
+/// `u16` one (a row's table load missing the cache was two thirds of the counting loop).
 #[derive(Debug, Clone, Default)]
 struct Found {
     on: bool,
     /// The table's first bin and labels per bin (labels `0..labels` have a place).
     lo: u32,
     labels: u32,
-    table: Vec<u16>,
+    table: Vec<u8>,
+    /// An entry each time [`FOUND_CARRY`] rows were carried out of its byte.
+    carries: Vec<u32>,
     miss_keys: Vec<u64>,
     miss_firsts: Vec<u64>,
     /// The sketch's [`ScoreSketch::epoch`] while the table is 0 at each of its cells in
@@ -336,15 +340,20 @@ impl Kept {
     fn bytes(&self) -> usize {
         self.found
             .iter()
-            .map(|f| f.table.capacity() * 2 + (f.miss_keys.capacity() + f.miss_firsts.capacity()) * 8)
+            .map(|f| {
+                f.table.capacity() + f.carries.capacity() * 4 + (f.miss_keys.capacity() + f.miss_firsts.capacity()) * 8
+            })
             .sum::<usize>()
             + (self.ids.capacity() + self.weights.capacity() + self.keys.capacity()) * 8
             + self.draws.capacity()
     }
 }
 
-/// A [`Found`] table entry with no cell; one below it is the most rows an entry counts.
-const NO_CELL: u16 = u16::MAX;
+/// A [`Found`] table entry with no cell; one below it is the most rows an entry counts
+/// before they are carried.
+const NO_CELL: u8 = u8::MAX;
+/// Rows a [`Found`] count byte carries at a time.
+const FOUND_CARRY: u8 = NO_CELL - 1;
 
 /// Bins (finest grid) a [`CellMap`] page covers, and most labels it maps.
 const MAP_PAGE_BITS: u32 = 15;
@@ -1042,6 +1051,7 @@ impl ScoreSketch {
     fn found_start(&mut self, f: &mut Found) {
         f.miss_keys.clear();
         f.miss_firsts.clear();
+        f.carries.clear();
         f.on = true;
         if f.epoch != 0 && f.epoch == self.epoch && self.keys.len() <= 2 * f.built {
             // the cells are those the table was left matching (by `found_finish`)
@@ -1074,10 +1084,18 @@ impl ScoreSketch {
         for (j, &key) in keys.iter().enumerate() {
             let (at, label) = (((bin_of(key) >> shift).wrapping_sub(lo)) as usize, label_of(key));
             if at < span && label < labels {
-                if let Some(h) = f.table.get_mut(at * labels as usize + label as usize) {
-                    if *h < NO_CELL - 1 {
+                let e = at * labels as usize + label as usize;
+                if let Some(h) = f.table.get_mut(e) {
+                    if *h < FOUND_CARRY {
                         *h += 1;
                         continue;
+                    }
+                    if *h == FOUND_CARRY {
+                        if let Ok(e) = u32::try_from(e) {
+                            f.carries.push(e);
+                            *h = 1;
+                            continue;
+                        }
                     }
                 }
             }
@@ -1092,16 +1110,31 @@ impl ScoreSketch {
         let (lo, labels) = (f.lo, f.labels as usize);
         let span = f.table.len() / labels;
         // whole sums below 2^51: adding h is adding 1 h times (and a cell without rows
-        // keeps its weight's bits: no +0.0 onto a -0.0); each count read is set back to 0
+        // keeps its weight's bits: no +0.0 onto a -0.0); each count read is set back to 0.
+        // The cells' entries ascend (key order), so the sorted carries are met in order.
+        f.carries.sort_unstable();
+        let mut carries = f.carries.iter().peekable();
         for ((&key, c), w) in self.keys.iter().zip(self.counts.iter_mut()).zip(self.weights.iter_mut()) {
             let (at, label) = (bin_of(key).wrapping_sub(lo) as usize, label_of(key) as usize);
             if at >= span || label >= labels {
                 continue;
             }
-            if let Some(h) = f.table.get_mut(at * labels + label) {
+            let e = at * labels + label;
+            if let Some(h) = f.table.get_mut(e) {
                 if *h != 0 && *h != NO_CELL {
-                    *c += u64::from(*h);
-                    *w += f64::from(*h);
+                    // a carry leaves its byte at 1: a count with rows carried is not 0
+                    let mut n = u64::from(*h);
+                    while let Some(&&at) = carries.peek() {
+                        if at as usize > e {
+                            break;
+                        }
+                        if at as usize == e {
+                            n += u64::from(FOUND_CARRY);
+                        }
+                        carries.next();
+                    }
+                    *c += n;
+                    *w += n as f64;
                     *h = 0;
                 }
             }
@@ -1132,6 +1165,7 @@ impl ScoreSketch {
         f.miss_keys.shrink_to(keep);
         f.miss_firsts.clear();
         f.miss_firsts.shrink_to(keep);
+        f.carries.clear();
     }
 
     /// Whether `rows` more unit rows can be counted through a bin table ([`Self::found_start`]):
@@ -2116,9 +2150,9 @@ mod tests {
         }
     }
 
-    /// Unit rows at hand counted through the bin table: a cell past what a table entry
-    /// counts (its later rows wait for a sorted batch) still equals one row at a time, also
-    /// one whose first row came while counting (inside the table's window).
+    /// Unit rows at hand counted through the bin table: a cell past what a table entry's
+    /// byte counts (its rows carried out of it, many times) still equals one row at a time,
+    /// also one whose first row came while counting (inside the table's window).
     #[test]
     fn counted_rows_past_a_table_entry_equal_one_row_at_a_time() {
         let n = 160_000;
@@ -2141,7 +2175,7 @@ mod tests {
             reference.add(score, label, 1.0, &[]);
         }
         assert!(reference.same(&set.get()[0]));
-        assert!(set.get()[0].counts.iter().any(|&c| c > u64::from(NO_CELL)));
+        assert!(set.get()[0].counts.iter().any(|&c| c > 4 * u64::from(NO_CELL)));
     }
 
     /// Unit rows at hand in many calls (one per chunk, as past the budget), with a streamed
