@@ -279,7 +279,7 @@ fn run(cli: Cli) -> webeval::Result<String> {
                 }
                 Ok((name.to_string(), webeval::data::open_path(name)?))
             };
-            let mut evaluate = |options: &webeval::report::Options| match &labels_file {
+            let evaluate = |options: &webeval::report::Options| match &labels_file {
                 None if file != "-" && !pipelined => {
                     webeval::report::evaluate_path(&file, &spec, options, &mut progress)
                 }
@@ -300,12 +300,7 @@ fn run(cli: Cli) -> webeval::Result<String> {
                 }
             };
             // a file whose size misjudged its rows is read again without the hint
-            let report = match evaluate(&options) {
-                Err(webeval::Error::Misprojected { .. }) => {
-                    evaluate(&webeval::report::Options { size_hint: None, ..options.clone() })?
-                }
-                done => done?,
-            };
+            let report = webeval::report::retry_without_hint(&options, evaluate)?;
             bar.finish_and_clear();
             match format {
                 Format::Json => report.to_json(),

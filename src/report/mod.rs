@@ -59,7 +59,7 @@ pub struct Options {
     /// doubling (a copy each time), and a file that should pass the score budget well is
     /// binned from there on. The report does not depend on it; a file whose rows then stay
     /// under the budget ends in [`Error::Misprojected`]: read it again without the hint
-    /// ([`evaluate_path`] does).
+    /// ([`retry_without_hint`]; [`evaluate_path`] does).
     pub size_hint: Option<u64>,
 }
 
@@ -174,6 +174,15 @@ pub fn evaluate_opened(
     progress: Progress,
 ) -> Result<Report> {
     Ok(Sequential::open(file, opened, spec, options)?.read_all(progress)?.0)
+}
+
+/// `evaluate` with `options`, and once more without the size hint when the hint misjudged the
+/// source ([`Error::Misprojected`]): the exact report, at the cost of a second read.
+pub fn retry_without_hint<T>(options: &Options, mut evaluate: impl FnMut(&Options) -> Result<T>) -> Result<T> {
+    match evaluate(options) {
+        Err(Error::Misprojected { .. }) => evaluate(&Options { size_hint: None, ..options.clone() }),
+        done => done,
+    }
 }
 
 /// [`evaluate`] with the format fixed to delimited text (gzip still unwrapped).

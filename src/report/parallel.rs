@@ -19,12 +19,7 @@ use std::time::Duration;
 /// report is the same whatever the number of threads. A size hint that misjudged the file
 /// ([`Error::Misprojected`]) costs a second read without it.
 pub fn evaluate_path(path: &str, spec: &ColumnSpec, options: &Options, progress: Progress) -> Result<Report> {
-    match evaluate_path_once(path, spec, options, progress) {
-        Err(Error::Misprojected { .. }) => {
-            evaluate_path_once(path, spec, &Options { size_hint: None, ..options.clone() }, progress)
-        }
-        done => done,
-    }
+    super::retry_without_hint(options, |options| evaluate_path_once(path, spec, options, &mut *progress))
 }
 
 fn evaluate_path_once(path: &str, spec: &ColumnSpec, options: &Options, progress: Progress) -> Result<Report> {
