@@ -1630,7 +1630,7 @@ impl CountedClass {
             k,
             cls,
             point: RocState::default(),
-            curve: record.then(|| BinaryCurve { thresholds: Vec::new(), tps: Vec::new(), fps: Vec::new() }),
+            curve: record.then(BinaryCurve::default),
             decode,
             group: None,
             first: 0,
@@ -1691,9 +1691,7 @@ impl CountedClass {
         self.tp += dtp;
         self.point.apply(dtp as f64, dfp as f64, None);
         if let Some(c) = &mut self.curve {
-            c.thresholds.push((self.decode)(key));
-            c.tps.push(self.point.tp);
-            c.fps.push(self.point.fp);
+            c.push((self.decode)(key), &self.point);
         }
     }
 
@@ -1728,16 +1726,14 @@ pub(super) fn walk_groups(g: &Groups, partial: bool, record: bool) -> WalkResult
     let w = g.width;
     let totals: Vec<(f64, f64)> = (0..w).map(|r| g.totals(r)).collect();
     let mut states = vec![RocState::default(); w];
-    let mut curve = record.then(|| BinaryCurve { thresholds: Vec::new(), tps: Vec::new(), fps: Vec::new() });
+    let mut curve = record.then(BinaryCurve::default);
     for i in 0..g.len() {
         for (r, st) in states.iter_mut().enumerate() {
             st.apply(g.pos[i * w + r], g.neg[i * w + r], partial.then_some(totals[r]));
         }
         if let Some(c) = &mut curve {
             if g.pos[i * w] != 0.0 || g.neg[i * w] != 0.0 {
-                c.thresholds.push(g.threshold(i));
-                c.tps.push(states[0].tp);
-                c.fps.push(states[0].fp);
+                c.push(g.threshold(i), &states[0]);
             }
         }
     }
@@ -2185,7 +2181,7 @@ impl<'a> Walk<'a> {
             draws: vec![0; count],
             gathered: Vec::new(),
             group: None,
-            curve: record.then(|| BinaryCurve { thresholds: Vec::new(), tps: Vec::new(), fps: Vec::new() }),
+            curve: record.then(BinaryCurve::default),
             delong: delong.then(DeLongSums::default),
         }
     }
@@ -2268,9 +2264,7 @@ impl<'a> Walk<'a> {
             d.neg.1 += neg_here * v01 * v01;
         }
         if let Some(c) = &mut self.curve {
-            c.thresholds.push((self.setup.decode)(key));
-            c.tps.push(self.point.tp);
-            c.fps.push(self.point.fp);
+            c.push((self.setup.decode)(key), &self.point);
         }
         self.dtp[0] = 0.0;
         self.dfp[0] = 0.0;
@@ -2477,6 +2471,7 @@ fn nullable_f64s<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<f64>, D::
 }
 
 /// Cumulative weighted true/false positives at each distinct threshold, descending.
+#[derive(Default)]
 pub(crate) struct BinaryCurve {
     pub(crate) thresholds: Vec<f64>,
     pub(crate) tps: Vec<f64>,
@@ -2484,6 +2479,13 @@ pub(crate) struct BinaryCurve {
 }
 
 impl BinaryCurve {
+    /// The next (descending) threshold, with the walk's totals once its tie group is in.
+    fn push(&mut self, threshold: f64, at: &RocState) {
+        self.thresholds.push(threshold);
+        self.tps.push(at.tp);
+        self.fps.push(at.fp);
+    }
+
     /// The ROC and PR points, at most CURVE_POINTS of each (evenly spread, first and last
     /// kept), computed only where kept.
     pub(super) fn into_named(self, class: String, auc: f64, ap: f64) -> NamedCurve {
