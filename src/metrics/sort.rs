@@ -111,16 +111,8 @@ fn lsd<T: Keyed, const DIGIT: u32>(items: &mut [T], scratch: &mut Vec<T>, bits: 
         return;
     }
     if n <= 64 {
-        // insertion sort: stable, and cheaper than the histograms for a handful of items
-        for i in 1..n {
-            let it = items[i];
-            let mut j = i;
-            while j > 0 && items[j - 1].key() >> lo > it.key() >> lo {
-                items[j] = items[j - 1];
-                j -= 1;
-            }
-            items[j] = it;
-        }
+        // cheaper than the histograms for a handful of items
+        insertion(items, lo);
         return;
     }
     // the digits that vary: one cheap pass, then histograms of those alone
@@ -165,6 +157,20 @@ fn lsd<T: Keyed, const DIGIT: u32>(items: &mut [T], scratch: &mut Vec<T>, bits: 
     }
 }
 
+/// Stable insertion sort of `items` by key bits `lo..` (those below left in their given
+/// order): cheaper than a radix pass's histograms for a handful of items.
+fn insertion<T: Keyed>(items: &mut [T], lo: u32) {
+    for i in 1..items.len() {
+        let it = items[i];
+        let mut j = i;
+        while j > 0 && items[j - 1].key() >> lo > it.key() >> lo {
+            items[j] = items[j - 1];
+            j -= 1;
+        }
+        items[j] = it;
+    }
+}
+
 /// Past this many key bits left to sort, a bucket is sorted most significant digit first
 /// ([`msd`]) rather than by [`lsd`]'s pass per byte: an f64 score's bucket has 48 bits left
 /// (six passes), where one digit of about log2(items) bits leaves runs of an item or two.
@@ -186,15 +192,8 @@ fn msd<T: Keyed>(items: &mut [T], scratch: &mut [T], bits: Range<u32>) {
     let below = |x: u64| if bits.end >= 64 { x } else { x & ((1u64 << bits.end) - 1) };
     let lo = bits.start;
     if n <= INSERTION {
-        for i in 1..n {
-            let it = items[i];
-            let mut j = i;
-            while j > 0 && below(items[j - 1].key()) >> lo > below(it.key()) >> lo {
-                items[j] = items[j - 1];
-                j -= 1;
-            }
-            items[j] = it;
-        }
+        // (the bits above `bits` are the same in every item: they do not reorder them)
+        insertion(items, lo);
         return;
     }
     let first = items[0].key();
