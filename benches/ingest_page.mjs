@@ -3,8 +3,9 @@
 // run (read and full seconds, Chromium's CPU seconds, wasm memory, the report's FNV-1a hash). `--root DIR` serves
 // another checkout's page (e.g. a copy of main's www/ with its built pkg/), so two builds can
 // be timed in alternating runs at the same load. `--workers N` sets how many Web Workers read the
-// file (1: the one worker alone; default: the page's, one per core).
-//   node benches/ingest_page.mjs FILE [--runs N] [--ci] [--workers N] [--root DIR]
+// file (1: the one worker alone; default: the page's, one per core). `--threads`: each busy
+// Chromium thread's CPU seconds too (the workers' are its "DedicatedWorker thread"s).
+//   node benches/ingest_page.mjs FILE [--runs N] [--ci] [--workers N] [--root DIR] [--threads]
 import { createServer } from 'vite';
 import { chromium } from 'playwright-core';
 import { mkdtempSync, rmSync, readdirSync, readFileSync } from 'node:fs';
@@ -31,10 +32,36 @@ function chromiumCpuSeconds(profile) {
   return ticks / 100; // USER_HZ
 }
 
+/** CPU seconds so far of each thread of that Chromium's processes, by "pid/tid name" (`--threads`:
+ *  the workers' threads are Chromium's "DedicatedWorker thread"s of the renderer). */
+function chromiumThreadSeconds(profile) {
+  const out = new Map();
+  for (const pid of readdirSync('/proc').filter((p) => /^\d+$/.test(p))) {
+    try {
+      if (!readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes(profile)) continue;
+      for (const tid of readdirSync(`/proc/${pid}/task`)) {
+        const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
+        const name = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
+        const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+        out.set(`${pid}/${tid} ${name}`, (Number(f[11]) + Number(f[12])) / 100);
+      }
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return out;
+}
+
+/** The threads that used at least 0.1 CPU-s between two `chromiumThreadSeconds`, busiest first. */
+function busiestThreads(before, after) {
+  return [...after].map(([k, s]) => [k, Math.round((s - (before.get(k) ?? 0)) * 100) / 100])
+    .filter(([, s]) => s >= 0.1).sort((a, b) => b[1] - a[1]).map(([k, s]) => `${k}: ${s}`);
+}
+
 const opt = (name, d) => (argv.includes(`--${name}`) ? argv[argv.indexOf(`--${name}`) + 1] : d);
 const file = argv[0];
 if (!file || file.startsWith('--')) {
-  console.error('usage: node benches/ingest_page.mjs FILE [--runs N] [--ci] [--workers N] [--root DIR]');
+  console.error('usage: node benches/ingest_page.mjs FILE [--runs N] [--ci] [--workers N] [--root DIR] [--threads]');
   process.exit(2);
 }
 const root = resolve(opt('root', join(dirname(fileURLToPath(import.meta.url)), '..')));
@@ -57,9 +84,16 @@ try {
     await page.setInputFiles('#file', file);
     const load = loadavg()[0];
     const cpu = chromiumCpuSeconds(profile);
+    // threads come and go (the helper workers): polled, each keeping the last figure seen
+    const perThread = argv.includes('--threads') ? chromiumThreadSeconds(profile) : null;
+    const seen = new Map();
+    const poll = perThread && setInterval(() => chromiumThreadSeconds(profile).forEach((s, k) => seen.set(k, s)), 100);
     const r = await page.evaluate((o) => window.benchIngest(o), options);
     const chromium_cpu_seconds = chromiumCpuSeconds(profile) - cpu;
-    console.log(JSON.stringify({ root, ...r, chromium_cpu_seconds, load_average_1m: [load, loadavg()[0]] }));
+    if (poll) clearInterval(poll);
+    if (perThread) chromiumThreadSeconds(profile).forEach((s, k) => seen.set(k, s));
+    const threads = perThread ? { thread_cpu_seconds: busiestThreads(perThread, seen) } : {};
+    console.log(JSON.stringify({ root, ...r, chromium_cpu_seconds, ...threads, load_average_1m: [load, loadavg()[0]] }));
     await page.close();
   }
 } finally {

@@ -484,6 +484,21 @@ impl SplitRead {
         self.part.rows() as f64
     }
 
+    /// Merging: whether the merge bins the scores (and always will from now on): then tell
+    /// the helpers `binsOnly`.
+    #[wasm_bindgen(getter)]
+    pub fn bins(&self) -> bool {
+        self.part.bins()
+    }
+
+    /// Helping: the merging worker's merge bins the scores (its `bins`), so the chunks read
+    /// here from now on keep their scores as f32, all a bin needs: the same report, half the
+    /// bytes to encode, send and decode.
+    #[wasm_bindgen(js_name = binsOnly)]
+    pub fn bins_only(&self) {
+        self.part.bins_only();
+    }
+
     /// The report as JSON text, once `advance` said every chunk is in.
     pub fn finish(self) -> Result<String, JsError> {
         report_json(&self.part.finish().map_err(js_err)?)

@@ -1024,7 +1024,7 @@ fn chunk_states_crossing_as_bytes_merge_to_the_one_reader_report() {
         Ok(r) => serde_json::to_string(&r).expect("json"),
         Err(e) => format!("error: {e}"),
     };
-    let mut checked = 0;
+    let (mut checked, mut binned) = (0, 0);
     for (name, spec, text) in chunking_cases() {
         for (chunk_bytes, score_budget) in [(211, None), (4096, None), (4096, Some(300))] {
             let options =
@@ -1059,10 +1059,45 @@ fn chunk_states_crossing_as_bytes_merge_to_the_one_reader_report() {
             };
             let many = json(split());
             assert!(many == one, "{name}, {chunk_bytes}-byte chunks, split:\n{many:.600}\nvs one:\n{one:.600}");
+            // as the page goes: chunks merged as they come, and once the merge bins the
+            // scores the helper is told to keep f32 scores only (`Part::bins_only`)
+            let mut in_order = || -> webeval::Result<(Report, bool)> {
+                let open = || Part::open(name, std::io::Cursor::new(text.clone().into_bytes()), size, &spec, &options);
+                let (mut main, helper) = (open()?.expect("splittable"), open()?.expect("splittable"));
+                let (first, count) = (main.splitter().first, main.splitter().count);
+                let mut tick = |_: u64| true;
+                main.read_start(&mut progress)?;
+                let mut told = false;
+                for k in first..count {
+                    if main.bins() && !told {
+                        helper.bins_only();
+                        told = true;
+                    }
+                    if k % 3 == 0 {
+                        let got = main.splitter().read_chunk(&src, k, None, &mut tick);
+                        main.offer(got);
+                    } else {
+                        let bytes = helper.splitter().read_chunk(&src, k, None, &mut tick).encode()?;
+                        main.offer(ChunkRead::decode(&bytes)?);
+                    }
+                    main.advance(&src, &mut tick)?;
+                }
+                Ok((main.finish()?, told))
+            };
+            let (ordered, told) = match in_order() {
+                Ok((r, told)) => (json(Ok(r)), told),
+                Err(e) => (json(Err(e)), false),
+            };
+            assert!(
+                ordered == one,
+                "{name}, {chunk_bytes}-byte chunks, in order:\n{ordered:.600}\nvs one:\n{one:.600}"
+            );
+            binned += usize::from(told);
             checked += 1;
         }
     }
     assert_eq!(checked, 27);
+    assert!(binned > 0, "no case told the helper to bin only");
     // a damaged state is an error, not a panic
     let err = webeval::report::split::ChunkRead::decode(&[7, 1, 2]).err().expect("an error");
     assert!(err.to_string().contains("damaged"), "{err}");

@@ -2,7 +2,8 @@
 // merging worker did, rebuilding the plan from its head, and reads the chunks it is given in
 // turn, each sent back as bytes with its buffer transferred; the next chunk's bytes are fetched
 // while one is read. Messages in: {open: {module, file, options}} first (module: the compiled
-// wasm core), then {chunk: k} any number of times; out: {chunk, bytes, memory} per chunk, or
+// wasm core), then {chunk: k} any number of times, and {binsOnly: true} once the merge bins the
+// scores (the chunks read after it keep f32 scores: SplitRead.binsOnly); out: {chunk, bytes, memory} per chunk, or
 // {chunk, error} (the merging worker then reads this helper's chunks itself). The merging
 // worker terminates it when the file is done.
 import init, { SplitRead } from './pkg/webeval.js';
@@ -47,6 +48,10 @@ self.onmessage = ({ data }) => {
       return { reader, reads, exports };
     });
     opened.catch((err) => self.postMessage({ error: String(err?.message ?? err) }));
+    return;
+  }
+  if (data.binsOnly) {
+    opened.then(({ reader }) => reader.binsOnly(), () => {});
     return;
   }
   queue.push(data.chunk);

@@ -159,6 +159,14 @@ export async function evaluateSplit(file, options, readers, { module, progress, 
     let mine = take();
     const workers = 1 + helpers.length;
     merge.readStart((done, rows) => progress(done, rows, workers));
+    // once the merge bins the scores, a helper's chunks need only f32 scores: half the bytes
+    let binning = false;
+    const bins = () => {
+      if (binning || !merge.bins) return;
+      binning = true;
+      for (const h of helpers) h.worker.postMessage({ binsOnly: true });
+    };
+    bins();
     const own = []; // chunks of a failed helper, read here
     const have = new Set(); // chunks offered or read here
     let merged = first; // chunks before this one are merged
@@ -185,6 +193,7 @@ export async function evaluateSplit(file, options, readers, { module, progress, 
         }
       }
       if (merge.advance()) break;
+      bins();
       while (have.has(merged)) merged++;
       progress(Math.floor((file.size * merged) / count), merge.rows, workers);
       own.sort((a, b) => a - b);

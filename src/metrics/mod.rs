@@ -259,6 +259,12 @@ impl Evaluation {
         }
     }
 
+    /// Bytes of the stored scores, their labels and weights (0 once they are binned).
+    pub fn stored_bytes(&self) -> usize {
+        self.scores.as_ref().map_or(0, ScoreAccumulator::stored_bytes)
+            + self.multilabel.as_ref().map_or(0, MultilabelAccumulator::stored_bytes)
+    }
+
     /// Bytes held by the score sketches (0 while every score is stored).
     pub fn sketch_bytes(&self) -> usize {
         self.scores.as_ref().map_or(0, ScoreAccumulator::sketch_bytes)
@@ -307,6 +313,26 @@ impl Evaluation {
         if let Some(m) = self.multilabel.as_mut().filter(|m| m.width() > 0 && !m.sketched()) {
             m.switch_to_sketch(&keys, poisson);
             self.projected = true;
+        }
+    }
+
+    /// Whether the scores are binned (past the score budget, or switched early): then every
+    /// evaluation merged into this one may be [`Evaluation::bins_only`].
+    pub fn bins(&self) -> bool {
+        self.scores.as_ref().is_some_and(ScoreAccumulator::sketched)
+            || self.multilabel.as_ref().is_some_and(|m| m.width() > 0 && m.sketched())
+    }
+
+    /// This evaluation's rows will only be binned (it will be merged into one that
+    /// [`Evaluation::bins`]): its scores are stored as f32, all a bin needs (the same
+    /// sketches, so the same report; half the memory, and half the bytes where it crosses
+    /// between workers). Call before the first row.
+    pub fn bins_only(&mut self) {
+        if let Some(s) = &mut self.scores {
+            s.bins_only();
+        }
+        if let Some(m) = &mut self.multilabel {
+            m.bins_only();
         }
     }
 

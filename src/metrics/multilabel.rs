@@ -73,6 +73,10 @@ pub struct MultilabelAccumulator {
     order: Vec<usize>,
     #[serde(skip)]
     cells: Vec<usize>,
+    /// The rows will only be binned: scores stored as f32 (see
+    /// [`crate::metrics::ranking::ScoreAccumulator::bins_only`]).
+    #[serde(skip)]
+    bins_only: bool,
 }
 
 /// What [`MultilabelAccumulator::finish`] produces.
@@ -165,9 +169,20 @@ impl MultilabelAccumulator {
         self.truth.len() / self.words().max(1)
     }
 
+    /// Bytes of the stored scores, truth bits and weights.
+    pub fn stored_bytes(&self) -> usize {
+        self.truth.len() * 8 + self.scores.bytes() + self.weights.as_ref().map_or(0, |w| w.len() * 8)
+    }
+
     /// Bytes held by the sketches (0 while the scores are stored).
     pub fn sketch_bytes(&self) -> usize {
         self.sketches.bytes()
+    }
+
+    /// Store scores as f32 from now on: the rows will only be binned (see
+    /// [`crate::metrics::ranking::ScoreAccumulator::bins_only`]).
+    pub fn bins_only(&mut self) {
+        self.bins_only = true;
     }
 
     /// Bin the rows waiting for the sketches (see [`SketchSet`]).
@@ -274,8 +289,12 @@ impl MultilabelAccumulator {
             for l in (0..k).filter(|&l| is(truth, l)) {
                 self.truth[at + l / 64] |= 1 << (l % 64);
             }
-            for l in 0..k {
-                self.scores.push(scores.get(l).copied().unwrap_or(f64::NAN));
+            if self.bins_only {
+                self.scores.push_row_f32(scores, k);
+            } else {
+                for l in 0..k {
+                    self.scores.push(scores.get(l).copied().unwrap_or(f64::NAN));
+                }
             }
             let row = self.rows as usize;
             if weight != 1.0 && self.weights.is_none() {

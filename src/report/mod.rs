@@ -465,6 +465,9 @@ impl Chunks {
         if self.current.as_ref().map(|c| c.0.index) != Some(chunk.index) {
             self.close();
             let mut feeder = setup.feeder(chunk.index);
+            if self.bins() {
+                feeder.eval.bins_only();
+            }
             feeder.eval.reserve(self.chunk_rows);
             self.current = Some((chunk, feeder));
         }
@@ -472,6 +475,12 @@ impl Chunks {
             Some((c, f)) => f.feed(setup, record, line - c.line_base).map_err(|e| e.shift_lines(c.line_base)),
             None => Ok(()),
         }
+    }
+
+    /// Whether the merged accumulators bin their scores: a chunk's rows then need only what
+    /// a bin needs ([`Evaluation::bins_only`]).
+    fn bins(&self) -> bool {
+        self.merged.as_ref().is_some_and(|m| m.eval.bins())
     }
 
     fn close(&mut self) {

@@ -32,6 +32,7 @@ use crate::metrics::Evaluation;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 /// Random access to the file being split: its bytes from an offset on.
 pub trait Source {
@@ -52,6 +53,12 @@ pub struct Splitter {
     chunk_bytes: u64,
     size: u64,
     pub(super) setup: Setup,
+    /// The merge bins its scores: chunks read from now on store theirs as f32
+    /// ([`Evaluation::bins_only`]).
+    bins_only: AtomicBool,
+    /// Rows a chunk read here reserves room for: as many as the most a chunk read here had
+    /// (2% over), so that its stores do not grow by doubling (each doubling a copy).
+    chunk_rows: AtomicU64,
     /// The first chunk the sample's reader leaves to the others, and the number of chunks.
     pub first: u64,
     pub count: u64,
@@ -84,10 +91,19 @@ impl Splitter {
             chunk_bytes,
             size,
             setup,
+            bins_only: AtomicBool::new(false),
+            chunk_rows: AtomicU64::new(0),
             first: last_sampled + 1,
             count: size.div_ceil(chunk_bytes),
         };
         Ok((splitter, sample))
+    }
+
+    /// The merge bins its scores (and always will): the chunks read from now on need only
+    /// what a bin needs ([`Evaluation::bins_only`]). The merging reader's [`Merge`] says so
+    /// itself; a reader that shares no memory with it is told ([`Part::bins_only`]).
+    pub fn set_bins_only(&self) {
+        self.bins_only.store(true, Ordering::Relaxed);
     }
 
     /// Read chunk `k` from `start`, or from the first line start at or after its nominal
@@ -112,6 +128,10 @@ impl Splitter {
             let mut records =
                 Records::resume(&self.file, source, self.header.clone(), self.dialect, out.start, self.chunk_bytes, k);
             let mut feeder = self.setup.feeder(k);
+            if self.bins_only.load(Ordering::Relaxed) {
+                feeder.eval.bins_only();
+            }
+            feeder.eval.reserve(self.chunk_rows.load(Ordering::Relaxed) as usize);
             let mut record = Record::default();
             let result = (|| {
                 while let Some(line) = records.next_bytes(&mut record)? {
@@ -125,6 +145,7 @@ impl Splitter {
             (out.end, out.lines) = records.position();
             // binned by the thread that read the chunk, not the one merging
             feeder.eval.flush();
+            self.chunk_rows.fetch_max((feeder.row as f64 * 1.02) as u64, Ordering::Relaxed);
             result.map(|()| feeder)
         })();
         out
@@ -194,8 +215,11 @@ impl ChunkRead {
             Err(Error::Cancelled) => return Err(Error::Cancelled),
             Err(_) => None,
         };
+        // room for the stored scores at once (the output grew by doubling)
+        let room = state.as_ref().map_or(0, |s| s.eval.stored_bytes()) + (64 << 10);
         let wire = Wire { index: self.index, start: self.start, end: self.end, lines: self.lines, state };
-        postcard::to_allocvec(&wire).map_err(|e| Error::Runtime(format!("encoding chunk {}: {e}", self.index)))
+        postcard::to_extend(&wire, Vec::with_capacity(room))
+            .map_err(|e| Error::Runtime(format!("encoding chunk {}: {e}", self.index)))
     }
 
     pub fn decode(bytes: &[u8]) -> Result<ChunkRead> {
@@ -246,6 +270,9 @@ impl Merge {
         chunks.close();
         let (expected, line_base) = rows.position();
         chunks.reserve(n, expected);
+        if chunks.bins() {
+            sp.set_bins_only();
+        }
         Ok(Merge { chunks, next: sp.first, expected, line_base, rows: n, pending: BTreeMap::new() })
     }
 
@@ -284,6 +311,9 @@ impl Merge {
             self.line_base += got.lines;
             self.expected = got.end;
             self.next += 1;
+        }
+        if self.chunks.bins() {
+            sp.set_bins_only();
         }
         Ok(self.next >= sp.count)
     }
@@ -365,6 +395,18 @@ impl Part {
     /// Rows merged so far.
     pub fn rows(&self) -> u64 {
         self.merge.as_ref().map_or(0, Merge::rows)
+    }
+
+    /// The merging reader: whether its merge bins the scores, so that the other readers may
+    /// be told to [`Part::bins_only`].
+    pub fn bins(&self) -> bool {
+        self.merge.as_ref().is_some_and(|m| m.chunks.bins())
+    }
+
+    /// Another reader: the merge bins its scores ([`Part::bins`] said so), so the chunks
+    /// read here from now on store theirs as f32 (the same report; half the bytes to send).
+    pub fn bins_only(&self) {
+        self.sp.set_bins_only();
     }
 
     /// The report, once [`Part::advance`] said every chunk is in.
