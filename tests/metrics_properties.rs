@@ -513,14 +513,17 @@ fn scored_evaluation(kind: Kind) -> Evaluation {
 const SCORED: [Kind; 3] = [Kind::Binary, Kind::Multiclass, Kind::Multilabel];
 
 /// One evaluation of `data` in `parts` chunks (merged, each chunk numbering its rows from
-/// where the previous one ended), past `budget` scores into sketches of `sketch_bytes`.
-fn sketched(
+/// where the previous one ended), past `budget` scores into sketches of `sketch_bytes`; with
+/// `rounded`, a chunk begun once the merged scores are binned stores its scores as f32s (`Evaluation::bins_only`, as
+/// the report's chunked reading does).
+fn sketched_as(
     kind: Kind,
     data: &[Row],
     budget: Option<usize>,
     sketch_bytes: usize,
     ci: Option<CiOptions>,
     parts: usize,
+    rounded: bool,
 ) -> Finished {
     let mut merged: Option<Evaluation> = None;
     let mut first = 0;
@@ -533,6 +536,9 @@ fn sketched(
             e = e.with_score_budget(b).with_sketch_bytes(sketch_bytes);
         }
         let mut e = e.with_first_row(first);
+        if rounded && merged.as_ref().is_some_and(Evaluation::bins) {
+            e.bins_only();
+        }
         first += chunk.len() as u64;
         feed(&mut e, chunk, |r| r.w);
         match &mut merged {
@@ -541,6 +547,17 @@ fn sketched(
         }
     }
     merged.expect("rows").finish()
+}
+
+fn sketched(
+    kind: Kind,
+    data: &[Row],
+    budget: Option<usize>,
+    sketch_bytes: usize,
+    ci: Option<CiOptions>,
+    parts: usize,
+) -> Finished {
+    sketched_as(kind, data, budget, sketch_bytes, ci, parts, false)
 }
 
 /// Past the score budget every score layout (binary, multiclass one-vs-rest / one-vs-one /
@@ -595,6 +612,17 @@ fn every_score_layout_sketches_within_its_bounds_and_merges() {
             let chunks = sketched(kind, &data, Some(1000), bytes, Some(ci), 5);
             let bad = diff(&one.metrics, &chunks.metrics, &[], 1e-9);
             assert!(bad.is_empty(), "{kind:?} {bytes}: merged sketches vs one pass:\n{}", bad.join("\n"));
+            // chunks that keep their scores as f32s once the merged ones are binned: the
+            // same sketch keys, so the same report, bit for bit (with intervals and whole
+            // weights here; without both, through the sketches' count tables)
+            for (ci, unit) in [(Some(ci), false), (None, true)] {
+                let data: Vec<Row> =
+                    data.iter().map(|r| Row { w: if unit { 1.0 } else { r.w }, ..r.clone() }).collect();
+                let want = sketched_as(kind, &data, Some(1000), bytes, ci, 5, false);
+                let got = sketched_as(kind, &data, Some(1000), bytes, ci, 5, true);
+                let json = |f: &Finished| serde_json::to_string(&(&f.metrics, &f.sketch)).expect("json");
+                assert_eq!(json(&got), json(&want), "{kind:?} {bytes} ci {}: chunks with f32 scores", ci.is_some());
+            }
             let merged_info = chunks.sketch.expect("merged sketch");
             assert_eq!((merged_info.rows, merged_info.bins), (info.rows, info.bins), "{kind:?} {bytes}");
             assert!(diff(&info.error_bound, &merged_info.error_bound, &[], 1e-9).is_empty(), "{kind:?} bounds");
