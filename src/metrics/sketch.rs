@@ -1205,22 +1205,29 @@ impl ScoreSketch {
         let mut carries = f.carries.iter().rev().peekable();
         let mut news = f.news.iter().rev().peekable();
         let table = &mut f.table;
-        let mut e = table.len();
+        // entry `e` is (bin `lo + b`, label `l`): stepped down, divided only after a skip
+        let (mut e, mut b, mut l) = (table.len(), table.len() / labels, 0);
         loop {
             // the next table entry down holding a cell (no cell in eight entries: skipped)
             let mut entry = None;
             while e > 0 {
                 if e >= 8 && table[e - 8..e] == [NO_CELL; 8] {
                     e -= 8;
+                    (b, l) = (e / labels, e % labels);
                     continue;
                 }
                 e -= 1;
+                if l == 0 {
+                    (b, l) = (b - 1, labels - 1);
+                } else {
+                    l -= 1;
+                }
                 if table[e] != NO_CELL {
                     entry = Some(e);
                     break;
                 }
             }
-            let key = entry.map(|e| cell_key(lo + (e / labels) as u32, (e % labels) as u32));
+            let key = entry.map(|_| cell_key(lo + b as u32, l as u32));
             // the old and kept rows' cells above it
             loop {
                 let a = if i > 0 { Some(self.keys[i - 1]) } else { None };
@@ -1297,7 +1304,7 @@ impl ScoreSketch {
     /// the first `first`. Whole sums below 2^51: adding the rows at once is adding 1 that
     /// many times, and a cell without rows keeps its weight's bits (no +0.0 onto a -0.0);
     /// an old cell's first row came before any counted one.
-    #[inline]
+    #[inline(always)]
     fn put(&mut self, p: usize, i: &mut usize, key: u64, rows: u64, first: u64) {
         if *i > 0 && self.keys[*i - 1] == key {
             *i -= 1;
