@@ -49,12 +49,17 @@
 //! as integers first and each replicate weight once (a sketch keeps that flag through
 //! merges; the first fractional weight turns it off). Without replicates, such a sketch's
 //! cells do not depend on the order of its rows at all (a count, a weight and a least first
-//! row each), so unit rows at hand are counted through a table of the cells' (bin, label)
-//! pairs over the densest bins (a byte an entry, 254 rows at a time carried out to a list;
-//! about as many entries as cells, so it stays in cache): one load a row, no sort; only rows
-//! without a cell yet wait for a sorted batch ([`ScoreSketch::found_start`]). A set keeps each sketch's table from call to call
-//! (a call per chunk past the budget) while the sketch's cells are those it was left
-//! matching (an epoch that changes with the cells' keys says so).
+//! row each), and its grid is the finest at which the cells of all its rows fit, so unit
+//! rows at hand are counted through a table of (bin, label) pairs over a window of bins on
+//! the sketch's grid (a byte an entry, 254 rows at a time carried out to a list; at most a
+//! few entries a cell of the cap): one load a row, no sort. A row whose entry has no cell
+//! makes a new cell there (its first row listed); only rows outside the window wait. The
+//! finish merges the old cells, the new ones and the waiting rows' cells in key order (one
+//! pass, nothing inserted), then coarsens until they fit; rows that pass the cap finish the
+//! table and start one on the coarser grid ([`ScoreSketch::found_start`]). A set keeps
+//! each sketch's table from call to call (a call per chunk past the budget) while the
+//! sketch's cells are those it was left matching (an epoch that changes with the cells'
+//! keys says so).
 //!
 //! Rows at hand going into empty sketches that stay whole (the switch at the budget) are
 //! binned once, on the grid one pass over them ends at ([`SketchSet::pregrid`]): by the
@@ -65,7 +70,7 @@
 //! on grids the cap then leaves. Unit rows without replicates are then counted on that grid
 //! in a table of every (bin, label) pair between the rows' lowest and highest bins, a byte a
 //! count ([`Tally`]), and the cells are read out of it in key order: no sorted batches, no
-//! cells inserted (the bin table met new cells a batch of misses at a time, each inserted).
+//! cells inserted.
 
 use super::sort::{self, Item};
 use serde::{Deserialize, Serialize};
@@ -115,8 +120,11 @@ pub fn is_whole(x: f64) -> bool {
 const FOUND_MIN_CELLS: usize = 64;
 const FOUND_CELLS_PER_ROW: usize = 4;
 const FOUND_TABLE_MOST: usize = 1 << 21;
-/// [`SketchSet::extend`] bins the rows a table found no cell for once they are an eighth
-/// as many as the cells (the sorted batch's walk and insertion cost a pass over the cells).
+/// Most entries [`ScoreSketch::found_start`]'s table has per cell of the cap (new cells
+/// come in its window too, on a grid finer than the rows' last).
+const FOUND_PER_CAP: usize = 4;
+/// [`SketchSet::extend`] finishes a table once the rows outside its window are an eighth
+/// as many as the cells (the finish costs a pass over the cells and the window).
 const FOUND_MISSES: usize = 8;
 
 /// A run of `run.len()` unit-weight rows into a cell of no replicates: `n` added at once
@@ -289,12 +297,17 @@ pub struct Scratch {
     keys: Vec<u64>,
     runs: Vec<Run>,
     found: Found,
+    /// [`ScoreSketch::found_finish`]'s kept rows sorted, and their cells.
+    items: Vec<Item>,
+    spare_items: Vec<Item>,
+    groups: Vec<(u64, u64, u64)>,
 }
 
 /// Rows being counted into a whole sketch's cells through a table of their (bin, label)
 /// pairs (see [`ScoreSketch::found_start`]): rows per cell so far (`NO_CELL` where there is
-/// none), and the rows with no cell yet (cell keys and places in arrival order), which wait
-/// to be binned in one sorted batch. A count is a byte, [`FOUND_CARRY`] rows at a time
+/// none; a row there makes a new cell), the new cells' entries and first rows, and the rows
+/// outside the window (cell keys and places in arrival order), which wait for the finish
+/// to be sorted into cells. A count is a byte, [`FOUND_CARRY`] rows at a time
 /// carried out of it to a list of entries, so the table the rows hit is half the bytes of a
 /// `u16` one (a row's table load missing the cache was two thirds of the counting loop).
 #[derive(Debug, Clone, Default)]
@@ -306,6 +319,9 @@ struct Found {
     table: Vec<u8>,
     /// An entry each time [`FOUND_CARRY`] rows were carried out of its byte.
     carries: Vec<u32>,
+    /// The cells new in the window: each `entry << 32 | its first row - base`.
+    news: Vec<u64>,
+    base: u64,
     miss_keys: Vec<u64>,
     miss_firsts: Vec<u64>,
     /// The sketch's [`ScoreSketch::epoch`] while the table is 0 at each of its cells in
@@ -341,7 +357,9 @@ impl Kept {
         self.found
             .iter()
             .map(|f| {
-                f.table.capacity() + f.carries.capacity() * 4 + (f.miss_keys.capacity() + f.miss_firsts.capacity()) * 8
+                f.table.capacity()
+                    + f.carries.capacity() * 4
+                    + (f.miss_keys.capacity() + f.miss_firsts.capacity() + f.news.capacity()) * 8
             })
             .sum::<usize>()
             + (self.ids.capacity() + self.weights.capacity() + self.keys.capacity()) * 8
@@ -635,13 +653,13 @@ impl SketchSet {
                 }
                 if let Some(f) = found.get_mut(c) {
                     if !f.on && sketch.countable(rows - start) && n * FOUND_CELLS_PER_ROW >= sketch.keys.len() {
-                        sketch.found_start(f);
+                        sketch.found_start(f, sketch.rows);
                     }
                     if f.on {
                         let base = sketch.rows;
                         sketch.rows += n as u64;
                         sketch.add_mass(n as f64, true);
-                        sketch.found_count(f, keys, base);
+                        sketch.found_rows(f, keys, base, &mut self.scratch);
                         if f.miss_keys.len() * FOUND_MISSES >= sketch.keys.len() {
                             sketch.found_finish(f, &mut self.scratch);
                         }
@@ -985,8 +1003,8 @@ impl ScoreSketch {
             if self.countable(0) && keys.len().saturating_mul(FOUND_CELLS_PER_ROW) >= self.keys.len() {
                 // every sum exact: rows of cells we have are counted in any order first
                 let mut found = std::mem::take(&mut scratch.found);
-                self.found_start(&mut found);
-                self.found_count(&mut found, keys, base);
+                self.found_start(&mut found, base);
+                self.found_rows(&mut found, keys, base, scratch);
                 self.found_finish(&mut found, scratch);
                 scratch.found = found;
                 return;
@@ -1040,19 +1058,24 @@ impl ScoreSketch {
         self.epoch = next_epoch();
     }
 
-    /// Start counting unit-weight rows into this sketch, whole and without replicates (so
-    /// every sum is exact and the cells do not depend on the order rows come in: a cell's
-    /// count, its weight and its first row, the least) through a table of its cells' bins:
-    /// [`Self::found_count`] counts the rows whose cell exists (one table load a row, no
-    /// sort) and keeps the others; [`Self::found_finish`] adds the counts and bins the kept
-    /// rows as sorted batches ([`Self::absorb`]: their cells inserted, the grid coarsened as
-    /// one pass would). The same cells, weights and grid as [`Self::absorb`] of all rows.
-    /// The cells must not change in between.
-    fn found_start(&mut self, f: &mut Found) {
+    /// Start counting unit-weight rows (row `base` on in arrival order) into this sketch,
+    /// whole and without replicates (so every sum is exact and the cells do not depend on the
+    /// order rows come in: a cell's count, its weight and its first row, the least) through a
+    /// table of (bin, label) entries over a window of bins on its grid: [`Self::found_count`]
+    /// counts each row whose entry is in the window (one table load a row, no sort), into its
+    /// cell or into a cell new there (its first row kept), and keeps the others;
+    /// [`Self::found_finish`] merges the old cells, the new ones and the kept rows' cells in
+    /// key order (one pass, nothing inserted), then coarsens until they fit the cap. The
+    /// same cells, weights and grid as [`Self::absorb`] of all rows: the grid is the finest
+    /// at which all the rows' cells fit, whatever grids they were counted on. The cells must
+    /// not change in between.
+    fn found_start(&mut self, f: &mut Found, base: u64) {
         f.miss_keys.clear();
         f.miss_firsts.clear();
         f.carries.clear();
         f.on = true;
+        f.news.clear();
+        f.base = base;
         if f.epoch != 0 && f.epoch == self.epoch && self.keys.len() <= 2 * f.built {
             // the cells are those the table was left matching (by `found_finish`)
             return;
@@ -1077,10 +1100,29 @@ impl ScoreSketch {
     }
 
     /// Count rows (their [`Self::row_key`]s; row `j` is `base + j` in arrival order) into
-    /// `f` (started on this sketch).
-    fn found_count(&self, f: &mut Found, keys: &[u64], base: u64) {
+    /// `f` (started on this sketch); past the cap (the cells and the new ones), the table is
+    /// finished and started again on the grid the cells then fit, so the cells never pass
+    /// the cap by more than the kept rows' cells.
+    fn found_rows(&mut self, f: &mut Found, keys: &[u64], base: u64, scratch: &mut Scratch) {
+        let mut done = 0;
+        loop {
+            done += self.found_count(f, &keys[done..], base + done as u64);
+            if done == keys.len() {
+                return;
+            }
+            self.found_finish(f, scratch);
+            self.found_start(f, base + done as u64);
+        }
+    }
+
+    /// Count rows as [`Self::found_rows`] says, up to the one whose new cell passes the cap
+    /// (while the grid can coarsen): returns how many were counted.
+    fn found_count(&self, f: &mut Found, keys: &[u64], base: u64) -> usize {
         let (shift, lo, labels) = (self.coarse, f.lo, f.labels);
         let span = f.table.len() / labels as usize;
+        let room = if self.coarse < MAX_COARSE { self.cap.saturating_sub(self.keys.len()) } else { usize::MAX };
+        // row j's place after the start: rel + j
+        let rel = base.wrapping_sub(f.base);
         for (j, &key) in keys.iter().enumerate() {
             let (at, label) = (((bin_of(key) >> shift).wrapping_sub(lo)) as usize, label_of(key));
             if at < span && label < labels {
@@ -1090,10 +1132,19 @@ impl ScoreSketch {
                         *h += 1;
                         continue;
                     }
-                    if *h == FOUND_CARRY {
-                        if let Ok(e) = u32::try_from(e) {
-                            f.carries.push(e);
+                    if let Ok(e32) = u32::try_from(e) {
+                        if *h == FOUND_CARRY {
+                            f.carries.push(e32);
                             *h = 1;
+                            continue;
+                        }
+                        // no cell yet: a new one, this its first row
+                        if let Ok(at) = u32::try_from(rel + j as u64) {
+                            f.news.push(u64::from(e32) << 32 | u64::from(at));
+                            *h = 1;
+                            if f.news.len() > room {
+                                return j + 1;
+                            }
                             continue;
                         }
                     }
@@ -1102,70 +1153,171 @@ impl ScoreSketch {
             f.miss_keys.push(key);
             f.miss_firsts.push(base + j as u64);
         }
+        keys.len()
     }
 
-    /// Add `f`'s counts and bin its rows without a cell (see [`Self::found_start`]).
+    /// Add `f`'s counts, new cells and kept rows (see [`Self::found_start`]): one backward
+    /// pass over the cells, the table's window and the kept rows' cells, each cell written
+    /// once where it ends (in place: a cell only moves up), then the grid coarsened until
+    /// the cells fit the cap.
     fn found_finish(&mut self, f: &mut Found, scratch: &mut Scratch) {
         f.on = false;
-        let (lo, labels) = (f.lo, f.labels as usize);
-        let span = f.table.len() / labels;
-        // whole sums below 2^51: adding h is adding 1 h times (and a cell without rows
-        // keeps its weight's bits: no +0.0 onto a -0.0); each count read is set back to 0.
-        // The cells' entries ascend (key order), so the sorted carries are met in order.
+        let (lo, labels, coarse) = (f.lo, f.labels as usize, self.coarse);
+        // the kept rows' cells on this grid, in key order (rows, least first row)
+        let items = &mut scratch.items;
+        items.clear();
+        items.extend(
+            f.miss_keys
+                .iter()
+                .enumerate()
+                .map(|(m, &key)| Item { key: cell_key(bin_of(key) >> coarse, label_of(key)), payload: m as u32 }),
+        );
+        sort::sort_items(items, &mut scratch.spare_items);
+        let groups = &mut scratch.groups;
+        groups.clear();
+        for it in items.iter() {
+            let first = f.miss_firsts[it.payload as usize];
+            match groups.last_mut() {
+                Some(g) if g.0 == it.key => {
+                    g.1 += 1;
+                    g.2 = g.2.min(first);
+                }
+                _ => groups.push((it.key, 1, first)),
+            }
+        }
+        // the new cells' entries in key order (the first rows rise with them); the carries
+        // too
+        sort::sort_u64_above(&mut f.news, &mut scratch.spare, 32);
         f.carries.sort_unstable();
-        let mut carries = f.carries.iter().peekable();
-        for ((&key, c), w) in self.keys.iter().zip(self.counts.iter_mut()).zip(self.weights.iter_mut()) {
-            let (at, label) = (bin_of(key).wrapping_sub(lo) as usize, label_of(key) as usize);
-            if at >= span || label >= labels {
-                continue;
-            }
-            let e = at * labels + label;
-            if let Some(h) = f.table.get_mut(e) {
-                if *h != 0 && *h != NO_CELL {
-                    // a carry leaves its byte at 1: a count with rows carried is not 0
-                    let mut n = u64::from(*h);
-                    while let Some(&&at) = carries.peek() {
-                        if at as usize > e {
-                            break;
-                        }
-                        if at as usize == e {
-                            n += u64::from(FOUND_CARRY);
-                        }
-                        carries.next();
-                    }
-                    *c += n;
-                    *w += n as f64;
-                    *h = 0;
+        let n = self.keys.len();
+        let (mut at, mut fresh) = (0, f.news.len());
+        for &(key, _, _) in groups.iter() {
+            at = seek(&self.keys, at, key);
+            fresh += usize::from(self.keys.get(at) != Some(&key));
+        }
+        let total = n + fresh;
+        self.keys.resize(total, 0);
+        self.firsts.resize(total, 0);
+        self.counts.resize(total, 0);
+        self.weights.resize(total, 0.0);
+        // from the top: old cells `..i`, kept rows' cells `..g`, written below `p`
+        let (mut i, mut g, mut p) = (n, groups.len(), total);
+        let mut carries = f.carries.iter().rev().peekable();
+        let mut news = f.news.iter().rev().peekable();
+        let table = &mut f.table;
+        // entry `e` is (bin `lo + b`, label `l`): stepped down, divided only after a skip
+        let (mut e, mut b, mut l) = (table.len(), table.len() / labels, 0);
+        loop {
+            // the next table entry down holding a cell (no cell in eight entries: skipped)
+            let mut entry = None;
+            while e > 0 {
+                if e >= 8 && table[e - 8..e] == [NO_CELL; 8] {
+                    e -= 8;
+                    (b, l) = (e / labels, e % labels);
+                    continue;
+                }
+                e -= 1;
+                if l == 0 {
+                    (b, l) = (b - 1, labels - 1);
+                } else {
+                    l -= 1;
+                }
+                if table[e] != NO_CELL {
+                    entry = Some(e);
+                    break;
                 }
             }
-        }
-        let (epoch, coarse) = (self.epoch, self.coarse);
-        if !f.miss_keys.is_empty() {
-            let firsts = &f.miss_firsts;
-            self.absorb(&f.miss_keys, 0, true, scratch, &|m| firsts[m], &mut add_units);
-        }
-        if f.epoch == epoch && self.coarse == coarse {
-            // the same grid, so every kept row has its cell now: marked, the table matches
-            // the cells again
-            for &key in &f.miss_keys {
-                let (at, label) = ((bin_of(key) >> coarse).wrapping_sub(lo) as usize, label_of(key) as usize);
-                if at < span && label < labels {
-                    if let Some(h) = f.table.get_mut(at * labels + label) {
-                        *h = 0;
+            let key = entry.map(|_| cell_key(lo + b as u32, l as u32));
+            // the old and kept rows' cells above it
+            loop {
+                let a = if i > 0 { Some(self.keys[i - 1]) } else { None };
+                let b = if g > 0 { Some(groups[g - 1].0) } else { None };
+                let Some(k) = a.max(b).filter(|&k| key.is_none_or(|key| k > key)) else { break };
+                let (rows, first) = match b.filter(|&b| b == k) {
+                    Some(_) => {
+                        g -= 1;
+                        (groups[g].1, groups[g].2)
+                    }
+                    None => (0, u64::MAX),
+                };
+                p -= 1;
+                self.put(p, &mut i, k, rows, first);
+            }
+            let (Some(e), Some(key)) = (entry, key) else { break };
+            let mut rows = u64::from(table[e]);
+            while let Some(&&c) = carries.peek() {
+                if (c as usize) < e {
+                    break;
+                }
+                rows += u64::from(FOUND_CARRY) * u64::from(c as usize == e);
+                carries.next();
+            }
+            let mut first = u64::MAX;
+            if i == 0 || self.keys[i - 1] != key {
+                // a new cell: its first row from the list
+                while let Some(&&x) = news.peek() {
+                    if ((x >> 32) as usize) < e {
+                        break;
+                    }
+                    news.next();
+                    if (x >> 32) as usize == e {
+                        first = f.base + (x & u64::from(u32::MAX));
+                        break;
                     }
                 }
             }
-            f.epoch = self.epoch;
-        } else {
-            f.epoch = 0;
+            if g > 0 && groups[g - 1].0 == key {
+                g -= 1;
+                rows += groups[g].1;
+                first = first.min(groups[g].2);
+            }
+            p -= 1;
+            self.put(p, &mut i, key, rows, first);
+            table[e] = 0;
         }
+        // a kept row's new cell inside the window (its entry is 0 from now on)
+        let span = table.len() / labels;
+        for &(key, _, _) in groups.iter() {
+            let at = bin_of(key).wrapping_sub(lo) as usize;
+            if at < span && (label_of(key) as usize) < labels {
+                table[at * labels + label_of(key) as usize] = 0;
+            }
+        }
+        if total > n {
+            self.epoch = next_epoch();
+        }
+        // every cell in the window is 0 in the table again: it matches the cells (until
+        // they are regridded)
+        f.epoch = self.epoch;
+        self.fit();
         // a block of mostly new cells (the first ones) leaves no big buffers behind
         let keep = self.keys.len() / FOUND_MISSES;
-        f.miss_keys.clear();
-        f.miss_keys.shrink_to(keep);
-        f.miss_firsts.clear();
-        f.miss_firsts.shrink_to(keep);
+        for v in [&mut f.miss_keys, &mut f.miss_firsts, &mut f.news] {
+            v.clear();
+            v.shrink_to(keep);
+        }
         f.carries.clear();
+    }
+
+    /// Write cell `p` of a [`Self::found_finish`] pass: the old cell below `i` if its key
+    /// is `key` (taken: `i` moves down) with `rows` more, else a new cell of `rows` rows,
+    /// the first `first`. Whole sums below 2^51: adding the rows at once is adding 1 that
+    /// many times, and a cell without rows keeps its weight's bits (no +0.0 onto a -0.0);
+    /// an old cell's first row came before any counted one.
+    #[inline(always)]
+    fn put(&mut self, p: usize, i: &mut usize, key: u64, rows: u64, first: u64) {
+        if *i > 0 && self.keys[*i - 1] == key {
+            *i -= 1;
+            let w = self.weights[*i];
+            self.weights[p] = if rows > 0 { w + rows as f64 } else { w };
+            self.counts[p] = self.counts[*i] + rows;
+            self.firsts[p] = self.firsts[*i];
+        } else {
+            self.weights[p] = rows as f64;
+            self.counts[p] = rows;
+            self.firsts[p] = first;
+        }
+        self.keys[p] = key;
     }
 
     /// Whether `rows` more unit rows can be counted through a bin table ([`Self::found_start`]):
@@ -1177,16 +1329,19 @@ impl ScoreSketch {
             && (self.mass + rows as f64) * 255.0 <= WHOLE_MAX
     }
 
-    /// The bins [`Self::found_start`]'s table covers, `labels` entries each: all the
-    /// cells' if they fit in as many entries as there are cells (at least 4,096, at most
-    /// [`FOUND_TABLE_MOST`]: a table the cache holds), else the window of that many holding
-    /// the most rows. Returns (its lowest bin, its length).
+    /// The bins [`Self::found_start`]'s table covers, `labels` entries each: up to
+    /// [`FOUND_PER_CAP`] entries a cell of the cap (at least 4,096, at most
+    /// [`FOUND_TABLE_MOST`]): all the cells' bins and as many more around them if they fit,
+    /// else the window of that many holding the most rows. Returns (its lowest bin, its
+    /// length).
     fn table_window(&self, labels: usize) -> (u32, usize) {
         let n = self.keys.len();
-        let most = (n.clamp(4096, FOUND_TABLE_MOST) / labels).max(1);
+        let most = ((FOUND_PER_CAP * self.cap).max(n).clamp(4096, FOUND_TABLE_MOST) / labels).max(1);
         let (lo, hi) = (bin_of(self.keys[0]), bin_of(self.keys[n - 1]));
         if ((hi - lo) as usize) < most {
-            return (lo, (hi - lo) as usize + 1);
+            // new cells come around the old ones (the finest bins' range is below 2^24)
+            let below = (lo as usize).min((most - 1 - (hi - lo) as usize) / 2) as u32;
+            return (lo - below, most);
         }
         let (mut best, mut held, mut rows, mut e) = (lo, 0, 0, 0);
         for s in 0..n {
@@ -1819,6 +1974,14 @@ mod tests {
         (s.coarse, cells, weights, order.iter().map(|&i| s.counts[i]).collect(), s.rows)
     }
 
+    /// The next of a xorshift stream.
+    fn xorshift(x: &mut u64) -> u64 {
+        *x ^= *x << 13;
+        *x ^= *x >> 7;
+        *x ^= *x << 17;
+        *x
+    }
+
     /// A row: its (score, label) in each of three sketches, weight and replicate draws.
     type Row = (Vec<(f64, u32)>, f64, Vec<u8>);
 
@@ -2110,9 +2273,7 @@ mod tests {
         let mut x = 0x9e37_79b9_7f4a_7c15u64;
         let cells: Vec<[(f64, u32); 2]> = (0..n)
             .map(|i| {
-                x ^= x << 13;
-                x ^= x >> 7;
-                x ^= x << 17;
+                let x = xorshift(&mut x);
                 let label = (x >> 5) as u32 % 3;
                 // sketch 0: most rows in a few bins, the rest over [0, 1); sketch 1: two
                 // clusters a hundred binades apart (a table of many entries for its cells)
@@ -2255,6 +2416,69 @@ mod tests {
             assert!(reused > 0, "{bytes} B: no table kept");
         }
         assert!(counting > 0, "no counted rows left waiting between calls");
+    }
+
+    /// Unit rows at hand in calls past the cap, counted through the bin tables: rows whose
+    /// entry is in the window but holds no cell make new cells there (sketch 1's values
+    /// spread slowly, and both sketches' first grid is far too fine), rows outside it wait
+    /// for the finish (sketch 0's far cluster), the cells pass the cap in the middle of a
+    /// call (the table finished, the grid coarsened, a new table started) and a hot cell's
+    /// count byte carries many times: one row at a time's sketches, bit for bit.
+    #[test]
+    fn counted_rows_with_new_cells_folds_and_misses_equal_one_row_at_a_time() {
+        let n = 60_000;
+        let mut x = 0x2545_f491_4f6c_dd1du64;
+        let cells: Vec<[(f64, u32); 2]> = (0..n)
+            .map(|i| {
+                let x = xorshift(&mut x);
+                let u = (x >> 11) as f64 / 2f64.powi(53);
+                let label = (x >> 3) as u32 % 3;
+                // sketch 0: two binades of values, a hot cell, a cluster 100 binades down
+                let spread = match i % 50 {
+                    0 => 2f64.powi(-100) * (1.0 + u),
+                    _ if i % 7 == 0 => 0.5,
+                    _ => 0.25 + 0.75 * u,
+                };
+                // sketch 1: values that spread slowly (new cells between and around the
+                // old ones)
+                let slow = 0.5 + ((i * 7919) % (1 + i / 64)) as f64 * 1e-5;
+                [(spread, label), (slow, label)]
+            })
+            .collect();
+        let (mut new_cells, mut waiting, mut folded) = (0, 0, 0);
+        for bytes in [16 << 10, 64 << 10, 1 << 20] {
+            let mut set = SketchSet::new(2, 0, bytes, 0);
+            let mut reference: Vec<OneAtATime> = (0..2).map(|_| OneAtATime::new(0, bytes)).collect();
+            let mut at = 0;
+            for size in [700, 2_000, 9_000, 13, 20_000, 3_287, 25_000] {
+                let part = &cells[at..at + size];
+                at += size;
+                let keys = |ids: &[usize], out: &mut [u64]| {
+                    for (j, &i) in ids.iter().enumerate() {
+                        for (c, &(score, label)) in part[i].iter().enumerate() {
+                            out[c * ids.len() + j] = ScoreSketch::row_key(score, label);
+                        }
+                    }
+                };
+                let coarse: Vec<u32> = set.sketches.iter().map(|s| s.coarse).collect();
+                set.extend(size, &|_| true, &keys, None, &mut |_, _| {});
+                for (c, f) in set.kept.found.iter().enumerate() {
+                    new_cells += usize::from(f.on && !f.news.is_empty());
+                    waiting += usize::from(f.on && c == 0 && !f.miss_keys.is_empty());
+                    folded += usize::from(f.on && set.sketches[c].coarse > coarse[c] && coarse[c] > 0);
+                }
+                for row in part {
+                    for (c, r) in reference.iter_mut().enumerate() {
+                        r.add(row[c].0, row[c].1, 1.0, &[]);
+                    }
+                }
+                for (c, r) in reference.iter().enumerate() {
+                    assert!(r.same(&set.get()[c]), "{bytes} B, {at} rows: sketch {c}");
+                }
+            }
+            assert!(set.get()[0].counts.iter().any(|&c| c > 4 * u64::from(FOUND_CARRY)), "{bytes} B");
+        }
+        assert!(new_cells > 0 && waiting > 0 && folded > 0, "{new_cells} {waiting} {folded}");
     }
 
     #[test]
