@@ -514,9 +514,9 @@ const SCORED: [Kind; 3] = [Kind::Binary, Kind::Multiclass, Kind::Multilabel];
 
 /// One evaluation of `data` in `parts` chunks (merged, each chunk numbering its rows from
 /// where the previous one ended), past `budget` scores into sketches of `sketch_bytes`; with
-/// `rounded`, a chunk begun once the merged scores are binned stores its scores as f32s (`Evaluation::bins_only`, as
-/// the report's chunked reading does).
-fn sketched_as(
+/// `rounded`, a chunk begun once the merged scores are binned stores its scores as f32s
+/// (`Evaluation::bins_only`, as the report's chunked reading does).
+fn sketched(
     kind: Kind,
     data: &[Row],
     budget: Option<usize>,
@@ -549,17 +549,6 @@ fn sketched_as(
     merged.expect("rows").finish()
 }
 
-fn sketched(
-    kind: Kind,
-    data: &[Row],
-    budget: Option<usize>,
-    sketch_bytes: usize,
-    ci: Option<CiOptions>,
-    parts: usize,
-) -> Finished {
-    sketched_as(kind, data, budget, sketch_bytes, ci, parts, false)
-}
-
 /// Past the score budget every score layout (binary, multiclass one-vs-rest / one-vs-one /
 /// micro, multilabel per label / micro) bins its scores: each ranking metric is within its
 /// reported bound of the exact one, on the finest grid and on a coarsened one; the other
@@ -570,11 +559,11 @@ fn every_score_layout_sketches_within_its_bounds_and_merges() {
     let ci = CiOptions { level: 0.9, replicates: 8, seed: 3 };
     for kind in SCORED {
         let data = scored_rows(kind, 12_000, 5);
-        let exact = sketched(kind, &data, None, 0, Some(ci), 1);
+        let exact = sketched(kind, &data, None, 0, Some(ci), 1, false);
         assert!(exact.sketch.is_none());
         // 0: the default memory (the finest grid); 256 KiB: a coarser grid
         for bytes in [0, 256 << 10] {
-            let one = sketched(kind, &data, Some(1000), bytes, Some(ci), 1);
+            let one = sketched(kind, &data, Some(1000), bytes, Some(ci), 1, false);
             let info = one.sketch.clone().expect("past the budget");
             assert_eq!(info.rows, data.len() as u64, "{kind:?}");
             let ranking: Vec<&String> = exact
@@ -609,7 +598,7 @@ fn every_score_layout_sketches_within_its_bounds_and_merges() {
                     one.metrics[key]
                 );
             }
-            let chunks = sketched(kind, &data, Some(1000), bytes, Some(ci), 5);
+            let chunks = sketched(kind, &data, Some(1000), bytes, Some(ci), 5, false);
             let bad = diff(&one.metrics, &chunks.metrics, &[], 1e-9);
             assert!(bad.is_empty(), "{kind:?} {bytes}: merged sketches vs one pass:\n{}", bad.join("\n"));
             // chunks that keep their scores as f32s once the merged ones are binned: the
@@ -618,8 +607,8 @@ fn every_score_layout_sketches_within_its_bounds_and_merges() {
             for (ci, unit) in [(Some(ci), false), (None, true)] {
                 let data: Vec<Row> =
                     data.iter().map(|r| Row { w: if unit { 1.0 } else { r.w }, ..r.clone() }).collect();
-                let want = sketched_as(kind, &data, Some(1000), bytes, ci, 5, false);
-                let got = sketched_as(kind, &data, Some(1000), bytes, ci, 5, true);
+                let want = sketched(kind, &data, Some(1000), bytes, ci, 5, false);
+                let got = sketched(kind, &data, Some(1000), bytes, ci, 5, true);
                 let json = |f: &Finished| serde_json::to_string(&(&f.metrics, &f.sketch)).expect("json");
                 assert_eq!(json(&got), json(&want), "{kind:?} {bytes} ci {}: chunks with f32 scores", ci.is_some());
             }
@@ -673,7 +662,7 @@ fn sketched_intervals_are_seeded_cover_the_exact_value_and_shrink() {
     for kind in SCORED {
         let width = |n: usize| {
             let data = scored_rows(kind, n, 23);
-            let sk = sketched(kind, &data, Some(100), 0, Some(ci), 1);
+            let sk = sketched(kind, &data, Some(100), 0, Some(ci), 1, false);
             let info = sk.sketch.clone().expect("past the budget");
             let keys: Vec<String> = info.error_bound.keys().cloned().collect();
             let mut widths = Vec::new();
@@ -686,10 +675,14 @@ fn sketched_intervals_are_seeded_cover_the_exact_value_and_shrink() {
         };
         let (sk, keys, small) = width(3000);
         let data = scored_rows(kind, 3000, 23);
-        assert_eq!(sketched(kind, &data, Some(100), 0, Some(ci), 1).intervals, sk.intervals, "{kind:?}: same seed");
-        let other = sketched(kind, &data, Some(100), 0, Some(CiOptions { seed: 18, ..ci }), 1);
+        assert_eq!(
+            sketched(kind, &data, Some(100), 0, Some(ci), 1, false).intervals,
+            sk.intervals,
+            "{kind:?}: same seed"
+        );
+        let other = sketched(kind, &data, Some(100), 0, Some(CiOptions { seed: 18, ..ci }), 1, false);
         assert!(keys.iter().any(|k| other.intervals[k] != sk.intervals[k]), "{kind:?}: another seed");
-        let exact = sketched(kind, &data, None, 0, Some(ci), 1);
+        let exact = sketched(kind, &data, None, 0, Some(ci), 1, false);
         for key in &keys {
             let (i, v) = (sk.intervals[key], exact.metrics[key].as_f64().expect("defined"));
             assert!(i.low <= v && v <= i.high, "{kind:?} {key}: the exact {v} outside {i:?}");
