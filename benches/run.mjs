@@ -222,6 +222,10 @@ async function benchIngest(context, base, exe) {
     load_average_1m_at_start: loadavg()[0],
   };
   const mbps = (s) => (s ? bytes / 1e6 / s : null);
+  // The browser was just launched: its start-up (about a CPU-second on 2 cores) landed on
+  // the first native run (2.1-3.7 s reads where the same binary alone took 1.6-1.7), so it
+  // settles first.
+  await new Promise((r) => setTimeout(r, 5000));
   // Native first (also warms the page cache for the others).
   // The CLI's default (one thread per CPU, canonical chunks), then one thread.
   // `replicates`: bootstrap replicates of 95% intervals (the page's default is 200)
