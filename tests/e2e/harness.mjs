@@ -10,6 +10,7 @@ import { fileURLToPath } from 'node:url';
 
 export const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 export const screenshots = join(root, 'tests', 'e2e', 'screenshots');
+const UNSAFE_PORTS = new Set([5060, 5061, 6000]);
 
 const CHROMIUM = process.env.CHROMIUM ?? '/usr/bin/chromium';
 
@@ -39,7 +40,11 @@ export async function start({ webgpu = false, dev = false } = {}) {
     await server.listen();
   } else {
     if (!existsSync(join(root, 'dist', 'index.html'))) throw new Error('dist/ missing: run `npm run build` first');
-    server = await preview({ root, preview: { host: '127.0.0.1', port: 4173 + Math.floor(Math.random() * 2000), strictPort: false }, logLevel: 'warn' });
+    // a random port (test files run side by side), not one Chromium refuses
+    // (net::ERR_UNSAFE_PORT: SIP's 5060/5061, X11's 6000 lie in this range)
+    let port;
+    do port = 4173 + Math.floor(Math.random() * 2000); while (UNSAFE_PORTS.has(port));
+    server = await preview({ root, preview: { host: '127.0.0.1', port, strictPort: false }, logLevel: 'warn' });
   }
   const url = server.resolvedUrls.local[0];
   const args = [
