@@ -1,6 +1,6 @@
 // The ingest bench's page half alone, for speed work on the worker's read: the 1 GB CSV (or any
 // file) dropped on the bench page, `runs` times, each in a fresh page, printing one JSON line a
-// run (read and full seconds, Chromium's CPU seconds, wasm memory, the report's FNV-1a hash). `--root DIR` serves
+// run (read and full seconds, Chromium's CPU seconds and minor page faults, wasm memory, the report's FNV-1a hash). `--root DIR` serves
 // another checkout's page (e.g. a copy of main's www/ with its built pkg/), so two builds can
 // be timed in alternating runs at the same load. `--workers N` sets how many Web Workers read the
 // file (1: the one worker alone; default: the page's, one per core). `--threads`: each busy
@@ -30,6 +30,22 @@ function chromiumCpuSeconds(profile) {
     }
   }
   return ticks / 100; // USER_HZ
+}
+
+/** Minor page faults so far of that Chromium's processes, all of them (each fresh page of memory
+ *  the browser or the workers first touch: an ArrayBuffer's, the wasm memory's). */
+function chromiumMinorFaults(profile) {
+  let faults = 0;
+  for (const pid of readdirSync('/proc').filter((p) => /^\d+$/.test(p))) {
+    try {
+      if (!readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes(profile)) continue;
+      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+      faults += Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[7]);
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return faults;
 }
 
 /** CPU seconds so far of each thread of that Chromium's processes, by "pid/tid name" (`--threads`:
@@ -84,16 +100,18 @@ try {
     await page.setInputFiles('#file', file);
     const load = loadavg()[0];
     const cpu = chromiumCpuSeconds(profile);
+    const faults = chromiumMinorFaults(profile);
     // threads come and go (the helper workers): polled, each keeping the last figure seen
     const perThread = argv.includes('--threads') ? chromiumThreadSeconds(profile) : null;
     const seen = new Map();
     const poll = perThread && setInterval(() => chromiumThreadSeconds(profile).forEach((s, k) => seen.set(k, s)), 100);
     const r = await page.evaluate((o) => window.benchIngest(o), options);
     const chromium_cpu_seconds = chromiumCpuSeconds(profile) - cpu;
+    const chromium_minor_faults = chromiumMinorFaults(profile) - faults;
     if (poll) clearInterval(poll);
     if (perThread) chromiumThreadSeconds(profile).forEach((s, k) => seen.set(k, s));
     const threads = perThread ? { thread_cpu_seconds: busiestThreads(perThread, seen) } : {};
-    console.log(JSON.stringify({ root, ...r, chromium_cpu_seconds, ...threads, load_average_1m: [load, loadavg()[0]] }));
+    console.log(JSON.stringify({ root, ...r, chromium_cpu_seconds, chromium_minor_faults, ...threads, load_average_1m: [load, loadavg()[0]] }));
     await page.close();
   }
 } finally {

@@ -447,12 +447,23 @@ impl SplitRead {
     }
 
     /// Helping: chunk `k`, read from its guessed start, as bytes for the merging worker's
-    /// `offer` (a fresh copy: transfer its buffer). A chunk with a bad row comes without its
-    /// error: the merge re-reads it in turn and reports the error then.
+    /// `offer` (transfer their buffer), written into `spare` (a buffer the merging worker sent
+    /// back after an `offer`) where they fit, else into a new array with 1/16 to spare, so that
+    /// the next chunks' fit: a fresh array's pages fault in one by one (4 KiB, zeroed by the
+    /// kernel), ~12 MB a chunk. A chunk with a bad row comes without its error: the merge
+    /// re-reads it in turn and reports the error then.
     #[wasm_bindgen(js_name = chunkState)]
-    pub fn chunk_state(&self, k: u32) -> Result<Vec<u8>, JsError> {
+    pub fn chunk_state(&self, k: u32, spare: Option<js_sys::Uint8Array>) -> Result<js_sys::Uint8Array, JsError> {
         let k = self.chunk(k)?;
-        self.part.splitter().read_chunk(&self.src, k, None, &mut |_| true).encode().map_err(js_err)
+        let bytes = self.part.splitter().read_chunk(&self.src, k, None, &mut |_| true).encode().map_err(js_err)?;
+        let n = u32::try_from(bytes.len()).map_err(|_| JsError::new(&format!("chunk {k}: state over 4 GB")))?;
+        let out = match spare {
+            Some(s) if s.length() >= n => s,
+            _ => js_sys::Uint8Array::new_with_length(n.saturating_add(n / 16)),
+        }
+        .subarray(0, n);
+        out.copy_from(&bytes);
+        Ok(out)
     }
 
     /// Merging: a chunk another worker read (`chunkState`'s bytes).

@@ -109,7 +109,9 @@ fn split(text: &[u8], opts: &str, helpers: usize) -> Result<Option<String>, Stri
         if k % 3 == 0 {
             merge.read_chunk(k).map_err(message)?;
         } else {
-            offered.push(readers[k as usize % helpers].chunk_state(k).map_err(message)?);
+            // a buffer sent back after an offer: one that fits (written into), one that does not
+            let spare = js_sys::Uint8Array::new_with_length(if k % 2 == 0 { 1 << 20 } else { 16 });
+            offered.push(readers[k as usize % helpers].chunk_state(k, Some(spare)).map_err(message)?.to_vec());
         }
     }
     for bytes in &offered {

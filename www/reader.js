@@ -3,7 +3,9 @@
 // turn, each sent back as bytes with its buffer transferred; the next chunk's bytes are fetched
 // while one is read. Messages in: {open: {module, file, options}} first (module: the compiled
 // wasm core), then {chunk: k} any number of times, and {binsOnly: true} once the merge bins the
-// scores (the chunks read after it keep f32 scores: SplitRead.binsOnly); out: {chunk, bytes, memory} per chunk, or
+// scores (the chunks read after it keep f32 scores: SplitRead.binsOnly), and {spare: ArrayBuffer}
+// (a sent chunk's buffer, back after its offer: the next chunk's bytes are written into it); out:
+// {chunk, bytes, memory} per chunk, or
 // {chunk, error} (the merging worker then reads this helper's chunks itself). The merging
 // worker terminates it when the file is done.
 import init, { SplitRead } from './pkg/webeval.js';
@@ -11,6 +13,9 @@ import { chunkReads, pause } from './split.js';
 
 let opened = null;
 const queue = [];
+/** Buffers of sent chunks that the merging worker sent back: the next chunks are written into
+ * them (pages already there) rather than into fresh arrays. */
+const spares = [];
 let running = false;
 
 async function work() {
@@ -24,7 +29,8 @@ async function work() {
         reads.fetch(k);
         if (queue.length) reads.fetch(queue[0]);
         await reads.ready(k);
-        const bytes = reader.chunkState(k);
+        const spare = spares.pop();
+        const bytes = reader.chunkState(k, spare && new Uint8Array(spare));
         reads.drop(k);
         self.postMessage({ chunk: k, bytes, memory: exports.memory.buffer.byteLength }, [bytes.buffer]);
       } catch (err) {
@@ -48,6 +54,10 @@ self.onmessage = ({ data }) => {
       return { reader, reads, exports };
     });
     opened.catch((err) => self.postMessage({ error: String(err?.message ?? err) }));
+    return;
+  }
+  if (data.spare) {
+    if (spares.length < 2) spares.push(data.spare);
     return;
   }
   if (data.binsOnly) {
