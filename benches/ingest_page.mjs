@@ -15,37 +15,24 @@ import { fileURLToPath } from 'node:url';
 
 const argv = process.argv.slice(2);
 
-/** CPU seconds (user + system) used so far by the Chromium started with `profile`, all its
- *  processes (the browser's, which reads the file, and the page's, which runs the worker). */
-function chromiumCpuSeconds(profile) {
-  let ticks = 0;
+/** CPU seconds (user + system) and minor page faults so far of the Chromium started with
+ *  `profile`, all its processes (the browser's, which reads the file, and the page's, which runs
+ *  the worker). A minor fault is a fresh page of memory first touched: an ArrayBuffer's, the
+ *  wasm memory's, each zeroed by the kernel. */
+function chromiumUsage(profile) {
+  let ticks = 0, faults = 0;
   for (const pid of readdirSync('/proc').filter((p) => /^\d+$/.test(p))) {
     try {
       if (!readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes(profile)) continue;
       const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
       const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
       ticks += Number(f[11]) + Number(f[12]);
+      faults += Number(f[7]);
     } catch {
       // gone meanwhile
     }
   }
-  return ticks / 100; // USER_HZ
-}
-
-/** Minor page faults so far of that Chromium's processes, all of them (each fresh page of memory
- *  the browser or the workers first touch: an ArrayBuffer's, the wasm memory's). */
-function chromiumMinorFaults(profile) {
-  let faults = 0;
-  for (const pid of readdirSync('/proc').filter((p) => /^\d+$/.test(p))) {
-    try {
-      if (!readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes(profile)) continue;
-      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-      faults += Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[7]);
-    } catch {
-      // gone meanwhile
-    }
-  }
-  return faults;
+  return { cpu: ticks / 100, faults }; // USER_HZ
 }
 
 /** CPU seconds so far of each thread of that Chromium's processes, by "pid/tid name" (`--threads`:
@@ -99,15 +86,15 @@ try {
     await page.waitForFunction(() => typeof window.benchIngest === 'function', null, { timeout: 120_000 });
     await page.setInputFiles('#file', file);
     const load = loadavg()[0];
-    const cpu = chromiumCpuSeconds(profile);
-    const faults = chromiumMinorFaults(profile);
+    const before = chromiumUsage(profile);
     // threads come and go (the helper workers): polled, each keeping the last figure seen
     const perThread = argv.includes('--threads') ? chromiumThreadSeconds(profile) : null;
     const seen = new Map();
     const poll = perThread && setInterval(() => chromiumThreadSeconds(profile).forEach((s, k) => seen.set(k, s)), 100);
     const r = await page.evaluate((o) => window.benchIngest(o), options);
-    const chromium_cpu_seconds = chromiumCpuSeconds(profile) - cpu;
-    const chromium_minor_faults = chromiumMinorFaults(profile) - faults;
+    const after = chromiumUsage(profile);
+    const chromium_cpu_seconds = after.cpu - before.cpu;
+    const chromium_minor_faults = after.faults - before.faults;
     if (poll) clearInterval(poll);
     if (perThread) chromiumThreadSeconds(profile).forEach((s, k) => seen.set(k, s));
     const threads = perThread ? { thread_cpu_seconds: busiestThreads(perThread, seen) } : {};

@@ -341,6 +341,11 @@ fn js_reader_into(read: js_sys::Function, inbox: Rc<RefCell<Inbox>>) -> JsReader
 }
 
 fn js_chunk(read: &js_sys::Function, at: u64) -> std::io::Result<Option<Vec<u8>>> {
+    Ok(js_array(read, at)?.map(|a| a.to_vec()))
+}
+
+/// `read(at)`'s answer: the bytes from `at` on, or `None` at the end.
+fn js_array(read: &js_sys::Function, at: u64) -> std::io::Result<Option<js_sys::Uint8Array>> {
     let v = read
         .call1(&JsValue::NULL, &JsValue::from_f64(at as f64))
         .map_err(|e| std::io::Error::other(format!("{e:?}")))?;
@@ -348,24 +353,63 @@ fn js_chunk(read: &js_sys::Function, at: u64) -> std::io::Result<Option<Vec<u8>>
         return Ok(None);
     }
     // `new Uint8Array(v)` of a Uint8Array copies it in JS first: use the page's array as it is
-    let bytes = match v.dyn_into::<js_sys::Uint8Array>() {
+    Ok(Some(match v.dyn_into::<js_sys::Uint8Array>() {
         Ok(a) => a,
         Err(v) => js_sys::Uint8Array::new(&v),
-    };
-    Ok(Some(bytes.to_vec()))
+    }))
 }
 
-/// The file as `read(at)` gives it, from any offset: each `open_at` is a [`JsReader`] whose
-/// reads are shifted by that offset.
+/// The file as `read(at)` gives it, from any offset: each `open_at` is a [`JsRange`].
 struct JsSource {
     read: js_sys::Function,
 }
 
 impl report::split::Source for JsSource {
     fn open_at(&self, at: u64) -> crate::Result<Box<dyn std::io::Read + '_>> {
-        let read = self.read.clone();
-        let reader: JsReader = ChunkReader::new(Box::new(move |pos| js_chunk(&read, at + pos)), Rc::default());
-        Ok(Box::new(reader))
+        Ok(Box::new(JsRange { read: &self.read, at, array: None, used: 0 }))
+    }
+}
+
+/// The file from `at` on, for a chunk's `Records`: each answer of `read(at)` (a view of the
+/// chunk's fetched bytes) is copied straight into the buffer the parser reads from. A
+/// [`JsReader`] would copy it into a `Vec` first and then out of it: a second copy of every
+/// byte (~1 GB for a 1 GB file).
+struct JsRange<'a> {
+    read: &'a js_sys::Function,
+    /// Where the next answer starts.
+    at: u64,
+    /// The last answer, and how much of it was read.
+    array: Option<js_sys::Uint8Array>,
+    used: u32,
+}
+
+impl std::io::Read for JsRange<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if buf.is_empty() {
+            return Ok(0);
+        }
+        loop {
+            if let Some(array) = &self.array {
+                let left = array.length() - self.used;
+                if left > 0 {
+                    let n = left.min(u32::try_from(buf.len()).unwrap_or(u32::MAX));
+                    array.subarray(self.used, self.used + n).copy_to(&mut buf[..n as usize]);
+                    self.used += n;
+                    return Ok(n as usize);
+                }
+            }
+            match js_array(self.read, self.at)? {
+                Some(array) if array.length() > 0 => {
+                    self.at += u64::from(array.length());
+                    self.array = Some(array);
+                    self.used = 0;
+                }
+                _ => {
+                    self.array = None;
+                    return Ok(0);
+                }
+            }
+        }
     }
 }
 
