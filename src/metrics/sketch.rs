@@ -373,6 +373,62 @@ const NO_CELL: u8 = u8::MAX;
 /// Rows a [`Found`] count byte carries at a time.
 const FOUND_CARRY: u8 = NO_CELL - 1;
 
+/// The entries of a [`Found`] table holding a cell (not [`NO_CELL`]), from the top down, as
+/// (entry, count): a word of 8 entries at a time (a branch an entry on whether it holds a
+/// cell was most of a finish's walk), each word written back with its cells' counts 0.
+struct CellsDown<'a> {
+    table: &'a mut [u8],
+    /// The entries below `end` are still to be read; `word`'s entries start at `end`, and
+    /// `bits` has the top bit of each of its bytes holding a cell.
+    end: usize,
+    word: u64,
+    bits: u64,
+}
+
+impl<'a> CellsDown<'a> {
+    const LOW: u64 = u64::from_le_bytes([0x7f; 8]);
+
+    fn new(table: &'a mut [u8]) -> Self {
+        // the entries past the last whole word first, the missing ones no cell
+        let end = table.len() / 8 * 8;
+        let mut top = [NO_CELL; 8];
+        top[..table.len() - end].copy_from_slice(&table[end..]);
+        table[end..].iter_mut().filter(|h| **h != NO_CELL).for_each(|h| *h = 0);
+        let word = u64::from_le_bytes(top);
+        CellsDown { table, end, word, bits: Self::held(word) }
+    }
+
+    /// The top bit of each byte of `word` that is not [`NO_CELL`].
+    fn held(word: u64) -> u64 {
+        let x = !word;
+        (((x & Self::LOW) + Self::LOW) | x) & !Self::LOW
+    }
+}
+
+impl Iterator for CellsDown<'_> {
+    type Item = (usize, u8);
+
+    #[inline]
+    fn next(&mut self) -> Option<(usize, u8)> {
+        while self.bits == 0 {
+            if self.end == 0 {
+                return None;
+            }
+            self.end -= 8;
+            let at = &mut self.table[self.end..self.end + 8];
+            self.word = u64::from_le_bytes(at.try_into().unwrap_or([NO_CELL; 8]));
+            self.bits = Self::held(self.word);
+            // cells' counts to 0, the bytes of no cell kept
+            let cells = (self.bits >> 7) * 0xff;
+            at.copy_from_slice(&(self.word & !cells).to_le_bytes());
+        }
+        let top = 63 - self.bits.leading_zeros();
+        self.bits ^= 1 << top;
+        let byte = (top / 8) as usize;
+        Some((self.end + byte, (self.word >> (8 * byte)) as u8))
+    }
+}
+
 /// Bins (finest grid) a [`CellMap`] page covers, and most labels it maps.
 const MAP_PAGE_BITS: u32 = 15;
 const MAP_LABELS: usize = 64;
@@ -536,6 +592,11 @@ impl Tally {
 /// Most entries a [`Tally`] table may have per cell of the rows (the bins between theirs
 /// that hold none cost an entry each).
 const TALLY_PER_CELL: usize = 4;
+
+/// Labels below this are regridded through a slot each ([`ScoreSketch::regrid_whole`]).
+const REGRID_LABELS: u32 = 64;
+/// Labels below this have their role in [`ScoreSketch::groups`] asked once.
+const ROLE_LABELS: u32 = 1 << 12;
 
 /// The sketches of a layout's score columns (each row has one cell in every sketch), fed a
 /// batch of rows at a time. Rows wait here until [`BATCH_ROWS`] (or [`BATCH_BYTES`]) of
@@ -1204,30 +1265,18 @@ impl ScoreSketch {
         let (mut i, mut g, mut p) = (n, groups.len(), total);
         let mut carries = f.carries.iter().rev().peekable();
         let mut news = f.news.iter().rev().peekable();
-        let table = &mut f.table;
-        // entry `e` is (bin `lo + b`, label `l`): stepped down, divided only after a skip
-        let (mut e, mut b, mut l) = (table.len(), table.len() / labels, 0);
+        // the table's entries holding a cell, from the top down, each left 0
+        let mut cells = CellsDown::new(&mut f.table);
+        // entry `e` is (bin `lo + e / labels`, label `e % labels`): `e / labels` as
+        // `e * ceil(2^40 / labels) >> 40`, exact for entries below 2^35 (at most
+        // FOUND_TABLE_MOST)
+        let recip = (1u64 << 40).div_ceil(labels as u64);
         loop {
-            // the next table entry down holding a cell (no cell in eight entries: skipped)
-            let mut entry = None;
-            while e > 0 {
-                if e >= 8 && table[e - 8..e] == [NO_CELL; 8] {
-                    e -= 8;
-                    (b, l) = (e / labels, e % labels);
-                    continue;
-                }
-                e -= 1;
-                if l == 0 {
-                    (b, l) = (b - 1, labels - 1);
-                } else {
-                    l -= 1;
-                }
-                if table[e] != NO_CELL {
-                    entry = Some(e);
-                    break;
-                }
-            }
-            let key = entry.map(|_| cell_key(lo + b as u32, l as u32));
+            let entry = cells.next();
+            let key = entry.map(|(e, _)| {
+                let b = (e as u64 * recip) >> 40;
+                cell_key(lo + b as u32, (e as u64 - b * labels as u64) as u32)
+            });
             // the old and kept rows' cells above it
             loop {
                 let a = if i > 0 { Some(self.keys[i - 1]) } else { None };
@@ -1243,8 +1292,8 @@ impl ScoreSketch {
                 p -= 1;
                 self.put(p, &mut i, k, rows, first);
             }
-            let (Some(e), Some(key)) = (entry, key) else { break };
-            let mut rows = u64::from(table[e]);
+            let (Some((e, count)), Some(key)) = (entry, key) else { break };
+            let mut rows = u64::from(count);
             while let Some(&&c) = carries.peek() {
                 if (c as usize) < e {
                     break;
@@ -1273,9 +1322,9 @@ impl ScoreSketch {
             }
             p -= 1;
             self.put(p, &mut i, key, rows, first);
-            table[e] = 0;
         }
         // a kept row's new cell inside the window (its entry is 0 from now on)
+        let table = &mut f.table;
         let span = table.len() / labels;
         for &(key, _, _) in groups.iter() {
             let at = bin_of(key).wrapping_sub(lo) as usize;
@@ -1467,10 +1516,13 @@ impl ScoreSketch {
         let (mut i, mut j) = (old, fresh);
         for run in runs.iter().rev().filter(|r| r.new) {
             let p = run.at as usize;
-            self.keys.copy_within(p..i, p + j);
-            self.firsts.copy_within(p..i, p + j);
-            self.counts.copy_within(p..i, p + j);
-            self.weights.copy_within(p * w..i * w, (p + j) * w);
+            // (new cells next to each other move nothing: the first batch's are all new)
+            if p < i {
+                self.keys.copy_within(p..i, p + j);
+                self.firsts.copy_within(p..i, p + j);
+                self.counts.copy_within(p..i, p + j);
+                self.weights.copy_within(p * w..i * w, (p + j) * w);
+            }
             j -= 1;
             let (q, head) = (p + j, sorted[run.start as usize]);
             self.keys[q] = pack.key(head);
@@ -1512,6 +1564,12 @@ impl ScoreSketch {
             return;
         }
         let (shift, w, n) = (coarse - self.coarse, self.width, self.keys.len());
+        if self.whole && self.keys.iter().all(|&k| label_of(k) < REGRID_LABELS) {
+            self.regrid_whole(shift);
+            self.coarse = coarse;
+            self.epoch = next_epoch();
+            return;
+        }
         let (mut order, mut spare, mut out, mut sums) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
         let (mut g, mut s) = (0, 0);
         while s < n {
@@ -1562,6 +1620,49 @@ impl ScoreSketch {
         self.weights.truncate(g * w);
         self.coarse = coarse;
         self.epoch = next_epoch();
+    }
+
+    /// [`Self::regrid`] `shift` bits coarser of a whole sketch whose labels are all below
+    /// [`REGRID_LABELS`]: each range of cells that share a new bin is summed per label into
+    /// a slot each (no sort: the cells of a label meet in key order, as the stable sort by
+    /// label gives them) and written back in label order where the range began.
+    fn regrid_whole(&mut self, shift: u32) {
+        const L: usize = REGRID_LABELS as usize;
+        let (w, n) = (self.width, self.keys.len());
+        let (mut firsts, mut counts, mut sums) = ([u64::MAX; L], [0u64; L], vec![0.0; L * w]);
+        let (mut g, mut s) = (0, 0);
+        while s < n {
+            let bin = bin_of(self.keys[s]) >> shift;
+            let mut seen = 0u64;
+            while s < n && bin_of(self.keys[s]) >> shift == bin {
+                let l = label_of(self.keys[s]) as usize;
+                seen |= 1 << l;
+                firsts[l] = firsts[l].min(self.firsts[s]);
+                counts[l] += self.counts[s];
+                if w == 1 {
+                    sums[l] += self.weights[s];
+                } else {
+                    for (a, x) in sums[l * w..(l + 1) * w].iter_mut().zip(&self.weights[s * w..(s + 1) * w]) {
+                        *a += x;
+                    }
+                }
+                s += 1;
+            }
+            // the range is read: its new cells go back where it began
+            while seen != 0 {
+                let l = seen.trailing_zeros() as usize;
+                seen &= seen - 1;
+                (self.keys[g], self.firsts[g], self.counts[g]) = (cell_key(bin, l as u32), firsts[l], counts[l]);
+                self.weights[g * w..(g + 1) * w].copy_from_slice(&sums[l * w..(l + 1) * w]);
+                (firsts[l], counts[l]) = (u64::MAX, 0);
+                sums[l * w..(l + 1) * w].fill(0.0);
+                g += 1;
+            }
+        }
+        self.keys.truncate(g);
+        self.firsts.truncate(g);
+        self.counts.truncate(g);
+        self.weights.truncate(g * w);
     }
 
     /// Add `other`, whose label id `i` is our `map[i]`. Replicates are added only when both
@@ -1635,6 +1736,8 @@ impl ScoreSketch {
     pub fn groups(&self, role: &dyn Fn(u32) -> Option<bool>) -> Groups {
         let w = self.width;
         let mut g = Groups { coarse: self.coarse, width: w, ..Groups::default() };
+        // each label's role asked once (label ids are few), not once a cell
+        let mut roles: Vec<Option<bool>> = Vec::new();
         let (mut members, mut s) = (Vec::new(), 0);
         while s < self.keys.len() {
             let bin = bin_of(self.keys[s]);
@@ -1643,15 +1746,22 @@ impl ScoreSketch {
                 e += 1;
             }
             members.clear();
-            members.extend(
-                (s..e).filter_map(|i| role(label_of(self.keys[i])).map(|positive| (self.firsts[i], i, positive))),
-            );
+            for i in s..e {
+                let l = label_of(self.keys[i]);
+                if l as usize >= roles.len() && l < ROLE_LABELS {
+                    roles.extend((roles.len() as u32..=l).map(role));
+                }
+                if let Some(positive) = roles.get(l as usize).copied().unwrap_or_else(|| role(l)) {
+                    members.push((self.firsts[i], i, positive));
+                }
+            }
             s = e;
             if members.is_empty() {
                 continue;
             }
-            // a bin's few cells: insertion sort (std's sorts cost kilobytes of wasm)
-            for i in 1..members.len() {
+            // a bin's few cells: insertion sort (std's sorts cost kilobytes of wasm); a whole
+            // sketch's sums are exact in any order
+            for i in (1..members.len()).filter(|_| !self.whole) {
                 let mut j = i;
                 while j > 0 && members[j - 1].0 > members[j].0 {
                     members.swap(j - 1, j);
