@@ -1268,13 +1268,14 @@ impl ScoreSketch {
         // the table's entries holding a cell, from the top down, each left 0
         let mut cells = CellsDown::new(&mut f.table);
         // entry `e` is (bin `lo + e / labels`, label `e % labels`): `e / labels` as
-        // `e * ceil(2^40 / labels) >> 40`, exact for entries below 2^35 (at most
-        // FOUND_TABLE_MOST)
+        // `e * ceil(2^40 / labels) >> 40`, exact while `e * labels <= 2^40` (entries are
+        // below max(FOUND_TABLE_MOST, labels): so for labels up to 2^19; more divide)
         let recip = (1u64 << 40).div_ceil(labels as u64);
+        let by_recip = labels <= 1 << 19;
         loop {
             let entry = cells.next();
             let key = entry.map(|(e, _)| {
-                let b = (e as u64 * recip) >> 40;
+                let b = if by_recip { (e as u64 * recip) >> 40 } else { (e / labels) as u64 };
                 cell_key(lo + b as u32, (e as u64 - b * labels as u64) as u32)
             });
             // the old and kept rows' cells above it
