@@ -529,7 +529,7 @@ impl LabelCache {
     const SMALL: usize = 16;
     const MAX: usize = 1 << 16;
 
-    #[inline]
+    #[inline(always)]
     fn get(&self, raw: &[u8]) -> Option<(u32, bool)> {
         if !self.map.is_empty() {
             return self.map.get(raw).copied();
@@ -1027,8 +1027,65 @@ impl Plan {
             sink.regression(y, p, weight);
             return Ok(());
         }
+        // the usual row: labels already seen (ids at hand, no text work, nothing held in a
+        // `Label` across the number parse)
+        let truth = state.labels.get(record.get(r.label).trim_ascii());
+        let pred = match r.pred {
+            Some(p) => state.labels.get(record.get(p).trim_ascii()).map(Some),
+            None => Some(None),
+        };
+        if let (Some((t, truth_known)), Some(pred)) = (truth, pred) {
+            self.scores(record, line, &mut state.scores)?;
+            if !truth_known && !self.score_cols.is_empty() {
+                return Err(self.class_mismatch(record, line));
+            }
+            let p = match pred {
+                Some((id, _)) => id,
+                None => self.predicted(state, sink),
+            };
+            sink.classification(t, p, &state.scores, weight);
+            return Ok(());
+        }
+        self.feed_labels(record, line, sink, state, weight)
+    }
+
+    /// [`Plan::feed`] for a classification row with a label not seen before (or not a
+    /// label): its checks in the usual order, and the new label interned once the row is
+    /// known good.
+    #[inline(never)]
+    fn feed_labels<S: RowSink + ?Sized>(
+        &self,
+        record: &Record,
+        line: u64,
+        sink: &mut S,
+        state: &mut FeedState,
+        weight: f64,
+    ) -> Result<()> {
+        let r = &self.roles;
         let (truth, truth_known) = self.label(record, r.label, line, &state.labels)?;
-        let scratch = &mut state.scores;
+        self.scores(record, line, &mut state.scores)?;
+        if !truth_known && !self.score_cols.is_empty() {
+            return Err(self.class_mismatch(record, line));
+        }
+        // The predicted label: a cell, or the class the scores pick.
+        let pred = match r.pred {
+            Some(p) => Some(self.label(record, p, line, &state.labels)?),
+            None => None,
+        };
+        let t = self.label_id(truth, truth_known, record, r.label, sink, &mut state.labels);
+        let p = match pred {
+            Some((label, known)) => {
+                self.label_id(label, known, record, r.pred.expect("a prediction column"), sink, &mut state.labels)
+            }
+            None => self.predicted(state, sink),
+        };
+        sink.classification(t, p, &state.scores, weight);
+        Ok(())
+    }
+
+    /// A classification row's scores into `scratch`: read, transformed, the kept one.
+    #[inline(always)]
+    fn scores(&self, record: &Record, line: u64, scratch: &mut Vec<f64>) -> Result<()> {
         scratch.clear();
         if !record.numbers_into(&self.input_cols, scratch) {
             scratch.clear();
@@ -1046,38 +1103,36 @@ impl Plan {
             scratch.clear();
             scratch.push(v);
         }
-        if !self.score_cols.is_empty() && !truth_known {
-            let why = if r.probs.len() >= 2 {
-                "has no probability column; the file has columns for classes"
-            } else {
-                "is a third class, but a single score column means a binary task with classes"
-            };
-            let text = String::from_utf8_lossy(record.get(r.label).trim_ascii()).into_owned();
-            return Err(Error::ClassMismatch {
-                loc: Location::at(&self.file, line, Some(self.names[r.label].clone())),
-                message: format!("label '{}' {why} [{}]", labels::canonical(&text), self.classes.join(", ")),
-            });
-        }
-        // The predicted label: a cell, or the class the scores pick (index into `classes`).
-        let pred = match r.pred {
-            Some(p) => Ok(self.label(record, p, line, &state.labels)?),
-            None if scratch.len() >= 2 => Err(arg_max(scratch)),
-            None => Err(usize::from(scratch[0] > self.threshold)),
-        };
-        let t = self.label_id(truth, truth_known, record, r.label, sink, &mut state.labels);
-        let p = match pred {
-            Ok((label, known)) => {
-                self.label_id(label, known, record, r.pred.expect("a prediction column"), sink, &mut state.labels)
-            }
-            Err(class) => {
-                if state.class_ids.len() != self.classes.len() {
-                    state.class_ids = vec![None; self.classes.len()];
-                }
-                *state.class_ids[class].get_or_insert_with(|| sink.intern(&self.classes[class]))
-            }
-        };
-        sink.classification(t, p, &state.scores, weight);
         Ok(())
+    }
+
+    /// The sink id of the class the row's scores pick (no prediction column): the highest
+    /// probability, or a single score against the threshold.
+    #[inline(always)]
+    fn predicted<S: RowSink + ?Sized>(&self, state: &mut FeedState, sink: &mut S) -> u32 {
+        let scores = &state.scores;
+        let class = if scores.len() >= 2 { arg_max(scores) } else { usize::from(scores[0] > self.threshold) };
+        if state.class_ids.len() != self.classes.len() {
+            state.class_ids = vec![None; self.classes.len()];
+        }
+        *state.class_ids[class].get_or_insert_with(|| sink.intern(&self.classes[class]))
+    }
+
+    /// A row whose label has no score column (or is a third class of a binary score).
+    #[cold]
+    #[inline(never)]
+    fn class_mismatch(&self, record: &Record, line: u64) -> Error {
+        let r = &self.roles;
+        let why = if r.probs.len() >= 2 {
+            "has no probability column; the file has columns for classes"
+        } else {
+            "is a third class, but a single score column means a binary task with classes"
+        };
+        let text = String::from_utf8_lossy(record.get(r.label).trim_ascii()).into_owned();
+        Error::ClassMismatch {
+            loc: Location::at(&self.file, line, Some(self.names[r.label].clone())),
+            message: format!("label '{}' {why} [{}]", labels::canonical(&text), self.classes.join(", ")),
+        }
     }
 }
 

@@ -251,11 +251,12 @@ impl<R: Read> Records<R> {
             let line = self.line;
             let hay = &self.buf[self.pos..self.end];
             // the line's content and its terminator, in bytes from `self.pos`; the delimiters
-            // before the first `\n`, quote or `\r` are found on the way (spans of the record
-            // started here, finished by `Record::set_scanned` once the line is known plain)
+            // before the first `\n`, quote or `\r` are found on the way, and the bytes copied
+            // into the record (spans of the record started here, finished by
+            // `Record::set_scanned` once the line is known plain)
             into.spans.clear();
             into.padded = false;
-            let (content, next) = match scan(hay, self.delimiter, super::PAD, &mut into.spans) {
+            let (content, next) = match scan(hay, self.delimiter, super::PAD, &mut into.spans, &mut into.bytes) {
                 Some(at) if hay[at] == b'\n' => (at, at + 1),
                 Some(at) if hay[at] == b'\r' && hay.get(at + 1) == Some(&b'\n') => (at, at + 2),
                 // a CR that may be a CRLF's first half: read on to see
@@ -275,7 +276,6 @@ impl<R: Read> Records<R> {
                     (self.end - self.pos, self.end - self.pos)
                 }
             };
-            let pos = self.pos;
             self.pos += next;
             if next > content {
                 self.line += 1;
@@ -284,7 +284,7 @@ impl<R: Read> Records<R> {
                 // a blank line
                 continue;
             }
-            into.set_scanned(&self.buf[pos..pos + content]);
+            into.set_scanned(content);
             return Ok(Some(line));
         }
     }
@@ -417,49 +417,76 @@ impl<R: Read> Rows for Records<R> {
 
 /// The offset of the first `\n`, `"` or `\r` in `hay` (`None`: none), with the `(start, end)`
 /// of each `delimiter`-separated field before it pushed onto `spans` (offsets plus `base`),
-/// all but the last field (which ends at the line's end, known only to the caller). SSE2
-/// (x86-64's baseline) and simd128 look at 16 bytes a step for both at once; elsewhere
-/// `memchr3` finds the line's end and the word-at-a-time split the delimiters.
+/// all but the last field (which ends at the line's end, known only to the caller), and the
+/// bytes before it copied to `out[base..]` on the way (in whole steps: bytes after it may
+/// follow; `out` grows as needed). SSE2 (x86-64's baseline) and simd128 look at 16 bytes a
+/// step for both at once; elsewhere `memchr3` finds the line's end and the word-at-a-time
+/// split the delimiters.
 #[inline]
-fn scan(hay: &[u8], delimiter: u8, base: usize, spans: &mut Vec<(usize, usize)>) -> Option<usize> {
+fn scan(hay: &[u8], delimiter: u8, base: usize, spans: &mut Vec<(usize, usize)>, out: &mut Vec<u8>) -> Option<usize> {
     #[cfg(any(target_arch = "x86_64", all(target_arch = "wasm32", target_feature = "simd128")))]
     {
         let mut from = base;
         let mut i = 0;
         // 32 bytes a step (two blocks' masks joined) while they last, then 16, then bytes
         while i + 32 <= hay.len() {
-            let (s0, d0) = block_masks(&hay[i..i + 16], delimiter);
-            let (s1, d1) = block_masks(&hay[i + 16..i + 32], delimiter);
+            let block = &hay[i..i + 32];
+            room(out, base + i + 32)[base + i..base + i + 32].copy_from_slice(block);
+            let (s0, d0) = block_masks(&block[..16], delimiter);
+            let (s1, d1) = block_masks(&block[16..], delimiter);
             if let Some(at) = step(s0 | s1 << 16, d0 | d1 << 16, base + i, &mut from, spans) {
                 return Some(i + at);
             }
             i += 32;
         }
         if i + 16 <= hay.len() {
-            let (special, delimiters) = block_masks(&hay[i..i + 16], delimiter);
+            let block = &hay[i..i + 16];
+            room(out, base + i + 16)[base + i..base + i + 16].copy_from_slice(block);
+            let (special, delimiters) = block_masks(block, delimiter);
             if let Some(at) = step(special, delimiters, base + i, &mut from, spans) {
                 return Some(i + at);
             }
             i += 16;
         }
+        let mut found = None;
         for (k, &c) in hay[i..].iter().enumerate() {
             if matches!(c, b'\n' | b'"' | b'\r') {
-                return Some(i + k);
+                found = Some(i + k);
+                break;
             }
             if c == delimiter {
                 spans.push((from, base + i + k));
                 from = base + i + k + 1;
             }
         }
-        None
+        let stop = found.unwrap_or(hay.len());
+        room(out, base + stop)[base + i..base + stop].copy_from_slice(&hay[i..stop]);
+        found
     }
     #[cfg(not(any(target_arch = "x86_64", all(target_arch = "wasm32", target_feature = "simd128"))))]
     {
         let at = memchr::memchr3(b'\n', b'"', b'\r', hay);
-        split_fields(&hay[..at.unwrap_or(hay.len())], delimiter, base, spans);
+        let stop = at.unwrap_or(hay.len());
+        split_fields(&hay[..stop], delimiter, base, spans);
         spans.pop();
+        room(out, base + stop)[base..base + stop].copy_from_slice(&hay[..stop]);
         at
     }
+}
+
+/// `out` made at least `len` bytes long (zeros added), for [`scan`]'s copy.
+#[inline(always)]
+pub(super) fn room(out: &mut Vec<u8>, len: usize) -> &mut [u8] {
+    if out.len() < len {
+        grow(out, len);
+    }
+    out
+}
+
+#[cold]
+#[inline(never)]
+fn grow(out: &mut Vec<u8>, len: usize) {
+    out.resize(len.max(2 * out.len()).max(256), 0);
 }
 
 /// One step of [`scan`] over up to 32 bytes at `at` (offset plus `base`): the fields that end
@@ -648,7 +675,7 @@ mod tests {
         let mut rng = crate::metrics::ci::SplitMix64::new(5);
         let alphabet =
             [b',', b'+', b'-', b'\t', b';', 0x00, 0x01, 0x7f, 0x80, 0xac, 0xff, b'0', b'a', b'\n', b'"', b'\r'];
-        let mut spans = Vec::new();
+        let (mut spans, mut copied) = (Vec::new(), Vec::new());
         for case in 0..20_000 {
             // mostly without the special bytes, so lines run past a 16-byte block
             let alphabet = if case % 3 == 0 { &alphabet[..] } else { &alphabet[..13] };
@@ -665,8 +692,10 @@ mod tests {
                 hay.extend_from_slice(&line);
                 let special = hay.iter().position(|c| matches!(c, b'\n' | b'"' | b'\r'));
                 spans.clear();
-                assert_eq!(scan(&hay, delimiter, 3, &mut spans), special, "case {case}: {hay:?}");
+                copied.clear();
+                assert_eq!(scan(&hay, delimiter, 3, &mut spans, &mut copied), special, "case {case}: {hay:?}");
                 let upto = &hay[..special.unwrap_or(hay.len())];
+                assert_eq!(&copied[3..3 + upto.len()], upto, "case {case}: {hay:?}");
                 let got: Vec<&[u8]> = spans.iter().map(|&(a, b)| &hay[a - 3..b - 3]).collect();
                 let mut want: Vec<&[u8]> = upto.split(|&c| c == delimiter).collect();
                 want.pop();

@@ -152,30 +152,29 @@ impl Record {
         self.numbers.get(i).copied().filter(|v| v.is_finite())
     }
 
-    /// A delimited line's fields, with [`PAD`] zero bytes before and after the line so that
-    /// [`Record::number`] may read 16 bytes around any field.
+    /// A delimited line's fields, with [`PAD`] bytes of room before and after the line so
+    /// that [`Record::number`] may read 16 bytes around any field.
     #[cfg(test)]
     fn set_line(&mut self, line: &[u8], delimiter: u8) {
         self.spans.clear();
         csv::split_fields(line, delimiter, PAD, &mut self.spans);
         self.spans.pop();
-        self.set_scanned(line);
+        csv::room(&mut self.bytes, PAD + line.len())[PAD..PAD + line.len()].copy_from_slice(line);
+        self.set_scanned(line.len());
     }
 
-    /// A delimited line whose fields but the last are in `spans` already (offsets past
-    /// [`PAD`], from the scan that found the line's end): the bytes as [`Record::set_line`]
-    /// keeps them, and the last field.
+    /// A delimited line of `len` bytes already copied to `bytes[PAD..]`, whose fields but the
+    /// last are in `spans` (offsets past [`PAD`], from the scan that found the line's end and
+    /// copied it): the room after it, and the last field. The bytes around the line are
+    /// whatever the buffer held (zeros, or older lines): only the fields are read as such.
     #[inline]
-    fn set_scanned(&mut self, line: &[u8]) {
-        self.bytes.clear();
+    fn set_scanned(&mut self, len: usize) {
+        csv::room(&mut self.bytes, PAD + len + PAD);
         self.numbers.clear();
-        self.bytes.extend_from_slice(&[0; PAD]);
-        self.bytes.extend_from_slice(line);
-        self.bytes.extend_from_slice(&[0; PAD]);
         let from = self.spans.last().map_or(PAD, |&(_, end)| end + 1);
-        self.spans.push((from, PAD + line.len()));
+        self.spans.push((from, PAD + len));
         // the scan's spans start at `PAD` and end by the line's end
-        debug_assert!(self.spans.iter().all(|&(a, b)| PAD <= a && a <= b && b <= PAD + line.len()));
+        debug_assert!(self.spans.iter().all(|&(a, b)| PAD <= a && a <= b && b <= PAD + len));
         self.padded = true;
     }
 

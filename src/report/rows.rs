@@ -203,6 +203,11 @@ struct Cell {
     rows: Vec<[u64; 2]>,
 }
 
+/// [`RowTracker::floor`] when no row may be skipped.
+fn no_floor() -> f64 {
+    f64::INFINITY
+}
+
 /// Collects the bounded examples while the rows stream past.
 #[derive(Debug, Serialize, Deserialize)]
 pub struct RowTracker {
@@ -213,6 +218,11 @@ pub struct RowTracker {
     line: u64,
     /// Min-heap (by `Reverse` order) of the WORST_K worst rows.
     worst: BinaryHeap<std::cmp::Reverse<Ranked>>,
+    /// A probability at or above which a row's −ln p cannot beat the least-bad kept row,
+    /// so its `ln` is not taken (a misclassified row's, each: most of them); +∞ (take it)
+    /// until the list is full, and after a merge until the next row is kept.
+    #[serde(skip, default = "no_floor")]
+    floor: f64,
     labels: LocalLabels,
     /// Per local label id: its index in `classes`, if any.
     class_of: Vec<Option<usize>>,
@@ -243,6 +253,7 @@ impl RowTracker {
             row: 0,
             line: 0,
             worst: BinaryHeap::with_capacity(WORST_K + 1),
+            floor: no_floor(),
             labels: LocalLabels::default(),
             class_of: Vec::new(),
             cells: matches!(task, Task::Binary | Task::Multiclass).then(Vec::new),
@@ -276,6 +287,13 @@ impl RowTracker {
             self.worst.pop();
         }
         self.worst.push(std::cmp::Reverse(Ranked { loss, row }));
+        self.floor = match self.worst.peek() {
+            // p ≥ e^−L (1 + 10⁻⁹) gives −ln p ≤ L − 10⁻⁹ (true value), and `ln`'s rounding
+            // (under 10⁻¹⁴ for |ln p| ≤ 35, p clamped at 10⁻¹⁵) cannot lift it past L: such a
+            // row is not strictly worse, as `keeps` would find
+            Some(least) if self.worst.len() == WORST_K => (-least.0.loss).exp() * (1.0 + 1e-9),
+            _ => no_floor(),
+        };
     }
 
     /// A label the evaluation interned as `id` (see [`LocalLabels`]).
@@ -311,11 +329,17 @@ impl RowTracker {
             Scoring::Probs => {
                 let Some(i) = class else { return };
                 let p = scores.get(i).copied().unwrap_or(f64::NAN);
+                if p >= self.floor {
+                    return;
+                }
                 (p, -p.max(1e-15).ln())
             }
             Scoring::BinaryProb => {
                 let s = scores.first().copied().unwrap_or(f64::NAN);
                 let p = if class == Some(1) { s } else { 1.0 - s };
+                if p >= self.floor {
+                    return;
+                }
                 (s, -p.max(1e-15).ln())
             }
             Scoring::BinaryMargin(th) => {
@@ -409,6 +433,7 @@ impl RowTracker {
                 self.worst.push(std::cmp::Reverse(r));
             }
         }
+        self.floor = no_floor();
         if self.labels.names.len() > MAX_CELL_CLASSES || other.cells.is_none() {
             self.cells = None;
         }
@@ -653,6 +678,55 @@ mod tests {
         assert_eq!(e.worst[0].line, 4);
         let cell = e.cells.iter().find(|c| c.truth == "1" && c.pred == "0").unwrap();
         assert_eq!((cell.count, cell.rows.clone()), (2, vec![[1, 3], [4, 6]]));
+    }
+
+    /// The worst rows with the `ln` skipped past the floor are the plain ranking's: −ln p of
+    /// the true class's probability, highest first, ties to the earlier row, over rows with
+    /// many equal and nearly equal probabilities (and ones under the 10⁻¹⁵ clamp), in one
+    /// pass and merged from chunks.
+    #[test]
+    fn worst_rows_past_the_floor_match_a_plain_ranking() {
+        let classes = names(&["a", "b", "c"]);
+        let mut rng = SplitMix64::new(11);
+        let rows: Vec<(usize, usize, [f64; 3])> = (0..20_000)
+            .map(|_| {
+                let r = rng.next_u64();
+                let p = match r % 4 {
+                    0 => (r >> 8) as f64 / (1u64 << 56) as f64,
+                    1 => ((r >> 8) % 50) as f64 / 1000.0,
+                    2 => f64::from_bits(0.004f64.to_bits() + (r >> 8) % 3),
+                    _ => 1e-16 * ((r >> 8) % 3) as f64,
+                };
+                ((r >> 2) as usize % 3, (r >> 4) as usize % 3, [p, p, p])
+            })
+            .collect();
+        let mut want: Vec<(f64, u64)> = rows
+            .iter()
+            .enumerate()
+            .filter(|(_, (t, p, _))| t != p)
+            .map(|(i, (t, _, s))| (-s[*t].max(1e-15).ln(), i as u64))
+            .collect();
+        want.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
+        want.truncate(WORST_K);
+        let feed = |from: usize, to: usize| {
+            let mut t = RowTracker::new(Task::Multiclass, &classes, 3, 0.5);
+            for (k, c) in classes.iter().enumerate() {
+                t.register(k as u32, c);
+            }
+            for (i, (truth, pred, s)) in rows[from..to].iter().enumerate() {
+                t.at(i as u64, i as u64 + 2);
+                t.classification(*truth as u32, *pred as u32, s);
+            }
+            t
+        };
+        let mut merged = feed(0, 7_000);
+        merged.merge(feed(7_000, 20_000), 7_000, 7_000, &mut |name| {
+            classes.iter().position(|c| c == name).unwrap_or(0) as u32
+        });
+        for e in [feed(0, rows.len()).finish(), merged.finish()] {
+            let got: Vec<(f64, u64)> = e.worst.iter().map(|r| (r.loss, r.row)).collect();
+            assert_eq!(got, want);
+        }
     }
 
     #[test]
