@@ -323,7 +323,7 @@ pub(super) fn below<const N: usize>(x: f64, bounds: &[f64; N]) -> [f64; N] {
     out
 }
 
-/// How many of `edges` (an even count) lie below `p`.
+/// How many of `edges` lie below `p`, two at a time (a last odd one is not looked at).
 #[inline(always)]
 pub(super) fn count_below(edges: &[f64], p: f64) -> usize {
     let pv = splat(p);

@@ -2511,7 +2511,8 @@ fn clip_prob(p: f64) -> f64 {
 }
 
 /// The calibration bins' inner edges (`i / CALIBRATION_BINS`, i = 1..), then +inf (below no
-/// confidence) to make an even count for [`class_row::count_below`].
+/// confidence), which pairs an odd count of edges for [`class_row::count_below`] (an even count
+/// leaves it out).
 const EDGES: [f64; CALIBRATION_BINS] = {
     let step = 1.0 / CALIBRATION_BINS as f64;
     let mut e = [f64::INFINITY; CALIBRATION_BINS];
@@ -2522,7 +2523,6 @@ const EDGES: [f64; CALIBRATION_BINS] = {
     }
     e
 };
-const _: () = assert!(CALIBRATION_BINS % 2 == 0);
 
 /// [`TOP_K`] as floats: a row's top-k flags are lane compares ([`class_row::below`]).
 const TOP_K_BOUNDS: [f64; TOP_K.len()] = {
