@@ -10,6 +10,7 @@
 //! return as NaN (or refuse to compute) is `null`.
 
 pub mod ci;
+mod class_row;
 pub mod classification;
 pub mod labels;
 pub mod multilabel;

@@ -11,6 +11,7 @@
 //! sklearn's `roc_curve` and `precision_recall_curve`: one point per distinct threshold.
 
 use super::ci::{draw_blocks, DrawTable, KeyLookup, Poisson, RowKeys};
+use super::class_row;
 use super::sketch::{self, Groups, ScoreSketch, SketchSet};
 use super::sort::{self, Item, POSITIVE};
 use super::threshold::ThresholdExplorer;
@@ -349,6 +350,10 @@ pub struct ScoreAccumulator {
     /// Column indices by class rank (sklearn's sorted class order) and the reverse.
     by_rank: Vec<usize>,
     rank: Vec<usize>,
+    /// The columns are in class-rank order (`by_rank` is the identity): a row's scores are
+    /// scanned in place, not gathered.
+    #[serde(default)]
+    in_order: bool,
     /// Binary: the truth's label id; per-class: the truth's column or NO_COLUMN.
     truth: Vec<u32>,
     scores: Store,
@@ -698,14 +703,38 @@ impl SketchInfo {
 /// start at +0.0 and so are never -0.0): the sums of skipping it, without a branch on random
 /// draws. The row's products for each possible draw (0..=12) are made once, so a replicate's
 /// adds are loads and adds.
-#[inline]
+///
+/// The point's adds are inlined over a fixed-size array, so `v` stays in registers: a loop
+/// over a slice of unknown length read it back from the stack as pairs of values stored one
+/// at a time, a store-forwarding stall (a fifth of `sum_per_class`'s samples).
+#[inline(always)]
 fn add_row<const N: usize>(sums: &mut [f64], stride: usize, blocks: usize, weight: f64, draws: &[u8], v: &[f64; N]) {
-    for (a, b) in sums.iter_mut().zip(v) {
-        *a += weight * b;
+    match sums.first_chunk_mut::<N>() {
+        Some(point) => {
+            for (a, b) in point.iter_mut().zip(v) {
+                *a += weight * b;
+            }
+        }
+        None => {
+            for (a, b) in sums.iter_mut().zip(v) {
+                *a += weight * b;
+            }
+        }
     }
-    if blocks < 2 {
-        return;
+    if blocks >= 2 {
+        add_replicates(sums, stride, blocks, weight, draws, v);
     }
+}
+
+/// [`add_row`]'s replicate blocks (`blocks >= 2`).
+fn add_replicates<const N: usize>(
+    sums: &mut [f64],
+    stride: usize,
+    blocks: usize,
+    weight: f64,
+    draws: &[u8],
+    v: &[f64; N],
+) {
     let mut table = [[0.0; N]; 13];
     for (d, products) in table.iter_mut().enumerate().skip(1) {
         let x = weight * f64::from(d as u8);
@@ -805,8 +834,17 @@ impl ScoreAccumulator {
         for (r, &c) in by_rank.iter().enumerate() {
             rank[c] = r;
         }
-        let k = columns.len();
-        ScoreAccumulator { k, columns, by_rank, rank, in_unit: true, sums: vec![0.0; MC_FIELDS], ..Self::default() }
+        let (k, in_order) = (columns.len(), by_rank.iter().enumerate().all(|(r, &c)| r == c));
+        ScoreAccumulator {
+            k,
+            columns,
+            by_rank,
+            rank,
+            in_order,
+            in_unit: true,
+            sums: vec![0.0; MC_FIELDS],
+            ..Self::default()
+        }
     }
 
     /// Stream `replicates` bootstrap replicates (call before the first row).
@@ -953,37 +991,38 @@ impl ScoreAccumulator {
     fn sum_per_class(&mut self, t: usize, scores: &[f64], weight: f64, draws: &[u8]) {
         let s = |c: usize| scores.get(c).copied().unwrap_or(f64::NAN);
         let st = s(t);
-        let (rank_t, mut ll_brier) = (self.rank[t], 0.0);
-        let (mut above, mut unit) = (0usize, true);
-        let (mut best, mut conf) = (self.by_rank.first().copied().unwrap_or(0), f64::NEG_INFINITY);
-        // no branches on the scores (random, so mispredicted): flags added and selects
-        for (r, &c) in self.by_rank.iter().enumerate() {
-            let sc = s(c);
-            unit &= (0.0..=1.0).contains(&sc);
-            ll_brier += (sc - f64::from(u8::from(c == t))).powi(2);
-            // sklearn's tie rule (stable ascending argsort, reversed): a tied class with a
-            // greater index ranks above the true class.
-            above += usize::from((sc > st) | ((sc == st) & (r > rank_t)));
-            // the top label: the first arg-max in class order
-            let top = sc > conf;
-            best = if top { c } else { best };
-            conf = if top { sc } else { conf };
-        }
-        self.in_unit &= unit;
+        let t_rank = self.rank[t];
+        let scan = match scores.get(..self.by_rank.len()) {
+            Some(row) if self.in_order => {
+                let (pairs, tail) = class_row::in_order(row);
+                class_row::scan(pairs, tail, t_rank, st)
+            }
+            _ => {
+                let (pairs, tail) = class_row::gathered(&self.by_rank, s);
+                class_row::scan(pairs, tail, t_rank, st)
+            }
+        };
+        self.in_unit &= scan.unit;
+        let conf = scan.conf;
         let mut v = [0.0; MC_ROW];
         v[0] = 1.0;
         v[1] = -clip_prob(st).ln();
-        v[2] = ll_brier;
-        for (h, &kk) in v[3..].iter_mut().zip(TOP_K.iter()) {
-            *h = f64::from(u8::from(above < kk));
-        }
-        let correct = f64::from(u8::from(best == t));
+        v[2] = scan.brier;
+        let hits = class_row::below(scan.above as f64, &TOP_K_BOUNDS);
+        v[3..].copy_from_slice(&hits);
         let bin = calibration_bin(conf);
-        let calib = unit && (0.0..=1.0).contains(&conf);
+        let calib = scan.unit && (0.0..=1.0).contains(&conf);
         let blocks = self.sums.len() / MC_FIELDS;
         add_row(&mut self.sums, MC_ROW, blocks, weight, draws, &v);
         if calib {
-            add_row(&mut self.sums[mc_bin(blocks, bin, 0, 0)..], MC_BIN, blocks, weight, draws, &[1.0, conf, correct]);
+            add_row(
+                &mut self.sums[mc_bin(blocks, bin, 0, 0)..],
+                MC_BIN,
+                blocks,
+                weight,
+                draws,
+                &[1.0, conf, scan.correct],
+            );
         }
     }
 
@@ -2471,12 +2510,36 @@ fn clip_prob(p: f64) -> f64 {
     p.clamp(f64::EPSILON, 1.0 - f64::EPSILON)
 }
 
+/// The calibration bins' inner edges (`i / CALIBRATION_BINS`, i = 1..), then +inf (below no
+/// confidence), which pairs an odd count of edges for [`class_row::count_below`] (an even count
+/// leaves it out).
+const EDGES: [f64; CALIBRATION_BINS] = {
+    let step = 1.0 / CALIBRATION_BINS as f64;
+    let mut e = [f64::INFINITY; CALIBRATION_BINS];
+    let mut i = 1;
+    while i < CALIBRATION_BINS {
+        e[i - 1] = i as f64 * step;
+        i += 1;
+    }
+    e
+};
+
+/// [`TOP_K`] as floats: a row's top-k flags are lane compares ([`class_row::below`]).
+const TOP_K_BOUNDS: [f64; TOP_K.len()] = {
+    let mut b = [0.0; TOP_K.len()];
+    let mut i = 0;
+    while i < TOP_K.len() {
+        b[i] = TOP_K[i] as f64;
+        i += 1;
+    }
+    b
+};
+
 /// The reliability-diagram bin of a confidence (sklearn `calibration_curve`'s uniform edges,
 /// `np.searchsorted(inner_edges, p, side="left")`).
 fn calibration_bin(p: f64) -> usize {
-    let step = 1.0 / CALIBRATION_BINS as f64;
     // the edges ascend, so the edges below `p` are the first ones: counted without a branch
-    (1..CALIBRATION_BINS).map(|i| usize::from(i as f64 * step < p)).sum()
+    class_row::count_below(&EDGES, p)
 }
 
 /// A reliability diagram: predictions binned by confidence into equal-width bins.
