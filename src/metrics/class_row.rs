@@ -310,96 +310,6 @@ pub(super) fn scan(pairs: impl Iterator<Item = V>, tail: Option<f64>, t_rank: us
     }
 }
 
-/// [`scan`] of a row in class-rank order: four classes at a time where the CPU has AVX2
-/// (detected at run time; release builds assume only x86-64's baseline), else two.
-#[inline(always)]
-pub(super) fn scan_row(row: &[f64], t_rank: usize, st: f64) -> RowScan {
-    #[cfg(target_arch = "x86_64")]
-    if std::arch::is_x86_feature_detected!("avx2") {
-        // SAFETY: the CPU has AVX2
-        return unsafe { quads::scan(row, t_rank, st) };
-    }
-    let (pairs, tail) = in_order(row);
-    scan(pairs, tail, t_rank, st)
-}
-
-/// [`scan`] four classes at a time in 256-bit lanes (AVX2): the same steps, the same bits.
-#[cfg(target_arch = "x86_64")]
-mod quads {
-    use super::RowScan;
-    use std::arch::x86_64::*;
-
-    #[target_feature(enable = "avx2")]
-    pub(super) fn scan(row: &[f64], t_rank: usize, st: f64) -> RowScan {
-        let (stv, tv, one, zero) =
-            (_mm256_set1_pd(st), _mm256_set1_pd(t_rank as f64), _mm256_set1_pd(1.0), _mm256_setzero_pd());
-        let ones = _mm256_castsi256_pd(_mm256_set1_epi64x(-1));
-        let (mut rv, four) = (_mm256_set_pd(3.0, 2.0, 1.0, 0.0), _mm256_set1_pd(4.0));
-        let (mut unit, mut brier, mut above) = (ones, 0.0, _mm256_setzero_si256());
-        let (mut conf, mut best) = (_mm256_set1_pd(f64::NEG_INFINITY), zero);
-        // `valid`: the lanes that hold a score; `n`: how many (the first ones)
-        let mut step = |sc: __m256d, valid: __m256d, n: usize| {
-            let inside = _mm256_and_pd(_mm256_cmp_pd::<_CMP_GE_OQ>(sc, zero), _mm256_cmp_pd::<_CMP_LE_OQ>(sc, one));
-            unit = _mm256_and_pd(unit, _mm256_or_pd(inside, _mm256_xor_pd(valid, ones)));
-            let d = _mm256_sub_pd(sc, _mm256_and_pd(_mm256_cmp_pd::<_CMP_EQ_OQ>(rv, tv), one));
-            let sq = _mm256_mul_pd(d, d);
-            let (lo, hi) = (_mm256_castpd256_pd128(sq), _mm256_extractf128_pd::<1>(sq));
-            let terms = [
-                _mm_cvtsd_f64(lo),
-                _mm_cvtsd_f64(_mm_unpackhi_pd(lo, lo)),
-                _mm_cvtsd_f64(hi),
-                _mm_cvtsd_f64(_mm_unpackhi_pd(hi, hi)),
-            ];
-            for &t in &terms[..n] {
-                brier += t;
-            }
-            let tied_after = _mm256_and_pd(_mm256_cmp_pd::<_CMP_EQ_OQ>(sc, stv), _mm256_cmp_pd::<_CMP_GT_OQ>(rv, tv));
-            let ranks_above = _mm256_and_pd(_mm256_or_pd(_mm256_cmp_pd::<_CMP_GT_OQ>(sc, stv), tied_after), valid);
-            above = _mm256_sub_epi64(above, _mm256_castpd_si256(ranks_above));
-            let top = _mm256_and_pd(_mm256_cmp_pd::<_CMP_GT_OQ>(sc, conf), valid);
-            conf = _mm256_blendv_pd(conf, sc, top);
-            best = _mm256_blendv_pd(best, rv, top);
-            rv = _mm256_add_pd(rv, four);
-        };
-        let quads = row.chunks_exact(4);
-        let rest = quads.remainder();
-        for q in quads {
-            // SAFETY: `q` holds four f64s
-            step(unsafe { _mm256_loadu_pd(q.as_ptr()) }, ones, 4);
-        }
-        if !rest.is_empty() {
-            let valid = _mm256_cmpgt_epi64(_mm256_set1_epi64x(rest.len() as i64), _mm256_set_epi64x(3, 2, 1, 0));
-            // SAFETY: the mask reads only `rest`'s lanes (the others are +0.0)
-            let sc = unsafe { _mm256_maskload_pd(rest.as_ptr(), valid) };
-            step(sc, _mm256_castsi256_pd(valid), rest.len());
-        }
-        // each lane holds the first arg-max of its ranks (never NaN): take the other half's
-        // (then the other lane's) when it is greater, or equal at an earlier rank
-        let (mut c, mut b) = (_mm256_castpd256_pd128(conf), _mm256_castpd256_pd128(best));
-        for half in [false, true] {
-            let (oc, ob) = if half {
-                (_mm_shuffle_pd::<1>(c, c), _mm_shuffle_pd::<1>(b, b))
-            } else {
-                (_mm256_extractf128_pd::<1>(conf), _mm256_extractf128_pd::<1>(best))
-            };
-            let other = _mm_or_pd(_mm_cmpgt_pd(oc, c), _mm_and_pd(_mm_cmpeq_pd(oc, c), _mm_cmpgt_pd(b, ob)));
-            (c, b) = (_mm_blendv_pd(c, oc, other), _mm_blendv_pd(b, ob, other));
-        }
-        let counts = _mm_add_epi64(_mm256_castsi256_si128(above), _mm256_extracti128_si256::<1>(above));
-        let above = _mm_cvtsi128_si64(_mm_add_epi64(counts, _mm_unpackhi_epi64(counts, counts)));
-        RowScan {
-            brier,
-            above: above as usize,
-            unit: _mm256_movemask_pd(unit) == 15,
-            conf: _mm_cvtsd_f64(c),
-            correct: _mm_cvtsd_f64(_mm_and_pd(
-                _mm_cmpeq_pd(b, _mm256_castpd256_pd128(tv)),
-                _mm256_castpd256_pd128(one),
-            )),
-        }
-    }
-}
-
 /// 1.0 where `x` is below a bound, else 0.0 (lane compares: a select between 1.0 and 0.0
 /// compiles to a branch).
 #[inline(always)]
@@ -487,9 +397,7 @@ mod tests {
             let ids: Vec<usize> = (0..k).collect();
             let (pairs, tail) = gathered(&ids, |c| row[c]);
             let via = scan(pairs, tail, t_rank, row[t_rank]);
-            // the four-lane path where the CPU has AVX2, else the two-lane one again
-            let wide = scan_row(&row, t_rank, row[t_rank]);
-            for g in [got, via, wide] {
+            for g in [got, via] {
                 assert_eq!(g.brier.to_bits(), want.brier.to_bits(), "{row:?} {t_rank}");
                 assert_eq!(g.conf.to_bits(), want.conf.to_bits(), "{row:?} {t_rank}");
                 assert_eq!(g.correct.to_bits(), want.correct.to_bits(), "{row:?} {t_rank}");

@@ -993,7 +993,10 @@ impl ScoreAccumulator {
         let st = s(t);
         let t_rank = self.rank[t];
         let scan = match scores.get(..self.by_rank.len()) {
-            Some(row) if self.in_order => class_row::scan_row(row, t_rank, st),
+            Some(row) if self.in_order => {
+                let (pairs, tail) = class_row::in_order(row);
+                class_row::scan(pairs, tail, t_rank, st)
+            }
             _ => {
                 let (pairs, tail) = class_row::gathered(&self.by_rank, s);
                 class_row::scan(pairs, tail, t_rank, st)
