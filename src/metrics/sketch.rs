@@ -301,6 +301,8 @@ pub struct Scratch {
     items: Vec<Item>,
     spare_items: Vec<Item>,
     groups: Vec<(u64, u64, u64)>,
+    /// [`ScoreSketch::found_finish`]'s new cells (key, rows, first row), in key order.
+    adds: Vec<(u64, u64, u64)>,
 }
 
 /// Rows being counted into a whole sketch's cells through a table of their (bin, label)
@@ -372,62 +374,6 @@ impl Kept {
 const NO_CELL: u8 = u8::MAX;
 /// Rows a [`Found`] count byte carries at a time.
 const FOUND_CARRY: u8 = NO_CELL - 1;
-
-/// The entries of a [`Found`] table holding a cell (not [`NO_CELL`]), from the top down, as
-/// (entry, count): a word of 8 entries at a time (a branch an entry on whether it holds a
-/// cell was most of a finish's walk), each word written back with its cells' counts 0.
-struct CellsDown<'a> {
-    table: &'a mut [u8],
-    /// The entries below `end` are still to be read; `word`'s entries start at `end`, and
-    /// `bits` has the top bit of each of its bytes holding a cell.
-    end: usize,
-    word: u64,
-    bits: u64,
-}
-
-impl<'a> CellsDown<'a> {
-    const LOW: u64 = u64::from_le_bytes([0x7f; 8]);
-
-    fn new(table: &'a mut [u8]) -> Self {
-        // the entries past the last whole word first, the missing ones no cell
-        let end = table.len() / 8 * 8;
-        let mut top = [NO_CELL; 8];
-        top[..table.len() - end].copy_from_slice(&table[end..]);
-        table[end..].iter_mut().filter(|h| **h != NO_CELL).for_each(|h| *h = 0);
-        let word = u64::from_le_bytes(top);
-        CellsDown { table, end, word, bits: Self::held(word) }
-    }
-
-    /// The top bit of each byte of `word` that is not [`NO_CELL`].
-    fn held(word: u64) -> u64 {
-        let x = !word;
-        (((x & Self::LOW) + Self::LOW) | x) & !Self::LOW
-    }
-}
-
-impl Iterator for CellsDown<'_> {
-    type Item = (usize, u8);
-
-    #[inline]
-    fn next(&mut self) -> Option<(usize, u8)> {
-        while self.bits == 0 {
-            if self.end == 0 {
-                return None;
-            }
-            self.end -= 8;
-            let at = &mut self.table[self.end..self.end + 8];
-            self.word = u64::from_le_bytes(at.try_into().unwrap_or([NO_CELL; 8]));
-            self.bits = Self::held(self.word);
-            // cells' counts to 0, the bytes of no cell kept
-            let cells = (self.bits >> 7) * 0xff;
-            at.copy_from_slice(&(self.word & !cells).to_le_bytes());
-        }
-        let top = 63 - self.bits.leading_zeros();
-        self.bits ^= 1 << top;
-        let byte = (top / 8) as usize;
-        Some((self.end + byte, (self.word >> (8 * byte)) as u8))
-    }
-}
 
 /// Bins (finest grid) a [`CellMap`] page covers, and most labels it maps.
 const MAP_PAGE_BITS: u32 = 15;
@@ -1217,9 +1163,11 @@ impl ScoreSketch {
         keys.len()
     }
 
-    /// Add `f`'s counts, new cells and kept rows (see [`Self::found_start`]): one backward
-    /// pass over the cells, the table's window and the kept rows' cells, each cell written
-    /// once where it ends (in place: a cell only moves up), then the grid coarsened until
+    /// Add `f`'s counts, new cells and kept rows (see [`Self::found_start`]): the old cells
+    /// in place first (a forward pass: each in the window reads and clears its table entry,
+    /// so no walk of the whole table and no branch a cell on old or new), then the new cells
+    /// (the table's, in entry order, and the kept rows' without an old cell, merged) moved
+    /// in from the top, the old cells between them as blocks; then the grid coarsened until
     /// the cells fit the cap.
     fn found_finish(&mut self, f: &mut Found, scratch: &mut Scratch) {
         f.on = false;
@@ -1250,83 +1198,81 @@ impl ScoreSketch {
         // too
         sort::sort_u64_above(&mut f.news, &mut scratch.spare, 32);
         f.carries.sort_unstable();
+        let (table, carries) = (&mut f.table, &f.carries);
+        let span = table.len() / labels;
+        // entry `e`'s rows: its byte (left 0) and its carries (`c` moves up through them)
+        let mut take = |e: usize, c: &mut usize| {
+            let mut rows = table.get_mut(e).map_or(0, |h| u64::from(std::mem::replace(h, 0)));
+            while *c < carries.len() && (carries[*c] as usize) < e {
+                *c += 1;
+            }
+            while *c < carries.len() && carries[*c] as usize == e {
+                rows += u64::from(FOUND_CARRY);
+                *c += 1;
+            }
+            rows
+        };
+        // the old cells (every one in the window holds an entry, not NO_CELL) and the kept
+        // rows' cells among them (taken: their rows set 0). Whole sums below 2^51: adding
+        // the rows at once is adding 1 that many times, and a cell without rows keeps its
+        // weight's bits (no +0.0 onto a -0.0); an old cell's first row came before any
+        // counted one.
         let n = self.keys.len();
-        let (mut at, mut fresh) = (0, f.news.len());
-        for &(key, _, _) in groups.iter() {
-            at = seek(&self.keys, at, key);
-            fresh += usize::from(self.keys.get(at) != Some(&key));
+        let (mut c, mut g) = (0, 0);
+        for i in 0..n {
+            let key = self.keys[i];
+            let (at, label) = (bin_of(key).wrapping_sub(lo) as usize, label_of(key) as usize);
+            let mut rows = if at < span && label < labels { take(at * labels + label, &mut c) } else { 0 };
+            while g < groups.len() && groups[g].0 < key {
+                g += 1;
+            }
+            if g < groups.len() && groups[g].0 == key {
+                rows += std::mem::take(&mut groups[g].1);
+                g += 1;
+            }
+            self.counts[i] += rows;
+            let w = self.weights[i];
+            self.weights[i] = if rows > 0 { w + rows as f64 } else { w };
         }
-        let total = n + fresh;
+        // the new cells in key order: the table's (entry `e` is bin `lo + e / labels`, label
+        // `e % labels`) merged with the kept rows' left
+        let adds = &mut scratch.adds;
+        adds.clear();
+        let (mut c, mut g) = (0, 0);
+        for &x in &f.news {
+            let e = (x >> 32) as usize;
+            let rows = take(e, &mut c);
+            let key = cell_key(lo + (e / labels) as u32, (e % labels) as u32);
+            while g < groups.len() && groups[g].0 < key {
+                if groups[g].1 > 0 {
+                    adds.push(groups[g]);
+                }
+                g += 1;
+            }
+            adds.push((key, rows, f.base + (x & u64::from(u32::MAX))));
+        }
+        adds.extend(groups[g..].iter().filter(|x| x.1 > 0));
+        // from the top: each new cell at its place, the old cells above it moved up as a block
+        let total = n + adds.len();
         self.keys.resize(total, 0);
         self.firsts.resize(total, 0);
         self.counts.resize(total, 0);
         self.weights.resize(total, 0.0);
-        // from the top: old cells `..i`, kept rows' cells `..g`, written below `p`
-        let (mut i, mut g, mut p) = (n, groups.len(), total);
-        let mut carries = f.carries.iter().rev().peekable();
-        let mut news = f.news.iter().rev().peekable();
-        // the table's entries holding a cell, from the top down, each left 0
-        let mut cells = CellsDown::new(&mut f.table);
-        // entry `e` is (bin `lo + e / labels`, label `e % labels`): `e / labels` as
-        // `e * ceil(2^40 / labels) >> 40`, exact while `e * labels <= 2^40` (entries are
-        // below max(FOUND_TABLE_MOST, labels): so for labels up to 2^19; more divide)
-        let recip = (1u64 << 40).div_ceil(labels as u64);
-        let by_recip = labels <= 1 << 19;
-        loop {
-            let entry = cells.next();
-            let key = entry.map(|(e, _)| {
-                let b = if by_recip { (e as u64 * recip) >> 40 } else { (e / labels) as u64 };
-                cell_key(lo + b as u32, (e as u64 - b * labels as u64) as u32)
-            });
-            // the old and kept rows' cells above it
-            loop {
-                let a = if i > 0 { Some(self.keys[i - 1]) } else { None };
-                let b = if g > 0 { Some(groups[g - 1].0) } else { None };
-                let Some(k) = a.max(b).filter(|&k| key.is_none_or(|key| k > key)) else { break };
-                let (rows, first) = match b.filter(|&b| b == k) {
-                    Some(_) => {
-                        g -= 1;
-                        (groups[g].1, groups[g].2)
-                    }
-                    None => (0, u64::MAX),
-                };
-                p -= 1;
-                self.put(p, &mut i, k, rows, first);
+        let mut i = n;
+        for (k, &(key, rows, first)) in adds.iter().enumerate().rev() {
+            let below = Self::below(&self.keys[..i], key);
+            if below < i {
+                self.keys.copy_within(below..i, below + k + 1);
+                self.firsts.copy_within(below..i, below + k + 1);
+                self.counts.copy_within(below..i, below + k + 1);
+                self.weights.copy_within(below..i, below + k + 1);
             }
-            let (Some((e, count)), Some(key)) = (entry, key) else { break };
-            let mut rows = u64::from(count);
-            while let Some(&&c) = carries.peek() {
-                if (c as usize) < e {
-                    break;
-                }
-                rows += u64::from(FOUND_CARRY) * u64::from(c as usize == e);
-                carries.next();
-            }
-            let mut first = u64::MAX;
-            if i == 0 || self.keys[i - 1] != key {
-                // a new cell: its first row from the list
-                while let Some(&&x) = news.peek() {
-                    if ((x >> 32) as usize) < e {
-                        break;
-                    }
-                    news.next();
-                    if (x >> 32) as usize == e {
-                        first = f.base + (x & u64::from(u32::MAX));
-                        break;
-                    }
-                }
-            }
-            if g > 0 && groups[g - 1].0 == key {
-                g -= 1;
-                rows += groups[g].1;
-                first = first.min(groups[g].2);
-            }
-            p -= 1;
-            self.put(p, &mut i, key, rows, first);
+            i = below;
+            (self.keys[i + k], self.firsts[i + k], self.counts[i + k]) = (key, first, rows);
+            self.weights[i + k] = rows as f64;
         }
         // a kept row's new cell inside the window (its entry is 0 from now on)
         let table = &mut f.table;
-        let span = table.len() / labels;
         for &(key, _, _) in groups.iter() {
             let at = bin_of(key).wrapping_sub(lo) as usize;
             if at < span && (label_of(key) as usize) < labels {
@@ -1349,27 +1295,19 @@ impl ScoreSketch {
         f.carries.clear();
     }
 
-    /// Write cell `p` of a [`Self::found_finish`] pass: the old cell below `i` if its key
-    /// is `key` (taken: `i` moves down) with `rows` more, else a new cell of `rows` rows,
-    /// the first `first`. Whole sums below 2^51: adding the rows at once is adding 1 that
-    /// many times, and a cell without rows keeps its weight's bits (no +0.0 onto a -0.0);
-    /// an old cell's first row came before any counted one.
-    #[inline(always)]
-    fn put(&mut self, p: usize, i: &mut usize, key: u64, rows: u64, first: u64) {
-        if *i > 0 && self.keys[*i - 1] == key {
-            *i -= 1;
-            let w = self.weights[*i];
-            self.weights[p] = if rows > 0 { w + rows as f64 } else { w };
-            self.counts[p] = self.counts[*i] + rows;
-            self.firsts[p] = self.firsts[*i];
-        } else {
-            self.weights[p] = rows as f64;
-            self.counts[p] = rows;
-            self.firsts[p] = first;
+    /// How many of the ascending `keys` are below `key` (none is `key`), searched from the
+    /// top in doubling steps (a finish's next new cell is most often near the last).
+    fn below(keys: &[u64], key: u64) -> usize {
+        let (mut top, mut step) = (keys.len(), 1);
+        while top > 0 && keys[top - 1] > key {
+            let next = top.saturating_sub(step);
+            if keys[next] < key {
+                return next + 1 + keys[next + 1..top - 1].partition_point(|&k| k < key);
+            }
+            (top, step) = (next, step * 2);
         }
-        self.keys[p] = key;
+        top
     }
-
     /// Whether `rows` more unit rows can be counted through a bin table ([`Self::found_start`]):
     /// the sketch is whole and stays so, and has enough cells for the table to pay.
     fn countable(&self, rows: usize) -> bool {
