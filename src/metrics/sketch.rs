@@ -1253,20 +1253,11 @@ impl ScoreSketch {
         }
         adds.extend(groups[g..].iter().filter(|x| x.1 > 0));
         // from the top: each new cell at its place, the old cells above it moved up as a block
-        let total = n + adds.len();
-        self.keys.resize(total, 0);
-        self.firsts.resize(total, 0);
-        self.counts.resize(total, 0);
-        self.weights.resize(total, 0.0);
+        self.set_cells(n + adds.len());
         let mut i = n;
         for (k, &(key, rows, first)) in adds.iter().enumerate().rev() {
             let below = Self::below(&self.keys[..i], key);
-            if below < i {
-                self.keys.copy_within(below..i, below + k + 1);
-                self.firsts.copy_within(below..i, below + k + 1);
-                self.counts.copy_within(below..i, below + k + 1);
-                self.weights.copy_within(below..i, below + k + 1);
-            }
+            self.move_cells(below..i, below + k + 1);
             i = below;
             (self.keys[i + k], self.firsts[i + k], self.counts[i + k]) = (key, first, rows);
             self.weights[i + k] = rows as f64;
@@ -1279,7 +1270,7 @@ impl ScoreSketch {
                 table[at * labels + label_of(key) as usize] = 0;
             }
         }
-        if total > n {
+        if !adds.is_empty() {
             self.epoch = next_epoch();
         }
         // every cell in the window is 0 in the table again: it matches the cells (until
@@ -1293,6 +1284,28 @@ impl ScoreSketch {
             v.shrink_to(keep);
         }
         f.carries.clear();
+    }
+
+    /// The cells cut or grown to `n` (new ones zero, to be written).
+    fn set_cells(&mut self, n: usize) {
+        self.keys.resize(n, 0);
+        self.firsts.resize(n, 0);
+        self.counts.resize(n, 0);
+        self.weights.resize(n * self.width, 0.0);
+    }
+
+    /// Cells `from` moved to start at cell `to` (the ranges may overlap); an empty range
+    /// moves nothing (new cells next to each other: the first batch's are all new).
+    #[inline]
+    fn move_cells(&mut self, from: std::ops::Range<usize>, to: usize) {
+        if from.is_empty() {
+            return;
+        }
+        let w = self.width;
+        self.keys.copy_within(from.clone(), to);
+        self.firsts.copy_within(from.clone(), to);
+        self.counts.copy_within(from.clone(), to);
+        self.weights.copy_within(from.start * w..from.end * w, to * w);
     }
 
     /// How many of the ascending `keys` are below `key` (none is `key`), searched from the
@@ -1448,20 +1461,11 @@ impl ScoreSketch {
         self.epoch = next_epoch();
         // one backward pass moves each old cell up by the new cells before it
         let (w, old) = (self.width, self.keys.len());
-        self.keys.resize(old + fresh, 0);
-        self.firsts.resize(old + fresh, 0);
-        self.counts.resize(old + fresh, 0);
-        self.weights.resize((old + fresh) * w, 0.0);
+        self.set_cells(old + fresh);
         let (mut i, mut j) = (old, fresh);
         for run in runs.iter().rev().filter(|r| r.new) {
             let p = run.at as usize;
-            // (new cells next to each other move nothing: the first batch's are all new)
-            if p < i {
-                self.keys.copy_within(p..i, p + j);
-                self.firsts.copy_within(p..i, p + j);
-                self.counts.copy_within(p..i, p + j);
-                self.weights.copy_within(p * w..i * w, (p + j) * w);
-            }
+            self.move_cells(p..i, p + j);
             j -= 1;
             let (q, head) = (p + j, sorted[run.start as usize]);
             self.keys[q] = pack.key(head);
@@ -1553,10 +1557,7 @@ impl ScoreSketch {
             }
             s = e;
         }
-        self.keys.truncate(g);
-        self.firsts.truncate(g);
-        self.counts.truncate(g);
-        self.weights.truncate(g * w);
+        self.set_cells(g);
         self.coarse = coarse;
         self.epoch = next_epoch();
     }
@@ -1598,10 +1599,7 @@ impl ScoreSketch {
                 g += 1;
             }
         }
-        self.keys.truncate(g);
-        self.firsts.truncate(g);
-        self.counts.truncate(g);
-        self.weights.truncate(g * w);
+        self.set_cells(g);
     }
 
     /// Add `other`, whose label id `i` is our `map[i]`. Replicates are added only when both
