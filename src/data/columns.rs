@@ -1035,10 +1035,7 @@ impl Plan {
             None => Some(None),
         };
         if let (Some((t, truth_known)), Some(pred)) = (truth, pred) {
-            self.scores(record, line, &mut state.scores)?;
-            if !truth_known && !self.score_cols.is_empty() {
-                return Err(self.class_mismatch(record, line));
-            }
+            self.scores(record, line, truth_known, &mut state.scores)?;
             let p = match pred {
                 Some((id, _)) => id,
                 None => self.predicted(state, sink),
@@ -1063,10 +1060,7 @@ impl Plan {
     ) -> Result<()> {
         let r = &self.roles;
         let (truth, truth_known) = self.label(record, r.label, line, &state.labels)?;
-        self.scores(record, line, &mut state.scores)?;
-        if !truth_known && !self.score_cols.is_empty() {
-            return Err(self.class_mismatch(record, line));
-        }
+        self.scores(record, line, truth_known, &mut state.scores)?;
         // The predicted label: a cell, or the class the scores pick.
         let pred = match r.pred {
             Some(p) => Some(self.label(record, p, line, &state.labels)?),
@@ -1083,9 +1077,11 @@ impl Plan {
         Ok(())
     }
 
-    /// A classification row's scores into `scratch`: read, transformed, the kept one.
+    /// A classification row's scores into `scratch`: read, transformed, the kept one; an
+    /// error when they are not numbers, or when the truth (`truth_known`: a class of the
+    /// score columns) has no score column.
     #[inline(always)]
-    fn scores(&self, record: &Record, line: u64, scratch: &mut Vec<f64>) -> Result<()> {
+    fn scores(&self, record: &Record, line: u64, truth_known: bool, scratch: &mut Vec<f64>) -> Result<()> {
         scratch.clear();
         if !record.numbers_into(&self.input_cols, scratch) {
             scratch.clear();
@@ -1102,6 +1098,9 @@ impl Plan {
             let v = scratch[k];
             scratch.clear();
             scratch.push(v);
+        }
+        if !truth_known && !self.score_cols.is_empty() {
+            return Err(self.class_mismatch(record, line));
         }
         Ok(())
     }
